@@ -1,0 +1,1 @@
+//! Configuration (see issue 3).

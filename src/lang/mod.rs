@@ -1,0 +1,1 @@
+//! The equation language (see issue 2).

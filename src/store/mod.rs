@@ -1,0 +1,1 @@
+//! The storage interface and its dialects (see issue 3).

@@ -1,0 +1,1 @@
+//! The integration tests: one binary, talking to the real binary and a real PostgreSQL.
