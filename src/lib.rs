@@ -10,5 +10,6 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod engine;
 pub mod lang;
 pub mod store;
