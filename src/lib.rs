@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod lang;
 pub mod store;
