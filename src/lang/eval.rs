@@ -104,6 +104,9 @@ impl Machine {
                         None => {
                             stack.push(match cond {
                                 Some(e @ Value::Empty(_)) => e,
+                                Some(Value::Nums(_) | Value::List(_)) => Value::Empty(
+                                    Reason::Invalid("IF: the condition must be a number"),
+                                ),
                                 _ => Value::Empty(Reason::NotANumber),
                             });
                             pc = *end;
