@@ -248,11 +248,11 @@ pub fn decode_vector(raw: &str) -> Value {
         None => Value::List(
             split_items(raw)
                 .map(|item| {
-                    let text = unescape(item.trim());
-                    if text.is_empty() {
+                    let item = trim_escaped(item);
+                    if item.is_empty() {
                         Value::Empty(Reason::Invalid("an empty vector item"))
                     } else {
-                        decode_scalar(item.trim())
+                        decode_scalar(item)
                     }
                 })
                 .collect(),
@@ -260,17 +260,24 @@ pub fn decode_vector(raw: &str) -> Value {
     }
 }
 
-/// Appends `s` with `;`, `=`, `,` and `\` escaped.
+/// Appends `s` with `;`, `=`, `,` and `\` escaped, and a space (any whitespace) at
+/// either end escaped too, so that reading, which trims, keeps it.
 pub fn escape_into(out: &mut String, s: &str) {
-    let mut last = 0;
-    for (i, b) in s.bytes().enumerate() {
-        if matches!(b, b';' | b'=' | b',' | b'\\') {
-            out.push_str(&s[last..i]);
+    let last_ws = s
+        .char_indices()
+        .next_back()
+        .filter(|(_, c)| c.is_whitespace())
+        .map(|(i, _)| i);
+    let mut from = 0;
+    for (i, c) in s.char_indices() {
+        let edge_space = c.is_whitespace() && (i == 0 || Some(i) == last_ws);
+        if edge_space || matches!(c, ';' | '=' | ',' | '\\') {
+            out.push_str(&s[from..i]);
             out.push('\\');
-            last = i;
+            from = i;
         }
     }
-    out.push_str(&s[last..]);
+    out.push_str(&s[from..]);
 }
 
 /// Appends a value as stored: numbers in their shortest exact form, strings escaped,
@@ -394,6 +401,10 @@ mod tests {
             ]))
         );
         assert_eq!(decode_vector(""), nums(&[]));
+        assert_eq!(
+            decode("a\\ , b"),
+            Value::List(Arc::from([Value::str("a "), Value::str("b")]))
+        );
         assert_eq!(decode_vector("5"), nums(&[5.0]));
         assert_eq!(decode(""), Value::str(""));
     }
@@ -421,6 +432,8 @@ mod tests {
             Value::Num(-123456789.125),
             Value::str("it's ; = , \\ done"),
             Value::str("čeština"),
+            Value::str(" padded\t"),
+            Value::str(" "),
             nums(&[1.0, 2.5, -3.0]),
             Value::List(Arc::from([
                 Value::Num(1.0),
