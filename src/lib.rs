@@ -6,11 +6,16 @@
 //!   function library. No I/O, no async.
 //! - [`store`] — the one storage interface and its dialects (PostgreSQL, QuestDB):
 //!   migrations, polling, loading and batched write-back.
+//! - [`conjoined`] — the codec of the `conjoined` column (`name=value;…`).
 //! - [`config`] — configuration: the TOML mirror and the validated [`config::Config`].
 #![deny(missing_docs)]
 
 pub mod config;
+<<<<<<< HEAD
 pub mod demo;
 pub mod engine;
+=======
+pub mod conjoined;
+>>>>>>> lang
 pub mod lang;
 pub mod store;

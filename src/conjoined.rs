@@ -1,0 +1,457 @@
+//! The `conjoined` column codec (SPEC §2.2): `name=value;name=value;`.
+//!
+//! Inside names and values the characters `;`, `=`, `,` and `\` are escaped with a
+//! backslash; an unescaped `,` separates the items of a vector. Reading is tolerant: a
+//! missing final `;`, spaces around names and values, empty entries (`;;`) and repeated
+//! names (the last one wins, compared case-insensitively) are accepted, a backslash
+//! before any other character stands for that character, and a backslash at the very
+//! end for itself. An entry without `=` or with an empty name is an error, because
+//! writing such a row back would lose it.
+//!
+//! Both directions are one pass over the bytes without regular expressions; reading
+//! borrows from the input unless a name or value holds an escape.
+//!
+//! Decoding a value (see [`decode`]): a value with an unescaped `,` is a vector — a
+//! numeric vector if every item is a number, otherwise a general vector whose items are
+//! numbers, strings, or empty for an empty item; any other value is a number if it reads
+//! as one (`007` reads as 7), else a string. A one-item vector therefore reads back as a
+//! scalar and an empty vector as the empty string; engines that must keep an untouched
+//! value byte for byte copy [`Entry::raw`].
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::lang::value::{format_number, parse_number, Reason, Value};
+
+/// A `conjoined` text that cannot be read without losing part of it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConjoinedError {
+    /// An entry has no `=`.
+    #[error("conjoined byte {at}: the entry '{entry}' has no '='")]
+    MissingEquals {
+        /// Byte offset of the entry.
+        at: usize,
+        /// The entry's text.
+        entry: String,
+    },
+    /// An entry has nothing before its `=`.
+    #[error("conjoined byte {at}: an entry has no name before '='")]
+    EmptyName {
+        /// Byte offset of the entry.
+        at: usize,
+    },
+}
+
+/// One `name=value` entry as read: the name unescaped, the value still escaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry<'a> {
+    /// The name, unescaped and trimmed.
+    pub name: Cow<'a, str>,
+    /// The value exactly as stored (escaped), trimmed of surrounding spaces.
+    pub raw: &'a str,
+}
+
+impl Entry<'_> {
+    /// The value, decoded by [`decode`].
+    pub fn value(&self) -> Value {
+        decode(self.raw)
+    }
+}
+
+/// The entries of a `conjoined` text in order, repeated names included.
+pub fn entries(text: &str) -> Entries<'_> {
+    Entries { text, pos: 0 }
+}
+
+/// An iterator over the entries of a `conjoined` text; see [`entries`].
+#[derive(Debug, Clone)]
+pub struct Entries<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = Result<Entry<'a>, ConjoinedError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let bytes = self.text.as_bytes();
+        loop {
+            if self.pos >= bytes.len() {
+                return None;
+            }
+            let start = self.pos;
+            let mut eq = None;
+            let mut i = start;
+            while i < bytes.len() {
+                match bytes[i] {
+                    b'\\' => i += 1,
+                    b'=' if eq.is_none() => eq = Some(i),
+                    b';' => break,
+                    _ => {}
+                }
+                i += 1;
+            }
+            let end = i.min(bytes.len());
+            self.pos = end + 1;
+            let segment = &self.text[start..end];
+            if segment.trim().is_empty() {
+                continue;
+            }
+            let Some(eq) = eq else {
+                return Some(Err(ConjoinedError::MissingEquals {
+                    at: start,
+                    entry: segment.trim().to_string(),
+                }));
+            };
+            let name = trim_escaped(&self.text[start..eq]);
+            if name.is_empty() {
+                return Some(Err(ConjoinedError::EmptyName { at: start }));
+            }
+            return Some(Ok(Entry {
+                name: unescape(name),
+                raw: trim_escaped(&self.text[eq + 1..end]),
+            }));
+        }
+    }
+}
+
+/// Trims whitespace at both ends, keeping a space that an escape makes part of the text.
+fn trim_escaped(s: &str) -> &str {
+    let s = s.trim_start();
+    let trimmed = s.trim_end();
+    let backslashes = trimmed.bytes().rev().take_while(|b| *b == b'\\').count();
+    if backslashes % 2 == 1 && trimmed.len() < s.len() {
+        // `\ ` at the end: the escaped space belongs to the value.
+        let next = s[trimmed.len()..].chars().next().map_or(0, char::len_utf8);
+        &s[..trimmed.len() + next]
+    } else {
+        trimmed
+    }
+}
+
+/// Reads a `conjoined` text into `(name, value)` pairs, one per name (the last one wins,
+/// names compared case-insensitively, the position of the first kept).
+///
+/// # Errors
+/// A [`ConjoinedError`] for an entry without `=` or without a name.
+pub fn parse(text: &str) -> Result<Vec<(String, Value)>, ConjoinedError> {
+    let mut out: Vec<(String, Value)> = Vec::new();
+    for entry in entries(text) {
+        let entry = entry?;
+        let value = entry.value();
+        match out.iter_mut().find(|(n, _)| same_name(n, &entry.name)) {
+            Some(slot) => slot.1 = value,
+            None => out.push((entry.name.into_owned(), value)),
+        }
+    }
+    Ok(out)
+}
+
+/// Whether two channel names are the same (case-insensitive).
+pub fn same_name(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.to_lowercase() == b.to_lowercase()
+    }
+}
+
+/// Removes the escapes of a name or of one value item; borrows when there are none.
+pub fn unescape(s: &str) -> Cow<'_, str> {
+    if !s.contains('\\') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            out.push(chars.next().unwrap_or('\\'));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Splits an escaped value at its unescaped commas (the items stay escaped).
+fn split_items(raw: &str) -> impl Iterator<Item = &str> {
+    let bytes = raw.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b',' => {
+                    let item = &raw[start..i];
+                    i += 1;
+                    start = i;
+                    return Some(item);
+                }
+                _ => i += 1,
+            }
+        }
+        done = true;
+        Some(&raw[start.min(raw.len())..])
+    })
+}
+
+/// Whether an escaped value holds an unescaped comma, i.e. is a vector.
+fn has_separator(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b',' => return true,
+            _ => i += 1,
+        }
+    }
+    false
+}
+
+/// Decodes an escaped value: a vector if it has an unescaped `,`, else a scalar.
+pub fn decode(raw: &str) -> Value {
+    if has_separator(raw) {
+        decode_vector(raw)
+    } else {
+        decode_scalar(raw)
+    }
+}
+
+/// Decodes an escaped value as one scalar: a number if it reads as one, else a string.
+pub fn decode_scalar(raw: &str) -> Value {
+    let text = unescape(raw);
+    match parse_number(&text) {
+        Some(n) => Value::Num(n),
+        None => Value::Str(Arc::from(text.as_ref())),
+    }
+}
+
+/// Decodes an escaped value as a vector (an empty text is a vector with no items).
+pub fn decode_vector(raw: &str) -> Value {
+    if raw.trim().is_empty() {
+        return Value::Nums(Arc::from([]));
+    }
+    let nums: Option<Vec<f64>> = split_items(raw)
+        .map(|item| parse_number(&unescape(item)))
+        .collect();
+    match nums {
+        Some(v) => Value::Nums(v.into()),
+        None => Value::List(
+            split_items(raw)
+                .map(|item| {
+                    let item = trim_escaped(item);
+                    if item.is_empty() {
+                        Value::Empty(Reason::Invalid("an empty vector item"))
+                    } else {
+                        decode_scalar(item)
+                    }
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Appends `s` with `;`, `=`, `,` and `\` escaped, and a space (any whitespace) at
+/// either end escaped too, so that reading, which trims, keeps it.
+pub fn escape_into(out: &mut String, s: &str) {
+    let last_ws = s
+        .char_indices()
+        .next_back()
+        .filter(|(_, c)| c.is_whitespace())
+        .map(|(i, _)| i);
+    let mut from = 0;
+    for (i, c) in s.char_indices() {
+        let edge_space = c.is_whitespace() && (i == 0 || Some(i) == last_ws);
+        if edge_space || matches!(c, ';' | '=' | ',' | '\\') {
+            out.push_str(&s[from..i]);
+            out.push('\\');
+            from = i;
+        }
+    }
+    out.push_str(&s[from..]);
+}
+
+/// Appends a value as stored: numbers in their shortest exact form, strings escaped,
+/// vectors with their items separated by `,`; an empty value writes nothing.
+pub fn write_value(out: &mut String, v: &Value) {
+    match v {
+        Value::Empty(_) => {}
+        Value::Num(n) => {
+            let _ = format_number(*n, out);
+        }
+        Value::Str(s) => escape_into(out, s),
+        Value::Nums(items) => {
+            for (i, n) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = format_number(*n, out);
+            }
+        }
+        Value::List(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                match item {
+                    Value::Nums(_) | Value::List(_) => {
+                        let mut s = String::new();
+                        let _ = write!(s, "{item}");
+                        escape_into(out, &s);
+                    }
+                    scalar => write_value(out, scalar),
+                }
+            }
+        }
+    }
+}
+
+/// Appends one entry `name=value;`. An empty value is not written at all: the channel
+/// is then absent, which is how "not computed" reads back.
+pub fn write_entry(out: &mut String, name: &str, v: &Value) {
+    if v.is_empty() {
+        return;
+    }
+    escape_into(out, name);
+    out.push('=');
+    write_value(out, v);
+    out.push(';');
+}
+
+/// Writes pairs as a `conjoined` text.
+pub fn write<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a Value)>) -> String {
+    let mut out = String::new();
+    for (name, v) in pairs {
+        write_entry(&mut out, name, v);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nums(v: &[f64]) -> Value {
+        Value::Nums(Arc::from(v))
+    }
+
+    #[test]
+    fn reads_numbers_strings_and_vectors() {
+        let got = parse("tmp=21.5;name=abc;v=1.5,2,3;gps=49\\,16;").map_err(|e| e.to_string());
+        assert_eq!(
+            got,
+            Ok(vec![
+                ("tmp".into(), Value::Num(21.5)),
+                ("name".into(), Value::str("abc")),
+                ("v".into(), nums(&[1.5, 2.0, 3.0])),
+                ("gps".into(), Value::str("49,16")),
+            ])
+        );
+    }
+
+    #[test]
+    fn is_tolerant() {
+        let got = parse(" a = 1 ;; B=2; A=3 ;b=x").map_err(|e| e.to_string());
+        assert_eq!(
+            got,
+            Ok(vec![
+                ("a".into(), Value::Num(3.0)),
+                ("B".into(), Value::str("x"))
+            ])
+        );
+        assert_eq!(parse(""), Ok(vec![]));
+        assert_eq!(parse(" ; ;"), Ok(vec![]));
+        assert_eq!(parse("a=\\q"), Ok(vec![("a".into(), Value::str("q"))]));
+        assert_eq!(parse("a=x\\"), Ok(vec![("a".into(), Value::str("x\\"))]));
+        assert_eq!(parse("a=x\\ ;"), Ok(vec![("a".into(), Value::str("x "))]));
+        assert_eq!(parse("a=b=c"), Ok(vec![("a".into(), Value::str("b=c"))]));
+        assert_eq!(
+            parse("Úhel=1;úHEL=2"),
+            Ok(vec![("Úhel".into(), Value::Num(2.0))])
+        );
+    }
+
+    #[test]
+    fn rejects_what_it_would_lose() {
+        assert_eq!(
+            parse("a=1;junk;").map_err(|e| e.to_string()),
+            Err("conjoined byte 4: the entry 'junk' has no '='".into())
+        );
+        assert_eq!(parse("a=1; =2"), Err(ConjoinedError::EmptyName { at: 4 }));
+    }
+
+    #[test]
+    fn mixed_vectors_keep_their_items() {
+        assert_eq!(
+            decode("1,a\\,b,,x"),
+            Value::List(Arc::from([
+                Value::Num(1.0),
+                Value::str("a,b"),
+                Value::Empty(Reason::Invalid("an empty vector item")),
+                Value::str("x"),
+            ]))
+        );
+        assert_eq!(decode_vector(""), nums(&[]));
+        assert_eq!(
+            decode("a\\ , b"),
+            Value::List(Arc::from([Value::str("a "), Value::str("b")]))
+        );
+        assert_eq!(decode_vector("5"), nums(&[5.0]));
+        assert_eq!(decode(""), Value::str(""));
+    }
+
+    #[test]
+    fn escapes_on_write() {
+        let v = Value::str("a;b=c,d\\e");
+        let text = write([
+            ("we;ird", &v),
+            ("n", &Value::Num(-0.5)),
+            ("e", &Value::Empty(Reason::NotANumber)),
+        ]);
+        assert_eq!(text, "we\\;ird=a\\;b\\=c\\,d\\\\e;n=-0.5;");
+        assert_eq!(
+            parse(&text),
+            Ok(vec![("we;ird".into(), v), ("n".into(), Value::Num(-0.5))])
+        );
+    }
+
+    #[test]
+    fn round_trips() {
+        let values = [
+            Value::Num(0.1),
+            Value::Num(1e-7),
+            Value::Num(-123456789.125),
+            Value::str("it's ; = , \\ done"),
+            Value::str("čeština"),
+            Value::str(" padded\t"),
+            Value::str(" "),
+            nums(&[1.0, 2.5, -3.0]),
+            Value::List(Arc::from([
+                Value::Num(1.0),
+                Value::str("x,y"),
+                Value::str("z"),
+            ])),
+        ];
+        for v in values {
+            let text = write([("k", &v)]);
+            assert_eq!(parse(&text), Ok(vec![("k".into(), v.clone())]), "{text}");
+        }
+    }
+
+    #[test]
+    fn entries_borrow_and_keep_the_raw_text() {
+        let e: Vec<Entry<'_>> = entries("a=1\\,5;b=2").filter_map(Result::ok).collect();
+        assert!(matches!(e[0].name, Cow::Borrowed("a")));
+        assert_eq!(e[0].raw, "1\\,5");
+        assert_eq!(e[1].value(), Value::Num(2.0));
+    }
+}

@@ -1,0 +1,52 @@
+//! The function library, one file per group of SPEC §4.5, and the table of all of them.
+//!
+//! Each group file exports a `FUNCTIONS` table built with [`entry!`]; a function body has
+//! the shape `fn(&[Value], &mut CallCx) -> Result<Value, Value>` where `Err` carries the
+//! empty value, so operands are read with the `?` readers of [`operand`]. Adding a
+//! function is one table entry, one small function and its entry in `docs/language.md`
+//! (a test checks that the two agree).
+
+use super::function::Function;
+
+/// One row of a group table: name, aliases, operand kinds, empty rule, implementation.
+///
+/// `entry!("ADD", ["+"], [N, N], Propagate, add)`: the implementation returns
+/// `Result<Value, Value>`; both sides are the function's result.
+macro_rules! entry {
+    ($name:literal, [$($alias:literal),*], [$($op:ident),*], $rule:ident, $imp:path) => {
+        $crate::lang::function::Function {
+            name: $name,
+            aliases: &[$($alias),*],
+            operands: &[$($crate::lang::function::Operand::$op),*],
+            empty: $crate::lang::function::EmptyRule::$rule,
+            imp: |a, cx| match $imp(a, cx) {
+                Ok(v) | Err(v) => v,
+            },
+        }
+    };
+}
+
+mod aggregate;
+mod arith;
+mod logic;
+mod operand;
+#[cfg(test)]
+mod reference;
+#[cfg(test)]
+mod testkit;
+
+/// Every function of the language.
+pub fn all() -> impl Iterator<Item = &'static Function> {
+    [arith::FUNCTIONS, logic::FUNCTIONS, aggregate::FUNCTIONS]
+        .into_iter()
+        .flatten()
+}
+
+/// The function called `name` (canonical name or alias, case-insensitive).
+///
+/// A linear scan: the compiler resolves names once, when equations are loaded.
+pub fn find(name: &str) -> Option<&'static Function> {
+    all().find(|f| {
+        f.name.eq_ignore_ascii_case(name) || f.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+    })
+}

@@ -1,0 +1,241 @@
+//! `recalcd eval` and `recalcd check`, run as the real binary.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn recalcd(args: &[&str]) -> Output {
+    match Command::new(env!("CARGO_BIN_EXE_recalcd"))
+        .args(args)
+        .env_remove("RECALCD_CONFIG")
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => panic!("cannot run recalcd: {e}"),
+    }
+}
+
+/// (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = recalcd(args);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn eval(args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["eval"];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+/// A file in the temporary directory with a name no other test uses.
+fn temp_file(content: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "recalcd-cli-lang-{}-{}.csv",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    if let Err(e) = std::fs::write(&path, content) {
+        panic!("cannot write {}: {e}", path.display());
+    }
+    path
+}
+
+#[test]
+fn eval_prints_a_value_and_exits_0() {
+    let (code, out, _) = eval(&[
+        "--var",
+        "tmp=21.5",
+        "--const",
+        "TMAX=20",
+        "IF > $tmp #TMAX 1 0",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "1\n"));
+    let (code, out, _) = eval(&[
+        "--var",
+        "tmp=19",
+        "--const",
+        "#TMAX=20",
+        "IF > $tmp #TMAX 1 0",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "0\n"));
+    let (code, out, _) = eval(&["- 5 7.5"]);
+    assert_eq!((code, out.as_str()), (0, "-2.5\n"));
+}
+
+#[test]
+fn eval_of_an_empty_result_exits_1_with_the_reason() {
+    let (code, out, err) = eval(&["+ 1 $x"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(err.contains("$x has no value"), "{err}");
+    let (code, out, err) = eval(&["--json", "/ 1 0"]);
+    assert_eq!((code, out.as_str()), (1, "null\n"));
+    assert!(err.contains("division by zero"), "{err}");
+    let (code, _, err) = eval(&["IFNA #NULL #TMAX"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("#TMAX has no value"), "{err}");
+}
+
+#[test]
+fn eval_of_a_bad_equation_exits_2_with_the_column() {
+    let (code, out, err) = eval(&["+ 1"]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(
+        err.contains("column 4: + expects 2 operands, the equation ends"),
+        "{err}"
+    );
+    let (code, _, err) = eval(&["FOO 1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("column 1: unknown function 'FOO'"), "{err}");
+    let (code, _, err) = eval(&["+ 1 2 3"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("column 7: unexpected '3'"), "{err}");
+    let (code, _, err) = eval(&["--var", "novalue", "1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("'novalue' is not NAME=VALUE"), "{err}");
+    let (code, _, _) = eval(&["--level", "week", "1"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn eval_json_prints_numbers_strings_and_arrays() {
+    let (code, out, _) = eval(&["--json", "* 2 21"]);
+    assert_eq!((code, out.as_str()), (0, "42\n"));
+    let (code, out, _) = eval(&["--json", "'it''s'"]);
+    assert_eq!((code, out.as_str()), (0, "\"it's\"\n"));
+    let (code, out, _) = eval(&[
+        "--json",
+        "--level",
+        "job",
+        "--var",
+        "x=1,2.5,3",
+        "IFNA $x 0",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "[1,2.5,3]\n"));
+    let (code, out, _) = eval(&["--json", "--level", "job", "--var", "x=1,a,", "IFNA $x 0"]);
+    assert_eq!((code, out.as_str()), (0, "[1,\"a\",null]\n"));
+}
+
+#[test]
+fn eval_prints_vectors_comma_separated_and_strings_escaped() {
+    let (code, out, _) = eval(&["--level", "job", "--var", "x=1,2,3", "IFNA $x 0"]);
+    assert_eq!((code, out.as_str()), (0, "1,2,3\n"));
+    let (code, out, _) = eval(&["'a;b=c,d'"]);
+    assert_eq!((code, out.as_str()), (0, "a\\;b\\=c\\,d\n"));
+    // At the data level a comma does not make a vector: the GPS column is "lat,lon".
+    let (code, out, _) = eval(&["--json", "--var", "gps=49.1,16.6", "IFNA $gps 0"]);
+    assert_eq!((code, out.as_str()), (0, "\"49.1,16.6\"\n"));
+}
+
+#[test]
+fn eval_at_each_level() {
+    // Data: lowercase is the row, uppercase the job, --prev the previous row / job.
+    let (code, out, _) = eval(&[
+        "--var",
+        "x=1",
+        "--var",
+        "X=10",
+        "--prev",
+        "x=100",
+        "--prev",
+        "X=1000",
+        "+ + $x $X + $$x $$X",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "1111\n"));
+    let (code, out, _) = eval(&["--const", "REC=3", "--const", "MT=60", "* #REC #MT"]);
+    assert_eq!((code, out.as_str()), (0, "180\n"));
+    // Job: $x is a vector, $X the job's own value; #RECS exists, #REC does not.
+    let (code, out, _) = eval(&[
+        "--level",
+        "job",
+        "--var",
+        "X=4",
+        "--const",
+        "RECS=2",
+        "+ $X #RECS",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "6\n"));
+    let (code, _, err) = eval(&["--level", "job", "#REC"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("#REC does not exist at the job level"),
+        "{err}"
+    );
+    // Day: $d$x exists.
+    let (code, out, _) = eval(&["--level", "day", "--var", "$d$x=5,6", "IFNA $d$x 0"]);
+    assert_eq!((code, out.as_str()), (0, "5,6\n"));
+    let (code, _, err) = eval(&["--level", "job", "IFNA $d$x 0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot be used at the job level"), "{err}");
+    // Summary: $$x is one value, $j$x a vector, $$X does not exist.
+    let (code, out, _) = eval(&["--level", "summary", "--prev", "x=7", "+ $$x 1"]);
+    assert_eq!((code, out.as_str()), (0, "8\n"));
+    let (code, out, _) = eval(&["--level", "summary", "--var", "$j$x=1,2", "IFNA $j$x 0"]);
+    assert_eq!((code, out.as_str()), (0, "1,2\n"));
+    let (code, _, _) = eval(&["--level", "summary", "ABS $$X"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn check_without_a_file_says_the_database_is_not_available() {
+    let (code, _, err) = run(&["check"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--file"), "{err}");
+}
+
+#[test]
+fn check_of_a_good_file() {
+    let path = temp_file(
+        "type,id,name,eq\r\n\
+         1,0,hot,IF > $tmp #TMAX 1 0\r\n\
+         2,0,both,IF = 1 1 'a, b' 'it''s'\r\n\
+         4,17,\"len\",\"IF > #MT 60 'long, ''really''' 'short'\"\r\n\
+         \r\n\
+         5,0,d,IFNA $d$tmp #NULL\n",
+    );
+    let shown = path.display().to_string();
+    let (code, out, err) = run(&["check", "--file", &shown]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!((code, out.as_str()), (0, "4 equations OK\n"), "{err}");
+}
+
+#[test]
+fn check_of_a_bad_file_prints_every_problem() {
+    let path = temp_file(
+        "1,0,a,+ 1\n\
+         4,17,tavg,ABS \n\
+         1,0,ok,1\n\
+         3,0,b,1\n\
+         1,0,c,+ 1 $d$x\n\
+         nonsense\n",
+    );
+    let shown = path.display().to_string();
+    let (code, out, _) = run(&["check", "--file", &shown]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, 2, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 6, "{out}");
+    assert_eq!(
+        lines[0],
+        format!("{shown}:1: equation (type 1, id 0, 'a') column 4: + expects 2 operands, the equation ends")
+    );
+    assert_eq!(
+        lines[1],
+        format!("{shown}:2: equation (type 4, id 17, 'tavg') column 5: ABS expects 1 operand, the equation ends")
+    );
+    assert!(lines[2].contains(":4: equation (type 3, id 0, 'b') column 1: type 3 is not a level"));
+    assert!(lines[3].contains(":5: equation (type 1, id 0, 'c') column 5: $d$x variables"));
+    assert!(lines[4].contains(":6: expected type,id,name,eq"));
+    assert_eq!(lines[5], "5 problems in 6 equations");
+}
+
+#[test]
+fn check_of_a_missing_file_exits_2() {
+    let (code, _, err) = run(&["check", "--file", "/nonexistent/recalcd-equations.csv"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read"), "{err}");
+}
