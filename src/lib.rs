@@ -11,11 +11,8 @@
 #![deny(missing_docs)]
 
 pub mod config;
-<<<<<<< HEAD
+pub mod conjoined;
 pub mod demo;
 pub mod engine;
-=======
-pub mod conjoined;
->>>>>>> lang
 pub mod lang;
 pub mod store;
