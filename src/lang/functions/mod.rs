@@ -36,6 +36,7 @@ mod reference;
 #[cfg(test)]
 mod testkit;
 mod text;
+mod vector;
 
 /// Every function of the language.
 pub fn all() -> impl Iterator<Item = &'static Function> {
@@ -45,6 +46,7 @@ pub fn all() -> impl Iterator<Item = &'static Function> {
         aggregate::FUNCTIONS,
         quality::FUNCTIONS,
         text::FUNCTIONS,
+        vector::FUNCTIONS,
     ]
     .into_iter()
     .flatten()
