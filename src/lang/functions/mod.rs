@@ -28,14 +28,18 @@ macro_rules! entry {
 
 mod aggregate;
 mod arith;
+mod gps;
+mod histogram;
 mod logic;
 mod operand;
 mod quality;
+mod random;
 #[cfg(test)]
 mod reference;
 #[cfg(test)]
 mod testkit;
 mod text;
+mod time;
 mod vector;
 
 /// Every function of the language.
@@ -43,6 +47,10 @@ pub fn all() -> impl Iterator<Item = &'static Function> {
     [
         arith::FUNCTIONS,
         logic::FUNCTIONS,
+        time::FUNCTIONS,
+        gps::FUNCTIONS,
+        random::FUNCTIONS,
+        histogram::FUNCTIONS,
         aggregate::FUNCTIONS,
         quality::FUNCTIONS,
         text::FUNCTIONS,
