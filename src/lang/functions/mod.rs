@@ -28,18 +28,36 @@ macro_rules! entry {
 
 mod aggregate;
 mod arith;
+mod gps;
+mod histogram;
 mod logic;
 mod operand;
+mod quality;
+mod random;
 #[cfg(test)]
 mod reference;
 #[cfg(test)]
 mod testkit;
+mod text;
+mod time;
+mod vector;
 
 /// Every function of the language.
 pub fn all() -> impl Iterator<Item = &'static Function> {
-    [arith::FUNCTIONS, logic::FUNCTIONS, aggregate::FUNCTIONS]
-        .into_iter()
-        .flatten()
+    [
+        arith::FUNCTIONS,
+        logic::FUNCTIONS,
+        time::FUNCTIONS,
+        gps::FUNCTIONS,
+        random::FUNCTIONS,
+        histogram::FUNCTIONS,
+        aggregate::FUNCTIONS,
+        quality::FUNCTIONS,
+        text::FUNCTIONS,
+        vector::FUNCTIONS,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The function called `name` (canonical name or alias, case-insensitive).

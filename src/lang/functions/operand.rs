@@ -6,9 +6,6 @@
 //! of the wrong *kind* (a vector where a number is expected or the other way round), e.g.
 //! `"ADD: expects two numbers"`; other failures use the generic [`Reason`]s.
 
-// The vector readers are used by the aggregate and vector groups (next commits).
-#![allow(dead_code)]
-
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -96,6 +93,24 @@ pub(super) fn items<'a>(v: &'a Value, why: &'static str) -> Result<Items<'a>, Va
         Value::List(items) => Ok(Items::List(items)),
         Value::Empty(_) => Err(v.clone()),
         Value::Num(_) | Value::Str(_) => Err(wrong(why)),
+    }
+}
+
+/// The 0-based index of the `a`-th item (1-based ordinal a) of a vector of `len` items,
+/// `None` when there is no such item.
+pub(super) fn ordinal(a: &Value, len: usize, why: &'static str) -> Result<Option<usize>, Value> {
+    let a = whole(a, why)?;
+    Ok(usize::try_from(a)
+        .ok()
+        .filter(|&k| k >= 1 && k <= len)
+        .map(|k| k - 1))
+}
+
+/// For functions that accept empty operands: the first empty among `ops`, as an error.
+pub(super) fn no_empty(ops: &[Value]) -> Result<(), Value> {
+    match ops.iter().find(|v| v.is_empty()) {
+        Some(e) => Err(e.clone()),
+        None => Ok(()),
     }
 }
 
