@@ -1,5 +1,12 @@
 //! The recalculation engine: jobs, days and the level fixpoint (SPEC §3). Pure: no I/O.
 
+pub mod catalog;
+pub mod compute;
+pub mod context;
 pub mod day;
+pub mod record;
 
 pub use day::{DayBreak, DayClock, DayError, DaySpan};
+
+#[cfg(test)]
+mod tests;

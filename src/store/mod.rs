@@ -34,7 +34,6 @@ impl Level {
     pub fn parse(s: &str) -> Option<Level> {
         Level::ALL.into_iter().find(|l| l.as_str() == s)
     }
-
 }
 
 impl fmt::Display for Level {
@@ -156,4 +155,3 @@ pub struct StoredError {
     /// What was recorded.
     pub record: ErrorRecord,
 }
-

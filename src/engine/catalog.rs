@@ -1,0 +1,487 @@
+//! The equations and constants as the engine uses them: compiled once per load, grouped
+//! per device (a device's own equation or constant replaces the `id = 0` default of the
+//! same name), each level in dependency order.
+//!
+//! Bad equations and dependency cycles are reported once per load as [`Problem`]s and
+//! left out; the device's other equations still run.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::lang::context::{fold, ConstSlot, Level, Slot, Symbols, VarForm};
+use crate::lang::value::{parse_number, Value};
+use crate::lang::{Equation, EquationError, EquationKey};
+use crate::store;
+
+/// Why an equation was left out when the equations were loaded.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Problem {
+    /// It does not parse or check.
+    #[error(transparent)]
+    Invalid(#[from] EquationError),
+    /// It is part of (or depends on) a dependency cycle within its level.
+    #[error("{key}: its level's equations read each other in a cycle ({cycle}); it is skipped")]
+    Cycle {
+        /// The equation left out.
+        key: EquationKey,
+        /// The names of the equations caught in the cycle, e.g. `a → b → a`.
+        cycle: String,
+    },
+}
+
+/// What a device's equations need loaded besides the rows they compute (SPEC §3.4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Data equations read the previous data row (`$$x`).
+    pub prev_data_row: bool,
+    /// Data or job equations read the previous job's value (`$$X`).
+    pub prev_job: bool,
+    /// Job equations read the previous job's data rows (`$$x`).
+    pub prev_job_rows: bool,
+    /// Day equations read the previous day's value (`$$X`).
+    pub prev_day: bool,
+    /// Day equations read the previous day's jobs (`$$x`).
+    pub prev_day_jobs: bool,
+    /// Day equations read all data rows of the day (`$d$x`).
+    pub day_data: bool,
+    /// Data equations read values computed later in the same pass (the job's `$X`,
+    /// `$$X`, or a type 1 equation reading a type 2 result): the data and job levels must
+    /// be iterated to a fixpoint (SPEC §3.3).
+    pub fixpoint: bool,
+}
+
+/// One device's equations, each level in evaluation order.
+#[derive(Debug, Default)]
+pub struct EquationSet {
+    /// Types 1 then 2.
+    pub data: Vec<Arc<Equation>>,
+    /// Type 4.
+    pub job: Vec<Arc<Equation>>,
+    /// Type 5.
+    pub day: Vec<Arc<Equation>>,
+    /// Types 6 then 7.
+    pub summary: Vec<Arc<Equation>>,
+    /// What the equations need loaded.
+    pub needs: Needs,
+}
+
+impl EquationSet {
+    /// The equations of a level.
+    pub fn level(&self, level: Level) -> &[Arc<Equation>] {
+        match level {
+            Level::Data => &self.data,
+            Level::Job => &self.job,
+            Level::Day => &self.day,
+            Level::Summary => &self.summary,
+        }
+    }
+
+    /// Every slot the equations of `level` write (their names and `@name` outputs).
+    pub fn written(&self, level: Level) -> HashSet<Slot> {
+        self.level(level).iter().flat_map(|e| e.writes()).collect()
+    }
+}
+
+/// All equations of a load, compiled, with a set per device.
+#[derive(Debug)]
+pub struct Catalog {
+    /// Every channel and constant name the equations use, with its slot.
+    symbols: Symbols,
+    /// The set for devices without equations of their own.
+    default_set: Arc<EquationSet>,
+    /// Sets of devices that have equations of their own.
+    device_sets: HashMap<i32, Arc<EquationSet>>,
+    /// What was left out, reported once per load.
+    problems: Vec<Problem>,
+}
+
+impl Catalog {
+    /// Compiles the stored equations (each exactly once) and builds the sets.
+    pub fn build(records: &[store::Equation]) -> Catalog {
+        let mut symbols = Symbols::new();
+        let mut problems = Vec::new();
+        let mut compiled: Vec<(i32, Arc<Equation>)> = Vec::with_capacity(records.len());
+        for r in records {
+            let key = EquationKey {
+                ty: r.kind,
+                id: i64::from(r.id),
+                name: r.name.clone(),
+            };
+            match Equation::compile(key, &r.eq, &mut symbols) {
+                Ok(eq) => compiled.push((r.id, Arc::new(eq))),
+                Err(e) => problems.push(Problem::Invalid(e)),
+            }
+        }
+        // Stable evaluation order whatever order the store answered in.
+        compiled.sort_by(|(ia, a), (ib, b)| {
+            (a.key.ty, fold(&a.key.name), ia).cmp(&(b.key.ty, fold(&b.key.name), ib))
+        });
+        let defaults: Vec<&Arc<Equation>> = compiled
+            .iter()
+            .filter(|(id, _)| *id == 0)
+            .map(|(_, e)| e)
+            .collect();
+        let mut reported = HashSet::new();
+        let default_set = Arc::new(order(&defaults, &mut problems, &mut reported));
+        let mut devices: Vec<i32> = compiled.iter().map(|(id, _)| *id).collect();
+        devices.sort_unstable();
+        devices.dedup();
+        let mut device_sets = HashMap::new();
+        for device in devices.into_iter().filter(|d| *d != 0) {
+            let own: Vec<&Arc<Equation>> = compiled
+                .iter()
+                .filter(|(id, _)| *id == device)
+                .map(|(_, e)| e)
+                .collect();
+            let overridden: HashSet<(i32, String)> =
+                own.iter().map(|e| (e.key.ty, fold(&e.key.name))).collect();
+            let mut set: Vec<&Arc<Equation>> = defaults
+                .iter()
+                .copied()
+                .filter(|e| !overridden.contains(&(e.key.ty, fold(&e.key.name))))
+                .chain(own)
+                .collect();
+            set.sort_by_key(|e| (e.key.ty, fold(&e.key.name)));
+            device_sets.insert(device, Arc::new(order(&set, &mut problems, &mut reported)));
+        }
+        Catalog {
+            symbols,
+            default_set,
+            device_sets,
+            problems,
+        }
+    }
+
+    /// The equations of `device`.
+    pub fn set_for(&self, device: i32) -> &Arc<EquationSet> {
+        self.device_sets.get(&device).unwrap_or(&self.default_set)
+    }
+
+    /// The names the equations use.
+    pub fn symbols(&self) -> &Symbols {
+        &self.symbols
+    }
+
+    /// The equations left out, with why.
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+}
+
+/// Groups equations by level, orders each level, and works out what they need.
+fn order(
+    eqs: &[&Arc<Equation>],
+    problems: &mut Vec<Problem>,
+    reported: &mut HashSet<EquationKey>,
+) -> EquationSet {
+    let of_types = |types: &[i32]| -> Vec<Arc<Equation>> {
+        eqs.iter()
+            .filter(|e| types.contains(&e.key.ty))
+            .map(|e| Arc::clone(e))
+            .collect()
+    };
+    let mut set = EquationSet::default();
+    // Each type is ordered on its own; type 1 runs before 2 and 6 before 7 regardless.
+    for ty in [1, 2] {
+        set.data
+            .extend(topo(of_types(&[ty]), VarForm::Cur, problems, reported));
+    }
+    set.job = topo(of_types(&[4]), VarForm::Up, problems, reported);
+    set.day = topo(of_types(&[5]), VarForm::Up, problems, reported);
+    for ty in [6, 7] {
+        set.summary
+            .extend(topo(of_types(&[ty]), VarForm::Up, problems, reported));
+    }
+    set.needs = needs(&set);
+    set
+}
+
+/// Orders equations so that each runs after those whose results it reads in `same_level`
+/// form (`$x` at the data level, `$X` above it). Equations in a cycle, or depending on
+/// one, are reported and left out.
+fn topo(
+    eqs: Vec<Arc<Equation>>,
+    same_level: VarForm,
+    problems: &mut Vec<Problem>,
+    reported: &mut HashSet<EquationKey>,
+) -> Vec<Arc<Equation>> {
+    let writer: HashMap<Slot, usize> = eqs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, e)| e.writes().map(move |s| (s, i)))
+        .collect();
+    // deps[i]: the equations i reads from.
+    let deps: Vec<Vec<usize>> = eqs
+        .iter()
+        .map(|e| {
+            let mut d: Vec<usize> = e
+                .reads()
+                .iter()
+                .filter(|r| r.form == same_level)
+                .filter_map(|r| writer.get(&r.slot).copied())
+                .collect();
+            d.sort_unstable();
+            d.dedup();
+            d
+        })
+        .collect();
+    let mut done = vec![false; eqs.len()];
+    let mut out = Vec::with_capacity(eqs.len());
+    // Repeatedly take the first equation whose inputs are all done: stable and simple;
+    // a level has a few dozen equations at most.
+    loop {
+        let next = (0..eqs.len()).find(|&i| !done[i] && deps[i].iter().all(|&d| done[d]));
+        match next {
+            Some(i) => {
+                done[i] = true;
+                out.push(Arc::clone(&eqs[i]));
+            }
+            None => break,
+        }
+    }
+    let stuck: Vec<usize> = (0..eqs.len()).filter(|&i| !done[i]).collect();
+    if !stuck.is_empty() {
+        let cycle = stuck
+            .iter()
+            .map(|&i| eqs[i].key.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        for &i in &stuck {
+            if reported.insert(eqs[i].key.clone()) {
+                problems.push(Problem::Cycle {
+                    key: eqs[i].key.clone(),
+                    cycle: cycle.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn needs(set: &EquationSet) -> Needs {
+    let reads = |eqs: &[Arc<Equation>], form: VarForm| {
+        eqs.iter().any(|e| e.reads().iter().any(|r| r.form == form))
+    };
+    let type2_writes: HashSet<Slot> = set
+        .data
+        .iter()
+        .filter(|e| e.key.ty == 2)
+        .flat_map(|e| e.writes())
+        .collect();
+    let type1_reads_type2 = set.data.iter().filter(|e| e.key.ty == 1).any(|e| {
+        e.reads()
+            .iter()
+            .any(|r| r.form == VarForm::Cur && type2_writes.contains(&r.slot))
+    });
+    let data_reads_jobs = reads(&set.data, VarForm::Up) || reads(&set.data, VarForm::PrevUp);
+    Needs {
+        prev_data_row: reads(&set.data, VarForm::Prev),
+        prev_job: reads(&set.data, VarForm::PrevUp) || reads(&set.job, VarForm::PrevUp),
+        prev_job_rows: reads(&set.job, VarForm::Prev),
+        prev_day: reads(&set.day, VarForm::PrevUp),
+        prev_day_jobs: reads(&set.day, VarForm::Prev),
+        day_data: reads(&set.day, VarForm::DayData),
+        fixpoint: data_reads_jobs || type1_reads_type2,
+    }
+}
+
+/// The constants of every device, by the slots the equations use, plus the day break
+/// `#WB` and zone `#TZ` the engine itself reads.
+#[derive(Debug, Default)]
+pub struct Constants {
+    /// Constants with `id = 0`.
+    defaults: Arc<DeviceConstants>,
+    /// Devices with constants of their own (defaults merged in).
+    devices: HashMap<i32, Arc<DeviceConstants>>,
+}
+
+/// One device's constants.
+#[derive(Debug, Default, Clone)]
+pub struct DeviceConstants {
+    /// Values by [`ConstSlot`].
+    values: Vec<Option<Value>>,
+    /// `#WB` as stored.
+    pub day_break: Option<String>,
+    /// `#TZ` as stored.
+    pub zone: Option<String>,
+}
+
+impl DeviceConstants {
+    /// The constant in `slot`.
+    pub fn get(&self, slot: ConstSlot) -> Option<&Value> {
+        self.values.get(slot.0 as usize)?.as_ref()
+    }
+
+    fn set(&mut self, symbols: &Symbols, name: &str, value: &str) {
+        if name.eq_ignore_ascii_case("WB") {
+            self.day_break = Some(value.to_owned());
+        } else if name.eq_ignore_ascii_case("TZ") {
+            self.zone = Some(value.to_owned());
+        }
+        if let Some(slot) = symbols.find_constant(name) {
+            let i = slot.0 as usize;
+            if self.values.len() <= i {
+                self.values.resize(i + 1, None);
+            }
+            self.values[i] = Some(constant_value(value));
+        }
+    }
+}
+
+/// A stored constant's value: a number if it reads as one, else the string.
+fn constant_value(text: &str) -> Value {
+    match parse_number(text) {
+        Some(n) => Value::Num(n),
+        None => Value::str(text),
+    }
+}
+
+impl Constants {
+    /// Groups the stored constants by device, device values replacing the defaults.
+    pub fn build(records: &[store::Constant], symbols: &Symbols) -> Constants {
+        let mut defaults = DeviceConstants::default();
+        for c in records.iter().filter(|c| c.id == 0) {
+            defaults.set(symbols, &c.name, &c.value);
+        }
+        let mut devices: HashMap<i32, DeviceConstants> = HashMap::new();
+        for c in records.iter().filter(|c| c.id != 0) {
+            devices
+                .entry(c.id)
+                .or_insert_with(|| defaults.clone())
+                .set(symbols, &c.name, &c.value);
+        }
+        Constants {
+            defaults: Arc::new(defaults),
+            devices: devices.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
+        }
+    }
+
+    /// The constants of `device`.
+    pub fn for_device(&self, device: i32) -> &Arc<DeviceConstants> {
+        self.devices.get(&device).unwrap_or(&self.defaults)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eq(kind: i32, id: i32, name: &str, src: &str) -> store::Equation {
+        store::Equation {
+            kind,
+            id,
+            name: name.into(),
+            eq: src.into(),
+        }
+    }
+
+    fn names(eqs: &[Arc<Equation>]) -> Vec<&str> {
+        eqs.iter().map(|e| e.key.name.as_str()).collect()
+    }
+
+    #[test]
+    fn orders_each_level_by_what_it_reads() {
+        let c = Catalog::build(&[
+            eq(2, 0, "c", "+ $b 1"),
+            eq(2, 0, "b", "* $a 2"),
+            eq(1, 0, "a", "+ $raw 1"),
+            eq(4, 0, "JB", "+ $JA 1"),
+            eq(4, 0, "JA", "SSUM $a"),
+        ]);
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        let set = c.set_for(5);
+        assert_eq!(names(&set.data), ["a", "b", "c"]);
+        assert_eq!(names(&set.job), ["JA", "JB"]);
+        assert!(!set.needs.fixpoint);
+    }
+
+    #[test]
+    fn a_device_equation_replaces_the_default_of_the_same_type_and_name() {
+        let c = Catalog::build(&[
+            eq(1, 0, "a", "1"),
+            eq(1, 0, "b", "2"),
+            eq(1, 7, "A", "3"),
+            eq(4, 7, "a", "4"),
+        ]);
+        let own = c.set_for(7);
+        let srcs: Vec<&str> = own.data.iter().map(|e| e.program.source()).collect();
+        assert_eq!(srcs, ["3", "2"]);
+        assert_eq!(names(&own.job), ["a"]);
+        let other = c.set_for(8);
+        let srcs: Vec<&str> = other.data.iter().map(|e| e.program.source()).collect();
+        assert_eq!(srcs, ["1", "2"]);
+        assert!(other.job.is_empty());
+    }
+
+    #[test]
+    fn cycles_and_bad_equations_are_reported_once_and_skipped() {
+        let c = Catalog::build(&[
+            eq(1, 0, "a", "+ $b 1"),
+            eq(1, 0, "b", "+ $a 1"),
+            eq(1, 0, "self", "+ $self 1"),
+            eq(1, 0, "ok", "5"),
+            eq(1, 0, "bad", "SNRM"),
+            eq(1, 3, "unrelated", "1"),
+        ]);
+        assert_eq!(names(&c.set_for(0).data), ["ok"]);
+        assert_eq!(names(&c.set_for(3).data), ["ok", "unrelated"]);
+        let text: Vec<String> = c.problems().iter().map(|p| p.to_string()).collect();
+        assert_eq!(text.len(), 4, "{text:?}");
+        assert!(text
+            .iter()
+            .any(|t| t.starts_with("equation (type 1, id 0, 'bad') column")));
+        assert!(text
+            .iter()
+            .any(|t| t.contains("'a')") && t.contains("cycle (a, b, self)")));
+    }
+
+    #[test]
+    fn needs_follow_the_variable_forms() {
+        let c = Catalog::build(&[
+            eq(1, 0, "d", "+ $$x $TOTAL"),
+            eq(4, 0, "TOTAL", "SSUM $$x"),
+            eq(5, 0, "DAYSUM", "+ SSUM $d$x $$DAYSUM"),
+        ]);
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        let n = c.set_for(1).needs;
+        assert!(n.prev_data_row && n.prev_job_rows && n.day_data && n.prev_day && n.fixpoint);
+        assert!(!n.prev_job && !n.prev_day_jobs);
+    }
+
+    #[test]
+    fn device_constants_override_defaults() {
+        let mut symbols = Symbols::new();
+        let tmax = symbols.constant("TMAX");
+        let label = symbols.constant("label");
+        let consts = Constants::build(
+            &[
+                store::Constant {
+                    id: 0,
+                    name: "TMAX".into(),
+                    value: "20".into(),
+                },
+                store::Constant {
+                    id: 0,
+                    name: "WB".into(),
+                    value: "06:00".into(),
+                },
+                store::Constant {
+                    id: 4,
+                    name: "tmax".into(),
+                    value: "25.5".into(),
+                },
+                store::Constant {
+                    id: 4,
+                    name: "LABEL".into(),
+                    value: "boiler".into(),
+                },
+            ],
+            &symbols,
+        );
+        assert_eq!(consts.for_device(1).get(tmax), Some(&Value::Num(20.0)));
+        assert_eq!(consts.for_device(4).get(tmax), Some(&Value::Num(25.5)));
+        assert_eq!(consts.for_device(4).get(label), Some(&Value::str("boiler")));
+        assert_eq!(consts.for_device(1).get(label), None);
+        assert_eq!(consts.for_device(4).day_break.as_deref(), Some("06:00"));
+    }
+}

@@ -1,0 +1,199 @@
+//! A loaded row as the engine works on it: the stored row, the values of the channels
+//! the equations use (by slot), and how its `conjoined` is written back.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+
+use crate::conjoined::{self, ConjoinedError};
+use crate::lang::context::{Slot, Symbols};
+use crate::lang::value::Value;
+use crate::store::Row;
+
+/// The slots of the columns that are readable as channels (SPEC §2.2: `$gps` reads the
+/// `gps` column, not `conjoined`), for the names the equations use.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Columns {
+    id: Option<Slot>,
+    state: Option<Slot>,
+    user: Option<Slot>,
+    gps: Option<Slot>,
+    datetime: Option<Slot>,
+    data_time: Option<Slot>,
+}
+
+impl Columns {
+    /// Looks the column names up among the channels the equations use.
+    pub fn new(symbols: &Symbols) -> Columns {
+        Columns {
+            id: symbols.find_channel("id"),
+            state: symbols.find_channel("state"),
+            user: symbols.find_channel("user"),
+            gps: symbols.find_channel("gps"),
+            datetime: symbols.find_channel("datetime"),
+            data_time: symbols.find_channel("data_time"),
+        }
+    }
+}
+
+/// A timestamp as the language reads it: ISO 8601 in UTC.
+pub fn time_value(t: NaiveDateTime) -> Value {
+    Value::str(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string())
+}
+
+/// A row with its channel values resolved to slots.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The row as loaded (its `conjoined` is the producer's text, kept for write-back).
+    pub row: Row,
+    /// Channel values by slot; `None` when the row has no such channel.
+    vals: Vec<Option<Value>>,
+    /// Why the row's `conjoined` could not be read, if it could not.
+    pub malformed: Option<ConjoinedError>,
+}
+
+impl Record {
+    /// Reads the row's `conjoined` and columns into slots. Channels no equation uses are
+    /// not decoded; they stay in the text and are written back untouched.
+    pub fn load(row: Row, symbols: &Symbols, columns: &Columns) -> Record {
+        let mut rec = Record {
+            vals: vec![None; symbols.channel_count()],
+            malformed: None,
+            row,
+        };
+        for entry in conjoined::entries(&rec.row.conjoined) {
+            match entry {
+                Ok(e) => {
+                    if let Some(slot) = symbols.find_channel(&e.name) {
+                        rec.vals[slot.0 as usize] = Some(e.value());
+                    }
+                }
+                Err(e) => {
+                    rec.malformed = Some(e);
+                    break;
+                }
+            }
+        }
+        let r = &rec.row;
+        let column_values = [
+            (columns.id, Some(Value::Num(f64::from(r.id)))),
+            (columns.state, r.state.map(|s| Value::Num(f64::from(s)))),
+            (columns.user, r.user.as_deref().map(Value::str)),
+            (columns.gps, r.gps.as_deref().map(Value::str)),
+            (columns.datetime, Some(time_value(r.datetime))),
+            (columns.data_time, Some(time_value(r.data_time))),
+        ];
+        for (slot, value) in column_values {
+            if let Some(slot) = slot {
+                rec.vals[slot.0 as usize] = value;
+            }
+        }
+        rec
+    }
+
+    /// The value of channel `slot`.
+    pub fn get(&self, slot: Slot) -> Option<&Value> {
+        self.vals.get(slot.0 as usize)?.as_ref()
+    }
+
+    /// Sets channel `slot`.
+    pub fn set(&mut self, slot: Slot, value: Value) {
+        if let Some(v) = self.vals.get_mut(slot.0 as usize) {
+            *v = Some(value);
+        }
+    }
+
+    /// Forgets channel `slot` (a result about to be computed anew must not be read stale).
+    pub fn clear(&mut self, slot: Slot) {
+        if let Some(v) = self.vals.get_mut(slot.0 as usize) {
+            *v = None;
+        }
+    }
+
+    /// The `conjoined` to write back: every stored entry that is not an output, byte for
+    /// byte, then the outputs in order (`(name, slot)`, the equation's spelling). An
+    /// output that is empty is left out — a stale value from an earlier run is not kept.
+    pub fn rewrite(&self, outputs: &[(Arc<str>, Slot)], symbols: &Symbols) -> String {
+        let written: HashSet<Slot> = outputs.iter().map(|(_, s)| *s).collect();
+        let mut out = String::with_capacity(self.row.conjoined.len() + 16 * outputs.len());
+        for e in conjoined::entries(&self.row.conjoined).flatten() {
+            let is_output = symbols
+                .find_channel(&e.name)
+                .is_some_and(|s| written.contains(&s));
+            if !is_output {
+                conjoined::escape_into(&mut out, &e.name);
+                out.push('=');
+                out.push_str(e.raw);
+                out.push(';');
+            }
+        }
+        for (name, slot) in outputs {
+            if let Some(v) = self.get(*slot) {
+                conjoined::write_entry(&mut out, name, v);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::RowVersion;
+
+    fn row(conjoined: &str) -> Row {
+        let t = NaiveDateTime::parse_from_str("2024-03-01 06:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
+        Row {
+            datetime: t,
+            data_time: t,
+            id: 3,
+            state: Some(2),
+            user: Some("eva".into()),
+            gps: Some("50.1,14.4".into()),
+            recalc: 1,
+            conjoined: conjoined.into(),
+            version: RowVersion::ABSENT,
+        }
+    }
+
+    #[test]
+    fn reads_the_channels_the_equations_use_and_the_columns() {
+        let mut s = Symbols::new();
+        let tmp = s.channel("TMP");
+        let gps = s.channel("gps");
+        let state = s.channel("state");
+        let absent = s.channel("absent");
+        let cols = Columns::new(&s);
+        let r = Record::load(row("tmp=21.5; other=x;gps=overridden;"), &s, &cols);
+        assert!(r.malformed.is_none());
+        assert_eq!(r.get(tmp), Some(&Value::Num(21.5)));
+        assert_eq!(r.get(gps), Some(&Value::str("50.1,14.4")));
+        assert_eq!(r.get(state), Some(&Value::Num(2.0)));
+        assert_eq!(r.get(absent), None);
+    }
+
+    #[test]
+    fn a_malformed_conjoined_is_reported() {
+        let mut s = Symbols::new();
+        s.channel("a");
+        let r = Record::load(row("a=1;broken;"), &s, &Columns::new(&s));
+        assert!(r.malformed.is_some());
+    }
+
+    #[test]
+    fn rewrite_keeps_producer_entries_and_replaces_outputs() {
+        let mut s = Symbols::new();
+        let avg = s.channel("avg");
+        let flag = s.channel("flag");
+        let mut r = Record::load(
+            row("tmp=1\\,5 ; AVG=old;note=a\\;b;flag=1;"),
+            &s,
+            &Columns::new(&s),
+        );
+        r.set(avg, Value::Num(2.25));
+        r.set(flag, Value::Empty(crate::lang::Reason::DivisionByZero));
+        let outputs = [(Arc::from("avg"), avg), (Arc::from("flag"), flag)];
+        assert_eq!(r.rewrite(&outputs, &s), "tmp=1\\,5;note=a\\;b;avg=2.25;");
+    }
+}
