@@ -1,4 +1,8 @@
 //! The integration tests: one binary, talking to the real binary and a real PostgreSQL.
 
+mod support;
+
 mod cli_lang;
+mod cli_store;
 mod demo_server;
+mod store_contract;
