@@ -156,6 +156,9 @@ pub enum Command {
 /// Parses the command line, runs the subcommand and turns its outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `eval` and `check` fail only on what the user gave them (a bad option, equation or
+    // file): those are usage errors, exit code 2, like a bad configuration key.
+    let usage_only = matches!(cli.command, Command::Eval(_) | Command::Check(_));
     let outcome = match cli.command {
         Command::Eval(args) => eval::run(args, &cli.global),
         Command::Check(args) => check::run(args, &cli.global),
@@ -166,7 +169,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", cli.global.scrub(one_line(&e)));
-            if e.chain().any(|c| c.is::<ConfigError>()) {
+            if usage_only || e.chain().any(|c| c.is::<ConfigError>()) {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
