@@ -98,6 +98,8 @@ pub struct Config {
     pub poll: PollConfig,
     /// Logging.
     pub log: LogConfig,
+    /// How the engine computes.
+    pub engine: crate::engine::compute::Options,
 }
 
 /// `[database]`.
@@ -184,6 +186,8 @@ pub struct RawConfig {
     pub poll: RawPoll,
     /// `[log]`.
     pub log: RawLog,
+    /// `[engine]`.
+    pub engine: RawEngine,
 }
 
 /// `[database]` as written.
@@ -235,6 +239,16 @@ pub struct RawLog {
     pub level: String,
 }
 
+/// `[engine]` as written.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEngine {
+    /// `engine.max_iterations`: data ↔ job passes before giving up on a fixpoint.
+    pub max_iterations: u64,
+    /// `engine.default_timezone`: the zone day breaks are read in without `#TZ`.
+    pub default_timezone: String,
+}
+
 /// The default database URL: a local PostgreSQL, user `postgres`.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -264,6 +278,10 @@ impl Default for RawConfig {
             log: RawLog {
                 format: "pretty".into(),
                 level: "info".into(),
+            },
+            engine: RawEngine {
+                max_iterations: 10,
+                default_timezone: "UTC".into(),
             },
         }
     }
@@ -339,7 +357,17 @@ impl RawConfig {
                 format!("`{level}` is not a filter: {e}"),
             ));
         }
+        let max_iterations = u32::try_from(self.engine.max_iterations)
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| invalid("engine.max_iterations", "must be between 1 and 1000".into()))?;
+        let default_zone = crate::engine::day::parse_zone(&self.engine.default_timezone)
+            .map_err(|e| invalid("engine.default_timezone", e.to_string()))?;
         Ok(Config {
+            engine: crate::engine::compute::Options {
+                max_iterations,
+                default_zone,
+            },
             database: DatabaseConfig {
                 url,
                 dialect,

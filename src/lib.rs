@@ -15,4 +15,5 @@ pub mod conjoined;
 pub mod demo;
 pub mod engine;
 pub mod lang;
+pub mod service;
 pub mod store;

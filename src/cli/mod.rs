@@ -16,6 +16,7 @@ use recalcd::config::{self, Config, ConfigError, Dialect, DialectChoice, LogForm
 mod check;
 mod eval;
 mod migrate;
+mod once;
 mod status;
 
 /// recalcd recalculates derived time-series values inside QuestDB and PostgreSQL.
@@ -151,6 +152,15 @@ pub enum Command {
     /// Show the backlog (flagged rows per table and the oldest flag), the numbers of
     /// equations and constants, and the latest errors.
     Status(status::Args),
+    /// Recalculate everything flagged, then exit.
+    ///
+    /// Polls the flagged data, job and day rows in batches of `poll.batch_size`, pulls in
+    /// whole jobs, their days and the neighbours the equations read, computes, and writes
+    /// each batch back in one transaction, until no flag is left. Rows whose outputs could
+    /// not all be computed get `recalc = -1` and error records (see `recalcd status`). A
+    /// row a producer changed meanwhile keeps the producer's content and flag. Running it
+    /// again with nothing flagged changes nothing.
+    Once(once::Args),
 }
 
 /// Parses the command line, runs the subcommand and turns its outcome into an exit code.
@@ -164,6 +174,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args, &cli.global),
         Command::Migrate(args) => migrate::run(args, &cli.global),
         Command::Status(args) => status::run(args, &cli.global),
+        Command::Once(args) => once::run(args, &cli.global),
     };
     match outcome {
         Ok(code) => code,

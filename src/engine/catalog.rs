@@ -8,6 +8,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use chrono_tz::Tz;
+
+use super::day::{parse_zone, DayBreak, DayClock};
 use crate::lang::context::{fold, ConstSlot, Level, Slot, Symbols, VarForm};
 use crate::lang::value::{parse_number, Value};
 use crate::lang::{Equation, EquationError, EquationKey};
@@ -310,6 +313,24 @@ impl DeviceConstants {
     /// The constant in `slot`.
     pub fn get(&self, slot: ConstSlot) -> Option<&Value> {
         self.values.get(slot.0 as usize)?.as_ref()
+    }
+
+    /// The device's day clock from `#WB` and `#TZ` (`default_zone` without `#TZ`).
+    ///
+    /// # Errors
+    /// A sentence saying which constant is missing or wrong.
+    pub fn day_clock(&self, default_zone: Tz) -> Result<DayClock, String> {
+        let brk = self
+            .day_break
+            .as_deref()
+            .ok_or_else(|| "the device has no day break: the constant #WB is missing".to_owned())?
+            .parse::<DayBreak>()
+            .map_err(|e| format!("constant #WB: {e}"))?;
+        let zone = match self.zone.as_deref() {
+            Some(name) => parse_zone(name).map_err(|e| format!("constant #TZ: {e}"))?,
+            None => default_zone,
+        };
+        Ok(DayClock::new(brk, zone))
     }
 
     fn set(&mut self, symbols: &Symbols, name: &str, value: &str) {

@@ -27,17 +27,17 @@ use std::sync::Arc;
 use chrono::NaiveDateTime;
 use chrono_tz::Tz;
 
-use super::catalog::{Catalog, Constants, DeviceConstants, EquationSet};
+use super::catalog::{Catalog, Constants, EquationSet};
 use super::context::{DataCx, DayCx, Device, JobCx};
-use super::day::{parse_zone, DayBreak, DayClock, DaySpan};
+use super::day::{DayBreak, DaySpan};
 use super::record::{Columns, Record};
 use crate::lang::context::{Slot, Symbols};
 use crate::lang::value::Value;
 use crate::lang::{seed_for, Equation, Machine};
 use crate::store::{self, ErrorRecord, Row, RowKey, RowVersion};
 
-/// How the engine runs.
-#[derive(Debug, Clone)]
+/// How the engine runs (`[engine]` in the configuration).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     /// The most data ↔ job iterations before giving up on a fixpoint (SPEC §3.3).
     pub max_iterations: u32,
@@ -153,20 +153,6 @@ fn store_result(
     changed
 }
 
-fn day_clock(constants: &DeviceConstants, options: &Options) -> Result<DayClock, String> {
-    let brk = constants
-        .day_break
-        .as_deref()
-        .ok_or_else(|| "the device has no day break: the constant #WB is missing".to_owned())?
-        .parse::<DayBreak>()
-        .map_err(|e| format!("constant #WB: {e}"))?;
-    let zone = match constants.zone.as_deref() {
-        Some(name) => parse_zone(name).map_err(|e| format!("constant #TZ: {e}"))?,
-        None => options.default_zone,
-    };
-    Ok(DayClock::new(brk, zone))
-}
-
 /// A job row for `start` from its data rows: start, end and the last row's facts.
 fn job_row(id: i32, start: NaiveDateTime, stored: Option<Row>, rows: &[Record]) -> Row {
     let mut row = stored.unwrap_or_else(|| Row {
@@ -202,7 +188,7 @@ pub fn compute(
     let symbols = catalog.symbols();
     let columns = Columns::new(symbols);
     let consts = constants.for_device(id);
-    let clock = day_clock(consts, options);
+    let clock = consts.day_clock(options.default_zone);
     let day_break = clock.as_ref().ok().map(|_| {
         consts
             .day_break
@@ -268,11 +254,12 @@ pub fn compute(
 
     // Days, when the device has equations for them or a day was flagged.
     let mut days: Vec<Day> = Vec::new();
+    let stored_days = batch.days;
     let want_days = !set.day.is_empty() || !batch.target_days.is_empty();
     if let (Ok(clock), true) = (&clock, want_days) {
         {
             let mut spans: BTreeMap<NaiveDateTime, (DaySpan, Option<Row>)> = BTreeMap::new();
-            for r in batch.days {
+            for r in stored_days.iter().cloned() {
                 let span = clock.day_of(r.datetime);
                 let span = if span.start == r.datetime {
                     span
@@ -319,6 +306,24 @@ pub fn compute(
                 days[d].jobs.push(ji);
                 days[d].target |= j.target;
             }
+        }
+    }
+    // Flagged days that cannot be computed keep their content and say why, so their
+    // flag does not bring them back for ever.
+    if let Err(why) = &clock {
+        for r in stored_days
+            .iter()
+            .filter(|r| batch.target_days.contains(&r.datetime))
+        {
+            let mut row = r.clone();
+            row.recalc = -1;
+            out.errors.push(ErrorRecord {
+                level: store::Level::Day,
+                key: row.key(),
+                equation: "#WB".into(),
+                reason: format!("the day cannot be computed: {why}"),
+            });
+            out.days.push(row);
         }
     }
     // Day equations that cannot run: every computed job says why.

@@ -63,7 +63,7 @@ pub fn parse_zone(name: &str) -> Result<Tz, DayError> {
 }
 
 /// One working day of a device: `[start, end)` in UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DaySpan {
     /// The day break that starts the day (the day row's `datetime`).
     pub start: NaiveDateTime,

@@ -5,4 +5,5 @@ mod support;
 mod cli_lang;
 mod cli_store;
 mod demo_server;
+mod engine_once;
 mod store_contract;

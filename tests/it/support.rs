@@ -112,6 +112,36 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Runs a query on this database; every column is read as text (`NULL` → `None`).
+    pub fn query_blocking(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let url = self.url.clone();
+        let sql = sql.to_string();
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(async {
+                    let rows = admin(&url).await.simple_query(&sql).await?;
+                    Ok::<_, tokio_postgres::Error>(
+                        rows.into_iter()
+                            .filter_map(|m| match m {
+                                tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                                    (0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect(),
+                                ),
+                                _ => None,
+                            })
+                            .collect(),
+                    )
+                })
+        })
+        .join()
+        .expect("thread")
+        .expect("query")
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let server = self.server.clone();

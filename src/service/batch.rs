@@ -1,0 +1,422 @@
+//! One batch of the recalculation: poll the flags, pull in what they depend on (SPEC
+//! §3.4), compute every device in memory, and write the whole batch back.
+//!
+//! A batch is bounded by `poll.batch_size` flagged rows per level; whole jobs and days
+//! are loaded around them, so memory follows the batch size, never the backlog. The
+//! loads are set-based: a handful of round trips per batch whatever its size.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDateTime;
+use tracing::{info, instrument, warn};
+
+use crate::engine::catalog::{Catalog, Constants, Needs};
+use crate::engine::compute::{compute, DeviceBatch, Options};
+use crate::engine::day::DaySpan;
+use crate::store::{Level, Row, RowKey, Store, StoreError, TimeRange, WriteBatch};
+
+/// What one batch (or a whole `once` run) did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Flagged rows picked up.
+    pub flagged: usize,
+    /// Data rows written back.
+    pub data: usize,
+    /// Job rows written back.
+    pub jobs: usize,
+    /// Day rows written back.
+    pub days: usize,
+    /// Rows written with `recalc = -1` (some output could not be computed).
+    pub failed_rows: usize,
+    /// Error records written.
+    pub errors: usize,
+    /// Rows the guard left alone because a producer changed them meanwhile.
+    pub skipped: usize,
+}
+
+impl Report {
+    /// Adds another batch's counts.
+    pub fn add(&mut self, other: &Report) {
+        self.flagged += other.flagged;
+        self.data += other.data;
+        self.jobs += other.jobs;
+        self.days += other.days;
+        self.failed_rows += other.failed_rows;
+        self.errors += other.errors;
+        self.skipped += other.skipped;
+    }
+
+    /// Whether the batch found nothing flagged.
+    pub fn is_idle(&self) -> bool {
+        self.flagged == 0
+    }
+}
+
+/// The compiled equations and the constants, loaded once and used for many batches.
+#[derive(Debug)]
+pub struct Recalculator {
+    catalog: Catalog,
+    constants: Constants,
+    options: Options,
+    batch_size: usize,
+}
+
+impl Recalculator {
+    /// Loads and compiles the equations and constants; bad equations are logged once
+    /// (with their key and position) and left out.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the tables cannot be read.
+    pub async fn load<S: Store>(
+        store: &S,
+        options: Options,
+        batch_size: usize,
+    ) -> Result<Recalculator, StoreError> {
+        let equations = store.load_equations().await?;
+        let catalog = Catalog::build(&equations);
+        for p in catalog.problems() {
+            warn!(problem = %p, "equation skipped");
+        }
+        let constants = Constants::build(&store.load_constants().await?, catalog.symbols());
+        info!(
+            equations = equations.len(),
+            skipped = catalog.problems().len(),
+            "equations loaded"
+        );
+        Ok(Recalculator {
+            catalog,
+            constants,
+            options,
+            batch_size: batch_size.max(1),
+        })
+    }
+
+    /// The compiled equations.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Runs one batch: poll, load, compute, write back.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the store fails; nothing of the batch is written then (on
+    /// PostgreSQL; see the QuestDB module for its limits).
+    #[instrument(skip_all, fields(batch_size = self.batch_size))]
+    pub async fn run_batch<S: Store>(&self, store: &mut S) -> Result<Report, StoreError> {
+        let n = self.batch_size;
+        let flagged_data = store.poll_flagged(Level::Data, n).await?;
+        let flagged_jobs = store.poll_flagged(Level::Job, n).await?;
+        let flagged_days = store.poll_flagged(Level::Day, n).await?;
+        let flagged = flagged_data.len() + flagged_jobs.len() + flagged_days.len();
+        if flagged == 0 {
+            return Ok(Report::default());
+        }
+        let mut devices: BTreeMap<i32, DeviceBatch> = BTreeMap::new();
+        fn device(devices: &mut BTreeMap<i32, DeviceBatch>, id: i32) -> &mut DeviceBatch {
+            devices.entry(id).or_insert_with(|| DeviceBatch {
+                id,
+                ..DeviceBatch::default()
+            })
+        }
+        for r in &flagged_data {
+            device(&mut devices, r.id).target_jobs.insert(r.data_time);
+        }
+        for r in &flagged_jobs {
+            device(&mut devices, r.id).target_jobs.insert(r.datetime);
+        }
+        for r in flagged_days {
+            let d = device(&mut devices, r.id);
+            d.target_days.insert(r.datetime);
+            d.days.push(r);
+        }
+        self.load_jobs(store, &mut devices).await?;
+        self.load_neighbours(store, &mut devices).await?;
+        self.load_days(store, &mut devices).await?;
+
+        let mut batch = WriteBatch::default();
+        for (_, d) in devices {
+            let out = compute(d, &self.catalog, &self.constants, &self.options);
+            batch.data.extend(out.data);
+            batch.jobs.extend(out.jobs);
+            batch.days.extend(out.days);
+            batch.errors.extend(out.errors);
+        }
+        let failed_rows = [&batch.data, &batch.jobs, &batch.days]
+            .iter()
+            .flat_map(|rows| rows.iter())
+            .filter(|r| r.recalc < 0)
+            .count();
+        let mut report = Report {
+            flagged,
+            data: batch.data.len(),
+            jobs: batch.jobs.len(),
+            days: batch.days.len(),
+            failed_rows,
+            ..Report::default()
+        };
+        let written = store.write_back(batch).await?;
+        report.skipped = written.skipped.len();
+        report.errors = written.errors_written;
+        for (level, key) in &written.skipped {
+            match level {
+                Level::Data => report.data -= 1,
+                Level::Job => report.jobs -= 1,
+                Level::Day => report.days -= 1,
+            }
+            info!(%level, device = key.id, datetime = %key.datetime, "left for the producer's newer write");
+        }
+        Ok(report)
+    }
+
+    /// Every data row and the stored row of each job to compute.
+    async fn load_jobs<S: Store>(
+        &self,
+        store: &S,
+        devices: &mut BTreeMap<i32, DeviceBatch>,
+    ) -> Result<(), StoreError> {
+        let keys: Vec<(i32, NaiveDateTime)> = devices
+            .values()
+            .flat_map(|d| d.target_jobs.iter().map(move |t| (d.id, *t)))
+            .collect();
+        let row_keys: Vec<RowKey> = keys
+            .iter()
+            .map(|&(id, datetime)| RowKey { id, datetime })
+            .collect();
+        distribute(devices, store.load_job_rows(&keys).await?, |d| &mut d.data);
+        distribute(
+            devices,
+            store.load_rows(Level::Job, &row_keys).await?,
+            |d| &mut d.jobs,
+        );
+        Ok(())
+    }
+
+    /// The previous data row and job (and its rows) where the equations read them.
+    async fn load_neighbours<S: Store>(
+        &self,
+        store: &S,
+        devices: &mut BTreeMap<i32, DeviceBatch>,
+    ) -> Result<(), StoreError> {
+        // The first row of each job to compute, for devices that read backwards.
+        let mut firsts: Vec<RowKey> = Vec::new();
+        for d in devices.values() {
+            let needs = self.needs(d.id);
+            if !(needs.prev_data_row || needs.prev_job || needs.prev_job_rows) {
+                continue;
+            }
+            let mut first: BTreeMap<NaiveDateTime, NaiveDateTime> = BTreeMap::new();
+            for r in &d.data {
+                let e = first.entry(r.data_time).or_insert(r.datetime);
+                *e = (*e).min(r.datetime);
+            }
+            firsts.extend(
+                first
+                    .into_values()
+                    .map(|datetime| RowKey { id: d.id, datetime }),
+            );
+        }
+        if firsts.is_empty() {
+            return Ok(());
+        }
+        let prevs: Vec<Row> = store
+            .previous(Level::Data, &firsts)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut prev_jobs: Vec<(i32, NaiveDateTime)> = Vec::new();
+        let mut prev_job_rows: Vec<(i32, NaiveDateTime)> = Vec::new();
+        for p in &prevs {
+            let needs = self.needs(p.id);
+            let known = devices
+                .get(&p.id)
+                .is_some_and(|d| d.target_jobs.contains(&p.data_time));
+            if known {
+                continue;
+            }
+            if needs.prev_job {
+                prev_jobs.push((p.id, p.data_time));
+            }
+            if needs.prev_job_rows {
+                prev_job_rows.push((p.id, p.data_time));
+            }
+        }
+        distribute(devices, prevs, |d| &mut d.data);
+        if !prev_jobs.is_empty() {
+            let keys: Vec<RowKey> = prev_jobs
+                .iter()
+                .map(|&(id, datetime)| RowKey { id, datetime })
+                .collect();
+            distribute(devices, store.load_rows(Level::Job, &keys).await?, |d| {
+                &mut d.jobs
+            });
+        }
+        if !prev_job_rows.is_empty() {
+            distribute(devices, store.load_job_rows(&prev_job_rows).await?, |d| {
+                &mut d.data
+            });
+        }
+        Ok(())
+    }
+
+    /// The days of the jobs to compute and of the flagged days: their stored rows, all
+    /// their jobs, their data rows where `$d$x` is read, and the previous day.
+    async fn load_days<S: Store>(
+        &self,
+        store: &S,
+        devices: &mut BTreeMap<i32, DeviceBatch>,
+    ) -> Result<(), StoreError> {
+        let mut spans: Vec<(TimeRange, Needs)> = Vec::new();
+        for d in devices.values() {
+            let set = self.catalog.set_for(d.id);
+            if set.day.is_empty() && d.target_days.is_empty() {
+                continue;
+            }
+            let Ok(clock) = self
+                .constants
+                .for_device(d.id)
+                .day_clock(self.options.default_zone)
+            else {
+                continue; // the engine records why for each job
+            };
+            let days: BTreeSet<DaySpan> = d
+                .target_jobs
+                .iter()
+                .chain(&d.target_days)
+                .map(|t| clock.day_of(*t))
+                .collect();
+            spans.extend(days.into_iter().map(|s| {
+                let range = TimeRange {
+                    id: d.id,
+                    from: s.start,
+                    to: s.end,
+                };
+                (range, set.needs)
+            }));
+        }
+        if spans.is_empty() {
+            return Ok(());
+        }
+        let ranges: Vec<TimeRange> = spans.iter().map(|(r, _)| *r).collect();
+        let keys: Vec<RowKey> = ranges
+            .iter()
+            .map(|r| RowKey {
+                id: r.id,
+                datetime: r.from,
+            })
+            .collect();
+        let mut have: HashSet<RowKey> = devices
+            .values()
+            .flat_map(|d| d.days.iter().map(Row::key))
+            .collect();
+        let days: Vec<Row> = store
+            .load_rows(Level::Day, &keys)
+            .await?
+            .into_iter()
+            .filter(|r| have.insert(r.key()))
+            .collect();
+        distribute(devices, days, |d| &mut d.days);
+        let day_jobs = store.load_in_ranges(Level::Job, &ranges).await?;
+        // Data rows of every job of a day whose equations read `$d$x`.
+        let wants_data: HashSet<i32> = spans
+            .iter()
+            .filter(|(_, n)| n.day_data)
+            .map(|(r, _)| r.id)
+            .collect();
+        let extra: Vec<(i32, NaiveDateTime)> = day_jobs
+            .iter()
+            .filter(|j| wants_data.contains(&j.id))
+            .filter(|j| !devices[&j.id].target_jobs.contains(&j.datetime))
+            .map(|j| (j.id, j.datetime))
+            .collect();
+        distribute(devices, day_jobs, |d| &mut d.jobs);
+        if !extra.is_empty() {
+            distribute(devices, store.load_job_rows(&extra).await?, |d| &mut d.data);
+        }
+        // The previous day, and its jobs where `$$x` is read.
+        let wants_prev: Vec<RowKey> = spans
+            .iter()
+            .zip(&keys)
+            .filter(|((_, n), _)| n.prev_day || n.prev_day_jobs)
+            .map(|(_, k)| *k)
+            .collect();
+        if wants_prev.is_empty() {
+            return Ok(());
+        }
+        let prev_days: Vec<Row> = store
+            .previous(Level::Day, &wants_prev)
+            .await?
+            .into_iter()
+            .flatten()
+            .filter(|r| have.insert(r.key()))
+            .collect();
+        let prev_ranges: Vec<TimeRange> = prev_days
+            .iter()
+            .filter(|r| self.needs(r.id).prev_day_jobs)
+            .map(|r| TimeRange {
+                id: r.id,
+                from: r.datetime,
+                to: r.data_time,
+            })
+            .collect();
+        distribute(devices, prev_days, |d| &mut d.days);
+        if !prev_ranges.is_empty() {
+            distribute(
+                devices,
+                store.load_in_ranges(Level::Job, &prev_ranges).await?,
+                |d| &mut d.jobs,
+            );
+        }
+        Ok(())
+    }
+
+    fn needs(&self, device: i32) -> Needs {
+        self.catalog.set_for(device).needs
+    }
+}
+
+/// Hands loaded rows to their devices.
+fn distribute(
+    devices: &mut BTreeMap<i32, DeviceBatch>,
+    rows: Vec<Row>,
+    field: impl Fn(&mut DeviceBatch) -> &mut Vec<Row>,
+) {
+    for r in rows {
+        if let Some(d) = devices.get_mut(&r.id) {
+            field(d).push(r);
+        }
+    }
+}
+
+/// Runs batches until nothing is flagged, and returns the totals and the time taken.
+///
+/// A batch whose every row was left for a producer makes no progress of its own; after
+/// a few of those in a row the run stops rather than spin, and says so.
+///
+/// # Errors
+/// [`StoreError`] from the first batch that fails.
+pub async fn run_until_idle<S: Store>(
+    recalc: &Recalculator,
+    store: &mut S,
+    mut on_batch: impl FnMut(&Report),
+) -> Result<(Report, Duration), StoreError> {
+    let started = Instant::now();
+    let mut total = Report::default();
+    let mut stalled = 0;
+    loop {
+        let report = recalc.run_batch(store).await?;
+        if report.is_idle() {
+            break;
+        }
+        total.add(&report);
+        on_batch(&report);
+        let wrote = report.data + report.jobs + report.days;
+        stalled = if wrote == 0 { stalled + 1 } else { 0 };
+        if stalled >= 3 {
+            warn!("three batches in a row were all left for producers' newer writes; stopping");
+            break;
+        }
+    }
+    Ok((total, started.elapsed()))
+}

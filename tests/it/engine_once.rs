@@ -1,0 +1,149 @@
+//! `recalcd once` end to end on a real PostgreSQL, against hand-computed values.
+
+use std::process::{Command, Output};
+
+use crate::support::TestDb;
+
+fn recalcd(db: &TestDb, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_recalcd"))
+        .args(args)
+        .arg("--database-url")
+        .arg(&db.url)
+        .env_remove("RECALCD_CONFIG")
+        .output()
+        .expect("run recalcd");
+    assert!(
+        out.status.success(),
+        "recalcd {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `(id, datetime, conjoined, recalc)` of a table, in key order.
+fn rows(db: &TestDb, table: &str) -> Vec<(String, String, String, String)> {
+    db.query_blocking(&format!(
+        "SELECT id, to_char(datetime, 'YYYY-MM-DD HH24:MI'), conjoined, recalc \
+           FROM {table} ORDER BY id, datetime"
+    ))
+    .into_iter()
+    .map(|r| {
+        let s = |i: usize| r[i].clone().unwrap_or_default();
+        (s(0), s(1), s(2), s(3))
+    })
+    .collect()
+}
+
+fn row(id: &str, at: &str, conjoined: &str, recalc: &str) -> (String, String, String, String) {
+    (id.into(), at.into(), conjoined.into(), recalc.into())
+}
+
+fn setup() -> TestDb {
+    let db = TestDb::create_blocking();
+    recalcd(&db, &["migrate"]);
+    db.execute_blocking(
+        r#"INSERT INTO constants (id, name, value) VALUES
+               (0, 'WB', '06:00'), (0, 'TMAX', '20'), (5, 'TMAX', '30');
+           INSERT INTO equations ("type", id, name, eq) VALUES
+               (1, 0, 'hot', 'IF > $tmp #TMAX 1 0'),
+               (2, 0, 'd', 'IFNA - $tmp $$tmp 0'),
+               (2, 0, 'share', 'ROUNDX / $tmp $TSUM 4'),
+               (4, 0, 'N', '#RECS'),
+               (4, 0, 'TAVG', 'SNRM $tmp'),
+               (4, 0, 'TSUM', 'SSUM $tmp'),
+               (5, 0, 'DAVG', 'SNRM $tavg');
+           INSERT INTO data (datetime, data_time, id, recalc, conjoined) VALUES
+               ('2024-03-01 08:00', '2024-03-01 08:00', 5, 1, 'tmp=20;'),
+               ('2024-03-01 08:10', '2024-03-01 08:00', 5, 1, 'tmp=40;'),
+               ('2024-03-01 09:00', '2024-03-01 09:00', 5, 1, 'tmp=10;'),
+               ('2024-03-01 05:00', '2024-03-01 05:00', 7, 1, 'tmp=25;');"#,
+    );
+    db
+}
+
+#[test]
+fn once_computes_data_jobs_and_days_and_a_second_run_changes_nothing() {
+    let db = setup();
+    let out = recalcd(&db, &["once"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("recalculated 4 data rows, 3 jobs, 2 days"),
+        "{text}"
+    );
+    let data = vec![
+        row(
+            "5",
+            "2024-03-01 08:00",
+            "tmp=20;hot=0;d=0;share=0.3333;",
+            "0",
+        ),
+        row(
+            "5",
+            "2024-03-01 08:10",
+            "tmp=40;hot=1;d=20;share=0.6667;",
+            "0",
+        ),
+        row("5", "2024-03-01 09:00", "tmp=10;hot=0;d=-30;share=1;", "0"),
+        // Device 7 uses the default TMAX = 20.
+        row("7", "2024-03-01 05:00", "tmp=25;hot=1;d=0;share=1;", "0"),
+    ];
+    let jobs = vec![
+        row("5", "2024-03-01 08:00", "N=2;TAVG=30;TSUM=60;", "0"),
+        row("5", "2024-03-01 09:00", "N=1;TAVG=10;TSUM=10;", "0"),
+        row("7", "2024-03-01 05:00", "N=1;TAVG=25;TSUM=25;", "0"),
+    ];
+    // 05:00 is before the 06:00 break: device 7's job belongs to the day before.
+    let days = vec![
+        row("5", "2024-03-01 06:00", "DAVG=20;", "0"),
+        row("7", "2024-02-29 06:00", "DAVG=25;", "0"),
+    ];
+    assert_eq!(rows(&db, "data"), data);
+    assert_eq!(rows(&db, "job"), jobs);
+    assert_eq!(rows(&db, "day"), days);
+    let ends = db.query_blocking(
+        "SELECT to_char(data_time, 'YYYY-MM-DD HH24:MI') FROM job WHERE id = 5 ORDER BY datetime",
+    );
+    assert_eq!(ends[0][0].as_deref(), Some("2024-03-01 08:10"));
+
+    let again = recalcd(&db, &["once"]);
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        text.contains("recalculated 0 data rows, 0 jobs, 0 days"),
+        "{text}"
+    );
+    assert_eq!(rows(&db, "data"), data);
+    assert_eq!(rows(&db, "job"), jobs);
+    assert_eq!(rows(&db, "day"), days);
+}
+
+#[test]
+fn a_producer_change_is_followed_by_its_job_and_day() {
+    let db = setup();
+    recalcd(&db, &["once"]);
+    db.execute_blocking(
+        "UPDATE data SET conjoined = 'tmp=0;', recalc = 1
+          WHERE id = 5 AND datetime = '2024-03-01 09:00'",
+    );
+    recalcd(&db, &["once"]);
+    let job = db
+        .query_blocking("SELECT conjoined FROM job WHERE id = 5 AND datetime = '2024-03-01 09:00'");
+    assert_eq!(job[0][0].as_deref(), Some("N=1;TAVG=0;TSUM=0;"));
+    let day = db.query_blocking("SELECT conjoined FROM day WHERE id = 5");
+    assert_eq!(day[0][0].as_deref(), Some("DAVG=15;"));
+    // The row itself: 0 / TSUM 0 cannot be computed.
+    let data = db.query_blocking(
+        "SELECT conjoined, recalc FROM data WHERE id = 5 AND datetime = '2024-03-01 09:00'",
+    );
+    assert_eq!(data[0][0].as_deref(), Some("tmp=0;hot=0;d=-40;"));
+    assert_eq!(data[0][1].as_deref(), Some("-1"));
+    let errors = db.query_blocking("SELECT level, id, equation, reason FROM recalcd_errors");
+    assert_eq!(
+        errors,
+        vec![vec![
+            Some("data".to_owned()),
+            Some("5".to_owned()),
+            Some("share".to_owned()),
+            Some("division by zero".to_owned()),
+        ]]
+    );
+}
