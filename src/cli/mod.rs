@@ -18,6 +18,7 @@ mod eval;
 mod migrate;
 mod once;
 mod status;
+mod summary;
 
 /// recalcd recalculates derived time-series values inside QuestDB and PostgreSQL.
 ///
@@ -161,26 +162,45 @@ pub enum Command {
     /// row a producer changed meanwhile keeps the producer's content and flag. Running it
     /// again with nothing flagged changes nothing.
     Once(once::Args),
+    /// Print the summaries (types 6 and 7) of a date range, one record per device.
+    ///
+    /// Evaluates the type 6 equations and then the type 7 equations (which may read type
+    /// 6 results as `$X`) for every device with days in the range, or only `--id`. The
+    /// range runs from the device's day break (`#WB`, in its `#TZ`) on `--from` to its
+    /// day break on the day after `--to`. Summaries are printed, not stored. Channels
+    /// that could not be computed are shown as `-` (table), empty (CSV) or `null`
+    /// (JSON), with the reason on stderr.
+    Summary(summary::Args),
+}
+
+/// A mistake in what the user asked for (beyond what clap checks): exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
+
+/// A [`UsageError`] saying `message`.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
 }
 
 /// Parses the command line, runs the subcommand and turns its outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // `eval` and `check` fail only on what the user gave them (a bad option, equation or
-    // file): those are usage errors, exit code 2, like a bad configuration key.
-    let usage_only = matches!(cli.command, Command::Eval(_) | Command::Check(_));
     let outcome = match cli.command {
         Command::Eval(args) => eval::run(args, &cli.global),
         Command::Check(args) => check::run(args, &cli.global),
         Command::Migrate(args) => migrate::run(args, &cli.global),
         Command::Status(args) => status::run(args, &cli.global),
         Command::Once(args) => once::run(args, &cli.global),
+        Command::Summary(args) => summary::run(args, &cli.global),
     };
     match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", cli.global.scrub(one_line(&e)));
-            if usage_only || e.chain().any(|c| c.is::<ConfigError>()) {
+            if e.chain()
+                .any(|c| c.is::<ConfigError>() || c.is::<UsageError>())
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

@@ -123,7 +123,8 @@ fn outputs(eqs: &[Arc<Equation>], symbols: &Symbols) -> Vec<(Arc<str>, Slot)> {
     out
 }
 
-fn seed(row: &Row, eq: &Equation) -> u64 {
+/// The random seed of one evaluation: the row's key and the equation's.
+pub(crate) fn seed(row: &Row, eq: &Equation) -> u64 {
     let micros = row.datetime.and_utc().timestamp_micros();
     seed_for(&[&row.id.to_le_bytes(), &micros.to_le_bytes()], &eq.key)
 }

@@ -40,8 +40,11 @@ impl Device<'_> {
 
 /// The vector of channel `slot` over `rows`, in their order: numeric when every row has
 /// a number, otherwise a general vector with an empty item where a row has no value.
-/// `None` when no row has the channel at all.
+/// No rows give an empty vector; rows of which none has the channel give `None`.
 fn vector<'r>(rows: impl Iterator<Item = &'r Record> + Clone, slot: Slot) -> Option<Value> {
+    if rows.clone().next().is_none() {
+        return Some(Value::Nums(Arc::from([])));
+    }
     let mut any = false;
     let mut all_numbers = true;
     for r in rows.clone() {
@@ -323,6 +326,55 @@ impl Context for DayCx<'_> {
             Pseudo::Recs => Some(Value::Num(self.jobs.len() as f64)),
             Pseudo::Jb => Some(time_value(self.span.start)),
             Pseudo::Je | Pseudo::We => Some(time_value(self.span.end)),
+            _ => self.device.pseudo(p),
+        }
+    }
+}
+
+/// A summary's context (types 6 and 7): one device over a range of days.
+#[derive(Debug)]
+pub struct SummaryCx<'a> {
+    /// Device facts.
+    pub device: Device<'a>,
+    /// The days in the range, in time order (`$x`).
+    pub days: &'a [Record],
+    /// The last day before the range (`$$x`).
+    pub prev_day: Option<&'a Record>,
+    /// The jobs in the range, in time order (`$j$x`).
+    pub jobs: &'a [Record],
+    /// The summary computed so far (`$X`: type 7 reads type 6).
+    pub summary: &'a Record,
+    /// The range `[start, end)`: from the first day's break to the break after the last.
+    pub range: DaySpan,
+    /// The end of the range's first day (`#WE`).
+    pub first_day_end: NaiveDateTime,
+}
+
+impl Context for SummaryCx<'_> {
+    fn var(&self, form: VarForm, slot: Slot) -> Option<Value> {
+        match form {
+            VarForm::Cur => vector(self.days.iter(), slot),
+            VarForm::Prev => self.prev_day?.get(slot).cloned(),
+            VarForm::Up => self.summary.get(slot).cloned(),
+            VarForm::RangeJobs => vector(self.jobs.iter(), slot),
+            VarForm::PrevUp | VarForm::DayData => None,
+        }
+    }
+
+    fn constant(&self, slot: ConstSlot) -> Option<Value> {
+        self.device.constants.get(slot).cloned()
+    }
+
+    fn pseudo(&self, p: Pseudo) -> Option<Value> {
+        let duration = |r: &Record| seconds(r.row.datetime, r.row.data_time);
+        match p {
+            Pseudo::Mt => Some(Value::Num(seconds(self.range.start, self.range.end))),
+            Pseudo::Vmt => Some(Value::Nums(self.days.iter().map(duration).collect())),
+            Pseudo::Jt => Some(Value::Num(self.jobs.iter().map(duration).sum())),
+            Pseudo::Recs => Some(Value::Num(self.days.len() as f64)),
+            Pseudo::Jb => Some(time_value(self.range.start)),
+            Pseudo::Je => Some(time_value(self.range.end)),
+            Pseudo::We => Some(time_value(self.first_day_end)),
             _ => self.device.pseudo(p),
         }
     }

@@ -30,6 +30,11 @@ pub enum DayError {
     BadZone(String),
 }
 
+impl DayBreak {
+    /// A break at midnight.
+    pub const MIDNIGHT: DayBreak = DayBreak(NaiveTime::MIN);
+}
+
 impl FromStr for DayBreak {
     type Err = DayError;
 
@@ -104,8 +109,9 @@ impl DayClock {
         }
     }
 
-    /// The UTC instant of the day break on the local `date`.
-    fn break_on(&self, date: NaiveDate) -> NaiveDateTime {
+    /// The UTC instant of the day break on the local `date` (the start of that
+    /// working day).
+    pub fn break_on(&self, date: NaiveDate) -> NaiveDateTime {
         let wall = date.and_time(self.brk.0);
         match self.zone.from_local_datetime(&wall) {
             LocalResult::Single(t) => t.naive_utc(),

@@ -5,6 +5,7 @@ pub mod compute;
 pub mod context;
 pub mod day;
 pub mod record;
+pub mod summary;
 
 pub use day::{DayBreak, DayClock, DayError, DaySpan};
 

@@ -473,6 +473,18 @@ pub trait Store {
         ranges: &[TimeRange],
     ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
 
+    /// The rows of `level` of every device whose `datetime` lies in `[from, to)`
+    /// (e.g. all days of a summary's range).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    fn load_between(
+        &self,
+        level: Level,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
+
     /// For each key, the row of `level` of the same device just before it (the previous
     /// data row, job or day), in the order of `keys`.
     ///
@@ -559,6 +571,14 @@ impl Store for AnyStore {
         ranges: &[TimeRange],
     ) -> Result<Vec<Row>, StoreError> {
         dispatch!(self, s => s.load_in_ranges(level, ranges).await)
+    }
+    async fn load_between(
+        &self,
+        level: Level,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    ) -> Result<Vec<Row>, StoreError> {
+        dispatch!(self, s => s.load_between(level, from, to).await)
     }
     async fn previous(
         &self,

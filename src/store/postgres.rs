@@ -450,6 +450,26 @@ impl Store for PgStore {
         .await
     }
 
+    async fn load_between(
+        &self,
+        level: Level,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    ) -> Result<Vec<Row>, StoreError> {
+        let sql = format!(
+            r#"SELECT {} FROM "{}" t WHERE t.datetime >= $1 AND t.datetime < $2
+                ORDER BY t.id, t.datetime"#,
+            t_columns(),
+            self.table(level)
+        );
+        self.rows(
+            &sql,
+            &[&from, &to],
+            &format!("loading {level} rows between two times"),
+        )
+        .await
+    }
+
     async fn previous(
         &self,
         level: Level,

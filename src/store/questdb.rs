@@ -609,6 +609,28 @@ impl Store for QuestStore {
         Ok(rows)
     }
 
+    async fn load_between(
+        &self,
+        level: Level,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    ) -> Result<Vec<Row>, StoreError> {
+        self.settle(slot(level), self.table(level)).await?;
+        let sql = format!(
+            r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE datetime >= $1 AND datetime < $2"#,
+            self.table(level)
+        );
+        let mut rows = self
+            .rows(
+                &sql,
+                &[&from, &to],
+                &format!("loading {level} rows between two times"),
+            )
+            .await?;
+        rows.sort_by_key(Row::key);
+        Ok(rows)
+    }
+
     async fn previous(
         &self,
         level: Level,

@@ -147,3 +147,76 @@ fn a_producer_change_is_followed_by_its_job_and_day() {
         ]]
     );
 }
+
+fn recalcd_raw(db: &TestDb, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_recalcd"))
+        .args(args)
+        .arg("--database-url")
+        .arg(&db.url)
+        .env_remove("RECALCD_CONFIG")
+        .output()
+        .expect("run recalcd")
+}
+
+#[test]
+fn summary_prints_types_6_then_7_per_device_as_table_csv_and_json() {
+    let db = setup();
+    recalcd(&db, &["once"]);
+    db.execute_blocking(
+        r#"INSERT INTO equations ("type", id, name, eq) VALUES
+               (6, 0, 'total', 'SSUM $davg'),
+               (6, 0, 'days', '#RECS'),
+               (7, 0, 'mean', '/ $TOTAL $DAYS');"#,
+    );
+    let range = ["summary", "--from", "2024-02-29", "--to", "2024-03-01"];
+    let csv = recalcd(&db, &[&range[..], &["--format", "csv"]].concat());
+    assert_eq!(
+        String::from_utf8_lossy(&csv.stdout),
+        "id,days,total,mean\n5,1,20,20\n7,1,25,25\n"
+    );
+    let table = recalcd(&db, &range);
+    assert_eq!(
+        String::from_utf8_lossy(&table.stdout),
+        "id  days  total  mean\n--  ----  -----  ----\n 5     1     20    20\n 7     1     25    25\n"
+    );
+    let json = recalcd(
+        &db,
+        &[&range[..], &["--format", "json", "--id", "7"]].concat(),
+    );
+    let parsed: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(
+        parsed,
+        serde_json::json!([{ "id": 7, "days": 1, "total": 25, "mean": 25 }])
+    );
+    // Only March 1: device 7's day (Feb 29) is outside; asked for by id, it has none.
+    let none = recalcd(
+        &db,
+        &[
+            "summary",
+            "--from",
+            "2024-03-01",
+            "--to",
+            "2024-03-01",
+            "--id",
+            "7",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&none.stdout),
+        "id,days,total,mean\n7,0,0,\n"
+    );
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert!(
+        err.contains("device 7: 'mean' could not be computed: division by zero"),
+        "{err}"
+    );
+    let backwards = recalcd_raw(
+        &db,
+        &["summary", "--from", "2024-03-02", "--to", "2024-03-01"],
+    );
+    assert_eq!(backwards.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&backwards.stderr)
+        .contains("--from 2024-03-02 is after --to 2024-03-01"));
+}

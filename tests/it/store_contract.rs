@@ -43,6 +43,7 @@ contract!(
     write_back_clears_flags_and_records_errors,
     write_back_is_idempotent,
     guard_keeps_what_a_producer_wrote_meanwhile,
+    loads_every_device_between_two_times,
 );
 
 /// 2024-03-`day` `h`:`m`:00 UTC.
@@ -710,4 +711,48 @@ mod postgres_guard {
         assert_eq!((now[0].recalc, now[1].recalc), (0, 4));
         assert_eq!(now[1].conjoined, "tmp=1;");
     }
+}
+
+async fn loads_every_device_between_two_times(h: &Harness) {
+    let mut store = h.migrated().await;
+    seed_example(&mut store).await;
+    // [08:00, 09:00) on March 1: job A's three rows and nothing of device 2 (07:00,
+    // 07:05) or of job B (12:00).
+    let rows = store
+        .load_between(Level::Data, t(1, 8, 0), t(1, 9, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&rows),
+        [t(1, 8, 0), t(1, 8, 1), t(1, 8, 2)]
+            .map(|datetime| RowKey { id: 1, datetime })
+            .to_vec()
+    );
+    // Every device, in key order; the end is exclusive.
+    let rows = store
+        .load_between(Level::Data, t(1, 7, 0), t(1, 8, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&rows),
+        vec![
+            RowKey {
+                id: 1,
+                datetime: t(1, 8, 0)
+            },
+            RowKey {
+                id: 2,
+                datetime: t(1, 7, 0)
+            },
+            RowKey {
+                id: 2,
+                datetime: t(1, 7, 5)
+            },
+        ]
+    );
+    assert!(store
+        .load_between(Level::Day, t(1, 0, 0), t(3, 0, 0))
+        .await
+        .unwrap()
+        .is_empty());
 }
