@@ -53,6 +53,19 @@ pub struct Needs {
     pub fixpoint: bool,
 }
 
+impl Needs {
+    /// A changed job changes what the next job reads (`$$x` of its first row, `$$X`,
+    /// the job level's `$$x`): the next job must follow (SPEC §3.4).
+    pub fn next_job_follows(&self) -> bool {
+        self.prev_data_row || self.prev_job || self.prev_job_rows
+    }
+
+    /// A changed day changes what the next day reads.
+    pub fn next_day_follows(&self) -> bool {
+        self.prev_day || self.prev_day_jobs
+    }
+}
+
 /// One device's equations, each level in evaluation order.
 #[derive(Debug, Default)]
 pub struct EquationSet {

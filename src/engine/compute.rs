@@ -84,6 +84,16 @@ pub struct Outcome {
     pub errors: Vec<ErrorRecord>,
     /// Data ↔ job passes made.
     pub iterations: u32,
+    /// Starts of the jobs whose row or data rows now read differently (or are new): the
+    /// next job follows them where the equations read `$$` (SPEC §3.4).
+    pub changed_jobs: BTreeSet<NaiveDateTime>,
+    /// Starts of the days that now read differently (or are new).
+    pub changed_days: BTreeSet<NaiveDateTime>,
+}
+
+/// Whether writing `row` (made from `rec`) changes what is stored.
+fn changes(rec: &Record, row: &Row) -> bool {
+    row.version.is_absent() || row.conjoined != rec.row.conjoined
 }
 
 struct Job {
@@ -493,6 +503,9 @@ pub fn compute(
                 Vec::new(),
                 &mut out.errors,
             );
+            if changes(rec, &row) {
+                out.changed_jobs.insert(job.start);
+            }
             out.data.push(row);
         }
         let mut extra = Vec::new();
@@ -510,6 +523,9 @@ pub fn compute(
             extra,
             &mut out.errors,
         );
+        if changes(&job.rec, &row) {
+            out.changed_jobs.insert(job.start);
+        }
         out.jobs.push(row);
     }
     for day in days.iter().filter(|d| d.target) {
@@ -528,6 +544,9 @@ pub fn compute(
             Vec::new(),
             &mut out.errors,
         );
+        if changes(&rec, &row) {
+            out.changed_days.insert(day.span.start);
+        }
         out.days.push(row);
     }
     out

@@ -33,6 +33,8 @@ pub struct Report {
     pub errors: usize,
     /// Rows the guard left alone because a producer changed them meanwhile.
     pub skipped: usize,
+    /// Next jobs and days flagged because the one before them changed (SPEC §3.4).
+    pub followed: usize,
 }
 
 impl Report {
@@ -45,6 +47,7 @@ impl Report {
         self.failed_rows += other.failed_rows;
         self.errors += other.errors;
         self.skipped += other.skipped;
+        self.followed += other.followed;
     }
 
     /// Whether the batch found nothing flagged.
@@ -135,8 +138,22 @@ impl Recalculator {
         self.load_days(store, &mut devices).await?;
 
         let mut batch = WriteBatch::default();
+        let mut follow_jobs: Vec<RowKey> = Vec::new();
+        let mut follow_days: Vec<RowKey> = Vec::new();
+        let mut computed: HashSet<(Level, RowKey)> = HashSet::new();
         for (_, d) in devices {
+            let id = d.id;
+            let needs = self.needs(id);
             let out = compute(d, &self.catalog, &self.constants, &self.options);
+            let key = |datetime| RowKey { id, datetime };
+            if needs.next_job_follows() {
+                follow_jobs.extend(out.changed_jobs.iter().copied().map(key));
+            }
+            if needs.next_day_follows() {
+                follow_days.extend(out.changed_days.iter().copied().map(key));
+            }
+            computed.extend(out.jobs.iter().map(|r| (Level::Job, r.key())));
+            computed.extend(out.days.iter().map(|r| (Level::Day, r.key())));
             batch.data.extend(out.data);
             batch.jobs.extend(out.jobs);
             batch.days.extend(out.days);
@@ -155,14 +172,32 @@ impl Recalculator {
             failed_rows,
             ..Report::default()
         };
+        // SPEC §3.4: the next job or day of a changed one is flagged, so the next batch
+        // recomputes it (and, if it changes too, its own next).
+        for (level, keys) in [(Level::Job, follow_jobs), (Level::Day, follow_days)] {
+            if keys.is_empty() {
+                continue;
+            }
+            for mut next in store.next(level, &keys).await?.into_iter().flatten() {
+                if next.recalc > 0 || !computed.insert((level, next.key())) {
+                    continue; // already flagged, or computed in this batch
+                }
+                next.recalc = 1;
+                report.followed += 1;
+                match level {
+                    Level::Job => batch.jobs.push(next),
+                    _ => batch.days.push(next),
+                }
+            }
+        }
         let written = store.write_back(batch).await?;
         report.skipped = written.skipped.len();
         report.errors = written.errors_written;
         for (level, key) in &written.skipped {
             match level {
-                Level::Data => report.data -= 1,
-                Level::Job => report.jobs -= 1,
-                Level::Day => report.days -= 1,
+                Level::Data => report.data = report.data.saturating_sub(1),
+                Level::Job => report.jobs = report.jobs.saturating_sub(1),
+                Level::Day => report.days = report.days.saturating_sub(1),
             }
             info!(%level, device = key.id, datetime = %key.datetime, "left for the producer's newer write");
         }

@@ -191,6 +191,33 @@ pub struct StoredError {
     pub record: ErrorRecord,
 }
 
+/// Which neighbour of a row: the one before or the one after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// The row just before (`previous`).
+    Before,
+    /// The row just after (`next`).
+    After,
+}
+
+impl Direction {
+    /// The SQL comparison and order that find the neighbour.
+    pub(crate) fn sql(self) -> (&'static str, &'static str) {
+        match self {
+            Direction::Before => ("<", "DESC"),
+            Direction::After => (">", "ASC"),
+        }
+    }
+
+    /// "previous" or "next", for messages.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            Direction::Before => "previous",
+            Direction::After => "next",
+        }
+    }
+}
+
 /// Device and half-open time range `[from, to)` of `datetime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeRange {
@@ -496,6 +523,17 @@ pub trait Store {
         keys: &[RowKey],
     ) -> impl Future<Output = Result<Vec<Option<Row>>, StoreError>> + Send;
 
+    /// For each key, the row of `level` of the same device just after it (the next
+    /// data row, job or day), in the order of `keys`.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    fn next(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+    ) -> impl Future<Output = Result<Vec<Option<Row>>, StoreError>> + Send;
+
     /// Every constant.
     ///
     /// # Errors
@@ -586,6 +624,9 @@ impl Store for AnyStore {
         keys: &[RowKey],
     ) -> Result<Vec<Option<Row>>, StoreError> {
         dispatch!(self, s => s.previous(level, keys).await)
+    }
+    async fn next(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Option<Row>>, StoreError> {
+        dispatch!(self, s => s.next(level, keys).await)
     }
     async fn load_constants(&self) -> Result<Vec<Constant>, StoreError> {
         dispatch!(self, s => s.load_constants().await)

@@ -29,9 +29,9 @@ use tokio_postgres::Client;
 
 use super::migrate::{latest_version, migrations, render};
 use super::{
-    row_from, stored_error, Backlog, Constant, Equation, ErrorRecord, Level, MigrateReport, Row,
-    RowKey, RowVersion, Status, Store, StoreError, TimeRange, WriteBatch, WriteOutcome,
-    ROW_COLUMNS,
+    row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord, Level,
+    MigrateReport, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange, WriteBatch,
+    WriteOutcome, ROW_COLUMNS,
 };
 use crate::config::{Config, Dialect, TableNames};
 
@@ -208,6 +208,50 @@ impl PgStore {
             .map_err(StoreError::query("creating the staging tables"))?;
         self.staging_ready = true;
         Ok(())
+    }
+
+    /// For each key, the row of `level` of the same device just before or after it.
+    async fn neighbours(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+        direction: Direction,
+    ) -> Result<Vec<Option<Row>>, StoreError> {
+        let (cmp, order) = direction.sql();
+        let mut out = vec![None; keys.len()];
+        if keys.is_empty() {
+            return Ok(out);
+        }
+        let ids: Vec<i32> = keys.iter().map(|k| k.id).collect();
+        let times: Vec<NaiveDateTime> = keys.iter().map(|k| k.datetime).collect();
+        let sql = format!(
+            r#"SELECT p.*, k_ord
+                 FROM unnest($1::int4[], $2::timestamp[]) WITH ORDINALITY AS k(k_id, k_time, k_ord)
+                CROSS JOIN LATERAL (
+                      SELECT {} FROM "{}" t
+                       WHERE t.id = k_id AND t.datetime {cmp} k_time
+                       ORDER BY t.datetime {order} LIMIT 1) p"#,
+            t_columns(),
+            self.table(level)
+        );
+        let what = format!("loading the {} {level} rows", direction.word());
+        let rows = self
+            .client
+            .query(&sql, &[&ids, &times])
+            .await
+            .map_err(StoreError::query(&what))?;
+        for r in &rows {
+            let ord: i64 = r.try_get(9).map_err(StoreError::query(&what))?;
+            let slot = usize::try_from(ord - 1)
+                .ok()
+                .and_then(|i| out.get_mut(i))
+                .ok_or_else(|| StoreError::Unexpected {
+                    what: what.clone(),
+                    detail: format!("ordinal {ord} out of range"),
+                })?;
+            *slot = Some(pg_row(r, &what)?);
+        }
+        Ok(out)
     }
 }
 
@@ -475,40 +519,11 @@ impl Store for PgStore {
         level: Level,
         keys: &[RowKey],
     ) -> Result<Vec<Option<Row>>, StoreError> {
-        let mut out = vec![None; keys.len()];
-        if keys.is_empty() {
-            return Ok(out);
-        }
-        let ids: Vec<i32> = keys.iter().map(|k| k.id).collect();
-        let times: Vec<NaiveDateTime> = keys.iter().map(|k| k.datetime).collect();
-        let sql = format!(
-            r#"SELECT p.*, k_ord
-                 FROM unnest($1::int4[], $2::timestamp[]) WITH ORDINALITY AS k(k_id, k_time, k_ord)
-                CROSS JOIN LATERAL (
-                      SELECT {} FROM "{}" t
-                       WHERE t.id = k_id AND t.datetime < k_time
-                       ORDER BY t.datetime DESC LIMIT 1) p"#,
-            t_columns(),
-            self.table(level)
-        );
-        let what = format!("loading the previous {level} rows");
-        let rows = self
-            .client
-            .query(&sql, &[&ids, &times])
-            .await
-            .map_err(StoreError::query(&what))?;
-        for r in &rows {
-            let ord: i64 = r.try_get(9).map_err(StoreError::query(&what))?;
-            let slot = usize::try_from(ord - 1)
-                .ok()
-                .and_then(|i| out.get_mut(i))
-                .ok_or_else(|| StoreError::Unexpected {
-                    what: what.clone(),
-                    detail: format!("ordinal {ord} out of range"),
-                })?;
-            *slot = Some(pg_row(r, &what)?);
-        }
-        Ok(out)
+        self.neighbours(level, keys, Direction::Before).await
+    }
+
+    async fn next(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Option<Row>>, StoreError> {
+        self.neighbours(level, keys, Direction::After).await
     }
 
     async fn load_constants(&self) -> Result<Vec<Constant>, StoreError> {

@@ -44,9 +44,9 @@ use tokio_postgres::Client;
 
 use super::migrate::{latest_version, migrations, render, statements};
 use super::{
-    row_from, stored_error, Backlog, Constant, Equation, ErrorRecord, Level, MigrateReport, Row,
-    RowKey, RowVersion, Status, Store, StoreError, TimeRange, WriteBatch, WriteOutcome,
-    ROW_COLUMNS,
+    row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord, Level,
+    MigrateReport, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange, WriteBatch,
+    WriteOutcome, ROW_COLUMNS,
 };
 use crate::config::{Config, Dialect, TableNames};
 
@@ -376,6 +376,41 @@ impl QuestStore {
         self.dirty[ERRORS_SLOT].store(true, Ordering::Release);
         Ok(())
     }
+
+    /// For each key, the row of `level` of the same device just before or after it.
+    async fn neighbours(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+        direction: Direction,
+    ) -> Result<Vec<Option<Row>>, StoreError> {
+        let (cmp, order) = direction.sql();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.settle(slot(level), self.table(level)).await?;
+        let what = format!("loading the {} {level} rows", direction.word());
+        let sql = format!(
+            r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE id = $1 AND datetime {cmp} $2
+                ORDER BY datetime {order} LIMIT 1"#,
+            self.table(level)
+        );
+        let stmt = self
+            .client
+            .prepare_typed(&sql, &[Type::INT4, Type::TIMESTAMP])
+            .await
+            .map_err(StoreError::query(&what))?;
+        let results = try_join_all(
+            keys.iter()
+                .map(|k| async { self.client.query(&stmt, &[&k.id, &k.datetime]).await }),
+        )
+        .await
+        .map_err(StoreError::query(&what))?;
+        results
+            .iter()
+            .map(|rows| rows.first().map(|r| quest_row(r, &what)).transpose())
+            .collect()
+    }
 }
 
 impl Store for QuestStore {
@@ -636,31 +671,11 @@ impl Store for QuestStore {
         level: Level,
         keys: &[RowKey],
     ) -> Result<Vec<Option<Row>>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.settle(slot(level), self.table(level)).await?;
-        let what = format!("loading the previous {level} rows");
-        let sql = format!(
-            r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE id = $1 AND datetime < $2
-                ORDER BY datetime DESC LIMIT 1"#,
-            self.table(level)
-        );
-        let stmt = self
-            .client
-            .prepare_typed(&sql, &[Type::INT4, Type::TIMESTAMP])
-            .await
-            .map_err(StoreError::query(&what))?;
-        let results = try_join_all(
-            keys.iter()
-                .map(|k| async { self.client.query(&stmt, &[&k.id, &k.datetime]).await }),
-        )
-        .await
-        .map_err(StoreError::query(&what))?;
-        results
-            .iter()
-            .map(|rows| rows.first().map(|r| quest_row(r, &what)).transpose())
-            .collect()
+        self.neighbours(level, keys, Direction::Before).await
+    }
+
+    async fn next(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Option<Row>>, StoreError> {
+        self.neighbours(level, keys, Direction::After).await
     }
 
     async fn load_constants(&self) -> Result<Vec<Constant>, StoreError> {

@@ -220,3 +220,60 @@ fn summary_prints_types_6_then_7_per_device_as_table_csv_and_json() {
     assert!(String::from_utf8_lossy(&backwards.stderr)
         .contains("--from 2024-03-02 is after --to 2024-03-01"));
 }
+
+fn one(db: &TestDb, sql: &str) -> String {
+    db.query_blocking(sql)[0][0].clone().unwrap_or_default()
+}
+
+#[test]
+fn a_changed_job_makes_the_next_job_follow_when_dollar_dollar_is_read() {
+    let db = setup();
+    recalcd(&db, &["once"]);
+    let next_row = "SELECT conjoined FROM data WHERE id = 5 AND datetime = '2024-03-01 09:00'";
+    assert_eq!(one(&db, next_row), "tmp=10;hot=0;d=-30;share=1;");
+    // The last row of the 08:00 job changes; the 09:00 job's first row reads it as $$tmp.
+    db.execute_blocking(
+        "UPDATE data SET conjoined = 'tmp=50;', recalc = 1
+          WHERE id = 5 AND datetime = '2024-03-01 08:10'",
+    );
+    recalcd(&db, &["once"]);
+    assert_eq!(
+        one(
+            &db,
+            "SELECT conjoined FROM job WHERE id = 5 AND datetime = '2024-03-01 08:00'"
+        ),
+        "N=2;TAVG=35;TSUM=70;"
+    );
+    assert_eq!(one(&db, next_row), "tmp=10;hot=0;d=-40;share=1;");
+    assert_eq!(one(&db, "SELECT count(*) FROM data WHERE recalc > 0"), "0");
+    assert_eq!(one(&db, "SELECT count(*) FROM job WHERE recalc > 0"), "0");
+    assert_eq!(
+        one(&db, "SELECT conjoined FROM day WHERE id = 5"),
+        "DAVG=22.5;"
+    );
+}
+
+#[test]
+fn a_job_re_flagged_by_hand_is_recomputed_from_its_current_data() {
+    let db = setup();
+    recalcd(&db, &["once"]);
+    // A producer corrects a value without flagging it; a user then re-flags the job.
+    db.execute_blocking(
+        "UPDATE data SET conjoined = 'tmp=30;' WHERE id = 7 AND datetime = '2024-03-01 05:00';
+         UPDATE job SET recalc = 1 WHERE id = 7;",
+    );
+    recalcd(&db, &["once"]);
+    assert_eq!(
+        one(&db, "SELECT conjoined FROM job WHERE id = 7"),
+        "N=1;TAVG=30;TSUM=30;"
+    );
+    assert_eq!(
+        one(&db, "SELECT conjoined FROM data WHERE id = 7"),
+        "tmp=30;hot=1;d=0;share=1;"
+    );
+    assert_eq!(
+        one(&db, "SELECT conjoined FROM day WHERE id = 7"),
+        "DAVG=30;"
+    );
+    assert_eq!(one(&db, "SELECT recalc FROM job WHERE id = 7"), "0");
+}

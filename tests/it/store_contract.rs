@@ -44,6 +44,7 @@ contract!(
     write_back_is_idempotent,
     guard_keeps_what_a_producer_wrote_meanwhile,
     loads_every_device_between_two_times,
+    next_mirrors_previous,
 );
 
 /// 2024-03-`day` `h`:`m`:00 UTC.
@@ -755,4 +756,46 @@ async fn loads_every_device_between_two_times(h: &Harness) {
         .await
         .unwrap()
         .is_empty());
+}
+
+async fn next_mirrors_previous(h: &Harness) {
+    let mut store = h.migrated().await;
+    seed_example(&mut store).await;
+    let key = |id, datetime| RowKey { id, datetime };
+    // Device 1's jobs: A 8:00, B 12:00 (day 1), C 9:00 (day 2); device 2 has no job rows.
+    let keys = [
+        key(1, t(1, 8, 0)),
+        key(1, t(1, 12, 0)),
+        key(1, t(2, 9, 0)),
+        key(2, t(1, 7, 0)),
+    ];
+    let next: Vec<Option<RowKey>> = store
+        .next(Level::Job, &keys)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.as_ref().map(Row::key))
+        .collect();
+    assert_eq!(next, vec![Some(keys[1]), Some(keys[2]), None, None]);
+    let previous: Vec<Option<RowKey>> = store
+        .previous(Level::Job, &keys)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.as_ref().map(Row::key))
+        .collect();
+    assert_eq!(previous, vec![None, Some(keys[0]), Some(keys[1]), None]);
+    // Data rows: the next row of the device, across jobs.
+    let next_data = store
+        .next(Level::Data, &[key(1, t(1, 8, 2)), key(2, t(1, 7, 0))])
+        .await
+        .unwrap();
+    assert_eq!(
+        next_data[0].as_ref().map(Row::key),
+        Some(key(1, t(1, 12, 0)))
+    );
+    assert_eq!(
+        next_data[1].as_ref().map(Row::key),
+        Some(key(2, t(1, 7, 5)))
+    );
 }
