@@ -30,16 +30,26 @@ mod aggregate;
 mod arith;
 mod logic;
 mod operand;
+mod quality;
 #[cfg(test)]
 mod reference;
 #[cfg(test)]
 mod testkit;
+mod text;
+mod vector;
 
 /// Every function of the language.
 pub fn all() -> impl Iterator<Item = &'static Function> {
-    [arith::FUNCTIONS, logic::FUNCTIONS, aggregate::FUNCTIONS]
-        .into_iter()
-        .flatten()
+    [
+        arith::FUNCTIONS,
+        logic::FUNCTIONS,
+        aggregate::FUNCTIONS,
+        quality::FUNCTIONS,
+        text::FUNCTIONS,
+        vector::FUNCTIONS,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The function called `name` (canonical name or alias, case-insensitive).

@@ -99,6 +99,24 @@ pub(super) fn items<'a>(v: &'a Value, why: &'static str) -> Result<Items<'a>, Va
     }
 }
 
+/// The 0-based index of the `a`-th item (1-based ordinal a) of a vector of `len` items,
+/// `None` when there is no such item.
+pub(super) fn ordinal(a: &Value, len: usize, why: &'static str) -> Result<Option<usize>, Value> {
+    let a = whole(a, why)?;
+    Ok(usize::try_from(a)
+        .ok()
+        .filter(|&k| k >= 1 && k <= len)
+        .map(|k| k - 1))
+}
+
+/// For functions that accept empty operands: the first empty among `ops`, as an error.
+pub(super) fn no_empty(ops: &[Value]) -> Result<(), Value> {
+    match ops.iter().find(|v| v.is_empty()) {
+        Some(e) => Err(e.clone()),
+        None => Ok(()),
+    }
+}
+
 /// Checks that item-wise operands have the same length.
 pub(super) fn same_len(a: usize, b: usize) -> Result<(), Value> {
     if a == b {

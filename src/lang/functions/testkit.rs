@@ -62,3 +62,8 @@ pub(super) fn assert_invalid(v: Value, fname: &str) {
         other => panic!("expected an invalid-kind empty from {fname}, got {other:?}"),
     }
 }
+
+/// Calls a one-operand function.
+pub(super) fn call1(name: &str, op: &Value) -> Value {
+    call(name, std::slice::from_ref(op))
+}
