@@ -239,3 +239,28 @@ fn check_of_a_missing_file_exits_2() {
     assert_eq!(code, 2);
     assert!(err.contains("cannot read"), "{err}");
 }
+
+#[test]
+fn eval_with_library_functions_on_vectors() {
+    let (code, out, _) = eval(&["--level", "job", "--var", "tmp=1,2,3", "SNRM $tmp"]);
+    assert_eq!((code, out.as_str()), (0, "2\n"));
+    let (code, out, err) = eval(&[
+        "--level",
+        "job",
+        "--var",
+        "x=1,5,2,9",
+        "SDATCTRL 1 @flags $x 3",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "2\n"));
+    assert!(err.contains("output @flags=0,1,0,1"), "{err}");
+    let (code, out, _) = eval(&["--json", "VT 'a,b'"]);
+    assert_eq!((code, out.as_str()), (0, "[\"a\",\"b\"]\n"));
+    let (code, _, err) = eval(&["--level", "job", "--var", "tmp=", "SNRM $tmp"]);
+    assert_eq!(code, 1, "{err}");
+    let (code, _, err) = eval(&["--level", "job", "SNRM "]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("column 6: SNRM expects 1 operand, the equation ends"),
+        "{err}"
+    );
+}
