@@ -117,6 +117,39 @@ fn main() {
 
     vector_case(&mut symbols);
     compile_case();
+    conjoined_case();
+}
+
+/// Reading and writing a typical `conjoined` value of ten channels.
+fn conjoined_case() {
+    const TEXTS: usize = 200_000;
+    let text = "tmp=21.5;hum=40.25;gps=49.1951\\,16.6068;mode=auto;flags=0,1,0,0,1;\
+                speed=12.75;dist=1234.5;note=it's \\; fine;hot=1;tavg=20.125;";
+    let mut pairs = Vec::new();
+    let d = median(|| {
+        for _ in 0..TEXTS {
+            pairs = recalcd::conjoined::parse(black_box(text)).unwrap_or_default();
+        }
+    });
+    println!(
+        "{:<28} {:>8.2} M rows/s        ({} bytes, 10 channels, {:.0} MB/s)",
+        "conjoined read",
+        rate(TEXTS, d) / 1e6,
+        text.len(),
+        rate(TEXTS * text.len(), d) / 1e6
+    );
+    let d = median(|| {
+        for _ in 0..TEXTS {
+            black_box(recalcd::conjoined::write(
+                pairs.iter().map(|(n, v)| (n.as_str(), v)),
+            ));
+        }
+    });
+    println!(
+        "{:<28} {:>8.2} M rows/s",
+        "conjoined write",
+        rate(TEXTS, d) / 1e6
+    );
 }
 
 /// `SNRM $x` over 1,000-item vectors; prints vector items per second.
