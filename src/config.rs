@@ -1,1 +1,644 @@
-//! Configuration (see issue 3).
+//! Configuration: the TOML mirror ([`RawConfig`]) and the validated [`Config`].
+//!
+//! Loading happens in two steps. First the `config` crate layers the sources — built-in
+//! defaults, the TOML file (`--config PATH`), the environment (`RECALCD__SECTION__KEY`,
+//! e.g. `RECALCD__DATABASE__URL`), and finally `--database-url` / `DATABASE_URL` — and
+//! deserializes them into [`RawConfig`], which mirrors the file and rejects unknown keys.
+//! Then [`RawConfig::validate`] turns strings into typed values (durations, the dialect,
+//! table identifiers) and names the key of the first bad value.
+//!
+//! Defaults live in one place: [`RawConfig::default`]. `config/recalcd.toml` documents
+//! every key with that default, and a test checks the two agree.
+//!
+//! Durations are strings with a unit: `"250ms"`, `"5s"`, `"2m"`, `"1h"`.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration could not be loaded; every variant names the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The sources could not be read or deserialized (unknown key, wrong type, bad TOML).
+    #[error("invalid configuration: {0}")]
+    Load(#[source] config::ConfigError),
+    /// A key has a value of the right type but an unacceptable content.
+    #[error("invalid configuration: `{key}`: {reason}")]
+    Invalid {
+        /// The dotted key, e.g. `poll.interval`.
+        key: &'static str,
+        /// What is wrong with it and what is expected.
+        reason: String,
+    },
+}
+
+/// Which SQL dialect the store speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// PostgreSQL (TimescaleDB included).
+    Postgres,
+    /// QuestDB over its PostgreSQL wire protocol.
+    QuestDb,
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dialect::Postgres => "postgres",
+            Dialect::QuestDb => "questdb",
+        })
+    }
+}
+
+/// The configured dialect: detected from the server, or forced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialectChoice {
+    /// Ask the server (`SELECT version()`; QuestDB's ends with `QuestDB`).
+    Auto,
+    /// Use this dialect whatever the server says.
+    Forced(Dialect),
+}
+
+impl DialectChoice {
+    /// Parses `auto`, `postgres` (also `postgresql`) or `questdb`.
+    ///
+    /// # Errors
+    /// Returns a message listing the accepted names.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "postgres" | "postgresql" => Ok(Self::Forced(Dialect::Postgres)),
+            "questdb" => Ok(Self::Forced(Dialect::QuestDb)),
+            other => Err(format!(
+                "unknown dialect `{other}` (expected `auto`, `postgres` or `questdb`)"
+            )),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// How to reach the store.
+    pub database: DatabaseConfig,
+    /// The table names.
+    pub tables: TableNames,
+    /// How the daemon polls for flagged rows.
+    pub poll: PollConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[database]`.
+#[derive(Clone, PartialEq)]
+pub struct DatabaseConfig {
+    /// The connection URL; may hold a password, so it is never printed as is
+    /// (see [`DatabaseConfig::redacted_url`]).
+    pub url: String,
+    /// Detected from the server or forced.
+    pub dialect: DialectChoice,
+    /// How long to wait for a connection.
+    pub connect_timeout: Duration,
+    /// Cancel statements running longer than this (PostgreSQL only); `None` = no limit.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl DatabaseConfig {
+    /// The URL with its password replaced by `***`, for logs and messages.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.redacted_url())
+            .field("dialect", &self.dialect)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish()
+    }
+}
+
+/// `[tables]`: the names of every table recalcd reads or writes.
+///
+/// Each is a plain SQL identifier (`[a-z_][a-z0-9_]*`, at most 63 characters), so the
+/// same name works unquoted and quoted on both dialects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableNames {
+    /// Data rows.
+    pub data: String,
+    /// Job rows.
+    pub job: String,
+    /// Day rows.
+    pub day: String,
+    /// Per-device constants.
+    pub constants: String,
+    /// The equations.
+    pub equations: String,
+    /// recalcd's record of equations that could not be computed.
+    pub errors: String,
+    /// recalcd's record of applied migrations.
+    pub migrations: String,
+}
+
+/// `[poll]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollConfig {
+    /// Time between polls when there is no backlog.
+    pub interval: Duration,
+    /// Maximum number of flagged rows taken per batch.
+    pub batch_size: usize,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Pretty or JSON.
+    pub format: LogFormat,
+    /// A `tracing` filter directive, e.g. `info` or `recalcd=debug,info`.
+    pub level: String,
+}
+
+/// The TOML file, key for key. Unknown keys are errors.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[database]`.
+    pub database: RawDatabase,
+    /// `[tables]`.
+    pub tables: RawTables,
+    /// `[poll]`.
+    pub poll: RawPoll,
+    /// `[log]`.
+    pub log: RawLog,
+}
+
+/// `[database]` as written.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    /// `database.url`.
+    pub url: String,
+    /// `database.dialect`: `auto`, `postgres` or `questdb`.
+    pub dialect: String,
+    /// `database.connect_timeout`.
+    pub connect_timeout: String,
+    /// `database.statement_timeout` (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement_timeout: Option<String>,
+}
+
+/// `[tables]` as written.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawTables {
+    pub data: String,
+    pub job: String,
+    pub day: String,
+    pub constants: String,
+    pub equations: String,
+    pub errors: String,
+    pub migrations: String,
+}
+
+/// `[poll]` as written.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPoll {
+    /// `poll.interval`.
+    pub interval: String,
+    /// `poll.batch_size`.
+    pub batch_size: u64,
+}
+
+/// `[log]` as written.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    /// `log.format`: `pretty` or `json`.
+    pub format: String,
+    /// `log.level`.
+    pub level: String,
+}
+
+/// The default database URL: a local PostgreSQL, user `postgres`.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+impl Default for RawConfig {
+    /// The built-in defaults — the one place they are written down.
+    fn default() -> Self {
+        RawConfig {
+            database: RawDatabase {
+                url: DEFAULT_DATABASE_URL.into(),
+                dialect: "auto".into(),
+                connect_timeout: "10s".into(),
+                statement_timeout: None,
+            },
+            tables: RawTables {
+                data: "data".into(),
+                job: "job".into(),
+                day: "day".into(),
+                constants: "constants".into(),
+                equations: "equations".into(),
+                errors: "recalcd_errors".into(),
+                migrations: "recalcd_migrations".into(),
+            },
+            poll: RawPoll {
+                interval: "5s".into(),
+                batch_size: 10_000,
+            },
+            log: RawLog {
+                format: "pretty".into(),
+                level: "info".into(),
+            },
+        }
+    }
+}
+
+impl RawConfig {
+    /// Turns the raw strings into typed values.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first bad key.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let invalid = |key: &'static str, reason: String| ConfigError::Invalid { key, reason };
+        let url = self.database.url.trim().to_string();
+        if url.is_empty() {
+            return Err(invalid("database.url", "must not be empty".into()));
+        }
+        let dialect = DialectChoice::parse(&self.database.dialect)
+            .map_err(|r| invalid("database.dialect", r))?;
+        let connect_timeout = parse_duration(&self.database.connect_timeout)
+            .map_err(|r| invalid("database.connect_timeout", r))?;
+        if connect_timeout.is_zero() {
+            return Err(invalid(
+                "database.connect_timeout",
+                "must be positive".into(),
+            ));
+        }
+        let statement_timeout = match &self.database.statement_timeout {
+            None => None,
+            Some(s) => {
+                Some(parse_duration(s).map_err(|r| invalid("database.statement_timeout", r))?)
+                    .filter(|d| !d.is_zero())
+            }
+        };
+        let t = self.tables;
+        let tables = TableNames {
+            data: identifier("tables.data", t.data)?,
+            job: identifier("tables.job", t.job)?,
+            day: identifier("tables.day", t.day)?,
+            constants: identifier("tables.constants", t.constants)?,
+            equations: identifier("tables.equations", t.equations)?,
+            errors: identifier("tables.errors", t.errors)?,
+            migrations: identifier("tables.migrations", t.migrations)?,
+        };
+        let all = tables.all();
+        for (i, (key, name)) in all.iter().enumerate() {
+            if all[..i].iter().any(|(_, other)| other == name) {
+                return Err(invalid(
+                    key,
+                    format!("`{name}` is already used by another table"),
+                ));
+            }
+        }
+        let interval =
+            parse_duration(&self.poll.interval).map_err(|r| invalid("poll.interval", r))?;
+        let batch_size = usize::try_from(self.poll.batch_size)
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| invalid("poll.batch_size", "must be between 1 and 1000000".into()))?;
+        let format = match self.log.format.trim().to_ascii_lowercase().as_str() {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(invalid(
+                    "log.format",
+                    format!("unknown format `{other}` (expected `pretty` or `json`)"),
+                ))
+            }
+        };
+        let level = self.log.level.trim().to_string();
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&level) {
+            return Err(invalid(
+                "log.level",
+                format!("`{level}` is not a filter: {e}"),
+            ));
+        }
+        Ok(Config {
+            database: DatabaseConfig {
+                url,
+                dialect,
+                connect_timeout,
+                statement_timeout,
+            },
+            tables,
+            poll: PollConfig {
+                interval,
+                batch_size,
+            },
+            log: LogConfig { format, level },
+        })
+    }
+}
+
+impl TableNames {
+    /// Every table with its configuration key.
+    pub fn all(&self) -> [(&'static str, &str); 7] {
+        [
+            ("tables.data", &self.data),
+            ("tables.job", &self.job),
+            ("tables.day", &self.day),
+            ("tables.constants", &self.constants),
+            ("tables.equations", &self.equations),
+            ("tables.errors", &self.errors),
+            ("tables.migrations", &self.migrations),
+        ]
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        RawConfig::default()
+            .validate()
+            .expect("the built-in defaults are valid")
+    }
+}
+
+impl Config {
+    /// Loads defaults, then the file at `path` (if any), then `RECALCD__*` environment
+    /// variables, then `database_url` (from `--database-url` / `DATABASE_URL`).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the bad key (or the unreadable file).
+    pub fn load(path: Option<&Path>, database_url: Option<&str>) -> Result<Config, ConfigError> {
+        Self::load_from(
+            path,
+            database_url,
+            config::Environment::with_prefix("RECALCD"),
+        )
+    }
+
+    /// [`Config::load`] with the environment given explicitly (tests pass their own).
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn load_from(
+        path: Option<&Path>,
+        database_url: Option<&str>,
+        env: config::Environment,
+    ) -> Result<Config, ConfigError> {
+        let defaults =
+            config::Config::try_from(&RawConfig::default()).map_err(ConfigError::Load)?;
+        let mut builder = config::Config::builder().add_source(defaults);
+        if let Some(path) = path {
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        builder = builder.add_source(env.prefix_separator("__").separator("__").try_parsing(true));
+        if let Some(url) = database_url.filter(|u| !u.trim().is_empty()) {
+            builder = builder
+                .set_override("database.url", url)
+                .map_err(ConfigError::Load)?;
+        }
+        let raw: RawConfig = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(ConfigError::Load)?;
+        raw.validate()
+    }
+}
+
+/// Parses `"250ms"`, `"5s"`, `"2m"` or `"1h"`.
+///
+/// # Errors
+/// A message saying what is accepted.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (use e.g. `250ms`, `5s`, `2m`, `1h`)"))?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => {
+            return Err(format!(
+                "`{s}` has no known unit (use e.g. `250ms`, `5s`, `2m`, `1h`)"
+            ))
+        }
+    };
+    Ok(d)
+}
+
+fn identifier(key: &'static str, name: String) -> Result<String, ConfigError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(name)
+    } else {
+        Err(ConfigError::Invalid {
+            key,
+            reason: format!(
+                "`{name}` is not a table name (lower-case letters, digits and `_`, not starting with a digit, at most 63 characters)"
+            ),
+        })
+    }
+}
+
+/// Replaces the password of a URL (`scheme://user:password@host/…`, or a `password=`
+/// parameter) with `***`.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?'])
+            .map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(rest_start + colon + 1..rest_start + at, "***");
+            }
+        }
+    }
+    // key=value forms: `password=secret` in a query string or a libpq keyword string.
+    let lower = out.to_ascii_lowercase();
+    if let Some(p) = lower.find("password=") {
+        let start = p + "password=".len();
+        let end = out[start..]
+            .find(['&', ' '])
+            .map_or(out.len(), |i| start + i);
+        out.replace_range(start..end, "***");
+    }
+    out
+}
+
+/// The password in a database URL, if it has one (used to scrub messages).
+pub fn url_password(url: &str) -> Option<String> {
+    let redacted = redact_url(url);
+    if redacted == url {
+        return None;
+    }
+    // The password is what the redaction removed.
+    let prefix = url
+        .chars()
+        .zip(redacted.chars())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let suffix = url
+        .chars()
+        .rev()
+        .zip(redacted.chars().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let pw: String = url
+        .chars()
+        .skip(prefix)
+        .take(url.chars().count().saturating_sub(prefix + suffix))
+        .collect();
+    (!pw.is_empty()).then_some(pw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> config::Environment {
+        config::Environment::with_prefix("RECALCD_TEST_NOTHING_SET")
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let c = Config::default();
+        assert_eq!(c.poll.batch_size, 10_000);
+        assert_eq!(c.poll.interval, Duration::from_secs(5));
+        assert_eq!(c.database.dialect, DialectChoice::Auto);
+        assert_eq!(c.tables.errors, "recalcd_errors");
+    }
+
+    #[test]
+    fn example_file_documents_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/recalcd.toml");
+        let text = std::fs::read_to_string(&path).expect("config/recalcd.toml exists");
+        let raw: RawConfig = config::Config::builder()
+            .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .expect("the example parses");
+        let mut defaults = RawConfig::default();
+        // The example shows the optional statement_timeout commented out.
+        defaults.database.statement_timeout = raw.database.statement_timeout.clone();
+        assert_eq!(raw, defaults);
+        assert_eq!(
+            Config::load_from(Some(&path), None, no_env()).unwrap(),
+            Config::default()
+        );
+        // Every key of the mirror appears in the file, the optional one commented.
+        assert!(text.contains("# statement_timeout = "));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let dir = std::env::temp_dir().join(format!("recalcd-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "[poll]\nbatchsize = 5\n").unwrap();
+        let e = Config::load_from(Some(&path), None, no_env()).unwrap_err();
+        assert!(e.to_string().contains("batchsize"), "{e}");
+        std::fs::write(&path, "[poll]\ninterval = \"5 parsecs\"\n").unwrap();
+        let e = Config::load_from(Some(&path), None, no_env()).unwrap_err();
+        assert!(e.to_string().contains("poll.interval"), "{e}");
+        std::fs::write(&path, "[tables]\ndata = \"Data; drop\"\n").unwrap();
+        let e = Config::load_from(Some(&path), None, no_env()).unwrap_err();
+        assert!(e.to_string().contains("tables.data"), "{e}");
+    }
+
+    #[test]
+    fn environment_and_flag_override() {
+        let env = config::Environment::default()
+            .prefix("RECALCD")
+            .source(Some(
+                [
+                    ("RECALCD__POLL__BATCH_SIZE".to_string(), "77".to_string()),
+                    ("RECALCD__TABLES__DATA".to_string(), "samples".to_string()),
+                    (
+                        "RECALCD__DATABASE__DIALECT".to_string(),
+                        "questdb".to_string(),
+                    ),
+                    (
+                        "RECALCD__DATABASE__URL".to_string(),
+                        "postgres://a@b/c".to_string(),
+                    ),
+                ]
+                .into_iter()
+                .collect(),
+            ));
+        let c = Config::load_from(None, None, env.clone()).unwrap();
+        assert_eq!(c.poll.batch_size, 77);
+        assert_eq!(c.tables.data, "samples");
+        assert_eq!(c.database.dialect, DialectChoice::Forced(Dialect::QuestDb));
+        assert_eq!(c.database.url, "postgres://a@b/c");
+        let c = Config::load_from(None, Some("postgres://x@y/z"), env).unwrap();
+        assert_eq!(c.database.url, "postgres://x@y/z");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://admin:quest@127.0.0.1:8812/qdb"),
+            "postgres://admin:***@127.0.0.1:8812/qdb"
+        );
+        assert_eq!(
+            redact_url("postgres://u:p%40ss@h/db?sslmode=disable"),
+            "postgres://u:***@h/db?sslmode=disable"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact_url("host=h user=u password=secret dbname=d"),
+            "host=h user=u password=*** dbname=d"
+        );
+        assert_eq!(
+            url_password("postgres://admin:quest@h/qdb").as_deref(),
+            Some("quest")
+        );
+        assert_eq!(url_password("postgres://admin@h/qdb"), None);
+        let d = Config::load_from(None, Some("postgres://u:hunter2@h/d"), no_env()).unwrap();
+        assert!(!format!("{d:?}").contains("hunter2"));
+    }
+}

@@ -86,8 +86,19 @@ impl From<LevelArg> for Level {
     }
 }
 
-/// Runs `recalcd eval`.
+/// Runs `recalcd eval`. Every error here is a usage error (exit 2): `eval` touches no
+/// database or file.
 pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    match evaluate(args) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn evaluate(args: Args) -> anyhow::Result<ExitCode> {
     let level = Level::from(args.level);
     let table = FunctionTable::standard();
     let mut symbols = Symbols::new();

@@ -2,12 +2,16 @@
 //!
 //! Each subcommand lives in its own file and exposes `Args` (its clap arguments) and
 //! `run`, which returns the process exit code. Errors are reported here, once, as a
-//! single line (`error: …` with its causes), never as a panic or stack trace.
+//! single line (`error: …` with its causes), never as a panic or stack trace, and with
+//! every password of the configuration scrubbed. Exit codes: 2 for usage and
+//! configuration errors, 1 for everything else.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use recalcd::config::{self, Config, ConfigError, Dialect, DialectChoice, LogFormat};
 
 mod check;
 mod eval;
@@ -19,6 +23,10 @@ mod status;
 /// Devices write measurements into `data` rows and flag them (`recalc > 0`); recalcd
 /// evaluates the user equations stored in the database and writes the derived data,
 /// job and day values back.
+///
+/// Configuration: defaults, then `--config FILE`, then `RECALCD__SECTION__KEY`
+/// environment variables, then `--database-url` / `DATABASE_URL`. Exit codes: 0 ok,
+/// 1 runtime error, 2 usage or configuration error.
 #[derive(Debug, Parser)]
 #[command(name = "recalcd", version, propagate_version = true)]
 pub struct Cli {
@@ -38,8 +46,96 @@ pub struct GlobalArgs {
     pub config: Option<PathBuf>,
 
     /// Database URL, e.g. `postgres://user@host:5432/db`; overrides `database.url`.
-    #[arg(long, global = true, value_name = "URL", env = "DATABASE_URL")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
+
+    /// Force the SQL dialect instead of asking the server; overrides `database.dialect`.
+    #[arg(long, global = true, value_enum, value_name = "DIALECT")]
+    pub dialect: Option<DialectArg>,
+
+    /// Passwords seen in the configuration, scrubbed from every error message.
+    #[arg(skip)]
+    secrets: Mutex<Vec<String>>,
+}
+
+/// `--dialect`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DialectArg {
+    /// Ask the server (`SELECT version()`).
+    Auto,
+    /// PostgreSQL (TimescaleDB included).
+    Postgres,
+    /// QuestDB over PG wire.
+    Questdb,
+}
+
+impl GlobalArgs {
+    /// Loads and validates the configuration these options point at.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the bad key; the CLI turns it into exit code 2.
+    pub fn load_config(&self) -> Result<Config, ConfigError> {
+        if let Some(pw) = self.database_url.as_deref().and_then(config::url_password) {
+            self.remember_secret(pw);
+        }
+        let mut config = Config::load(self.config.as_deref(), self.database_url.as_deref())?;
+        if let Some(pw) = config::url_password(&config.database.url) {
+            self.remember_secret(pw);
+        }
+        if let Some(d) = self.dialect {
+            config.database.dialect = match d {
+                DialectArg::Auto => DialectChoice::Auto,
+                DialectArg::Postgres => DialectChoice::Forced(Dialect::Postgres),
+                DialectArg::Questdb => DialectChoice::Forced(Dialect::QuestDb),
+            };
+        }
+        Ok(config)
+    }
+
+    fn remember_secret(&self, secret: String) {
+        if let Ok(mut s) = self.secrets.lock() {
+            s.push(secret);
+        }
+    }
+
+    /// `message` with every remembered password replaced by `***`.
+    fn scrub(&self, message: String) -> String {
+        let Ok(secrets) = self.secrets.lock() else {
+            return message;
+        };
+        secrets
+            .iter()
+            .filter(|s| s.len() >= 2)
+            .fold(message, |m, s| m.replace(s.as_str(), "***"))
+    }
+}
+
+/// Starts logging to stderr as configured (`log.format`, `log.level`).
+pub fn init_logging(log: &config::LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::new(&log.level);
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(filter);
+    // A second initialisation (tests, nested commands) keeps the first subscriber.
+    let _ = match log.format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// A runtime for the commands that talk to the store.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
 }
 
 /// What recalcd should do.
@@ -49,9 +145,11 @@ pub enum Command {
     Eval(eval::Args),
     /// Check every stored equation and print every problem.
     Check(check::Args),
-    /// Create or upgrade the database schema.
+    /// Create or upgrade the database schema (safe to run again: it changes nothing
+    /// once the schema is current).
     Migrate(migrate::Args),
-    /// Show the backlog, the equations and constants, and the latest errors.
+    /// Show the backlog (flagged rows per table and the oldest flag), the numbers of
+    /// equations and constants, and the latest errors.
     Status(status::Args),
 }
 
@@ -67,8 +165,29 @@ pub fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            eprintln!("error: {}", cli.global.scrub(one_line(&e)));
+            if e.chain().any(|c| c.is::<ConfigError>()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// The error and its causes on one line, skipping a cause its parent already printed
+/// (the database driver repeats its cause in its own message).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -1,1 +1,737 @@
-//! The storage interface and its dialects (see issue 3).
+//! The storage interface and its dialects.
+//!
+//! recalcd talks to its store through one interface, [`Store`]: poll flagged rows in
+//! bounded batches, load what the engine needs for them in a few round trips, and write
+//! a whole batch back ([`Store::write_back`]). There is one implementation per dialect —
+//! [`postgres::PgStore`] and [`questdb::QuestStore`] — and [`AnyStore`] dispatches over
+//! the dialect detected at [`connect`]. All SQL of a dialect lives in its module; the
+//! migrations live in `migrations/<dialect>/` ([`migrate`]).
+//!
+//! **The guard** (SPEC §2.4(3)). Every loaded [`Row`] carries a [`RowVersion`]; the
+//! write-back of a row only happens if the stored row still has that version, so a row
+//! a producer changed or re-flagged after recalcd read it keeps the producer's content
+//! and flag. Rows recalcd creates (a job or day that did not exist) carry
+//! [`RowVersion::ABSENT`] and are only inserted if still absent. Rows the guard skips
+//! are reported in [`WriteOutcome::skipped`] and get no error records. PostgreSQL makes
+//! this atomic (the version is the row's `xmin`); QuestDB cannot, see [`questdb`].
+//!
+//! Timestamps are UTC [`NaiveDateTime`] everywhere.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+
+use crate::config::{Config, Dialect, DialectChoice};
+
+pub mod migrate;
+pub mod postgres;
+pub mod questdb;
+
+pub use postgres::PgStore;
+pub use questdb::QuestStore;
+
+/// The three stored levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    /// Data rows (`tables.data`).
+    Data,
+    /// Job rows (`tables.job`).
+    Job,
+    /// Day rows (`tables.day`).
+    Day,
+}
+
+impl Level {
+    /// All levels, in processing order.
+    pub const ALL: [Level; 3] = [Level::Data, Level::Job, Level::Day];
+
+    /// The name stored in the errors table and shown by `status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Data => "data",
+            Level::Job => "job",
+            Level::Day => "day",
+        }
+    }
+
+    /// Parses [`Level::as_str`].
+    pub fn parse(s: &str) -> Option<Level> {
+        Level::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+
+    /// The configured table of this level.
+    pub fn table(self, tables: &crate::config::TableNames) -> &str {
+        match self {
+            Level::Data => &tables.data,
+            Level::Job => &tables.job,
+            Level::Day => &tables.day,
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The key of a data, job or day row: device and (start) time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RowKey {
+    /// Device id.
+    pub id: i32,
+    /// `datetime`: measurement time, or job / day start.
+    pub datetime: NaiveDateTime,
+}
+
+/// What the guard compares: the version of a stored row as recalcd read it.
+///
+/// Opaque to the engine: it copies the version of the row it loaded into the row it
+/// writes back, and uses [`RowVersion::ABSENT`] for rows it creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RowVersion(Option<i64>);
+
+impl RowVersion {
+    /// The row did not exist when recalcd looked: write it only if it still does not.
+    pub const ABSENT: RowVersion = RowVersion(None);
+
+    /// A version as a dialect computes it (PostgreSQL: `xmin`; QuestDB: a content hash).
+    pub(crate) fn of(v: i64) -> RowVersion {
+        RowVersion(Some(v))
+    }
+
+    /// Whether this is [`RowVersion::ABSENT`].
+    pub fn is_absent(self) -> bool {
+        self.0.is_none()
+    }
+
+    pub(crate) fn get(self) -> Option<i64> {
+        self.0
+    }
+}
+
+/// One data, job or day row (the universal schema of SPEC §2.1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Measurement time, or job / day start. With `id`, the key.
+    pub datetime: NaiveDateTime,
+    /// Start of the row's job (data), or end of the job / day.
+    pub data_time: NaiveDateTime,
+    /// Device id.
+    pub id: i32,
+    /// Device state.
+    pub state: Option<i32>,
+    /// User name (column `"user"`).
+    pub user: Option<String>,
+    /// GPS position `"lat,lon"`.
+    pub gps: Option<String>,
+    /// `> 0` flagged, `0` done, `< 0` done with failures.
+    pub recalc: i32,
+    /// The other values, `name=value;` pairs.
+    pub conjoined: String,
+    /// The version read; the guard writes the row only if it is still current.
+    pub version: RowVersion,
+}
+
+impl Row {
+    /// The row's key.
+    pub fn key(&self) -> RowKey {
+        RowKey {
+            id: self.id,
+            datetime: self.datetime,
+        }
+    }
+}
+
+/// A per-device constant (`#NAME`); `id = 0` is the default for every device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Constant {
+    /// Device id, 0 for all.
+    pub id: i32,
+    /// Name without `#`.
+    pub name: String,
+    /// Value as stored (empty when NULL).
+    pub value: String,
+}
+
+/// A stored equation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Equation {
+    /// The level (`type` column: 1, 2, 4, 5, 6, 7).
+    pub kind: i32,
+    /// Device id, 0 for all.
+    pub id: i32,
+    /// Output channel.
+    pub name: String,
+    /// The prefix expression.
+    pub eq: String,
+}
+
+/// An output that could not be computed, to be recorded with the row's write-back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorRecord {
+    /// The level of the row.
+    pub level: Level,
+    /// The row.
+    pub key: RowKey,
+    /// The equation's output name.
+    pub equation: String,
+    /// Why it could not be computed.
+    pub reason: String,
+}
+
+/// An [`ErrorRecord`] as stored, with the time it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredError {
+    /// When it was recorded (UTC).
+    pub at: NaiveDateTime,
+    /// What was recorded.
+    pub record: ErrorRecord,
+}
+
+/// Device and half-open time range `[from, to)` of `datetime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Device id.
+    pub id: i32,
+    /// First `datetime` included.
+    pub from: NaiveDateTime,
+    /// First `datetime` excluded.
+    pub to: NaiveDateTime,
+}
+
+/// Everything one batch writes back, applied together (one transaction on PostgreSQL).
+#[derive(Debug, Clone, Default)]
+pub struct WriteBatch {
+    /// Data rows, with their new content and `recalc`.
+    pub data: Vec<Row>,
+    /// Job rows (updated, or created with [`RowVersion::ABSENT`]).
+    pub jobs: Vec<Row>,
+    /// Day rows (updated, or created with [`RowVersion::ABSENT`]).
+    pub days: Vec<Row>,
+    /// Outputs that could not be computed; dropped for rows the guard skips.
+    pub errors: Vec<ErrorRecord>,
+}
+
+impl WriteBatch {
+    /// The rows of one level.
+    pub fn rows(&self, level: Level) -> &[Row] {
+        match level {
+            Level::Data => &self.data,
+            Level::Job => &self.jobs,
+            Level::Day => &self.days,
+        }
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+            && self.jobs.is_empty()
+            && self.days.is_empty()
+            && self.errors.is_empty()
+    }
+}
+
+/// What [`Store::write_back`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Rows written.
+    pub written: usize,
+    /// Rows the guard skipped: a producer changed, re-flagged or created them after
+    /// recalcd read them. They keep the producer's content and flag.
+    pub skipped: Vec<(Level, RowKey)>,
+    /// Error records written.
+    pub errors_written: usize,
+}
+
+/// What `migrate` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrateReport {
+    /// Migrations applied now (version, name); empty when the schema was up to date.
+    pub applied: Vec<(i32, &'static str)>,
+    /// The schema version now.
+    pub version: i32,
+}
+
+/// The backlog of one level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backlog {
+    /// The level.
+    pub level: Level,
+    /// Its table.
+    pub table: String,
+    /// Rows with `recalc > 0`.
+    pub flagged: u64,
+    /// The oldest `datetime` among them.
+    pub oldest: Option<NaiveDateTime>,
+}
+
+/// What `recalcd status` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The dialect spoken.
+    pub dialect: Dialect,
+    /// The applied schema version.
+    pub schema_version: i32,
+    /// Flagged rows per level.
+    pub backlog: Vec<Backlog>,
+    /// Rows in the equations table.
+    pub equations: u64,
+    /// Rows in the constants table.
+    pub constants: u64,
+    /// The latest error records, newest first.
+    pub latest_errors: Vec<StoredError>,
+}
+
+/// Why a store operation failed.
+///
+/// Messages never contain a password: URLs are redacted before they are stored here.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL could not be parsed.
+    #[error("invalid database URL `{url}`")]
+    BadUrl {
+        /// The redacted URL.
+        url: String,
+        /// The parser's complaint.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The server could not be reached or refused the connection.
+    #[error("cannot connect to {url}")]
+    Connect {
+        /// The redacted URL.
+        url: String,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// No connection within `database.connect_timeout`.
+    #[error("cannot connect to {url}: no answer within {timeout:?}")]
+    ConnectTimeout {
+        /// The redacted URL.
+        url: String,
+        /// The configured timeout.
+        timeout: Duration,
+    },
+    /// A table recalcd needs does not exist.
+    #[error("table `{table}` does not exist: run `recalcd migrate`")]
+    MissingTable {
+        /// The table.
+        table: String,
+    },
+    /// A table's columns differ from the schema.
+    #[error("table `{table}`: column `{column}` {problem}")]
+    Column {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// What differs (missing, or its type).
+        problem: String,
+    },
+    /// The schema is older than this recalcd.
+    #[error(
+        "the schema is at migration {found}, this recalcd needs {needed}: run `recalcd migrate`"
+    )]
+    Outdated {
+        /// Applied version.
+        found: i32,
+        /// Latest embedded version.
+        needed: i32,
+    },
+    /// The schema is newer than this recalcd knows.
+    #[error("the schema is at migration {found}, newer than this recalcd knows ({known}): upgrade recalcd")]
+    TooNew {
+        /// Applied version.
+        found: i32,
+        /// Latest embedded version.
+        known: i32,
+    },
+    /// A statement failed; `what` says what recalcd was doing (QuestDB's own messages
+    /// can mislead, e.g. a syntax error reported as a missing table).
+    #[error("{what}")]
+    Query {
+        /// What recalcd was doing.
+        what: String,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The server answered something recalcd cannot use.
+    #[error("{what}: {detail}")]
+    Unexpected {
+        /// What recalcd was doing.
+        what: String,
+        /// What was wrong with the answer.
+        detail: String,
+    },
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed (lost connection, server shutting down,
+    /// serialization failure, resource shortage), as opposed to a problem a person must
+    /// fix (bad URL, wrong password, missing tables, wrong schema, bad SQL).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Connect { source, .. } | StoreError::Query { source, .. } => {
+                driver_error_is_transient(source)
+            }
+            StoreError::ConnectTimeout { .. } => true,
+            _ => false,
+        }
+    }
+
+    pub(crate) fn query(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> Self {
+        let what = what.into();
+        move |source| StoreError::Query { what, source }
+    }
+}
+
+fn driver_error_is_transient(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        // No SQLSTATE: an I/O or protocol failure on the connection.
+        None => e.as_db_error().is_none(),
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("08") // connection exception
+                || c.starts_with("53") // insufficient resources
+                || c == "40001" // serialization failure
+                || c == "40P01" // deadlock
+                || c == "57P01" // admin shutdown
+                || c == "57P02" // crash shutdown
+                || c == "57P03" // cannot connect now
+                || c == "57014" // statement cancelled (statement_timeout)
+                || c == "55P03" // lock not available
+        }
+    }
+}
+
+/// The storage interface. One implementation per dialect; [`AnyStore`] picks one.
+///
+/// Batch methods take many keys and answer in a few round trips, whatever the number
+/// of keys; results are ordered by `(id, datetime)` unless said otherwise.
+pub trait Store {
+    /// The dialect this store speaks.
+    fn dialect(&self) -> Dialect;
+
+    /// Creates or upgrades the schema; running it again changes nothing.
+    ///
+    /// # Errors
+    /// [`StoreError`] if a statement fails (the failing migration is not recorded).
+    fn migrate(&mut self) -> impl Future<Output = Result<MigrateReport, StoreError>> + Send;
+
+    /// Checks that every table exists with the expected columns and the schema is
+    /// migrated; extra columns are allowed.
+    ///
+    /// # Errors
+    /// [`StoreError::MissingTable`], [`StoreError::Column`], [`StoreError::Outdated`], …
+    fn check_schema(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// At most `limit` flagged rows (`recalc > 0`) of `level`, ordered by id, datetime.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    fn poll_flagged(
+        &self,
+        level: Level,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
+
+    /// The rows of `level` with these keys (those that exist).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    fn load_rows(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
+
+    /// All data rows of these jobs, each given as (device id, job start = `data_time`).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    fn load_job_rows(
+        &self,
+        jobs: &[(i32, NaiveDateTime)],
+    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
+
+    /// The rows of `level` whose `datetime` lies in one of the ranges (e.g. the jobs of
+    /// a day, or all data rows of a day).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    fn load_in_ranges(
+        &self,
+        level: Level,
+        ranges: &[TimeRange],
+    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
+
+    /// For each key, the row of `level` of the same device just before it (the previous
+    /// data row, job or day), in the order of `keys`.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    fn previous(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+    ) -> impl Future<Output = Result<Vec<Option<Row>>, StoreError>> + Send;
+
+    /// Every constant.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    fn load_constants(&self) -> impl Future<Output = Result<Vec<Constant>, StoreError>> + Send;
+
+    /// Every equation.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    fn load_equations(&self) -> impl Future<Output = Result<Vec<Equation>, StoreError>> + Send;
+
+    /// Writes a batch back under the guard (see the module docs).
+    ///
+    /// # Errors
+    /// [`StoreError`] if a statement fails; on PostgreSQL nothing of the batch is then
+    /// written.
+    fn write_back(
+        &mut self,
+        batch: WriteBatch,
+    ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
+
+    /// Backlog, counts and the `latest_errors` newest error records.
+    ///
+    /// # Errors
+    /// [`StoreError`] if a query fails.
+    fn status(
+        &self,
+        latest_errors: usize,
+    ) -> impl Future<Output = Result<Status, StoreError>> + Send;
+}
+
+/// A store of the dialect detected (or forced) at [`connect`].
+#[derive(Debug)]
+pub enum AnyStore {
+    /// PostgreSQL.
+    Postgres(PgStore),
+    /// QuestDB.
+    QuestDb(QuestStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyStore::Postgres($s) => $e,
+            AnyStore::QuestDb($s) => $e,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    fn dialect(&self) -> Dialect {
+        dispatch!(self, s => s.dialect())
+    }
+    async fn migrate(&mut self) -> Result<MigrateReport, StoreError> {
+        dispatch!(self, s => s.migrate().await)
+    }
+    async fn check_schema(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.check_schema().await)
+    }
+    async fn poll_flagged(&self, level: Level, limit: usize) -> Result<Vec<Row>, StoreError> {
+        dispatch!(self, s => s.poll_flagged(level, limit).await)
+    }
+    async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {
+        dispatch!(self, s => s.load_rows(level, keys).await)
+    }
+    async fn load_job_rows(&self, jobs: &[(i32, NaiveDateTime)]) -> Result<Vec<Row>, StoreError> {
+        dispatch!(self, s => s.load_job_rows(jobs).await)
+    }
+    async fn load_in_ranges(
+        &self,
+        level: Level,
+        ranges: &[TimeRange],
+    ) -> Result<Vec<Row>, StoreError> {
+        dispatch!(self, s => s.load_in_ranges(level, ranges).await)
+    }
+    async fn previous(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+    ) -> Result<Vec<Option<Row>>, StoreError> {
+        dispatch!(self, s => s.previous(level, keys).await)
+    }
+    async fn load_constants(&self) -> Result<Vec<Constant>, StoreError> {
+        dispatch!(self, s => s.load_constants().await)
+    }
+    async fn load_equations(&self) -> Result<Vec<Equation>, StoreError> {
+        dispatch!(self, s => s.load_equations().await)
+    }
+    async fn write_back(&mut self, batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
+        dispatch!(self, s => s.write_back(batch).await)
+    }
+    async fn status(&self, latest_errors: usize) -> Result<Status, StoreError> {
+        dispatch!(self, s => s.status(latest_errors).await)
+    }
+}
+
+/// Connects to the configured store and detects its dialect (unless forced).
+///
+/// QuestDB is recognised by `SELECT version()` ending in `QuestDB`.
+///
+/// # Errors
+/// [`StoreError::BadUrl`], [`StoreError::Connect`], [`StoreError::ConnectTimeout`], or
+/// a failing detection query.
+pub async fn connect(config: &Config) -> Result<AnyStore, StoreError> {
+    let client = open(config).await?;
+    let dialect = match config.database.dialect {
+        DialectChoice::Forced(d) => d,
+        DialectChoice::Auto => {
+            let row =
+                client
+                    .query_one("SELECT version()", &[])
+                    .await
+                    .map_err(StoreError::query(
+                        "detecting the dialect (SELECT version())",
+                    ))?;
+            let version: String = row.try_get(0).map_err(StoreError::query(
+                "detecting the dialect (SELECT version())",
+            ))?;
+            detect_dialect(&version)
+        }
+    };
+    tracing::debug!(dialect = %dialect, url = %config.database.redacted_url(), "connected");
+    Ok(match dialect {
+        Dialect::Postgres => AnyStore::Postgres(PgStore::new(client, config).await?),
+        Dialect::QuestDb => AnyStore::QuestDb(QuestStore::new(client, config)),
+    })
+}
+
+/// The dialect a `version()` string belongs to.
+pub fn detect_dialect(version: &str) -> Dialect {
+    if version.trim_end().to_ascii_lowercase().ends_with("questdb") {
+        Dialect::QuestDb
+    } else {
+        Dialect::Postgres
+    }
+}
+
+/// Opens one connection (no TLS) and drives it on a background task.
+async fn open(config: &Config) -> Result<tokio_postgres::Client, StoreError> {
+    let url = config.database.redacted_url();
+    let mut pg: tokio_postgres::Config =
+        config
+            .database
+            .url
+            .parse()
+            .map_err(|source| StoreError::BadUrl {
+                url: url.clone(),
+                source,
+            })?;
+    let timeout = config.database.connect_timeout;
+    pg.connect_timeout(timeout);
+    let connecting = pg.connect(tokio_postgres::NoTls);
+    let (client, connection) = match tokio::time::timeout(timeout, connecting).await {
+        Err(_) => return Err(StoreError::ConnectTimeout { url, timeout }),
+        Ok(Err(source)) => return Err(StoreError::Connect { url, source }),
+        Ok(Ok(c)) => c,
+    };
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "database connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Columns read for every data, job and day row, in [`row_from`]'s order.
+pub(crate) const ROW_COLUMNS: &str =
+    r#"datetime, data_time, id, state, "user", gps, recalc, conjoined"#;
+
+/// Decodes a row selected with [`ROW_COLUMNS`] first; NULLs the universal schema does
+/// not expect (QuestDB has no NOT NULL) read as 0 / empty.
+pub(crate) fn row_from(
+    r: &tokio_postgres::Row,
+    version: RowVersion,
+    what: &str,
+) -> Result<Row, StoreError> {
+    let bad = |e| StoreError::Query {
+        what: what.to_string(),
+        source: e,
+    };
+    let datetime: Option<NaiveDateTime> = r.try_get(0).map_err(bad)?;
+    let id: Option<i32> = r.try_get(2).map_err(bad)?;
+    let (Some(datetime), Some(id)) = (datetime, id) else {
+        return Err(StoreError::Unexpected {
+            what: what.to_string(),
+            detail: "a row has no `datetime` or `id`".into(),
+        });
+    };
+    let data_time: Option<NaiveDateTime> = r.try_get(1).map_err(bad)?;
+    Ok(Row {
+        datetime,
+        data_time: data_time.unwrap_or(datetime),
+        id,
+        state: r.try_get(3).map_err(bad)?,
+        user: r.try_get(4).map_err(bad)?,
+        gps: r.try_get(5).map_err(bad)?,
+        recalc: r.try_get::<_, Option<i32>>(6).map_err(bad)?.unwrap_or(0),
+        conjoined: r
+            .try_get::<_, Option<String>>(7)
+            .map_err(bad)?
+            .unwrap_or_default(),
+        version,
+    })
+}
+
+/// Decodes `at, level, id, datetime, equation, reason` (shared by both dialects).
+pub(crate) fn stored_error(r: &tokio_postgres::Row, what: &str) -> Result<StoredError, StoreError> {
+    let q = StoreError::query;
+    let level: String = r.try_get(1).map_err(q(what))?;
+    Ok(StoredError {
+        at: r.try_get(0).map_err(q(what))?,
+        record: ErrorRecord {
+            level: Level::parse(&level).ok_or_else(|| StoreError::Unexpected {
+                what: what.to_string(),
+                detail: format!("unknown level `{level}`"),
+            })?,
+            key: RowKey {
+                id: r.try_get(2).map_err(q(what))?,
+                datetime: r.try_get(3).map_err(q(what))?,
+            },
+            equation: r.try_get(4).map_err(q(what))?,
+            reason: r.try_get(5).map_err(q(what))?,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dialect_detection() {
+        assert_eq!(
+            detect_dialect("PostgreSQL 12.3, compiled by Visual C++ build 1914, 64-bit, QuestDB"),
+            Dialect::QuestDb
+        );
+        assert_eq!(
+            detect_dialect("PostgreSQL 15.20 (Debian 15.20-0+deb12u1) on x86_64-pc-linux-gnu"),
+            Dialect::Postgres
+        );
+    }
+
+    #[test]
+    fn levels_round_trip() {
+        for l in Level::ALL {
+            assert_eq!(Level::parse(l.as_str()), Some(l));
+        }
+        assert_eq!(Level::parse("week"), None);
+    }
+}

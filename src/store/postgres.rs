@@ -1,0 +1,771 @@
+//! The PostgreSQL dialect (TimescaleDB included).
+//!
+//! Reads batch many keys into one statement with `unnest` arrays (`LATERAL` for the
+//! previous rows), so a batch costs a few round trips whatever its size.
+//!
+//! **Write-back** is one transaction per batch: each level's rows are streamed with
+//! binary `COPY` into a session-local staging table (`ON COMMIT DELETE ROWS`, created
+//! once per connection), then one set-based statement per level updates the rows whose
+//! `xmin` still equals the version recalcd read, inserts the rows recalcd creates
+//! (`ON CONFLICT DO NOTHING`), and returns the keys of the staged rows it did neither
+//! to — those the guard skipped. Error records of written rows are copied into the
+//! errors table in the same transaction.
+//!
+//! **The guard** is atomic here: a row's `xmin` changes with every producer `UPDATE`
+//! (even one that writes identical values, e.g. a re-flag). If a producer updates a row
+//! between recalcd's read and its write, the `UPDATE`'s `xmin` condition no longer
+//! holds; if the producer's transaction is still open, PostgreSQL waits for it and
+//! re-checks the condition on the new row version (READ COMMITTED), so it is skipped too.
+//! A producer writing after recalcd's commit simply overwrites recalcd's result, which
+//! is the producer's right.
+
+use std::collections::HashSet;
+
+use chrono::NaiveDateTime;
+use futures_util::pin_mut;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::Client;
+
+use super::migrate::{latest_version, migrations, render};
+use super::{
+    row_from, stored_error, Backlog, Constant, Equation, ErrorRecord, Level, MigrateReport, Row,
+    RowKey, RowVersion, Status, Store, StoreError, TimeRange, WriteBatch, WriteOutcome,
+    ROW_COLUMNS,
+};
+use crate::config::{Config, Dialect, TableNames};
+
+/// Serialises concurrent `recalcd migrate` runs (`pg_advisory_xact_lock`).
+const MIGRATION_LOCK: i64 = 0x7265_6361_6c63_6401;
+
+/// A PostgreSQL store: one connection and the configured table names.
+pub struct PgStore {
+    /// The connection; write-back takes it `&mut` for its transaction.
+    client: Client,
+    /// Table names from the configuration.
+    tables: TableNames,
+    /// Whether this session's staging tables exist yet.
+    staging_ready: bool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("tables", &self.tables)
+            .finish()
+    }
+}
+
+/// The staging table of a level (a temporary table, private to the session).
+fn staging(level: Level) -> &'static str {
+    match level {
+        Level::Data => "recalcd_stage_data",
+        Level::Job => "recalcd_stage_job",
+        Level::Day => "recalcd_stage_day",
+    }
+}
+
+/// Column types of a staged row, in `COPY` order.
+const STAGE_TYPES: [Type; 9] = [
+    Type::TIMESTAMP,
+    Type::TIMESTAMP,
+    Type::INT4,
+    Type::INT4,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT4,
+    Type::TEXT,
+    Type::INT8,
+];
+
+/// The expected columns of each table: name and `information_schema` data type.
+fn expected_columns(tables: &TableNames) -> Vec<(&str, Vec<(&'static str, &'static str)>)> {
+    const TS: &str = "timestamp without time zone";
+    let universal = || {
+        vec![
+            ("datetime", TS),
+            ("data_time", TS),
+            ("id", "integer"),
+            ("state", "integer"),
+            ("user", "text"),
+            ("gps", "text"),
+            ("recalc", "integer"),
+            ("conjoined", "text"),
+        ]
+    };
+    vec![
+        (tables.data.as_str(), universal()),
+        (tables.job.as_str(), universal()),
+        (tables.day.as_str(), universal()),
+        (
+            tables.constants.as_str(),
+            vec![("id", "integer"), ("name", "text"), ("value", "text")],
+        ),
+        (
+            tables.equations.as_str(),
+            vec![
+                ("type", "integer"),
+                ("id", "integer"),
+                ("name", "text"),
+                ("eq", "text"),
+            ],
+        ),
+        (
+            tables.errors.as_str(),
+            vec![
+                ("at", TS),
+                ("level", "text"),
+                ("id", "integer"),
+                ("datetime", TS),
+                ("equation", "text"),
+                ("reason", "text"),
+            ],
+        ),
+        (
+            tables.migrations.as_str(),
+            vec![("version", "integer"), ("name", "text")],
+        ),
+    ]
+}
+
+/// Text columns may also be `varchar`; the driver reads both as `String`.
+fn type_matches(expected: &str, found: &str) -> bool {
+    expected == found || (expected == "text" && found == "character varying")
+}
+
+impl PgStore {
+    /// Wraps a connected client (see [`super::connect`]) and applies the session
+    /// settings (`statement_timeout`, UTC).
+    ///
+    /// # Errors
+    /// [`StoreError::Query`] if a setting is refused.
+    pub async fn new(client: Client, config: &Config) -> Result<Self, StoreError> {
+        let mut settings = String::from("SET TIME ZONE 'UTC';");
+        if let Some(t) = config.database.statement_timeout {
+            settings.push_str(&format!("SET statement_timeout = {};", t.as_millis()));
+        }
+        client
+            .batch_execute(&settings)
+            .await
+            .map_err(StoreError::query("applying the session settings"))?;
+        Ok(PgStore {
+            client,
+            tables: config.tables.clone(),
+            staging_ready: false,
+        })
+    }
+
+    fn table(&self, level: Level) -> &str {
+        level.table(&self.tables)
+    }
+
+    async fn rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        what: &str,
+    ) -> Result<Vec<Row>, StoreError> {
+        let rows = self
+            .client
+            .query(sql, params)
+            .await
+            .map_err(StoreError::query(what))?;
+        rows.iter().map(|r| pg_row(r, what)).collect()
+    }
+
+    async fn schema_version(&self) -> Result<i32, StoreError> {
+        let sql = format!(
+            r#"SELECT coalesce(max(version), 0) FROM "{}""#,
+            self.tables.migrations
+        );
+        let row = self
+            .client
+            .query_one(&sql, &[])
+            .await
+            .map_err(StoreError::query("reading the applied migrations"))?;
+        row.try_get(0)
+            .map_err(StoreError::query("reading the applied migrations"))
+    }
+
+    async fn ensure_staging(&mut self) -> Result<(), StoreError> {
+        if self.staging_ready {
+            return Ok(());
+        }
+        let mut sql = String::new();
+        for level in Level::ALL {
+            sql.push_str(&format!(
+                r#"CREATE TEMP TABLE IF NOT EXISTS {} (
+                    datetime timestamp NOT NULL, data_time timestamp NOT NULL,
+                    id integer NOT NULL, state integer, "user" text, gps text,
+                    recalc integer NOT NULL, conjoined text NOT NULL, version bigint
+                ) ON COMMIT DELETE ROWS;"#,
+                staging(level)
+            ));
+        }
+        self.client
+            .batch_execute(&sql)
+            .await
+            .map_err(StoreError::query("creating the staging tables"))?;
+        self.staging_ready = true;
+        Ok(())
+    }
+}
+
+/// A row selected as `ROW_COLUMNS, xmin::text::bigint`.
+fn pg_row(r: &tokio_postgres::Row, what: &str) -> Result<Row, StoreError> {
+    let version: i64 = r.try_get(8).map_err(StoreError::query(what))?;
+    row_from(r, RowVersion::of(version), what)
+}
+
+/// `ROW_COLUMNS` of alias `t` plus its version.
+fn t_columns() -> String {
+    let cols: Vec<String> = ROW_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect();
+    format!("{}, t.xmin::text::bigint", cols.join(", "))
+}
+
+/// Sorted, merged ranges: overlapping ranges of a device become one, so a join
+/// returns every row once.
+fn merge_ranges(ranges: &[TimeRange]) -> Vec<TimeRange> {
+    let mut sorted: Vec<TimeRange> = ranges.iter().copied().filter(|r| r.from < r.to).collect();
+    sorted.sort_by_key(|r| (r.id, r.from));
+    let mut out: Vec<TimeRange> = Vec::with_capacity(sorted.len());
+    for r in sorted {
+        match out.last_mut() {
+            Some(last) if last.id == r.id && r.from <= last.to => last.to = last.to.max(r.to),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+impl Store for PgStore {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    async fn migrate(&mut self) -> Result<MigrateReport, StoreError> {
+        let bookkeeping = format!(
+            r#"CREATE TABLE IF NOT EXISTS "{}" (
+                version integer PRIMARY KEY,
+                name text NOT NULL,
+                applied_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'))"#,
+            self.tables.migrations
+        );
+        let what = "creating the migrations table";
+        let tx = self
+            .client
+            .transaction()
+            .await
+            .map_err(StoreError::query(what))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(StoreError::query(what))?;
+        tx.batch_execute(&bookkeeping)
+            .await
+            .map_err(StoreError::query(what))?;
+        tx.commit().await.map_err(StoreError::query(what))?;
+
+        let mut applied = Vec::new();
+        let is_applied = format!(
+            r#"SELECT 1 FROM "{}" WHERE version = $1"#,
+            self.tables.migrations
+        );
+        let record = format!(
+            r#"INSERT INTO "{}" (version, name) VALUES ($1, $2)"#,
+            self.tables.migrations
+        );
+        for m in migrations(Dialect::Postgres) {
+            let what = format!("applying migration {:04}_{}", m.version, m.name);
+            let tx = self
+                .client
+                .transaction()
+                .await
+                .map_err(StoreError::query(&what))?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await
+                .map_err(StoreError::query(&what))?;
+            let done = tx
+                .query_opt(&is_applied, &[&m.version])
+                .await
+                .map_err(StoreError::query(&what))?;
+            if done.is_some() {
+                continue;
+            }
+            tx.batch_execute(&render(m, &self.tables))
+                .await
+                .map_err(StoreError::query(&what))?;
+            tx.execute(&record, &[&m.version, &m.name])
+                .await
+                .map_err(StoreError::query(&what))?;
+            tx.commit().await.map_err(StoreError::query(&what))?;
+            tracing::info!(version = m.version, name = m.name, "migration applied");
+            applied.push((m.version, m.name));
+        }
+        Ok(MigrateReport {
+            applied,
+            version: self.schema_version().await?,
+        })
+    }
+
+    async fn check_schema(&self) -> Result<(), StoreError> {
+        let expected = expected_columns(&self.tables);
+        let names: Vec<&str> = expected.iter().map(|(t, _)| *t).collect();
+        let what = "reading the table columns";
+        let found = self
+            .client
+            .query(
+                "SELECT table_name::text, column_name::text, data_type::text
+                   FROM information_schema.columns
+                  WHERE table_schema = current_schema() AND table_name = ANY($1)",
+                &[&names],
+            )
+            .await
+            .map_err(StoreError::query(what))?;
+        let mut columns: Vec<(String, String, String)> = Vec::with_capacity(found.len());
+        for r in &found {
+            columns.push((
+                r.try_get(0).map_err(StoreError::query(what))?,
+                r.try_get(1).map_err(StoreError::query(what))?,
+                r.try_get(2).map_err(StoreError::query(what))?,
+            ));
+        }
+        for (table, _) in &expected {
+            if !columns.iter().any(|(t, _, _)| t == table) {
+                return Err(StoreError::MissingTable {
+                    table: table.to_string(),
+                });
+            }
+        }
+        for (table, cols) in &expected {
+            for (column, ty) in cols {
+                match columns.iter().find(|(t, c, _)| t == table && c == column) {
+                    None => {
+                        return Err(StoreError::Column {
+                            table: table.to_string(),
+                            column: column.to_string(),
+                            problem: "is missing".into(),
+                        })
+                    }
+                    Some((_, _, found)) if !type_matches(ty, found) => {
+                        return Err(StoreError::Column {
+                            table: table.to_string(),
+                            column: column.to_string(),
+                            problem: format!("has type `{found}`, expected `{ty}`"),
+                        })
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let found = self.schema_version().await?;
+        let needed = latest_version(Dialect::Postgres);
+        if found < needed {
+            return Err(StoreError::Outdated { found, needed });
+        }
+        if found > needed {
+            return Err(StoreError::TooNew {
+                found,
+                known: needed,
+            });
+        }
+        Ok(())
+    }
+
+    async fn poll_flagged(&self, level: Level, limit: usize) -> Result<Vec<Row>, StoreError> {
+        let sql = format!(
+            r#"SELECT {ROW_COLUMNS}, xmin::text::bigint FROM "{}"
+                WHERE recalc > 0 ORDER BY id, datetime LIMIT $1"#,
+            self.table(level)
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.rows(&sql, &[&limit], &format!("polling flagged {level} rows"))
+            .await
+    }
+
+    async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut keys = keys.to_vec();
+        keys.sort();
+        keys.dedup();
+        let ids: Vec<i32> = keys.iter().map(|k| k.id).collect();
+        let times: Vec<NaiveDateTime> = keys.iter().map(|k| k.datetime).collect();
+        let sql = format!(
+            r#"SELECT {} FROM unnest($1::int4[], $2::timestamp[]) AS k(k_id, k_time)
+                 JOIN "{}" t ON t.id = k_id AND t.datetime = k_time
+                ORDER BY t.id, t.datetime"#,
+            t_columns(),
+            self.table(level)
+        );
+        self.rows(&sql, &[&ids, &times], &format!("loading {level} rows"))
+            .await
+    }
+
+    async fn load_job_rows(&self, jobs: &[(i32, NaiveDateTime)]) -> Result<Vec<Row>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut jobs = jobs.to_vec();
+        jobs.sort();
+        jobs.dedup();
+        let ids: Vec<i32> = jobs.iter().map(|j| j.0).collect();
+        let starts: Vec<NaiveDateTime> = jobs.iter().map(|j| j.1).collect();
+        let sql = format!(
+            r#"SELECT {} FROM unnest($1::int4[], $2::timestamp[]) AS k(k_id, k_start)
+                 JOIN "{}" t ON t.id = k_id AND t.data_time = k_start
+                ORDER BY t.id, t.datetime"#,
+            t_columns(),
+            self.tables.data
+        );
+        self.rows(&sql, &[&ids, &starts], "loading the data rows of jobs")
+            .await
+    }
+
+    async fn load_in_ranges(
+        &self,
+        level: Level,
+        ranges: &[TimeRange],
+    ) -> Result<Vec<Row>, StoreError> {
+        let ranges = merge_ranges(ranges);
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i32> = ranges.iter().map(|r| r.id).collect();
+        let from: Vec<NaiveDateTime> = ranges.iter().map(|r| r.from).collect();
+        let to: Vec<NaiveDateTime> = ranges.iter().map(|r| r.to).collect();
+        let sql = format!(
+            r#"SELECT {} FROM unnest($1::int4[], $2::timestamp[], $3::timestamp[])
+                      AS k(k_id, k_from, k_to)
+                 JOIN "{}" t ON t.id = k_id AND t.datetime >= k_from AND t.datetime < k_to
+                ORDER BY t.id, t.datetime"#,
+            t_columns(),
+            self.table(level)
+        );
+        self.rows(
+            &sql,
+            &[&ids, &from, &to],
+            &format!("loading {level} rows in time ranges"),
+        )
+        .await
+    }
+
+    async fn previous(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+    ) -> Result<Vec<Option<Row>>, StoreError> {
+        let mut out = vec![None; keys.len()];
+        if keys.is_empty() {
+            return Ok(out);
+        }
+        let ids: Vec<i32> = keys.iter().map(|k| k.id).collect();
+        let times: Vec<NaiveDateTime> = keys.iter().map(|k| k.datetime).collect();
+        let sql = format!(
+            r#"SELECT p.*, k_ord
+                 FROM unnest($1::int4[], $2::timestamp[]) WITH ORDINALITY AS k(k_id, k_time, k_ord)
+                CROSS JOIN LATERAL (
+                      SELECT {} FROM "{}" t
+                       WHERE t.id = k_id AND t.datetime < k_time
+                       ORDER BY t.datetime DESC LIMIT 1) p"#,
+            t_columns(),
+            self.table(level)
+        );
+        let what = format!("loading the previous {level} rows");
+        let rows = self
+            .client
+            .query(&sql, &[&ids, &times])
+            .await
+            .map_err(StoreError::query(&what))?;
+        for r in &rows {
+            let ord: i64 = r.try_get(9).map_err(StoreError::query(&what))?;
+            let slot = usize::try_from(ord - 1)
+                .ok()
+                .and_then(|i| out.get_mut(i))
+                .ok_or_else(|| StoreError::Unexpected {
+                    what: what.clone(),
+                    detail: format!("ordinal {ord} out of range"),
+                })?;
+            *slot = Some(pg_row(r, &what)?);
+        }
+        Ok(out)
+    }
+
+    async fn load_constants(&self) -> Result<Vec<Constant>, StoreError> {
+        let what = "loading the constants";
+        let sql = format!(
+            r#"SELECT id, name, coalesce(value, '') FROM "{}" ORDER BY id, name"#,
+            self.tables.constants
+        );
+        let rows = self
+            .client
+            .query(&sql, &[])
+            .await
+            .map_err(StoreError::query(what))?;
+        rows.iter()
+            .map(|r| {
+                Ok(Constant {
+                    id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    value: r.try_get(2)?,
+                })
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(StoreError::query(what))
+    }
+
+    async fn load_equations(&self) -> Result<Vec<Equation>, StoreError> {
+        let what = "loading the equations";
+        let sql = format!(
+            r#"SELECT "type", id, name, eq FROM "{}" ORDER BY "type", id, name"#,
+            self.tables.equations
+        );
+        let rows = self
+            .client
+            .query(&sql, &[])
+            .await
+            .map_err(StoreError::query(what))?;
+        rows.iter()
+            .map(|r| {
+                Ok(Equation {
+                    kind: r.try_get(0)?,
+                    id: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                    eq: r.try_get(3)?,
+                })
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(StoreError::query(what))
+    }
+
+    #[tracing::instrument(skip_all, fields(data = batch.data.len(), jobs = batch.jobs.len(), days = batch.days.len(), errors = batch.errors.len()))]
+    async fn write_back(&mut self, batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
+        let mut outcome = WriteOutcome::default();
+        if batch.is_empty() {
+            return Ok(outcome);
+        }
+        self.ensure_staging().await?;
+        let tables = self.tables.clone();
+        let what = "writing back a batch";
+        let tx = self
+            .client
+            .transaction()
+            .await
+            .map_err(StoreError::query(what))?;
+        for level in Level::ALL {
+            let rows = batch.rows(level);
+            if rows.is_empty() {
+                continue;
+            }
+            let what = format!("writing back {level} rows");
+            let copy = format!(
+                r#"COPY {} (datetime, data_time, id, state, "user", gps, recalc, conjoined, version)
+                   FROM STDIN BINARY"#,
+                staging(level)
+            );
+            let sink = tx.copy_in(&copy).await.map_err(StoreError::query(&what))?;
+            let writer = BinaryCopyInWriter::new(sink, &STAGE_TYPES);
+            pin_mut!(writer);
+            for r in rows {
+                let version = r.version.get();
+                writer
+                    .as_mut()
+                    .write(&[
+                        &r.datetime,
+                        &r.data_time,
+                        &r.id,
+                        &r.state,
+                        &r.user,
+                        &r.gps,
+                        &r.recalc,
+                        &r.conjoined,
+                        &version,
+                    ])
+                    .await
+                    .map_err(StoreError::query(&what))?;
+            }
+            writer.finish().await.map_err(StoreError::query(&what))?;
+            // Planner statistics for the staged rows: without them a small batch may be
+            // joined by scanning the whole target table.
+            tx.batch_execute(&format!("ANALYZE {}", staging(level)))
+                .await
+                .map_err(StoreError::query(&what))?;
+            let sql = format!(
+                r#"WITH updated AS (
+                       UPDATE "{table}" t
+                          SET data_time = s.data_time, state = s.state, "user" = s."user",
+                              gps = s.gps, recalc = s.recalc, conjoined = s.conjoined
+                         FROM {stage} s
+                        WHERE s.version IS NOT NULL
+                          AND t.id = s.id AND t.datetime = s.datetime
+                          AND t.xmin::text::bigint = s.version
+                    RETURNING t.id, t.datetime),
+                   inserted AS (
+                       INSERT INTO "{table}" (datetime, data_time, id, state, "user", gps, recalc, conjoined)
+                       SELECT datetime, data_time, id, state, "user", gps, recalc, conjoined
+                         FROM {stage} WHERE version IS NULL
+                       ON CONFLICT (id, datetime) DO NOTHING
+                    RETURNING id, datetime)
+                   SELECT s.id, s.datetime FROM {stage} s
+                    WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.id = s.id AND u.datetime = s.datetime)
+                      AND NOT EXISTS (SELECT 1 FROM inserted i WHERE i.id = s.id AND i.datetime = s.datetime)"#,
+                table = level.table(&tables),
+                stage = staging(level),
+            );
+            let skipped = tx
+                .query(&sql, &[])
+                .await
+                .map_err(StoreError::query(&what))?;
+            for r in &skipped {
+                let key = RowKey {
+                    id: r.try_get(0).map_err(StoreError::query(&what))?,
+                    datetime: r.try_get(1).map_err(StoreError::query(&what))?,
+                };
+                outcome.skipped.push((level, key));
+            }
+            outcome.written += rows.len() - skipped.len();
+        }
+        let skipped: HashSet<(Level, RowKey)> = outcome.skipped.iter().copied().collect();
+        let errors: Vec<&ErrorRecord> = batch
+            .errors
+            .iter()
+            .filter(|e| !skipped.contains(&(e.level, e.key)))
+            .collect();
+        if !errors.is_empty() {
+            let what = "recording error records";
+            let copy = format!(
+                r#"COPY "{}" (at, level, id, datetime, equation, reason) FROM STDIN BINARY"#,
+                tables.errors
+            );
+            let sink = tx.copy_in(&copy).await.map_err(StoreError::query(what))?;
+            let writer = BinaryCopyInWriter::new(
+                sink,
+                &[
+                    Type::TIMESTAMP,
+                    Type::TEXT,
+                    Type::INT4,
+                    Type::TIMESTAMP,
+                    Type::TEXT,
+                    Type::TEXT,
+                ],
+            );
+            pin_mut!(writer);
+            let at = chrono::Utc::now().naive_utc();
+            for e in &errors {
+                writer
+                    .as_mut()
+                    .write(&[
+                        &at,
+                        &e.level.as_str(),
+                        &e.key.id,
+                        &e.key.datetime,
+                        &e.equation,
+                        &e.reason,
+                    ])
+                    .await
+                    .map_err(StoreError::query(what))?;
+            }
+            writer.finish().await.map_err(StoreError::query(what))?;
+            outcome.errors_written = errors.len();
+        }
+        tx.commit().await.map_err(StoreError::query(what))?;
+        if !outcome.skipped.is_empty() {
+            tracing::info!(
+                skipped = outcome.skipped.len(),
+                "rows changed by a producer since they were read were left to the producer"
+            );
+        }
+        Ok(outcome)
+    }
+
+    async fn status(&self, latest_errors: usize) -> Result<Status, StoreError> {
+        let mut backlog = Vec::new();
+        for level in Level::ALL {
+            let what = format!("counting flagged {level} rows");
+            let sql = format!(
+                r#"SELECT count(*), min(datetime) FROM "{}" WHERE recalc > 0"#,
+                self.table(level)
+            );
+            let r = self
+                .client
+                .query_one(&sql, &[])
+                .await
+                .map_err(StoreError::query(&what))?;
+            let flagged: i64 = r.try_get(0).map_err(StoreError::query(&what))?;
+            backlog.push(Backlog {
+                level,
+                table: self.table(level).to_string(),
+                flagged: flagged.max(0) as u64,
+                oldest: r.try_get(1).map_err(StoreError::query(&what))?,
+            });
+        }
+        let what = "counting equations and constants";
+        let sql = format!(
+            r#"SELECT (SELECT count(*) FROM "{}"), (SELECT count(*) FROM "{}")"#,
+            self.tables.equations, self.tables.constants
+        );
+        let r = self
+            .client
+            .query_one(&sql, &[])
+            .await
+            .map_err(StoreError::query(what))?;
+        let equations: i64 = r.try_get(0).map_err(StoreError::query(what))?;
+        let constants: i64 = r.try_get(1).map_err(StoreError::query(what))?;
+        let what = "reading the latest errors";
+        let sql = format!(
+            r#"SELECT at, level, id, datetime, equation, reason FROM "{}"
+                ORDER BY at DESC LIMIT $1"#,
+            self.tables.errors
+        );
+        let limit = i64::try_from(latest_errors).unwrap_or(i64::MAX);
+        let rows = self
+            .client
+            .query(&sql, &[&limit])
+            .await
+            .map_err(StoreError::query(what))?;
+        let mut errors = Vec::with_capacity(rows.len());
+        for r in &rows {
+            errors.push(stored_error(r, what)?);
+        }
+        Ok(Status {
+            dialect: Dialect::Postgres,
+            schema_version: self.schema_version().await?,
+            backlog,
+            equations: equations.max(0) as u64,
+            constants: constants.max(0) as u64,
+            latest_errors: errors,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(h: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+            .unwrap()
+            .and_hms_opt(h, 0, 0)
+            .unwrap()
+    }
+
+    #[test]
+    fn ranges_merge() {
+        let r = |id, a, b| TimeRange {
+            id,
+            from: t(a),
+            to: t(b),
+        };
+        assert_eq!(
+            merge_ranges(&[
+                r(2, 1, 3),
+                r(1, 5, 6),
+                r(1, 1, 3),
+                r(1, 2, 4),
+                r(1, 4, 5),
+                r(3, 2, 2)
+            ]),
+            vec![r(1, 1, 6), r(2, 1, 3)]
+        );
+    }
+}

@@ -1,0 +1,856 @@
+//! The QuestDB dialect, over QuestDB's PostgreSQL wire protocol (port 8812).
+//!
+//! **Schema.** `data`, `job` and `day` have `datetime` as designated timestamp, are
+//! `WAL`, `PARTITION BY DAY` and `DEDUP UPSERT KEYS(datetime, id)`: re-inserting a row
+//! with an existing key replaces it, which is how recalcd writes back (QuestDB has no
+//! `DELETE`, no `ON CONFLICT`, no `COPY FROM STDIN`, and `UPDATE` rewrites whole column
+//! files and reports wrong row counts). Timestamps are bound and read as
+//! [`NaiveDateTime`] in UTC, as QuestDB sends them.
+//!
+//! **Write path: multi-row `INSERT … VALUES (…), (…)` over PG wire**, up to
+//! [`INSERT_CHUNK`] rows per statement with bound parameters. The line protocol
+//! (`questdb-rs`) ingests faster, but it is a second protocol and port to configure and
+//! secure, an extra dependency, and it gives no error per statement; write-back volume
+//! is bounded by the poll batch, and keeping one connection lets the guard's re-read
+//! and the write follow each other as closely as possible. Revisit if write-back
+//! throughput on QuestDB becomes the bottleneck.
+//!
+//! **The guard is not atomic on QuestDB** (no row locks, no conditional writes). For
+//! each chunk recalcd first waits until the table has applied its WAL
+//! (`wait_wal_table`), re-reads the current rows of the chunk's keys, and writes only
+//! rows whose content (`data_time`, `state`, `user`, `gps`, `recalc`, `conjoined`) still
+//! equals what it loaded — the [`RowVersion`] is a hash of that content — and rows it
+//! creates only if they are still absent. The remaining window is the time between that
+//! re-read and the chunk's `INSERT` (one round trip) plus the WAL apply lag of a
+//! producer's write; a producer write landing in it is overwritten. A producer "re-flag"
+//! that writes exactly the content recalcd read (same `recalc` value) cannot be told
+//! apart and is also overwritten; producers should re-flag with a different `recalc`.
+//!
+//! **Read-after-write.** WAL tables apply writes asynchronously; before reading a table
+//! recalcd wrote since its last read, it calls `wait_wal_table`, so a poll never returns
+//! rows recalcd has just cleared.
+//!
+//! There are no transactions across tables: a failed write-back may leave some levels
+//! written; re-running is idempotent (dedup), and rows still flagged are polled again.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::NaiveDateTime;
+use futures_util::future::try_join_all;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::Client;
+
+use super::migrate::{latest_version, migrations, render, statements};
+use super::{
+    row_from, stored_error, Backlog, Constant, Equation, ErrorRecord, Level, MigrateReport, Row,
+    RowKey, RowVersion, Status, Store, StoreError, TimeRange, WriteBatch, WriteOutcome,
+    ROW_COLUMNS,
+};
+use crate::config::{Config, Dialect, TableNames};
+
+/// Rows per multi-row `INSERT` (8 parameters each, well below the protocol's 65535).
+pub const INSERT_CHUNK: usize = 1000;
+
+/// A QuestDB store: one PG-wire connection and the configured table names.
+pub struct QuestStore {
+    /// The connection.
+    client: Client,
+    /// Table names from the configuration.
+    tables: TableNames,
+    /// Per level (and errors): written since the last `wait_wal_table`.
+    dirty: [AtomicBool; 4],
+}
+
+impl std::fmt::Debug for QuestStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuestStore")
+            .field("tables", &self.tables)
+            .finish()
+    }
+}
+
+const ERRORS_SLOT: usize = 3;
+
+fn slot(level: Level) -> usize {
+    match level {
+        Level::Data => 0,
+        Level::Job => 1,
+        Level::Day => 2,
+    }
+}
+
+/// The version of a QuestDB row: a hash of everything but its key.
+fn content_version(r: &Row) -> RowVersion {
+    let mut h = std::hash::DefaultHasher::new();
+    (
+        r.data_time,
+        r.state,
+        &r.user,
+        &r.gps,
+        r.recalc,
+        &r.conjoined,
+    )
+        .hash(&mut h);
+    RowVersion::of(h.finish() as i64)
+}
+
+fn quest_row(r: &tokio_postgres::Row, what: &str) -> Result<Row, StoreError> {
+    let mut row = row_from(r, RowVersion::ABSENT, what)?;
+    row.version = content_version(&row);
+    Ok(row)
+}
+
+/// The expected columns of each table: name and `table_columns()` type.
+fn expected_columns(tables: &TableNames) -> Vec<(&str, Vec<(&'static str, &'static str)>)> {
+    let universal = || {
+        vec![
+            ("datetime", "TIMESTAMP"),
+            ("data_time", "TIMESTAMP"),
+            ("id", "INT"),
+            ("state", "INT"),
+            ("user", "VARCHAR"),
+            ("gps", "VARCHAR"),
+            ("recalc", "INT"),
+            ("conjoined", "VARCHAR"),
+        ]
+    };
+    vec![
+        (tables.data.as_str(), universal()),
+        (tables.job.as_str(), universal()),
+        (tables.day.as_str(), universal()),
+        (
+            tables.constants.as_str(),
+            vec![("id", "INT"), ("name", "VARCHAR"), ("value", "VARCHAR")],
+        ),
+        (
+            tables.equations.as_str(),
+            vec![
+                ("type", "INT"),
+                ("id", "INT"),
+                ("name", "VARCHAR"),
+                ("eq", "VARCHAR"),
+            ],
+        ),
+        (
+            tables.errors.as_str(),
+            vec![
+                ("at", "TIMESTAMP"),
+                ("level", "SYMBOL"),
+                ("id", "INT"),
+                ("datetime", "TIMESTAMP"),
+                ("equation", "VARCHAR"),
+                ("reason", "VARCHAR"),
+            ],
+        ),
+        (
+            tables.migrations.as_str(),
+            vec![("version", "INT"), ("name", "VARCHAR")],
+        ),
+    ]
+}
+
+/// `VARCHAR`, `STRING` and `SYMBOL` all read as strings.
+fn type_matches(expected: &str, found: &str) -> bool {
+    let text = |t: &str| matches!(t, "VARCHAR" | "STRING" | "SYMBOL");
+    expected.eq_ignore_ascii_case(found) || (text(expected) && text(&found.to_ascii_uppercase()))
+}
+
+const ROW_TYPES: [Type; 8] = [
+    Type::TIMESTAMP,
+    Type::TIMESTAMP,
+    Type::INT4,
+    Type::INT4,
+    Type::VARCHAR,
+    Type::VARCHAR,
+    Type::INT4,
+    Type::VARCHAR,
+];
+
+/// `INSERT INTO "table" (columns) VALUES ($1, …), (…)` for `rows` rows of `width`.
+fn multi_insert(table: &str, columns: &str, rows: usize, width: usize) -> String {
+    let mut sql = format!(r#"INSERT INTO "{table}" ({columns}) VALUES "#);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..width {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", r * width + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+impl QuestStore {
+    /// Wraps a connected client (see [`super::connect`]).
+    pub fn new(client: Client, config: &Config) -> Self {
+        QuestStore {
+            client,
+            tables: config.tables.clone(),
+            dirty: Default::default(),
+        }
+    }
+
+    fn table(&self, level: Level) -> &str {
+        level.table(&self.tables)
+    }
+
+    /// Waits until `table` has applied every committed WAL transaction.
+    async fn wait_wal(&self, table: &str) -> Result<(), StoreError> {
+        self.client
+            .execute(&format!("SELECT wait_wal_table('{table}')"), &[])
+            .await
+            .map_err(StoreError::query(format!(
+                "waiting for table `{table}` to apply its WAL (wait_wal_table)"
+            )))?;
+        Ok(())
+    }
+
+    /// Waits for the WAL of a table this store wrote since it last waited.
+    async fn settle(&self, slot: usize, table: &str) -> Result<(), StoreError> {
+        if self.dirty[slot].swap(false, Ordering::AcqRel) {
+            if let Err(e) = self.wait_wal(table).await {
+                self.dirty[slot].store(true, Ordering::Release);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    async fn rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        what: &str,
+    ) -> Result<Vec<Row>, StoreError> {
+        let rows = self
+            .client
+            .query(sql, params)
+            .await
+            .map_err(StoreError::query(what))?;
+        rows.iter().map(|r| quest_row(r, what)).collect()
+    }
+
+    /// The current rows of `keys`: one range query per device, pipelined.
+    async fn current(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+    ) -> Result<HashMap<RowKey, Row>, StoreError> {
+        let mut per_device: BTreeMap<i32, (NaiveDateTime, NaiveDateTime)> = BTreeMap::new();
+        for k in keys {
+            per_device
+                .entry(k.id)
+                .and_modify(|(lo, hi)| {
+                    *lo = (*lo).min(k.datetime);
+                    *hi = (*hi).max(k.datetime);
+                })
+                .or_insert((k.datetime, k.datetime));
+        }
+        let what = format!("reading {level} rows by key");
+        let sql = format!(
+            r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE id = $1 AND datetime >= $2 AND datetime <= $3"#,
+            self.table(level)
+        );
+        let stmt = self
+            .client
+            .prepare_typed(&sql, &[Type::INT4, Type::TIMESTAMP, Type::TIMESTAMP])
+            .await
+            .map_err(StoreError::query(&what))?;
+        let results = try_join_all(
+            per_device
+                .iter()
+                .map(|(id, (lo, hi))| async { self.client.query(&stmt, &[id, lo, hi]).await }),
+        )
+        .await
+        .map_err(StoreError::query(&what))?;
+        let wanted: HashSet<&RowKey> = keys.iter().collect();
+        let mut out = HashMap::with_capacity(keys.len());
+        for r in results.iter().flatten() {
+            let row = quest_row(r, &what)?;
+            if wanted.contains(&row.key()) {
+                out.insert(row.key(), row);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn schema_version(&self) -> Result<i32, StoreError> {
+        let what = "reading the applied migrations";
+        let sql = format!(r#"SELECT max(version) FROM "{}""#, self.tables.migrations);
+        let row = self
+            .client
+            .query_one(&sql, &[])
+            .await
+            .map_err(StoreError::query(what))?;
+        let v: Option<i32> = row.try_get(0).map_err(StoreError::query(what))?;
+        Ok(v.unwrap_or(0))
+    }
+
+    async fn insert_rows(&self, level: Level, rows: &[&Row]) -> Result<(), StoreError> {
+        let what = format!("writing back {level} rows");
+        let sql = multi_insert(self.table(level), ROW_COLUMNS, rows.len(), ROW_TYPES.len());
+        let types: Vec<Type> = ROW_TYPES
+            .iter()
+            .cycle()
+            .take(rows.len() * 8)
+            .cloned()
+            .collect();
+        let stmt = self
+            .client
+            .prepare_typed(&sql, &types)
+            .await
+            .map_err(StoreError::query(&what))?;
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(rows.len() * 8);
+        for r in rows {
+            params.extend_from_slice(&[
+                &r.datetime,
+                &r.data_time,
+                &r.id,
+                &r.state,
+                &r.user,
+                &r.gps,
+                &r.recalc,
+                &r.conjoined,
+            ]);
+        }
+        self.client
+            .execute(&stmt, &params)
+            .await
+            .map_err(StoreError::query(&what))?;
+        self.dirty[slot(level)].store(true, Ordering::Release);
+        Ok(())
+    }
+
+    async fn insert_errors(&self, errors: &[&ErrorRecord]) -> Result<(), StoreError> {
+        let what = "recording error records";
+        let at = chrono::Utc::now().naive_utc();
+        let levels: Vec<&str> = errors.iter().map(|e| e.level.as_str()).collect();
+        for (chunk, levels) in errors.chunks(INSERT_CHUNK).zip(levels.chunks(INSERT_CHUNK)) {
+            let sql = multi_insert(
+                &self.tables.errors,
+                "at, level, id, datetime, equation, reason",
+                chunk.len(),
+                6,
+            );
+            let types: Vec<Type> = [
+                Type::TIMESTAMP,
+                Type::VARCHAR,
+                Type::INT4,
+                Type::TIMESTAMP,
+                Type::VARCHAR,
+                Type::VARCHAR,
+            ]
+            .iter()
+            .cycle()
+            .take(chunk.len() * 6)
+            .cloned()
+            .collect();
+            let stmt = self
+                .client
+                .prepare_typed(&sql, &types)
+                .await
+                .map_err(StoreError::query(what))?;
+            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(chunk.len() * 6);
+            for (e, level) in chunk.iter().zip(levels) {
+                params.extend_from_slice(&[
+                    &at,
+                    level,
+                    &e.key.id,
+                    &e.key.datetime,
+                    &e.equation,
+                    &e.reason,
+                ]);
+            }
+            self.client
+                .execute(&stmt, &params)
+                .await
+                .map_err(StoreError::query(what))?;
+        }
+        self.dirty[ERRORS_SLOT].store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+impl Store for QuestStore {
+    fn dialect(&self) -> Dialect {
+        Dialect::QuestDb
+    }
+
+    async fn migrate(&mut self) -> Result<MigrateReport, StoreError> {
+        // Not partitioned, hence not WAL: its writes are visible at once.
+        let bookkeeping = format!(
+            r#"CREATE TABLE IF NOT EXISTS "{}" (version INT, name VARCHAR, applied_at TIMESTAMP)"#,
+            self.tables.migrations
+        );
+        self.client
+            .execute(&bookkeeping, &[])
+            .await
+            .map_err(StoreError::query("creating the migrations table"))?;
+        let what = "reading the applied migrations";
+        let sql = format!(r#"SELECT version FROM "{}""#, self.tables.migrations);
+        let done: HashSet<i32> = self
+            .client
+            .query(&sql, &[])
+            .await
+            .map_err(StoreError::query(what))?
+            .iter()
+            .map(|r| r.try_get::<_, Option<i32>>(0).map(|v| v.unwrap_or(0)))
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::query(what))?;
+        let record = format!(
+            r#"INSERT INTO "{}" (version, name, applied_at) VALUES ($1, $2, $3)"#,
+            self.tables.migrations
+        );
+        let mut applied = Vec::new();
+        for m in migrations(Dialect::QuestDb) {
+            if done.contains(&m.version) {
+                continue;
+            }
+            // DDL is not transactional here; every statement is `IF NOT EXISTS`, so a
+            // migration interrupted half-way is simply applied again.
+            let what = format!("applying migration {:04}_{}", m.version, m.name);
+            for stmt in statements(&render(m, &self.tables)) {
+                self.client
+                    .execute(&stmt, &[])
+                    .await
+                    .map_err(StoreError::query(&what))?;
+            }
+            let now = chrono::Utc::now().naive_utc();
+            let name = m.name.to_string();
+            self.client
+                .execute(&record, &[&m.version, &name, &now])
+                .await
+                .map_err(StoreError::query(&what))?;
+            tracing::info!(version = m.version, name = m.name, "migration applied");
+            applied.push((m.version, m.name));
+        }
+        Ok(MigrateReport {
+            applied,
+            version: self.schema_version().await?,
+        })
+    }
+
+    async fn check_schema(&self) -> Result<(), StoreError> {
+        let what = "listing the tables (tables())";
+        let existing: HashSet<String> = self
+            .client
+            .query("SELECT table_name FROM tables()", &[])
+            .await
+            .map_err(StoreError::query(what))?
+            .iter()
+            .map(|r| r.try_get::<_, String>(0))
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::query(what))?;
+        let expected = expected_columns(&self.tables);
+        for (table, _) in &expected {
+            if !existing.contains(*table) {
+                return Err(StoreError::MissingTable {
+                    table: table.to_string(),
+                });
+            }
+        }
+        for (table, cols) in &expected {
+            let what = format!("reading the columns of `{table}` (table_columns())");
+            let found = self
+                .client
+                .query(
+                    &format!(
+                        r#"SELECT "column", "type", designated FROM table_columns('{table}')"#
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(StoreError::query(&what))?;
+            let mut columns = Vec::with_capacity(found.len());
+            for r in &found {
+                let name: String = r.try_get(0).map_err(StoreError::query(&what))?;
+                let ty: String = r.try_get(1).map_err(StoreError::query(&what))?;
+                let designated: bool = r.try_get(2).map_err(StoreError::query(&what))?;
+                columns.push((name, ty, designated));
+            }
+            let universal = Level::ALL.iter().any(|l| l.table(&self.tables) == *table);
+            for (column, ty) in cols {
+                match columns.iter().find(|(c, _, _)| c == column) {
+                    None => {
+                        return Err(StoreError::Column {
+                            table: table.to_string(),
+                            column: column.to_string(),
+                            problem: "is missing".into(),
+                        })
+                    }
+                    Some((_, found, _)) if !type_matches(ty, found) => {
+                        return Err(StoreError::Column {
+                            table: table.to_string(),
+                            column: column.to_string(),
+                            problem: format!("has type `{found}`, expected `{ty}`"),
+                        })
+                    }
+                    Some((_, _, designated))
+                        if universal && *column == "datetime" && !designated =>
+                    {
+                        return Err(StoreError::Column {
+                            table: table.to_string(),
+                            column: column.to_string(),
+                            problem: "is not the designated timestamp".into(),
+                        })
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let found = self.schema_version().await?;
+        let needed = latest_version(Dialect::QuestDb);
+        if found < needed {
+            return Err(StoreError::Outdated { found, needed });
+        }
+        if found > needed {
+            return Err(StoreError::TooNew {
+                found,
+                known: needed,
+            });
+        }
+        Ok(())
+    }
+
+    async fn poll_flagged(&self, level: Level, limit: usize) -> Result<Vec<Row>, StoreError> {
+        self.settle(slot(level), self.table(level)).await?;
+        let sql = format!(
+            r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE recalc > 0 ORDER BY id, datetime LIMIT {limit}"#,
+            self.table(level)
+        );
+        self.rows(&sql, &[], &format!("polling flagged {level} rows"))
+            .await
+    }
+
+    async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.settle(slot(level), self.table(level)).await?;
+        let mut rows: Vec<Row> = self.current(level, keys).await?.into_values().collect();
+        rows.sort_by_key(Row::key);
+        Ok(rows)
+    }
+
+    async fn load_job_rows(&self, jobs: &[(i32, NaiveDateTime)]) -> Result<Vec<Row>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.settle(slot(Level::Data), &self.tables.data).await?;
+        let mut jobs = jobs.to_vec();
+        jobs.sort();
+        jobs.dedup();
+        let what = "loading the data rows of jobs";
+        // A job's rows start at its start: the bound lets QuestDB skip older partitions.
+        let sql = format!(
+            r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE id = $1 AND data_time = $2 AND datetime >= $2"#,
+            self.tables.data
+        );
+        let stmt = self
+            .client
+            .prepare_typed(&sql, &[Type::INT4, Type::TIMESTAMP])
+            .await
+            .map_err(StoreError::query(what))?;
+        let results = try_join_all(
+            jobs.iter()
+                .map(|(id, start)| async { self.client.query(&stmt, &[id, start]).await }),
+        )
+        .await
+        .map_err(StoreError::query(what))?;
+        let mut rows = results
+            .iter()
+            .flatten()
+            .map(|r| quest_row(r, what))
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.sort_by_key(Row::key);
+        Ok(rows)
+    }
+
+    async fn load_in_ranges(
+        &self,
+        level: Level,
+        ranges: &[TimeRange],
+    ) -> Result<Vec<Row>, StoreError> {
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.settle(slot(level), self.table(level)).await?;
+        let what = format!("loading {level} rows in time ranges");
+        let sql = format!(
+            r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE id = $1 AND datetime >= $2 AND datetime < $3"#,
+            self.table(level)
+        );
+        let stmt = self
+            .client
+            .prepare_typed(&sql, &[Type::INT4, Type::TIMESTAMP, Type::TIMESTAMP])
+            .await
+            .map_err(StoreError::query(&what))?;
+        let results = try_join_all(
+            ranges
+                .iter()
+                .map(|r| async { self.client.query(&stmt, &[&r.id, &r.from, &r.to]).await }),
+        )
+        .await
+        .map_err(StoreError::query(&what))?;
+        let mut rows = results
+            .iter()
+            .flatten()
+            .map(|r| quest_row(r, &what))
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.sort_by_key(Row::key);
+        rows.dedup_by_key(|r| r.key());
+        Ok(rows)
+    }
+
+    async fn previous(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+    ) -> Result<Vec<Option<Row>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.settle(slot(level), self.table(level)).await?;
+        let what = format!("loading the previous {level} rows");
+        let sql = format!(
+            r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE id = $1 AND datetime < $2
+                ORDER BY datetime DESC LIMIT 1"#,
+            self.table(level)
+        );
+        let stmt = self
+            .client
+            .prepare_typed(&sql, &[Type::INT4, Type::TIMESTAMP])
+            .await
+            .map_err(StoreError::query(&what))?;
+        let results = try_join_all(
+            keys.iter()
+                .map(|k| async { self.client.query(&stmt, &[&k.id, &k.datetime]).await }),
+        )
+        .await
+        .map_err(StoreError::query(&what))?;
+        results
+            .iter()
+            .map(|rows| rows.first().map(|r| quest_row(r, &what)).transpose())
+            .collect()
+    }
+
+    async fn load_constants(&self) -> Result<Vec<Constant>, StoreError> {
+        let what = "loading the constants";
+        let sql = format!(r#"SELECT id, name, value FROM "{}""#, self.tables.constants);
+        let rows = self
+            .client
+            .query(&sql, &[])
+            .await
+            .map_err(StoreError::query(what))?;
+        // Without keys, duplicates may exist: the row read last wins.
+        let mut by_key: BTreeMap<(i32, String), String> = BTreeMap::new();
+        for r in &rows {
+            let id: Option<i32> = r.try_get(0).map_err(StoreError::query(what))?;
+            let name: Option<String> = r.try_get(1).map_err(StoreError::query(what))?;
+            let value: Option<String> = r.try_get(2).map_err(StoreError::query(what))?;
+            if let (Some(id), Some(name)) = (id, name) {
+                by_key.insert((id, name), value.unwrap_or_default());
+            }
+        }
+        Ok(by_key
+            .into_iter()
+            .map(|((id, name), value)| Constant { id, name, value })
+            .collect())
+    }
+
+    async fn load_equations(&self) -> Result<Vec<Equation>, StoreError> {
+        let what = "loading the equations";
+        let sql = format!(
+            r#"SELECT "type", id, name, eq FROM "{}""#,
+            self.tables.equations
+        );
+        let rows = self
+            .client
+            .query(&sql, &[])
+            .await
+            .map_err(StoreError::query(what))?;
+        let mut by_key: BTreeMap<(i32, i32, String), String> = BTreeMap::new();
+        for r in &rows {
+            let kind: Option<i32> = r.try_get(0).map_err(StoreError::query(what))?;
+            let id: Option<i32> = r.try_get(1).map_err(StoreError::query(what))?;
+            let name: Option<String> = r.try_get(2).map_err(StoreError::query(what))?;
+            let eq: Option<String> = r.try_get(3).map_err(StoreError::query(what))?;
+            if let (Some(kind), Some(id), Some(name)) = (kind, id, name) {
+                by_key.insert((kind, id, name), eq.unwrap_or_default());
+            }
+        }
+        Ok(by_key
+            .into_iter()
+            .map(|((kind, id, name), eq)| Equation { kind, id, name, eq })
+            .collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(data = batch.data.len(), jobs = batch.jobs.len(), days = batch.days.len(), errors = batch.errors.len()))]
+    async fn write_back(&mut self, batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
+        let mut outcome = WriteOutcome::default();
+        for level in Level::ALL {
+            let rows = batch.rows(level);
+            if rows.is_empty() {
+                continue;
+            }
+            // See the producers' latest committed writes before comparing.
+            self.wait_wal(self.table(level)).await?;
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let keys: Vec<RowKey> = chunk.iter().map(Row::key).collect();
+                let current = self.current(level, &keys).await?;
+                let mut keep = Vec::with_capacity(chunk.len());
+                for r in chunk {
+                    let unchanged = match (r.version.is_absent(), current.get(&r.key())) {
+                        (true, None) => true,
+                        (false, Some(now)) => now.version == r.version,
+                        _ => false,
+                    };
+                    if unchanged {
+                        keep.push(r);
+                    } else {
+                        outcome.skipped.push((level, r.key()));
+                    }
+                }
+                if !keep.is_empty() {
+                    self.insert_rows(level, &keep).await?;
+                    outcome.written += keep.len();
+                }
+            }
+        }
+        let skipped: HashSet<(Level, RowKey)> = outcome.skipped.iter().copied().collect();
+        let errors: Vec<&ErrorRecord> = batch
+            .errors
+            .iter()
+            .filter(|e| !skipped.contains(&(e.level, e.key)))
+            .collect();
+        if !errors.is_empty() {
+            self.insert_errors(&errors).await?;
+            outcome.errors_written = errors.len();
+        }
+        if !outcome.skipped.is_empty() {
+            tracing::info!(
+                skipped = outcome.skipped.len(),
+                "rows changed by a producer since they were read were left to the producer"
+            );
+        }
+        Ok(outcome)
+    }
+
+    async fn status(&self, latest_errors: usize) -> Result<Status, StoreError> {
+        let mut backlog = Vec::new();
+        for level in Level::ALL {
+            self.settle(slot(level), self.table(level)).await?;
+            let what = format!("counting flagged {level} rows");
+            let sql = format!(
+                r#"SELECT count(), min(datetime) FROM "{}" WHERE recalc > 0"#,
+                self.table(level)
+            );
+            let r = self
+                .client
+                .query_one(&sql, &[])
+                .await
+                .map_err(StoreError::query(&what))?;
+            let flagged: i64 = r.try_get(0).map_err(StoreError::query(&what))?;
+            backlog.push(Backlog {
+                level,
+                table: self.table(level).to_string(),
+                flagged: flagged.max(0) as u64,
+                oldest: r.try_get(1).map_err(StoreError::query(&what))?,
+            });
+        }
+        let what = "counting equations and constants";
+        let mut counts = [0u64; 2];
+        for (i, table) in [&self.tables.equations, &self.tables.constants]
+            .iter()
+            .enumerate()
+        {
+            let r = self
+                .client
+                .query_one(&format!(r#"SELECT count() FROM "{table}""#), &[])
+                .await
+                .map_err(StoreError::query(what))?;
+            let n: i64 = r.try_get(0).map_err(StoreError::query(what))?;
+            counts[i] = n.max(0) as u64;
+        }
+        self.settle(ERRORS_SLOT, &self.tables.errors).await?;
+        let what = "reading the latest errors";
+        let sql = format!(
+            r#"SELECT at, level, id, datetime, equation, reason FROM "{}"
+                ORDER BY at DESC LIMIT {latest_errors}"#,
+            self.tables.errors
+        );
+        let rows = self
+            .client
+            .query(&sql, &[])
+            .await
+            .map_err(StoreError::query(what))?;
+        let latest_errors = rows
+            .iter()
+            .map(|r| stored_error(r, what))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Status {
+            dialect: Dialect::QuestDb,
+            schema_version: self.schema_version().await?,
+            backlog,
+            equations: counts[0],
+            constants: counts[1],
+            latest_errors,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_row_insert_numbers_parameters() {
+        assert_eq!(
+            multi_insert("t", "a, b", 2, 2),
+            r#"INSERT INTO "t" (a, b) VALUES ($1, $2), ($3, $4)"#
+        );
+    }
+
+    #[test]
+    fn content_version_sees_every_column() {
+        let t = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let base = Row {
+            datetime: t,
+            data_time: t,
+            id: 1,
+            state: Some(1),
+            user: None,
+            gps: None,
+            recalc: 1,
+            conjoined: "a=1;".into(),
+            version: RowVersion::ABSENT,
+        };
+        let v = content_version(&base);
+        let mut other = base.clone();
+        other.recalc = 2;
+        assert_ne!(content_version(&other), v);
+        let mut other = base.clone();
+        other.user = Some(String::new());
+        assert_ne!(content_version(&other), v);
+        let mut other = base.clone();
+        other.version = RowVersion::of(5);
+        assert_eq!(content_version(&other), v, "the version is not content");
+    }
+
+    #[test]
+    fn text_types_are_interchangeable() {
+        assert!(type_matches("VARCHAR", "STRING"));
+        assert!(type_matches("SYMBOL", "VARCHAR"));
+        assert!(!type_matches("INT", "LONG"));
+    }
+}

@@ -1,0 +1,181 @@
+//! The real `recalcd` binary against a real PostgreSQL: `migrate`, `status`, and the
+//! one-line errors for bad input (exit code 2 for configuration, 1 for the rest).
+
+use std::process::{Command, Output};
+
+use crate::support::TestDb;
+
+fn recalcd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_recalcd"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("RECALCD_CONFIG")
+        .env("RECALCD__LOG__LEVEL", "warn")
+        .output()
+        .expect("run recalcd")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exactly one line, starting with `error:`, and no panic.
+fn assert_one_line_error(o: &Output) {
+    let err = stderr(o);
+    assert!(!o.status.success());
+    assert_eq!(err.lines().count(), 1, "one line expected, got: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn migrate_twice_then_status() {
+    let db = TestDb::create_blocking();
+    let first = recalcd(&["migrate", "--database-url", &db.url]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stdout(&first).contains("applied 0001_schema"),
+        "{}",
+        stdout(&first)
+    );
+    let second = recalcd(&["migrate", "--database-url", &db.url]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(
+        stdout(&second).contains("schema is up to date (migration 1, postgres)"),
+        "{}",
+        stdout(&second)
+    );
+    db.execute_blocking(
+        "INSERT INTO data (datetime, data_time, id, recalc, conjoined)
+              VALUES ('2024-03-01 08:00', '2024-03-01 08:00', 7, 1, 'a=1;'),
+                     ('2024-03-01 08:01', '2024-03-01 08:00', 7, 1, 'a=2;');
+         INSERT INTO equations (\"type\", id, name, eq) VALUES (1, 0, 'b', '+ $a 1');
+         INSERT INTO recalcd_errors (level, id, datetime, equation, reason)
+              VALUES ('data', 7, '2024-03-01 08:00', 'b', 'division by zero');",
+    );
+    let status = recalcd(&["status", "--database-url", &db.url]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    let out = stdout(&status);
+    assert!(
+        out.contains("dialect: postgres (schema migration 1)"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("data") && l.contains("2 flagged, oldest 2024-03-01 08:00:00")),
+        "{out}"
+    );
+    assert!(out.contains("equations: 1"), "{out}");
+    assert!(out.contains("constants: 0"), "{out}");
+    assert!(
+        out.contains("data id=7 2024-03-01 08:00:00 b: division by zero"),
+        "{out}"
+    );
+}
+
+#[test]
+fn missing_tables_say_run_migrate() {
+    let db = TestDb::create_blocking();
+    let o = recalcd(&["status", "--database-url", &db.url]);
+    assert_one_line_error(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("run `recalcd migrate`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_differing_column_is_named() {
+    let db = TestDb::create_blocking();
+    assert!(recalcd(&["migrate", "--database-url", &db.url])
+        .status
+        .success());
+    db.execute_blocking("ALTER TABLE day ALTER COLUMN recalc TYPE bigint");
+    let o = recalcd(&["status", "--database-url", &db.url]);
+    assert_one_line_error(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("table `day`: column `recalc` has type `bigint`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unreachable_database_is_one_line_without_password() {
+    let o = recalcd(&[
+        "status",
+        "--database-url",
+        "postgres://postgres:s3cret-pw@127.0.0.1:1/nowhere",
+    ]);
+    assert_one_line_error(&o);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("cannot connect to postgres://postgres:***@127.0.0.1:1/nowhere"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret-pw"), "{err}");
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_key() {
+    let dir = std::env::temp_dir().join(crate::support::unique("recalcd-cli-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("recalcd.toml");
+    std::fs::write(&path, "[poll]\nbatch_sise = 10\n").unwrap();
+    let o = recalcd(&["status", "--config", path.to_str().unwrap()]);
+    assert_one_line_error(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("batch_sise"), "{}", stderr(&o));
+
+    std::fs::write(&path, "[database]\nconnect_timeout = \"soon\"\n").unwrap();
+    let o = recalcd(&["migrate", "--config", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("database.connect_timeout"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = Command::new(env!("CARGO_BIN_EXE_recalcd"))
+        .args([
+            "status",
+            "--database-url",
+            "postgres://u:pw-in-env@127.0.0.1:1/x",
+        ])
+        .env("RECALCD__DATABASE__DIALECT", "mysql")
+        .output()
+        .unwrap();
+    assert_one_line_error(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("database.dialect"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("pw-in-env"));
+
+    let o = recalcd(&["status", "--dialect", "mysql"]);
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn help_explains_the_commands() {
+    let o = recalcd(&["--help"]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    for word in [
+        "migrate",
+        "status",
+        "--database-url",
+        "--config",
+        "--dialect",
+    ] {
+        assert!(out.contains(word), "{word} missing from --help:\n{out}");
+    }
+    let o = recalcd(&["status", "--help"]);
+    assert!(stdout(&o).contains("backlog"));
+}

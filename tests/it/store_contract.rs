@@ -1,0 +1,713 @@
+//! The store contract: every dialect must pass these tests. Each is written once, as a
+//! function of a [`Harness`], and instantiated for PostgreSQL (always) and QuestDB
+//! (when `QUESTDB_URL` is set; otherwise it prints `skipped: QUESTDB_URL is not set`).
+
+use chrono::{NaiveDate, NaiveDateTime};
+use recalcd::store::{
+    AnyStore, ErrorRecord, Level, Row, RowKey, RowVersion, Store, StoreError, TimeRange, WriteBatch,
+};
+
+use crate::support::Harness;
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let h = crate::support::Harness::postgres().await;
+                    super::$name(&h).await;
+                }
+            )*
+        }
+        mod questdb {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(h) = crate::support::Harness::questdb().await else {
+                        eprintln!("skipped: QUESTDB_URL is not set");
+                        return;
+                    };
+                    super::$name(&h).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    migrate_twice_changes_nothing,
+    schema_problems_are_named,
+    poll_is_bounded_and_ordered,
+    loads_what_the_engine_needs,
+    write_back_clears_flags_and_records_errors,
+    write_back_is_idempotent,
+    guard_keeps_what_a_producer_wrote_meanwhile,
+);
+
+/// 2024-03-`day` `h`:`m`:00 UTC.
+fn t(day: u32, h: u32, m: u32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2024, 3, day)
+        .unwrap()
+        .and_hms_opt(h, m, 0)
+        .unwrap()
+}
+
+/// A new row, as a producer inserts it.
+fn row(id: i32, datetime: NaiveDateTime, data_time: NaiveDateTime, recalc: i32) -> Row {
+    Row {
+        datetime,
+        data_time,
+        id,
+        state: Some(1),
+        user: Some("ann".into()),
+        gps: Some("50.08,14.42".into()),
+        recalc,
+        conjoined: format!("tmp={}.5;", datetime.format("%H%M")),
+        version: RowVersion::ABSENT,
+    }
+}
+
+/// Inserts rows as a producer would (rows recalcd did not read: `ABSENT`).
+async fn seed(store: &mut AnyStore, level: Level, rows: Vec<Row>) {
+    let mut batch = WriteBatch::default();
+    match level {
+        Level::Data => batch.data = rows,
+        Level::Job => batch.jobs = rows,
+        Level::Day => batch.days = rows,
+    }
+    let out = store.write_back(batch).await.expect("seed");
+    assert!(out.skipped.is_empty(), "seeding skipped {:?}", out.skipped);
+}
+
+/// Device 1: job A (3 rows, day 1, flagged), job B (2 rows, day 1, done), job C (day 2,
+/// 1 flagged row); device 2: job D (2 rows, flagged). Jobs of device 1 exist.
+async fn seed_example(store: &mut AnyStore) {
+    let (a, b, c, d) = (t(1, 8, 0), t(1, 12, 0), t(2, 9, 0), t(1, 7, 0));
+    seed(
+        store,
+        Level::Data,
+        vec![
+            row(1, t(1, 8, 2), a, 1),
+            row(1, a, a, 1),
+            row(1, t(1, 8, 1), a, 1),
+            row(1, b, b, 0),
+            row(1, t(1, 12, 5), b, 0),
+            row(1, c, c, 2),
+            row(2, t(1, 7, 5), d, 1),
+            row(2, d, d, 1),
+        ],
+    )
+    .await;
+    seed(
+        store,
+        Level::Job,
+        vec![
+            row(1, a, t(1, 8, 2), 0),
+            row(1, b, t(1, 12, 5), 1),
+            row(1, c, c, 0),
+        ],
+    )
+    .await;
+}
+
+fn keys(rows: &[Row]) -> Vec<RowKey> {
+    rows.iter().map(Row::key).collect()
+}
+
+async fn migrate_twice_changes_nothing(h: &Harness) {
+    let mut store = h.store().await;
+    let first = store.migrate().await.expect("migrate");
+    assert!(!first.applied.is_empty());
+    store.check_schema().await.expect("schema after migrate");
+    let again = store.migrate().await.expect("migrate again");
+    assert!(
+        again.applied.is_empty(),
+        "second run applied {:?}",
+        again.applied
+    );
+    assert_eq!(again.version, first.version);
+    // And from a new connection, as a second `recalcd migrate` would.
+    let mut other = h.store().await;
+    assert!(other.migrate().await.unwrap().applied.is_empty());
+    other.check_schema().await.expect("schema");
+}
+
+async fn schema_problems_are_named(h: &Harness) {
+    let store = h.store().await;
+    match store.check_schema().await {
+        Err(e @ StoreError::MissingTable { .. }) => {
+            assert!(e.to_string().contains("run `recalcd migrate`"), "{e}");
+            assert!(!e.is_transient());
+        }
+        other => panic!("expected a missing table, got {other:?}"),
+    }
+    let store = h.migrated().await;
+    let job = &h.config.tables.job;
+    h.sql(
+        &format!(r#"ALTER TABLE "{job}" RENAME COLUMN gps TO position"#),
+        Some(job),
+    )
+    .await;
+    match store.check_schema().await {
+        Err(StoreError::Column { table, column, .. }) => {
+            assert_eq!((table.as_str(), column.as_str()), (job.as_str(), "gps"));
+        }
+        other => panic!("expected a column error, got {other:?}"),
+    }
+}
+
+async fn poll_is_bounded_and_ordered(h: &Harness) {
+    let mut store = h.migrated().await;
+    seed_example(&mut store).await;
+    let first = store.poll_flagged(Level::Data, 3).await.unwrap();
+    assert_eq!(
+        keys(&first),
+        vec![
+            RowKey {
+                id: 1,
+                datetime: t(1, 8, 0)
+            },
+            RowKey {
+                id: 1,
+                datetime: t(1, 8, 1)
+            },
+            RowKey {
+                id: 1,
+                datetime: t(1, 8, 2)
+            },
+        ]
+    );
+    let all = store.poll_flagged(Level::Data, 100).await.unwrap();
+    assert_eq!(all.len(), 6);
+    assert!(all.iter().all(|r| r.recalc > 0));
+    assert!(all.windows(2).all(|w| w[0].key() < w[1].key()));
+    assert_eq!(
+        all[3].key(),
+        RowKey {
+            id: 1,
+            datetime: t(2, 9, 0)
+        }
+    );
+    assert_eq!(all[3].recalc, 2);
+    let jobs = store.poll_flagged(Level::Job, 100).await.unwrap();
+    assert_eq!(
+        keys(&jobs),
+        vec![RowKey {
+            id: 1,
+            datetime: t(1, 12, 0)
+        }]
+    );
+    assert!(store
+        .poll_flagged(Level::Day, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    let r = &first[0];
+    assert_eq!(
+        (
+            r.state,
+            r.user.as_deref(),
+            r.gps.as_deref(),
+            r.conjoined.as_str()
+        ),
+        (Some(1), Some("ann"), Some("50.08,14.42"), "tmp=0800.5;")
+    );
+    assert!(!r.version.is_absent());
+}
+
+async fn loads_what_the_engine_needs(h: &Harness) {
+    let mut store = h.migrated().await;
+    seed_example(&mut store).await;
+    h.sql(
+        &format!(
+            r#"INSERT INTO "{c}" (id, name, value) VALUES (0, 'WB', '06:00');
+               INSERT INTO "{c}" (id, name, value) VALUES (1, 'TMAX', '20');
+               INSERT INTO "{e}" ("type", id, name, eq) VALUES (1, 0, 'hot', 'IF > $tmp #TMAX 1 0');"#,
+            c = h.config.tables.constants,
+            e = h.config.tables.equations
+        ),
+        None,
+    )
+    .await;
+
+    // All data rows of jobs A and D (and a job that does not exist), in one call.
+    let rows = store
+        .load_job_rows(&[
+            (2, t(1, 7, 0)),
+            (1, t(1, 8, 0)),
+            (1, t(5, 0, 0)),
+            (1, t(1, 8, 0)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&rows),
+        vec![
+            RowKey {
+                id: 1,
+                datetime: t(1, 8, 0)
+            },
+            RowKey {
+                id: 1,
+                datetime: t(1, 8, 1)
+            },
+            RowKey {
+                id: 1,
+                datetime: t(1, 8, 2)
+            },
+            RowKey {
+                id: 2,
+                datetime: t(1, 7, 0)
+            },
+            RowKey {
+                id: 2,
+                datetime: t(1, 7, 5)
+            },
+        ]
+    );
+
+    // Jobs by key: the missing one is simply absent.
+    let jobs = store
+        .load_rows(
+            Level::Job,
+            &[
+                RowKey {
+                    id: 1,
+                    datetime: t(2, 9, 0),
+                },
+                RowKey {
+                    id: 1,
+                    datetime: t(1, 8, 0),
+                },
+                RowKey {
+                    id: 2,
+                    datetime: t(1, 7, 0),
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&jobs),
+        vec![
+            RowKey {
+                id: 1,
+                datetime: t(1, 8, 0)
+            },
+            RowKey {
+                id: 1,
+                datetime: t(2, 9, 0)
+            },
+        ]
+    );
+    assert_eq!(jobs[0].data_time, t(1, 8, 2));
+
+    // The jobs of day 1 of device 1 (06:00 to 06:00), ranges overlapping.
+    let day1 = TimeRange {
+        id: 1,
+        from: t(1, 6, 0),
+        to: t(2, 6, 0),
+    };
+    let in_day = store
+        .load_in_ranges(
+            Level::Job,
+            &[
+                day1,
+                TimeRange {
+                    id: 1,
+                    from: t(1, 10, 0),
+                    to: t(1, 13, 0),
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&in_day),
+        vec![
+            RowKey {
+                id: 1,
+                datetime: t(1, 8, 0)
+            },
+            RowKey {
+                id: 1,
+                datetime: t(1, 12, 0)
+            },
+        ]
+    );
+    let data_of_day = store.load_in_ranges(Level::Data, &[day1]).await.unwrap();
+    assert_eq!(data_of_day.len(), 5);
+
+    // Previous rows, in the order asked; none before a device's first row.
+    let prev = store
+        .previous(
+            Level::Data,
+            &[
+                RowKey {
+                    id: 1,
+                    datetime: t(1, 12, 0),
+                },
+                RowKey {
+                    id: 2,
+                    datetime: t(1, 7, 0),
+                },
+                RowKey {
+                    id: 1,
+                    datetime: t(1, 8, 1),
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(prev.len(), 3);
+    assert_eq!(
+        prev[0].as_ref().map(Row::key),
+        Some(RowKey {
+            id: 1,
+            datetime: t(1, 8, 2)
+        })
+    );
+    assert!(prev[1].is_none());
+    assert_eq!(
+        prev[2].as_ref().map(Row::key),
+        Some(RowKey {
+            id: 1,
+            datetime: t(1, 8, 0)
+        })
+    );
+    let prev_job = store
+        .previous(
+            Level::Job,
+            &[RowKey {
+                id: 1,
+                datetime: t(2, 9, 0),
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        prev_job[0].as_ref().map(Row::key),
+        Some(RowKey {
+            id: 1,
+            datetime: t(1, 12, 0)
+        })
+    );
+
+    let constants = store.load_constants().await.unwrap();
+    assert_eq!(constants.len(), 2);
+    assert_eq!(
+        (
+            constants[0].id,
+            constants[0].name.as_str(),
+            constants[0].value.as_str()
+        ),
+        (0, "WB", "06:00")
+    );
+    let equations = store.load_equations().await.unwrap();
+    assert_eq!(equations.len(), 1);
+    assert_eq!((equations[0].kind, equations[0].name.as_str()), (1, "hot"));
+    assert_eq!(equations[0].eq, "IF > $tmp #TMAX 1 0");
+}
+
+async fn write_back_clears_flags_and_records_errors(h: &Harness) {
+    let mut store = h.migrated().await;
+    seed_example(&mut store).await;
+    let mut data = store.poll_flagged(Level::Data, 100).await.unwrap();
+    assert_eq!(data.len(), 6);
+    for r in &mut data {
+        r.conjoined.push_str("hot=1;");
+        r.recalc = 0;
+    }
+    data[1].recalc = -1;
+    let failed = data[1].key();
+    // A day recalcd creates.
+    let mut day = row(1, t(1, 6, 0), t(2, 6, 0), 0);
+    day.conjoined = "jobs=2;".into();
+    let outcome = store
+        .write_back(WriteBatch {
+            data: data.clone(),
+            jobs: vec![],
+            days: vec![day.clone()],
+            errors: vec![ErrorRecord {
+                level: Level::Data,
+                key: failed,
+                equation: "hot".into(),
+                reason: "$tmp is empty".into(),
+            }],
+        })
+        .await
+        .unwrap();
+    assert!(outcome.skipped.is_empty(), "{:?}", outcome.skipped);
+    assert_eq!(outcome.written, 7);
+    assert_eq!(outcome.errors_written, 1);
+
+    assert!(store
+        .poll_flagged(Level::Data, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    let now = store.load_rows(Level::Data, &keys(&data)).await.unwrap();
+    assert_eq!(now.len(), 6);
+    for (after, written) in now.iter().zip(&data) {
+        assert_eq!(after.key(), written.key());
+        assert_eq!(after.conjoined, written.conjoined);
+        assert_eq!(after.recalc, written.recalc);
+        assert_eq!((&after.user, after.state), (&written.user, written.state));
+    }
+    let days = store.load_rows(Level::Day, &[day.key()]).await.unwrap();
+    assert_eq!(days.len(), 1);
+    assert_eq!(days[0].conjoined, "jobs=2;");
+
+    let status = store.status(10).await.unwrap();
+    assert_eq!(status.dialect, store.dialect());
+    assert_eq!(
+        status.backlog.iter().map(|b| b.flagged).collect::<Vec<_>>(),
+        vec![0, 1, 0]
+    );
+    assert_eq!(status.backlog[1].oldest, Some(t(1, 12, 0)));
+    assert_eq!(status.latest_errors.len(), 1);
+    let e = &status.latest_errors[0].record;
+    assert_eq!(
+        (e.level, e.key, e.equation.as_str()),
+        (Level::Data, failed, "hot")
+    );
+    assert_eq!(e.reason, "$tmp is empty");
+}
+
+async fn write_back_is_idempotent(h: &Harness) {
+    let mut store = h.migrated().await;
+    seed_example(&mut store).await;
+    let mut data = store.poll_flagged(Level::Data, 100).await.unwrap();
+    for r in &mut data {
+        r.conjoined = format!("{}x=2;", r.conjoined);
+        r.recalc = 0;
+    }
+    store
+        .write_back(WriteBatch {
+            data: data.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let first = store.load_rows(Level::Data, &keys(&data)).await.unwrap();
+    // The same results again, from the rows as they are now.
+    let mut again = first.clone();
+    for (r, w) in again.iter_mut().zip(&data) {
+        r.conjoined = w.conjoined.clone();
+    }
+    let outcome = store
+        .write_back(WriteBatch {
+            data: again,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(outcome.skipped.is_empty());
+    let second = store.load_rows(Level::Data, &keys(&data)).await.unwrap();
+    let strip = |rows: &[Row]| -> Vec<Row> {
+        rows.iter()
+            .map(|r| Row {
+                version: RowVersion::ABSENT,
+                ..r.clone()
+            })
+            .collect()
+    };
+    assert_eq!(strip(&first), strip(&second));
+}
+
+/// SPEC §2.4(3): recalcd loads flagged rows; a producer then changes one, re-flags
+/// another and creates a job recalcd is about to create; recalcd writes back. The
+/// producer's rows keep the producer's content and flag, get no error records, and
+/// are reported as skipped; the others are written.
+async fn guard_keeps_what_a_producer_wrote_meanwhile(h: &Harness) {
+    let mut recalcd = h.migrated().await;
+    seed_example(&mut recalcd).await;
+    let loaded = recalcd.poll_flagged(Level::Data, 4).await.unwrap();
+    assert_eq!(loaded.len(), 4);
+
+    // The producer, on its own connection.
+    let mut producer = h.store().await;
+    let current = producer
+        .load_rows(Level::Data, &keys(&loaded[..2]))
+        .await
+        .unwrap();
+    let mut changed = current[0].clone();
+    changed.conjoined = "tmp=99;".into();
+    changed.recalc = 5;
+    let mut reflagged = current[1].clone();
+    reflagged.recalc = 3;
+    let new_job = row(2, t(1, 7, 0), t(1, 7, 5), 7);
+    let mut by_producer = new_job.clone();
+    by_producer.conjoined = "from=producer;".into();
+    let out = producer
+        .write_back(WriteBatch {
+            data: vec![changed.clone(), reflagged.clone()],
+            jobs: vec![by_producer.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(out.skipped.is_empty());
+
+    // recalcd writes its (now stale) results.
+    let mut results = loaded.clone();
+    for r in &mut results {
+        r.conjoined = "computed=1;".into();
+        r.recalc = -1;
+    }
+    let mut job = new_job.clone();
+    job.conjoined = "from=recalcd;".into();
+    job.recalc = 0;
+    let errors = results
+        .iter()
+        .map(|r| ErrorRecord {
+            level: Level::Data,
+            key: r.key(),
+            equation: "x".into(),
+            reason: "failed".into(),
+        })
+        .collect();
+    let outcome = recalcd
+        .write_back(WriteBatch {
+            data: results.clone(),
+            jobs: vec![job],
+            days: vec![],
+            errors,
+        })
+        .await
+        .unwrap();
+    let mut skipped = outcome.skipped.clone();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        vec![
+            (Level::Data, changed.key()),
+            (Level::Data, reflagged.key()),
+            (Level::Job, new_job.key()),
+        ]
+    );
+    assert_eq!(outcome.written, 2);
+    assert_eq!(outcome.errors_written, 2);
+
+    let now = recalcd
+        .load_rows(Level::Data, &keys(&loaded))
+        .await
+        .unwrap();
+    assert_eq!((now[0].conjoined.as_str(), now[0].recalc), ("tmp=99;", 5));
+    assert_eq!(
+        (now[1].conjoined.as_str(), now[1].recalc),
+        (loaded[1].conjoined.as_str(), 3)
+    );
+    for r in &now[2..] {
+        assert_eq!((r.conjoined.as_str(), r.recalc), ("computed=1;", -1));
+    }
+    let jobs = recalcd
+        .load_rows(Level::Job, &[new_job.key()])
+        .await
+        .unwrap();
+    assert_eq!(
+        (jobs[0].conjoined.as_str(), jobs[0].recalc),
+        ("from=producer;", 7)
+    );
+    // The producer's flags are still there for the next poll.
+    let flagged = recalcd.poll_flagged(Level::Data, 100).await.unwrap();
+    assert!(flagged.iter().any(|r| r.key() == changed.key()));
+    assert!(flagged.iter().any(|r| r.key() == reflagged.key()));
+    let status = recalcd.status(100).await.unwrap();
+    let mut error_keys: Vec<RowKey> = status.latest_errors.iter().map(|e| e.record.key).collect();
+    error_keys.sort();
+    assert_eq!(error_keys, keys(&loaded[2..]));
+}
+
+/// PostgreSQL makes the guard atomic; these tests use plain SQL as producers do.
+mod postgres_guard {
+    use super::*;
+
+    /// A producer's `UPDATE` writing identical values (a re-flag of a flagged row) still
+    /// wins: it changes the row's version.
+    #[tokio::test]
+    async fn identical_reflag_by_sql_is_kept() {
+        let h = Harness::postgres().await;
+        assert!(h.is_postgres());
+        let mut recalcd = h.migrated().await;
+        seed_example(&mut recalcd).await;
+        let mut loaded = recalcd.poll_flagged(Level::Data, 2).await.unwrap();
+        h.sql(
+            &format!(
+                r#"UPDATE "{}" SET recalc = recalc WHERE id = 1 AND datetime = '2024-03-01 08:00:00'"#,
+                h.config.tables.data
+            ),
+            None,
+        )
+        .await;
+        for r in &mut loaded {
+            r.recalc = 0;
+            r.conjoined = "done=1;".into();
+        }
+        let out = recalcd
+            .write_back(WriteBatch {
+                data: loaded.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(out.skipped, vec![(Level::Data, loaded[0].key())]);
+        let now = recalcd
+            .load_rows(Level::Data, &keys(&loaded))
+            .await
+            .unwrap();
+        assert_eq!(
+            (now[0].recalc, now[0].conjoined.as_str()),
+            (1, "tmp=0800.5;")
+        );
+        assert_eq!((now[1].recalc, now[1].conjoined.as_str()), (0, "done=1;"));
+    }
+
+    /// A producer whose transaction is still open when recalcd writes: recalcd waits for
+    /// it, then sees the new version and leaves the row alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn producer_transaction_in_flight_is_kept() {
+        let h = Harness::postgres().await;
+        let mut recalcd = h.migrated().await;
+        seed_example(&mut recalcd).await;
+        let mut loaded = recalcd.poll_flagged(Level::Data, 2).await.unwrap();
+        for r in &mut loaded {
+            r.recalc = 0;
+        }
+        let (mut producer, conn) =
+            tokio_postgres::connect(&h.config.database.url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let tx = producer.transaction().await.unwrap();
+        tx.batch_execute(&format!(
+            r#"UPDATE "{}" SET conjoined = 'tmp=1;', recalc = 4 WHERE id = 1 AND datetime = '2024-03-01 08:01:00'"#,
+            h.config.tables.data
+        ))
+        .await
+        .unwrap();
+        let batch = WriteBatch {
+            data: loaded.clone(),
+            ..Default::default()
+        };
+        let writing = tokio::spawn(async move {
+            let out = recalcd.write_back(batch).await;
+            (recalcd, out)
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !writing.is_finished(),
+            "recalcd waits for the producer's row lock"
+        );
+        tx.commit().await.unwrap();
+        let (recalcd, out) = writing.await.unwrap();
+        assert_eq!(out.unwrap().skipped, vec![(Level::Data, loaded[1].key())]);
+        let now = recalcd
+            .load_rows(Level::Data, &keys(&loaded))
+            .await
+            .unwrap();
+        assert_eq!((now[0].recalc, now[1].recalc), (0, 4));
+        assert_eq!(now[1].conjoined, "tmp=1;");
+    }
+}

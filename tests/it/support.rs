@@ -1,0 +1,236 @@
+//! Test support: a fresh PostgreSQL database per test (from `DATABASE_URL`, dropped
+//! afterwards), or on QuestDB — one database only — a unique table-name prefix per test
+//! (tables dropped afterwards), and a [`Harness`] that configures recalcd for either.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use recalcd::config::Config;
+use recalcd::store::{self, AnyStore};
+
+/// The server the PostgreSQL tests use.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| recalcd::config::DEFAULT_DATABASE_URL.to_string())
+}
+
+/// `url` with its database name replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let rest = url.find("://").map_or(0, |i| i + 3);
+    let query = url[rest..].find('?').map_or(url.len(), |i| rest + i);
+    let path = url[rest..query].find('/').map_or(query, |i| rest + i);
+    format!("{}/{}{}", &url[..path], name, &url[query..])
+}
+
+/// A name no other test (or test process) uses.
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn admin(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("the tests need a PostgreSQL at DATABASE_URL ({e})"));
+    tokio::spawn(conn);
+    client
+}
+
+/// Runs `f` to completion on a runtime of its own, in a thread of its own (usable from
+/// `Drop`, inside or outside a runtime).
+fn block_on_thread<F>(f: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let _ = std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(f);
+        }
+    })
+    .join();
+}
+
+/// A database created for one test and dropped (`WITH (FORCE)`) when this is dropped.
+pub struct TestDb {
+    /// The URL of the new database.
+    pub url: String,
+    name: String,
+    server: String,
+}
+
+impl TestDb {
+    /// Creates `recalcd_test_<unique>` on the `DATABASE_URL` server.
+    pub async fn create() -> TestDb {
+        let server = database_url();
+        let name = unique("recalcd_test_");
+        admin(&server)
+            .await
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("CREATE DATABASE");
+        TestDb {
+            url: with_database(&server, &name),
+            name,
+            server,
+        }
+    }
+
+    /// [`TestDb::create`] for tests without a runtime.
+    pub fn create_blocking() -> TestDb {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(TestDb::create())
+    }
+
+    /// Runs statements on this database.
+    pub fn execute_blocking(&self, sql: &str) {
+        let url = self.url.clone();
+        let sql = sql.to_string();
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(async { admin(&url).await.batch_execute(&sql).await })
+        })
+        .join()
+        .expect("thread")
+        .expect("statement");
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let server = self.server.clone();
+        let name = self.name.clone();
+        block_on_thread(async move {
+            let _ = admin(&server)
+                .await
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        });
+    }
+}
+
+/// Tables with a unique prefix on the QuestDB at `QUESTDB_URL`, dropped afterwards.
+pub struct QuestTables {
+    url: String,
+    names: Vec<String>,
+}
+
+impl Drop for QuestTables {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let names = self.names.clone();
+        block_on_thread(async move {
+            let client = admin(&url).await;
+            for n in names {
+                let _ = client
+                    .batch_execute(&format!("DROP TABLE IF EXISTS \"{n}\""))
+                    .await;
+            }
+        });
+    }
+}
+
+enum Guard {
+    Postgres(#[allow(dead_code)] TestDb),
+    QuestDb(#[allow(dead_code)] QuestTables),
+}
+
+/// One test's store: its configuration, and what to clean up afterwards.
+pub struct Harness {
+    /// recalcd's configuration for this test.
+    pub config: Config,
+    guard: Guard,
+}
+
+impl Harness {
+    /// A fresh PostgreSQL database.
+    pub async fn postgres() -> Harness {
+        let db = TestDb::create().await;
+        let mut config = Config::default();
+        config.database.url = db.url.clone();
+        Harness {
+            config,
+            guard: Guard::Postgres(db),
+        }
+    }
+
+    /// Uniquely prefixed tables on the QuestDB at `QUESTDB_URL`; `None` when it is not
+    /// set.
+    pub async fn questdb() -> Option<Harness> {
+        let url = std::env::var("QUESTDB_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())?;
+        let prefix = unique("t");
+        let mut config = Config::default();
+        config.database.url = url.clone();
+        let t = &mut config.tables;
+        for name in [
+            &mut t.data,
+            &mut t.job,
+            &mut t.day,
+            &mut t.constants,
+            &mut t.equations,
+            &mut t.errors,
+            &mut t.migrations,
+        ] {
+            *name = format!("{prefix}_{name}");
+        }
+        let names = config
+            .tables
+            .all()
+            .iter()
+            .map(|(_, n)| n.to_string())
+            .collect();
+        Some(Harness {
+            config,
+            guard: Guard::QuestDb(QuestTables { url, names }),
+        })
+    }
+
+    /// A new connection to the test's store, as recalcd makes it.
+    pub async fn store(&self) -> AnyStore {
+        store::connect(&self.config).await.expect("connect")
+    }
+
+    /// A migrated store.
+    pub async fn migrated(&self) -> AnyStore {
+        use recalcd::store::Store;
+        let mut s = self.store().await;
+        s.migrate().await.expect("migrate");
+        s
+    }
+
+    /// Runs plain SQL (written to work on both dialects); on QuestDB it then waits
+    /// until `wait_for` has applied it.
+    pub async fn sql(&self, sql: &str, wait_for: Option<&str>) {
+        let client = admin(&self.config.database.url).await;
+        client.batch_execute(sql).await.expect("statement");
+        if let (Guard::QuestDb(_), Some(table)) = (&self.guard, wait_for) {
+            client
+                .batch_execute(&format!("SELECT wait_wal_table('{table}')"))
+                .await
+                .expect("wait_wal_table");
+        }
+    }
+
+    /// Whether this is the PostgreSQL harness.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.guard, Guard::Postgres(_))
+    }
+}
