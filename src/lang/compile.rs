@@ -379,7 +379,18 @@ impl Compiler<'_> {
         args: &[Expr],
         at: usize,
     ) -> Result<(), EquationError> {
-        if func.name == "IF" && args.len() == 3 && func.operands.len() == 3 {
+        if args.len() != func.operands.len() {
+            // Only a tree built in code can get here; the parser reads exactly the arity.
+            return Err(self.err(
+                at,
+                ErrorKind::MissingOperand {
+                    function: func.name.to_string(),
+                    expected: func.operands.len(),
+                    found: format!("found {}", args.len()),
+                },
+            ));
+        }
+        if func.name == "IF" && args.len() == 3 {
             return self.lazy_if(args, at);
         }
         for (i, (arg, kind)) in args.iter().zip(func.operands).enumerate() {
@@ -534,6 +545,19 @@ mod tests {
         assert_eq!(writes, vec![s.channel("tavg"), s.channel("flags")]);
         assert_eq!(eq.program.constants(), &[s.constant("tmax")]);
         assert_eq!(eq.program.level(), Level::Job);
+    }
+
+    #[test]
+    fn trees_built_in_code_are_checked_for_arity() {
+        let Some(abs) = table().get("ABS") else {
+            panic!()
+        };
+        let bad = Expr::new(ExprKind::Call(crate::lang::ast::FnRef(abs), vec![]));
+        let r = Program::from_expr(&bad, "", Level::Data, &mut Symbols::new());
+        assert_eq!(
+            r.map(|_| ()).map_err(|e| e.to_string()),
+            Err("column 1: ABS expects 1 operand, found 0".into())
+        );
     }
 
     #[test]
