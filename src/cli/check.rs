@@ -3,23 +3,28 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use std::collections::HashMap;
+
 use recalcd::lang::{Equation, EquationKey, Symbols};
+use recalcd::store::{self, Store};
 
 use super::GlobalArgs;
 
-/// Check every equation: parse it, resolve its functions and operands, and check its
+/// Check every stored equation (or those of a CSV file): parse it, resolve its functions and operands, and check its
 /// variables and pseudo-constants against its level. Prints one line per problem and
 /// exits 2 if there is any, else prints `N equations OK`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = CHECK_HELP)]
 pub struct Args {
-    /// Read the equations from a CSV file instead of the database.
+    /// Read the equations from a CSV file instead of the configured database.
     #[arg(long, value_name = "PATH")]
     file: Option<PathBuf>,
 }
 
 const CHECK_HELP: &str = "\
+Without --file the equations are read from the configured database (--config,
+--database-url); a connection or schema problem exits 1.
+
 The CSV file has one equation per line: type,id,name,eq. An optional first line
 starting with `type` is a header; blank lines are skipped. The first three commas split
 type, id and name; the rest of the line is the equation, so it may contain commas and
@@ -27,20 +32,25 @@ apostrophes unquoted. A field may also be wrapped in double quotes with \"\" for
 double quote, as a CSV export writes it.";
 
 /// Runs `recalcd check`.
-pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let Some(path) = args.file else {
-        eprintln!(
-            "error: reading the equations from the database is not available in this build; \
-             use --file equations.csv (type,id,name,eq)"
-        );
-        return Ok(ExitCode::from(2));
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let (source, report) = match &args.file {
+        Some(path) => {
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", path.display());
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            (path.display().to_string(), check_csv(&text))
+        }
+        None => ("equations".to_string(), check_stored(global)?),
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let shown = path.display().to_string();
-    let report = check_csv(&text);
     for (line, problem) in &report.problems {
-        println!("{shown}:{line}: {problem}");
+        match line {
+            Some(line) => println!("{source}:{line}: {problem}"),
+            None => println!("{problem}"),
+        }
     }
     if report.problems.is_empty() {
         println!("{} equations OK", report.equations);
@@ -56,19 +66,68 @@ pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// What checking a CSV text found.
+/// Loads the stored equations from the configured database and checks them.
+fn check_stored(global: &GlobalArgs) -> anyhow::Result<Report> {
+    let config = global.load_config()?;
+    super::init_logging(&config.log);
+    let stored = super::runtime()?.block_on(async {
+        let store = store::connect(&config).await?;
+        store.check_schema().await?;
+        store.load_equations().await
+    })?;
+    let mut checker = Checker::default();
+    for e in stored {
+        let key = EquationKey {
+            ty: e.kind,
+            id: i64::from(e.id),
+            name: e.name,
+        };
+        checker.check(None, key, &e.eq);
+    }
+    Ok(checker.report)
+}
+
+/// What checking found.
 #[derive(Debug, Default)]
 struct Report {
-    /// The number of equation lines.
+    /// The number of equations (CSV: lines that are not blank or the header).
     equations: usize,
-    /// (line number, message) per problem, in file order.
-    problems: Vec<(usize, String)>,
+    /// (CSV line number, message) per problem, in order.
+    problems: Vec<(Option<usize>, String)>,
+}
+
+/// Checks equations one by one against a shared symbol table, noting duplicates.
+#[derive(Debug, Default)]
+struct Checker {
+    report: Report,
+    symbols: Symbols,
+    /// (type, id, folded name) → where it was first seen.
+    seen: HashMap<(i32, i64, String), Option<usize>>,
+}
+
+impl Checker {
+    fn check(&mut self, line: Option<usize>, key: EquationKey, eq: &str) {
+        self.report.equations += 1;
+        let folded = (key.ty, key.id, key.name.to_lowercase());
+        match self.seen.get(&folded) {
+            Some(first) => {
+                let first = first.map_or(String::new(), |l| format!(" (first on line {l})"));
+                self.report
+                    .problems
+                    .push((line, format!("{key}: defined again{first}")));
+            }
+            None => {
+                self.seen.insert(folded, line);
+            }
+        }
+        if let Err(e) = Equation::compile(key, eq, &mut self.symbols) {
+            self.report.problems.push((line, e.to_string()));
+        }
+    }
 }
 
 fn check_csv(text: &str) -> Report {
-    let mut report = Report::default();
-    let mut symbols = Symbols::new();
-    let mut seen: Vec<(i32, i64, String, usize)> = Vec::new();
+    let mut checker = Checker::default();
     let mut first = true;
     for (i, line) in text.lines().enumerate() {
         let number = i + 1;
@@ -84,31 +143,15 @@ fn check_csv(text: &str) -> Report {
         if is_header {
             continue;
         }
-        report.equations += 1;
-        let (key, eq) = match split_line(line) {
-            Ok(parts) => parts,
+        match split_line(line) {
+            Ok((key, eq)) => checker.check(Some(number), key, &eq),
             Err(problem) => {
-                report.problems.push((number, problem));
-                continue;
+                checker.report.equations += 1;
+                checker.report.problems.push((Some(number), problem));
             }
-        };
-        let folded = key.name.to_lowercase();
-        if let Some((.., other)) = seen
-            .iter()
-            .find(|(t, id, n, _)| *t == key.ty && *id == key.id && *n == folded)
-        {
-            report.problems.push((
-                number,
-                format!("{key}: defined again (first on line {other})"),
-            ));
-        } else {
-            seen.push((key.ty, key.id, folded, number));
-        }
-        if let Err(e) = Equation::compile(key, &eq, &mut symbols) {
-            report.problems.push((number, e.to_string()));
         }
     }
-    report
+    checker.report
 }
 
 /// Splits `type,id,name,eq` into the key and the equation.
@@ -180,8 +223,8 @@ mod tests {
     fn reports_every_problem_with_its_line() {
         let r = check_csv("type,id,name,eq\n1,0,a,+ 1 2\n\n4,17,tavg,ABS \n3,0,b,1\n1,0,A,2\n");
         assert_eq!(r.equations, 4);
-        let lines: Vec<usize> = r.problems.iter().map(|(l, _)| *l).collect();
-        assert_eq!(lines, vec![4, 5, 6], "{:?}", r.problems);
+        let lines: Vec<Option<usize>> = r.problems.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, vec![Some(4), Some(5), Some(6)], "{:?}", r.problems);
         assert_eq!(
             r.problems[0].1,
             "equation (type 4, id 17, 'tavg') column 5: ABS expects 1 operand, the equation ends"

@@ -51,6 +51,11 @@ pub struct Args {
 }
 
 const EVAL_HELP: &str = "\
+Prints the value as it would be written into `conjoined` (vectors comma-separated).
+Exit codes: 0 a value was printed; 1 the result is empty (the reason is on stderr);
+2 a usage, parse or check error (printed with its column). `@name` outputs that the
+equation writes are printed on stderr as `output @name=value`.
+
 Values: a number, or text. Vectors are comma-separated (--var tmp=1,2,3); write \\, for a
 comma inside an item. Which forms are vectors depends on the level: at the job, day and
 summary levels $x (and $$x at job and day), $d$x and $j$x are vectors; $X, $$X and every
@@ -86,8 +91,19 @@ impl From<LevelArg> for Level {
     }
 }
 
-/// Runs `recalcd eval`.
+/// Runs `recalcd eval`. Every error here is a usage error (exit 2): `eval` touches no
+/// database or file.
 pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    match evaluate(args) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn evaluate(args: Args) -> anyhow::Result<ExitCode> {
     let level = Level::from(args.level);
     let table = FunctionTable::standard();
     let mut symbols = Symbols::new();

@@ -38,11 +38,66 @@ pub(crate) enum Op {
         func: &'static Function,
         argc: usize,
     },
+    /// A two-number function with a native fast path for two [`Value::Num`] operands;
+    /// any other operands go to the function itself, exactly like [`Op::Call`].
+    Num2 { func: &'static Function, op: Num2 },
     /// `IF`: pop the condition; true → go on; false → jump to `otherwise`; empty or not a
     /// number → push the empty result and jump to `end`.
     Branch { otherwise: usize, end: usize },
     /// Continue at an instruction.
     Jump(usize),
+}
+
+/// The functions whose result for two numbers the evaluator computes inline (the hot
+/// path of data-level equations). Each must give exactly what the library's function
+/// gives for two numbers; a property test compares them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Num2 {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Eq,
+    Gt,
+    Get,
+    Lt,
+    Let,
+}
+
+impl Num2 {
+    /// The fast path of the function with canonical name `name`, if it has one.
+    pub(crate) fn of(name: &str) -> Option<Num2> {
+        Some(match name {
+            "ADD" => Num2::Add,
+            "SUB" => Num2::Sub,
+            "MUL" => Num2::Mul,
+            "DIV" => Num2::Div,
+            "EQ" => Num2::Eq,
+            "GT" => Num2::Gt,
+            "GET" => Num2::Get,
+            "LT" => Num2::Lt,
+            "LET" => Num2::Let,
+            _ => return None,
+        })
+    }
+
+    /// The result for two numbers.
+    #[inline]
+    pub(crate) fn apply(self, a: f64, b: f64) -> Value {
+        let flag = |c: bool| Value::Num(if c { 1.0 } else { 0.0 });
+        match self {
+            Num2::Add => Value::num(a + b),
+            Num2::Sub => Value::num(a - b),
+            Num2::Mul => Value::num(a * b),
+            Num2::Div if b == 0.0 => Value::Empty(Reason::DivisionByZero),
+            Num2::Div => Value::num(a / b),
+            Num2::Eq => flag(a == b),
+            Num2::Gt => flag(a > b),
+            Num2::Get => flag(a >= b),
+            Num2::Lt => flag(a < b),
+            Num2::Let => flag(a <= b),
+        }
+    }
 }
 
 /// A variable an equation reads.
@@ -229,8 +284,8 @@ impl Compiler<'_> {
 
     fn emit(&mut self, op: Op, at: usize) -> Result<usize, EquationError> {
         match &op {
-            Op::Call { argc, .. } => self.depth = self.depth + 1 - argc,
-            Op::Branch { .. } => self.depth -= 1,
+            Op::Call { argc, .. } => self.depth = (self.depth + 1).saturating_sub(*argc),
+            Op::Num2 { .. } | Op::Branch { .. } => self.depth = self.depth.saturating_sub(1),
             Op::Jump(_) => {}
             _ => self.depth += 1,
         }
@@ -324,7 +379,18 @@ impl Compiler<'_> {
         args: &[Expr],
         at: usize,
     ) -> Result<(), EquationError> {
-        if func.name == "IF" && args.len() == 3 && func.operands.len() == 3 {
+        if args.len() != func.operands.len() {
+            // Only a tree built in code can get here; the parser reads exactly the arity.
+            return Err(self.err(
+                at,
+                ErrorKind::MissingOperand {
+                    function: func.name.to_string(),
+                    expected: func.operands.len(),
+                    found: format!("found {}", args.len()),
+                },
+            ));
+        }
+        if func.name == "IF" && args.len() == 3 {
             return self.lazy_if(args, at);
         }
         for (i, (arg, kind)) in args.iter().zip(func.operands).enumerate() {
@@ -347,13 +413,16 @@ impl Compiler<'_> {
                 self.expr(arg)?;
             }
         }
-        self.emit(
-            Op::Call {
+        let op = match Num2::of(func.name) {
+            Some(op) if args.len() == 2 && func.operands == [Operand::N, Operand::N] => {
+                Op::Num2 { func, op }
+            }
+            _ => Op::Call {
                 func,
                 argc: args.len(),
             },
-            at,
-        )?;
+        };
+        self.emit(op, at)?;
         Ok(())
     }
 
@@ -476,6 +545,19 @@ mod tests {
         assert_eq!(writes, vec![s.channel("tavg"), s.channel("flags")]);
         assert_eq!(eq.program.constants(), &[s.constant("tmax")]);
         assert_eq!(eq.program.level(), Level::Job);
+    }
+
+    #[test]
+    fn trees_built_in_code_are_checked_for_arity() {
+        let Some(abs) = table().get("ABS") else {
+            panic!()
+        };
+        let bad = Expr::new(ExprKind::Call(crate::lang::ast::FnRef(abs), vec![]));
+        let r = Program::from_expr(&bad, "", Level::Data, &mut Symbols::new());
+        assert_eq!(
+            r.map(|_| ()).map_err(|e| e.to_string()),
+            Err("column 1: ABS expects 1 operand, found 0".into())
+        );
     }
 
     #[test]

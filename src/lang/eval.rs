@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::compile::{Op, Program};
 use super::context::Context;
 use super::error::EquationKey;
-use super::function::{CallCx, EmptyRule};
+use super::function::{CallCx, EmptyRule, Function};
 use super::value::{Reason, Value};
 
 /// Evaluates programs; reuse one per thread to keep its stack.
@@ -70,45 +70,60 @@ impl Machine {
                     form,
                     slot,
                     missing,
-                } => stack.push(
-                    ctx.var(*form, *slot)
-                        .unwrap_or_else(|| Value::Empty(Reason::Missing(missing.clone()))),
-                ),
-                Op::Const { slot, missing } => stack.push(
-                    ctx.constant(*slot)
-                        .unwrap_or_else(|| Value::Empty(Reason::Missing(missing.clone()))),
-                ),
-                Op::Pseudo { p, missing } => stack.push(
-                    ctx.pseudo(*p)
-                        .unwrap_or_else(|| Value::Empty(Reason::Missing(missing.clone()))),
-                ),
-                Op::Call { func, argc } => {
-                    let base = stack.len().saturating_sub(*argc);
-                    let args = &stack[base..];
-                    let empty = match func.empty {
-                        EmptyRule::Propagate => args.iter().find(|a| a.is_empty()).cloned(),
-                        EmptyRule::Accept => None,
-                    };
-                    let result = match empty {
-                        Some(e) => e,
-                        None => (func.imp)(args, cx),
-                    };
-                    stack.truncate(base);
-                    stack.push(result);
+                } => match ctx.var(*form, *slot) {
+                    Some(v) => stack.push(v),
+                    None => stack.push(Value::Empty(Reason::Missing(missing.clone()))),
+                },
+                Op::Const { slot, missing } => match ctx.constant(*slot) {
+                    Some(v) => stack.push(v),
+                    None => stack.push(Value::Empty(Reason::Missing(missing.clone()))),
+                },
+                Op::Pseudo { p, missing } => match ctx.pseudo(*p) {
+                    Some(v) => stack.push(v),
+                    None => stack.push(Value::Empty(Reason::Missing(missing.clone()))),
+                },
+                Op::Call { func, argc } => call(stack, func, *argc, cx),
+                Op::Num2 { func, op } => {
+                    let n = stack.len();
+                    if n >= 2 {
+                        if let (Value::Num(a), Value::Num(b)) = (&stack[n - 2], &stack[n - 1]) {
+                            let r = op.apply(*a, *b);
+                            // `truncate`, not `pop`: dropping in place reads only the tag
+                            // (moving the value out stalled on store forwarding).
+                            stack.truncate(n - 1);
+                            stack[n - 2] = r;
+                            continue;
+                        }
+                    }
+                    call(stack, func, 2, cx);
                 }
                 Op::Branch { otherwise, end } => {
-                    let cond = stack.pop();
-                    match cond.as_ref().and_then(Value::as_num) {
-                        Some(c) if c != 0.0 => {}
-                        Some(_) => pc = *otherwise,
+                    // Decided on the value in place (see `Num2`); only an empty or
+                    // non-numeric condition stays as the result.
+                    match stack.last().map(|c| (c.as_num(), c)) {
+                        Some((Some(c), _)) => {
+                            stack.truncate(stack.len() - 1);
+                            if c == 0.0 {
+                                pc = *otherwise;
+                            }
+                        }
+                        Some((None, Value::Empty(_))) => pc = *end,
+                        Some((None, Value::Nums(_) | Value::List(_))) => {
+                            if let Some(top) = stack.last_mut() {
+                                *top = Value::Empty(Reason::Invalid(
+                                    "IF: the condition must be a number",
+                                ));
+                            }
+                            pc = *end;
+                        }
+                        Some((None, _)) => {
+                            if let Some(top) = stack.last_mut() {
+                                *top = Value::Empty(Reason::NotANumber);
+                            }
+                            pc = *end;
+                        }
                         None => {
-                            stack.push(match cond {
-                                Some(e @ Value::Empty(_)) => e,
-                                Some(Value::Nums(_) | Value::List(_)) => Value::Empty(
-                                    Reason::Invalid("IF: the condition must be a number"),
-                                ),
-                                _ => Value::Empty(Reason::NotANumber),
-                            });
+                            stack.push(Value::Empty(Reason::Invalid("IF without a condition")));
                             pc = *end;
                         }
                     }
@@ -120,6 +135,24 @@ impl Machine {
             "the equation computed nothing",
         )))
     }
+}
+
+/// Calls `func` on the top `argc` values of the stack and replaces them by its result;
+/// with [`EmptyRule::Propagate`] an empty operand is the result and `func` is not called.
+#[inline]
+fn call(stack: &mut Vec<Value>, func: &Function, argc: usize, cx: &mut CallCx) {
+    let base = stack.len().saturating_sub(argc);
+    let args = &stack[base..];
+    let empty = match func.empty {
+        EmptyRule::Propagate => args.iter().find(|a| a.is_empty()).cloned(),
+        EmptyRule::Accept => None,
+    };
+    let result = match empty {
+        Some(e) => e,
+        None => (func.imp)(args, cx),
+    };
+    stack.truncate(base);
+    stack.push(result);
 }
 
 /// The random seed of one evaluation: a stable hash (FNV-1a, then a SplitMix64 finish) of
@@ -179,6 +212,14 @@ mod tests {
         assert_eq!(value("+ * 3 2 1"), Value::Num(7.0));
         assert_eq!(value("'x'"), Value::str("x"));
         assert_eq!(value("/ 1 0"), Value::Empty(Reason::DivisionByZero));
+        // Operands other than two numbers leave the inline path for the function itself.
+        assert_eq!(value("+ '1.5' 2"), Value::Num(3.5));
+        assert_eq!(value("* 'x' 2"), Value::Empty(Reason::NotANumber));
+        assert_eq!(value("> 1e308 -1e308"), Value::Num(1.0));
+        assert_eq!(
+            value("* 1e308 10"),
+            Value::Empty(Reason::Invalid("the result is not a finite number"))
+        );
     }
 
     #[test]

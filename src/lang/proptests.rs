@@ -174,3 +174,29 @@ proptest! {
         exercise(&e.to_string(), &sample_values());
     }
 }
+
+fn number() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        any::<f64>().prop_filter("finite", |n| n.is_finite()),
+        (-4i32..4).prop_map(f64::from),
+        Just(0.0),
+        Just(-0.0),
+        Just(f64::MAX),
+    ]
+}
+
+proptest! {
+    /// The evaluator's inline arithmetic gives exactly what the library's functions give.
+    #[test]
+    fn the_fast_path_agrees_with_the_library(a in number(), b in number()) {
+        use super::compile::Num2;
+        use super::function::CallCx;
+        for name in ["ADD", "SUB", "MUL", "DIV", "EQ", "GT", "GET", "LT", "LET"] {
+            let (Some(op), Some(f)) = (Num2::of(name), FunctionTable::standard().get(name)) else {
+                return Err(TestCaseError::fail(format!("{name} is missing")));
+            };
+            let slow = (f.imp)(&[Value::Num(a), Value::Num(b)], &mut CallCx::new(0));
+            prop_assert_eq!(op.apply(a, b), slow, "{} {} {}", name, a, b);
+        }
+    }
+}

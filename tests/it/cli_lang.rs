@@ -181,10 +181,38 @@ fn eval_at_each_level() {
 }
 
 #[test]
-fn check_without_a_file_says_the_database_is_not_available() {
-    let (code, _, err) = run(&["check"]);
-    assert_eq!(code, 2);
-    assert!(err.contains("--file"), "{err}");
+fn check_reads_the_stored_equations_from_the_database() {
+    let db = crate::support::TestDb::create_blocking();
+    let (code, _, err) = run(&["migrate", "--database-url", &db.url]);
+    assert_eq!(code, 0, "{err}");
+    db.execute_blocking(
+        "INSERT INTO equations (\"type\", id, name, eq) VALUES
+             (1, 0, 'hot', 'IF > $tmp #TMAX 1 0'),
+             (4, 17, 'tavg', 'SNRM '),
+             (4, 0, 'tavg', 'SNRM $tmp');",
+    );
+    let (code, out, err) = run(&["check", "--database-url", &db.url]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(
+        out,
+        "equation (type 4, id 17, 'tavg') column 6: SNRM expects 1 operand, the equation ends\n\
+         1 problem in 3 equations\n"
+    );
+    db.execute_blocking("DELETE FROM equations WHERE id = 17;");
+    let (code, out, err) = run(&["check", "--database-url", &db.url]);
+    assert_eq!((code, out.as_str()), (0, "2 equations OK\n"), "{err}");
+}
+
+#[test]
+fn check_of_an_unreachable_database_exits_1() {
+    let (code, _, err) = run(&[
+        "check",
+        "--database-url",
+        "postgres://nobody:secret@127.0.0.1:1/none",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("secret"), "{err}");
 }
 
 #[test]
@@ -238,4 +266,29 @@ fn check_of_a_missing_file_exits_2() {
     let (code, _, err) = run(&["check", "--file", "/nonexistent/recalcd-equations.csv"]);
     assert_eq!(code, 2);
     assert!(err.contains("cannot read"), "{err}");
+}
+
+#[test]
+fn eval_with_library_functions_on_vectors() {
+    let (code, out, _) = eval(&["--level", "job", "--var", "tmp=1,2,3", "SNRM $tmp"]);
+    assert_eq!((code, out.as_str()), (0, "2\n"));
+    let (code, out, err) = eval(&[
+        "--level",
+        "job",
+        "--var",
+        "x=1,5,2,9",
+        "SDATCTRL 1 @flags $x 3",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "2\n"));
+    assert!(err.contains("output @flags=0,1,0,1"), "{err}");
+    let (code, out, _) = eval(&["--json", "VT 'a,b'"]);
+    assert_eq!((code, out.as_str()), (0, "[\"a\",\"b\"]\n"));
+    let (code, _, err) = eval(&["--level", "job", "--var", "tmp=", "SNRM $tmp"]);
+    assert_eq!(code, 1, "{err}");
+    let (code, _, err) = eval(&["--level", "job", "SNRM "]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("column 6: SNRM expects 1 operand, the equation ends"),
+        "{err}"
+    );
 }
