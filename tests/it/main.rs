@@ -5,5 +5,6 @@ mod support;
 mod cli_lang;
 mod cli_store;
 mod demo_server;
+mod engine_forms;
 mod engine_once;
 mod store_contract;
