@@ -29,7 +29,7 @@ use chrono_tz::Tz;
 
 use super::catalog::{Catalog, Constants, EquationSet};
 use super::context::{DataCx, DayCx, Device, JobCx};
-use super::day::{DayBreak, DaySpan};
+use super::day::{DayBreak, DayClock, DaySpan};
 use super::record::{Columns, Record};
 use crate::lang::context::{Slot, Symbols};
 use crate::lang::value::Value;
@@ -91,14 +91,9 @@ pub struct Outcome {
     pub changed_days: BTreeSet<NaiveDateTime>,
 }
 
-/// Whether writing `row` (made from `rec`) changes what is stored.
-fn changes(rec: &Record, row: &Row) -> bool {
-    row.version.is_absent() || row.conjoined != rec.row.conjoined
-}
-
 struct Job {
     start: NaiveDateTime,
-    /// The job's data rows in `Engine::data`.
+    /// The job's data rows in [`Timeline::data`].
     rows: Range<usize>,
     rec: Record,
     target: bool,
@@ -107,7 +102,7 @@ struct Job {
 
 struct Day {
     span: DaySpan,
-    /// Indices into the jobs, in time order.
+    /// Indices into [`Timeline::jobs`], in time order.
     jobs: Vec<usize>,
     rec: Record,
     target: bool,
@@ -148,7 +143,7 @@ fn assign(rec: &mut Record, slot: Slot, value: Value) -> bool {
     changed
 }
 
-/// Evaluates one equation and stores its result and `@name` outputs in `rec`.
+/// Stores an evaluation's result and `@name` outputs in `rec`; says whether any changed.
 fn store_result(
     rec: &mut Record,
     eq: &Equation,
@@ -164,11 +159,11 @@ fn store_result(
     changed
 }
 
-/// A job row for `start` from its data rows: start, end and the last row's facts.
-fn job_row(id: i32, start: NaiveDateTime, stored: Option<Row>, rows: &[Record]) -> Row {
-    let mut row = stored.unwrap_or_else(|| Row {
-        datetime: start,
-        data_time: start,
+/// A new job or day row (recalcd creates it).
+fn new_row(id: i32, datetime: NaiveDateTime, data_time: NaiveDateTime) -> Row {
+    Row {
+        datetime,
+        data_time,
         id,
         state: None,
         user: None,
@@ -176,7 +171,12 @@ fn job_row(id: i32, start: NaiveDateTime, stored: Option<Row>, rows: &[Record]) 
         recalc: 0,
         conjoined: String::new(),
         version: RowVersion::ABSENT,
-    });
+    }
+}
+
+/// A job row for `start` from its data rows: start, end and the last row's facts.
+fn job_row(id: i32, start: NaiveDateTime, stored: Option<Row>, rows: &[Record]) -> Row {
+    let mut row = stored.unwrap_or_else(|| new_row(id, start, start));
     if let Some(last) = rows.iter().max_by_key(|r| r.row.datetime) {
         row.data_time = last.row.datetime;
         row.state = last.row.state;
@@ -186,10 +186,295 @@ fn job_row(id: i32, start: NaiveDateTime, stored: Option<Row>, rows: &[Record]) 
     row
 }
 
+/// Whether writing `row` (made from `rec`) changes what is stored.
+fn changes(rec: &Record, row: &Row) -> bool {
+    row.version.is_absent() || row.conjoined != rec.row.conjoined
+}
+
+/// The loaded piece of a device's timeline: data rows in time order, the jobs they form
+/// (and stored ones), the days the jobs fall in (and stored ones).
+struct Timeline {
+    data: Vec<Record>,
+    jobs: Vec<Job>,
+    days: Vec<Day>,
+}
+
+/// What every evaluation of one device needs.
+struct Pass<'a> {
+    set: &'a EquationSet,
+    symbols: &'a Symbols,
+    device: Device<'a>,
+}
+
+impl Timeline {
+    /// Groups the data rows into jobs by their start (`data_time`) and merges the
+    /// stored job rows. A flagged job without data rows cannot be computed: it is
+    /// handed back in `out` with `recalc = -1`.
+    fn build(
+        batch: &mut DeviceBatch,
+        symbols: &Symbols,
+        columns: &Columns,
+        out: &mut Outcome,
+    ) -> Timeline {
+        let mut raw = std::mem::take(&mut batch.data);
+        raw.sort_by_key(|r| (r.data_time, r.datetime));
+        raw.dedup_by_key(|r| r.key());
+        let data: Vec<Record> = raw
+            .into_iter()
+            .map(|r| Record::load(r, symbols, columns))
+            .collect();
+        let mut groups: BTreeMap<NaiveDateTime, Range<usize>> = BTreeMap::new();
+        for (i, r) in data.iter().enumerate() {
+            groups
+                .entry(r.row.data_time)
+                .and_modify(|g| g.end = i + 1)
+                .or_insert(i..i + 1);
+        }
+        let mut stored: BTreeMap<NaiveDateTime, Row> = std::mem::take(&mut batch.jobs)
+            .into_iter()
+            .map(|r| (r.datetime, r))
+            .collect();
+        let starts: BTreeSet<NaiveDateTime> = groups.keys().chain(stored.keys()).copied().collect();
+        let mut jobs: Vec<Job> = Vec::with_capacity(starts.len());
+        for start in starts {
+            let rows = groups.get(&start).cloned().unwrap_or(0..0);
+            let flagged = batch.target_jobs.contains(&start);
+            let stored = stored.remove(&start);
+            if flagged && rows.is_empty() {
+                if let Some(mut row) = stored.clone() {
+                    out.errors.push(ErrorRecord {
+                        level: store::Level::Job,
+                        key: row.key(),
+                        equation: "(job)".into(),
+                        reason: "the job has no data rows".into(),
+                    });
+                    row.recalc = -1;
+                    out.jobs.push(row);
+                }
+            }
+            let row = job_row(batch.id, start, stored, &data[rows.clone()]);
+            jobs.push(Job {
+                start,
+                rec: Record::load(row, symbols, columns),
+                target: flagged && !rows.is_empty(),
+                rows,
+                day: None,
+            });
+        }
+        Timeline {
+            data,
+            jobs,
+            days: Vec::new(),
+        }
+    }
+
+    /// Assigns the jobs to days by the device's clock and merges the stored day rows.
+    fn add_days(
+        &mut self,
+        clock: &DayClock,
+        batch: &DeviceBatch,
+        symbols: &Symbols,
+        columns: &Columns,
+    ) {
+        let mut spans: BTreeMap<NaiveDateTime, (DaySpan, Option<Row>)> = BTreeMap::new();
+        for r in &batch.days {
+            let span = clock.day_of(r.datetime);
+            let span = if span.start == r.datetime {
+                span
+            } else {
+                // Stored under another day break: keep it as it was stored.
+                DaySpan {
+                    start: r.datetime,
+                    end: r.data_time.max(r.datetime),
+                }
+            };
+            spans.insert(span.start, (span, Some(r.clone())));
+        }
+        for j in &self.jobs {
+            let span = clock.day_of(j.start);
+            spans.entry(span.start).or_insert((span, None));
+        }
+        let index: BTreeMap<NaiveDateTime, usize> =
+            spans.keys().enumerate().map(|(i, k)| (*k, i)).collect();
+        self.days = spans
+            .into_values()
+            .map(|(span, stored)| {
+                let row = stored.unwrap_or_else(|| new_row(batch.id, span.start, span.end));
+                Day {
+                    target: batch.target_days.contains(&span.start),
+                    span,
+                    jobs: Vec::new(),
+                    rec: Record::load(row, symbols, columns),
+                }
+            })
+            .collect();
+        for (ji, j) in self.jobs.iter_mut().enumerate() {
+            let d = index[&clock.day_of(j.start).start];
+            j.day = Some(d);
+            self.days[d].jobs.push(ji);
+            self.days[d].target |= j.target;
+        }
+    }
+
+    /// Forgets the outputs of every row about to be computed, so no result reads a
+    /// stale value from an earlier run.
+    fn clear_outputs(&mut self, outs: &Outputs) {
+        for j in self.jobs.iter_mut().filter(|j| j.target) {
+            for r in &mut self.data[j.rows.clone()] {
+                outs.data.iter().for_each(|(_, s)| r.clear(*s));
+            }
+            outs.job.iter().for_each(|(_, s)| j.rec.clear(*s));
+        }
+        for d in self.days.iter_mut().filter(|d| d.target) {
+            outs.day.iter().for_each(|(_, s)| d.rec.clear(*s));
+        }
+    }
+
+    /// Evaluates the data equations of every row of the jobs to compute, in time order.
+    fn data_pass(&mut self, pass: &Pass, machine: &mut Machine) -> bool {
+        let mut changed = false;
+        for ji in (0..self.jobs.len()).filter(|&j| self.jobs[j].target) {
+            let job = &self.jobs[ji];
+            let (rows, span) = (job.rows.clone(), (job.start, job.rec.row.data_time));
+            let day = job.day.map(|d| self.days[d].span);
+            for i in rows.clone() {
+                if self.data[i].malformed.is_some() {
+                    continue;
+                }
+                for eq in &pass.set.data {
+                    let ev = {
+                        let cx = DataCx {
+                            device: pass.device,
+                            row: &self.data[i],
+                            prev: i.checked_sub(1).map(|p| &self.data[p]),
+                            job: &self.jobs[ji].rec,
+                            prev_job: ji.checked_sub(1).map(|p| &self.jobs[p].rec),
+                            ordinal: i - rows.start + 1,
+                            prev_in_job: (i > rows.start).then(|| self.data[i - 1].row.datetime),
+                            job_span: span,
+                            day,
+                        };
+                        machine.eval(&eq.program, &cx, seed(&self.data[i].row, eq))
+                    };
+                    changed |= store_result(&mut self.data[i], eq, ev, pass.symbols);
+                }
+            }
+        }
+        changed
+    }
+
+    /// Evaluates the job equations of every job to compute.
+    fn job_pass(&mut self, pass: &Pass, machine: &mut Machine) -> bool {
+        let mut changed = false;
+        for ji in 0..self.jobs.len() {
+            if !self.jobs[ji].target || self.jobs[ji].rec.malformed.is_some() {
+                continue;
+            }
+            let day = self.jobs[ji].day.map(|d| self.days[d].span);
+            for eq in &pass.set.job {
+                let ev = {
+                    let prev = ji.checked_sub(1).map(|p| &self.jobs[p]);
+                    let cx = JobCx::new(
+                        pass.device,
+                        &self.data[self.jobs[ji].rows.clone()],
+                        prev.filter(|p| !p.rows.is_empty())
+                            .map(|p| &self.data[p.rows.clone()]),
+                        &self.jobs[ji].rec,
+                        prev.map(|p| &p.rec),
+                        day,
+                    );
+                    machine.eval(&eq.program, &cx, seed(&self.jobs[ji].rec.row, eq))
+                };
+                changed |= store_result(&mut self.jobs[ji].rec, eq, ev, pass.symbols);
+            }
+        }
+        changed
+    }
+
+    /// Evaluates the day equations of every day to compute.
+    fn day_pass(&mut self, pass: &Pass, machine: &mut Machine) {
+        for di in 0..self.days.len() {
+            if !self.days[di].target || self.days[di].rec.malformed.is_some() {
+                continue;
+            }
+            for eq in &pass.set.day {
+                let ev = {
+                    let (jobs, data) = (&self.jobs, &self.data);
+                    let recs = |d: &Day| d.jobs.iter().map(|&j| &jobs[j].rec).collect::<Vec<_>>();
+                    let day = &self.days[di];
+                    let rows = day
+                        .jobs
+                        .iter()
+                        .flat_map(|&j| data[jobs[j].rows.clone()].iter())
+                        .collect();
+                    let cx = DayCx::new(
+                        pass.device,
+                        recs(day),
+                        di.checked_sub(1).map(|p| recs(&self.days[p])),
+                        rows,
+                        &day.rec,
+                        di.checked_sub(1).map(|p| &self.days[p].rec),
+                        day.span,
+                    );
+                    machine.eval(&eq.program, &cx, seed(&day.rec.row, eq))
+                };
+                store_result(&mut self.days[di].rec, eq, ev, pass.symbols);
+            }
+        }
+    }
+}
+
+/// The outputs of each level.
+struct Outputs {
+    data: Vec<(Arc<str>, Slot)>,
+    job: Vec<(Arc<str>, Slot)>,
+    day: Vec<(Arc<str>, Slot)>,
+}
+
+/// The row to write back for `rec` and the errors of its outputs that failed; `extra`
+/// are failures found before evaluation.
+fn finish(
+    rec: &Record,
+    level: store::Level,
+    eqs: &[Arc<Equation>],
+    outs: &[(Arc<str>, Slot)],
+    symbols: &Symbols,
+    mut failed: Vec<(String, String)>,
+    errors: &mut Vec<ErrorRecord>,
+) -> Row {
+    let mut row = rec.row.clone();
+    let key: RowKey = row.key();
+    if let Some(e) = &rec.malformed {
+        failed.push((
+            "conjoined".into(),
+            format!("the row's conjoined cannot be read: {e}"),
+        ));
+    } else {
+        row.conjoined = rec.rewrite(outs, symbols);
+        for eq in eqs {
+            match rec.get(eq.output) {
+                Some(Value::Empty(reason)) => {
+                    failed.push((eq.key.name.clone(), reason.to_string()))
+                }
+                None => failed.push((eq.key.name.clone(), "not computed".into())),
+                Some(_) => {}
+            }
+        }
+    }
+    row.recalc = if failed.is_empty() { 0 } else { -1 };
+    errors.extend(failed.into_iter().map(|(equation, reason)| ErrorRecord {
+        level,
+        key,
+        equation,
+        reason,
+    }));
+    row
+}
+
 /// Recalculates one device. Never fails: what cannot be computed is in
 /// [`Outcome::errors`].
 pub fn compute(
-    batch: DeviceBatch,
+    mut batch: DeviceBatch,
     catalog: &Catalog,
     constants: &Constants,
     options: &Options,
@@ -200,220 +485,68 @@ pub fn compute(
     let columns = Columns::new(symbols);
     let consts = constants.for_device(id);
     let clock = consts.day_clock(options.default_zone);
-    let day_break = clock.as_ref().ok().map(|_| {
-        consts
-            .day_break
-            .as_deref()
-            .and_then(|b| b.parse::<DayBreak>().ok())
-            .map(|b| b.to_string())
-            .unwrap_or_default()
-    });
-    let device = Device {
-        id,
-        constants: consts,
-        day_break: day_break.as_deref(),
+    let day_break = consts
+        .day_break
+        .as_deref()
+        .and_then(|b| b.parse::<DayBreak>().ok())
+        .map(|b| b.to_string());
+    let pass = Pass {
+        set,
+        symbols,
+        device: Device {
+            id,
+            constants: consts,
+            day_break: day_break.as_deref(),
+        },
     };
     let mut out = Outcome::default();
-
-    // Data rows in time order, grouped into jobs by their start (`data_time`).
-    let mut raw = batch.data;
-    raw.sort_by_key(|r| (r.data_time, r.datetime));
-    raw.dedup_by_key(|r| r.key());
-    let mut data: Vec<Record> = raw
-        .into_iter()
-        .map(|r| Record::load(r, symbols, &columns))
-        .collect();
-    let mut groups: BTreeMap<NaiveDateTime, Range<usize>> = BTreeMap::new();
-    for (i, r) in data.iter().enumerate() {
-        groups
-            .entry(r.row.data_time)
-            .and_modify(|g| g.end = i + 1)
-            .or_insert(i..i + 1);
-    }
-
-    // Jobs: those with data rows and those only stored.
-    let mut stored_jobs: BTreeMap<NaiveDateTime, Row> =
-        batch.jobs.into_iter().map(|r| (r.datetime, r)).collect();
-    let starts: BTreeSet<NaiveDateTime> =
-        groups.keys().chain(stored_jobs.keys()).copied().collect();
-    let mut jobs: Vec<Job> = Vec::with_capacity(starts.len());
-    for start in starts {
-        let rows = groups.get(&start).cloned().unwrap_or(0..0);
-        let flagged = batch.target_jobs.contains(&start);
-        let stored = stored_jobs.remove(&start);
-        if flagged && rows.is_empty() {
-            if let Some(mut row) = stored.clone() {
-                out.errors.push(ErrorRecord {
-                    level: store::Level::Job,
-                    key: row.key(),
-                    equation: "(job)".into(),
-                    reason: "the job has no data rows".into(),
-                });
-                row.recalc = -1;
-                out.jobs.push(row);
-            }
-        }
-        let row = job_row(id, start, stored, &data[rows.clone()]);
-        jobs.push(Job {
-            start,
-            rec: Record::load(row, symbols, &columns),
-            target: flagged && !rows.is_empty(),
-            rows,
-            day: None,
-        });
-    }
+    let mut timeline = Timeline::build(&mut batch, symbols, &columns, &mut out);
 
     // Days, when the device has equations for them or a day was flagged.
-    let mut days: Vec<Day> = Vec::new();
-    let stored_days = batch.days;
     let want_days = !set.day.is_empty() || !batch.target_days.is_empty();
-    if let (Ok(clock), true) = (&clock, want_days) {
-        {
-            let mut spans: BTreeMap<NaiveDateTime, (DaySpan, Option<Row>)> = BTreeMap::new();
-            for r in stored_days.iter().cloned() {
-                let span = clock.day_of(r.datetime);
-                let span = if span.start == r.datetime {
-                    span
-                } else {
-                    // Stored under another day break: keep it as it was stored.
-                    DaySpan {
-                        start: r.datetime,
-                        end: r.data_time.max(r.datetime),
-                    }
-                };
-                spans.insert(span.start, (span, Some(r)));
+    let mut day_failure = None;
+    match &clock {
+        Ok(clock) if want_days => timeline.add_days(clock, &batch, symbols, &columns),
+        Ok(_) => {}
+        Err(why) => {
+            // Flagged days that cannot be computed keep their content and say why, so
+            // their flag does not bring them back for ever.
+            for r in batch
+                .days
+                .iter()
+                .filter(|r| batch.target_days.contains(&r.datetime))
+            {
+                let mut row = r.clone();
+                row.recalc = -1;
+                out.errors.push(ErrorRecord {
+                    level: store::Level::Day,
+                    key: row.key(),
+                    equation: "#WB".into(),
+                    reason: format!("the day cannot be computed: {why}"),
+                });
+                out.days.push(row);
             }
-            for j in &jobs {
-                let span = clock.day_of(j.start);
-                spans.entry(span.start).or_insert((span, None));
-            }
-            let index: BTreeMap<NaiveDateTime, usize> =
-                spans.keys().enumerate().map(|(i, k)| (*k, i)).collect();
-            days = spans
-                .into_values()
-                .map(|(span, stored)| {
-                    let row = stored.unwrap_or_else(|| Row {
-                        datetime: span.start,
-                        data_time: span.end,
-                        id,
-                        state: None,
-                        user: None,
-                        gps: None,
-                        recalc: 0,
-                        conjoined: String::new(),
-                        version: RowVersion::ABSENT,
-                    });
-                    Day {
-                        target: batch.target_days.contains(&span.start),
-                        span,
-                        jobs: Vec::new(),
-                        rec: Record::load(row, symbols, &columns),
-                    }
-                })
-                .collect();
-            for (ji, j) in jobs.iter_mut().enumerate() {
-                let d = index[&clock.day_of(j.start).start];
-                j.day = Some(d);
-                days[d].jobs.push(ji);
-                days[d].target |= j.target;
+            // Day equations that cannot run: every computed job says why.
+            if !set.day.is_empty() {
+                day_failure = Some(format!("the job's day cannot be computed: {why}"));
             }
         }
     }
-    // Flagged days that cannot be computed keep their content and say why, so their
-    // flag does not bring them back for ever.
-    if let Err(why) = &clock {
-        for r in stored_days
-            .iter()
-            .filter(|r| batch.target_days.contains(&r.datetime))
-        {
-            let mut row = r.clone();
-            row.recalc = -1;
-            out.errors.push(ErrorRecord {
-                level: store::Level::Day,
-                key: row.key(),
-                equation: "#WB".into(),
-                reason: format!("the day cannot be computed: {why}"),
-            });
-            out.days.push(row);
-        }
-    }
-    // Day equations that cannot run: every computed job says why.
-    let day_failure = match &clock {
-        Err(why) if !set.day.is_empty() => Some(format!("the job's day cannot be computed: {why}")),
-        _ => None,
-    };
 
-    let data_out = outputs(&set.data, symbols);
-    let job_out = outputs(&set.job, symbols);
-    let day_out = outputs(&set.day, symbols);
-    for j in jobs.iter_mut().filter(|j| j.target) {
-        for r in &mut data[j.rows.clone()] {
-            data_out.iter().for_each(|(_, s)| r.clear(*s));
-        }
-        job_out.iter().for_each(|(_, s)| j.rec.clear(*s));
-    }
-    for d in days.iter_mut().filter(|d| d.target) {
-        day_out.iter().for_each(|(_, s)| d.rec.clear(*s));
-    }
+    let outs = Outputs {
+        data: outputs(&set.data, symbols),
+        job: outputs(&set.job, symbols),
+        day: outputs(&set.day, symbols),
+    };
+    timeline.clear_outputs(&outs);
 
     // Data and job levels, to a fixpoint when data equations read what comes later.
     let mut machine = Machine::new();
     let mut settled = true;
     loop {
         out.iterations += 1;
-        let mut changed = false;
-        for ji in 0..jobs.len() {
-            if !jobs[ji].target {
-                continue;
-            }
-            let job = &jobs[ji];
-            let span = (job.start, job.rec.row.data_time);
-            let day = job.day.map(|d| days[d].span);
-            for i in job.rows.clone() {
-                if data[i].malformed.is_some() {
-                    continue;
-                }
-                for eq in &set.data {
-                    let ev = {
-                        let cx = DataCx {
-                            device,
-                            row: &data[i],
-                            prev: i.checked_sub(1).map(|p| &data[p]),
-                            job: &jobs[ji].rec,
-                            prev_job: ji.checked_sub(1).map(|p| &jobs[p].rec),
-                            ordinal: i - job.rows.start + 1,
-                            prev_in_job: (i > job.rows.start).then(|| data[i - 1].row.datetime),
-                            job_span: span,
-                            day,
-                        };
-                        machine.eval(&eq.program, &cx, seed(&data[i].row, eq))
-                    };
-                    changed |= store_result(&mut data[i], eq, ev, symbols);
-                }
-            }
-        }
-        for ji in 0..jobs.len() {
-            if !jobs[ji].target || jobs[ji].rec.malformed.is_some() {
-                continue;
-            }
-            let day = jobs[ji].day.map(|d| days[d].span);
-            for eq in &set.job {
-                let ev = {
-                    let prev = ji.checked_sub(1).map(|p| &jobs[p]);
-                    let cx = JobCx::new(
-                        device,
-                        &data[jobs[ji].rows.clone()],
-                        prev.filter(|p| !p.rows.is_empty())
-                            .map(|p| &data[p.rows.clone()]),
-                        &jobs[ji].rec,
-                        prev.map(|p| &p.rec),
-                        day,
-                    );
-                    machine.eval(&eq.program, &cx, seed(&jobs[ji].rec.row, eq))
-                };
-                changed |= store_result(&mut jobs[ji].rec, eq, ev, symbols);
-            }
-        }
+        let changed =
+            timeline.data_pass(&pass, &mut machine) | timeline.job_pass(&pass, &mut machine);
         if !set.needs.fixpoint || !changed {
             break;
         }
@@ -422,84 +555,18 @@ pub fn compute(
             break;
         }
     }
-
-    for di in 0..days.len() {
-        if !days[di].target || days[di].rec.malformed.is_some() {
-            continue;
-        }
-        for eq in &set.day {
-            let ev = {
-                let day = &days[di];
-                let recs = |d: &Day| d.jobs.iter().map(|&j| &jobs[j].rec).collect::<Vec<_>>();
-                let prev = di.checked_sub(1).map(|p| recs(&days[p]));
-                let rows = day
-                    .jobs
-                    .iter()
-                    .flat_map(|&j| data[jobs[j].rows.clone()].iter())
-                    .collect();
-                let cx = DayCx::new(
-                    device,
-                    recs(day),
-                    prev,
-                    rows,
-                    &day.rec,
-                    di.checked_sub(1).map(|p| &days[p].rec),
-                    day.span,
-                );
-                machine.eval(&eq.program, &cx, seed(&day.rec.row, eq))
-            };
-            store_result(&mut days[di].rec, eq, ev, symbols);
-        }
-    }
+    timeline.day_pass(&pass, &mut machine);
 
     // The rows to write back.
-    let finish = |rec: &Record,
-                  level: store::Level,
-                  eqs: &[Arc<Equation>],
-                  outs: &[(Arc<str>, Slot)],
-                  extra: Vec<(String, String)>,
-                  errors: &mut Vec<ErrorRecord>|
-     -> Row {
-        let mut row = rec.row.clone();
-        let key: RowKey = row.key();
-        let mut failed = extra;
-        if let Some(e) = &rec.malformed {
-            failed.push((
-                "conjoined".into(),
-                format!("the row's conjoined cannot be read: {e}"),
-            ));
-        } else {
-            row.conjoined = rec.rewrite(outs, symbols);
-            for eq in eqs {
-                match rec.get(eq.output) {
-                    Some(Value::Empty(reason)) => {
-                        failed.push((eq.key.name.clone(), reason.to_string()))
-                    }
-                    None => failed.push((eq.key.name.clone(), "not computed".into())),
-                    Some(_) => {}
-                }
-            }
-        }
-        row.recalc = if failed.is_empty() { 0 } else { -1 };
-        errors.extend(failed.into_iter().map(|(equation, reason)| ErrorRecord {
-            level,
-            key,
-            equation,
-            reason,
-        }));
-        row
-    };
-    let unsettled = format!(
-        "data and job values were still changing after {} iterations",
-        options.max_iterations
-    );
+    let Timeline { data, jobs, days } = timeline;
     for job in jobs.iter().filter(|j| j.target) {
         for rec in &data[job.rows.clone()] {
             let row = finish(
                 rec,
                 store::Level::Data,
                 &set.data,
-                &data_out,
+                &outs.data,
+                symbols,
                 Vec::new(),
                 &mut out.errors,
             );
@@ -510,7 +577,11 @@ pub fn compute(
         }
         let mut extra = Vec::new();
         if !settled {
-            extra.push(("(fixpoint)".to_owned(), unsettled.clone()));
+            let why = format!(
+                "data and job values were still changing after {} iterations",
+                options.max_iterations
+            );
+            extra.push(("(fixpoint)".to_owned(), why));
         }
         if let Some(why) = &day_failure {
             extra.push(("#WB".to_owned(), why.clone()));
@@ -519,7 +590,8 @@ pub fn compute(
             &job.rec,
             store::Level::Job,
             &set.job,
-            &job_out,
+            &outs.job,
+            symbols,
             extra,
             &mut out.errors,
         );
@@ -540,7 +612,8 @@ pub fn compute(
             &rec,
             store::Level::Day,
             &set.day,
-            &day_out,
+            &outs.day,
+            symbols,
             Vec::new(),
             &mut out.errors,
         );
