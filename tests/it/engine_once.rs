@@ -277,3 +277,125 @@ fn a_job_re_flagged_by_hand_is_recomputed_from_its_current_data() {
     );
     assert_eq!(one(&db, "SELECT recalc FROM job WHERE id = 7"), "0");
 }
+
+#[test]
+fn bad_equations_and_rows_are_recorded_and_the_rest_is_computed() {
+    let db = TestDb::create_blocking();
+    recalcd(&db, &["migrate"]);
+    db.execute_blocking(
+        r#"INSERT INTO constants (id, name, value) VALUES (1, 'WB', '06:00');
+           INSERT INTO equations ("type", id, name, eq) VALUES
+               (1, 0, 'double', '* $x 2'),
+               (1, 0, 'broken', '+ $x'),
+               (4, 0, 'TOTAL', 'SSUMX $double'),
+               (5, 0, 'DAYTOTAL', 'SSUM $total');
+           INSERT INTO data (datetime, data_time, id, recalc, conjoined) VALUES
+               ('2024-03-01 08:00', '2024-03-01 08:00', 1, 1, 'x=1;'),
+               ('2024-03-01 08:01', '2024-03-01 08:00', 1, 1, 'x=2;oops;'),
+               ('2024-03-01 08:02', '2024-03-01 08:00', 1, 1, 'x=3;'),
+               ('2024-03-01 09:00', '2024-03-01 09:00', 2, 1, 'x=4;');"#,
+    );
+    let out = recalcd(&db, &["once"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        log.matches("equation (type 1, id 0, 'broken') column 5")
+            .count(),
+        1,
+        "reported once, with its key and column: {log}"
+    );
+    let data = db.query_blocking("SELECT id, conjoined, recalc FROM data ORDER BY id, datetime");
+    let data: Vec<(String, String, String)> = data
+        .into_iter()
+        .map(|r| {
+            (
+                r[0].clone().unwrap(),
+                r[1].clone().unwrap(),
+                r[2].clone().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        data,
+        [
+            ("1", "x=1;double=2;", "0"),
+            ("1", "x=2;oops;", "-1"),
+            ("1", "x=3;double=6;", "0"),
+            ("2", "x=4;double=8;", "0"),
+        ]
+        .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()))
+    );
+    // Device 1's job and day; device 2 has no #WB: its job is computed, its day cannot be.
+    assert_eq!(
+        one(&db, "SELECT conjoined FROM job WHERE id = 1"),
+        "TOTAL=8;"
+    );
+    assert_eq!(
+        one(&db, "SELECT conjoined FROM day WHERE id = 1"),
+        "DAYTOTAL=8;"
+    );
+    assert_eq!(
+        one(
+            &db,
+            "SELECT conjoined || ' ' || recalc FROM job WHERE id = 2"
+        ),
+        "TOTAL=8; -1"
+    );
+    assert_eq!(one(&db, "SELECT count(*) FROM day WHERE id = 2"), "0");
+    let errors = db.query_blocking(
+        "SELECT level, id, equation, reason FROM recalcd_errors ORDER BY id, level",
+    );
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0][0].as_deref(), Some("data"));
+    assert_eq!(errors[0][2].as_deref(), Some("conjoined"));
+    assert!(
+        errors[0][3]
+            .as_deref()
+            .unwrap()
+            .contains("'oops' has no '='"),
+        "{errors:?}"
+    );
+    assert_eq!(errors[1][0].as_deref(), Some("job"));
+    assert_eq!(errors[1][2].as_deref(), Some("#WB"));
+    assert!(
+        errors[1][3].as_deref().unwrap().contains("#WB is missing"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn a_day_break_before_midnight_in_another_zone() {
+    let db = TestDb::create_blocking();
+    recalcd(&db, &["migrate"]);
+    // New York is UTC-5 in January: a 22:00 break is 03:00 UTC the next calendar day.
+    db.execute_blocking(
+        r#"INSERT INTO constants (id, name, value) VALUES
+               (3, 'WB', '22:00'), (3, 'TZ', 'America/New_York');
+           INSERT INTO equations ("type", id, name, eq) VALUES
+               (4, 0, 'N', '#RECS'), (5, 0, 'JOBS', '#RECS');
+           INSERT INTO data (datetime, data_time, id, recalc, conjoined) VALUES
+               ('2024-01-11 02:59', '2024-01-11 02:59', 3, 1, 'x=1;'),
+               ('2024-01-11 03:00', '2024-01-11 03:00', 3, 1, 'x=2;'),
+               ('2024-01-11 04:30', '2024-01-11 04:30', 3, 1, 'x=3;');"#,
+    );
+    recalcd(&db, &["once"]);
+    let days = db.query_blocking(
+        "SELECT to_char(datetime, 'YYYY-MM-DD HH24:MI'), to_char(data_time, 'YYYY-MM-DD HH24:MI'), conjoined
+           FROM day ORDER BY datetime",
+    );
+    assert_eq!(
+        days,
+        vec![
+            // 21:59 local on Jan 10: the day that began at 22:00 on Jan 9.
+            vec![
+                Some("2024-01-10 03:00".to_owned()),
+                Some("2024-01-11 03:00".to_owned()),
+                Some("JOBS=1;".to_owned())
+            ],
+            vec![
+                Some("2024-01-11 03:00".to_owned()),
+                Some("2024-01-12 03:00".to_owned()),
+                Some("JOBS=2;".to_owned())
+            ],
+        ]
+    );
+}
