@@ -74,7 +74,7 @@ pub async fn run<F: Future<Output = ()>>(config: &Config, shutdown: F) -> Result
         let mut session = match opened {
             Ok(session) => session,
             Err(e) if is_unusable(&e) => {
-                error!(error = %e, "giving up: the store cannot be used as configured");
+                error!(error = %Chain(&e), "giving up: the store cannot be used as configured");
                 return Err(DaemonError::Unusable(e));
             }
             Err(e) => {
@@ -83,12 +83,7 @@ pub async fn run<F: Future<Output = ()>>(config: &Config, shutdown: F) -> Result
                 } else {
                     backoff.failed()
                 };
-                error!(
-                    error = %e,
-                    transient = e.is_transient(),
-                    retry_in_ms = millis(wait),
-                    "cannot use the store"
-                );
+                log_failure("cannot use the store", &e, wait);
                 if !stop.sleep(wait).await {
                     break;
                 }
@@ -100,12 +95,7 @@ pub async fn run<F: Future<Output = ()>>(config: &Config, shutdown: F) -> Result
             Err(e) => {
                 drop(session);
                 let wait = backoff.failed();
-                error!(
-                    error = %e,
-                    transient = e.is_transient(),
-                    retry_in_ms = millis(wait),
-                    "store failure; reconnecting"
-                );
+                log_failure("store failure; reconnecting", &e, wait);
                 if !stop.sleep(wait).await {
                     break;
                 }
@@ -127,6 +117,38 @@ fn is_schema_problem(e: &StoreError) -> bool {
         e,
         StoreError::MissingTable { .. } | StoreError::Column { .. } | StoreError::Outdated { .. }
     )
+}
+
+/// Logs a failure the daemon waits out: a warning when it is transient (the store is
+/// restarting, unreachable), an error when a person should look at it.
+fn log_failure(message: &'static str, e: &StoreError, wait: Duration) {
+    let (error, transient, retry_in_ms) = (Chain(e), e.is_transient(), millis(wait));
+    if transient {
+        warn!(error = %error, transient, retry_in_ms, "{message}");
+    } else {
+        error!(error = %error, transient, retry_in_ms, "{message}");
+    }
+}
+
+/// An error and its causes on one line (`a: b: c`), skipping a cause whose text its
+/// parent already shows (the driver repeats its cause in its own message).
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !text.is_empty() && !shown.contains(&text) {
+                write!(f, ": {text}")?;
+                shown = text;
+            }
+            cause = c.source();
+        }
+        Ok(())
+    }
 }
 
 fn millis(d: Duration) -> u64 {
@@ -244,7 +266,7 @@ async fn current_revision(
         Err(e) => {
             if !*warned {
                 warn!(
-                    error = %e,
+                    error = %Chain(&e),
                     "cannot read the revision of the equations; changes to them are picked up only after a reconnect"
                 );
                 *warned = true;
@@ -364,6 +386,23 @@ mod tests {
         assert_eq!(millis(b.failed()), 3000);
         let mut small = Backoff::new(Duration::from_millis(200));
         assert_eq!(millis(small.failed()), 200);
+    }
+
+    #[test]
+    fn an_error_is_shown_with_its_causes_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] Middle);
+        #[derive(Debug, thiserror::Error)]
+        #[error("middle: inner")]
+        struct Middle(#[source] Inner);
+        #[derive(Debug, thiserror::Error)]
+        #[error("inner")]
+        struct Inner;
+        assert_eq!(
+            Chain(&Outer(Middle(Inner))).to_string(),
+            "outer: middle: inner"
+        );
     }
 
     #[tokio::test]
