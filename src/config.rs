@@ -586,6 +586,12 @@ mod tests {
         assert_eq!(c.poll.interval, Duration::from_secs(5));
         assert_eq!(c.database.dialect, DialectChoice::Auto);
         assert_eq!(c.tables.errors, "recalcd_errors");
+        assert_eq!(c.tables.revision, "recalcd_revision");
+        assert_eq!(c.poll.max_backoff, Duration::from_secs(30));
+        let mut raw = RawConfig::default();
+        raw.poll.max_backoff = "0s".into();
+        let e = raw.validate().unwrap_err();
+        assert!(e.to_string().contains("poll.max_backoff"), "{e}");
     }
 
     #[test]

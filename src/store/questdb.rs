@@ -738,15 +738,22 @@ impl Store for QuestStore {
             let what = format!("fingerprinting `{table}` (count, md5 of string_agg)");
             let sql = format!(
                 r#"SELECT n, md5(s) FROM (
-                     SELECT count() n, string_agg(concat({columns}), '|') s FROM "{table}")"#
+                     SELECT count() n, string_agg(concat({columns})::varchar, '|') s
+                       FROM "{table}")"#
             );
-            let row = self
+            let rows = self
                 .client
-                .query_one(&sql, &[])
+                .query(&sql, &[])
                 .await
                 .map_err(StoreError::query(&what))?;
-            let n: Option<i64> = row.try_get(0).map_err(StoreError::query(&what))?;
-            let md5: Option<String> = row.try_get(1).map_err(StoreError::query(&what))?;
+            // One row (an empty table gives count 0 and a NULL md5); none is read alike.
+            let (n, md5): (Option<i64>, Option<String>) = match rows.first() {
+                Some(row) => (
+                    row.try_get(0).map_err(StoreError::query(&what))?,
+                    row.try_get(1).map_err(StoreError::query(&what))?,
+                ),
+                None => (None, None),
+            };
             (n, md5).hash(&mut h);
         }
         Ok(Revision::of(h.finish()))
