@@ -24,9 +24,15 @@
 //! (someone has to run `recalcd migrate`). The back-off starts again from 500 ms after
 //! the first batch or poll that succeeds. Bad equations are left out when loaded (and
 //! logged); a row whose outputs cannot be computed is written with `recalc = -1` and
-//! error records; neither affects other rows.
+//! error records; neither affects other rows. Should a batch ever panic (a bug: the
+//! engine returns failures as values), the panic is caught and handled like a store
+//! failure. A failure that repeats for the same rows (a store error caused by one row's
+//! content, a panic) is retried forever at the back-off cap: the daemon stays up and
+//! says so in its log, but those rows' batch makes no progress until the cause is
+//! fixed.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
@@ -92,10 +98,17 @@ pub async fn run<F: Future<Output = ()>>(config: &Config, shutdown: F) -> Result
         };
         match session.serve(config, &mut stop, &mut backoff).await {
             Ok(()) => break,
-            Err(e) => {
+            Err(failure) => {
                 drop(session);
                 let wait = backoff.failed();
-                log_failure("store failure; reconnecting", &e, wait);
+                match failure {
+                    Failure::Store(e) => log_failure("store failure; reconnecting", &e, wait),
+                    Failure::Panic(reason) => error!(
+                        reason = %reason,
+                        retry_in_ms = millis(wait),
+                        "a batch panicked (a bug in recalcd; nothing of it was committed on PostgreSQL); reconnecting"
+                    ),
+                }
                 if !stop.sleep(wait).await {
                     break;
                 }
@@ -104,6 +117,22 @@ pub async fn run<F: Future<Output = ()>>(config: &Config, shutdown: F) -> Result
     }
     info!("stopped");
     Ok(())
+}
+
+/// Why serving a connection ended before shutdown.
+enum Failure {
+    /// The store failed.
+    Store(StoreError),
+    /// A batch panicked. The engine is written not to (failures are values), but one
+    /// bad row must not take the daemon down should it ever happen: the panic is
+    /// caught, logged and handled like a store failure.
+    Panic(String),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
 }
 
 /// A failure no waiting can cure: give up with a non-zero exit.
@@ -187,13 +216,13 @@ impl Session {
         })
     }
 
-    /// Polls and computes until shutdown is requested (`Ok`) or the store fails.
+    /// Polls and computes until shutdown is requested (`Ok`) or something fails.
     async fn serve<F: Future<Output = ()>>(
         &mut self,
         config: &Config,
         stop: &mut Shutdown<F>,
         backoff: &mut Backoff,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), Failure> {
         let mut stalled = 0;
         loop {
             let Some(refreshed) = stop.or(self.refresh(config)).await else {
@@ -205,8 +234,17 @@ impl Session {
                 return Ok(());
             }
             let started = Instant::now();
-            // Not raced with shutdown: a batch is finished once started.
-            let report = self.recalc.run_batch(&mut self.store).await?;
+            // Not raced with shutdown: a batch is finished once started. After a panic
+            // the session is dropped, so nothing half-done is used again.
+            let batch = AssertUnwindSafe(self.recalc.run_batch(&mut self.store));
+            let report = batch.catch_unwind().await.map_err(|p| {
+                Failure::Panic(
+                    p.downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".to_string()),
+                )
+            })??;
             backoff.reset();
             if report.is_idle() {
                 stalled = 0;
