@@ -106,7 +106,7 @@ pub async fn run<F: Future<Output = ()>>(config: &Config, shutdown: F) -> Result
                     Failure::Panic(reason) => error!(
                         reason = %reason,
                         retry_in_ms = millis(wait),
-                        "a batch panicked (a bug in recalcd; nothing of it was committed on PostgreSQL); reconnecting"
+                        "a batch panicked (a bug in recalcd); reconnecting"
                     ),
                 }
                 if !stop.sleep(wait).await {
