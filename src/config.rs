@@ -154,6 +154,9 @@ pub struct TableNames {
     pub errors: String,
     /// recalcd's record of applied migrations.
     pub migrations: String,
+    /// recalcd's revision counter of the equations and constants (PostgreSQL only: the
+    /// daemon reloads them when it changes).
+    pub revision: String,
 }
 
 /// `[poll]`.
@@ -163,6 +166,9 @@ pub struct PollConfig {
     pub interval: Duration,
     /// Maximum number of flagged rows taken per batch.
     pub batch_size: usize,
+    /// The longest wait between two attempts when the store fails (the wait starts
+    /// at half a second and doubles up to this).
+    pub max_backoff: Duration,
 }
 
 /// `[log]`.
@@ -217,6 +223,7 @@ pub struct RawTables {
     pub equations: String,
     pub errors: String,
     pub migrations: String,
+    pub revision: String,
 }
 
 /// `[poll]` as written.
@@ -227,6 +234,8 @@ pub struct RawPoll {
     pub interval: String,
     /// `poll.batch_size`.
     pub batch_size: u64,
+    /// `poll.max_backoff`.
+    pub max_backoff: String,
 }
 
 /// `[log]` as written.
@@ -270,10 +279,12 @@ impl Default for RawConfig {
                 equations: "equations".into(),
                 errors: "recalcd_errors".into(),
                 migrations: "recalcd_migrations".into(),
+                revision: "recalcd_revision".into(),
             },
             poll: RawPoll {
                 interval: "5s".into(),
                 batch_size: 10_000,
+                max_backoff: "30s".into(),
             },
             log: RawLog {
                 format: "pretty".into(),
@@ -324,6 +335,7 @@ impl RawConfig {
             equations: identifier("tables.equations", t.equations)?,
             errors: identifier("tables.errors", t.errors)?,
             migrations: identifier("tables.migrations", t.migrations)?,
+            revision: identifier("tables.revision", t.revision)?,
         };
         let all = tables.all();
         for (i, (key, name)) in all.iter().enumerate() {
@@ -340,6 +352,11 @@ impl RawConfig {
             .ok()
             .filter(|n| (1..=1_000_000).contains(n))
             .ok_or_else(|| invalid("poll.batch_size", "must be between 1 and 1000000".into()))?;
+        let max_backoff =
+            parse_duration(&self.poll.max_backoff).map_err(|r| invalid("poll.max_backoff", r))?;
+        if max_backoff.is_zero() {
+            return Err(invalid("poll.max_backoff", "must be positive".into()));
+        }
         let format = match self.log.format.trim().to_ascii_lowercase().as_str() {
             "pretty" => LogFormat::Pretty,
             "json" => LogFormat::Json,
@@ -378,6 +395,7 @@ impl RawConfig {
             poll: PollConfig {
                 interval,
                 batch_size,
+                max_backoff,
             },
             log: LogConfig { format, level },
         })
@@ -386,7 +404,7 @@ impl RawConfig {
 
 impl TableNames {
     /// Every table with its configuration key.
-    pub fn all(&self) -> [(&'static str, &str); 7] {
+    pub fn all(&self) -> [(&'static str, &str); 8] {
         [
             ("tables.data", &self.data),
             ("tables.job", &self.job),
@@ -395,6 +413,7 @@ impl TableNames {
             ("tables.equations", &self.equations),
             ("tables.errors", &self.errors),
             ("tables.migrations", &self.migrations),
+            ("tables.revision", &self.revision),
         ]
     }
 }
@@ -567,6 +586,12 @@ mod tests {
         assert_eq!(c.poll.interval, Duration::from_secs(5));
         assert_eq!(c.database.dialect, DialectChoice::Auto);
         assert_eq!(c.tables.errors, "recalcd_errors");
+        assert_eq!(c.tables.revision, "recalcd_revision");
+        assert_eq!(c.poll.max_backoff, Duration::from_secs(30));
+        let mut raw = RawConfig::default();
+        raw.poll.max_backoff = "0s".into();
+        let e = raw.validate().unwrap_err();
+        assert!(e.to_string().contains("poll.max_backoff"), "{e}");
     }
 
     #[test]

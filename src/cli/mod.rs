@@ -17,6 +17,7 @@ mod check;
 mod eval;
 mod migrate;
 mod once;
+mod run;
 mod status;
 mod summary;
 
@@ -162,6 +163,21 @@ pub enum Command {
     /// row a producer changed meanwhile keeps the producer's content and flag. Running it
     /// again with nothing flagged changes nothing.
     Once(once::Args),
+    /// Run as a daemon: recalculate whatever gets flagged, until SIGTERM or SIGINT.
+    ///
+    /// Polls the flagged rows and computes them in batches of `poll.batch_size`, back to
+    /// back while there is a backlog, and every `poll.interval` when there is none; memory
+    /// follows the batch size, not the backlog. When the stored equations or constants
+    /// change, they are reloaded before the next batch (PostgreSQL: a revision counter
+    /// kept by triggers; QuestDB: a fingerprint the server computes). SIGTERM or SIGINT
+    /// lets the batch in flight finish (on PostgreSQL its write-back is one transaction:
+    /// written completely or not at all), starts no other, and exits 0. When the store
+    /// goes away, the failure is logged and the daemon reconnects, waiting 500ms at
+    /// first and twice as long after each failure, up to `poll.max_backoff`. A bad
+    /// equation or row never stops it. Logs go to stderr, pretty or JSON (`log.format`).
+    /// Exits 1 only when the configuration can never work (a malformed database URL, a
+    /// schema newer than this recalcd).
+    Run(run::Args),
     /// Print the summaries (types 6 and 7) of a date range, one record per device.
     ///
     /// Evaluates the type 6 equations and then the type 7 equations (which may read type
@@ -192,6 +208,7 @@ pub fn main() -> ExitCode {
         Command::Migrate(args) => migrate::run(args, &cli.global),
         Command::Status(args) => status::run(args, &cli.global),
         Command::Once(args) => once::run(args, &cli.global),
+        Command::Run(args) => run::run(args, &cli.global),
         Command::Summary(args) => summary::run(args, &cli.global),
     };
     match outcome {

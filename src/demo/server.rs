@@ -118,13 +118,50 @@ impl TempServer {
                 "--no-sync".as_ref(),
             ],
         )?;
+        server.pg_ctl_start()?;
+        Ok(server)
+    }
+
+    /// Stops the server (fast shutdown: open sessions are ended), keeping its data
+    /// directory and port, so that [`TempServer::start_again`] brings it back as it was.
+    /// Used to test what clients do when their server goes away.
+    ///
+    /// # Errors
+    /// [`ServerError::Step`] with `pg_ctl`'s message.
+    pub fn stop(&self) -> Result<(), ServerError> {
+        let data = self.dir.join("data");
+        self.run_server_program(
+            "stopping the server",
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-m".as_ref(),
+                "fast".as_ref(),
+                "-w".as_ref(),
+                "stop".as_ref(),
+            ],
+        )
+    }
+
+    /// Starts a server [`TempServer::stop`] stopped, on the same port and data.
+    ///
+    /// # Errors
+    /// [`ServerError::Step`] with `pg_ctl`'s message (e.g. the port was taken meanwhile).
+    pub fn start_again(&self) -> Result<(), ServerError> {
+        self.pg_ctl_start()
+    }
+
+    /// `pg_ctl start`, waiting until the server accepts connections.
+    fn pg_ctl_start(&self) -> Result<(), ServerError> {
+        let data = self.dir.join("data");
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off",
-            server.port,
-            server.dir.display()
+            self.port,
+            self.dir.display()
         );
-        let log = server.dir.join("server.log");
-        server.run_server_program(
+        let log = self.dir.join("server.log");
+        self.run_server_program(
             "starting the server",
             "pg_ctl",
             &[
@@ -137,8 +174,7 @@ impl TempServer {
                 options.as_ref(),
                 "start".as_ref(),
             ],
-        )?;
-        Ok(server)
+        )
     }
 
     /// The connection URL of the server's `postgres` database.

@@ -56,6 +56,17 @@ impl Report {
     }
 }
 
+/// How many equations and constants a [`Recalculator`] was loaded with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Loaded {
+    /// Equation records read.
+    pub equations: usize,
+    /// Equations left out because they do not compile (logged when loaded).
+    pub skipped: usize,
+    /// Constant records read.
+    pub constants: usize,
+}
+
 /// The compiled equations and the constants, loaded once and used for many batches.
 #[derive(Debug)]
 pub struct Recalculator {
@@ -63,6 +74,8 @@ pub struct Recalculator {
     constants: Constants,
     options: Options,
     batch_size: usize,
+    /// What was loaded, for the daemon's logs.
+    loaded: Loaded,
 }
 
 impl Recalculator {
@@ -81,10 +94,17 @@ impl Recalculator {
         for p in catalog.problems() {
             warn!(problem = %p, "equation skipped");
         }
-        let constants = Constants::build(&store.load_constants().await?, catalog.symbols());
+        let constant_records = store.load_constants().await?;
+        let constants = Constants::build(&constant_records, catalog.symbols());
+        let loaded = Loaded {
+            equations: equations.len(),
+            skipped: catalog.problems().len(),
+            constants: constant_records.len(),
+        };
         info!(
-            equations = equations.len(),
-            skipped = catalog.problems().len(),
+            equations = loaded.equations,
+            skipped = loaded.skipped,
+            constants = loaded.constants,
             "equations loaded"
         );
         Ok(Recalculator {
@@ -92,7 +112,13 @@ impl Recalculator {
             constants,
             options,
             batch_size: batch_size.max(1),
+            loaded,
         })
+    }
+
+    /// How many equations and constants were loaded.
+    pub fn loaded(&self) -> Loaded {
+        self.loaded
     }
 
     /// The compiled equations.

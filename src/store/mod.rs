@@ -273,6 +273,22 @@ pub struct WriteOutcome {
     pub errors_written: usize,
 }
 
+/// The revision of the equations and constants: it changes whenever either table does.
+///
+/// Opaque; only compared with an earlier one from the same store, to decide whether the
+/// compiled equations must be reloaded ([`Store::revision`]). A change may be reported
+/// when nothing changed (a rolled-back write, a restarted server): that only costs one
+/// reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Revision(u64);
+
+impl Revision {
+    /// A revision as a dialect computes it (PostgreSQL: a counter; QuestDB: a hash).
+    pub(crate) fn of(v: u64) -> Revision {
+        Revision(v)
+    }
+}
+
 /// What `migrate` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrateReport {
@@ -546,6 +562,14 @@ pub trait Store {
     /// [`StoreError`] if the query fails.
     fn load_equations(&self) -> impl Future<Output = Result<Vec<Equation>, StoreError>> + Send;
 
+    /// The current [`Revision`] of the equations and constants: cheap (one tiny query),
+    /// so the daemon asks before every batch and reloads only when it changed. Read it
+    /// *before* loading the equations, so a change made meanwhile is seen next time.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    fn revision(&self) -> impl Future<Output = Result<Revision, StoreError>> + Send;
+
     /// Writes a batch back under the guard (see the module docs).
     ///
     /// # Errors
@@ -633,6 +657,9 @@ impl Store for AnyStore {
     }
     async fn load_equations(&self) -> Result<Vec<Equation>, StoreError> {
         dispatch!(self, s => s.load_equations().await)
+    }
+    async fn revision(&self) -> Result<Revision, StoreError> {
+        dispatch!(self, s => s.revision().await)
     }
     async fn write_back(&mut self, batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
         dispatch!(self, s => s.write_back(batch).await)

@@ -30,7 +30,8 @@ use tokio_postgres::Client;
 use super::migrate::{latest_version, migrations, render};
 use super::{
     row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord, Level,
-    MigrateReport, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange, WriteBatch,
+    MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange,
+    WriteBatch,
     WriteOutcome, ROW_COLUMNS,
 };
 use crate::config::{Config, Dialect, TableNames};
@@ -124,6 +125,10 @@ fn expected_columns(tables: &TableNames) -> Vec<(&str, Vec<(&'static str, &'stat
         (
             tables.migrations.as_str(),
             vec![("version", "integer"), ("name", "text")],
+        ),
+        (
+            tables.revision.as_str(),
+            vec![("one", "boolean"), ("revision", "bigint")],
         ),
     ]
 }
@@ -571,6 +576,25 @@ impl Store for PgStore {
             })
             .collect::<Result<_, tokio_postgres::Error>>()
             .map_err(StoreError::query(what))
+    }
+
+    /// The counter of `tables.revision`, bumped by triggers on the equations and
+    /// constants tables (migration 0002) in the changing transaction itself.
+    async fn revision(&self) -> Result<Revision, StoreError> {
+        let what = "reading the revision of the equations and constants";
+        let sql = format!(r#"SELECT revision FROM "{}""#, self.tables.revision);
+        let row = self
+            .client
+            .query_opt(&sql, &[])
+            .await
+            .map_err(StoreError::query(what))?;
+        let value: i64 = match row {
+            Some(r) => r.try_get(0).map_err(StoreError::query(what))?,
+            // Someone deleted the row: the triggers then change nothing until the
+            // next migration; report a fixed revision rather than fail every poll.
+            None => 0,
+        };
+        Ok(Revision::of(value as u64))
     }
 
     #[tracing::instrument(skip_all, fields(data = batch.data.len(), jobs = batch.jobs.len(), days = batch.days.len(), errors = batch.errors.len()))]

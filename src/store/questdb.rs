@@ -32,6 +32,18 @@
 //!
 //! There are no transactions across tables: a failed write-back may leave some levels
 //! written; re-running is idempotent (dedup), and rows still flagged are polled again.
+//!
+//! **Revision of the equations and constants** ([`Store::revision`]). QuestDB has no
+//! triggers, and its table transaction numbers (`tables().table_txn`) are documented as
+//! approximate and null for tables not written since the server started, so the
+//! revision is a fingerprint the server computes: per table, the row count and the
+//! `md5` of all rows concatenated (`string_agg`), one row back per table. It sees every
+//! insert, update and truncate, including an edit that keeps a value's length. Limits:
+//! the server still reads both (small) tables each poll; `string_agg` has no defined
+//! order, so a server that returned the rows in another order would cause one needless
+//! reload; the concatenation is bounded by QuestDB's string buffer
+//! (`cairo.sql.string.function.buffer.max.size`), so very large tables make the query
+//! fail — the daemon then logs it and keeps running with the equations it has.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -45,7 +57,8 @@ use tokio_postgres::Client;
 use super::migrate::{latest_version, migrations, render, statements};
 use super::{
     row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord, Level,
-    MigrateReport, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange, WriteBatch,
+    MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange,
+    WriteBatch,
     WriteOutcome, ROW_COLUMNS,
 };
 use crate::config::{Config, Dialect, TableNames};
@@ -727,6 +740,39 @@ impl Store for QuestStore {
             .into_iter()
             .map(|((kind, id, name), eq)| Equation { kind, id, name, eq })
             .collect())
+    }
+
+    async fn revision(&self) -> Result<Revision, StoreError> {
+        let mut h = std::hash::DefaultHasher::new();
+        for (table, columns) in [
+            (
+                &self.tables.equations,
+                r#""type", ':', id, ':', name, ':', eq"#,
+            ),
+            (&self.tables.constants, r#"id, ':', name, ':', value"#),
+        ] {
+            let what = format!("fingerprinting `{table}` (count, md5 of string_agg)");
+            let sql = format!(
+                r#"SELECT n, md5(s) FROM (
+                     SELECT count() n, string_agg(concat({columns})::varchar, '|') s
+                       FROM "{table}")"#
+            );
+            let rows = self
+                .client
+                .query(&sql, &[])
+                .await
+                .map_err(StoreError::query(&what))?;
+            // One row (an empty table gives count 0 and a NULL md5); none is read alike.
+            let (n, md5): (Option<i64>, Option<String>) = match rows.first() {
+                Some(row) => (
+                    row.try_get(0).map_err(StoreError::query(&what))?,
+                    row.try_get(1).map_err(StoreError::query(&what))?,
+                ),
+                None => (None, None),
+            };
+            (n, md5).hash(&mut h);
+        }
+        Ok(Revision::of(h.finish()))
     }
 
     #[tracing::instrument(skip_all, fields(data = batch.data.len(), jobs = batch.jobs.len(), days = batch.days.len(), errors = batch.errors.len()))]

@@ -45,7 +45,7 @@ fn migrate_twice_then_status() {
     let second = recalcd(&["migrate", "--database-url", &db.url]);
     assert!(second.status.success(), "{}", stderr(&second));
     assert!(
-        stdout(&second).contains("schema is up to date (migration 1, postgres)"),
+        stdout(&second).contains("schema is up to date (migration 2, postgres)"),
         "{}",
         stdout(&second)
     );
@@ -61,7 +61,7 @@ fn migrate_twice_then_status() {
     assert!(status.status.success(), "{}", stderr(&status));
     let out = stdout(&status);
     assert!(
-        out.contains("dialect: postgres (schema migration 1)"),
+        out.contains("dialect: postgres (schema migration 2)"),
         "{out}"
     );
     assert!(

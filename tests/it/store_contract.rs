@@ -45,6 +45,7 @@ contract!(
     guard_keeps_what_a_producer_wrote_meanwhile,
     loads_every_device_between_two_times,
     next_mirrors_previous,
+    revision_moves_with_the_equations_and_constants_only,
 );
 
 /// 2024-03-`day` `h`:`m`:00 UTC.
@@ -798,4 +799,64 @@ async fn next_mirrors_previous(h: &Harness) {
         next_data[1].as_ref().map(Row::key),
         Some(key(2, t(1, 7, 5)))
     );
+}
+
+async fn revision_moves_with_the_equations_and_constants_only(h: &Harness) {
+    let mut store = h.migrated().await;
+    let (equations, constants) = (&h.config.tables.equations, &h.config.tables.constants);
+    let r0 = store.revision().await.expect("revision");
+    assert_eq!(
+        store.revision().await.unwrap(),
+        r0,
+        "stable while nothing changes"
+    );
+
+    h.sql(
+        &format!(r#"INSERT INTO "{equations}" ("type", id, name, eq) VALUES (1, 0, 'b', '+ 1 2')"#),
+        None,
+    )
+    .await;
+    let r1 = store.revision().await.unwrap();
+    assert_ne!(r1, r0, "an inserted equation");
+
+    // An edit that keeps every length.
+    h.sql(
+        &format!(r#"UPDATE "{equations}" SET eq = '+ 1 3' WHERE name = 'b'"#),
+        None,
+    )
+    .await;
+    let r2 = store.revision().await.unwrap();
+    assert_ne!(r2, r1, "an edited equation");
+
+    h.sql(
+        &format!(r#"INSERT INTO "{constants}" (id, name, value) VALUES (0, 'TMAX', '20')"#),
+        None,
+    )
+    .await;
+    let r3 = store.revision().await.unwrap();
+    assert_ne!(r3, r2, "an inserted constant");
+    h.sql(
+        &format!(r#"UPDATE "{constants}" SET value = '30' WHERE name = 'TMAX'"#),
+        None,
+    )
+    .await;
+    let r4 = store.revision().await.unwrap();
+    assert_ne!(r4, r3, "an edited constant");
+
+    // Data written meanwhile is not a change of the equations.
+    seed(
+        &mut store,
+        Level::Data,
+        vec![row(1, t(1, 8, 0), t(1, 8, 0), 1)],
+    )
+    .await;
+    assert_eq!(
+        store.revision().await.unwrap(),
+        r4,
+        "data rows do not count"
+    );
+
+    h.sql(&format!(r#"TRUNCATE TABLE "{equations}""#), None)
+        .await;
+    assert_ne!(store.revision().await.unwrap(), r4, "emptied equations");
 }

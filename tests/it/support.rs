@@ -218,6 +218,7 @@ impl Harness {
             &mut t.equations,
             &mut t.errors,
             &mut t.migrations,
+            &mut t.revision,
         ] {
             *name = format!("{prefix}_{name}");
         }

@@ -1,0 +1,477 @@
+//! `recalcd run`: the daemon loop around [`Recalculator::run_batch`].
+//!
+//! **Loop.** Connect, check the schema, read the equations' [`Revision`] and load the
+//! [`Recalculator`]; then run batches back to back while rows are flagged, and when
+//! nothing is flagged wait `poll.interval`. Before every batch one tiny query asks for
+//! the revision; when it moved, the equations and constants are reloaded (`equations
+//! reloaded` in the log). Memory follows `poll.batch_size`, never the backlog: nothing
+//! is kept from one batch to the next but the compiled equations.
+//!
+//! **Shutdown.** The shutdown future is a parameter (the CLI passes SIGTERM / SIGINT,
+//! tests their own). It is only listened to at safe points: while connecting, loading
+//! the equations, reading the revision, and waiting. A batch that has started is always
+//! finished — its write-back is one transaction on PostgreSQL, so it is written
+//! completely or not at all — and no batch starts once shutdown was requested. Killing
+//! the process instead (SIGKILL, a crash) loses at most the batch's uncommitted work:
+//! its rows stay flagged and are computed again on restart.
+//!
+//! **Failures.** Nothing the store or the data does stops the daemon, except a
+//! configuration it can never use ([`StoreError::BadUrl`], a schema newer than this
+//! recalcd: [`DaemonError`]). Any other failure — connecting, a statement, a batch — is
+//! logged with its fields (`error`, `transient`, `retry_in_ms`), the connection is
+//! dropped, and after a back-off (500 ms doubling up to `poll.max_backoff`) the daemon
+//! reconnects and carries on. A missing or outdated schema is waited out at the cap
+//! (someone has to run `recalcd migrate`). The back-off starts again from 500 ms after
+//! the first batch or poll that succeeds. Bad equations are left out when loaded (and
+//! logged); a row whose outputs cannot be computed is written with `recalc = -1` and
+//! error records; neither affects other rows. Should a batch ever panic (a bug: the
+//! engine returns failures as values), the panic is caught and handled like a store
+//! failure. A failure that repeats for the same rows (a store error caused by one row's
+//! content, a panic) is retried forever at the back-off cap: the daemon stays up and
+//! says so in its log, but those rows' batch makes no progress until the cause is
+//! fixed.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use tracing::{error, info, warn};
+
+use super::batch::{Recalculator, Report};
+use crate::config::Config;
+use crate::store::{self, AnyStore, Revision, Store, StoreError};
+
+/// The first wait after a failure; it doubles with each failure in a row.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Batches in a row whose every row was left for a producer's newer write before the
+/// daemon waits a poll interval instead of trying again at once.
+const STALLED_BATCHES: u32 = 3;
+
+/// Why the daemon gave up: the configuration points at something it can never use.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The store cannot be used as configured, whatever the daemon waits for.
+    #[error("the store cannot be used as configured")]
+    Unusable(#[source] StoreError),
+}
+
+/// Runs the daemon until `shutdown` resolves, then returns once the batch in flight (if
+/// any) is written.
+///
+/// # Errors
+/// [`DaemonError::Unusable`] for a bad database URL or a schema newer than this
+/// recalcd; every other failure is logged and retried.
+pub async fn run<F: Future<Output = ()>>(config: &Config, shutdown: F) -> Result<(), DaemonError> {
+    let mut stop = Shutdown::new(shutdown);
+    let mut backoff = Backoff::new(config.poll.max_backoff);
+    info!(
+        url = %config.database.redacted_url(),
+        interval_ms = millis(config.poll.interval),
+        batch_size = config.poll.batch_size,
+        "daemon starting"
+    );
+    loop {
+        let Some(opened) = stop.or(Session::open(config)).await else {
+            break;
+        };
+        let mut session = match opened {
+            Ok(session) => session,
+            Err(e) if is_unusable(&e) => {
+                error!(error = %Chain(&e), "giving up: the store cannot be used as configured");
+                return Err(DaemonError::Unusable(e));
+            }
+            Err(e) => {
+                let wait = if is_schema_problem(&e) {
+                    backoff.at_cap()
+                } else {
+                    backoff.failed()
+                };
+                log_failure("cannot use the store", &e, wait);
+                if !stop.sleep(wait).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        match session.serve(config, &mut stop, &mut backoff).await {
+            Ok(()) => break,
+            Err(failure) => {
+                drop(session);
+                let wait = backoff.failed();
+                match failure {
+                    Failure::Store(e) => log_failure("store failure; reconnecting", &e, wait),
+                    Failure::Panic(reason) => error!(
+                        reason = %reason,
+                        retry_in_ms = millis(wait),
+                        "a batch panicked (a bug in recalcd); reconnecting"
+                    ),
+                }
+                if !stop.sleep(wait).await {
+                    break;
+                }
+            }
+        }
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Why serving a connection ended before shutdown.
+enum Failure {
+    /// The store failed.
+    Store(StoreError),
+    /// A batch panicked. The engine is written not to (failures are values), but one
+    /// bad row must not take the daemon down should it ever happen: the panic is
+    /// caught, logged and handled like a store failure.
+    Panic(String),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+/// A failure no waiting can cure: give up with a non-zero exit.
+fn is_unusable(e: &StoreError) -> bool {
+    matches!(e, StoreError::BadUrl { .. } | StoreError::TooNew { .. })
+}
+
+/// The schema is missing or outdated: someone has to run `recalcd migrate`.
+fn is_schema_problem(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::MissingTable { .. } | StoreError::Column { .. } | StoreError::Outdated { .. }
+    )
+}
+
+/// Logs a failure the daemon waits out: a warning when it is transient (the store is
+/// restarting, unreachable), an error when a person should look at it.
+fn log_failure(message: &'static str, e: &StoreError, wait: Duration) {
+    let (error, transient, retry_in_ms) = (Chain(e), e.is_transient(), millis(wait));
+    if transient {
+        warn!(error = %error, transient, retry_in_ms, "{message}");
+    } else {
+        error!(error = %error, transient, retry_in_ms, "{message}");
+    }
+}
+
+/// An error and its causes on one line (`a: b: c`), skipping a cause whose text its
+/// parent already shows (the driver repeats its cause in its own message).
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !text.is_empty() && !shown.contains(&text) {
+                write!(f, ": {text}")?;
+                shown = text;
+            }
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One connection and what was loaded through it.
+struct Session {
+    /// The connection; dropped (and so closed) on any failure.
+    store: AnyStore,
+    /// The compiled equations and constants.
+    recalc: Recalculator,
+    /// The revision they were loaded at; `None` when the store could not say (they are
+    /// then never reloaded on this connection).
+    revision: Option<Revision>,
+    /// Whether "cannot read the revision" was logged already on this connection.
+    revision_warned: bool,
+}
+
+impl Session {
+    /// Connects, checks the schema and loads the equations.
+    async fn open(config: &Config) -> Result<Session, StoreError> {
+        let store = store::connect(config).await?;
+        store.check_schema().await?;
+        let mut revision_warned = false;
+        // Read before loading, so a change made while loading is seen next time.
+        let revision = current_revision(&store, &mut revision_warned).await?;
+        let recalc =
+            Recalculator::load(&store, config.engine.clone(), config.poll.batch_size).await?;
+        info!(dialect = %store.dialect(), "connected");
+        Ok(Session {
+            store,
+            recalc,
+            revision,
+            revision_warned,
+        })
+    }
+
+    /// Polls and computes until shutdown is requested (`Ok`) or something fails.
+    async fn serve<F: Future<Output = ()>>(
+        &mut self,
+        config: &Config,
+        stop: &mut Shutdown<F>,
+        backoff: &mut Backoff,
+    ) -> Result<(), Failure> {
+        let mut stalled = 0;
+        loop {
+            let Some(refreshed) = stop.or(self.refresh(config)).await else {
+                return Ok(());
+            };
+            refreshed?;
+            // Never start a batch once shutdown was requested.
+            if stop.requested() {
+                return Ok(());
+            }
+            let started = Instant::now();
+            // Not raced with shutdown: a batch is finished once started. After a panic
+            // the session is dropped, so nothing half-done is used again.
+            let batch = AssertUnwindSafe(self.recalc.run_batch(&mut self.store));
+            let report = batch.catch_unwind().await.map_err(|p| {
+                Failure::Panic(
+                    p.downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".to_string()),
+                )
+            })??;
+            backoff.reset();
+            if report.is_idle() {
+                stalled = 0;
+                if !stop.sleep(config.poll.interval).await {
+                    return Ok(());
+                }
+                continue;
+            }
+            log_batch(&report, started.elapsed());
+            let wrote = report.data + report.jobs + report.days;
+            stalled = if wrote == 0 { stalled + 1 } else { 0 };
+            if stalled >= STALLED_BATCHES {
+                info!(
+                    batches = stalled,
+                    "batches left every row for producers' newer writes; waiting a poll interval"
+                );
+                stalled = 0;
+                if !stop.sleep(config.poll.interval).await {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Reloads the equations and constants if their revision moved.
+    async fn refresh(&mut self, config: &Config) -> Result<(), StoreError> {
+        let Some(revision) = current_revision(&self.store, &mut self.revision_warned).await? else {
+            return Ok(());
+        };
+        if self.revision == Some(revision) {
+            return Ok(());
+        }
+        let recalc =
+            Recalculator::load(&self.store, config.engine.clone(), config.poll.batch_size).await?;
+        let loaded = recalc.loaded();
+        info!(
+            equations = loaded.equations,
+            skipped = loaded.skipped,
+            constants = loaded.constants,
+            "equations reloaded"
+        );
+        self.recalc = recalc;
+        self.revision = Some(revision);
+        Ok(())
+    }
+}
+
+/// The store's revision; `None` (logged once per connection) when it cannot say for a
+/// reason retrying will not cure, so that the daemon keeps computing with what it has.
+async fn current_revision(
+    store: &AnyStore,
+    warned: &mut bool,
+) -> Result<Option<Revision>, StoreError> {
+    match store.revision().await {
+        Ok(r) => Ok(Some(r)),
+        Err(e) if e.is_transient() => Err(e),
+        Err(e) => {
+            if !*warned {
+                warn!(
+                    error = %Chain(&e),
+                    "cannot read the revision of the equations; changes to them are picked up only after a reconnect"
+                );
+                *warned = true;
+            }
+            Ok(None)
+        }
+    }
+}
+
+fn log_batch(report: &Report, elapsed: Duration) {
+    info!(
+        rows = report.flagged,
+        data = report.data,
+        jobs = report.jobs,
+        days = report.days,
+        failures = report.failed_rows,
+        errors = report.errors,
+        skipped = report.skipped,
+        elapsed_ms = millis(elapsed),
+        "batch written"
+    );
+}
+
+/// The shutdown future, polled only at safe points, and whether it has resolved.
+struct Shutdown<F> {
+    /// The future the caller passed; never polled again once it resolved.
+    signal: Pin<Box<F>>,
+    /// It resolved.
+    requested: bool,
+}
+
+impl<F: Future<Output = ()>> Shutdown<F> {
+    fn new(signal: F) -> Self {
+        Shutdown {
+            signal: Box::pin(signal),
+            requested: false,
+        }
+    }
+
+    /// Whether shutdown was requested (checks without waiting).
+    fn requested(&mut self) -> bool {
+        if !self.requested && self.signal.as_mut().now_or_never().is_some() {
+            self.requested = true;
+        }
+        self.requested
+    }
+
+    /// Runs `work` unless shutdown is requested first (`None`; `work` is dropped).
+    async fn or<T>(&mut self, work: impl Future<Output = T>) -> Option<T> {
+        if self.requested {
+            return None;
+        }
+        tokio::select! {
+            biased;
+            () = self.signal.as_mut() => {
+                self.requested = true;
+                None
+            }
+            value = work => Some(value),
+        }
+    }
+
+    /// Waits `d`; `false` if shutdown was requested meanwhile.
+    async fn sleep(&mut self, d: Duration) -> bool {
+        self.or(tokio::time::sleep(d)).await.is_some()
+    }
+}
+
+/// Exponential back-off: [`FIRST_BACKOFF`], doubling after each failure, up to a cap.
+#[derive(Debug)]
+struct Backoff {
+    /// The wait after the next failure.
+    next: Duration,
+    /// The cap (`poll.max_backoff`).
+    max: Duration,
+}
+
+impl Backoff {
+    fn new(max: Duration) -> Self {
+        Backoff {
+            next: FIRST_BACKOFF.min(max),
+            max,
+        }
+    }
+
+    /// The wait after a failure; the next one is twice as long (up to the cap).
+    fn failed(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(self.max);
+        wait
+    }
+
+    /// The cap, for failures that take a person to fix.
+    fn at_cap(&mut self) -> Duration {
+        self.next = self.max;
+        self.max
+    }
+
+    /// After a success: start again from [`FIRST_BACKOFF`].
+    fn reset(&mut self) {
+        self.next = FIRST_BACKOFF.min(self.max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_secs(3));
+        let waits: Vec<u64> = (0..5).map(|_| millis(b.failed())).collect();
+        assert_eq!(waits, [500, 1000, 2000, 3000, 3000]);
+        b.reset();
+        assert_eq!(millis(b.failed()), 500);
+        assert_eq!(millis(b.at_cap()), 3000);
+        assert_eq!(millis(b.failed()), 3000);
+        let mut small = Backoff::new(Duration::from_millis(200));
+        assert_eq!(millis(small.failed()), 200);
+    }
+
+    #[test]
+    fn an_error_is_shown_with_its_causes_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] Middle);
+        #[derive(Debug, thiserror::Error)]
+        #[error("middle: inner")]
+        struct Middle(#[source] Inner);
+        #[derive(Debug, thiserror::Error)]
+        #[error("inner")]
+        struct Inner;
+        assert_eq!(
+            Chain(&Outer(Middle(Inner))).to_string(),
+            "outer: middle: inner"
+        );
+    }
+
+    #[tokio::test]
+    async fn shutdown_interrupts_waits_and_is_remembered() {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let mut stop = Shutdown::new(async move {
+            let _ = rx.await;
+        });
+        assert!(!stop.requested());
+        assert!(stop.sleep(Duration::from_millis(10)).await);
+        tx.send(()).unwrap();
+        assert!(!stop.sleep(Duration::from_secs(3600)).await);
+        assert!(stop.requested());
+        // Never polled again: work is refused at once.
+        assert_eq!(stop.or(async { 1 }).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_bad_url_gives_up_and_an_unreachable_store_is_retried_until_shutdown() {
+        let mut config = Config::default();
+        config.database.url = "postgres://u@h:notaport/db".into();
+        let e = run(&config, std::future::pending()).await.unwrap_err();
+        assert!(matches!(
+            e,
+            DaemonError::Unusable(StoreError::BadUrl { .. })
+        ));
+
+        // Nothing listens on port 1: refused at once, retried, until shutdown.
+        config.database.url = "postgres://u@127.0.0.1:1/db".into();
+        config.poll.max_backoff = Duration::from_millis(20);
+        let stop = tokio::time::sleep(Duration::from_millis(300));
+        run(&config, stop).await.expect("stops cleanly");
+    }
+}

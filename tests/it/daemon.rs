@@ -1,0 +1,727 @@
+//! `recalcd run` end to end: the real binary as a child process, against a fresh
+//! PostgreSQL database per test (or a throwaway server the test stops and starts).
+//! Every wait is bounded by [`DEADLINE`], so a failing test fails instead of hanging.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use recalcd::demo::TempServer;
+
+use crate::support::TestDb;
+
+/// The longest any condition is waited for.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Polls `f` every 50 ms until it holds (`true`) or [`DEADLINE`] passes (`false`).
+fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `work` on a runtime of its own with a client connected to `url`.
+fn with_client<T: Send + 'static>(
+    url: &str,
+    work: impl FnOnce(
+            tokio_postgres::Client,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, tokio_postgres::Error>> + Send>,
+        > + Send
+        + 'static,
+) -> Result<T, tokio_postgres::Error> {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(async move {
+                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+                tokio::spawn(conn);
+                work(client).await
+            })
+    })
+    .join()
+    .expect("thread")
+}
+
+/// Runs statements on `url`.
+fn execute(url: &str, sql: &str) {
+    let sql = sql.to_string();
+    with_client(url, move |c| {
+        Box::pin(async move { c.batch_execute(&sql).await })
+    })
+    .unwrap_or_else(|e| panic!("statement failed: {e}"));
+}
+
+/// Runs a query on `url`; every column as text.
+fn query(url: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>, tokio_postgres::Error> {
+    let sql = sql.to_string();
+    with_client(url, move |c| {
+        Box::pin(async move {
+            Ok(c.simple_query(&sql)
+                .await?
+                .into_iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => {
+                        Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+                    }
+                    _ => None,
+                })
+                .collect())
+        })
+    })
+}
+
+/// The single number a query returns.
+fn number(url: &str, sql: &str) -> i64 {
+    query(url, sql).expect("query")[0][0]
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{sql} returned no number"))
+}
+
+/// Rows still flagged in data, job and day together.
+fn flagged(url: &str) -> i64 {
+    number(
+        url,
+        "SELECT (SELECT count(*) FROM data WHERE recalc > 0)
+              + (SELECT count(*) FROM job WHERE recalc > 0)
+              + (SELECT count(*) FROM day WHERE recalc > 0)",
+    )
+}
+
+/// `(id, datetime, conjoined, recalc)` of a table in key order.
+fn rows(url: &str, table: &str) -> Vec<(String, String, String, String)> {
+    query(
+        url,
+        &format!(
+            "SELECT id, to_char(datetime, 'YYYY-MM-DD HH24:MI'), conjoined, recalc \
+               FROM {table} ORDER BY id, datetime"
+        ),
+    )
+    .expect("query")
+    .into_iter()
+    .map(|r| {
+        let s = |i: usize| r[i].clone().unwrap_or_default();
+        (s(0), s(1), s(2), s(3))
+    })
+    .collect()
+}
+
+/// Runs a recalcd command to completion and checks that it succeeded.
+fn recalcd(url: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_recalcd"))
+        .args(args)
+        .arg("--database-url")
+        .arg(url)
+        .env_remove("RECALCD_CONFIG")
+        .output()
+        .expect("run recalcd");
+    assert!(
+        out.status.success(),
+        "recalcd {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A running `recalcd run` with its stderr collected; killed if dropped while running.
+struct Daemon {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Daemon {
+    /// Starts `recalcd run` against `url`, polling every 100 ms, backing off at most
+    /// 1 s, with extra environment `env`.
+    fn start(url: &str, env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_recalcd"));
+        cmd.arg("run")
+            .arg("--database-url")
+            .arg(url)
+            .env_remove("RECALCD_CONFIG")
+            .env("RECALCD__POLL__INTERVAL", "100ms")
+            .env("RECALCD__POLL__MAX_BACKOFF", "1s")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start recalcd run");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&log);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        Daemon {
+            child,
+            log,
+            reader: Some(reader),
+        }
+    }
+
+    /// What it logged so far.
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// How many log lines contain `needle`.
+    fn logged(&self, needle: &str) -> usize {
+        self.log().lines().filter(|l| l.contains(needle)).count()
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// Sends a signal with `kill -SIG pid`.
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Waits (bounded) for the process to exit; its status and whole log.
+    fn wait(mut self) -> (ExitStatus, String) {
+        let mut status = None;
+        let exited = eventually(|| {
+            status = self.child.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        if !exited {
+            let _ = self.child.kill();
+            panic!("recalcd run did not exit; log:\n{}", self.log());
+        }
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        (status.expect("exited"), self.log())
+    }
+
+    /// SIGTERM, then [`Daemon::wait`].
+    fn terminate(self) -> (ExitStatus, String) {
+        self.signal("TERM");
+        self.wait()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `x` doubled per data row, summed per job, the job sums summed per day (break 00:00).
+const EQUATIONS: &str = r#"
+    INSERT INTO constants (id, name, value) VALUES (0, 'WB', '00:00');
+    INSERT INTO equations ("type", id, name, eq) VALUES
+        (1, 0, 'y', '* $x 2'),
+        (4, 0, 'S', 'SSUM $x'),
+        (5, 0, 'DS', 'SSUM $s');"#;
+
+/// A migrated fresh database with [`EQUATIONS`].
+fn setup() -> TestDb {
+    let db = TestDb::create_blocking();
+    recalcd(&db.url, &["migrate"]);
+    db.execute_blocking(EQUATIONS);
+    db
+}
+
+/// Flagged data rows on 2024-03-01: devices `devices`, jobs `0..jobs` every 10 minutes,
+/// `per_job` rows a minute apart, `x = device * 10000 + minute`.
+fn backlog_sql(devices: std::ops::RangeInclusive<i32>, jobs: i32, per_job: i32) -> String {
+    format!(
+        "INSERT INTO data (datetime, data_time, id, recalc, conjoined)
+         SELECT timestamp '2024-03-01' + (j * 10 + r) * interval '1 minute',
+                timestamp '2024-03-01' + j * 10 * interval '1 minute',
+                d, 1, 'x=' || (d * 10000 + j * 10 + r) || ';'
+           FROM generate_series({}, {}) d, generate_series(0, {}) j, generate_series(0, {}) r",
+        devices.start(),
+        devices.end(),
+        jobs - 1,
+        per_job - 1
+    )
+}
+
+/// Data rows whose content is not `x=…;y=2x;` with `x` from [`backlog_sql`].
+fn wrong_data_rows(url: &str) -> i64 {
+    number(
+        url,
+        "SELECT count(*) FROM (
+            SELECT conjoined, recalc,
+                   id * 10000 + (extract(epoch FROM datetime - timestamp '2024-03-01') / 60)::int AS x
+              FROM data) t
+          WHERE conjoined <> 'x=' || x || ';y=' || 2 * x || ';' OR recalc <> 0",
+    )
+}
+
+#[test]
+fn run_computes_flagged_rows_and_exits_0_on_sigterm() {
+    let db = setup();
+    db.execute_blocking(&backlog_sql(1..=2, 3, 2));
+    let daemon = Daemon::start(&db.url, &[]);
+    assert!(
+        eventually(|| flagged(&db.url) == 0 && number(&db.url, "SELECT count(*) FROM day") == 2),
+        "not computed; log:\n{}",
+        daemon.log()
+    );
+    assert_eq!(wrong_data_rows(&db.url), 0);
+    // Device 1, job at 00:10: x = 10010 and 10011.
+    let jobs = rows(&db.url, "job");
+    assert_eq!(jobs.len(), 6);
+    assert_eq!(
+        jobs[1],
+        (
+            "1".into(),
+            "2024-03-01 00:10".into(),
+            "S=20021;".into(),
+            "0".into()
+        )
+    );
+    // Device 2: 2 * (20000 + 20001 + 20010 + 20011 + 20020 + 20021).
+    let days = rows(&db.url, "day");
+    assert_eq!(days[1].2, "DS=120063;");
+
+    let (status, log) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "log:\n{log}");
+    assert!(log.contains("batch written"), "{log}");
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(
+        log.contains("signal=\"SIGTERM\"") || log.contains("SIGTERM"),
+        "{log}"
+    );
+    assert!(log.contains("stopped"), "{log}");
+    // Nothing left for a fresh `once`.
+    assert!(recalcd(&db.url, &["once"]).contains("recalculated 0 data rows, 0 jobs, 0 days"));
+}
+
+#[test]
+fn sigterm_during_a_backlog_finishes_the_batch_in_flight_and_nothing_half_written() {
+    let db = setup();
+    db.execute_blocking(&backlog_sql(1..=40, 100, 4));
+    let daemon = Daemon::start(&db.url, &[("RECALCD__POLL__BATCH_SIZE", "400")]);
+    assert!(
+        eventually(|| number(&db.url, "SELECT count(*) FROM data WHERE recalc = 0") > 0),
+        "no progress; log:\n{}",
+        daemon.log()
+    );
+    daemon.signal("INT");
+    let (status, log) = daemon.wait();
+    assert_eq!(status.code(), Some(0), "log:\n{log}");
+    assert!(log.contains("SIGINT"), "{log}");
+    let left = number(&db.url, "SELECT count(*) FROM data WHERE recalc > 0");
+    assert!(
+        left > 0,
+        "the backlog was finished before the signal arrived"
+    );
+    // Whole batches only: every job is either computed with all its rows, or not at all.
+    let half = number(
+        &db.url,
+        "SELECT count(*) FROM (
+            SELECT d.id, d.data_time FROM data d
+              LEFT JOIN job j ON j.id = d.id AND j.datetime = d.data_time
+             GROUP BY d.id, d.data_time
+            HAVING count(DISTINCT d.recalc > 0) > 1
+                OR bool_or(d.recalc > 0) = (count(j.id) > 0 AND bool_and(j.recalc = 0))) t",
+    );
+    assert_eq!(half, 0, "jobs written in part");
+    // A fresh `once` finishes the rest with the same results.
+    recalcd(&db.url, &["once"]);
+    assert_eq!(flagged(&db.url), 0);
+    assert_eq!(wrong_data_rows(&db.url), 0);
+}
+
+#[test]
+fn a_producer_writing_during_the_run_loses_nothing() {
+    let db = setup();
+    let daemon = Daemon::start(&db.url, &[]);
+    // The producer: 60 transactions, each a new job of 3 rows; every 4th also changes
+    // and re-flags a row of an earlier job. `model` is what it wrote last per row.
+    let url = db.url.clone();
+    let producer = std::thread::spawn(move || {
+        let mut model: BTreeMap<(i32, i32), i64> = BTreeMap::new();
+        let mut statements = Vec::new();
+        for i in 0..60 {
+            let (device, job) = (i % 3 + 1, i / 3);
+            let mut sql = String::from("BEGIN;");
+            for r in 0..3 {
+                let minute = job * 10 + r;
+                let x = i64::from(i * 10 + r);
+                model.insert((device, minute), x);
+                sql.push_str(&format!(
+                    "INSERT INTO data (datetime, data_time, id, recalc, conjoined) VALUES
+                       (timestamp '2024-03-01' + {minute} * interval '1 minute',
+                        timestamp '2024-03-01' + {} * interval '1 minute', {device}, 1, 'x={x};');",
+                    job * 10
+                ));
+            }
+            if i % 4 == 3 {
+                let (device, minute) = ((i - 3) % 3 + 1, (i - 3) / 3 * 10 + 1);
+                let x = model[&(device, minute)] + 500;
+                model.insert((device, minute), x);
+                sql.push_str(&format!(
+                    "UPDATE data SET conjoined = 'x={x};', recalc = 2
+                      WHERE id = {device}
+                        AND datetime = timestamp '2024-03-01' + {minute} * interval '1 minute';"
+                ));
+            }
+            sql.push_str("COMMIT;");
+            statements.push(sql);
+        }
+        with_client(&url, move |c| {
+            Box::pin(async move {
+                for sql in statements {
+                    c.batch_execute(&sql).await?;
+                    tokio::time::sleep(Duration::from_millis(15)).await;
+                }
+                Ok(())
+            })
+        })
+        .expect("producer");
+        model
+    });
+    let model = producer.join().expect("producer thread");
+    assert!(
+        eventually(|| flagged(&db.url) == 0
+            && number(&db.url, "SELECT count(*) FROM job") == 60
+            && number(&db.url, "SELECT count(*) FROM day") == 3),
+        "not all computed; log:\n{}",
+        daemon.log()
+    );
+
+    // Hand-computed from what the producer wrote last.
+    let mut data = Vec::new();
+    let mut jobs: BTreeMap<(i32, i32), i64> = BTreeMap::new();
+    let mut days: BTreeMap<i32, i64> = BTreeMap::new();
+    for (&(device, minute), &x) in &model {
+        data.push((
+            device.to_string(),
+            format!("2024-03-01 {:02}:{:02}", minute / 60, minute % 60),
+            format!("x={x};y={};", 2 * x),
+            "0".to_string(),
+        ));
+        *jobs.entry((device, minute / 10 * 10)).or_default() += x;
+        *days.entry(device).or_default() += x;
+    }
+    assert_eq!(rows(&db.url, "data"), data, "log:\n{}", daemon.log());
+    let jobs: Vec<_> = jobs
+        .into_iter()
+        .map(|((device, start), s)| {
+            (
+                device.to_string(),
+                format!("2024-03-01 {:02}:{:02}", start / 60, start % 60),
+                format!("S={s};"),
+                "0".to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(rows(&db.url, "job"), jobs);
+    let days: Vec<_> = days
+        .into_iter()
+        .map(|(device, s)| {
+            (
+                device.to_string(),
+                "2024-03-01 00:00".to_string(),
+                format!("DS={s};"),
+                "0".to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(rows(&db.url, "day"), days);
+
+    let (status, log) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "log:\n{log}");
+}
+
+#[test]
+fn killed_mid_batch_and_restarted_loses_and_duplicates_nothing() {
+    // A failing equation too, so that duplicated error records would show.
+    let extra = r#"INSERT INTO equations ("type", id, name, eq) VALUES (2, 0, 'r', '/ $y $x');
+                   INSERT INTO data (datetime, data_time, id, recalc, conjoined)
+                        VALUES ('2024-03-01 23:00', '2024-03-01 23:00', 1, 1, 'x=0;');"#;
+    let backlog = backlog_sql(1..=50, 100, 4);
+
+    let clean = setup();
+    clean.execute_blocking(&backlog);
+    clean.execute_blocking(extra);
+    recalcd(&clean.url, &["once"]);
+
+    let db = setup();
+    db.execute_blocking(&backlog);
+    db.execute_blocking(extra);
+    let env = [("RECALCD__POLL__BATCH_SIZE", "300")];
+    let mut daemon = Daemon::start(&db.url, &env);
+    assert!(
+        eventually(|| number(&db.url, "SELECT count(*) FROM data WHERE recalc <= 0") > 0),
+        "no progress; log:\n{}",
+        daemon.log()
+    );
+    daemon.signal("KILL");
+    assert!(
+        eventually(|| !daemon.is_running()),
+        "SIGKILL did not stop it"
+    );
+    drop(daemon);
+    assert!(
+        flagged(&db.url) > 0,
+        "the backlog was finished before the kill"
+    );
+
+    let daemon = Daemon::start(&db.url, &env);
+    assert!(
+        eventually(|| flagged(&db.url) == 0),
+        "not finished after the restart; log:\n{}",
+        daemon.log()
+    );
+    let (status, log) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "log:\n{log}");
+
+    for table in ["data", "job", "day"] {
+        let dup = number(
+            &db.url,
+            &format!(
+                "SELECT count(*) FROM (SELECT 1 FROM {table} GROUP BY id, datetime HAVING count(*) > 1) t"
+            ),
+        );
+        assert_eq!(dup, 0, "duplicate {table} rows");
+        assert_eq!(
+            rows(&db.url, table),
+            rows(&clean.url, table),
+            "{table} differs"
+        );
+    }
+    assert_eq!(
+        number(&db.url, "SELECT count(*) FROM data"),
+        50 * 100 * 4 + 1
+    );
+    let errors = "SELECT level, id, to_char(datetime, 'YYYY-MM-DD HH24:MI'), equation, reason
+                    FROM recalcd_errors ORDER BY 1, 2, 3, 4";
+    let got = query(&db.url, errors).unwrap();
+    assert_eq!(got, query(&clean.url, errors).unwrap());
+    assert_eq!(got.len(), 1, "one error record for the x=0 row: {got:?}");
+}
+
+#[test]
+fn the_store_going_away_is_logged_waited_out_and_reconnected() {
+    let server = TempServer::start().expect("the machine has PostgreSQL installed");
+    let url = server.url();
+    recalcd(&url, &["migrate"]);
+    execute(&url, EQUATIONS);
+    execute(&url, &backlog_sql(1..=1, 2, 2));
+    let mut daemon = Daemon::start(&url, &[]);
+    assert!(
+        eventually(|| flagged(&url) == 0),
+        "not computed; log:\n{}",
+        daemon.log()
+    );
+
+    server.stop().expect("stop the server");
+    assert!(
+        eventually(|| daemon.logged("cannot use the store") >= 2),
+        "no retries logged; log:\n{}",
+        daemon.log()
+    );
+    assert!(daemon.is_running(), "it exited; log:\n{}", daemon.log());
+    let log = daemon.log();
+    assert!(log.contains("retry_in_ms"), "{log}");
+    assert!(log.contains("transient=true"), "{log}");
+
+    server.start_again().expect("start the server again");
+    execute(&url, &backlog_sql(2..=2, 2, 2));
+    assert!(
+        eventually(|| flagged(&url) == 0),
+        "new rows not computed after the server came back; log:\n{}",
+        daemon.log()
+    );
+    assert_eq!(wrong_data_rows(&url), 0);
+    let (status, log) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "log:\n{log}");
+}
+
+#[test]
+fn changed_equations_and_constants_are_reloaded_without_a_restart() {
+    let db = TestDb::create_blocking();
+    recalcd(&db.url, &["migrate"]);
+    db.execute_blocking(
+        r#"INSERT INTO constants (id, name, value) VALUES (0, 'K', '2');
+           INSERT INTO equations ("type", id, name, eq) VALUES (1, 0, 'y', '* $x #K');
+           INSERT INTO data (datetime, data_time, id, recalc, conjoined)
+                VALUES ('2024-03-01 08:00', '2024-03-01 08:00', 1, 1, 'x=5;');"#,
+    );
+    let daemon = Daemon::start(&db.url, &[]);
+    let conjoined = |minute: &str| {
+        query(
+            &db.url,
+            &format!(
+                "SELECT conjoined FROM data WHERE recalc = 0 AND datetime = '2024-03-01 08:{minute}'"
+            ),
+        )
+        .unwrap()
+        .first()
+        .and_then(|r| r[0].clone())
+    };
+    assert!(
+        eventually(|| conjoined("00").is_some()),
+        "log:\n{}",
+        daemon.log()
+    );
+    assert_eq!(conjoined("00").as_deref(), Some("x=5;y=10;"));
+
+    db.execute_blocking("UPDATE constants SET value = '3' WHERE name = 'K'");
+    assert!(
+        eventually(|| daemon.logged("equations reloaded") == 1),
+        "log:\n{}",
+        daemon.log()
+    );
+    db.execute_blocking(
+        "INSERT INTO data (datetime, data_time, id, recalc, conjoined)
+              VALUES ('2024-03-01 08:01', '2024-03-01 08:01', 1, 1, 'x=5;')",
+    );
+    assert!(
+        eventually(|| conjoined("01").is_some()),
+        "log:\n{}",
+        daemon.log()
+    );
+    assert_eq!(conjoined("01").as_deref(), Some("x=5;y=15;"));
+
+    db.execute_blocking("UPDATE equations SET eq = '+ $x #K' WHERE name = 'y'");
+    assert!(
+        eventually(|| daemon.logged("equations reloaded") == 2),
+        "log:\n{}",
+        daemon.log()
+    );
+    db.execute_blocking(
+        "INSERT INTO data (datetime, data_time, id, recalc, conjoined)
+              VALUES ('2024-03-01 08:02', '2024-03-01 08:02', 1, 1, 'x=5;')",
+    );
+    assert!(
+        eventually(|| conjoined("02").is_some()),
+        "log:\n{}",
+        daemon.log()
+    );
+    assert_eq!(conjoined("02").as_deref(), Some("x=5;y=8;"));
+    // Rows computed before keep their values: a reload recomputes nothing by itself.
+    assert_eq!(conjoined("00").as_deref(), Some("x=5;y=10;"));
+
+    let (status, log) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "log:\n{log}");
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("equations reloaded"))
+            .count(),
+        2,
+        "reloaded only when something changed:\n{log}"
+    );
+}
+
+#[test]
+fn a_bad_equation_or_malformed_row_never_stops_it() {
+    let db = TestDb::create_blocking();
+    recalcd(&db.url, &["migrate"]);
+    db.execute_blocking(
+        r#"INSERT INTO equations ("type", id, name, eq) VALUES
+               (1, 0, 'y', '* $x 2'),
+               (1, 0, 'z', '+ 1'),
+               (2, 0, 'r', '/ 10 $x');
+           INSERT INTO data (datetime, data_time, id, recalc, conjoined) VALUES
+               ('2024-03-01 08:00', '2024-03-01 08:00', 1, 1, 'x=5;'),
+               ('2024-03-01 08:01', '2024-03-01 08:00', 1, 1, 'x=0;'),
+               ('2024-03-01 09:00', '2024-03-01 09:00', 2, 1, 'x=abc;;==;\;x'),
+               ('2024-03-01 09:01', '2024-03-01 09:00', 2, 1, ''),
+               ('2024-03-01 10:00', '2024-03-01 10:00', 3, 1, 'x=4;');"#,
+    );
+    let mut daemon = Daemon::start(&db.url, &[]);
+    assert!(
+        eventually(|| flagged(&db.url) == 0),
+        "not computed; log:\n{}",
+        daemon.log()
+    );
+    let log = daemon.log();
+    assert!(log.contains("equation skipped"), "{log}");
+    let recalc = |at: &str| {
+        query(
+            &db.url,
+            &format!("SELECT conjoined, recalc FROM data WHERE datetime = '2024-03-01 {at}'"),
+        )
+        .unwrap()[0]
+            .iter()
+            .map(|v| v.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(recalc("08:00"), ["x=5;y=10;r=2;", "0"]);
+    assert_eq!(recalc("08:01")[1], "-1", "division by zero is a failure");
+    assert_eq!(recalc("09:00")[1], "-1", "x is not a number");
+    assert_eq!(recalc("09:01")[1], "-1", "x is missing");
+    assert_eq!(recalc("10:00"), ["x=4;y=8;r=2.5;", "0"]);
+    assert!(number(&db.url, "SELECT count(*) FROM recalcd_errors") >= 3);
+
+    // Still running, still computing.
+    assert!(daemon.is_running(), "{}", daemon.log());
+    db.execute_blocking(
+        "INSERT INTO data (datetime, data_time, id, recalc, conjoined)
+              VALUES ('2024-03-01 11:00', '2024-03-01 11:00', 4, 1, 'x=1;')",
+    );
+    assert!(
+        eventually(|| flagged(&db.url) == 0),
+        "log:\n{}",
+        daemon.log()
+    );
+    assert_eq!(recalc("11:00"), ["x=1;y=2;r=10;", "0"]);
+    let (status, log) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "log:\n{log}");
+}
+
+#[test]
+fn started_before_migrate_it_waits_for_the_schema() {
+    let db = TestDb::create_blocking();
+    let daemon = Daemon::start(&db.url, &[]);
+    assert!(
+        eventually(|| daemon.logged("run `recalcd migrate`") >= 2),
+        "log:\n{}",
+        daemon.log()
+    );
+    recalcd(&db.url, &["migrate"]);
+    db.execute_blocking(EQUATIONS);
+    db.execute_blocking(&backlog_sql(1..=1, 1, 2));
+    assert!(
+        eventually(|| flagged(&db.url) == 0),
+        "log:\n{}",
+        daemon.log()
+    );
+    assert_eq!(wrong_data_rows(&db.url), 0);
+    let (status, log) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "log:\n{log}");
+}
+
+#[test]
+fn a_schema_newer_than_this_recalcd_exits_1() {
+    let db = TestDb::create_blocking();
+    recalcd(&db.url, &["migrate"]);
+    db.execute_blocking("INSERT INTO recalcd_migrations (version, name) VALUES (99, 'future')");
+    let (status, log) = Daemon::start(&db.url, &[]).wait();
+    assert_eq!(status.code(), Some(1), "log:\n{log}");
+    assert!(log.contains("upgrade recalcd"), "{log}");
+}
