@@ -138,7 +138,8 @@ fn trim_escaped(s: &str) -> &str {
 /// # Errors
 /// A [`ConjoinedError`] for an entry without `=` or without a name.
 pub fn parse(text: &str) -> Result<Vec<(String, Value)>, ConjoinedError> {
-    let mut out: Vec<(String, Value)> = Vec::new();
+    let mut out: Vec<(String, Value)> =
+        Vec::with_capacity(text.bytes().filter(|b| *b == b';').count() + 1);
     for entry in entries(text) {
         let entry = entry?;
         let value = entry.value();
@@ -152,11 +153,13 @@ pub fn parse(text: &str) -> Result<Vec<(String, Value)>, ConjoinedError> {
 
 /// Whether two channel names are the same (case-insensitive).
 pub fn same_name(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() {
-        a.eq_ignore_ascii_case(b)
-    } else {
-        a.to_lowercase() == b.to_lowercase()
+    if a.len() == b.len() && a.eq_ignore_ascii_case(b) {
+        return true;
     }
+    if a.is_ascii() && b.is_ascii() {
+        return false;
+    }
+    a.to_lowercase() == b.to_lowercase()
 }
 
 /// Removes the escapes of a name or of one value item; borrows when there are none.
