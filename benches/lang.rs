@@ -156,7 +156,12 @@ fn main() {
     rows_case("IF > $tmp #TMAX 1 0", &mut symbols, &columns, &constants);
     // Not purely numeric (a function call, a string result): the general stack machine.
     rows_case("ABS - $a $b", &mut symbols, &columns, &constants);
-    rows_case("IF > $tmp #TMAX 'hot' 'ok'", &mut symbols, &columns, &constants);
+    rows_case(
+        "IF > $tmp #TMAX 'hot' 'ok'",
+        &mut symbols,
+        &columns,
+        &constants,
+    );
     drop(columns);
 
     vector_case(&mut symbols);

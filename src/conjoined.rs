@@ -450,6 +450,33 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// What is read, written and read again is what was read first.
+        #[test]
+        fn read_write_read_is_stable(text in "[a-cA-C0-9 ;=,.\\\\eé-]{0,40}") {
+            if let Ok(pairs) = parse(&text) {
+                let written = write(pairs.iter().map(|(n, v)| (n.as_str(), v)));
+                proptest::prop_assert_eq!(parse(&written), Ok(pairs), "{}", written);
+            }
+        }
+
+        /// Written values read back as themselves.
+        #[test]
+        fn values_round_trip(
+            name in "[a-zé;=, ]{1,6}",
+            s in "[a-z;=,\\\\ é]{1,8}",
+            n in proptest::num::f64::NORMAL,
+            items in proptest::collection::vec(-1e6f64..1e6, 2..5),
+        ) {
+            let name = name.trim().to_string();
+            proptest::prop_assume!(!name.is_empty() && parse_number(&s).is_none());
+            for v in [Value::str(s.as_str()), Value::Num(n), nums(&items)] {
+                let text = write([(name.as_str(), &v)]);
+                proptest::prop_assert_eq!(parse(&text), Ok(vec![(name.clone(), v)]), "{}", text);
+            }
+        }
+    }
+
     #[test]
     fn entries_borrow_and_keep_the_raw_text() {
         let e: Vec<Entry<'_>> = entries("a=1\\,5;b=2").filter_map(Result::ok).collect();
