@@ -1,8 +1,8 @@
 //! The function library, one file per group of SPEC §4.5, and the table of all of them.
 //!
-//! Each group file exports a `FUNCTIONS` table built with [`entry!`]; a function body has
+//! Each group file exports a `FUNCTIONS` table built with `entry!`; a function body has
 //! the shape `fn(&[Value], &mut CallCx) -> Result<Value, Value>` where `Err` carries the
-//! empty value, so operands are read with the `?` readers of [`operand`]. Adding a
+//! empty value, so operands are read with the `?` readers of `operand`. Adding a
 //! function is one table entry, one small function and its entry in `docs/language.md`
 //! (a test checks that the two agree).
 
