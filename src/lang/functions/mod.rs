@@ -37,6 +37,8 @@ mod random;
 #[cfg(test)]
 mod reference;
 #[cfg(test)]
+mod robustness;
+#[cfg(test)]
 mod testkit;
 mod text;
 mod time;
