@@ -102,3 +102,50 @@ proptest! {
         }
     }
 }
+
+/// Operands of the right kind for every position: numbers, strings and equally long
+/// vectors, so that the functions get past their operand checks.
+fn typed_pool() -> impl Strategy<Value = (Vec<f64>, Vec<String>, Vec<Vec<f64>>)> {
+    (
+        prop::collection::vec(number(), 5),
+        prop::collection::vec(text(), 5),
+        (0usize..7)
+            .prop_flat_map(|len| prop::collection::vec(prop::collection::vec(number(), len), 5)),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 400,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn no_function_panics_on_operands_of_the_right_kind(
+        (numbers, texts, vectors) in typed_pool(),
+        seed in any::<u64>(),
+    ) {
+        use crate::lang::function::Operand;
+        let mut cx = CallCx::new(seed);
+        for f in super::all() {
+            let args: Vec<Value> = f
+                .operands
+                .iter()
+                .enumerate()
+                .map(|(i, kind)| match kind {
+                    Operand::N => Value::Num(numbers[i]),
+                    Operand::S => Value::str(texts[i].as_str()),
+                    Operand::A => Value::Nums(vectors[i].as_slice().into()),
+                    Operand::T => Value::List(
+                        vectors[i].iter().map(|n| Value::Num(*n)).collect(),
+                    ),
+                    Operand::Any => Value::Num(numbers[i]),
+                    Operand::Output => Value::str("out"),
+                })
+                .collect();
+            let result = call_cx(f.name, &args, &mut cx);
+            prop_assert!(finite(&result), "{} {:?} gave {:?}", f.name, args, result);
+        }
+    }
+}
