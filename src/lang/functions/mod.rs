@@ -5,6 +5,13 @@
 //! empty value, so operands are read with the `?` readers of `operand`. Adding a
 //! function is one table entry, one small function and its entry in `docs/language.md`
 //! (a test checks that the two agree).
+//!
+//! The groups: `arith` (`+ - * /`, `MOD`, rounding, bitwise), `logic` (comparisons, `IF`
+//! and the tests for empty), `time`, `gps`, `random`, `histogram`, `aggregate`
+//! (vector → value), `quality` (`SDATCTRL`), `text` (strings, `SLIST`, `SA`, `VT`, `VA`,
+//! `VAN`) and `vector` (vector → vector). Tests: `reference` checks `docs/language.md`
+//! (entries, signatures, and every example evaluated), `robustness` feeds every function
+//! arbitrary operands.
 
 use super::function::Function;
 
