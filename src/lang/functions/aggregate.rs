@@ -153,7 +153,7 @@ fn sendnr(a: &[Value], _: &mut CallCx) -> Res {
     )
 }
 
-/// Σ (a[i] − a[i−1]); 0 for fewer than two items.
+/// `Σ (a[i] − a[i−1])`; 0 for fewer than two items.
 fn ssumd(a: &[Value], _: &mut CallCx) -> Res {
     let v = nums(&a[0], "SSUMD: expects a vector")?;
     Ok(Value::num(v.windows(2).map(|w| w[1] - w[0]).sum()))
@@ -369,5 +369,34 @@ mod tests {
         assert_eq!(call("SCNTNR", &[ns(&[]), n(0.0), n(1.0)]), n(0.0));
         assert_eq!(call("SCNTNR", &[v, s("a"), n(1.0)]), e(Reason::NotANumber));
         assert_invalid(call("SCNTNR", &[n(1.0), n(0.0), n(1.0)]), "SCNTNR");
+    }
+
+    /// Prints throughput figures; never asserts on time.
+    #[test]
+    #[ignore = "benchmark: cargo test --release snrm_throughput -- --ignored --nocapture"]
+    fn snrm_throughput() {
+        use std::hint::black_box;
+        use std::time::Instant;
+        let items: Vec<f64> = (0..1000).map(f64::from).collect();
+        for (kind, v) in [
+            ("Nums", ns(&items)),
+            (
+                "List",
+                list(&items.iter().map(|x| n(*x)).collect::<Vec<_>>()),
+            ),
+        ] {
+            let f = super::super::find("SNRM").expect("SNRM");
+            let ops = [v];
+            let mut cx = crate::lang::function::CallCx::new(0);
+            let rounds = 200_000;
+            let start = Instant::now();
+            let mut total = 0.0;
+            for _ in 0..rounds {
+                total += (f.imp)(black_box(&ops), &mut cx).as_num().unwrap_or(0.0);
+            }
+            let secs = start.elapsed().as_secs_f64();
+            let rate = (rounds * items.len()) as f64 / secs / 1e6;
+            println!("SNRM over {kind} of 1000: {rate:.0} M items/s ({total})");
+        }
     }
 }

@@ -6,9 +6,6 @@
 //! of the wrong *kind* (a vector where a number is expected or the other way round), e.g.
 //! `"ADD: expects two numbers"`; other failures use the generic [`Reason`]s.
 
-// The vector readers are used by the aggregate and vector groups (next commits).
-#![allow(dead_code)]
-
 use std::borrow::Cow;
 use std::sync::Arc;
 

@@ -248,3 +248,56 @@ fn the_example_evaluator_works() {
     assert!(evaluate("+ 1").is_err());
     assert!(evaluate("+ 1 2 3").is_err());
 }
+
+/// Every name and alias of SPEC §4.5, so that a function cannot go missing unnoticed.
+const SPEC_NAMES: &[&str] = &[
+    "+", "ADD", "-", "SUB", "*", "MUL", "/", "DIV", "ABS", "MOD", "MAX", "MIN", "AND", "OR", "SHL",
+    "SHR", "=", "EQ", ">", "GT", ">=", "GET", "<", "LT", "<=", "LET", "EQS", "POW", "IF", "INR",
+    "TOR", "IFNN", "IFNA", "ISN", "ISA", "DDIF", "DADD", "DWEEK", "GPSDIF", "GPSST", "ADDS", "S",
+    "GOTH", "ROUND", "ROUNDX", "ENUM", "TOE", "TABLE", "RND", "RNDN", "TRANS", "HILO", "HIHO",
+    "HIIX", "SNRM", "SMED", "SMIN", "SMAX", "SSUM", "SSUMX", "SSUMN", "SBEG", "SEND", "SBEGN",
+    "SENDN", "SBEGNR", "SENDNR", "SSUMD", "SSUMP", "SSUMM", "SCNT", "SCNT0", "SCNTS", "SCNTNR",
+    "SDATCTRL", "SLIST", "SA", "VSEL", "VISR", "VAND", "VOR", "VNOT", "VBEX", "VLAD", "VBEG",
+    "VEND", "VIDX", "VMID", "VNUM", "VMUL", "VDIV", "VADD", "VMULC", "VADDC", "VSHIFT", "VSSS",
+    "VT", "VA", "VAN", "HIST", "HIST2", "HISTIF", "HISTS", "HISTD",
+];
+
+#[test]
+fn every_spec_function_exists_and_nothing_else() {
+    for name in SPEC_NAMES {
+        assert!(
+            super::find(name).is_some(),
+            "SPEC function {name} is missing"
+        );
+        assert!(
+            super::find(&name.to_lowercase()).is_some(),
+            "{name} in lower case"
+        );
+    }
+    let spellings = super::all().map(|f| 1 + f.aliases.len()).sum::<usize>();
+    assert_eq!(
+        spellings,
+        SPEC_NAMES.len(),
+        "names and aliases beyond the SPEC"
+    );
+    assert_eq!(super::all().count(), 95);
+}
+
+#[test]
+fn empty_rules_match_the_spec() {
+    let accept: Vec<&str> = super::all()
+        .filter(|f| f.empty == EmptyRule::Accept)
+        .map(|f| f.name)
+        .collect();
+    let expected = [
+        "IF", "IFNN", "IFNA", "ISN", "ISA", "HIST", "HIST2", "HISTIF", "SBEGNR", "SENDNR", "SCNT0",
+        "SCNTS",
+    ];
+    for name in expected {
+        assert!(
+            accept.contains(&name),
+            "{name} should accept empty operands"
+        );
+    }
+    assert_eq!(accept.len(), expected.len(), "{accept:?}");
+}
