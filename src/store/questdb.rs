@@ -50,8 +50,9 @@ use super::{
 };
 use crate::config::{Config, Dialect, TableNames};
 
-/// Rows per multi-row `INSERT` (8 parameters each, well below the protocol's 65535).
-pub const INSERT_CHUNK: usize = 1000;
+/// Rows per multi-row `INSERT` (8 bound parameters each: 4,000 per statement, far below
+/// the protocol's 65,535).
+pub const INSERT_CHUNK: usize = 500;
 
 /// A QuestDB store: one PG-wire connection and the configured table names.
 pub struct QuestStore {
@@ -237,7 +238,8 @@ impl QuestStore {
         rows.iter().map(|r| quest_row(r, what)).collect()
     }
 
-    /// The current rows of `keys`: one range query per device, pipelined.
+    /// The current rows of `keys`: one range query per device (from its first to its
+    /// last key; a batch holds consecutive flagged rows of few devices), pipelined.
     async fn current(
         &self,
         level: Level,
@@ -749,7 +751,7 @@ impl Store for QuestStore {
             self.settle(slot(level), self.table(level)).await?;
             let what = format!("counting flagged {level} rows");
             let sql = format!(
-                r#"SELECT count(), min(datetime) FROM "{}" WHERE recalc > 0"#,
+                r#"SELECT count(*), min(datetime) FROM "{}" WHERE recalc > 0"#,
                 self.table(level)
             );
             let r = self
@@ -773,7 +775,7 @@ impl Store for QuestStore {
         {
             let r = self
                 .client
-                .query_one(&format!(r#"SELECT count() FROM "{table}""#), &[])
+                .query_one(&format!(r#"SELECT count(*) FROM "{table}""#), &[])
                 .await
                 .map_err(StoreError::query(what))?;
             let n: i64 = r.try_get(0).map_err(StoreError::query(what))?;

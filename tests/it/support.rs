@@ -203,6 +203,47 @@ impl Harness {
         })
     }
 
+    /// PostgreSQL playing QuestDB, to exercise the QuestDB store's logic (guard,
+    /// chunking, pipelined reads) where no QuestDB is available: the PostgreSQL schema,
+    /// a trigger per level table that replaces a row re-inserted with the same key
+    /// (QuestDB's `DEDUP UPSERT KEYS`), and a `wait_wal_table` that returns at once.
+    /// The QuestDB store is forced; its `migrate` finds the schema already recorded.
+    pub async fn questdb_on_postgres() -> Harness {
+        use recalcd::config::{Dialect, DialectChoice};
+        use recalcd::store::Store;
+        let mut h = Harness::postgres().await;
+        h.config.database.dialect = DialectChoice::Forced(Dialect::Postgres);
+        h.store().await.migrate().await.expect("migrate");
+        let client = admin(&h.config.database.url).await;
+        client
+            .batch_execute(
+                "CREATE FUNCTION wait_wal_table(text) RETURNS boolean LANGUAGE sql AS 'SELECT true';",
+            )
+            .await
+            .expect("wait_wal_table shim");
+        for table in [
+            &h.config.tables.data,
+            &h.config.tables.job,
+            &h.config.tables.day,
+        ] {
+            client
+                .batch_execute(&format!(
+                    r#"CREATE FUNCTION "{table}_dedup"() RETURNS trigger LANGUAGE plpgsql AS $$
+                       BEGIN
+                           DELETE FROM "{table}" WHERE id = NEW.id AND datetime = NEW.datetime;
+                           RETURN NEW;
+                       END $$;
+                       CREATE TRIGGER "{table}_dedup" BEFORE INSERT ON "{table}"
+                           FOR EACH ROW EXECUTE FUNCTION "{table}_dedup"();"#
+                ))
+                .await
+                .expect("dedup trigger");
+        }
+        h.config.database.dialect = DialectChoice::Forced(Dialect::QuestDb);
+        assert_eq!(h.store().await.dialect(), Dialect::QuestDb);
+        h
+    }
+
     /// A new connection to the test's store, as recalcd makes it.
     pub async fn store(&self) -> AnyStore {
         store::connect(&self.config).await.expect("connect")
@@ -216,8 +257,8 @@ impl Harness {
         s
     }
 
-    /// Runs plain SQL (written to work on both dialects); on QuestDB it then waits
-    /// until `wait_for` has applied it.
+    /// Runs one plain SQL statement (written to work on both dialects); on QuestDB it
+    /// then waits until table `wait_for` has applied it.
     pub async fn sql(&self, sql: &str, wait_for: Option<&str>) {
         let client = admin(&self.config.database.url).await;
         client.batch_execute(sql).await.expect("statement");
