@@ -498,6 +498,15 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+/// `url` (`scheme://authority/database?params`) with its database name replaced by
+/// `name`: how tests and the benchmark reach a database of their own on a server.
+pub fn url_with_database(url: &str, name: &str) -> String {
+    let rest = url.find("://").map_or(0, |i| i + 3);
+    let query = url[rest..].find('?').map_or(url.len(), |i| rest + i);
+    let path = url[rest..query].find('/').map_or(query, |i| rest + i);
+    format!("{}/{}{}", &url[..path], name, &url[query..])
+}
+
 /// The password in a database URL, if it has one (used to scrub messages).
 pub fn url_password(url: &str) -> Option<String> {
     let redacted = redact_url(url);
@@ -616,6 +625,15 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn database_names_are_replaced() {
+        assert_eq!(
+            url_with_database("postgres://u:p@h:5432/postgres?sslmode=disable", "t1"),
+            "postgres://u:p@h:5432/t1?sslmode=disable"
+        );
+        assert_eq!(url_with_database("postgres://h", "t1"), "postgres://h/t1");
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! `xmin` still equals the version recalcd read, inserts the rows recalcd creates
 //! (`ON CONFLICT DO NOTHING`), and returns the keys of the staged rows it did neither
 //! to — those the guard skipped. Error records of written rows are copied into the
-//! errors table in the same transaction.
+//! errors table in the same transaction. The transaction commits with
+//! `synchronous_commit = off`: a batch lost in a crash is lost whole, its rows are still
+//! flagged, and recomputing them gives the same result.
 //!
 //! **The guard** is atomic here: a row's `xmin` changes with every producer `UPDATE`
 //! (even one that writes identical values, e.g. a re-flag). If a producer updates a row
@@ -19,17 +21,15 @@
 //! A producer writing after recalcd's commit simply overwrites recalcd's result, which
 //! is the producer's right.
 
-use std::collections::HashSet;
-
 use chrono::NaiveDateTime;
 use futures_util::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
-use super::migrate::{latest_version, migrations, render};
+use super::migrate::{migrations, render};
 use super::{
-    row_from, stored_error, Backlog, Constant, Equation, ErrorRecord, Level, MigrateReport, Row,
+    check_version, row_from, stored_error, Backlog, Constant, Equation, Level, MigrateReport, Row,
     RowKey, RowVersion, Status, Store, StoreError, TimeRange, WriteBatch, WriteOutcome,
     ROW_COLUMNS,
 };
@@ -357,18 +357,7 @@ impl Store for PgStore {
                 }
             }
         }
-        let found = self.schema_version().await?;
-        let needed = latest_version(Dialect::Postgres);
-        if found < needed {
-            return Err(StoreError::Outdated { found, needed });
-        }
-        if found > needed {
-            return Err(StoreError::TooNew {
-                found,
-                known: needed,
-            });
-        }
-        Ok(())
+        check_version(self.schema_version().await?, Dialect::Postgres)
     }
 
     async fn poll_flagged(&self, level: Level, limit: usize) -> Result<Vec<Row>, StoreError> {
@@ -552,6 +541,12 @@ impl Store for PgStore {
             .transaction()
             .await
             .map_err(StoreError::query(what))?;
+        // recalcd's results can always be recomputed: a batch lost in a crash right
+        // after its commit is lost whole and its rows are still flagged. So the commit
+        // need not wait for the WAL flush.
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .await
+            .map_err(StoreError::query(what))?;
         for level in Level::ALL {
             let rows = batch.rows(level);
             if rows.is_empty() {
@@ -625,12 +620,7 @@ impl Store for PgStore {
             }
             outcome.written += rows.len() - skipped.len();
         }
-        let skipped: HashSet<(Level, RowKey)> = outcome.skipped.iter().copied().collect();
-        let errors: Vec<&ErrorRecord> = batch
-            .errors
-            .iter()
-            .filter(|e| !skipped.contains(&(e.level, e.key)))
-            .collect();
+        let errors = batch.errors_except(&outcome.skipped);
         if !errors.is_empty() {
             let what = "recording error records";
             let copy = format!(

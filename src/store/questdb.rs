@@ -42,11 +42,11 @@ use futures_util::future::try_join_all;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
-use super::migrate::{latest_version, migrations, render, statements};
+use super::migrate::{migrations, render, statements};
 use super::{
-    row_from, stored_error, Backlog, Constant, Equation, ErrorRecord, Level, MigrateReport, Row,
-    RowKey, RowVersion, Status, Store, StoreError, TimeRange, WriteBatch, WriteOutcome,
-    ROW_COLUMNS,
+    check_version, row_from, stored_error, Backlog, Constant, Equation, ErrorRecord, Level,
+    MigrateReport, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange, WriteBatch,
+    WriteOutcome, ROW_COLUMNS,
 };
 use crate::config::{Config, Dialect, TableNames};
 
@@ -507,18 +507,7 @@ impl Store for QuestStore {
                 }
             }
         }
-        let found = self.schema_version().await?;
-        let needed = latest_version(Dialect::QuestDb);
-        if found < needed {
-            return Err(StoreError::Outdated { found, needed });
-        }
-        if found > needed {
-            return Err(StoreError::TooNew {
-                found,
-                known: needed,
-            });
-        }
-        Ok(())
+        check_version(self.schema_version().await?, Dialect::QuestDb)
     }
 
     async fn poll_flagged(&self, level: Level, limit: usize) -> Result<Vec<Row>, StoreError> {
@@ -726,12 +715,7 @@ impl Store for QuestStore {
                 }
             }
         }
-        let skipped: HashSet<(Level, RowKey)> = outcome.skipped.iter().copied().collect();
-        let errors: Vec<&ErrorRecord> = batch
-            .errors
-            .iter()
-            .filter(|e| !skipped.contains(&(e.level, e.key)))
-            .collect();
+        let errors = batch.errors_except(&outcome.skipped);
         if !errors.is_empty() {
             self.insert_errors(&errors).await?;
             outcome.errors_written = errors.len();

@@ -15,14 +15,6 @@ pub fn database_url() -> String {
         .unwrap_or_else(|| recalcd::config::DEFAULT_DATABASE_URL.to_string())
 }
 
-/// `url` with its database name replaced by `name`.
-pub fn with_database(url: &str, name: &str) -> String {
-    let rest = url.find("://").map_or(0, |i| i + 3);
-    let query = url[rest..].find('?').map_or(url.len(), |i| rest + i);
-    let path = url[rest..query].find('/').map_or(query, |i| rest + i);
-    format!("{}/{}{}", &url[..path], name, &url[query..])
-}
-
 /// A name no other test (or test process) uses.
 pub fn unique(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -80,7 +72,7 @@ impl TestDb {
             .await
             .expect("CREATE DATABASE");
         TestDb {
-            url: with_database(&server, &name),
+            url: recalcd::config::url_with_database(&server, &name),
             name,
             server,
         }
