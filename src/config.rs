@@ -280,6 +280,21 @@ impl RawConfig {
         if url.is_empty() {
             return Err(invalid("database.url", "must not be empty".into()));
         }
+        match url.parse::<tokio_postgres::Config>() {
+            Err(e) => {
+                return Err(invalid(
+                    "database.url",
+                    format!("`{}` is not a connection URL: {e}", redact_url(&url)),
+                ))
+            }
+            Ok(pg) if pg.get_ssl_mode() == tokio_postgres::config::SslMode::Require => {
+                return Err(invalid(
+                    "database.url",
+                    "TLS is not supported yet: use `sslmode=disable` (or `prefer`) and a private network or tunnel".into(),
+                ))
+            }
+            Ok(_) => {}
+        }
         let dialect = DialectChoice::parse(&self.database.dialect)
             .map_err(|r| invalid("database.dialect", r))?;
         let connect_timeout = parse_duration(&self.database.connect_timeout)
@@ -582,6 +597,18 @@ mod tests {
         std::fs::write(&path, "[poll]\ninterval = \"5 parsecs\"\n").unwrap();
         let e = Config::load_from(Some(&path), None, no_env()).unwrap_err();
         assert!(e.to_string().contains("poll.interval"), "{e}");
+        std::fs::write(
+            &path,
+            "[database]\nurl = \"postgres://u:pw@h/d?sslmode=require\"\n",
+        )
+        .unwrap();
+        let e = Config::load_from(Some(&path), None, no_env()).unwrap_err();
+        assert!(e.to_string().contains("database.url"), "{e}");
+        assert!(!e.to_string().contains("pw"), "{e}");
+        std::fs::write(&path, "[database]\nurl = \"postgres://u:pw@h:port/d\"\n").unwrap();
+        let e = Config::load_from(Some(&path), None, no_env()).unwrap_err();
+        assert!(e.to_string().contains("database.url"), "{e}");
+        assert!(!e.to_string().contains(":pw@"), "{e}");
         std::fs::write(&path, "[tables]\ndata = \"Data; drop\"\n").unwrap();
         let e = Config::load_from(Some(&path), None, no_env()).unwrap_err();
         assert!(e.to_string().contains("tables.data"), "{e}");

@@ -189,8 +189,16 @@ fn multi_insert(table: &str, columns: &str, rows: usize, width: usize) -> String
 }
 
 impl QuestStore {
-    /// Wraps a connected client (see [`super::connect`]).
+    /// Wraps a connected client (see [`super::connect`]) and logs what this dialect
+    /// cannot do.
     pub fn new(client: Client, config: &Config) -> Self {
+        if config.database.statement_timeout.is_some() {
+            tracing::warn!("database.statement_timeout is ignored on QuestDB");
+        }
+        tracing::info!(
+            "QuestDB: write-back re-reads rows before re-inserting them; a producer write \
+             landing between that read and the insert can be overwritten (no row locks)"
+        );
         QuestStore {
             client,
             tables: config.tables.clone(),
