@@ -28,6 +28,7 @@ use crate::config::{Config, Dialect, DialectChoice};
 pub mod migrate;
 pub mod postgres;
 pub mod questdb;
+mod schema;
 
 pub use postgres::PgStore;
 pub use questdb::QuestStore;

@@ -21,6 +21,8 @@
 //! A producer writing after recalcd's commit simply overwrites recalcd's result, which
 //! is the producer's right.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use futures_util::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -28,6 +30,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
 use super::migrate::{migrations, render};
+use super::schema::{self, TypeNames};
 use super::{
     check_version, row_from, stored_error, Backlog, Constant, Equation, Level, MigrateReport, Row,
     RowKey, RowVersion, Status, Store, StoreError, TimeRange, WriteBatch, WriteOutcome,
@@ -78,55 +81,13 @@ const STAGE_TYPES: [Type; 9] = [
     Type::INT8,
 ];
 
-/// The expected columns of each table: name and `information_schema` data type.
-fn expected_columns(tables: &TableNames) -> Vec<(&str, Vec<(&'static str, &'static str)>)> {
-    const TS: &str = "timestamp without time zone";
-    let universal = || {
-        vec![
-            ("datetime", TS),
-            ("data_time", TS),
-            ("id", "integer"),
-            ("state", "integer"),
-            ("user", "text"),
-            ("gps", "text"),
-            ("recalc", "integer"),
-            ("conjoined", "text"),
-        ]
-    };
-    vec![
-        (tables.data.as_str(), universal()),
-        (tables.job.as_str(), universal()),
-        (tables.day.as_str(), universal()),
-        (
-            tables.constants.as_str(),
-            vec![("id", "integer"), ("name", "text"), ("value", "text")],
-        ),
-        (
-            tables.equations.as_str(),
-            vec![
-                ("type", "integer"),
-                ("id", "integer"),
-                ("name", "text"),
-                ("eq", "text"),
-            ],
-        ),
-        (
-            tables.errors.as_str(),
-            vec![
-                ("at", TS),
-                ("level", "text"),
-                ("id", "integer"),
-                ("datetime", TS),
-                ("equation", "text"),
-                ("reason", "text"),
-            ],
-        ),
-        (
-            tables.migrations.as_str(),
-            vec![("version", "integer"), ("name", "text")],
-        ),
-    ]
-}
+/// How `information_schema.columns.data_type` spells recalcd's column types.
+const TYPES: TypeNames = TypeNames {
+    timestamp: "timestamp without time zone",
+    int: "integer",
+    text: "text",
+    symbol: "text",
+};
 
 /// Text columns may also be `varchar`; the driver reads both as `String`.
 fn type_matches(expected: &str, found: &str) -> bool {
@@ -308,7 +269,7 @@ impl Store for PgStore {
     }
 
     async fn check_schema(&self) -> Result<(), StoreError> {
-        let expected = expected_columns(&self.tables);
+        let expected = schema::expected(&self.tables, &TYPES);
         let names: Vec<&str> = expected.iter().map(|(t, _)| *t).collect();
         let what = "reading the table columns";
         let found = self
@@ -321,41 +282,23 @@ impl Store for PgStore {
             )
             .await
             .map_err(StoreError::query(what))?;
-        let mut columns: Vec<(String, String, String)> = Vec::with_capacity(found.len());
+        let mut columns: HashMap<String, Vec<(String, String)>> = HashMap::new();
         for r in &found {
-            columns.push((
-                r.try_get(0).map_err(StoreError::query(what))?,
+            let table: String = r.try_get(0).map_err(StoreError::query(what))?;
+            columns.entry(table).or_default().push((
                 r.try_get(1).map_err(StoreError::query(what))?,
                 r.try_get(2).map_err(StoreError::query(what))?,
             ));
         }
         for (table, _) in &expected {
-            if !columns.iter().any(|(t, _, _)| t == table) {
+            if !columns.contains_key(*table) {
                 return Err(StoreError::MissingTable {
                     table: table.to_string(),
                 });
             }
         }
         for (table, cols) in &expected {
-            for (column, ty) in cols {
-                match columns.iter().find(|(t, c, _)| t == table && c == column) {
-                    None => {
-                        return Err(StoreError::Column {
-                            table: table.to_string(),
-                            column: column.to_string(),
-                            problem: "is missing".into(),
-                        })
-                    }
-                    Some((_, _, found)) if !type_matches(ty, found) => {
-                        return Err(StoreError::Column {
-                            table: table.to_string(),
-                            column: column.to_string(),
-                            problem: format!("has type `{found}`, expected `{ty}`"),
-                        })
-                    }
-                    Some(_) => {}
-                }
-            }
+            schema::check_columns(table, cols, &columns[*table], type_matches)?;
         }
         check_version(self.schema_version().await?, Dialect::Postgres)
     }

@@ -43,6 +43,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
 use super::migrate::{migrations, render, statements};
+use super::schema::{self, TypeNames};
 use super::{
     check_version, row_from, stored_error, Backlog, Constant, Equation, ErrorRecord, Level,
     MigrateReport, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange, WriteBatch,
@@ -103,54 +104,13 @@ fn quest_row(r: &tokio_postgres::Row, what: &str) -> Result<Row, StoreError> {
     Ok(row)
 }
 
-/// The expected columns of each table: name and `table_columns()` type.
-fn expected_columns(tables: &TableNames) -> Vec<(&str, Vec<(&'static str, &'static str)>)> {
-    let universal = || {
-        vec![
-            ("datetime", "TIMESTAMP"),
-            ("data_time", "TIMESTAMP"),
-            ("id", "INT"),
-            ("state", "INT"),
-            ("user", "VARCHAR"),
-            ("gps", "VARCHAR"),
-            ("recalc", "INT"),
-            ("conjoined", "VARCHAR"),
-        ]
-    };
-    vec![
-        (tables.data.as_str(), universal()),
-        (tables.job.as_str(), universal()),
-        (tables.day.as_str(), universal()),
-        (
-            tables.constants.as_str(),
-            vec![("id", "INT"), ("name", "VARCHAR"), ("value", "VARCHAR")],
-        ),
-        (
-            tables.equations.as_str(),
-            vec![
-                ("type", "INT"),
-                ("id", "INT"),
-                ("name", "VARCHAR"),
-                ("eq", "VARCHAR"),
-            ],
-        ),
-        (
-            tables.errors.as_str(),
-            vec![
-                ("at", "TIMESTAMP"),
-                ("level", "SYMBOL"),
-                ("id", "INT"),
-                ("datetime", "TIMESTAMP"),
-                ("equation", "VARCHAR"),
-                ("reason", "VARCHAR"),
-            ],
-        ),
-        (
-            tables.migrations.as_str(),
-            vec![("version", "INT"), ("name", "VARCHAR")],
-        ),
-    ]
-}
+/// How `table_columns()` spells recalcd's column types.
+const TYPES: TypeNames = TypeNames {
+    timestamp: "TIMESTAMP",
+    int: "INT",
+    text: "VARCHAR",
+    symbol: "SYMBOL",
+};
 
 /// `VARCHAR`, `STRING` and `SYMBOL` all read as strings.
 fn type_matches(expected: &str, found: &str) -> bool {
@@ -458,7 +418,7 @@ impl Store for QuestStore {
             .map(|r| r.try_get::<_, String>(0))
             .collect::<Result<_, _>>()
             .map_err(StoreError::query(what))?;
-        let expected = expected_columns(&self.tables);
+        let expected = schema::expected(&self.tables, &TYPES);
         for (table, _) in &expected {
             if !existing.contains(*table) {
                 return Err(StoreError::MissingTable {
@@ -479,40 +439,24 @@ impl Store for QuestStore {
                 .await
                 .map_err(StoreError::query(&what))?;
             let mut columns = Vec::with_capacity(found.len());
+            let mut designated = None;
             for r in &found {
                 let name: String = r.try_get(0).map_err(StoreError::query(&what))?;
                 let ty: String = r.try_get(1).map_err(StoreError::query(&what))?;
-                let designated: bool = r.try_get(2).map_err(StoreError::query(&what))?;
-                columns.push((name, ty, designated));
-            }
-            let universal = Level::ALL.iter().any(|l| l.table(&self.tables) == *table);
-            for (column, ty) in cols {
-                match columns.iter().find(|(c, _, _)| c == column) {
-                    None => {
-                        return Err(StoreError::Column {
-                            table: table.to_string(),
-                            column: column.to_string(),
-                            problem: "is missing".into(),
-                        })
-                    }
-                    Some((_, found, _)) if !type_matches(ty, found) => {
-                        return Err(StoreError::Column {
-                            table: table.to_string(),
-                            column: column.to_string(),
-                            problem: format!("has type `{found}`, expected `{ty}`"),
-                        })
-                    }
-                    Some((_, _, designated))
-                        if universal && *column == "datetime" && !designated =>
-                    {
-                        return Err(StoreError::Column {
-                            table: table.to_string(),
-                            column: column.to_string(),
-                            problem: "is not the designated timestamp".into(),
-                        })
-                    }
-                    Some(_) => {}
+                if r.try_get::<_, bool>(2).map_err(StoreError::query(&what))? {
+                    designated = Some(name.clone());
                 }
+                columns.push((name, ty));
+            }
+            schema::check_columns(table, cols, &columns, type_matches)?;
+            // Dedup and partitioning hang on the designated timestamp of each level.
+            let level_table = Level::ALL.iter().any(|l| l.table(&self.tables) == *table);
+            if level_table && designated.as_deref() != Some("datetime") {
+                return Err(StoreError::Column {
+                    table: table.to_string(),
+                    column: "datetime".into(),
+                    problem: "is not the designated timestamp".into(),
+                });
             }
         }
         check_version(self.schema_version().await?, Dialect::QuestDb)
