@@ -3,6 +3,12 @@
 //! A [`Machine`] keeps its value stack between evaluations, so evaluating a numeric
 //! equation allocates nothing. Failures are values: a missing variable, a division by
 //! zero or a function's complaint all end as [`Value::Empty`] with a [`Reason`].
+//!
+//! Two paths, one meaning: a purely numeric program (number literals, reads, `+ - * /`,
+//! comparisons, `IF`) is first run on plain `f64`s; the first value that is not a
+//! finite number sends it to the general stack machine, which starts over. The general
+//! machine computes two-number arithmetic inline too and calls the library for the rest.
+//! Property tests hold both shortcuts to the library's results.
 
 use std::sync::Arc;
 
