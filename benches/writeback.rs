@@ -5,7 +5,7 @@
 //! `DATABASE_URL` (a database of its own, dropped afterwards).
 //!
 //! Both phases start from the same state: the table is truncated, re-seeded with the
-//! same flagged rows (~20-channel `conjoined`) and `VACUUM ANALYZE`d. Both write the
+//! same flagged rows (~20-channel `conjoined`), `VACUUM ANALYZE`d and checkpointed. Both write the
 //! same new content with `recalc = 0`. recalcd's phase polls and writes in batches of
 //! `poll.batch_size` (the default, or `RECALCD_BENCH_BATCH`), exactly as the daemon
 //! does; its write-back time excludes the polls, its total includes them.
@@ -133,6 +133,8 @@ async fn reseed(client: &Client, n: usize) -> Duration {
     )
     .await;
     client.batch_execute("VACUUM ANALYZE data").await.unwrap();
+    // Start each phase with no checkpoint pending (needs superuser; skipped otherwise).
+    let _ = client.batch_execute("CHECKPOINT").await;
     start.elapsed()
 }
 
@@ -147,12 +149,7 @@ async fn main() {
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
         .unwrap();
-    let url = {
-        let rest = server.find("://").map_or(0, |i| i + 3);
-        let q = server[rest..].find('?').map_or(server.len(), |i| rest + i);
-        let p = server[rest..q].find('/').map_or(q, |i| rest + i);
-        format!("{}/{}{}", &server[..p], name, &server[q..])
-    };
+    let url = recalcd::config::url_with_database(&server, &name);
     let mut config = Config::default();
     config.database.url = url.clone();
     if let Some(b) = env_usize("RECALCD_BENCH_BATCH") {

@@ -309,6 +309,21 @@ impl RawConfig {
         if url.is_empty() {
             return Err(invalid("database.url", "must not be empty".into()));
         }
+        match url.parse::<tokio_postgres::Config>() {
+            Err(e) => {
+                return Err(invalid(
+                    "database.url",
+                    format!("`{}` is not a connection URL: {e}", redact_url(&url)),
+                ))
+            }
+            Ok(pg) if pg.get_ssl_mode() == tokio_postgres::config::SslMode::Require => {
+                return Err(invalid(
+                    "database.url",
+                    "TLS is not supported yet: use `sslmode=disable` (or `prefer`) and a private network or tunnel".into(),
+                ))
+            }
+            Ok(_) => {}
+        }
         let dialect = DialectChoice::parse(&self.database.dialect)
             .map_err(|r| invalid("database.dialect", r))?;
         let connect_timeout = parse_duration(&self.database.connect_timeout)
@@ -545,6 +560,15 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+/// `url` (`scheme://authority/database?params`) with its database name replaced by
+/// `name`: how tests and the benchmark reach a database of their own on a server.
+pub fn url_with_database(url: &str, name: &str) -> String {
+    let rest = url.find("://").map_or(0, |i| i + 3);
+    let query = url[rest..].find('?').map_or(url.len(), |i| rest + i);
+    let path = url[rest..query].find('/').map_or(query, |i| rest + i);
+    format!("{}/{}{}", &url[..path], name, &url[query..])
+}
+
 /// The password in a database URL, if it has one (used to scrub messages).
 pub fn url_password(url: &str) -> Option<String> {
     let redacted = redact_url(url);
@@ -626,6 +650,18 @@ mod tests {
         std::fs::write(&path, "[poll]\ninterval = \"5 parsecs\"\n").unwrap();
         let e = Config::load_from(Some(&path), None, no_env()).unwrap_err();
         assert!(e.to_string().contains("poll.interval"), "{e}");
+        std::fs::write(
+            &path,
+            "[database]\nurl = \"postgres://u:pw@h/d?sslmode=require\"\n",
+        )
+        .unwrap();
+        let e = Config::load_from(Some(&path), None, no_env()).unwrap_err();
+        assert!(e.to_string().contains("database.url"), "{e}");
+        assert!(!e.to_string().contains("pw"), "{e}");
+        std::fs::write(&path, "[database]\nurl = \"postgres://u:pw@h:port/d\"\n").unwrap();
+        let e = Config::load_from(Some(&path), None, no_env()).unwrap_err();
+        assert!(e.to_string().contains("database.url"), "{e}");
+        assert!(!e.to_string().contains(":pw@"), "{e}");
         std::fs::write(&path, "[tables]\ndata = \"Data; drop\"\n").unwrap();
         let e = Config::load_from(Some(&path), None, no_env()).unwrap_err();
         assert!(e.to_string().contains("tables.data"), "{e}");
@@ -669,6 +705,15 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn database_names_are_replaced() {
+        assert_eq!(
+            url_with_database("postgres://u:p@h:5432/postgres?sslmode=disable", "t1"),
+            "postgres://u:p@h:5432/t1?sslmode=disable"
+        );
+        assert_eq!(url_with_database("postgres://h", "t1"), "postgres://h/t1");
     }
 
     #[test]

@@ -138,7 +138,8 @@ fn trim_escaped(s: &str) -> &str {
 /// # Errors
 /// A [`ConjoinedError`] for an entry without `=` or without a name.
 pub fn parse(text: &str) -> Result<Vec<(String, Value)>, ConjoinedError> {
-    let mut out: Vec<(String, Value)> = Vec::new();
+    let mut out: Vec<(String, Value)> =
+        Vec::with_capacity(text.bytes().filter(|b| *b == b';').count() + 1);
     for entry in entries(text) {
         let entry = entry?;
         let value = entry.value();
@@ -152,11 +153,13 @@ pub fn parse(text: &str) -> Result<Vec<(String, Value)>, ConjoinedError> {
 
 /// Whether two channel names are the same (case-insensitive).
 pub fn same_name(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() {
-        a.eq_ignore_ascii_case(b)
-    } else {
-        a.to_lowercase() == b.to_lowercase()
+    if a.len() == b.len() && a.eq_ignore_ascii_case(b) {
+        return true;
     }
+    if a.is_ascii() && b.is_ascii() {
+        return false;
+    }
+    a.to_lowercase() == b.to_lowercase()
 }
 
 /// Removes the escapes of a name or of one value item; borrows when there are none.
@@ -444,6 +447,33 @@ mod tests {
         for v in values {
             let text = write([("k", &v)]);
             assert_eq!(parse(&text), Ok(vec![("k".into(), v.clone())]), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// What is read, written and read again is what was read first.
+        #[test]
+        fn read_write_read_is_stable(text in "[a-cA-C0-9 ;=,.\\\\eé-]{0,40}") {
+            if let Ok(pairs) = parse(&text) {
+                let written = write(pairs.iter().map(|(n, v)| (n.as_str(), v)));
+                proptest::prop_assert_eq!(parse(&written), Ok(pairs), "{}", written);
+            }
+        }
+
+        /// Written values read back as themselves.
+        #[test]
+        fn values_round_trip(
+            name in "[a-zé;=, ]{1,6}",
+            s in "[a-z;=,\\\\ é]{1,8}",
+            n in proptest::num::f64::NORMAL,
+            items in proptest::collection::vec(-1e6f64..1e6, 2..5),
+        ) {
+            let name = name.trim().to_string();
+            proptest::prop_assume!(!name.is_empty() && parse_number(&s).is_none());
+            for v in [Value::str(s.as_str()), Value::Num(n), nums(&items)] {
+                let text = write([(name.as_str(), &v)]);
+                proptest::prop_assert_eq!(parse(&text), Ok(vec![(name.clone(), v)]), "{}", text);
+            }
         }
     }
 

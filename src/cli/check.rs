@@ -127,6 +127,8 @@ impl Checker {
 }
 
 fn check_csv(text: &str) -> Report {
+    // A spreadsheet's export may start with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut checker = Checker::default();
     let mut first = true;
     for (i, line) in text.lines().enumerate() {
@@ -230,5 +232,7 @@ mod tests {
             "equation (type 4, id 17, 'tavg') column 5: ABS expects 1 operand, the equation ends"
         );
         assert!(r.problems[2].1.contains("defined again (first on line 2)"));
+        let r = check_csv("\u{feff}type,id,name,eq\r\n1,0,a,+ 1 2\r\n");
+        assert_eq!((r.equations, r.problems.len()), (1, 0), "{:?}", r.problems);
     }
 }

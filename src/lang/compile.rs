@@ -117,6 +117,9 @@ pub struct Program {
     pub(crate) ops: Vec<Op>,
     /// The deepest the value stack gets.
     pub(crate) max_stack: usize,
+    /// Whether every instruction has a purely numeric meaning (number literals, reads,
+    /// [`Op::Num2`], `IF`), so the evaluator may first try it on plain `f64`s.
+    pub(crate) numeric: bool,
     level: Level,
     reads: Vec<Read>,
     outputs: Vec<(Slot, Arc<str>)>,
@@ -157,6 +160,7 @@ impl Program {
             prog: Program {
                 ops: Vec::new(),
                 max_stack: 0,
+                numeric: false,
                 level,
                 reads: Vec::new(),
                 outputs: Vec::new(),
@@ -167,7 +171,15 @@ impl Program {
             depth: 0,
         };
         c.expr(expr)?;
-        Ok(c.prog)
+        let mut prog = c.prog;
+        prog.numeric = prog.max_stack <= NUMERIC_STACK
+            && prog.ops.iter().all(|op| match op {
+                Op::Push(v) => matches!(v, Value::Num(_)),
+                Op::Var { .. } | Op::Const { .. } | Op::Pseudo { .. } => true,
+                Op::Num2 { .. } | Op::Branch { .. } | Op::Jump(_) => true,
+                Op::Call { .. } => false,
+            });
+        Ok(prog)
     }
 
     /// The level the program was checked for.
@@ -273,6 +285,9 @@ struct Compiler<'a> {
     /// The current value-stack depth while emitting.
     depth: usize,
 }
+
+/// The deepest stack the evaluator's numeric path handles (in `f64`s on the CPU stack).
+pub(crate) const NUMERIC_STACK: usize = 16;
 
 /// A limit on instructions, far above any real equation, so jump targets stay small.
 const MAX_OPS: usize = 1 << 20;
@@ -558,6 +573,20 @@ mod tests {
             r.map(|_| ()).map_err(|e| e.to_string()),
             Err("column 1: ABS expects 1 operand, found 0".into())
         );
+    }
+
+    #[test]
+    fn numeric_programs_are_recognised() {
+        let numeric = |src| compile(src, Level::Data).map(|p| p.numeric);
+        assert_eq!(numeric("+ * $a 2 $b"), Ok(true));
+        assert_eq!(numeric("IF > $tmp #TMAX 1 0"), Ok(true));
+        assert_eq!(numeric("IF > $tmp #TMAX 1 'x'"), Ok(false));
+        assert_eq!(numeric("ABS $a"), Ok(false));
+        // Left-nested sums need two stack places, right-nested ones one per level.
+        let left = "+ ".repeat(20) + &" 1".repeat(21);
+        assert_eq!(numeric(&left), Ok(true));
+        let right = "+ 1 ".repeat(20) + "1";
+        assert_eq!(numeric(&right), Ok(false));
     }
 
     #[test]

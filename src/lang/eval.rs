@@ -3,10 +3,16 @@
 //! A [`Machine`] keeps its value stack between evaluations, so evaluating a numeric
 //! equation allocates nothing. Failures are values: a missing variable, a division by
 //! zero or a function's complaint all end as [`Value::Empty`] with a [`Reason`].
+//!
+//! Two paths, one meaning: a purely numeric program (number literals, reads, `+ - * /`,
+//! comparisons, `IF`) is first run on plain `f64`s; the first value that is not a
+//! finite number sends it to the general stack machine, which starts over. The general
+//! machine computes two-number arithmetic inline too and calls the library for the rest.
+//! Property tests hold both shortcuts to the library's results.
 
 use std::sync::Arc;
 
-use super::compile::{Op, Program};
+use super::compile::{Op, Program, NUMERIC_STACK};
 use super::context::Context;
 use super::error::EquationKey;
 use super::function::{CallCx, EmptyRule, Function};
@@ -41,8 +47,14 @@ impl Machine {
         ctx: &C,
         seed: u64,
     ) -> Evaluated {
+        if let Some(n) = run_numeric(program, ctx) {
+            return Evaluated {
+                value: Value::Num(n),
+                outputs: Vec::new(),
+            };
+        }
         let mut cx = CallCx::new(seed);
-        let value = self.run(program, ctx, &mut cx);
+        let value = self.run_general(program, ctx, &mut cx);
         Evaluated {
             value,
             outputs: cx.outputs,
@@ -52,6 +64,19 @@ impl Machine {
     /// Evaluates `program` with a caller-provided call context (its generator and its
     /// output list), for callers that reuse one.
     pub fn run<C: Context + ?Sized>(
+        &mut self,
+        program: &Program,
+        ctx: &C,
+        cx: &mut CallCx,
+    ) -> Value {
+        match run_numeric(program, ctx) {
+            Some(n) => Value::Num(n),
+            None => self.run_general(program, ctx, cx),
+        }
+    }
+
+    /// The general path: any values, function calls, empty propagation.
+    pub(crate) fn run_general<C: Context + ?Sized>(
         &mut self,
         program: &Program,
         ctx: &C,
@@ -134,6 +159,70 @@ impl Machine {
         stack.pop().unwrap_or(Value::Empty(Reason::Invalid(
             "the equation computed nothing",
         )))
+    }
+}
+
+/// The numeric path: a numeric program (see `Program::numeric`) run on `f64`s in a
+/// fixed array. It gives up (`None`) as soon as anything is not a finite number — a
+/// read that is a string, vector or missing, a division by zero, an overflow, an
+/// operator with a different result — and the general path then evaluates the program
+/// from the start, so results and reasons are exactly the general path's. Reads have no
+/// side effects, so reading twice is harmless.
+#[inline]
+fn run_numeric<C: Context + ?Sized>(program: &Program, ctx: &C) -> Option<f64> {
+    if !program.numeric {
+        return None;
+    }
+    let mut stack = [0.0f64; NUMERIC_STACK];
+    let mut sp = 0usize;
+    let ops = &program.ops[..];
+    let mut pc = 0;
+    while let Some(op) = ops.get(pc) {
+        pc += 1;
+        let pushed = match op {
+            Op::Push(Value::Num(n)) => *n,
+            Op::Var { form, slot, .. } => match ctx.var(*form, *slot) {
+                Some(Value::Num(n)) => n,
+                _ => return None,
+            },
+            Op::Const { slot, .. } => match ctx.constant(*slot) {
+                Some(Value::Num(n)) => n,
+                _ => return None,
+            },
+            Op::Pseudo { p, .. } => match ctx.pseudo(*p) {
+                Some(Value::Num(n)) => n,
+                _ => return None,
+            },
+            Op::Num2 { op, .. } => {
+                sp = sp.checked_sub(1)?;
+                let b = *stack.get(sp)?;
+                let a = stack.get_mut(sp.checked_sub(1)?)?;
+                match op.apply(*a, b) {
+                    Value::Num(r) => *a = r,
+                    _ => return None,
+                }
+                continue;
+            }
+            Op::Branch { otherwise, .. } => {
+                sp = sp.checked_sub(1)?;
+                if *stack.get(sp)? == 0.0 {
+                    pc = *otherwise;
+                }
+                continue;
+            }
+            Op::Jump(target) => {
+                pc = *target;
+                continue;
+            }
+            Op::Push(_) | Op::Call { .. } => return None,
+        };
+        *stack.get_mut(sp)? = pushed;
+        sp += 1;
+    }
+    if sp == 1 {
+        Some(stack[0])
+    } else {
+        None
     }
 }
 

@@ -200,3 +200,61 @@ proptest! {
         }
     }
 }
+
+/// Equations of numbers, three variables, arithmetic, comparisons and `IF`.
+fn numeric_source() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        number().prop_map(|n| Expr::new(ExprKind::Num(n)).to_string()),
+        select(vec!["$a", "$b", "$c", "#K"]).prop_map(String::from),
+    ];
+    leaf.prop_recursive(5, 40, 3, |inner| {
+        prop_oneof![
+            (
+                select(vec!["+", "-", "*", "/", ">", ">=", "<", "<=", "="]),
+                inner.clone(),
+                inner.clone()
+            )
+                .prop_map(|(f, a, b)| format!("{f} {a} {b}")),
+            (inner.clone(), inner.clone(), inner).prop_map(|(c, a, b)| format!("IF {c} {a} {b}")),
+        ]
+    })
+}
+
+fn operand_value() -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        4 => number().prop_map(|n| Some(Value::Num(n))),
+        1 => Just(None),
+        1 => Just(Some(Value::str("2.5"))),
+        1 => Just(Some(Value::str("x"))),
+        1 => Just(Some(Value::Nums(Arc::from([1.0, 2.0])))),
+    ]
+}
+
+proptest! {
+    /// The numeric path gives exactly what the general path gives, reasons included.
+    #[test]
+    fn the_numeric_path_agrees_with_the_general_path(
+        src in numeric_source(),
+        values in proptest::collection::vec(operand_value(), 4),
+    ) {
+        use super::function::CallCx;
+        let mut symbols = Symbols::new();
+        let program = Program::compile(&src, Level::Data, &mut symbols, FunctionTable::standard());
+        let Ok(program) = program else {
+            return Err(TestCaseError::fail(format!("{src} does not compile")));
+        };
+        let mut b = Bindings::new();
+        for (name, v) in ["a", "b", "c"].iter().zip(&values) {
+            if let Some(v) = v {
+                b.set_var(VarForm::Cur, symbols.channel(name), v.clone());
+            }
+        }
+        if let Some(v) = &values[3] {
+            b.set_constant(symbols.constant("K"), v.clone());
+        }
+        let mut m = Machine::new();
+        let fast = m.eval(&program, &b, 0).value;
+        let general = m.run_general(&program, &b, &mut CallCx::new(0));
+        prop_assert_eq!(fast, general, "{}", src);
+    }
+}

@@ -28,6 +28,7 @@ use crate::config::{Config, Dialect, DialectChoice};
 pub mod migrate;
 pub mod postgres;
 pub mod questdb;
+mod schema;
 
 pub use postgres::PgStore;
 pub use questdb::QuestStore;
@@ -250,6 +251,15 @@ impl WriteBatch {
             Level::Job => &self.jobs,
             Level::Day => &self.days,
         }
+    }
+
+    /// The error records of rows not in `skipped` (the guard drops the others).
+    pub fn errors_except(&self, skipped: &[(Level, RowKey)]) -> Vec<&ErrorRecord> {
+        let skipped: std::collections::HashSet<&(Level, RowKey)> = skipped.iter().collect();
+        self.errors
+            .iter()
+            .filter(|e| !skipped.contains(&(e.level, e.key)))
+            .collect()
     }
 
     /// Whether there is nothing to write.
@@ -736,6 +746,21 @@ async fn open(config: &Config) -> Result<tokio_postgres::Client, StoreError> {
         }
     });
     Ok(client)
+}
+
+/// Compares the applied schema version with the latest embedded one.
+pub(crate) fn check_version(found: i32, dialect: Dialect) -> Result<(), StoreError> {
+    let needed = migrate::latest_version(dialect);
+    if found < needed {
+        Err(StoreError::Outdated { found, needed })
+    } else if found > needed {
+        Err(StoreError::TooNew {
+            found,
+            known: needed,
+        })
+    } else {
+        Ok(())
+    }
 }
 
 /// Columns read for every data, job and day row, in [`row_from`]'s order.

@@ -9,7 +9,9 @@
 //! `xmin` still equals the version recalcd read, inserts the rows recalcd creates
 //! (`ON CONFLICT DO NOTHING`), and returns the keys of the staged rows it did neither
 //! to — those the guard skipped. Error records of written rows are copied into the
-//! errors table in the same transaction.
+//! errors table in the same transaction. The transaction commits with
+//! `synchronous_commit = off`: a batch lost in a crash is lost whole, its rows are still
+//! flagged, and recomputing them gives the same result.
 //!
 //! **The guard** is atomic here: a row's `xmin` changes with every producer `UPDATE`
 //! (even one that writes identical values, e.g. a re-flag). If a producer updates a row
@@ -19,7 +21,7 @@
 //! A producer writing after recalcd's commit simply overwrites recalcd's result, which
 //! is the producer's right.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use futures_util::pin_mut;
@@ -27,9 +29,10 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
-use super::migrate::{latest_version, migrations, render};
+use super::migrate::{migrations, render};
+use super::schema::{self, TypeNames};
 use super::{
-    row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord, Level,
+    check_version, row_from, stored_error, Backlog, Constant, Direction, Equation, Level,
     MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange,
     WriteBatch, WriteOutcome, ROW_COLUMNS,
 };
@@ -78,59 +81,13 @@ const STAGE_TYPES: [Type; 9] = [
     Type::INT8,
 ];
 
-/// The expected columns of each table: name and `information_schema` data type.
-fn expected_columns(tables: &TableNames) -> Vec<(&str, Vec<(&'static str, &'static str)>)> {
-    const TS: &str = "timestamp without time zone";
-    let universal = || {
-        vec![
-            ("datetime", TS),
-            ("data_time", TS),
-            ("id", "integer"),
-            ("state", "integer"),
-            ("user", "text"),
-            ("gps", "text"),
-            ("recalc", "integer"),
-            ("conjoined", "text"),
-        ]
-    };
-    vec![
-        (tables.data.as_str(), universal()),
-        (tables.job.as_str(), universal()),
-        (tables.day.as_str(), universal()),
-        (
-            tables.constants.as_str(),
-            vec![("id", "integer"), ("name", "text"), ("value", "text")],
-        ),
-        (
-            tables.equations.as_str(),
-            vec![
-                ("type", "integer"),
-                ("id", "integer"),
-                ("name", "text"),
-                ("eq", "text"),
-            ],
-        ),
-        (
-            tables.errors.as_str(),
-            vec![
-                ("at", TS),
-                ("level", "text"),
-                ("id", "integer"),
-                ("datetime", TS),
-                ("equation", "text"),
-                ("reason", "text"),
-            ],
-        ),
-        (
-            tables.migrations.as_str(),
-            vec![("version", "integer"), ("name", "text")],
-        ),
-        (
-            tables.revision.as_str(),
-            vec![("one", "boolean"), ("revision", "bigint")],
-        ),
-    ]
-}
+/// How `information_schema.columns.data_type` spells recalcd's column types.
+const TYPES: TypeNames = TypeNames {
+    timestamp: "timestamp without time zone",
+    int: "integer",
+    text: "text",
+    symbol: "text",
+};
 
 /// Text columns may also be `varchar`; the driver reads both as `String`.
 fn type_matches(expected: &str, found: &str) -> bool {
@@ -356,7 +313,12 @@ impl Store for PgStore {
     }
 
     async fn check_schema(&self) -> Result<(), StoreError> {
-        let expected = expected_columns(&self.tables);
+        let mut expected = schema::expected(&self.tables, &TYPES);
+        // PostgreSQL only: the revision counter its triggers bump (migration 2).
+        expected.push((
+            self.tables.revision.as_str(),
+            vec![("one", "boolean"), ("revision", "bigint")],
+        ));
         let names: Vec<&str> = expected.iter().map(|(t, _)| *t).collect();
         let what = "reading the table columns";
         let found = self
@@ -369,54 +331,25 @@ impl Store for PgStore {
             )
             .await
             .map_err(StoreError::query(what))?;
-        let mut columns: Vec<(String, String, String)> = Vec::with_capacity(found.len());
+        let mut columns: HashMap<String, Vec<(String, String)>> = HashMap::new();
         for r in &found {
-            columns.push((
-                r.try_get(0).map_err(StoreError::query(what))?,
+            let table: String = r.try_get(0).map_err(StoreError::query(what))?;
+            columns.entry(table).or_default().push((
                 r.try_get(1).map_err(StoreError::query(what))?,
                 r.try_get(2).map_err(StoreError::query(what))?,
             ));
         }
         for (table, _) in &expected {
-            if !columns.iter().any(|(t, _, _)| t == table) {
+            if !columns.contains_key(*table) {
                 return Err(StoreError::MissingTable {
                     table: table.to_string(),
                 });
             }
         }
         for (table, cols) in &expected {
-            for (column, ty) in cols {
-                match columns.iter().find(|(t, c, _)| t == table && c == column) {
-                    None => {
-                        return Err(StoreError::Column {
-                            table: table.to_string(),
-                            column: column.to_string(),
-                            problem: "is missing".into(),
-                        })
-                    }
-                    Some((_, _, found)) if !type_matches(ty, found) => {
-                        return Err(StoreError::Column {
-                            table: table.to_string(),
-                            column: column.to_string(),
-                            problem: format!("has type `{found}`, expected `{ty}`"),
-                        })
-                    }
-                    Some(_) => {}
-                }
-            }
+            schema::check_columns(table, cols, &columns[*table], type_matches)?;
         }
-        let found = self.schema_version().await?;
-        let needed = latest_version(Dialect::Postgres);
-        if found < needed {
-            return Err(StoreError::Outdated { found, needed });
-        }
-        if found > needed {
-            return Err(StoreError::TooNew {
-                found,
-                known: needed,
-            });
-        }
-        Ok(())
+        check_version(self.schema_version().await?, Dialect::Postgres)
     }
 
     async fn poll_flagged(&self, level: Level, limit: usize) -> Result<Vec<Row>, StoreError> {
@@ -610,6 +543,12 @@ impl Store for PgStore {
             .transaction()
             .await
             .map_err(StoreError::query(what))?;
+        // recalcd's results can always be recomputed: a batch lost in a crash right
+        // after its commit is lost whole and its rows are still flagged. So the commit
+        // need not wait for the WAL flush.
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .await
+            .map_err(StoreError::query(what))?;
         for level in Level::ALL {
             let rows = batch.rows(level);
             if rows.is_empty() {
@@ -683,12 +622,7 @@ impl Store for PgStore {
             }
             outcome.written += rows.len() - skipped.len();
         }
-        let skipped: HashSet<(Level, RowKey)> = outcome.skipped.iter().copied().collect();
-        let errors: Vec<&ErrorRecord> = batch
-            .errors
-            .iter()
-            .filter(|e| !skipped.contains(&(e.level, e.key)))
-            .collect();
+        let errors = batch.errors_except(&outcome.skipped);
         if !errors.is_empty() {
             let what = "recording error records";
             let copy = format!(

@@ -54,16 +54,18 @@ use futures_util::future::try_join_all;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
-use super::migrate::{latest_version, migrations, render, statements};
+use super::migrate::{migrations, render, statements};
+use super::schema::{self, TypeNames};
 use super::{
-    row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord, Level,
-    MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange,
+    check_version, row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord,
+    Level, MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange,
     WriteBatch, WriteOutcome, ROW_COLUMNS,
 };
 use crate::config::{Config, Dialect, TableNames};
 
-/// Rows per multi-row `INSERT` (8 parameters each, well below the protocol's 65535).
-pub const INSERT_CHUNK: usize = 1000;
+/// Rows per multi-row `INSERT` (8 bound parameters each: 4,000 per statement, far below
+/// the protocol's 65,535).
+pub const INSERT_CHUNK: usize = 500;
 
 /// A QuestDB store: one PG-wire connection and the configured table names.
 pub struct QuestStore {
@@ -114,54 +116,13 @@ fn quest_row(r: &tokio_postgres::Row, what: &str) -> Result<Row, StoreError> {
     Ok(row)
 }
 
-/// The expected columns of each table: name and `table_columns()` type.
-fn expected_columns(tables: &TableNames) -> Vec<(&str, Vec<(&'static str, &'static str)>)> {
-    let universal = || {
-        vec![
-            ("datetime", "TIMESTAMP"),
-            ("data_time", "TIMESTAMP"),
-            ("id", "INT"),
-            ("state", "INT"),
-            ("user", "VARCHAR"),
-            ("gps", "VARCHAR"),
-            ("recalc", "INT"),
-            ("conjoined", "VARCHAR"),
-        ]
-    };
-    vec![
-        (tables.data.as_str(), universal()),
-        (tables.job.as_str(), universal()),
-        (tables.day.as_str(), universal()),
-        (
-            tables.constants.as_str(),
-            vec![("id", "INT"), ("name", "VARCHAR"), ("value", "VARCHAR")],
-        ),
-        (
-            tables.equations.as_str(),
-            vec![
-                ("type", "INT"),
-                ("id", "INT"),
-                ("name", "VARCHAR"),
-                ("eq", "VARCHAR"),
-            ],
-        ),
-        (
-            tables.errors.as_str(),
-            vec![
-                ("at", "TIMESTAMP"),
-                ("level", "SYMBOL"),
-                ("id", "INT"),
-                ("datetime", "TIMESTAMP"),
-                ("equation", "VARCHAR"),
-                ("reason", "VARCHAR"),
-            ],
-        ),
-        (
-            tables.migrations.as_str(),
-            vec![("version", "INT"), ("name", "VARCHAR")],
-        ),
-    ]
-}
+/// How `table_columns()` spells recalcd's column types.
+const TYPES: TypeNames = TypeNames {
+    timestamp: "TIMESTAMP",
+    int: "INT",
+    text: "VARCHAR",
+    symbol: "SYMBOL",
+};
 
 /// `VARCHAR`, `STRING` and `SYMBOL` all read as strings.
 fn type_matches(expected: &str, found: &str) -> bool {
@@ -200,8 +161,16 @@ fn multi_insert(table: &str, columns: &str, rows: usize, width: usize) -> String
 }
 
 impl QuestStore {
-    /// Wraps a connected client (see [`super::connect`]).
+    /// Wraps a connected client (see [`super::connect`]) and logs what this dialect
+    /// cannot do.
     pub fn new(client: Client, config: &Config) -> Self {
+        if config.database.statement_timeout.is_some() {
+            tracing::warn!("database.statement_timeout is ignored on QuestDB");
+        }
+        tracing::info!(
+            "QuestDB: write-back re-reads rows before re-inserting them; a producer write \
+             landing between that read and the insert can be overwritten (no row locks)"
+        );
         QuestStore {
             client,
             tables: config.tables.clone(),
@@ -249,7 +218,8 @@ impl QuestStore {
         rows.iter().map(|r| quest_row(r, what)).collect()
     }
 
-    /// The current rows of `keys`: one range query per device, pipelined.
+    /// The current rows of `keys`: one range query per device (from its first to its
+    /// last key; a batch holds consecutive flagged rows of few devices), pipelined.
     async fn current(
         &self,
         level: Level,
@@ -495,7 +465,7 @@ impl Store for QuestStore {
             .map(|r| r.try_get::<_, String>(0))
             .collect::<Result<_, _>>()
             .map_err(StoreError::query(what))?;
-        let expected = expected_columns(&self.tables);
+        let expected = schema::expected(&self.tables, &TYPES);
         for (table, _) in &expected {
             if !existing.contains(*table) {
                 return Err(StoreError::MissingTable {
@@ -516,54 +486,27 @@ impl Store for QuestStore {
                 .await
                 .map_err(StoreError::query(&what))?;
             let mut columns = Vec::with_capacity(found.len());
+            let mut designated = None;
             for r in &found {
                 let name: String = r.try_get(0).map_err(StoreError::query(&what))?;
                 let ty: String = r.try_get(1).map_err(StoreError::query(&what))?;
-                let designated: bool = r.try_get(2).map_err(StoreError::query(&what))?;
-                columns.push((name, ty, designated));
-            }
-            let universal = Level::ALL.iter().any(|l| l.table(&self.tables) == *table);
-            for (column, ty) in cols {
-                match columns.iter().find(|(c, _, _)| c == column) {
-                    None => {
-                        return Err(StoreError::Column {
-                            table: table.to_string(),
-                            column: column.to_string(),
-                            problem: "is missing".into(),
-                        })
-                    }
-                    Some((_, found, _)) if !type_matches(ty, found) => {
-                        return Err(StoreError::Column {
-                            table: table.to_string(),
-                            column: column.to_string(),
-                            problem: format!("has type `{found}`, expected `{ty}`"),
-                        })
-                    }
-                    Some((_, _, designated))
-                        if universal && *column == "datetime" && !designated =>
-                    {
-                        return Err(StoreError::Column {
-                            table: table.to_string(),
-                            column: column.to_string(),
-                            problem: "is not the designated timestamp".into(),
-                        })
-                    }
-                    Some(_) => {}
+                if r.try_get::<_, bool>(2).map_err(StoreError::query(&what))? {
+                    designated = Some(name.clone());
                 }
+                columns.push((name, ty));
+            }
+            schema::check_columns(table, cols, &columns, type_matches)?;
+            // Dedup and partitioning hang on the designated timestamp of each level.
+            let level_table = Level::ALL.iter().any(|l| l.table(&self.tables) == *table);
+            if level_table && designated.as_deref() != Some("datetime") {
+                return Err(StoreError::Column {
+                    table: table.to_string(),
+                    column: "datetime".into(),
+                    problem: "is not the designated timestamp".into(),
+                });
             }
         }
-        let found = self.schema_version().await?;
-        let needed = latest_version(Dialect::QuestDb);
-        if found < needed {
-            return Err(StoreError::Outdated { found, needed });
-        }
-        if found > needed {
-            return Err(StoreError::TooNew {
-                found,
-                known: needed,
-            });
-        }
-        Ok(())
+        check_version(self.schema_version().await?, Dialect::QuestDb)
     }
 
     async fn poll_flagged(&self, level: Level, limit: usize) -> Result<Vec<Row>, StoreError> {
@@ -806,12 +749,7 @@ impl Store for QuestStore {
                 }
             }
         }
-        let skipped: HashSet<(Level, RowKey)> = outcome.skipped.iter().copied().collect();
-        let errors: Vec<&ErrorRecord> = batch
-            .errors
-            .iter()
-            .filter(|e| !skipped.contains(&(e.level, e.key)))
-            .collect();
+        let errors = batch.errors_except(&outcome.skipped);
         if !errors.is_empty() {
             self.insert_errors(&errors).await?;
             outcome.errors_written = errors.len();
@@ -831,7 +769,7 @@ impl Store for QuestStore {
             self.settle(slot(level), self.table(level)).await?;
             let what = format!("counting flagged {level} rows");
             let sql = format!(
-                r#"SELECT count(), min(datetime) FROM "{}" WHERE recalc > 0"#,
+                r#"SELECT count(*), min(datetime) FROM "{}" WHERE recalc > 0"#,
                 self.table(level)
             );
             let r = self
@@ -855,7 +793,7 @@ impl Store for QuestStore {
         {
             let r = self
                 .client
-                .query_one(&format!(r#"SELECT count() FROM "{table}""#), &[])
+                .query_one(&format!(r#"SELECT count(*) FROM "{table}""#), &[])
                 .await
                 .map_err(StoreError::query(what))?;
             let n: i64 = r.try_get(0).map_err(StoreError::query(what))?;

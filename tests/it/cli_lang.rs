@@ -292,3 +292,15 @@ fn eval_with_library_functions_on_vectors() {
         "{err}"
     );
 }
+
+#[test]
+fn eval_random_numbers_follow_the_seed() {
+    let (code, a, _) = eval(&["--seed", "5", "RND"]);
+    assert_eq!(code, 0);
+    let (_, b, _) = eval(&["--seed", "5", "RND"]);
+    let (_, c, _) = eval(&["--seed", "6", "RND"]);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    let n: f64 = a.trim().parse().unwrap_or(-1.0);
+    assert!((0.0..1.0).contains(&n), "{a}");
+}

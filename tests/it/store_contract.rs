@@ -35,6 +35,29 @@ macro_rules! contract {
     };
 }
 
+/// The QuestDB store's logic on PostgreSQL playing QuestDB (see
+/// `Harness::questdb_on_postgres`); the schema tests need the real thing.
+mod questdb_logic_on_postgres {
+    macro_rules! emulated {
+        ($($name:ident),* $(,)?) => {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let h = crate::support::Harness::questdb_on_postgres().await;
+                    super::$name(&h).await;
+                }
+            )*
+        };
+    }
+    emulated!(
+        poll_is_bounded_and_ordered,
+        loads_what_the_engine_needs,
+        write_back_clears_flags_and_records_errors,
+        write_back_is_idempotent,
+        guard_keeps_what_a_producer_wrote_meanwhile,
+    );
+}
+
 contract!(
     migrate_twice_changes_nothing,
     schema_problems_are_named,
@@ -148,7 +171,7 @@ async fn schema_problems_are_named(h: &Harness) {
     let store = h.migrated().await;
     let job = &h.config.tables.job;
     h.sql(
-        &format!(r#"ALTER TABLE "{job}" RENAME COLUMN gps TO position"#),
+        &format!(r#"ALTER TABLE "{job}" RENAME COLUMN gps TO gps_old"#),
         Some(job),
     )
     .await;
@@ -222,17 +245,16 @@ async fn poll_is_bounded_and_ordered(h: &Harness) {
 async fn loads_what_the_engine_needs(h: &Harness) {
     let mut store = h.migrated().await;
     seed_example(&mut store).await;
-    h.sql(
-        &format!(
-            r#"INSERT INTO "{c}" (id, name, value) VALUES (0, 'WB', '06:00');
-               INSERT INTO "{c}" (id, name, value) VALUES (1, 'TMAX', '20');
-               INSERT INTO "{e}" ("type", id, name, eq) VALUES (1, 0, 'hot', 'IF > $tmp #TMAX 1 0');"#,
-            c = h.config.tables.constants,
-            e = h.config.tables.equations
+    let (c, e) = (&h.config.tables.constants, &h.config.tables.equations);
+    for stmt in [
+        format!(r#"INSERT INTO "{c}" (id, name, value) VALUES (0, 'WB', '06:00')"#),
+        format!(r#"INSERT INTO "{c}" (id, name, value) VALUES (1, 'TMAX', '20')"#),
+        format!(
+            r#"INSERT INTO "{e}" ("type", id, name, eq) VALUES (1, 0, 'hot', 'IF > $tmp #TMAX 1 0')"#
         ),
-        None,
-    )
-    .await;
+    ] {
+        h.sql(&stmt, None).await;
+    }
 
     // All data rows of jobs A and D (and a job that does not exist), in one call.
     let rows = store

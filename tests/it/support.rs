@@ -15,14 +15,6 @@ pub fn database_url() -> String {
         .unwrap_or_else(|| recalcd::config::DEFAULT_DATABASE_URL.to_string())
 }
 
-/// `url` with its database name replaced by `name`.
-pub fn with_database(url: &str, name: &str) -> String {
-    let rest = url.find("://").map_or(0, |i| i + 3);
-    let query = url[rest..].find('?').map_or(url.len(), |i| rest + i);
-    let path = url[rest..query].find('/').map_or(query, |i| rest + i);
-    format!("{}/{}{}", &url[..path], name, &url[query..])
-}
-
 /// A name no other test (or test process) uses.
 pub fn unique(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -80,7 +72,7 @@ impl TestDb {
             .await
             .expect("CREATE DATABASE");
         TestDb {
-            url: with_database(&server, &name),
+            url: recalcd::config::url_with_database(&server, &name),
             name,
             server,
         }
@@ -234,6 +226,47 @@ impl Harness {
         })
     }
 
+    /// PostgreSQL playing QuestDB, to exercise the QuestDB store's logic (guard,
+    /// chunking, pipelined reads) where no QuestDB is available: the PostgreSQL schema,
+    /// a trigger per level table that replaces a row re-inserted with the same key
+    /// (QuestDB's `DEDUP UPSERT KEYS`), and a `wait_wal_table` that returns at once.
+    /// The QuestDB store is forced; its `migrate` finds the schema already recorded.
+    pub async fn questdb_on_postgres() -> Harness {
+        use recalcd::config::{Dialect, DialectChoice};
+        use recalcd::store::Store;
+        let mut h = Harness::postgres().await;
+        h.config.database.dialect = DialectChoice::Forced(Dialect::Postgres);
+        h.store().await.migrate().await.expect("migrate");
+        let client = admin(&h.config.database.url).await;
+        client
+            .batch_execute(
+                "CREATE FUNCTION wait_wal_table(text) RETURNS boolean LANGUAGE sql AS 'SELECT true';",
+            )
+            .await
+            .expect("wait_wal_table shim");
+        for table in [
+            &h.config.tables.data,
+            &h.config.tables.job,
+            &h.config.tables.day,
+        ] {
+            client
+                .batch_execute(&format!(
+                    r#"CREATE FUNCTION "{table}_dedup"() RETURNS trigger LANGUAGE plpgsql AS $$
+                       BEGIN
+                           DELETE FROM "{table}" WHERE id = NEW.id AND datetime = NEW.datetime;
+                           RETURN NEW;
+                       END $$;
+                       CREATE TRIGGER "{table}_dedup" BEFORE INSERT ON "{table}"
+                           FOR EACH ROW EXECUTE FUNCTION "{table}_dedup"();"#
+                ))
+                .await
+                .expect("dedup trigger");
+        }
+        h.config.database.dialect = DialectChoice::Forced(Dialect::QuestDb);
+        assert_eq!(h.store().await.dialect(), Dialect::QuestDb);
+        h
+    }
+
     /// A new connection to the test's store, as recalcd makes it.
     pub async fn store(&self) -> AnyStore {
         store::connect(&self.config).await.expect("connect")
@@ -247,8 +280,8 @@ impl Harness {
         s
     }
 
-    /// Runs plain SQL (written to work on both dialects); on QuestDB it then waits
-    /// until `wait_for` has applied it.
+    /// Runs one plain SQL statement (written to work on both dialects); on QuestDB it
+    /// then waits until table `wait_for` has applied it.
     pub async fn sql(&self, sql: &str, wait_for: Option<&str>) {
         let client = admin(&self.config.database.url).await;
         client.batch_execute(sql).await.expect("statement");

@@ -153,7 +153,7 @@ fn sendnr(a: &[Value], _: &mut CallCx) -> Res {
     )
 }
 
-/// Σ (a[i] − a[i−1]); 0 for fewer than two items.
+/// `Σ (a[i] − a[i−1])`; 0 for fewer than two items.
 fn ssumd(a: &[Value], _: &mut CallCx) -> Res {
     let v = nums(&a[0], "SSUMD: expects a vector")?;
     Ok(Value::num(v.windows(2).map(|w| w[1] - w[0]).sum()))

@@ -1,7 +1,7 @@
 //! Histograms: the axis functions `HILO`, `HIHO`, `HIIX`, the counting functions `HIST`,
 //! `HIST2`, `HISTIF`, and `HISTS`, `HISTD` on their results.
 //!
-//! An axis is a string of edges `0,10,20,30` (bins [0,10), [10,20), [20,30]: each bin
+//! An axis is a string of edges `0,10,20,30` (bins `[0,10)`, `[10,20)`, `[20,30]`: each bin
 //! holds its lower edge, the last one also its upper edge) or of explicit ranges
 //! `0:10,10:25,25:40` (the same rule per range; ranges may leave gaps, and where they
 //! overlap the first one wins). A numeric vector is also read as a list of edges.
@@ -206,7 +206,7 @@ fn hists(a: &[Value], _: &mut CallCx) -> Res {
     Ok(Value::num(h.iter().sum::<f64>() / b))
 }
 
-/// a[i] / b[i] / c; a bin where b is 0 gives 0 (an empty bin), c = 0 gives empty.
+/// `a[i] / b[i] / c`; a bin where b is 0 gives 0 (an empty bin), c = 0 gives empty.
 fn histd(a: &[Value], _: &mut CallCx) -> Res {
     let why = "HISTD: expects two vectors and a number";
     let (p, q) = (nums(&a[0], why)?, nums(&a[1], why)?);

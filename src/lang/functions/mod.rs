@@ -1,10 +1,17 @@
 //! The function library, one file per group of SPEC §4.5, and the table of all of them.
 //!
-//! Each group file exports a `FUNCTIONS` table built with [`entry!`]; a function body has
+//! Each group file exports a `FUNCTIONS` table built with `entry!`; a function body has
 //! the shape `fn(&[Value], &mut CallCx) -> Result<Value, Value>` where `Err` carries the
-//! empty value, so operands are read with the `?` readers of [`operand`]. Adding a
+//! empty value, so operands are read with the `?` readers of `operand`. Adding a
 //! function is one table entry, one small function and its entry in `docs/language.md`
 //! (a test checks that the two agree).
+//!
+//! The groups: `arith` (`+ - * /`, `MOD`, rounding, bitwise), `logic` (comparisons, `IF`
+//! and the tests for empty), `time`, `gps`, `random`, `histogram`, `aggregate`
+//! (vector → value), `quality` (`SDATCTRL`), `text` (strings, `SLIST`, `SA`, `VT`, `VA`,
+//! `VAN`) and `vector` (vector → vector). Tests: `reference` checks `docs/language.md`
+//! (entries, signatures, and every example evaluated), `robustness` feeds every function
+//! arbitrary operands.
 
 use super::function::Function;
 
@@ -36,6 +43,8 @@ mod quality;
 mod random;
 #[cfg(test)]
 mod reference;
+#[cfg(test)]
+mod robustness;
 #[cfg(test)]
 mod testkit;
 mod text;

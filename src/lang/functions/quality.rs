@@ -18,7 +18,7 @@ pub(super) static FUNCTIONS: &[Function] = &[entry!(
 /// Flags the items of c that fail check a with parameter d, writes the 0/1 flags to the
 /// output channel b and returns how many items were flagged.
 ///
-/// 1: item > d. 2: item < d. 3: a spike, |c[i] − c[i−1]| > d, flags the item after the
+/// 1: item > d. 2: item < d. 3: a spike, `|c[i] − c[i−1]| > d`, flags the item after the
 /// step (the first item is never flagged). 4: a stuck sensor, every item of a run of
 /// equal consecutive values at least d items long (so d ≤ 1 flags everything).
 /// Nothing is written when the result is empty.

@@ -99,13 +99,25 @@ fn table(a: &[Value], _: &mut CallCx) -> Res {
     Ok(Value::num(result.unwrap_or(last)))
 }
 
-/// How an item compares in `SLIST`: numbers by value, before all texts, texts bytewise.
-fn compare(x: &Value, y: &Value) -> Ordering {
-    match (x.as_num(), y.as_num()) {
-        (Some(p), Some(q)) => (p + 0.0).total_cmp(&(q + 0.0)),
-        (Some(_), None) => Ordering::Less,
-        (None, Some(_)) => Ordering::Greater,
-        (None, None) => x.to_string().cmp(&y.to_string()),
+/// How an item sorts and deduplicates in `SLIST`: numbers by value, before all texts,
+/// texts bytewise.
+#[derive(PartialEq, PartialOrd)]
+enum Key {
+    Num(f64),
+    Text(String),
+}
+
+impl Key {
+    fn of(v: &Value) -> Key {
+        match v.as_num() {
+            Some(n) => Key::Num(n + 0.0), // -0 and 0 are the same item
+            None => Key::Text(v.to_string()),
+        }
+    }
+
+    /// A total order: numbers are never NaN here, texts compare bytewise.
+    fn cmp(&self, other: &Key) -> Ordering {
+        self.partial_cmp(other).unwrap_or(Ordering::Equal)
     }
 }
 
@@ -118,8 +130,9 @@ fn slist(a: &[Value], _: &mut CallCx) -> Res {
     match mode {
         0 => {}
         1 | 2 => {
-            order.sort_by(|&i, &j| compare(&v[i], &v[j]).then(i.cmp(&j)));
-            order.dedup_by(|j, i| compare(&v[*i], &v[*j]) == Ordering::Equal);
+            let keys: Vec<Key> = v.iter().map(Key::of).collect();
+            order.sort_by(|&i, &j| keys[i].cmp(&keys[j]).then(i.cmp(&j)));
+            order.dedup_by(|j, i| keys[*i] == keys[*j]);
             if mode == 1 {
                 order.sort_unstable();
             }

@@ -232,8 +232,8 @@ fn vshift(a: &[Value], _: &mut CallCx) -> Res {
     }))
 }
 
-/// a[i] − a[i−b] for every i where both items exist: len − |b| items (none when
-/// |b| ≥ len). A negative b gives a[i] − a[i+|b|].
+/// `a[i] − a[i−b]` for every i where both items exist: len − |b| items (none when
+/// |b| ≥ len). A negative b gives `a[i] − a[i+|b|]`.
 fn vsss(a: &[Value], _: &mut CallCx) -> Res {
     let why = "VSSS: expects a vector and a number";
     let v = nums(&a[0], why)?;
