@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+# recalcd container image: build in the Rust image, run in a slim Debian as a non-root
+# user. Build: `docker build -t recalcd .`
+
+# --- builder ------------------------------------------------------------------------
+FROM rust:1-bookworm AS builder
+WORKDIR /src
+
+# Dependencies first, from the manifests alone, with placeholder targets: this layer
+# is cached until Cargo.toml or Cargo.lock change.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir -p src benches tests/it \
+    && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs \
+    && echo 'fn main() {}' > benches/writeback.rs \
+    && echo 'fn main() {}' > tests/it/main.rs \
+    && cargo build --release --locked --bin recalcd \
+    && rm -rf src benches tests
+
+# Then recalcd itself (migrations are embedded in the binary).
+COPY src src
+COPY migrations migrations
+COPY benches benches
+COPY tests tests
+RUN touch src/main.rs src/lib.rs \
+    && cargo build --release --locked --bin recalcd
+
+# --- runtime ------------------------------------------------------------------------
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin recalcd
+COPY --from=builder /src/target/release/recalcd /usr/local/bin/recalcd
+COPY config/recalcd.toml /etc/recalcd/recalcd.toml
+# The documented defaults; override any key with RECALCD__SECTION__KEY variables
+# (the database URL with RECALCD__DATABASE__URL or DATABASE_URL).
+ENV RECALCD_CONFIG=/etc/recalcd/recalcd.toml
+USER recalcd
+ENTRYPOINT ["recalcd"]
+CMD ["run"]
