@@ -46,8 +46,9 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     if !args.path.starts_with('/') || args.path.contains(char::is_whitespace) {
         return Err(super::usage(format!("`{}` is not a path", args.path)));
     }
-    let (status, body) = get(loopback_if_unspecified(addr), &args.path, args.timeout)
-        .map_err(|e| anyhow::anyhow!(e).context(format!("cannot ask {addr}{}", args.path)))?;
+    let target = loopback_if_unspecified(addr);
+    let (status, body) = get(target, &args.path, args.timeout)
+        .map_err(|e| anyhow::anyhow!(e).context(format!("cannot ask {target}{}", args.path)))?;
     println!("{}", body.lines().next().unwrap_or_default());
     Ok(if status == 200 {
         ExitCode::SUCCESS
