@@ -96,10 +96,9 @@ async fn readyz(State(endpoint): State<Endpoint>) -> (StatusCode, String) {
 }
 
 async fn metrics(State(endpoint): State<Endpoint>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, CONTENT_TYPE)],
-        endpoint.monitor.metrics().render(),
-    )
+    let (health, metrics) = (endpoint.monitor.health(), endpoint.monitor.metrics());
+    metrics.set_ready(health.readiness(endpoint.ready_window).is_ok());
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render())
 }
 
 /// `text` with every run of whitespace (newlines included) made one space.

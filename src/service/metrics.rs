@@ -17,6 +17,7 @@
 //! | `recalcd_store_errors_total` | counter | `kind` | store failures: `connect`, `connect_timeout`, `schema`, `query`, `unexpected`, `config` |
 //! | `recalcd_reconnects_total` | counter | | connections opened after a failure |
 //! | `recalcd_last_poll_timestamp_seconds` | gauge | | Unix time of the last successful poll |
+//! | `recalcd_ready` | gauge | | 1 when `/readyz` answers 200, else 0 (set when rendered) |
 //!
 //! The backlog gauges are set to 0 without a query whenever a poll finds nothing
 //! flagged; while there is a backlog they are refreshed from [`Store::status`] at most
@@ -79,6 +80,8 @@ pub struct Metrics {
     reconnects: Counter,
     /// `recalcd_last_poll_timestamp_seconds`.
     last_poll: Gauge<f64, AtomicU64>,
+    /// `recalcd_ready`.
+    ready: Gauge,
 }
 
 impl Default for Metrics {
@@ -104,6 +107,7 @@ impl Metrics {
             store_errors: Family::default(),
             reconnects: Counter::default(),
             last_poll: Gauge::default(),
+            ready: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -162,6 +166,11 @@ impl Metrics {
             "last_poll_timestamp_seconds",
             "Unix time of the last successful poll",
             m.last_poll.clone(),
+        );
+        registry.register(
+            "ready",
+            "1 when /readyz answers 200 (the store reachable, the schema current, a recent poll), else 0",
+            m.ready.clone(),
         );
         for level in Level::ALL {
             let l = level_label(level);
@@ -238,6 +247,11 @@ impl Metrics {
         for b in backlogs {
             self.backlog(b, now);
         }
+    }
+
+    /// Sets `recalcd_ready`.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
     }
 
     /// The metrics in the OpenMetrics text format (served as [`CONTENT_TYPE`]).

@@ -351,6 +351,7 @@ fn metrics_count_what_was_processed() {
         daemon.metric(r#"recalcd_rows_processed_total{level="data"}"#),
         Some(0.0)
     );
+    assert_eq!(daemon.metric("recalcd_ready"), Some(0.0));
 
     release.send(()).expect("holder waits");
     holder.join().expect("holder");
@@ -395,6 +396,7 @@ fn metrics_count_what_was_processed() {
     assert!(m("recalcd_batch_duration_seconds_count").is_some_and(|n| n >= 1.0));
     assert!(m("recalcd_last_poll_timestamp_seconds").is_some_and(|t| t > 1.7e9));
     assert_eq!(m("recalcd_reconnects_total"), Some(0.0));
+    assert_eq!(m("recalcd_ready"), Some(1.0));
     let (_, body) = get(daemon.addr, "/metrics").expect("metrics");
     assert!(body.ends_with("# EOF\n"));
     for line in body.lines().filter(|l| !l.starts_with('#')) {
