@@ -142,6 +142,132 @@ const WORKLOAD: &str = "
            CASE WHEN d = 2 AND j = 0 AND r = 0 THEN 'x=oops;' ELSE 'x=' || (j * 10 + r) || ';' END
       FROM generate_series(1, 2) d, generate_series(0, 2) j, generate_series(0, 1) r";
 
+/// A transaction holding `LOCK TABLE job IN EXCLUSIVE MODE` (reads pass, writes wait),
+/// so that the daemon's first batch hangs at its write-back until [`JobLock::release`].
+struct JobLock {
+    release: std::sync::mpsc::Sender<()>,
+    holder: std::thread::JoinHandle<()>,
+}
+
+impl JobLock {
+    /// Takes the lock on `url`'s job table; returns once it is held.
+    fn hold(url: &str) -> JobLock {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (locked, is_locked) = std::sync::mpsc::channel::<()>();
+        let url = url.to_string();
+        let holder = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(async move {
+                    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                        .await
+                        .expect("connect");
+                    let conn = tokio::spawn(conn);
+                    c.batch_execute("BEGIN; LOCK TABLE job IN EXCLUSIVE MODE")
+                        .await
+                        .expect("lock");
+                    locked.send(()).expect("the test waits");
+                    let _ = tokio::task::spawn_blocking(move || released.recv()).await;
+                    c.batch_execute("COMMIT").await.expect("commit");
+                    drop(c);
+                    let _ = conn.await;
+                });
+        });
+        is_locked.recv().expect("locked");
+        JobLock { release, holder }
+    }
+
+    /// Commits, releasing the lock.
+    fn release(self) {
+        self.release.send(()).expect("the holder waits");
+        self.holder.join().expect("holder");
+    }
+}
+
+/// A datagram socket standing in for systemd's notification socket.
+struct NotifySocket {
+    dir: std::path::PathBuf,
+    socket: UnixDatagram,
+    /// Every message received so far.
+    heard: Vec<String>,
+}
+
+impl NotifySocket {
+    fn bind() -> NotifySocket {
+        let dir = std::env::temp_dir().join(crate::support::unique("recalcd-notify-"));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let socket = UnixDatagram::bind(dir.join("notify.sock")).expect("bind the socket");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        NotifySocket {
+            dir,
+            socket,
+            heard: Vec::new(),
+        }
+    }
+
+    /// The environment systemd gives a `Type=notify` service with `WatchdogSec=`.
+    fn env(&self, watchdog: Duration) -> [(&'static str, String); 2] {
+        let path = self.dir.join("notify.sock");
+        [
+            (
+                "NOTIFY_SOCKET",
+                path.to_str().expect("utf-8 path").to_string(),
+            ),
+            ("WATCHDOG_USEC", watchdog.as_micros().to_string()),
+        ]
+    }
+
+    /// Receives for at most `wait`, or until a message has the line `line`; whether one
+    /// has (among every message heard so far).
+    fn hear_within(&mut self, line: &str, wait: Duration) -> bool {
+        let end = Instant::now() + wait;
+        let mut buf = [0u8; 4096];
+        while !self.has_heard(line) && Instant::now() < end {
+            if let Ok(n) = self.socket.recv(&mut buf) {
+                self.heard
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+        self.has_heard(line)
+    }
+
+    /// [`NotifySocket::hear_within`] the [`DEADLINE`].
+    fn hear(&mut self, line: &str) -> bool {
+        self.hear_within(line, DEADLINE)
+    }
+
+    fn has_heard(&self, line: &str) -> bool {
+        self.heard.iter().any(|m| m.lines().any(|l| l == line))
+    }
+
+    /// Receives what is waiting, without waiting for more.
+    fn drain(&mut self) {
+        let mut buf = [0u8; 4096];
+        self.socket.set_nonblocking(true).expect("non-blocking");
+        while let Ok(n) = self.socket.recv(&mut buf) {
+            self.heard
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        self.socket.set_nonblocking(false).expect("blocking");
+    }
+
+    /// Forgets what was heard and what is waiting.
+    fn forget(&mut self) {
+        self.drain();
+        self.heard.clear();
+    }
+}
+
+impl Drop for NotifySocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A running `recalcd run` serving HTTP on `addr`, its stderr collected; killed if
 /// dropped while running.
 struct Daemon {
@@ -300,30 +426,7 @@ fn metrics_count_what_was_processed() {
     execute(&db.url, WORKLOAD);
     // Hold the job table against writes: the daemon reads the backlog, polls, computes,
     // and then waits to write its first batch back.
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let (locked, is_locked) = std::sync::mpsc::channel::<()>();
-    let url = db.url.clone();
-    let holder = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(async move {
-                let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .expect("connect");
-                let conn = tokio::spawn(conn);
-                c.batch_execute("BEGIN; LOCK TABLE job IN EXCLUSIVE MODE")
-                    .await
-                    .expect("lock");
-                locked.send(()).expect("test waits");
-                let _ = tokio::task::spawn_blocking(move || released.recv()).await;
-                c.batch_execute("COMMIT").await.expect("commit");
-                drop(c);
-                let _ = conn.await;
-            });
-    });
-    is_locked.recv().expect("locked");
+    let lock = JobLock::hold(&db.url);
     let daemon = Daemon::start(&db.url, &[]);
 
     // The backlog was read before the first batch: 12 flagged data rows, the oldest of
@@ -353,8 +456,7 @@ fn metrics_count_what_was_processed() {
     );
     assert_eq!(daemon.metric("recalcd_ready"), Some(0.0));
 
-    release.send(()).expect("holder waits");
-    holder.join().expect("holder");
+    lock.release();
     assert!(
         eventually(
             || daemon.metric(r#"recalcd_backlog_rows{level="data"}"#) == Some(0.0)
@@ -493,51 +595,69 @@ fn systemd_hears_ready_watchdog_and_stopping() {
     let db = TestDb::create_blocking();
     let (migrated, _, err) = recalcd(&["migrate", "--database-url", &db.url]);
     assert!(migrated.success(), "{err}");
-    let dir = std::env::temp_dir().join(crate::support::unique("recalcd-notify-"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("notify.sock");
-    let socket = UnixDatagram::bind(&path).expect("bind the notify socket");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("timeout");
-    let path_text = path.to_str().expect("utf-8 path").to_string();
-    let daemon = Daemon::start(
-        &db.url,
-        &[
-            ("NOTIFY_SOCKET", path_text.as_str()),
-            ("WATCHDOG_USEC", "200000"),
-        ],
-    );
-    let mut heard = Vec::<String>::new();
-    let listen_until = |what: &str, heard: &mut Vec<String>| {
-        let end = Instant::now() + DEADLINE;
-        let mut buf = [0u8; 4096];
-        while !heard.iter().any(|m| m.lines().any(|l| l == what)) && Instant::now() < end {
-            if let Ok(n) = socket.recv(&mut buf) {
-                heard.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-            }
-        }
-    };
-    listen_until("READY=1", &mut heard);
+    let mut systemd = NotifySocket::bind();
+    let env = systemd.env(Duration::from_millis(200));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let daemon = Daemon::start(&db.url, &env);
     assert!(
-        heard.iter().any(|m| m.lines().any(|l| l == "READY=1")),
-        "{heard:?}; log:\n{}",
+        systemd.hear("READY=1"),
+        "{:?}; log:\n{}",
+        systemd.heard,
         daemon.log()
     );
     // READY=1 comes after the first successful poll.
     assert_eq!(daemon.readyz().0, 200);
-    heard.clear();
-    listen_until("WATCHDOG=1", &mut heard);
-    assert!(heard.iter().any(|m| m == "WATCHDOG=1\n"), "{heard:?}");
+    systemd.forget();
+    assert!(systemd.hear("WATCHDOG=1"), "{:?}", systemd.heard);
+    assert!(daemon.log().contains("systemd watchdog enabled"));
 
+    systemd.forget();
     daemon.sigterm();
-    heard.clear();
-    listen_until("STOPPING=1", &mut heard);
     assert!(
-        heard.iter().any(|m| m.lines().any(|l| l == "STOPPING=1")),
-        "{heard:?}; log:\n{}",
+        systemd.hear("STOPPING=1"),
+        "{:?}; log:\n{}",
+        systemd.heard,
         daemon.log()
     );
     assert_eq!(daemon.wait().code(), Some(0));
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_watchdog_goes_quiet_while_a_batch_hangs() {
+    let db = TestDb::create_blocking();
+    let (migrated, _, err) = recalcd(&["migrate", "--database-url", &db.url]);
+    assert!(migrated.success(), "{err}");
+    execute(&db.url, EQUATIONS);
+    execute(&db.url, WORKLOAD);
+    let lock = JobLock::hold(&db.url);
+    let mut systemd = NotifySocket::bind();
+    let watchdog = Duration::from_millis(300);
+    let env = systemd.env(watchdog);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let daemon = Daemon::start(&db.url, &env);
+
+    // The first batch waits for the lock longer than the watchdog period.
+    assert!(
+        eventually(|| daemon
+            .log()
+            .contains("no longer pinging the systemd watchdog")),
+        "log:\n{}",
+        daemon.log()
+    );
+    systemd.drain();
+    assert!(systemd.has_heard("WATCHDOG=1"), "{:?}", systemd.heard);
+    assert!(!systemd.has_heard("READY=1"), "{:?}", systemd.heard);
+    // Stuck: not one ping over several periods (a ping sent before is dropped first).
+    systemd.forget();
+    assert!(
+        !systemd.hear_within("WATCHDOG=1", watchdog * 4),
+        "{:?}",
+        systemd.heard
+    );
+    assert!(!systemd.has_heard("READY=1"), "{:?}", systemd.heard);
+
+    lock.release();
+    assert!(systemd.hear("READY=1"), "{:?}", systemd.heard);
+    assert!(systemd.hear("WATCHDOG=1"), "{:?}", systemd.heard);
+    assert_eq!(daemon.terminate().code(), Some(0));
 }
