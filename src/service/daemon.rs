@@ -133,8 +133,8 @@ pub async fn run_monitored<F: Future<Output = ()>>(
                     Failure::Panic(reason) => {
                         monitor.panicked();
                         error!(
-                        reason = %reason,
-                        retry_in_ms = millis(wait),
+                            reason = %reason,
+                            retry_in_ms = millis(wait),
                             "a batch panicked (a bug in recalcd); reconnecting"
                         );
                     }

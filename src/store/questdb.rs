@@ -58,7 +58,8 @@ use super::migrate::{latest_version, migrations, render, statements};
 use super::{
     row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord, Level,
     MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange,
-    WriteBatch, WriteOutcome, ROW_COLUMNS,
+    WriteBatch,
+    WriteOutcome, ROW_COLUMNS,
 };
 use crate::config::{Config, Dialect, TableNames};
 
