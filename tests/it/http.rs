@@ -661,3 +661,31 @@ fn the_watchdog_goes_quiet_while_a_batch_hangs() {
     assert!(systemd.hear("WATCHDOG=1"), "{:?}", systemd.heard);
     assert_eq!(daemon.terminate().code(), Some(0));
 }
+
+#[test]
+fn healthcheck_without_an_endpoint_fails() {
+    // Nothing listens there: unhealthy (1), with the address asked.
+    let addr = free_addr();
+    let out = Command::new(env!("CARGO_BIN_EXE_recalcd"))
+        .arg("healthcheck")
+        .env_remove("RECALCD_CONFIG")
+        .env("RECALCD__HTTP__LISTEN", format!("0.0.0.0:{}", addr.port()))
+        .output()
+        .expect("run recalcd");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("cannot ask 127.0.0.1:{}/readyz", addr.port())),
+        "{err}"
+    );
+    // The endpoint is switched off: a usage error (2).
+    let out = Command::new(env!("CARGO_BIN_EXE_recalcd"))
+        .arg("healthcheck")
+        .env_remove("RECALCD_CONFIG")
+        .env("RECALCD__HTTP__LISTEN", "off")
+        .output()
+        .expect("run recalcd");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("http.listen"), "{err}");
+}
