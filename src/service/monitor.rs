@@ -14,9 +14,11 @@ use crate::store::{Backlog, StoreError};
 /// What the daemon loop reports to. Cloning gives another handle to the same state.
 #[derive(Debug, Clone, Default)]
 pub struct Monitor {
+    /// Shared by the loop, the HTTP handlers and the systemd tasks.
     inner: Arc<Inner>,
 }
 
+/// What a [`Monitor`] keeps.
 #[derive(Debug, Default)]
 struct Inner {
     /// Readiness and the watchdog's view of the loop.
