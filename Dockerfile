@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # recalcd container image: build in the Rust image, run in a slim Debian as a non-root
 # user. Build: `docker build -t recalcd .`
+# `recalcd run` serves /healthz, /readyz and /metrics on port 9187; the image's
+# HEALTHCHECK asks /readyz with `recalcd healthcheck` (no curl in the image).
 
 # --- builder ------------------------------------------------------------------------
 FROM rust:1-bookworm AS builder
@@ -12,14 +14,16 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src benches tests/it \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
+    && echo 'fn main() {}' > benches/lang.rs \
     && echo 'fn main() {}' > benches/writeback.rs \
     && echo 'fn main() {}' > tests/it/main.rs \
     && cargo build --release --locked --bin recalcd \
     && rm -rf src benches tests
 
-# Then recalcd itself (migrations are embedded in the binary).
+# Then recalcd itself (migrations and the language reference are embedded in the binary).
 COPY src src
 COPY migrations migrations
+COPY docs docs
 COPY benches benches
 COPY tests tests
 RUN touch src/main.rs src/lib.rs \
@@ -36,6 +40,13 @@ COPY config/recalcd.toml /etc/recalcd/recalcd.toml
 # The documented defaults; override any key with RECALCD__SECTION__KEY variables
 # (the database URL with RECALCD__DATABASE__URL or DATABASE_URL).
 ENV RECALCD_CONFIG=/etc/recalcd/recalcd.toml
+# The HTTP endpoint on every interface of the container (the default is the loopback).
+ENV RECALCD__HTTP__LISTEN=0.0.0.0:9187
+EXPOSE 9187
+# Ready = the store answers, the schema is current, the last poll is recent. Docker
+# reserves exit code 2 (recalcd's configuration error), hence `|| exit 1`.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+    CMD recalcd healthcheck || exit 1
 USER recalcd
 ENTRYPOINT ["recalcd"]
 CMD ["run"]

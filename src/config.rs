@@ -13,6 +13,7 @@
 //! Durations are strings with a unit: `"250ms"`, `"5s"`, `"2m"`, `"1h"`.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -100,6 +101,15 @@ pub struct Config {
     pub log: LogConfig,
     /// How the engine computes.
     pub engine: crate::engine::compute::Options,
+    /// The HTTP endpoint (health and metrics).
+    pub http: HttpConfig,
+}
+
+/// `[http]`: the endpoint serving `/healthz`, `/readyz` and `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// The address to listen on; `None` when switched off (`listen = "off"` or `""`).
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[database]`.
@@ -194,6 +204,8 @@ pub struct RawConfig {
     pub log: RawLog,
     /// `[engine]`.
     pub engine: RawEngine,
+    /// `[http]`.
+    pub http: RawHttp,
 }
 
 /// `[database]` as written.
@@ -258,6 +270,14 @@ pub struct RawEngine {
     pub default_timezone: String,
 }
 
+/// `[http]` as written.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    /// `http.listen`: `host:port`, or `"off"` / `""` to switch the endpoint off.
+    pub listen: String,
+}
+
 /// The default database URL: a local PostgreSQL, user `postgres`.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -293,6 +313,9 @@ impl Default for RawConfig {
             engine: RawEngine {
                 max_iterations: 10,
                 default_timezone: "UTC".into(),
+            },
+            http: RawHttp {
+                listen: "127.0.0.1:9187".into(),
             },
         }
     }
@@ -395,6 +418,7 @@ impl RawConfig {
             .ok_or_else(|| invalid("engine.max_iterations", "must be between 1 and 1000".into()))?;
         let default_zone = crate::engine::day::parse_zone(&self.engine.default_timezone)
             .map_err(|e| invalid("engine.default_timezone", e.to_string()))?;
+        let listen = parse_listen(&self.http.listen).map_err(|r| invalid("http.listen", r))?;
         Ok(Config {
             engine: crate::engine::compute::Options {
                 max_iterations,
@@ -413,6 +437,7 @@ impl RawConfig {
                 max_backoff,
             },
             log: LogConfig { format, level },
+            http: HttpConfig { listen },
         })
     }
 }
@@ -511,6 +536,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
     };
     Ok(d)
+}
+
+/// Parses `http.listen`: an IP address and port (`127.0.0.1:9187`, `[::1]:9187`), or
+/// `off` / an empty string for no endpoint. Host names are refused: what a name resolves
+/// to can change, and an endpoint bound to the wrong interface is a security problem.
+///
+/// # Errors
+/// A message saying what is accepted.
+pub fn parse_listen(s: &str) -> Result<Option<SocketAddr>, String> {
+    let s = s.trim();
+    if s.is_empty() || s.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    s.parse().map(Some).map_err(|_| {
+        format!("`{s}` is not an address (use e.g. `127.0.0.1:9187`, `0.0.0.0:9187`, `[::1]:9187`, or `off`)")
+    })
 }
 
 fn identifier(key: &'static str, name: String) -> Result<String, ConfigError> {
@@ -694,6 +735,40 @@ mod tests {
         assert_eq!(c.database.url, "postgres://a@b/c");
         let c = Config::load_from(None, Some("postgres://x@y/z"), env).unwrap();
         assert_eq!(c.database.url, "postgres://x@y/z");
+    }
+
+    #[test]
+    fn http_listen_is_an_address_or_off() {
+        let c = Config::default();
+        assert_eq!(c.http.listen, Some("127.0.0.1:9187".parse().unwrap()));
+        assert_eq!(parse_listen("off"), Ok(None));
+        assert_eq!(parse_listen(" OFF "), Ok(None));
+        assert_eq!(parse_listen(""), Ok(None));
+        assert_eq!(
+            parse_listen("[::1]:80"),
+            Ok(Some("[::1]:80".parse().unwrap()))
+        );
+        assert!(parse_listen("localhost:9187").is_err());
+        assert!(parse_listen("127.0.0.1").is_err());
+        let mut raw = RawConfig::default();
+        raw.http.listen = "9187".into();
+        let e = raw.validate().unwrap_err();
+        assert!(e.to_string().contains("http.listen"), "{e}");
+        for (value, expected) in [
+            ("0.0.0.0:9000", Some("0.0.0.0:9000".parse().unwrap())),
+            ("off", None),
+            ("", None),
+        ] {
+            let env = config::Environment::default()
+                .prefix("RECALCD")
+                .source(Some(
+                    [("RECALCD__HTTP__LISTEN".to_string(), value.to_string())]
+                        .into_iter()
+                        .collect(),
+                ));
+            let c = Config::load_from(None, None, env).unwrap();
+            assert_eq!(c.http.listen, expected, "{value:?}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use recalcd::config::{self, Config, ConfigError, Dialect, DialectChoice, LogForm
 
 mod check;
 mod eval;
+mod healthcheck;
 mod migrate;
 mod once;
 mod run;
@@ -175,9 +176,18 @@ pub enum Command {
     /// goes away, the failure is logged and the daemon reconnects, waiting 500ms at
     /// first and twice as long after each failure, up to `poll.max_backoff`. A bad
     /// equation or row never stops it. Logs go to stderr, pretty or JSON (`log.format`).
+    /// Serves /healthz, /readyz and /metrics on `http.listen` (default 127.0.0.1:9187;
+    /// `off` for none) and, under systemd (`Type=notify`), sends READY=1 after the first
+    /// successful poll, WATCHDOG=1 while the loop is not stuck, and STOPPING=1.
     /// Exits 1 only when the configuration can never work (a malformed database URL, a
-    /// schema newer than this recalcd).
+    /// schema newer than this recalcd) or `http.listen` cannot be bound.
     Run(run::Args),
+    /// Ask a running `recalcd run` whether it is ready (for container health checks).
+    ///
+    /// Sends `GET /readyz` (or `--path`) to `--addr`, by default to `http.listen` of the
+    /// configuration, prints the first line of the answer (`ready`, or `not ready:` and
+    /// the reason) and exits 0 on HTTP 200, 1 otherwise (also when nothing answers).
+    Healthcheck(healthcheck::Args),
     /// Print the summaries (types 6 and 7) of a date range, one record per device.
     ///
     /// Evaluates the type 6 equations and then the type 7 equations (which may read type
@@ -210,6 +220,7 @@ pub fn main() -> ExitCode {
         Command::Once(args) => once::run(args, &cli.global),
         Command::Run(args) => run::run(args, &cli.global),
         Command::Summary(args) => summary::run(args, &cli.global),
+        Command::Healthcheck(args) => healthcheck::run(args, &cli.global),
     };
     match outcome {
         Ok(code) => code,

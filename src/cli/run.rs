@@ -10,7 +10,8 @@ use super::GlobalArgs;
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-/// Runs `recalcd run` until SIGTERM or SIGINT.
+/// Runs `recalcd run` (the daemon, its HTTP endpoint, systemd notifications) until
+/// SIGTERM or SIGINT.
 pub fn run(_args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let config = global.load_config()?;
     super::init_logging(&config.log);
@@ -26,7 +27,7 @@ pub fn run(_args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             };
             tracing::info!(signal = name, "shutting down");
         };
-        recalcd::service::run(&config, shutdown).await?;
+        recalcd::service::supervisor::run(&config, shutdown).await?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -40,6 +40,7 @@ use futures_util::FutureExt;
 use tracing::{error, info, warn};
 
 use super::batch::{Recalculator, Report};
+use super::monitor::Monitor;
 use crate::config::Config;
 use crate::store::{self, AnyStore, Revision, Store, StoreError};
 
@@ -65,6 +66,18 @@ pub enum DaemonError {
 /// [`DaemonError::Unusable`] for a bad database URL or a schema newer than this
 /// recalcd; every other failure is logged and retried.
 pub async fn run<F: Future<Output = ()>>(config: &Config, shutdown: F) -> Result<(), DaemonError> {
+    run_monitored(config, &Monitor::new(), shutdown).await
+}
+
+/// [`run`], reporting what happens to `monitor` (health and metrics).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_monitored<F: Future<Output = ()>>(
+    config: &Config,
+    monitor: &Monitor,
+    shutdown: F,
+) -> Result<(), DaemonError> {
     let mut stop = Shutdown::new(shutdown);
     let mut backoff = Backoff::new(config.poll.max_backoff);
     info!(
@@ -74,11 +87,19 @@ pub async fn run<F: Future<Output = ()>>(config: &Config, shutdown: F) -> Result
         "daemon starting"
     );
     loop {
+        let busy = monitor.busy();
         let Some(opened) = stop.or(Session::open(config)).await else {
             break;
         };
+        drop(busy);
+        if let Err(e) = &opened {
+            monitor.store_failed(e);
+        }
         let mut session = match opened {
-            Ok(session) => session,
+            Ok(session) => {
+                monitor.connected();
+                session
+            }
             Err(e) if is_unusable(&e) => {
                 error!(error = %Chain(&e), "giving up: the store cannot be used as configured");
                 return Err(DaemonError::Unusable(e));
@@ -96,18 +117,27 @@ pub async fn run<F: Future<Output = ()>>(config: &Config, shutdown: F) -> Result
                 continue;
             }
         };
-        match session.serve(config, &mut stop, &mut backoff).await {
+        match session
+            .serve(config, &mut stop, &mut backoff, monitor)
+            .await
+        {
             Ok(()) => break,
             Err(failure) => {
                 drop(session);
                 let wait = backoff.failed();
                 match failure {
-                    Failure::Store(e) => log_failure("store failure; reconnecting", &e, wait),
-                    Failure::Panic(reason) => error!(
-                        reason = %reason,
-                        retry_in_ms = millis(wait),
-                        "a batch panicked (a bug in recalcd); reconnecting"
-                    ),
+                    Failure::Store(e) => {
+                        monitor.store_failed(&e);
+                        log_failure("store failure; reconnecting", &e, wait);
+                    }
+                    Failure::Panic(reason) => {
+                        monitor.panicked();
+                        error!(
+                            reason = %reason,
+                            retry_in_ms = millis(wait),
+                            "a batch panicked (a bug in recalcd); reconnecting"
+                        );
+                    }
                 }
                 if !stop.sleep(wait).await {
                     break;
@@ -161,7 +191,7 @@ fn log_failure(message: &'static str, e: &StoreError, wait: Duration) {
 
 /// An error and its causes on one line (`a: b: c`), skipping a cause whose text its
 /// parent already shows (the driver repeats its cause in its own message).
-struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -222,15 +252,20 @@ impl Session {
         config: &Config,
         stop: &mut Shutdown<F>,
         backoff: &mut Backoff,
+        monitor: &Monitor,
     ) -> Result<(), Failure> {
         let mut stalled = 0;
         loop {
+            let busy = monitor.busy();
             let Some(refreshed) = stop.or(self.refresh(config)).await else {
                 return Ok(());
             };
             refreshed?;
             // Never start a batch once shutdown was requested.
             if stop.requested() {
+                return Ok(());
+            }
+            if monitor.backlog_due() && stop.or(self.read_backlog(monitor)).await.is_none() {
                 return Ok(());
             }
             let started = Instant::now();
@@ -245,6 +280,9 @@ impl Session {
                         .unwrap_or_else(|| "unknown panic".to_string()),
                 )
             })??;
+            drop(busy);
+            let elapsed = started.elapsed();
+            monitor.batch_done(&report, elapsed);
             backoff.reset();
             if report.is_idle() {
                 stalled = 0;
@@ -253,7 +291,7 @@ impl Session {
                 }
                 continue;
             }
-            log_batch(&report, started.elapsed());
+            log_batch(&report, elapsed);
             let wrote = report.data + report.jobs + report.days;
             stalled = if wrote == 0 { stalled + 1 } else { 0 };
             if stalled >= STALLED_BATCHES {
@@ -265,6 +303,18 @@ impl Session {
                 if !stop.sleep(config.poll.interval).await {
                     return Ok(());
                 }
+            }
+        }
+    }
+
+    /// Reads the backlog for the metrics; a failure is counted and logged, not fatal.
+    async fn read_backlog(&self, monitor: &Monitor) {
+        // One error record, not none: `LIMIT 0` is not read alike by every dialect.
+        match self.store.status(1).await {
+            Ok(status) => monitor.backlog(&status.backlog),
+            Err(e) => {
+                monitor.backlog_failed(&e);
+                warn!(error = %Chain(&e), "cannot read the backlog for the metrics");
             }
         }
     }

@@ -1,10 +1,23 @@
 //! The service layer: where the pure engine meets the store. It polls, loads, computes
 //! and writes back in batches ([`batch`]), runs that as a daemon that survives the
 //! store going away ([`daemon`]), and evaluates summaries ([`summary`]).
+//!
+//! `recalcd run` is the daemon with an HTTP endpoint ([`http`]: health and Prometheus
+//! [`metrics`]) and systemd notifications ([`systemd`]) beside it ([`supervisor`]);
+//! the loop reports what happens to a [`Monitor`], which keeps the [`health`] and the
+//! metrics.
 
 pub mod batch;
 pub mod daemon;
+pub mod health;
+pub mod http;
+pub mod metrics;
+pub mod monitor;
 pub mod summary;
+pub mod supervisor;
+pub mod systemd;
 
 pub use batch::{run_until_idle, Loaded, Recalculator, Report};
 pub use daemon::{run, DaemonError};
+pub use monitor::Monitor;
+pub use supervisor::ServiceError;

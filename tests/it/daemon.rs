@@ -146,7 +146,7 @@ struct Daemon {
 
 impl Daemon {
     /// Starts `recalcd run` against `url`, polling every 100 ms, backing off at most
-    /// 1 s, with extra environment `env`.
+    /// 1 s, without the HTTP endpoint, with extra environment `env`.
     fn start(url: &str, env: &[(&str, &str)]) -> Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_recalcd"));
         cmd.arg("run")
@@ -155,6 +155,9 @@ impl Daemon {
             .env_remove("RECALCD_CONFIG")
             .env("RECALCD__POLL__INTERVAL", "100ms")
             .env("RECALCD__POLL__MAX_BACKOFF", "1s")
+            // Tests run in parallel: no endpoint on the default port (the HTTP tests
+            // give each daemon a port of its own).
+            .env("RECALCD__HTTP__LISTEN", "off")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in env {

@@ -8,4 +8,5 @@ mod daemon;
 mod demo_server;
 mod engine_forms;
 mod engine_once;
+mod http;
 mod store_contract;
