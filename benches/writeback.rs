@@ -60,6 +60,14 @@ fn computed(conjoined: &str) -> String {
     format!("{conjoined}sum={};flag=1;", conjoined.len())
 }
 
+/// The machine's 1-minute load average (other work on the machine skews the figures).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -161,7 +169,8 @@ async fn main() {
     store.migrate().await.expect("migrate");
     let client = connect(&url).await;
     println!(
-        "write-back benchmark: {rows} data rows, {DEVICES} devices, {CHANNELS}-channel conjoined, batch {batch_size}"
+        "write-back benchmark: {rows} data rows, {DEVICES} devices, {CHANNELS}-channel conjoined, batch {batch_size}, load average {}",
+        load_average()
     );
 
     // (a) recalcd: poll a batch, compute, write it back; until nothing is flagged.
@@ -257,6 +266,7 @@ async fn main() {
         total.as_secs_f64() / floor.as_secs_f64()
     );
     println!("  peak RSS: {rss_recalcd:.0} MB after recalcd's phase, {rss_after:.0} MB after the floor (target <= 300 MB)");
+    println!("  load average at the end: {}", load_average());
 
     drop(store);
     drop(client);
