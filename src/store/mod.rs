@@ -204,6 +204,9 @@ pub struct TimeRange {
 }
 
 /// Everything one batch writes back, applied together (one transaction on PostgreSQL).
+///
+/// Within a level each key appears once; a row carries the [`RowVersion`] it was loaded
+/// with, or [`RowVersion::ABSENT`] if recalcd creates it.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
     /// Data rows, with their new content and `recalc`.
