@@ -178,15 +178,22 @@ async fn main() {
     println!("  seeded in {:.1} s", seeded.as_secs_f64());
     let mut write_time = Duration::ZERO;
     let mut written = 0usize;
+    let mut after = None;
     let start = Instant::now();
     loop {
         let mut batch = store
-            .poll_flagged(Level::Data, batch_size)
+            .poll_flagged(Level::Data, after, batch_size)
             .await
             .expect("poll");
         if batch.is_empty() {
-            break;
+            // End of a sweep: start again from the first device; done when that is
+            // empty too (as the daemon polls).
+            if after.take().is_none() {
+                break;
+            }
+            continue;
         }
+        after = batch.last().map(|r| r.key());
         for r in &mut batch {
             r.conjoined = computed(&r.conjoined);
             r.recalc = 0;

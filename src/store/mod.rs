@@ -446,13 +446,19 @@ pub trait Store {
     /// [`StoreError::MissingTable`], [`StoreError::Column`], [`StoreError::Outdated`], …
     fn check_schema(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// At most `limit` flagged rows (`recalc > 0`) of `level`, ordered by id, datetime.
+    /// At most `limit` flagged rows (`recalc > 0`) of `level`, ordered by id, datetime,
+    /// starting after the key `after` (exclusive) when given.
+    ///
+    /// A poller passes the last key of its previous batch and starts again from `None`
+    /// once a poll comes back empty: every device gets its turn even when others keep
+    /// re-flagging, and the scan does not revisit the rows it has just cleared.
     ///
     /// # Errors
     /// [`StoreError`] if the query fails.
     fn poll_flagged(
         &self,
         level: Level,
+        after: Option<RowKey>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
 
@@ -557,8 +563,13 @@ impl Store for AnyStore {
     async fn check_schema(&self) -> Result<(), StoreError> {
         dispatch!(self, s => s.check_schema().await)
     }
-    async fn poll_flagged(&self, level: Level, limit: usize) -> Result<Vec<Row>, StoreError> {
-        dispatch!(self, s => s.poll_flagged(level, limit).await)
+    async fn poll_flagged(
+        &self,
+        level: Level,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        dispatch!(self, s => s.poll_flagged(level, after, limit).await)
     }
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {
         dispatch!(self, s => s.load_rows(level, keys).await)

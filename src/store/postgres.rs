@@ -303,15 +303,34 @@ impl Store for PgStore {
         check_version(self.schema_version().await?, Dialect::Postgres)
     }
 
-    async fn poll_flagged(&self, level: Level, limit: usize) -> Result<Vec<Row>, StoreError> {
-        let sql = format!(
-            r#"SELECT {ROW_COLUMNS}, xmin::text::bigint FROM "{}"
-                WHERE recalc > 0 ORDER BY id, datetime LIMIT $1"#,
-            self.table(level)
-        );
+    async fn poll_flagged(
+        &self,
+        level: Level,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        let what = format!("polling flagged {level} rows");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.rows(&sql, &[&limit], &format!("polling flagged {level} rows"))
-            .await
+        // The row comparison lets the partial index seek straight to `after`.
+        match after {
+            None => {
+                let sql = format!(
+                    r#"SELECT {ROW_COLUMNS}, xmin::text::bigint FROM "{}"
+                        WHERE recalc > 0 ORDER BY id, datetime LIMIT $1"#,
+                    self.table(level)
+                );
+                self.rows(&sql, &[&limit], &what).await
+            }
+            Some(k) => {
+                let sql = format!(
+                    r#"SELECT {ROW_COLUMNS}, xmin::text::bigint FROM "{}"
+                        WHERE recalc > 0 AND (id, datetime) > ($2, $3)
+                        ORDER BY id, datetime LIMIT $1"#,
+                    self.table(level)
+                );
+                self.rows(&sql, &[&limit, &k.id, &k.datetime], &what).await
+            }
+        }
     }
 
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {

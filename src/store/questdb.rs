@@ -462,14 +462,43 @@ impl Store for QuestStore {
         check_version(self.schema_version().await?, Dialect::QuestDb)
     }
 
-    async fn poll_flagged(&self, level: Level, limit: usize) -> Result<Vec<Row>, StoreError> {
+    async fn poll_flagged(
+        &self,
+        level: Level,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
         self.settle(slot(level), self.table(level)).await?;
-        let sql = format!(
-            r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE recalc > 0 ORDER BY id, datetime LIMIT {limit}"#,
-            self.table(level)
-        );
-        self.rows(&sql, &[], &format!("polling flagged {level} rows"))
-            .await
+        let what = format!("polling flagged {level} rows");
+        match after {
+            None => {
+                let sql = format!(
+                    r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE recalc > 0
+                        ORDER BY id, datetime LIMIT {limit}"#,
+                    self.table(level)
+                );
+                self.rows(&sql, &[], &what).await
+            }
+            Some(k) => {
+                let sql = format!(
+                    r#"SELECT {ROW_COLUMNS} FROM "{}"
+                        WHERE recalc > 0 AND (id > $1 OR (id = $1 AND datetime > $2))
+                        ORDER BY id, datetime LIMIT {limit}"#,
+                    self.table(level)
+                );
+                let stmt = self
+                    .client
+                    .prepare_typed(&sql, &[Type::INT4, Type::TIMESTAMP])
+                    .await
+                    .map_err(StoreError::query(&what))?;
+                let rows = self
+                    .client
+                    .query(&stmt, &[&k.id, &k.datetime])
+                    .await
+                    .map_err(StoreError::query(&what))?;
+                rows.iter().map(|r| quest_row(r, &what)).collect()
+            }
+        }
     }
 
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {

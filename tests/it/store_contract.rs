@@ -183,7 +183,7 @@ async fn schema_problems_are_named(h: &Harness) {
 async fn poll_is_bounded_and_ordered(h: &Harness) {
     let mut store = h.migrated().await;
     seed_example(&mut store).await;
-    let first = store.poll_flagged(Level::Data, 3).await.unwrap();
+    let first = store.poll_flagged(Level::Data, None, 3).await.unwrap();
     assert_eq!(
         keys(&first),
         vec![
@@ -201,7 +201,34 @@ async fn poll_is_bounded_and_ordered(h: &Harness) {
             },
         ]
     );
-    let all = store.poll_flagged(Level::Data, 100).await.unwrap();
+    // Continuing after the last key of a batch, and the end of the sweep.
+    let next = store
+        .poll_flagged(Level::Data, Some(first[2].key()), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&next),
+        vec![
+            RowKey {
+                id: 1,
+                datetime: t(2, 9, 0)
+            },
+            RowKey {
+                id: 2,
+                datetime: t(1, 7, 0)
+            },
+        ]
+    );
+    let last = RowKey {
+        id: 2,
+        datetime: t(1, 7, 5),
+    };
+    assert!(store
+        .poll_flagged(Level::Data, Some(last), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    let all = store.poll_flagged(Level::Data, None, 100).await.unwrap();
     assert_eq!(all.len(), 6);
     assert!(all.iter().all(|r| r.recalc > 0));
     assert!(all.windows(2).all(|w| w[0].key() < w[1].key()));
@@ -213,7 +240,7 @@ async fn poll_is_bounded_and_ordered(h: &Harness) {
         }
     );
     assert_eq!(all[3].recalc, 2);
-    let jobs = store.poll_flagged(Level::Job, 100).await.unwrap();
+    let jobs = store.poll_flagged(Level::Job, None, 100).await.unwrap();
     assert_eq!(
         keys(&jobs),
         vec![RowKey {
@@ -222,7 +249,7 @@ async fn poll_is_bounded_and_ordered(h: &Harness) {
         }]
     );
     assert!(store
-        .poll_flagged(Level::Day, 100)
+        .poll_flagged(Level::Day, None, 100)
         .await
         .unwrap()
         .is_empty());
@@ -435,7 +462,7 @@ async fn loads_what_the_engine_needs(h: &Harness) {
 async fn write_back_clears_flags_and_records_errors(h: &Harness) {
     let mut store = h.migrated().await;
     seed_example(&mut store).await;
-    let mut data = store.poll_flagged(Level::Data, 100).await.unwrap();
+    let mut data = store.poll_flagged(Level::Data, None, 100).await.unwrap();
     assert_eq!(data.len(), 6);
     for r in &mut data {
         r.conjoined.push_str("hot=1;");
@@ -465,7 +492,7 @@ async fn write_back_clears_flags_and_records_errors(h: &Harness) {
     assert_eq!(outcome.errors_written, 1);
 
     assert!(store
-        .poll_flagged(Level::Data, 100)
+        .poll_flagged(Level::Data, None, 100)
         .await
         .unwrap()
         .is_empty());
@@ -500,7 +527,7 @@ async fn write_back_clears_flags_and_records_errors(h: &Harness) {
 async fn write_back_is_idempotent(h: &Harness) {
     let mut store = h.migrated().await;
     seed_example(&mut store).await;
-    let mut data = store.poll_flagged(Level::Data, 100).await.unwrap();
+    let mut data = store.poll_flagged(Level::Data, None, 100).await.unwrap();
     for r in &mut data {
         r.conjoined = format!("{}x=2;", r.conjoined);
         r.recalc = 0;
@@ -545,7 +572,7 @@ async fn write_back_is_idempotent(h: &Harness) {
 async fn guard_keeps_what_a_producer_wrote_meanwhile(h: &Harness) {
     let mut recalcd = h.migrated().await;
     seed_example(&mut recalcd).await;
-    let loaded = recalcd.poll_flagged(Level::Data, 4).await.unwrap();
+    let loaded = recalcd.poll_flagged(Level::Data, None, 4).await.unwrap();
     assert_eq!(loaded.len(), 4);
 
     // The producer, on its own connection.
@@ -633,7 +660,7 @@ async fn guard_keeps_what_a_producer_wrote_meanwhile(h: &Harness) {
         ("from=producer;", 7)
     );
     // The producer's flags are still there for the next poll.
-    let flagged = recalcd.poll_flagged(Level::Data, 100).await.unwrap();
+    let flagged = recalcd.poll_flagged(Level::Data, None, 100).await.unwrap();
     assert!(flagged.iter().any(|r| r.key() == changed.key()));
     assert!(flagged.iter().any(|r| r.key() == reflagged.key()));
     let status = recalcd.status(100).await.unwrap();
@@ -654,7 +681,7 @@ mod postgres_guard {
         assert!(h.is_postgres());
         let mut recalcd = h.migrated().await;
         seed_example(&mut recalcd).await;
-        let mut loaded = recalcd.poll_flagged(Level::Data, 2).await.unwrap();
+        let mut loaded = recalcd.poll_flagged(Level::Data, None, 2).await.unwrap();
         h.sql(
             &format!(
                 r#"UPDATE "{}" SET recalc = recalc WHERE id = 1 AND datetime = '2024-03-01 08:00:00'"#,
@@ -693,7 +720,7 @@ mod postgres_guard {
         let h = Harness::postgres().await;
         let mut recalcd = h.migrated().await;
         seed_example(&mut recalcd).await;
-        let mut loaded = recalcd.poll_flagged(Level::Data, 2).await.unwrap();
+        let mut loaded = recalcd.poll_flagged(Level::Data, None, 2).await.unwrap();
         for r in &mut loaded {
             r.recalc = 0;
         }
