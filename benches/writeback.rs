@@ -10,6 +10,9 @@
 //! `poll.batch_size` (the default, or `RECALCD_BENCH_BATCH`), exactly as the daemon
 //! does; its write-back time excludes the polls, its total includes them.
 //!
+//! `RECALCD_BENCH_ROUNDS=N` repeats both phases N times, alternating, and prints the
+//! median ratio: on a shared machine single runs vary widely.
+//!
 //! Prints figures; asserts nothing about time. `cargo bench --bench writeback`.
 
 use std::time::{Duration, Instant};
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDate, NaiveDateTime};
 use futures_util::pin_mut;
 use recalcd::config::Config;
-use recalcd::store::{self, Level, Store, WriteBatch};
+use recalcd::store::{self, AnyStore, Level, Store, WriteBatch};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls};
@@ -146,36 +149,13 @@ async fn reseed(client: &Client, n: usize) -> Duration {
     start.elapsed()
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let rows = env_usize("RECALCD_BENCH_ROWS").unwrap_or(1_000_000);
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| recalcd::config::DEFAULT_DATABASE_URL.to_string());
-    let name = format!("recalcd_bench_{}", std::process::id());
-    let admin = connect(&server).await;
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let url = recalcd::config::url_with_database(&server, &name);
-    let mut config = Config::default();
-    config.database.url = url.clone();
-    if let Some(b) = env_usize("RECALCD_BENCH_BATCH") {
-        config.poll.batch_size = b;
-    }
-    let batch_size = config.poll.batch_size;
-
-    let mut store = store::connect(&config).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    let client = connect(&url).await;
-    println!(
-        "write-back benchmark: {rows} data rows, {DEVICES} devices, {CHANNELS}-channel conjoined, batch {batch_size}, load average {}",
-        load_average()
-    );
-
-    // (a) recalcd: poll a batch, compute, write it back; until nothing is flagged.
-    let seeded = reseed(&client, rows).await;
-    println!("  seeded in {:.1} s", seeded.as_secs_f64());
+/// (a) recalcd: poll a batch, compute, write it back, until nothing is flagged.
+/// Returns the write-back time and the total including the polls.
+async fn recalcd_phase(
+    store: &mut AnyStore,
+    rows: usize,
+    batch_size: usize,
+) -> (Duration, Duration) {
     let mut write_time = Duration::ZERO;
     let mut written = 0usize;
     let mut after = None;
@@ -210,12 +190,13 @@ async fn main() {
         assert!(outcome.skipped.is_empty());
         written += outcome.written;
     }
-    let total = start.elapsed();
     assert_eq!(written, rows);
-    let rss_recalcd = peak_rss_mb();
+    (write_time, start.elapsed())
+}
 
-    // (b) the floor: the same rows, one COPY + one INSERT … ON CONFLICT DO UPDATE.
-    reseed(&client, rows).await;
+/// (b) the floor: the same rows, one binary COPY into a staging table plus one
+/// `INSERT … ON CONFLICT DO UPDATE`, in one transaction.
+async fn floor_phase(client: &Client, rows: usize) -> Duration {
     let start = Instant::now();
     client
         .batch_execute(
@@ -227,7 +208,7 @@ async fn main() {
         .await
         .unwrap();
     copy_rows(
-        &client,
+        client,
         r#"COPY floor_stage (datetime, data_time, id, state, "user", gps, recalc, conjoined) FROM STDIN BINARY"#,
         rows,
         0,
@@ -245,35 +226,83 @@ async fn main() {
         )
         .await
         .unwrap();
-    let floor = start.elapsed();
-    let rss_after = peak_rss_mb();
+    let elapsed = start.elapsed();
     let check = client
-        .query_one(
-            "SELECT count(*) FILTER (WHERE recalc = 0), count(*) FROM data",
-            &[],
-        )
+        .query_one("SELECT count(*) FILTER (WHERE recalc = 0) FROM data", &[])
         .await
         .unwrap();
     assert_eq!(check.get::<_, i64>(0), rows as i64);
+    elapsed
+}
 
-    let ratio = write_time.as_secs_f64() / floor.as_secs_f64();
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let rows = env_usize("RECALCD_BENCH_ROWS").unwrap_or(1_000_000);
+    let server = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| recalcd::config::DEFAULT_DATABASE_URL.to_string());
+    let name = format!("recalcd_bench_{}", std::process::id());
+    let admin = connect(&server).await;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = recalcd::config::url_with_database(&server, &name);
+    let mut config = Config::default();
+    config.database.url = url.clone();
+    if let Some(b) = env_usize("RECALCD_BENCH_BATCH") {
+        config.poll.batch_size = b;
+    }
+    let batch_size = config.poll.batch_size;
+
+    let mut store = store::connect(&config).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let client = connect(&url).await;
     println!(
-        "  recalcd write-back: {:.2} s ({:.0} rows/s); with polling: {:.2} s",
-        write_time.as_secs_f64(),
-        rows as f64 / write_time.as_secs_f64(),
-        total.as_secs_f64()
+        "write-back benchmark: {rows} data rows, {DEVICES} devices, {CHANNELS}-channel conjoined, batch {batch_size}, load average {}",
+        load_average()
     );
-    println!(
-        "  floor (COPY + INSERT ON CONFLICT): {:.2} s ({:.0} rows/s)",
-        floor.as_secs_f64(),
-        rows as f64 / floor.as_secs_f64()
-    );
-    println!(
-        "  ratio write-back / floor: {ratio:.2} (target <= 1.2); with polling: {:.2}",
-        total.as_secs_f64() / floor.as_secs_f64()
-    );
-    println!("  peak RSS: {rss_recalcd:.0} MB after recalcd's phase, {rss_after:.0} MB after the floor (target <= 300 MB)");
-    println!("  load average at the end: {}", load_average());
+
+    let rounds = env_usize("RECALCD_BENCH_ROUNDS").unwrap_or(1).max(1);
+    let mut ratios = Vec::with_capacity(rounds);
+    for round in 1..=rounds {
+        if rounds > 1 {
+            println!("round {round} of {rounds}:");
+        }
+        reseed(&client, rows).await;
+        let (write_time, total) = recalcd_phase(&mut store, rows, batch_size).await;
+        let rss_recalcd = peak_rss_mb();
+        reseed(&client, rows).await;
+        let floor = floor_phase(&client, rows).await;
+        let rss_after = peak_rss_mb();
+        let ratio = write_time.as_secs_f64() / floor.as_secs_f64();
+        ratios.push(ratio);
+        println!(
+            "  recalcd write-back: {:.2} s ({:.0} rows/s); with polling: {:.2} s",
+            write_time.as_secs_f64(),
+            rows as f64 / write_time.as_secs_f64(),
+            total.as_secs_f64()
+        );
+        println!(
+            "  floor (COPY + INSERT ON CONFLICT): {:.2} s ({:.0} rows/s)",
+            floor.as_secs_f64(),
+            rows as f64 / floor.as_secs_f64()
+        );
+        println!(
+            "  ratio write-back / floor: {ratio:.2} (target <= 1.2); with polling: {:.2}",
+            total.as_secs_f64() / floor.as_secs_f64()
+        );
+        println!("  peak RSS: {rss_recalcd:.0} MB after recalcd's phase, {rss_after:.0} MB after the floor (target <= 300 MB)");
+        println!("  load average now: {}", load_average());
+    }
+    if rounds > 1 {
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "median ratio write-back / floor over {rounds} rounds: {:.2} (min {:.2}, max {:.2})",
+            ratios[rounds / 2],
+            ratios[0],
+            ratios[rounds - 1]
+        );
+    }
 
     drop(store);
     drop(client);
