@@ -173,7 +173,7 @@ async fn recalcd_phase(
             }
             continue;
         }
-        after = batch.last().map(|r| r.key());
+        after = store::sweep_cursor(&batch);
         for r in &mut batch {
             r.conjoined = computed(&r.conjoined);
             r.recalc = 0;

@@ -446,12 +446,15 @@ pub trait Store {
     /// [`StoreError::MissingTable`], [`StoreError::Column`], [`StoreError::Outdated`], …
     fn check_schema(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// At most `limit` flagged rows (`recalc > 0`) of `level`, ordered by id, datetime,
-    /// starting after the key `after` (exclusive) when given.
+    /// The `limit` oldest flagged rows (`recalc > 0`) of `level` — oldest by
+    /// `(datetime, id)`, after the cursor `after` when given — ordered by id, datetime.
     ///
-    /// A poller passes the last key of its previous batch and starts again from `None`
-    /// once a poll comes back empty: every device gets its turn even when others keep
-    /// re-flagging, and the scan does not revisit the rows it has just cleared.
+    /// Taking the oldest rows keeps a batch's writes on neighbouring pages (producers
+    /// write in time order; a batch of one device's rows would touch a page per row)
+    /// and serves every device in turn. A poller passes [`sweep_cursor`] of its previous
+    /// batch as `after`, and `None` again once a poll comes back empty, so it does not
+    /// rescan the rows it has just cleared and picks up older re-flagged rows on the
+    /// next sweep.
     ///
     /// # Errors
     /// [`StoreError`] if the query fails.
@@ -672,6 +675,15 @@ async fn open(config: &Config) -> Result<tokio_postgres::Client, StoreError> {
         }
     });
     Ok(client)
+}
+
+/// Where the sweep of [`Store::poll_flagged`] continues after `batch`: its latest row by
+/// `(datetime, id)`.
+pub fn sweep_cursor(batch: &[Row]) -> Option<RowKey> {
+    batch
+        .iter()
+        .map(Row::key)
+        .max_by_key(|k| (k.datetime, k.id))
 }
 
 /// Compares the applied schema version with the latest embedded one.

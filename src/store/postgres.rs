@@ -311,26 +311,24 @@ impl Store for PgStore {
     ) -> Result<Vec<Row>, StoreError> {
         let what = format!("polling flagged {level} rows");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        // The row comparison lets the partial index seek straight to `after`.
-        match after {
-            None => {
-                let sql = format!(
-                    r#"SELECT {ROW_COLUMNS}, xmin::text::bigint FROM "{}"
-                        WHERE recalc > 0 ORDER BY id, datetime LIMIT $1"#,
-                    self.table(level)
-                );
-                self.rows(&sql, &[&limit], &what).await
-            }
-            Some(k) => {
-                let sql = format!(
-                    r#"SELECT {ROW_COLUMNS}, xmin::text::bigint FROM "{}"
-                        WHERE recalc > 0 AND (id, datetime) > ($2, $3)
-                        ORDER BY id, datetime LIMIT $1"#,
-                    self.table(level)
-                );
-                self.rows(&sql, &[&limit, &k.id, &k.datetime], &what).await
-            }
-        }
+        // The oldest flagged rows (the partial index on (datetime, id) seeks straight
+        // to `after`), handed over in (id, datetime) order.
+        let (cursor, params): (&str, Vec<&(dyn ToSql + Sync)>) = match &after {
+            None => ("", vec![&limit]),
+            Some(k) => (
+                "AND (datetime, id) > ($2, $3)",
+                vec![&limit, &k.datetime, &k.id],
+            ),
+        };
+        let sql = format!(
+            r#"SELECT * FROM (
+                   SELECT {ROW_COLUMNS}, xmin::text::bigint FROM "{}"
+                    WHERE recalc > 0 {cursor}
+                    ORDER BY datetime, id LIMIT $1) oldest
+                ORDER BY id, datetime"#,
+            self.table(level)
+        );
+        self.rows(&sql, &params, &what).await
     }
 
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {

@@ -192,20 +192,6 @@ impl QuestStore {
         Ok(())
     }
 
-    async fn rows(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-        what: &str,
-    ) -> Result<Vec<Row>, StoreError> {
-        let rows = self
-            .client
-            .query(sql, params)
-            .await
-            .map_err(StoreError::query(what))?;
-        rows.iter().map(|r| quest_row(r, what)).collect()
-    }
-
     /// The current rows of `keys`: one range query per device (from its first to its
     /// last key; a batch holds consecutive flagged rows of few devices), pipelined.
     async fn current(
@@ -470,35 +456,34 @@ impl Store for QuestStore {
     ) -> Result<Vec<Row>, StoreError> {
         self.settle(slot(level), self.table(level)).await?;
         let what = format!("polling flagged {level} rows");
-        match after {
-            None => {
-                let sql = format!(
-                    r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE recalc > 0
-                        ORDER BY id, datetime LIMIT {limit}"#,
-                    self.table(level)
-                );
-                self.rows(&sql, &[], &what).await
-            }
+        // The oldest flagged rows (a time-bounded scan of the designated timestamp from
+        // `after`), handed over in (id, datetime) order.
+        let cursor = if after.is_some() {
+            "AND (datetime > $1 OR (datetime = $1 AND id > $2))"
+        } else {
+            ""
+        };
+        let sql = format!(
+            r#"SELECT * FROM (
+                   SELECT {ROW_COLUMNS} FROM "{}"
+                    WHERE recalc > 0 {cursor}
+                    ORDER BY datetime, id LIMIT {limit}) oldest
+                ORDER BY id, datetime"#,
+            self.table(level)
+        );
+        let rows = match after {
+            None => self.client.query(&sql, &[]).await,
             Some(k) => {
-                let sql = format!(
-                    r#"SELECT {ROW_COLUMNS} FROM "{}"
-                        WHERE recalc > 0 AND (id > $1 OR (id = $1 AND datetime > $2))
-                        ORDER BY id, datetime LIMIT {limit}"#,
-                    self.table(level)
-                );
                 let stmt = self
                     .client
-                    .prepare_typed(&sql, &[Type::INT4, Type::TIMESTAMP])
+                    .prepare_typed(&sql, &[Type::TIMESTAMP, Type::INT4])
                     .await
                     .map_err(StoreError::query(&what))?;
-                let rows = self
-                    .client
-                    .query(&stmt, &[&k.id, &k.datetime])
-                    .await
-                    .map_err(StoreError::query(&what))?;
-                rows.iter().map(|r| quest_row(r, &what)).collect()
+                self.client.query(&stmt, &[&k.datetime, &k.id]).await
             }
         }
+        .map_err(StoreError::query(&what))?;
+        rows.iter().map(|r| quest_row(r, &what)).collect()
     }
 
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {

@@ -4,7 +4,8 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use recalcd::store::{
-    AnyStore, ErrorRecord, Level, Row, RowKey, RowVersion, Store, StoreError, TimeRange, WriteBatch,
+    sweep_cursor, AnyStore, ErrorRecord, Level, Row, RowKey, RowVersion, Store, StoreError,
+    TimeRange, WriteBatch,
 };
 
 use crate::support::Harness;
@@ -183,6 +184,7 @@ async fn schema_problems_are_named(h: &Harness) {
 async fn poll_is_bounded_and_ordered(h: &Harness) {
     let mut store = h.migrated().await;
     seed_example(&mut store).await;
+    // The three oldest flagged rows, handed over by device and time.
     let first = store.poll_flagged(Level::Data, None, 3).await.unwrap();
     assert_eq!(
         keys(&first),
@@ -191,6 +193,29 @@ async fn poll_is_bounded_and_ordered(h: &Harness) {
                 id: 1,
                 datetime: t(1, 8, 0)
             },
+            RowKey {
+                id: 2,
+                datetime: t(1, 7, 0)
+            },
+            RowKey {
+                id: 2,
+                datetime: t(1, 7, 5)
+            },
+        ]
+    );
+    // The sweep continues after the batch's latest row.
+    let cursor = sweep_cursor(&first);
+    assert_eq!(
+        cursor,
+        Some(RowKey {
+            id: 1,
+            datetime: t(1, 8, 0)
+        })
+    );
+    let next = store.poll_flagged(Level::Data, cursor, 2).await.unwrap();
+    assert_eq!(
+        keys(&next),
+        vec![
             RowKey {
                 id: 1,
                 datetime: t(1, 8, 1)
@@ -201,45 +226,28 @@ async fn poll_is_bounded_and_ordered(h: &Harness) {
             },
         ]
     );
-    // Continuing after the last key of a batch, and the end of the sweep.
-    let next = store
-        .poll_flagged(Level::Data, Some(first[2].key()), 2)
+    let last = store
+        .poll_flagged(Level::Data, sweep_cursor(&next), 2)
         .await
         .unwrap();
     assert_eq!(
-        keys(&next),
-        vec![
-            RowKey {
-                id: 1,
-                datetime: t(2, 9, 0)
-            },
-            RowKey {
-                id: 2,
-                datetime: t(1, 7, 0)
-            },
-        ]
+        keys(&last),
+        vec![RowKey {
+            id: 1,
+            datetime: t(2, 9, 0)
+        }]
     );
-    let last = RowKey {
-        id: 2,
-        datetime: t(1, 7, 5),
-    };
+    assert_eq!(last[0].recalc, 2);
     assert!(store
-        .poll_flagged(Level::Data, Some(last), 100)
+        .poll_flagged(Level::Data, sweep_cursor(&last), 100)
         .await
         .unwrap()
         .is_empty());
+
     let all = store.poll_flagged(Level::Data, None, 100).await.unwrap();
     assert_eq!(all.len(), 6);
     assert!(all.iter().all(|r| r.recalc > 0));
     assert!(all.windows(2).all(|w| w[0].key() < w[1].key()));
-    assert_eq!(
-        all[3].key(),
-        RowKey {
-            id: 1,
-            datetime: t(2, 9, 0)
-        }
-    );
-    assert_eq!(all[3].recalc, 2);
     let jobs = store.poll_flagged(Level::Job, None, 100).await.unwrap();
     assert_eq!(
         keys(&jobs),
@@ -684,7 +692,7 @@ mod postgres_guard {
         let mut loaded = recalcd.poll_flagged(Level::Data, None, 2).await.unwrap();
         h.sql(
             &format!(
-                r#"UPDATE "{}" SET recalc = recalc WHERE id = 1 AND datetime = '2024-03-01 08:00:00'"#,
+                r#"UPDATE "{}" SET recalc = recalc WHERE id = 2 AND datetime = '2024-03-01 07:00:00'"#,
                 h.config.tables.data
             ),
             None,
@@ -708,7 +716,7 @@ mod postgres_guard {
             .unwrap();
         assert_eq!(
             (now[0].recalc, now[0].conjoined.as_str()),
-            (1, "tmp=0800.5;")
+            (1, "tmp=0700.5;")
         );
         assert_eq!((now[1].recalc, now[1].conjoined.as_str()), (0, "done=1;"));
     }
@@ -731,7 +739,7 @@ mod postgres_guard {
         tokio::spawn(conn);
         let tx = producer.transaction().await.unwrap();
         tx.batch_execute(&format!(
-            r#"UPDATE "{}" SET conjoined = 'tmp=1;', recalc = 4 WHERE id = 1 AND datetime = '2024-03-01 08:01:00'"#,
+            r#"UPDATE "{}" SET conjoined = 'tmp=1;', recalc = 4 WHERE id = 2 AND datetime = '2024-03-01 07:05:00'"#,
             h.config.tables.data
         ))
         .await
