@@ -456,10 +456,10 @@ impl Store for QuestStore {
     ) -> Result<Vec<Row>, StoreError> {
         self.settle(slot(level), self.table(level)).await?;
         let what = format!("polling flagged {level} rows");
-        // The oldest flagged rows (a time-bounded scan of the designated timestamp from
-        // `after`), handed over in (id, datetime) order.
+        // The oldest flagged rows (`datetime >= $1` bounds the scan of the designated
+        // timestamp), handed over in (id, datetime) order.
         let cursor = if after.is_some() {
-            "AND (datetime > $1 OR (datetime = $1 AND id > $2))"
+            "AND datetime >= $1 AND (datetime > $1 OR id > $2)"
         } else {
             ""
         };
