@@ -129,6 +129,52 @@ const ROW_TYPES: [Type; 8] = [
     Type::VARCHAR,
 ];
 
+/// How to read the rows of a set of keys.
+#[derive(Debug, PartialEq)]
+enum KeyRanges {
+    /// No keys.
+    Empty,
+    /// One query over `[from, to]` for all `ids`: their ranges overlap.
+    Together {
+        ids: Vec<i32>,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    },
+    /// One query per device over its own `[first, last]` key.
+    PerDevice(BTreeMap<i32, (NaiveDateTime, NaiveDateTime)>),
+}
+
+/// Reads all devices together when the common range is no longer than their own ranges
+/// added up (they overlap, so it reads few extra rows), else device by device.
+fn key_ranges(keys: &[RowKey]) -> KeyRanges {
+    let mut per_device: BTreeMap<i32, (NaiveDateTime, NaiveDateTime)> = BTreeMap::new();
+    for k in keys {
+        per_device
+            .entry(k.id)
+            .and_modify(|(lo, hi)| {
+                *lo = (*lo).min(k.datetime);
+                *hi = (*hi).max(k.datetime);
+            })
+            .or_insert((k.datetime, k.datetime));
+    }
+    let (Some(from), Some(to)) = (
+        per_device.values().map(|r| r.0).min(),
+        per_device.values().map(|r| r.1).max(),
+    ) else {
+        return KeyRanges::Empty;
+    };
+    let own: chrono::TimeDelta = per_device.values().map(|(lo, hi)| *hi - *lo).sum();
+    if per_device.len() > 1 && to - from <= own {
+        KeyRanges::Together {
+            ids: per_device.into_keys().collect(),
+            from,
+            to,
+        }
+    } else {
+        KeyRanges::PerDevice(per_device)
+    }
+}
+
 /// `INSERT INTO "table" (columns) VALUES ($1, …), (…)` for `rows` rows of `width`.
 fn multi_insert(table: &str, columns: &str, rows: usize, width: usize) -> String {
     let mut sql = format!(r#"INSERT INTO "{table}" ({columns}) VALUES "#);
@@ -192,40 +238,55 @@ impl QuestStore {
         Ok(())
     }
 
-    /// The current rows of `keys`: one range query per device (from its first to its
-    /// last key; a batch holds consecutive flagged rows of few devices), pipelined.
+    /// The current rows of `keys`, in one round trip: one time-range query per device,
+    /// pipelined — or, when the devices' ranges overlap (a batch of the oldest flagged
+    /// rows of many devices), one query over the common range for all of them.
     async fn current(
         &self,
         level: Level,
         keys: &[RowKey],
     ) -> Result<HashMap<RowKey, Row>, StoreError> {
-        let mut per_device: BTreeMap<i32, (NaiveDateTime, NaiveDateTime)> = BTreeMap::new();
-        for k in keys {
-            per_device
-                .entry(k.id)
-                .and_modify(|(lo, hi)| {
-                    *lo = (*lo).min(k.datetime);
-                    *hi = (*hi).max(k.datetime);
-                })
-                .or_insert((k.datetime, k.datetime));
-        }
         let what = format!("reading {level} rows by key");
-        let sql = format!(
-            r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE id = $1 AND datetime >= $2 AND datetime <= $3"#,
-            self.table(level)
-        );
-        let stmt = self
-            .client
-            .prepare_typed(&sql, &[Type::INT4, Type::TIMESTAMP, Type::TIMESTAMP])
-            .await
-            .map_err(StoreError::query(&what))?;
-        let results = try_join_all(
-            per_device
-                .iter()
-                .map(|(id, (lo, hi))| async { self.client.query(&stmt, &[id, lo, hi]).await }),
-        )
-        .await
-        .map_err(StoreError::query(&what))?;
+        let results =
+            match key_ranges(keys) {
+                KeyRanges::Empty => Vec::new(),
+                KeyRanges::Together { ids, from, to } => {
+                    let ids: Vec<String> = ids.iter().map(i32::to_string).collect();
+                    let sql = format!(
+                        r#"SELECT {ROW_COLUMNS} FROM "{}"
+                        WHERE datetime >= $1 AND datetime <= $2 AND id IN ({})"#,
+                        self.table(level),
+                        ids.join(", ")
+                    );
+                    let stmt = self
+                        .client
+                        .prepare_typed(&sql, &[Type::TIMESTAMP, Type::TIMESTAMP])
+                        .await
+                        .map_err(StoreError::query(&what))?;
+                    vec![self
+                        .client
+                        .query(&stmt, &[&from, &to])
+                        .await
+                        .map_err(StoreError::query(&what))?]
+                }
+                KeyRanges::PerDevice(ranges) => {
+                    let sql = format!(
+                        r#"SELECT {ROW_COLUMNS} FROM "{}"
+                        WHERE id = $1 AND datetime >= $2 AND datetime <= $3"#,
+                        self.table(level)
+                    );
+                    let stmt = self
+                        .client
+                        .prepare_typed(&sql, &[Type::INT4, Type::TIMESTAMP, Type::TIMESTAMP])
+                        .await
+                        .map_err(StoreError::query(&what))?;
+                    try_join_all(ranges.iter().map(|(id, (lo, hi))| async {
+                        self.client.query(&stmt, &[id, lo, hi]).await
+                    }))
+                    .await
+                    .map_err(StoreError::query(&what))?
+                }
+            };
         let wanted: HashSet<&RowKey> = keys.iter().collect();
         let mut out = HashMap::with_capacity(keys.len());
         for r in results.iter().flatten() {
@@ -797,6 +858,37 @@ mod tests {
         let mut other = base.clone();
         other.version = RowVersion::of(5);
         assert_eq!(content_version(&other), v, "the version is not content");
+    }
+
+    #[test]
+    fn overlapping_devices_are_read_together() {
+        let t = |h: u32| {
+            chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+                .unwrap()
+        };
+        let k = |id, h| RowKey { id, datetime: t(h) };
+        assert_eq!(key_ranges(&[]), KeyRanges::Empty);
+        // The oldest flagged rows of three devices: one window.
+        assert_eq!(
+            key_ranges(&[k(1, 1), k(2, 1), k(3, 2), k(1, 3), k(2, 3)]),
+            KeyRanges::Together {
+                ids: vec![1, 2, 3],
+                from: t(1),
+                to: t(3)
+            }
+        );
+        // Two devices far apart in time: each its own range.
+        match key_ranges(&[k(1, 1), k(1, 2), k(2, 20), k(2, 21)]) {
+            KeyRanges::PerDevice(r) => assert_eq!(r.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        // One device: its own range.
+        assert!(matches!(
+            key_ranges(&[k(1, 1), k(1, 5)]),
+            KeyRanges::PerDevice(_)
+        ));
     }
 
     #[test]

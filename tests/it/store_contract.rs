@@ -465,6 +465,23 @@ async fn loads_what_the_engine_needs(h: &Harness) {
     assert_eq!(equations.len(), 1);
     assert_eq!((equations[0].kind, equations[0].name.as_str()), (1, "hot"));
     assert_eq!(equations[0].eq, "IF > $tmp #TMAX 1 0");
+
+    // Rows of several devices in one time window (how the oldest flags come), by key.
+    let window = vec![
+        row(3, t(1, 8, 0), t(1, 8, 0), 1),
+        row(4, t(1, 8, 1), t(1, 8, 1), 1),
+        row(3, t(1, 8, 2), t(1, 8, 0), 1),
+    ];
+    seed(&mut store, Level::Data, window.clone()).await;
+    let mut wanted = keys(&window);
+    wanted.push(RowKey {
+        id: 4,
+        datetime: t(1, 8, 0),
+    });
+    let found = store.load_rows(Level::Data, &wanted).await.unwrap();
+    wanted.pop();
+    wanted.sort();
+    assert_eq!(keys(&found), wanted);
 }
 
 async fn write_back_clears_flags_and_records_errors(h: &Harness) {
