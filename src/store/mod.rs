@@ -281,6 +281,24 @@ pub struct Backlog {
     pub oldest: Option<NaiveDateTime>,
 }
 
+impl Backlog {
+    /// Decodes a `SELECT count(*), min(datetime) … WHERE recalc > 0` answer.
+    pub(crate) fn from_row(
+        level: Level,
+        table: &str,
+        r: &tokio_postgres::Row,
+    ) -> Result<Backlog, StoreError> {
+        let what = || format!("counting flagged {level} rows");
+        let flagged: i64 = r.try_get(0).map_err(StoreError::query(what()))?;
+        Ok(Backlog {
+            level,
+            table: table.to_string(),
+            flagged: flagged.max(0) as u64,
+            oldest: r.try_get(1).map_err(StoreError::query(what()))?,
+        })
+    }
+}
+
 /// What `recalcd status` shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {

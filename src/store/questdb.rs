@@ -770,13 +770,7 @@ impl Store for QuestStore {
                 .query_one(&sql, &[])
                 .await
                 .map_err(StoreError::query(&what))?;
-            let flagged: i64 = r.try_get(0).map_err(StoreError::query(&what))?;
-            backlog.push(Backlog {
-                level,
-                table: self.table(level).to_string(),
-                flagged: flagged.max(0) as u64,
-                oldest: r.try_get(1).map_err(StoreError::query(&what))?,
-            });
+            backlog.push(Backlog::from_row(level, self.table(level), &r)?);
         }
         let what = "counting equations and constants";
         let mut counts = [0u64; 2];
