@@ -10,6 +10,9 @@
 //! `poll.batch_size` (the default, or `RECALCD_BENCH_BATCH`), exactly as the daemon
 //! does; its write-back time excludes the polls, its total includes them.
 //!
+//! `RECALCD_BENCH_ROUNDS=N` repeats both phases N times, alternating, and prints the
+//! median ratio: on a shared machine single runs vary widely.
+//!
 //! Prints figures; asserts nothing about time. `cargo bench --bench writeback`.
 
 use std::time::{Duration, Instant};
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDate, NaiveDateTime};
 use futures_util::pin_mut;
 use recalcd::config::Config;
-use recalcd::store::{self, Level, Store, WriteBatch};
+use recalcd::store::{self, AnyStore, Level, Store, WriteBatch};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls};
@@ -58,6 +61,14 @@ fn seed_row(i: usize) -> (i32, NaiveDateTime, NaiveDateTime, String) {
 /// What the "engine" computes for a row: its content plus two derived channels.
 fn computed(conjoined: &str) -> String {
     format!("{conjoined}sum={};flag=1;", conjoined.len())
+}
+
+/// The machine's 1-minute load average (other work on the machine skews the figures).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 fn peak_rss_mb() -> f64 {
@@ -138,6 +149,92 @@ async fn reseed(client: &Client, n: usize) -> Duration {
     start.elapsed()
 }
 
+/// (a) recalcd: poll a batch, compute, write it back, until nothing is flagged.
+/// Returns the write-back time and the total including the polls.
+async fn recalcd_phase(
+    store: &mut AnyStore,
+    rows: usize,
+    batch_size: usize,
+) -> (Duration, Duration) {
+    let mut write_time = Duration::ZERO;
+    let mut written = 0usize;
+    let mut after = None;
+    let start = Instant::now();
+    loop {
+        let mut batch = store
+            .poll_flagged(Level::Data, after, batch_size)
+            .await
+            .expect("poll");
+        if batch.is_empty() {
+            // End of a sweep: start again from the first device; done when that is
+            // empty too (as the daemon polls).
+            if after.take().is_none() {
+                break;
+            }
+            continue;
+        }
+        after = store::sweep_cursor(&batch);
+        for r in &mut batch {
+            r.conjoined = computed(&r.conjoined);
+            r.recalc = 0;
+        }
+        let w = Instant::now();
+        let outcome = store
+            .write_back(WriteBatch {
+                data: batch,
+                ..Default::default()
+            })
+            .await
+            .expect("write back");
+        write_time += w.elapsed();
+        assert!(outcome.skipped.is_empty());
+        written += outcome.written;
+    }
+    assert_eq!(written, rows);
+    (write_time, start.elapsed())
+}
+
+/// (b) the floor: the same rows, one binary COPY into a staging table plus one
+/// `INSERT … ON CONFLICT DO UPDATE`, in one transaction.
+async fn floor_phase(client: &Client, rows: usize) -> Duration {
+    let start = Instant::now();
+    client
+        .batch_execute(
+            r#"BEGIN;
+               CREATE TEMP TABLE floor_stage (datetime timestamp, data_time timestamp, id integer,
+                   state integer, "user" text, gps text, recalc integer, conjoined text)
+                   ON COMMIT DROP;"#,
+        )
+        .await
+        .unwrap();
+    copy_rows(
+        client,
+        r#"COPY floor_stage (datetime, data_time, id, state, "user", gps, recalc, conjoined) FROM STDIN BINARY"#,
+        rows,
+        0,
+        computed,
+    )
+    .await;
+    client
+        .batch_execute(
+            r#"INSERT INTO data (datetime, data_time, id, state, "user", gps, recalc, conjoined)
+               SELECT datetime, data_time, id, state, "user", gps, recalc, conjoined FROM floor_stage
+               ON CONFLICT (id, datetime) DO UPDATE SET data_time = EXCLUDED.data_time,
+                   state = EXCLUDED.state, "user" = EXCLUDED."user", gps = EXCLUDED.gps,
+                   recalc = EXCLUDED.recalc, conjoined = EXCLUDED.conjoined;
+               COMMIT;"#,
+        )
+        .await
+        .unwrap();
+    let elapsed = start.elapsed();
+    let check = client
+        .query_one("SELECT count(*) FILTER (WHERE recalc = 0) FROM data", &[])
+        .await
+        .unwrap();
+    assert_eq!(check.get::<_, i64>(0), rows as i64);
+    elapsed
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let rows = env_usize("RECALCD_BENCH_ROWS").unwrap_or(1_000_000);
@@ -161,102 +258,51 @@ async fn main() {
     store.migrate().await.expect("migrate");
     let client = connect(&url).await;
     println!(
-        "write-back benchmark: {rows} data rows, {DEVICES} devices, {CHANNELS}-channel conjoined, batch {batch_size}"
+        "write-back benchmark: {rows} data rows, {DEVICES} devices, {CHANNELS}-channel conjoined, batch {batch_size}, load average {}",
+        load_average()
     );
 
-    // (a) recalcd: poll a batch, compute, write it back; until nothing is flagged.
-    let seeded = reseed(&client, rows).await;
-    println!("  seeded in {:.1} s", seeded.as_secs_f64());
-    let mut write_time = Duration::ZERO;
-    let mut written = 0usize;
-    let start = Instant::now();
-    loop {
-        let mut batch = store
-            .poll_flagged(Level::Data, batch_size)
-            .await
-            .expect("poll");
-        if batch.is_empty() {
-            break;
+    let rounds = env_usize("RECALCD_BENCH_ROUNDS").unwrap_or(1).max(1);
+    let mut ratios = Vec::with_capacity(rounds);
+    for round in 1..=rounds {
+        if rounds > 1 {
+            println!("round {round} of {rounds}:");
         }
-        for r in &mut batch {
-            r.conjoined = computed(&r.conjoined);
-            r.recalc = 0;
-        }
-        let w = Instant::now();
-        let outcome = store
-            .write_back(WriteBatch {
-                data: batch,
-                ..Default::default()
-            })
-            .await
-            .expect("write back");
-        write_time += w.elapsed();
-        assert!(outcome.skipped.is_empty());
-        written += outcome.written;
+        reseed(&client, rows).await;
+        let (write_time, total) = recalcd_phase(&mut store, rows, batch_size).await;
+        let rss_recalcd = peak_rss_mb();
+        reseed(&client, rows).await;
+        let floor = floor_phase(&client, rows).await;
+        let rss_after = peak_rss_mb();
+        let ratio = write_time.as_secs_f64() / floor.as_secs_f64();
+        ratios.push(ratio);
+        println!(
+            "  recalcd write-back: {:.2} s ({:.0} rows/s); with polling: {:.2} s",
+            write_time.as_secs_f64(),
+            rows as f64 / write_time.as_secs_f64(),
+            total.as_secs_f64()
+        );
+        println!(
+            "  floor (COPY + INSERT ON CONFLICT): {:.2} s ({:.0} rows/s)",
+            floor.as_secs_f64(),
+            rows as f64 / floor.as_secs_f64()
+        );
+        println!(
+            "  ratio write-back / floor: {ratio:.2} (target <= 1.2); with polling: {:.2}",
+            total.as_secs_f64() / floor.as_secs_f64()
+        );
+        println!("  peak RSS: {rss_recalcd:.0} MB after recalcd's phase, {rss_after:.0} MB after the floor (target <= 300 MB)");
+        println!("  load average now: {}", load_average());
     }
-    let total = start.elapsed();
-    assert_eq!(written, rows);
-    let rss_recalcd = peak_rss_mb();
-
-    // (b) the floor: the same rows, one COPY + one INSERT … ON CONFLICT DO UPDATE.
-    reseed(&client, rows).await;
-    let start = Instant::now();
-    client
-        .batch_execute(
-            r#"BEGIN;
-               CREATE TEMP TABLE floor_stage (datetime timestamp, data_time timestamp, id integer,
-                   state integer, "user" text, gps text, recalc integer, conjoined text)
-                   ON COMMIT DROP;"#,
-        )
-        .await
-        .unwrap();
-    copy_rows(
-        &client,
-        r#"COPY floor_stage (datetime, data_time, id, state, "user", gps, recalc, conjoined) FROM STDIN BINARY"#,
-        rows,
-        0,
-        computed,
-    )
-    .await;
-    client
-        .batch_execute(
-            r#"INSERT INTO data (datetime, data_time, id, state, "user", gps, recalc, conjoined)
-               SELECT datetime, data_time, id, state, "user", gps, recalc, conjoined FROM floor_stage
-               ON CONFLICT (id, datetime) DO UPDATE SET data_time = EXCLUDED.data_time,
-                   state = EXCLUDED.state, "user" = EXCLUDED."user", gps = EXCLUDED.gps,
-                   recalc = EXCLUDED.recalc, conjoined = EXCLUDED.conjoined;
-               COMMIT;"#,
-        )
-        .await
-        .unwrap();
-    let floor = start.elapsed();
-    let rss_after = peak_rss_mb();
-    let check = client
-        .query_one(
-            "SELECT count(*) FILTER (WHERE recalc = 0), count(*) FROM data",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!(check.get::<_, i64>(0), rows as i64);
-
-    let ratio = write_time.as_secs_f64() / floor.as_secs_f64();
-    println!(
-        "  recalcd write-back: {:.2} s ({:.0} rows/s); with polling: {:.2} s",
-        write_time.as_secs_f64(),
-        rows as f64 / write_time.as_secs_f64(),
-        total.as_secs_f64()
-    );
-    println!(
-        "  floor (COPY + INSERT ON CONFLICT): {:.2} s ({:.0} rows/s)",
-        floor.as_secs_f64(),
-        rows as f64 / floor.as_secs_f64()
-    );
-    println!(
-        "  ratio write-back / floor: {ratio:.2} (target <= 1.2); with polling: {:.2}",
-        total.as_secs_f64() / floor.as_secs_f64()
-    );
-    println!("  peak RSS: {rss_recalcd:.0} MB after recalcd's phase, {rss_after:.0} MB after the floor (target <= 300 MB)");
+    if rounds > 1 {
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "median ratio write-back / floor over {rounds} rounds: {:.2} (min {:.2}, max {:.2})",
+            ratios[rounds / 2],
+            ratios[0],
+            ratios[rounds - 1]
+        );
+    }
 
     drop(store);
     drop(client);

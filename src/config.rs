@@ -706,6 +706,7 @@ mod tests {
         std::fs::write(&path, "[tables]\ndata = \"Data; drop\"\n").unwrap();
         let e = Config::load_from(Some(&path), None, no_env()).unwrap_err();
         assert!(e.to_string().contains("tables.data"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

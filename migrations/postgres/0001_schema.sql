@@ -13,8 +13,8 @@ CREATE TABLE IF NOT EXISTS "{data}" (
     conjoined text      NOT NULL DEFAULT '',
     PRIMARY KEY (id, datetime)
 );
--- Polling: flagged rows in (id, datetime) order, without touching the done ones.
-CREATE INDEX IF NOT EXISTS "{data}_flagged" ON "{data}" (id, datetime) WHERE recalc > 0;
+-- Polling: the oldest flagged rows first, without touching the done ones.
+CREATE INDEX IF NOT EXISTS "{data}_flagged" ON "{data}" (datetime, id) WHERE recalc > 0;
 -- Loading a job: all data rows with one (id, data_time).
 CREATE INDEX IF NOT EXISTS "{data}_job" ON "{data}" (id, data_time);
 
@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS "{job}" (
     conjoined text      NOT NULL DEFAULT '',
     PRIMARY KEY (id, datetime)
 );
-CREATE INDEX IF NOT EXISTS "{job}_flagged" ON "{job}" (id, datetime) WHERE recalc > 0;
+CREATE INDEX IF NOT EXISTS "{job}_flagged" ON "{job}" (datetime, id) WHERE recalc > 0;
 
 CREATE TABLE IF NOT EXISTS "{day}" (
     datetime  timestamp NOT NULL,
@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS "{day}" (
     conjoined text      NOT NULL DEFAULT '',
     PRIMARY KEY (id, datetime)
 );
-CREATE INDEX IF NOT EXISTS "{day}_flagged" ON "{day}" (id, datetime) WHERE recalc > 0;
+CREATE INDEX IF NOT EXISTS "{day}_flagged" ON "{day}" (datetime, id) WHERE recalc > 0;
 
 CREATE TABLE IF NOT EXISTS "{constants}" (
     id    integer NOT NULL,

@@ -6,6 +6,7 @@
 //! loads are set-based: a handful of round trips per batch whatever its size.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
@@ -14,7 +15,7 @@ use tracing::{info, instrument, warn};
 use crate::engine::catalog::{Catalog, Constants, Needs};
 use crate::engine::compute::{compute, DeviceBatch, Options};
 use crate::engine::day::DaySpan;
-use crate::store::{Level, Row, RowKey, Store, StoreError, TimeRange, WriteBatch};
+use crate::store::{sweep_cursor, Level, Row, RowKey, Store, StoreError, TimeRange, WriteBatch};
 
 /// What one batch (or a whole `once` run) did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -76,6 +77,9 @@ pub struct Recalculator {
     batch_size: usize,
     /// What was loaded, for the daemon's logs.
     loaded: Loaded,
+    /// Where each level's sweep over the flagged rows continues (see
+    /// [`Store::poll_flagged`]); data, job, day.
+    cursors: Mutex<[Option<RowKey>; 3]>,
 }
 
 impl Recalculator {
@@ -113,6 +117,7 @@ impl Recalculator {
             options,
             batch_size: batch_size.max(1),
             loaded,
+            cursors: Mutex::new([None; 3]),
         })
     }
 
@@ -134,9 +139,9 @@ impl Recalculator {
     #[instrument(skip_all, fields(batch_size = self.batch_size))]
     pub async fn run_batch<S: Store>(&self, store: &mut S) -> Result<Report, StoreError> {
         let n = self.batch_size;
-        let flagged_data = store.poll_flagged(Level::Data, n).await?;
-        let flagged_jobs = store.poll_flagged(Level::Job, n).await?;
-        let flagged_days = store.poll_flagged(Level::Day, n).await?;
+        let flagged_data = self.poll(store, Level::Data, n).await?;
+        let flagged_jobs = self.poll(store, Level::Job, n).await?;
+        let flagged_days = self.poll(store, Level::Day, n).await?;
         let flagged = flagged_data.len() + flagged_jobs.len() + flagged_days.len();
         if flagged == 0 {
             return Ok(Report::default());
@@ -228,6 +233,27 @@ impl Recalculator {
             info!(%level, device = key.id, datetime = %key.datetime, "left for the producer's newer write");
         }
         Ok(report)
+    }
+
+    /// The next `n` flagged rows of `level`, continuing the sweep; at the end of a sweep
+    /// it starts over from the oldest flag once, so rows re-flagged behind the cursor are
+    /// found and an empty answer means nothing of the level is flagged.
+    async fn poll<S: Store>(
+        &self,
+        store: &S,
+        level: Level,
+        n: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        let slot = level as usize;
+        let after = self.cursors.lock().map(|c| c[slot]).unwrap_or(None);
+        let mut rows = store.poll_flagged(level, after, n).await?;
+        if rows.is_empty() && after.is_some() {
+            rows = store.poll_flagged(level, None, n).await?;
+        }
+        if let Ok(mut c) = self.cursors.lock() {
+            c[slot] = sweep_cursor(&rows);
+        }
+        Ok(rows)
     }
 
     /// Every data row and the stored row of each job to compute.

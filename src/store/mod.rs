@@ -231,6 +231,9 @@ pub struct TimeRange {
 }
 
 /// Everything one batch writes back, applied together (one transaction on PostgreSQL).
+///
+/// Within a level each key appears once; a row carries the [`RowVersion`] it was loaded
+/// with, or [`RowVersion::ABSENT`] if recalcd creates it.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
     /// Data rows, with their new content and `recalc`.
@@ -319,6 +322,24 @@ pub struct Backlog {
     pub flagged: u64,
     /// The oldest `datetime` among them.
     pub oldest: Option<NaiveDateTime>,
+}
+
+impl Backlog {
+    /// Decodes a `SELECT count(*), min(datetime) … WHERE recalc > 0` answer.
+    pub(crate) fn from_row(
+        level: Level,
+        table: &str,
+        r: &tokio_postgres::Row,
+    ) -> Result<Backlog, StoreError> {
+        let what = || format!("counting flagged {level} rows");
+        let flagged: i64 = r.try_get(0).map_err(StoreError::query(what()))?;
+        Ok(Backlog {
+            level,
+            table: table.to_string(),
+            flagged: flagged.max(0) as u64,
+            oldest: r.try_get(1).map_err(StoreError::query(what()))?,
+        })
+    }
 }
 
 /// What `recalcd status` shows.
@@ -486,13 +507,22 @@ pub trait Store {
     /// [`StoreError::MissingTable`], [`StoreError::Column`], [`StoreError::Outdated`], …
     fn check_schema(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// At most `limit` flagged rows (`recalc > 0`) of `level`, ordered by id, datetime.
+    /// The `limit` oldest flagged rows (`recalc > 0`) of `level` — oldest by
+    /// `(datetime, id)`, after the cursor `after` when given — ordered by id, datetime.
+    ///
+    /// Taking the oldest rows keeps a batch's writes on neighbouring pages (producers
+    /// write in time order; a batch of one device's rows would touch a page per row)
+    /// and serves every device in turn. A poller passes [`sweep_cursor`] of its previous
+    /// batch as `after`, and `None` again once a poll comes back empty, so it does not
+    /// rescan the rows it has just cleared and picks up older re-flagged rows on the
+    /// next sweep.
     ///
     /// # Errors
     /// [`StoreError`] if the query fails.
     fn poll_flagged(
         &self,
         level: Level,
+        after: Option<RowKey>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
 
@@ -628,8 +658,13 @@ impl Store for AnyStore {
     async fn check_schema(&self) -> Result<(), StoreError> {
         dispatch!(self, s => s.check_schema().await)
     }
-    async fn poll_flagged(&self, level: Level, limit: usize) -> Result<Vec<Row>, StoreError> {
-        dispatch!(self, s => s.poll_flagged(level, limit).await)
+    async fn poll_flagged(
+        &self,
+        level: Level,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        dispatch!(self, s => s.poll_flagged(level, after, limit).await)
     }
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {
         dispatch!(self, s => s.load_rows(level, keys).await)
@@ -746,6 +781,15 @@ async fn open(config: &Config) -> Result<tokio_postgres::Client, StoreError> {
         }
     });
     Ok(client)
+}
+
+/// Where the sweep of [`Store::poll_flagged`] continues after `batch`: its latest row by
+/// `(datetime, id)`.
+pub fn sweep_cursor(batch: &[Row]) -> Option<RowKey> {
+    batch
+        .iter()
+        .map(Row::key)
+        .max_by_key(|k| (k.datetime, k.id))
 }
 
 /// Compares the applied schema version with the latest embedded one.

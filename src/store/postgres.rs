@@ -352,15 +352,32 @@ impl Store for PgStore {
         check_version(self.schema_version().await?, Dialect::Postgres)
     }
 
-    async fn poll_flagged(&self, level: Level, limit: usize) -> Result<Vec<Row>, StoreError> {
+    async fn poll_flagged(
+        &self,
+        level: Level,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        let what = format!("polling flagged {level} rows");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // The oldest flagged rows (the partial index on (datetime, id) seeks straight
+        // to `after`), handed over in (id, datetime) order.
+        let (cursor, params): (&str, Vec<&(dyn ToSql + Sync)>) = match &after {
+            None => ("", vec![&limit]),
+            Some(k) => (
+                "AND (datetime, id) > ($2, $3)",
+                vec![&limit, &k.datetime, &k.id],
+            ),
+        };
         let sql = format!(
-            r#"SELECT {ROW_COLUMNS}, xmin::text::bigint FROM "{}"
-                WHERE recalc > 0 ORDER BY id, datetime LIMIT $1"#,
+            r#"SELECT * FROM (
+                   SELECT {ROW_COLUMNS}, xmin::text::bigint FROM "{}"
+                    WHERE recalc > 0 {cursor}
+                    ORDER BY datetime, id LIMIT $1) oldest
+                ORDER BY id, datetime"#,
             self.table(level)
         );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.rows(&sql, &[&limit], &format!("polling flagged {level} rows"))
-            .await
+        self.rows(&sql, &params, &what).await
     }
 
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {
@@ -582,11 +599,15 @@ impl Store for PgStore {
                     .map_err(StoreError::query(&what))?;
             }
             writer.finish().await.map_err(StoreError::query(&what))?;
-            // Planner statistics for the staged rows: without them a small batch may be
-            // joined by scanning the whole target table.
-            tx.batch_execute(&format!("ANALYZE {}", staging(level)))
-                .await
-                .map_err(StoreError::query(&what))?;
+            // Planner statistics for the staged rows (row count, key and version;
+            // `conjoined` is not worth sampling): without them the join can go wrong
+            // by a factor of three or more.
+            tx.batch_execute(&format!(
+                "ANALYZE {} (id, datetime, version)",
+                staging(level)
+            ))
+            .await
+            .map_err(StoreError::query(&what))?;
             let sql = format!(
                 r#"WITH updated AS (
                        UPDATE "{table}" t
@@ -683,13 +704,7 @@ impl Store for PgStore {
                 .query_one(&sql, &[])
                 .await
                 .map_err(StoreError::query(&what))?;
-            let flagged: i64 = r.try_get(0).map_err(StoreError::query(&what))?;
-            backlog.push(Backlog {
-                level,
-                table: self.table(level).to_string(),
-                flagged: flagged.max(0) as u64,
-                oldest: r.try_get(1).map_err(StoreError::query(&what))?,
-            });
+            backlog.push(Backlog::from_row(level, self.table(level), &r)?);
         }
         let what = "counting equations and constants";
         let sql = format!(

@@ -141,6 +141,52 @@ const ROW_TYPES: [Type; 8] = [
     Type::VARCHAR,
 ];
 
+/// How to read the rows of a set of keys.
+#[derive(Debug, PartialEq)]
+enum KeyRanges {
+    /// No keys.
+    Empty,
+    /// One query over `[from, to]` for all `ids`: their ranges overlap.
+    Together {
+        ids: Vec<i32>,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    },
+    /// One query per device over its own `[first, last]` key.
+    PerDevice(BTreeMap<i32, (NaiveDateTime, NaiveDateTime)>),
+}
+
+/// Reads all devices together when the common range is no longer than their own ranges
+/// added up (they overlap, so it reads few extra rows), else device by device.
+fn key_ranges(keys: &[RowKey]) -> KeyRanges {
+    let mut per_device: BTreeMap<i32, (NaiveDateTime, NaiveDateTime)> = BTreeMap::new();
+    for k in keys {
+        per_device
+            .entry(k.id)
+            .and_modify(|(lo, hi)| {
+                *lo = (*lo).min(k.datetime);
+                *hi = (*hi).max(k.datetime);
+            })
+            .or_insert((k.datetime, k.datetime));
+    }
+    let (Some(from), Some(to)) = (
+        per_device.values().map(|r| r.0).min(),
+        per_device.values().map(|r| r.1).max(),
+    ) else {
+        return KeyRanges::Empty;
+    };
+    let own: chrono::TimeDelta = per_device.values().map(|(lo, hi)| *hi - *lo).sum();
+    if per_device.len() > 1 && to - from <= own {
+        KeyRanges::Together {
+            ids: per_device.into_keys().collect(),
+            from,
+            to,
+        }
+    } else {
+        KeyRanges::PerDevice(per_device)
+    }
+}
+
 /// `INSERT INTO "table" (columns) VALUES ($1, …), (…)` for `rows` rows of `width`.
 fn multi_insert(table: &str, columns: &str, rows: usize, width: usize) -> String {
     let mut sql = format!(r#"INSERT INTO "{table}" ({columns}) VALUES "#);
@@ -204,54 +250,55 @@ impl QuestStore {
         Ok(())
     }
 
-    async fn rows(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-        what: &str,
-    ) -> Result<Vec<Row>, StoreError> {
-        let rows = self
-            .client
-            .query(sql, params)
-            .await
-            .map_err(StoreError::query(what))?;
-        rows.iter().map(|r| quest_row(r, what)).collect()
-    }
-
-    /// The current rows of `keys`: one range query per device (from its first to its
-    /// last key; a batch holds consecutive flagged rows of few devices), pipelined.
+    /// The current rows of `keys`, in one round trip: one time-range query per device,
+    /// pipelined — or, when the devices' ranges overlap (a batch of the oldest flagged
+    /// rows of many devices), one query over the common range for all of them.
     async fn current(
         &self,
         level: Level,
         keys: &[RowKey],
     ) -> Result<HashMap<RowKey, Row>, StoreError> {
-        let mut per_device: BTreeMap<i32, (NaiveDateTime, NaiveDateTime)> = BTreeMap::new();
-        for k in keys {
-            per_device
-                .entry(k.id)
-                .and_modify(|(lo, hi)| {
-                    *lo = (*lo).min(k.datetime);
-                    *hi = (*hi).max(k.datetime);
-                })
-                .or_insert((k.datetime, k.datetime));
-        }
         let what = format!("reading {level} rows by key");
-        let sql = format!(
-            r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE id = $1 AND datetime >= $2 AND datetime <= $3"#,
-            self.table(level)
-        );
-        let stmt = self
-            .client
-            .prepare_typed(&sql, &[Type::INT4, Type::TIMESTAMP, Type::TIMESTAMP])
-            .await
-            .map_err(StoreError::query(&what))?;
-        let results = try_join_all(
-            per_device
-                .iter()
-                .map(|(id, (lo, hi))| async { self.client.query(&stmt, &[id, lo, hi]).await }),
-        )
-        .await
-        .map_err(StoreError::query(&what))?;
+        let results =
+            match key_ranges(keys) {
+                KeyRanges::Empty => Vec::new(),
+                KeyRanges::Together { ids, from, to } => {
+                    let ids: Vec<String> = ids.iter().map(i32::to_string).collect();
+                    let sql = format!(
+                        r#"SELECT {ROW_COLUMNS} FROM "{}"
+                        WHERE datetime >= $1 AND datetime <= $2 AND id IN ({})"#,
+                        self.table(level),
+                        ids.join(", ")
+                    );
+                    let stmt = self
+                        .client
+                        .prepare_typed(&sql, &[Type::TIMESTAMP, Type::TIMESTAMP])
+                        .await
+                        .map_err(StoreError::query(&what))?;
+                    vec![self
+                        .client
+                        .query(&stmt, &[&from, &to])
+                        .await
+                        .map_err(StoreError::query(&what))?]
+                }
+                KeyRanges::PerDevice(ranges) => {
+                    let sql = format!(
+                        r#"SELECT {ROW_COLUMNS} FROM "{}"
+                        WHERE id = $1 AND datetime >= $2 AND datetime <= $3"#,
+                        self.table(level)
+                    );
+                    let stmt = self
+                        .client
+                        .prepare_typed(&sql, &[Type::INT4, Type::TIMESTAMP, Type::TIMESTAMP])
+                        .await
+                        .map_err(StoreError::query(&what))?;
+                    try_join_all(ranges.iter().map(|(id, (lo, hi))| async {
+                        self.client.query(&stmt, &[id, lo, hi]).await
+                    }))
+                    .await
+                    .map_err(StoreError::query(&what))?
+                }
+            };
         let wanted: HashSet<&RowKey> = keys.iter().collect();
         let mut out = HashMap::with_capacity(keys.len());
         for r in results.iter().flatten() {
@@ -509,14 +556,42 @@ impl Store for QuestStore {
         check_version(self.schema_version().await?, Dialect::QuestDb)
     }
 
-    async fn poll_flagged(&self, level: Level, limit: usize) -> Result<Vec<Row>, StoreError> {
+    async fn poll_flagged(
+        &self,
+        level: Level,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
         self.settle(slot(level), self.table(level)).await?;
+        let what = format!("polling flagged {level} rows");
+        // The oldest flagged rows (`datetime >= $1` bounds the scan of the designated
+        // timestamp), handed over in (id, datetime) order.
+        let cursor = if after.is_some() {
+            "AND datetime >= $1 AND (datetime > $1 OR id > $2)"
+        } else {
+            ""
+        };
         let sql = format!(
-            r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE recalc > 0 ORDER BY id, datetime LIMIT {limit}"#,
+            r#"SELECT * FROM (
+                   SELECT {ROW_COLUMNS} FROM "{}"
+                    WHERE recalc > 0 {cursor}
+                    ORDER BY datetime, id LIMIT {limit}) oldest
+                ORDER BY id, datetime"#,
             self.table(level)
         );
-        self.rows(&sql, &[], &format!("polling flagged {level} rows"))
-            .await
+        let rows = match after {
+            None => self.client.query(&sql, &[]).await,
+            Some(k) => {
+                let stmt = self
+                    .client
+                    .prepare_typed(&sql, &[Type::TIMESTAMP, Type::INT4])
+                    .await
+                    .map_err(StoreError::query(&what))?;
+                self.client.query(&stmt, &[&k.datetime, &k.id]).await
+            }
+        }
+        .map_err(StoreError::query(&what))?;
+        rows.iter().map(|r| quest_row(r, &what)).collect()
     }
 
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {
@@ -610,13 +685,20 @@ impl Store for QuestStore {
             r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE datetime >= $1 AND datetime < $2"#,
             self.table(level)
         );
+        let what = format!("loading {level} rows between two times");
+        let stmt = self
+            .client
+            .prepare_typed(&sql, &[Type::TIMESTAMP, Type::TIMESTAMP])
+            .await
+            .map_err(StoreError::query(&what))?;
         let mut rows = self
-            .rows(
-                &sql,
-                &[&from, &to],
-                &format!("loading {level} rows between two times"),
-            )
-            .await?;
+            .client
+            .query(&stmt, &[&from, &to])
+            .await
+            .map_err(StoreError::query(&what))?
+            .iter()
+            .map(|r| quest_row(r, &what))
+            .collect::<Result<Vec<_>, _>>()?;
         rows.sort_by_key(Row::key);
         Ok(rows)
     }
@@ -777,13 +859,7 @@ impl Store for QuestStore {
                 .query_one(&sql, &[])
                 .await
                 .map_err(StoreError::query(&what))?;
-            let flagged: i64 = r.try_get(0).map_err(StoreError::query(&what))?;
-            backlog.push(Backlog {
-                level,
-                table: self.table(level).to_string(),
-                flagged: flagged.max(0) as u64,
-                oldest: r.try_get(1).map_err(StoreError::query(&what))?,
-            });
+            backlog.push(Backlog::from_row(level, self.table(level), &r)?);
         }
         let what = "counting equations and constants";
         let mut counts = [0u64; 2];
@@ -865,6 +941,37 @@ mod tests {
         let mut other = base.clone();
         other.version = RowVersion::of(5);
         assert_eq!(content_version(&other), v, "the version is not content");
+    }
+
+    #[test]
+    fn overlapping_devices_are_read_together() {
+        let t = |h: u32| {
+            chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+                .unwrap()
+        };
+        let k = |id, h| RowKey { id, datetime: t(h) };
+        assert_eq!(key_ranges(&[]), KeyRanges::Empty);
+        // The oldest flagged rows of three devices: one window.
+        assert_eq!(
+            key_ranges(&[k(1, 1), k(2, 1), k(3, 2), k(1, 3), k(2, 3)]),
+            KeyRanges::Together {
+                ids: vec![1, 2, 3],
+                from: t(1),
+                to: t(3)
+            }
+        );
+        // Two devices far apart in time: each its own range.
+        match key_ranges(&[k(1, 1), k(1, 2), k(2, 20), k(2, 21)]) {
+            KeyRanges::PerDevice(r) => assert_eq!(r.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        // One device: its own range.
+        assert!(matches!(
+            key_ranges(&[k(1, 1), k(1, 5)]),
+            KeyRanges::PerDevice(_)
+        ));
     }
 
     #[test]

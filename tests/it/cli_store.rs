@@ -179,3 +179,37 @@ fn help_explains_the_commands() {
     let o = recalcd(&["status", "--help"]);
     assert!(stdout(&o).contains("backlog"));
 }
+
+#[test]
+fn table_names_and_log_format_come_from_the_environment() {
+    let db = TestDb::create_blocking();
+    let o = Command::new(env!("CARGO_BIN_EXE_recalcd"))
+        .args(["migrate", "--database-url", &db.url])
+        .env("RECALCD__TABLES__DATA", "samples")
+        .env("RECALCD__LOG__FORMAT", "json")
+        .env("RECALCD__LOG__LEVEL", "info")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let logged = stderr(&o);
+    let line = logged
+        .lines()
+        .find(|l| l.contains("migration applied"))
+        .unwrap_or_else(|| panic!("no migration log line in: {logged}"));
+    let json: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    assert_eq!(json["fields"]["version"], 1);
+    let o = Command::new(env!("CARGO_BIN_EXE_recalcd"))
+        .args(["status", "--database-url", &db.url])
+        .env("RECALCD__TABLES__DATA", "samples")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("data samples"), "{}", stdout(&o));
+    // Without the override, `data` does not exist in this database.
+    let o = recalcd(&["status", "--database-url", &db.url]);
+    assert!(
+        stderr(&o).contains("table `data` does not exist"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -4,7 +4,8 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use recalcd::store::{
-    AnyStore, ErrorRecord, Level, Row, RowKey, RowVersion, Store, StoreError, TimeRange, WriteBatch,
+    sweep_cursor, AnyStore, ErrorRecord, Level, Row, RowKey, RowVersion, Store, StoreError,
+    TimeRange, WriteBatch,
 };
 
 use crate::support::Harness;
@@ -186,7 +187,8 @@ async fn schema_problems_are_named(h: &Harness) {
 async fn poll_is_bounded_and_ordered(h: &Harness) {
     let mut store = h.migrated().await;
     seed_example(&mut store).await;
-    let first = store.poll_flagged(Level::Data, 3).await.unwrap();
+    // The three oldest flagged rows, handed over by device and time.
+    let first = store.poll_flagged(Level::Data, None, 3).await.unwrap();
     assert_eq!(
         keys(&first),
         vec![
@@ -194,6 +196,29 @@ async fn poll_is_bounded_and_ordered(h: &Harness) {
                 id: 1,
                 datetime: t(1, 8, 0)
             },
+            RowKey {
+                id: 2,
+                datetime: t(1, 7, 0)
+            },
+            RowKey {
+                id: 2,
+                datetime: t(1, 7, 5)
+            },
+        ]
+    );
+    // The sweep continues after the batch's latest row.
+    let cursor = sweep_cursor(&first);
+    assert_eq!(
+        cursor,
+        Some(RowKey {
+            id: 1,
+            datetime: t(1, 8, 0)
+        })
+    );
+    let next = store.poll_flagged(Level::Data, cursor, 2).await.unwrap();
+    assert_eq!(
+        keys(&next),
+        vec![
             RowKey {
                 id: 1,
                 datetime: t(1, 8, 1)
@@ -204,19 +229,29 @@ async fn poll_is_bounded_and_ordered(h: &Harness) {
             },
         ]
     );
-    let all = store.poll_flagged(Level::Data, 100).await.unwrap();
+    let last = store
+        .poll_flagged(Level::Data, sweep_cursor(&next), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&last),
+        vec![RowKey {
+            id: 1,
+            datetime: t(2, 9, 0)
+        }]
+    );
+    assert_eq!(last[0].recalc, 2);
+    assert!(store
+        .poll_flagged(Level::Data, sweep_cursor(&last), 100)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let all = store.poll_flagged(Level::Data, None, 100).await.unwrap();
     assert_eq!(all.len(), 6);
     assert!(all.iter().all(|r| r.recalc > 0));
     assert!(all.windows(2).all(|w| w[0].key() < w[1].key()));
-    assert_eq!(
-        all[3].key(),
-        RowKey {
-            id: 1,
-            datetime: t(2, 9, 0)
-        }
-    );
-    assert_eq!(all[3].recalc, 2);
-    let jobs = store.poll_flagged(Level::Job, 100).await.unwrap();
+    let jobs = store.poll_flagged(Level::Job, None, 100).await.unwrap();
     assert_eq!(
         keys(&jobs),
         vec![RowKey {
@@ -225,7 +260,7 @@ async fn poll_is_bounded_and_ordered(h: &Harness) {
         }]
     );
     assert!(store
-        .poll_flagged(Level::Day, 100)
+        .poll_flagged(Level::Day, None, 100)
         .await
         .unwrap()
         .is_empty());
@@ -433,12 +468,29 @@ async fn loads_what_the_engine_needs(h: &Harness) {
     assert_eq!(equations.len(), 1);
     assert_eq!((equations[0].kind, equations[0].name.as_str()), (1, "hot"));
     assert_eq!(equations[0].eq, "IF > $tmp #TMAX 1 0");
+
+    // Rows of several devices in one time window (how the oldest flags come), by key.
+    let window = vec![
+        row(3, t(1, 8, 0), t(1, 8, 0), 1),
+        row(4, t(1, 8, 1), t(1, 8, 1), 1),
+        row(3, t(1, 8, 2), t(1, 8, 0), 1),
+    ];
+    seed(&mut store, Level::Data, window.clone()).await;
+    let mut wanted = keys(&window);
+    wanted.push(RowKey {
+        id: 4,
+        datetime: t(1, 8, 0),
+    });
+    let found = store.load_rows(Level::Data, &wanted).await.unwrap();
+    wanted.pop();
+    wanted.sort();
+    assert_eq!(keys(&found), wanted);
 }
 
 async fn write_back_clears_flags_and_records_errors(h: &Harness) {
     let mut store = h.migrated().await;
     seed_example(&mut store).await;
-    let mut data = store.poll_flagged(Level::Data, 100).await.unwrap();
+    let mut data = store.poll_flagged(Level::Data, None, 100).await.unwrap();
     assert_eq!(data.len(), 6);
     for r in &mut data {
         r.conjoined.push_str("hot=1;");
@@ -468,7 +520,7 @@ async fn write_back_clears_flags_and_records_errors(h: &Harness) {
     assert_eq!(outcome.errors_written, 1);
 
     assert!(store
-        .poll_flagged(Level::Data, 100)
+        .poll_flagged(Level::Data, None, 100)
         .await
         .unwrap()
         .is_empty());
@@ -503,7 +555,7 @@ async fn write_back_clears_flags_and_records_errors(h: &Harness) {
 async fn write_back_is_idempotent(h: &Harness) {
     let mut store = h.migrated().await;
     seed_example(&mut store).await;
-    let mut data = store.poll_flagged(Level::Data, 100).await.unwrap();
+    let mut data = store.poll_flagged(Level::Data, None, 100).await.unwrap();
     for r in &mut data {
         r.conjoined = format!("{}x=2;", r.conjoined);
         r.recalc = 0;
@@ -548,7 +600,7 @@ async fn write_back_is_idempotent(h: &Harness) {
 async fn guard_keeps_what_a_producer_wrote_meanwhile(h: &Harness) {
     let mut recalcd = h.migrated().await;
     seed_example(&mut recalcd).await;
-    let loaded = recalcd.poll_flagged(Level::Data, 4).await.unwrap();
+    let loaded = recalcd.poll_flagged(Level::Data, None, 4).await.unwrap();
     assert_eq!(loaded.len(), 4);
 
     // The producer, on its own connection.
@@ -636,7 +688,7 @@ async fn guard_keeps_what_a_producer_wrote_meanwhile(h: &Harness) {
         ("from=producer;", 7)
     );
     // The producer's flags are still there for the next poll.
-    let flagged = recalcd.poll_flagged(Level::Data, 100).await.unwrap();
+    let flagged = recalcd.poll_flagged(Level::Data, None, 100).await.unwrap();
     assert!(flagged.iter().any(|r| r.key() == changed.key()));
     assert!(flagged.iter().any(|r| r.key() == reflagged.key()));
     let status = recalcd.status(100).await.unwrap();
@@ -657,10 +709,10 @@ mod postgres_guard {
         assert!(h.is_postgres());
         let mut recalcd = h.migrated().await;
         seed_example(&mut recalcd).await;
-        let mut loaded = recalcd.poll_flagged(Level::Data, 2).await.unwrap();
+        let mut loaded = recalcd.poll_flagged(Level::Data, None, 2).await.unwrap();
         h.sql(
             &format!(
-                r#"UPDATE "{}" SET recalc = recalc WHERE id = 1 AND datetime = '2024-03-01 08:00:00'"#,
+                r#"UPDATE "{}" SET recalc = recalc WHERE id = 2 AND datetime = '2024-03-01 07:00:00'"#,
                 h.config.tables.data
             ),
             None,
@@ -684,7 +736,7 @@ mod postgres_guard {
             .unwrap();
         assert_eq!(
             (now[0].recalc, now[0].conjoined.as_str()),
-            (1, "tmp=0800.5;")
+            (1, "tmp=0700.5;")
         );
         assert_eq!((now[1].recalc, now[1].conjoined.as_str()), (0, "done=1;"));
     }
@@ -696,7 +748,7 @@ mod postgres_guard {
         let h = Harness::postgres().await;
         let mut recalcd = h.migrated().await;
         seed_example(&mut recalcd).await;
-        let mut loaded = recalcd.poll_flagged(Level::Data, 2).await.unwrap();
+        let mut loaded = recalcd.poll_flagged(Level::Data, None, 2).await.unwrap();
         for r in &mut loaded {
             r.recalc = 0;
         }
@@ -707,7 +759,7 @@ mod postgres_guard {
         tokio::spawn(conn);
         let tx = producer.transaction().await.unwrap();
         tx.batch_execute(&format!(
-            r#"UPDATE "{}" SET conjoined = 'tmp=1;', recalc = 4 WHERE id = 1 AND datetime = '2024-03-01 08:01:00'"#,
+            r#"UPDATE "{}" SET conjoined = 'tmp=1;', recalc = 4 WHERE id = 2 AND datetime = '2024-03-01 07:05:00'"#,
             h.config.tables.data
         ))
         .await
