@@ -4,6 +4,7 @@ mod support;
 
 mod cli_lang;
 mod cli_store;
+mod demo;
 mod demo_server;
 mod engine_once;
 mod store_contract;
