@@ -12,25 +12,21 @@
 //!
 //! Prints figures; asserts nothing about time. `cargo bench --bench writeback`.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, NaiveDateTime};
-use futures_util::pin_mut;
+use common::{
+    begin_stage, commit, connect, copy_rows, env_usize, peak_rss_mb, upsert_from_stage, BenchDb,
+};
 use recalcd::config::Config;
-use recalcd::store::{self, Level, Store, WriteBatch};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::Type;
-use tokio_postgres::{Client, NoTls};
+use recalcd::store::{self, Level, Row, RowVersion, Store, WriteBatch};
+use tokio_postgres::Client;
 
 const DEVICES: usize = 100;
 const ROWS_PER_JOB: usize = 100;
 const CHANNELS: usize = 20;
-
-fn env_usize(name: &str) -> Option<usize> {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-}
 
 fn base() -> NaiveDateTime {
     NaiveDate::from_ymd_opt(2024, 3, 1)
@@ -39,8 +35,8 @@ fn base() -> NaiveDateTime {
         .unwrap()
 }
 
-/// Row `i` as a producer wrote it: (id, datetime, data_time, conjoined).
-fn seed_row(i: usize) -> (i32, NaiveDateTime, NaiveDateTime, String) {
+/// Row `i` as a producer wrote it, with `recalc` and its content passed through `transform`.
+fn seed_row(i: usize, recalc: i32, transform: fn(&str) -> String) -> Row {
     let id = (i % DEVICES) as i32 + 1;
     let n = i / DEVICES;
     let datetime = base() + chrono::Duration::seconds(10 * n as i64);
@@ -52,7 +48,17 @@ fn seed_row(i: usize) -> (i32, NaiveDateTime, NaiveDateTime, String) {
         x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
         conjoined.push_str(&format!("ch{c:02}={:.3};", (x % 100_000) as f64 / 100.0));
     }
-    (id, datetime, data_time, conjoined)
+    Row {
+        datetime,
+        data_time,
+        id,
+        state: Some(1),
+        user: Some("operator".to_string()),
+        gps: Some("50.0810,14.4280".to_string()),
+        recalc,
+        conjoined: transform(&conjoined),
+        version: RowVersion::ABSENT,
+    }
 }
 
 /// What the "engine" computes for a row: its content plus two derived channels.
@@ -60,76 +66,13 @@ fn computed(conjoined: &str) -> String {
     format!("{conjoined}sum={};flag=1;", conjoined.len())
 }
 
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-async fn connect(url: &str) -> Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .expect("the benchmark needs a PostgreSQL at DATABASE_URL");
-    tokio::spawn(conn);
-    client
-}
-
-const ROW_TYPES: [Type; 8] = [
-    Type::TIMESTAMP,
-    Type::TIMESTAMP,
-    Type::INT4,
-    Type::INT4,
-    Type::TEXT,
-    Type::TEXT,
-    Type::INT4,
-    Type::TEXT,
-];
-
-/// Streams rows `0..n` into `copy` (binary), `recalc` and content as given.
-async fn copy_rows(
-    client: &Client,
-    copy: &str,
-    n: usize,
-    recalc: i32,
-    transform: fn(&str) -> String,
-) {
-    let sink = client.copy_in(copy).await.expect("COPY");
-    let writer = BinaryCopyInWriter::new(sink, &ROW_TYPES);
-    pin_mut!(writer);
-    let (state, user, gps) = (
-        Some(1i32),
-        Some("operator".to_string()),
-        Some("50.0810,14.4280".to_string()),
-    );
-    for i in 0..n {
-        let (id, datetime, data_time, conjoined) = seed_row(i);
-        let conjoined = transform(&conjoined);
-        writer
-            .as_mut()
-            .write(&[
-                &datetime, &data_time, &id, &state, &user, &gps, &recalc, &conjoined,
-            ])
-            .await
-            .expect("COPY row");
-    }
-    writer.finish().await.expect("COPY finish");
-}
-
 async fn reseed(client: &Client, n: usize) -> Duration {
     let start = Instant::now();
     client.batch_execute("TRUNCATE data").await.unwrap();
     copy_rows(
         client,
-        r#"COPY data (datetime, data_time, id, state, "user", gps, recalc, conjoined) FROM STDIN BINARY"#,
-        n,
-        1,
-        str::to_string,
+        "data",
+        (0..n).map(|i| seed_row(i, 1, str::to_string)),
     )
     .await;
     client.batch_execute("VACUUM ANALYZE data").await.unwrap();
@@ -139,20 +82,8 @@ async fn reseed(client: &Client, n: usize) -> Duration {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let rows = env_usize("RECALCD_BENCH_ROWS").unwrap_or(1_000_000);
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| recalcd::config::DEFAULT_DATABASE_URL.to_string());
-    let name = format!("recalcd_bench_{}", std::process::id());
-    let admin = connect(&server).await;
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let url = {
-        let rest = server.find("://").map_or(0, |i| i + 3);
-        let q = server[rest..].find('?').map_or(server.len(), |i| rest + i);
-        let p = server[rest..q].find('/').map_or(q, |i| rest + i);
-        format!("{}/{}{}", &server[..p], name, &server[q..])
-    };
+    let db = BenchDb::create("recalcd_bench").await;
+    let url = db.url.clone();
     let mut config = Config::default();
     config.database.url = url.clone();
     if let Some(b) = env_usize("RECALCD_BENCH_BATCH") {
@@ -204,34 +135,15 @@ async fn main() {
     // (b) the floor: the same rows, one COPY + one INSERT … ON CONFLICT DO UPDATE.
     reseed(&client, rows).await;
     let start = Instant::now();
-    client
-        .batch_execute(
-            r#"BEGIN;
-               CREATE TEMP TABLE floor_stage (datetime timestamp, data_time timestamp, id integer,
-                   state integer, "user" text, gps text, recalc integer, conjoined text)
-                   ON COMMIT DROP;"#,
-        )
-        .await
-        .unwrap();
+    begin_stage(&client, "floor_stage").await;
     copy_rows(
         &client,
-        r#"COPY floor_stage (datetime, data_time, id, state, "user", gps, recalc, conjoined) FROM STDIN BINARY"#,
-        rows,
-        0,
-        computed,
+        "floor_stage",
+        (0..rows).map(|i| seed_row(i, 0, computed)),
     )
     .await;
-    client
-        .batch_execute(
-            r#"INSERT INTO data (datetime, data_time, id, state, "user", gps, recalc, conjoined)
-               SELECT datetime, data_time, id, state, "user", gps, recalc, conjoined FROM floor_stage
-               ON CONFLICT (id, datetime) DO UPDATE SET data_time = EXCLUDED.data_time,
-                   state = EXCLUDED.state, "user" = EXCLUDED."user", gps = EXCLUDED.gps,
-                   recalc = EXCLUDED.recalc, conjoined = EXCLUDED.conjoined;
-               COMMIT;"#,
-        )
-        .await
-        .unwrap();
+    upsert_from_stage(&client, "data", "floor_stage").await;
+    commit(&client).await;
     let floor = start.elapsed();
     let rss_after = peak_rss_mb();
     let check = client
@@ -263,8 +175,5 @@ async fn main() {
 
     drop(store);
     drop(client);
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .unwrap();
+    db.drop_now().await;
 }
