@@ -123,8 +123,12 @@ fn outputs(eqs: &[Arc<Equation>], symbols: &Symbols) -> Vec<(Arc<str>, Slot)> {
     out
 }
 
-/// The random seed of one evaluation: the row's key and the equation's.
+/// The random seed of one evaluation: the row's key and the equation's (0 for an
+/// equation that draws no random numbers: the seed would not be used).
 pub(crate) fn seed(row: &Row, eq: &Equation) -> u64 {
+    if !eq.program.uses_random() {
+        return 0;
+    }
     let micros = row.datetime.and_utc().timestamp_micros();
     seed_for(&[&row.id.to_le_bytes(), &micros.to_le_bytes()], &eq.key)
 }
@@ -363,7 +367,10 @@ pub fn compute(
                 if data[i].malformed.is_some() {
                     continue;
                 }
-                for eq in &set.data {
+                for (k, eq) in set.data.iter().enumerate() {
+                    if out.iterations > 1 && !set.rerun_data(k) {
+                        continue; // its inputs have not changed since the first iteration
+                    }
                     let ev = {
                         let cx = DataCx {
                             device,
@@ -387,7 +394,10 @@ pub fn compute(
                 continue;
             }
             let day = jobs[ji].day.map(|d| days[d].span);
-            for eq in &set.job {
+            for (k, eq) in set.job.iter().enumerate() {
+                if out.iterations > 1 && !set.rerun_job(k) {
+                    continue;
+                }
                 let ev = {
                     let prev = ji.checked_sub(1).map(|p| &jobs[p]);
                     let cx = JobCx::new(

@@ -68,6 +68,8 @@ pub struct Program {
     constants: Vec<ConstSlot>,
     pseudos: Vec<Pseudo>,
     source: String,
+    /// Whether it calls a function that draws random numbers (`RND`, `RNDN`).
+    random: bool,
 }
 
 impl Program {
@@ -108,10 +110,15 @@ impl Program {
                 constants: Vec::new(),
                 pseudos: Vec::new(),
                 source: src.to_string(),
+                random: false,
             },
             depth: 0,
         };
         c.expr(expr)?;
+        c.prog.random =
+            c.prog.ops.iter().any(
+                |op| matches!(op, Op::Call { func, .. } if RANDOM_FUNCTIONS.contains(&func.name)),
+            );
         Ok(c.prog)
     }
 
@@ -145,7 +152,16 @@ impl Program {
     pub fn source(&self) -> &str {
         &self.source
     }
+
+    /// Whether the program draws random numbers, i.e. whether the seed passed to
+    /// [`super::Machine::eval`] matters (the engine skips computing it otherwise).
+    pub fn uses_random(&self) -> bool {
+        self.random
+    }
 }
+
+/// The functions that use the call context's random number generator.
+const RANDOM_FUNCTIONS: [&str; 2] = ["RND", "RNDN"];
 
 /// A stored equation, compiled: its key, level, output slot and program.
 #[derive(Debug, Clone)]
@@ -476,6 +492,18 @@ mod tests {
         assert_eq!(writes, vec![s.channel("tavg"), s.channel("flags")]);
         assert_eq!(eq.program.constants(), &[s.constant("tmax")]);
         assert_eq!(eq.program.level(), Level::Job);
+    }
+
+    #[test]
+    fn random_functions_are_noticed() {
+        let mut s = Symbols::new();
+        let t = FunctionTable::standard();
+        let random = |src: &str, s: &mut Symbols| {
+            Program::compile(src, Level::Data, s, t).map(|p| p.uses_random())
+        };
+        assert_eq!(random("+ 1 rnd", &mut s).ok(), Some(true));
+        assert_eq!(random("IF 0 1 RNDN 2", &mut s).ok(), Some(true));
+        assert_eq!(random("ADDS 'RND' $x", &mut s).ok(), Some(false));
     }
 
     #[test]
