@@ -65,6 +65,14 @@ async fn reset(client: &Client, set: &Dataset) -> usize {
 }
 
 fn main() {
+    // `RUST_LOG=recalcd::service=debug` shows each batch's phases (poll, load, compute,
+    // write).
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     // As `recalcd once` runs: a multi-threaded runtime with two workers.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
