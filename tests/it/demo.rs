@@ -148,3 +148,23 @@ fn demo_with_a_database_keeps_the_data_and_refuses_a_database_with_data() {
     assert!(err.contains("already holds data"), "{err}");
     assert_eq!(count("SELECT count(*) FROM data"), set.row_count() as i64);
 }
+
+#[test]
+fn demo_without_postgresql_programs_says_what_to_install() {
+    let missing = std::env::temp_dir().join("recalcd-no-such-pg-bin");
+    let out = Command::new(env!("CARGO_BIN_EXE_recalcd"))
+        .args(["demo", "--devices", "1", "--days", "1"])
+        .env_remove("DATABASE_URL")
+        .env_remove("RECALCD_CONFIG")
+        .env_remove("RECALCD__DATABASE__URL")
+        .env("RECALCD_PG_BIN", &missing)
+        .output()
+        .expect("run recalcd demo");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("no PostgreSQL server programs") && err.contains("apt-get install postgresql"),
+        "{err}"
+    );
+    assert!(err.contains("--database-url"), "{err}");
+}
