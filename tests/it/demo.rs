@@ -168,3 +168,23 @@ fn demo_without_postgresql_programs_says_what_to_install() {
     );
     assert!(err.contains("--database-url"), "{err}");
 }
+
+#[test]
+fn every_demo_equation_passes_recalcd_check() {
+    let set = Dataset::new(SCALE, 1);
+    let mut csv = String::from("type,id,name,eq\n");
+    for e in set.equations() {
+        csv.push_str(&format!("{},{},{},{}\n", e.kind, e.id, e.name, e.eq));
+    }
+    let path = std::env::temp_dir().join(format!("recalcd-demo-eqs-{}.csv", std::process::id()));
+    std::fs::write(&path, csv).expect("write the CSV");
+    let out = Command::new(env!("CARGO_BIN_EXE_recalcd"))
+        .args(["check", "--file"])
+        .arg(&path)
+        .output()
+        .expect("run recalcd check");
+    let _ = std::fs::remove_file(&path);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert_eq!(stdout.trim(), "50 equations OK");
+}
