@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use recalcd::lang::{Equation, EquationKey, Symbols};
 
 use super::GlobalArgs;
@@ -36,7 +35,7 @@ pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+        .map_err(|e| super::as_usage(e.into(), format!("cannot read {}", path.display())))?;
     let shown = path.display().to_string();
     let report = check_csv(&text);
     for (line, problem) in &report.problems {

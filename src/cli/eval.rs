@@ -100,13 +100,15 @@ pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     };
     let mut bindings = Bindings::new();
     for spec in &args.vars {
-        bind_var(spec, false, level, &program, &mut symbols, &mut bindings)?;
+        bind_var(spec, false, level, &program, &mut symbols, &mut bindings)
+            .map_err(|e| super::as_usage(e, "--var"))?;
     }
     for spec in &args.prev {
-        bind_var(spec, true, level, &program, &mut symbols, &mut bindings)?;
+        bind_var(spec, true, level, &program, &mut symbols, &mut bindings)
+            .map_err(|e| super::as_usage(e, "--prev"))?;
     }
     for spec in &args.consts {
-        bind_const(spec, &mut symbols, &mut bindings)?;
+        bind_const(spec, &mut symbols, &mut bindings).map_err(|e| super::as_usage(e, "--const"))?;
     }
 
     let result = Machine::new().eval(&program, &bindings, args.seed);

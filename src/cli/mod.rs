@@ -200,6 +200,12 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
 }
 
+/// `e` marked as a usage error (exit code 2), under `what` (e.g. the option it came from);
+/// the cause stays in the chain.
+pub fn as_usage(e: anyhow::Error, what: impl Into<String>) -> anyhow::Error {
+    e.context(UsageError(what.into()))
+}
+
 /// Parses the command line, runs the subcommand and turns its outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -216,9 +222,11 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", cli.global.scrub(one_line(&e)));
-            if e.chain()
-                .any(|c| c.is::<ConfigError>() || c.is::<UsageError>())
-            {
+            // `downcast_ref` also finds a context added with `as_usage`.
+            let usage = e.downcast_ref::<UsageError>().is_some()
+                || e.chain()
+                    .any(|c| c.is::<ConfigError>() || c.is::<UsageError>());
+            if usage {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
