@@ -240,7 +240,7 @@ async fn load(store: &mut AnyStore, chunk: &mut Vec<Row>, bar: &ProgressBar) -> 
 fn progress(total: u64, what: &'static str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     let style = ProgressStyle::with_template(
-        "{prefix:>13} [{bar:40}] {pos}/{len} data rows ({per_sec}, {eta} left) {msg}",
+        "{prefix:>13} [{bar:40}] {human_pos}/{human_len} data rows, {elapsed} ({eta} left) {msg}",
     )
     .map(|s| s.progress_chars("=> "))
     .unwrap_or_else(|_| ProgressStyle::default_bar());
