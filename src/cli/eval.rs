@@ -116,15 +116,16 @@ fn evaluate(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut bindings = Bindings::new();
     // A value the user gave that cannot be bound is a usage error (exit 2).
-    let as_usage = |e: anyhow::Error| super::usage(e.to_string());
     for spec in &args.vars {
-        bind_var(spec, false, level, &program, &mut symbols, &mut bindings).map_err(as_usage)?;
+        bind_var(spec, false, level, &program, &mut symbols, &mut bindings)
+            .map_err(|e| super::as_usage(e, "--var"))?;
     }
     for spec in &args.prev {
-        bind_var(spec, true, level, &program, &mut symbols, &mut bindings).map_err(as_usage)?;
+        bind_var(spec, true, level, &program, &mut symbols, &mut bindings)
+            .map_err(|e| super::as_usage(e, "--prev"))?;
     }
     for spec in &args.consts {
-        bind_const(spec, &mut symbols, &mut bindings).map_err(as_usage)?;
+        bind_const(spec, &mut symbols, &mut bindings).map_err(|e| super::as_usage(e, "--const"))?;
     }
 
     let result = Machine::new().eval(&program, &bindings, args.seed);

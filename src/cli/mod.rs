@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use recalcd::config::{self, Config, ConfigError, Dialect, DialectChoice, LogFormat};
 
 mod check;
+mod demo;
 mod eval;
 mod healthcheck;
 mod migrate;
@@ -145,6 +146,22 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// What recalcd should do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the whole job on a built-in demo: machines in the field, weeks of data.
+    ///
+    /// With no database configured (no --database-url, DATABASE_URL,
+    /// RECALCD__DATABASE__URL or --config) it starts a throwaway PostgreSQL of its own
+    /// from the PostgreSQL programs installed on this machine (in a temporary directory,
+    /// on a free port) and removes it at the end; if none are installed it says what to
+    /// install. With a database it uses that one — which must be empty: the demo refuses
+    /// to mix with existing data — and keeps the data.
+    ///
+    /// It migrates, loads the demo (devices reporting coolant temperature, oil pressure,
+    /// engine speed, fuel, speed, GPS position and state; constants such as each device's
+    /// day break #WB, #TMAX, a #TZ; fifty equations at the data, job, day and summary
+    /// levels), recalculates everything with a progress bar, and prints what was
+    /// computed, the summary table of the demo's date range, and how to look at the
+    /// results.
+    Demo(demo::Args),
     /// Evaluate one equation against values given on the command line.
     Eval(eval::Args),
     /// Check every stored equation and print every problem.
@@ -209,10 +226,17 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
 }
 
+/// `e` marked as a usage error (exit code 2), under `what` (e.g. the option it came from);
+/// the cause stays in the chain.
+pub fn as_usage(e: anyhow::Error, what: impl Into<String>) -> anyhow::Error {
+    e.context(UsageError(what.into()))
+}
+
 /// Parses the command line, runs the subcommand and turns its outcome into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Demo(args) => demo::run(args, &cli.global),
         Command::Eval(args) => eval::run(args, &cli.global),
         Command::Check(args) => check::run(args, &cli.global),
         Command::Migrate(args) => migrate::run(args, &cli.global),
@@ -226,9 +250,11 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", cli.global.scrub(one_line(&e)));
-            if e.chain()
-                .any(|c| c.is::<ConfigError>() || c.is::<UsageError>())
-            {
+            // `downcast_ref` also finds a context added with `as_usage`.
+            let usage = e.downcast_ref::<UsageError>().is_some()
+                || e.chain()
+                    .any(|c| c.is::<ConfigError>() || c.is::<UsageError>());
+            if usage {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

@@ -79,6 +79,11 @@ pub struct EquationSet {
     pub summary: Vec<Arc<Equation>>,
     /// What the equations need loaded.
     pub needs: Needs,
+    /// Per data equation (in `data` order): whether a later data ↔ job iteration can
+    /// change its result (see [`EquationSet::rerun_data`]).
+    rerun_data: Vec<bool>,
+    /// Per job equation (in `job` order): the same for the job level.
+    rerun_job: Vec<bool>,
 }
 
 impl EquationSet {
@@ -90,6 +95,23 @@ impl EquationSet {
             Level::Day => &self.day,
             Level::Summary => &self.summary,
         }
+    }
+
+    /// Whether the `i`-th data equation must be evaluated again in the second and later
+    /// data ↔ job iterations of the fixpoint (SPEC §3.3).
+    ///
+    /// The first iteration evaluates every equation. Later ones only need those whose
+    /// inputs can still change: an equation that reads a job value (`$X`, `$$X`), a data
+    /// channel written by such an equation or by an equation evaluated after it, or —
+    /// at the job level — data or job values of equations that are evaluated again.
+    /// The others would compute exactly what they computed the first time.
+    pub fn rerun_data(&self, i: usize) -> bool {
+        self.rerun_data.get(i).copied().unwrap_or(true)
+    }
+
+    /// [`EquationSet::rerun_data`] for the `i`-th job equation.
+    pub fn rerun_job(&self, i: usize) -> bool {
+        self.rerun_job.get(i).copied().unwrap_or(true)
     }
 
     /// Every slot the equations of `level` write (their names and `@name` outputs).
@@ -209,7 +231,43 @@ fn order(
             .extend(topo(of_types(&[ty]), VarForm::Up, problems, reported));
     }
     set.needs = needs(&set);
+    (set.rerun_data, set.rerun_job) = reruns(&set);
     set
+}
+
+/// Which data and job equations a later fixpoint iteration must evaluate again (see
+/// [`EquationSet::rerun_data`]).
+fn reruns(set: &EquationSet) -> (Vec<bool>, Vec<bool>) {
+    let mut data = vec![false; set.data.len()];
+    // Data slots whose value can change after the first iteration.
+    let mut moving: HashSet<Slot> = HashSet::new();
+    for (i, e) in set.data.iter().enumerate() {
+        let later: HashSet<Slot> = set.data[i..].iter().flat_map(|l| l.writes()).collect();
+        data[i] = e.reads().iter().any(|r| match r.form {
+            VarForm::Up | VarForm::PrevUp => true,
+            VarForm::Cur => moving.contains(&r.slot) || later.contains(&r.slot),
+            VarForm::Prev => moving.contains(&r.slot),
+            VarForm::DayData | VarForm::RangeJobs => false,
+        });
+        if data[i] {
+            moving.extend(e.writes());
+        }
+    }
+    let mut job = vec![false; set.job.len()];
+    let mut moving_jobs: HashSet<Slot> = HashSet::new();
+    for (i, e) in set.job.iter().enumerate() {
+        let later: HashSet<Slot> = set.job[i..].iter().flat_map(|l| l.writes()).collect();
+        job[i] = e.reads().iter().any(|r| match r.form {
+            VarForm::Cur | VarForm::Prev => moving.contains(&r.slot),
+            VarForm::Up => moving_jobs.contains(&r.slot) || later.contains(&r.slot),
+            VarForm::PrevUp => moving_jobs.contains(&r.slot),
+            VarForm::DayData | VarForm::RangeJobs => false,
+        });
+        if job[i] {
+            moving_jobs.extend(e.writes());
+        }
+    }
+    (data, job)
 }
 
 /// Orders equations so that each runs after those whose results it reads in `same_level`
@@ -480,6 +538,37 @@ mod tests {
         let n = c.set_for(1).needs;
         assert!(n.prev_data_row && n.prev_job_rows && n.day_data && n.prev_day && n.fixpoint);
         assert!(!n.prev_job && !n.prev_day_jobs);
+    }
+
+    #[test]
+    fn later_iterations_rerun_only_what_reads_values_that_can_still_change() {
+        let c = Catalog::build(&[
+            eq(1, 0, "raw", "* $tmp 2"),
+            eq(1, 0, "early", "+ $late 1"),
+            eq(2, 0, "late", "+ $raw 1"),
+            eq(2, 0, "dev", "- $tmp $TAVG"),
+            eq(2, 0, "dev2", "* $dev 2"),
+            eq(2, 0, "prevdev", "IFNA $$dev 0"),
+            eq(2, 0, "prevraw", "IFNA $$raw 0"),
+            eq(4, 0, "TAVG", "SNRM $tmp"),
+            eq(4, 0, "DEVMAX", "SMAX $dev"),
+            eq(4, 0, "NEXT", "+ $DEVMAX 1"),
+            eq(4, 0, "RAWMAX", "SMAX $raw"),
+        ]);
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        let set = c.set_for(1);
+        fn rerun<'a>(eqs: &'a [Arc<Equation>], f: &dyn Fn(usize) -> bool) -> Vec<&'a str> {
+            eqs.iter()
+                .enumerate()
+                .filter(|(i, _)| f(*i))
+                .map(|(_, e)| e.key.name.as_str())
+                .collect()
+        }
+        assert_eq!(
+            rerun(&set.data, &|i| set.rerun_data(i)),
+            ["early", "dev", "dev2", "prevdev"]
+        );
+        assert_eq!(rerun(&set.job, &|i| set.rerun_job(i)), ["DEVMAX", "NEXT"]);
     }
 
     #[test]

@@ -128,8 +128,12 @@ fn outputs(eqs: &[Arc<Equation>], symbols: &Symbols) -> Vec<(Arc<str>, Slot)> {
     out
 }
 
-/// The random seed of one evaluation: the row's key and the equation's.
+/// The random seed of one evaluation: the row's key and the equation's (0 for an
+/// equation that draws no random numbers: the seed would not be used).
 pub(crate) fn seed(row: &Row, eq: &Equation) -> u64 {
+    if !eq.program.uses_random() {
+        return 0;
+    }
     let micros = row.datetime.and_utc().timestamp_micros();
     seed_for(&[&row.id.to_le_bytes(), &micros.to_le_bytes()], &eq.key)
 }
@@ -331,7 +335,9 @@ impl Timeline {
     }
 
     /// Evaluates the data equations of every row of the jobs to compute, in time order.
-    fn data_pass(&mut self, pass: &Pass, machine: &mut Machine) -> bool {
+    /// In a `later` fixpoint iteration only the equations whose inputs can still
+    /// change are evaluated again.
+    fn data_pass(&mut self, pass: &Pass, machine: &mut Machine, later: bool) -> bool {
         let mut changed = false;
         for ji in (0..self.jobs.len()).filter(|&j| self.jobs[j].target) {
             let job = &self.jobs[ji];
@@ -341,7 +347,10 @@ impl Timeline {
                 if self.data[i].malformed.is_some() {
                     continue;
                 }
-                for eq in &pass.set.data {
+                for (k, eq) in pass.set.data.iter().enumerate() {
+                    if later && !pass.set.rerun_data(k) {
+                        continue; // its inputs have not changed since the first iteration
+                    }
                     let ev = {
                         let cx = DataCx {
                             device: pass.device,
@@ -364,14 +373,19 @@ impl Timeline {
     }
 
     /// Evaluates the job equations of every job to compute.
-    fn job_pass(&mut self, pass: &Pass, machine: &mut Machine) -> bool {
+    /// In a `later` fixpoint iteration only the equations whose inputs can still
+    /// change are evaluated again.
+    fn job_pass(&mut self, pass: &Pass, machine: &mut Machine, later: bool) -> bool {
         let mut changed = false;
         for ji in 0..self.jobs.len() {
             if !self.jobs[ji].target || self.jobs[ji].rec.malformed.is_some() {
                 continue;
             }
             let day = self.jobs[ji].day.map(|d| self.days[d].span);
-            for eq in &pass.set.job {
+            for (k, eq) in pass.set.job.iter().enumerate() {
+                if later && !pass.set.rerun_job(k) {
+                    continue;
+                }
                 let ev = {
                     let prev = ji.checked_sub(1).map(|p| &self.jobs[p]);
                     let cx = JobCx::new(
@@ -545,8 +559,9 @@ pub fn compute(
     let mut settled = true;
     loop {
         out.iterations += 1;
-        let changed =
-            timeline.data_pass(&pass, &mut machine) | timeline.job_pass(&pass, &mut machine);
+        let later = out.iterations > 1;
+        let changed = timeline.data_pass(&pass, &mut machine, later)
+            | timeline.job_pass(&pass, &mut machine, later);
         if !set.needs.fixpoint || !changed {
             break;
         }

@@ -1,7 +1,6 @@
 //! A loaded row as the engine works on it: the stored row, the values of the channels
 //! the equations use (by slot), and how its `conjoined` is written back.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
@@ -37,9 +36,37 @@ impl Columns {
     }
 }
 
-/// A timestamp as the language reads it: ISO 8601 in UTC.
+/// A timestamp as the language reads it: ISO 8601 in UTC, `YYYY-MM-DDTHH:MM:SS` with
+/// the fraction of a second only when there is one (3, 6 or 9 digits, as chrono's `%.f`).
+///
+/// Written by hand: every data row's `$datetime` goes through here, and chrono's
+/// format-string machinery costs several times more.
 pub fn time_value(t: NaiveDateTime) -> Value {
-    Value::str(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string())
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write as _;
+    let (date, time) = (t.date(), t.time());
+    if !(0..=9999).contains(&date.year()) || time.nanosecond() >= 1_000_000_000 {
+        return Value::str(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string());
+    }
+    let mut s = String::with_capacity(29);
+    let _ = write!(
+        s,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        date.year(),
+        date.month(),
+        date.day(),
+        time.hour(),
+        time.minute(),
+        time.second()
+    );
+    let nanos = time.nanosecond();
+    let _ = match nanos {
+        0 => Ok(()),
+        n if n % 1_000_000 == 0 => write!(s, ".{:03}", n / 1_000_000),
+        n if n % 1_000 == 0 => write!(s, ".{:06}", n / 1_000),
+        n => write!(s, ".{n:09}"),
+    };
+    Value::str(s)
 }
 
 /// A row with its channel values resolved to slots.
@@ -115,12 +142,12 @@ impl Record {
     /// byte, then the outputs in order (`(name, slot)`, the equation's spelling). An
     /// output that is empty is left out — a stale value from an earlier run is not kept.
     pub fn rewrite(&self, outputs: &[(Arc<str>, Slot)], symbols: &Symbols) -> String {
-        let written: HashSet<Slot> = outputs.iter().map(|(_, s)| *s).collect();
         let mut out = String::with_capacity(self.row.conjoined.len() + 16 * outputs.len());
         for e in conjoined::entries(&self.row.conjoined).flatten() {
+            // A few dozen outputs at most: a scan is cheaper than building a set per row.
             let is_output = symbols
                 .find_channel(&e.name)
-                .is_some_and(|s| written.contains(&s));
+                .is_some_and(|s| outputs.iter().any(|(_, o)| *o == s));
             if !is_output {
                 conjoined::escape_into(&mut out, &e.name);
                 out.push('=');
@@ -171,6 +198,21 @@ mod tests {
         assert_eq!(r.get(gps), Some(&Value::str("50.1,14.4")));
         assert_eq!(r.get(state), Some(&Value::Num(2.0)));
         assert_eq!(r.get(absent), None);
+    }
+
+    #[test]
+    fn times_are_written_as_chrono_writes_them() {
+        let base =
+            NaiveDateTime::parse_from_str("2024-03-01 06:05:09", "%Y-%m-%d %H:%M:%S").unwrap();
+        for nanos in [0, 250_000_000, 1_000_000, 123_456_000, 5, 999_999_999] {
+            let t = base + chrono::Duration::nanoseconds(nanos);
+            let expected = t.format("%Y-%m-%dT%H:%M:%S%.f").to_string();
+            assert_eq!(time_value(t), Value::str(expected.as_str()), "{nanos}");
+        }
+        assert_eq!(time_value(base), Value::str("2024-03-01T06:05:09"));
+        let early =
+            NaiveDateTime::parse_from_str("0001-01-01 00:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
+        assert_eq!(time_value(early), Value::str("0001-01-01T00:00:00"));
     }
 
     #[test]

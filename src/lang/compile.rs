@@ -126,6 +126,8 @@ pub struct Program {
     constants: Vec<ConstSlot>,
     pseudos: Vec<Pseudo>,
     source: String,
+    /// Whether it calls a function that draws random numbers (`RND`, `RNDN`).
+    random: bool,
 }
 
 impl Program {
@@ -167,6 +169,7 @@ impl Program {
                 constants: Vec::new(),
                 pseudos: Vec::new(),
                 source: src.to_string(),
+                random: false,
             },
             depth: 0,
         };
@@ -179,6 +182,10 @@ impl Program {
                 Op::Num2 { .. } | Op::Branch { .. } | Op::Jump(_) => true,
                 Op::Call { .. } => false,
             });
+        prog.random = prog
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::Call { func, .. } if RANDOM_FUNCTIONS.contains(&func.name)));
         Ok(prog)
     }
 
@@ -212,7 +219,16 @@ impl Program {
     pub fn source(&self) -> &str {
         &self.source
     }
+
+    /// Whether the program draws random numbers, i.e. whether the seed passed to
+    /// [`super::Machine::eval`] matters (the engine skips computing it otherwise).
+    pub fn uses_random(&self) -> bool {
+        self.random
+    }
 }
+
+/// The functions that use the call context's random number generator.
+const RANDOM_FUNCTIONS: [&str; 2] = ["RND", "RNDN"];
 
 /// A stored equation, compiled: its key, level, output slot and program.
 #[derive(Debug, Clone)]
@@ -587,6 +603,18 @@ mod tests {
         assert_eq!(numeric(&left), Ok(true));
         let right = "+ 1 ".repeat(20) + "1";
         assert_eq!(numeric(&right), Ok(false));
+    }
+
+    #[test]
+    fn random_functions_are_noticed() {
+        let mut s = Symbols::new();
+        let t = FunctionTable::standard();
+        let random = |src: &str, s: &mut Symbols| {
+            Program::compile(src, Level::Data, s, t).map(|p| p.uses_random())
+        };
+        assert_eq!(random("+ 1 rnd", &mut s).ok(), Some(true));
+        assert_eq!(random("IF 0 1 RNDN 2", &mut s).ok(), Some(true));
+        assert_eq!(random("ADDS 'RND' $x", &mut s).ok(), Some(false));
     }
 
     #[test]

@@ -10,10 +10,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 use crate::engine::catalog::{Catalog, Constants, Needs};
-use crate::engine::compute::{compute, DeviceBatch, Options};
+use crate::engine::compute::{compute, DeviceBatch, Options, Outcome};
 use crate::engine::day::DaySpan;
 use crate::store::{sweep_cursor, Level, Row, RowKey, Store, StoreError, TimeRange, WriteBatch};
 
@@ -139,6 +139,7 @@ impl Recalculator {
     #[instrument(skip_all, fields(batch_size = self.batch_size))]
     pub async fn run_batch<S: Store>(&self, store: &mut S) -> Result<Report, StoreError> {
         let n = self.batch_size;
+        let t0 = Instant::now();
         let flagged_data = self.poll(store, Level::Data, n).await?;
         let flagged_jobs = self.poll(store, Level::Job, n).await?;
         let flagged_days = self.poll(store, Level::Day, n).await?;
@@ -164,18 +165,21 @@ impl Recalculator {
             d.target_days.insert(r.datetime);
             d.days.push(r);
         }
+        let t1 = Instant::now();
         self.load_jobs(store, &mut devices).await?;
         self.load_neighbours(store, &mut devices).await?;
         self.load_days(store, &mut devices).await?;
+        let t4 = Instant::now();
 
         let mut batch = WriteBatch::default();
         let mut follow_jobs: Vec<RowKey> = Vec::new();
         let mut follow_days: Vec<RowKey> = Vec::new();
         let mut computed: HashSet<(Level, RowKey)> = HashSet::new();
-        for (_, d) in devices {
-            let id = d.id;
+        let devices: Vec<DeviceBatch> = devices.into_values().collect();
+        let ids: Vec<i32> = devices.iter().map(|d| d.id).collect();
+        let outcomes = compute_all(devices, &self.catalog, &self.constants, &self.options);
+        for (id, out) in ids.into_iter().zip(outcomes) {
             let needs = self.needs(id);
-            let out = compute(d, &self.catalog, &self.constants, &self.options);
             let key = |datetime| RowKey { id, datetime };
             if needs.next_job_follows() {
                 follow_jobs.extend(out.changed_jobs.iter().copied().map(key));
@@ -221,7 +225,18 @@ impl Recalculator {
                 }
             }
         }
+        let t5 = Instant::now();
         let written = store.write_back(batch).await?;
+        let t6 = Instant::now();
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        debug!(
+            poll_ms = ms(t1 - t0),
+            load_ms = ms(t4 - t1),
+            compute_ms = ms(t5 - t4),
+            write_ms = ms(t6 - t5),
+            flagged,
+            "batch phases"
+        );
         report.skipped = written.skipped.len();
         report.errors = written.errors_written;
         for (level, key) in &written.skipped {
@@ -461,6 +476,61 @@ impl Recalculator {
     fn needs(&self, device: i32) -> Needs {
         self.catalog.set_for(device).needs
     }
+}
+
+/// Data rows below which a batch is computed on one thread (threads cost more).
+const PARALLEL_MIN_ROWS: usize = 2_000;
+
+/// Computes the devices, in order, spread over the machine's cores: devices are
+/// independent, so contiguous runs of them with about equal numbers of rows are
+/// computed on scoped threads and the outcomes concatenated in device order.
+fn compute_all(
+    devices: Vec<DeviceBatch>,
+    catalog: &Catalog,
+    constants: &Constants,
+    options: &Options,
+) -> Vec<Outcome> {
+    let rows: usize = devices.iter().map(|d| d.data.len()).sum();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(devices.len())
+        .min(8);
+    if threads <= 1 || rows < PARALLEL_MIN_ROWS {
+        return devices
+            .into_iter()
+            .map(|d| compute(d, catalog, constants, options))
+            .collect();
+    }
+    let share = rows.div_ceil(threads);
+    let mut chunks: Vec<Vec<DeviceBatch>> = vec![Vec::new()];
+    let mut in_chunk = 0;
+    for d in devices {
+        if in_chunk >= share && chunks.len() < threads {
+            chunks.push(Vec::new());
+            in_chunk = 0;
+        }
+        in_chunk += d.data.len();
+        if let Some(last) = chunks.last_mut() {
+            last.push(d);
+        }
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|d| compute(d, catalog, constants, options))
+                        .collect::<Vec<Outcome>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// Hands loaded rows to their devices.

@@ -648,6 +648,28 @@ macro_rules! dispatch {
     };
 }
 
+impl AnyStore {
+    /// Inserts constants and equations (see [`PgStore::insert_definitions`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Query`] if an insert fails.
+    pub async fn insert_definitions(
+        &mut self,
+        constants: &[Constant],
+        equations: &[Equation],
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.insert_definitions(constants, equations).await)
+    }
+
+    /// The user tables (data, job, day, constants, equations) that hold at least one row.
+    ///
+    /// # Errors
+    /// [`StoreError::Query`] if a query fails.
+    pub async fn tables_holding_rows(&self) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, s => s.tables_holding_rows().await)
+    }
+}
+
 impl Store for AnyStore {
     fn dialect(&self) -> Dialect {
         dispatch!(self, s => s.dialect())

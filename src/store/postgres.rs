@@ -120,6 +120,65 @@ impl PgStore {
         level.table(&self.tables)
     }
 
+    /// Inserts constants and equations (`recalcd demo` loads its definitions this way).
+    ///
+    /// # Errors
+    /// [`StoreError::Query`] if an insert fails; nothing is inserted then.
+    pub async fn insert_definitions(
+        &mut self,
+        constants: &[Constant],
+        equations: &[Equation],
+    ) -> Result<(), StoreError> {
+        let what = "inserting constants and equations";
+        let tx = self
+            .client
+            .transaction()
+            .await
+            .map_err(StoreError::query(what))?;
+        let sql = format!(
+            r#"INSERT INTO "{}" (id, name, value) VALUES ($1, $2, $3)"#,
+            self.tables.constants
+        );
+        let stmt = tx.prepare(&sql).await.map_err(StoreError::query(what))?;
+        for c in constants {
+            tx.execute(&stmt, &[&c.id, &c.name, &c.value])
+                .await
+                .map_err(StoreError::query(what))?;
+        }
+        let sql = format!(
+            r#"INSERT INTO "{}" ("type", id, name, eq) VALUES ($1, $2, $3, $4)"#,
+            self.tables.equations
+        );
+        let stmt = tx.prepare(&sql).await.map_err(StoreError::query(what))?;
+        for e in equations {
+            tx.execute(&stmt, &[&e.kind, &e.id, &e.name, &e.eq])
+                .await
+                .map_err(StoreError::query(what))?;
+        }
+        tx.commit().await.map_err(StoreError::query(what))
+    }
+
+    /// The user tables (data, job, day, constants, equations) that hold at least one row.
+    ///
+    /// # Errors
+    /// [`StoreError::Query`] if a query fails.
+    pub async fn tables_holding_rows(&self) -> Result<Vec<String>, StoreError> {
+        let t = &self.tables;
+        let mut out = Vec::new();
+        for table in [&t.data, &t.job, &t.day, &t.constants, &t.equations] {
+            let sql = format!(r#"SELECT 1 FROM "{table}" LIMIT 1"#);
+            let rows = self
+                .client
+                .query(&sql, &[])
+                .await
+                .map_err(StoreError::query(format!("looking into table `{table}`")))?;
+            if !rows.is_empty() {
+                out.push(table.clone());
+            }
+        }
+        Ok(out)
+    }
+
     async fn rows(
         &self,
         sql: &str,

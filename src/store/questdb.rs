@@ -228,6 +228,75 @@ impl QuestStore {
         level.table(&self.tables)
     }
 
+    /// Inserts constants and equations (`recalcd demo` loads its definitions this way).
+    /// The tables are not WAL tables, so the rows are visible at once.
+    ///
+    /// # Errors
+    /// [`StoreError::Query`] if an insert fails (QuestDB has no transaction here: the
+    /// rows inserted before stay).
+    pub async fn insert_definitions(
+        &mut self,
+        constants: &[Constant],
+        equations: &[Equation],
+    ) -> Result<(), StoreError> {
+        let what = "inserting constants and equations";
+        let sql = format!(
+            r#"INSERT INTO "{}" (id, name, value) VALUES ($1, $2, $3)"#,
+            self.tables.constants
+        );
+        let stmt = self
+            .client
+            .prepare_typed(&sql, &[Type::INT4, Type::VARCHAR, Type::VARCHAR])
+            .await
+            .map_err(StoreError::query(what))?;
+        for c in constants {
+            self.client
+                .execute(&stmt, &[&c.id, &c.name, &c.value])
+                .await
+                .map_err(StoreError::query(what))?;
+        }
+        let sql = format!(
+            r#"INSERT INTO "{}" ("type", id, name, eq) VALUES ($1, $2, $3, $4)"#,
+            self.tables.equations
+        );
+        let stmt = self
+            .client
+            .prepare_typed(
+                &sql,
+                &[Type::INT4, Type::INT4, Type::VARCHAR, Type::VARCHAR],
+            )
+            .await
+            .map_err(StoreError::query(what))?;
+        for e in equations {
+            self.client
+                .execute(&stmt, &[&e.kind, &e.id, &e.name, &e.eq])
+                .await
+                .map_err(StoreError::query(what))?;
+        }
+        Ok(())
+    }
+
+    /// The user tables (data, job, day, constants, equations) that hold at least one row.
+    ///
+    /// # Errors
+    /// [`StoreError::Query`] if a query fails.
+    pub async fn tables_holding_rows(&self) -> Result<Vec<String>, StoreError> {
+        let t = &self.tables;
+        let mut out = Vec::new();
+        for table in [&t.data, &t.job, &t.day, &t.constants, &t.equations] {
+            let sql = format!(r#"SELECT 1 FROM "{table}" LIMIT 1"#);
+            let rows = self
+                .client
+                .query(&sql, &[])
+                .await
+                .map_err(StoreError::query(format!("looking into table `{table}`")))?;
+            if !rows.is_empty() {
+                out.push(table.clone());
+            }
+        }
+        Ok(out)
+    }
+
     /// Waits until `table` has applied every committed WAL transaction.
     async fn wait_wal(&self, table: &str) -> Result<(), StoreError> {
         self.client

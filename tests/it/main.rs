@@ -5,6 +5,7 @@ mod support;
 mod cli_lang;
 mod cli_store;
 mod daemon;
+mod demo;
 mod demo_server;
 mod engine_forms;
 mod engine_once;

@@ -1,0 +1,208 @@
+//! What the benchmarks share: a database of their own on the PostgreSQL at
+//! `DATABASE_URL`, binary `COPY` of rows, the store floor (`COPY` into a staging table
+//! plus one `INSERT … ON CONFLICT DO UPDATE`), and the peak RSS.
+#![allow(dead_code)] // each benchmark uses a part
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures_util::{pin_mut, SinkExt, StreamExt};
+use recalcd::store::Row;
+use std::io::{Read, Write};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, NoTls};
+
+/// The columns of a data, job or day row, in `COPY` order.
+pub const COLUMNS: &str = r#"datetime, data_time, id, state, "user", gps, recalc, conjoined"#;
+
+/// Their types, for binary `COPY`.
+pub const ROW_TYPES: [Type; 8] = [
+    Type::TIMESTAMP,
+    Type::TIMESTAMP,
+    Type::INT4,
+    Type::INT4,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT4,
+    Type::TEXT,
+];
+
+/// An environment variable as a count (`1_000_000` is read too).
+pub fn env_usize(name: &str) -> Option<usize> {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+}
+
+/// The process's peak resident set size (`VmHWM`) in MB.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// One plain connection.
+pub async fn connect(url: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .expect("the benchmark needs a PostgreSQL at DATABASE_URL");
+    tokio::spawn(conn);
+    client
+}
+
+/// A database created for one benchmark run; [`BenchDb::drop_now`] drops it.
+pub struct BenchDb {
+    /// Its URL.
+    pub url: String,
+    name: String,
+    admin: Client,
+}
+
+impl BenchDb {
+    /// Creates `<prefix>_<pid>` on the server at `DATABASE_URL` (default: local).
+    pub async fn create(prefix: &str) -> BenchDb {
+        let server = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| recalcd::config::DEFAULT_DATABASE_URL.to_string());
+        let name = format!("{prefix}_{}", std::process::id());
+        let admin = connect(&server).await;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("CREATE DATABASE");
+        let rest = server.find("://").map_or(0, |i| i + 3);
+        let q = server[rest..].find('?').map_or(server.len(), |i| rest + i);
+        let p = server[rest..q].find('/').map_or(q, |i| rest + i);
+        let url = format!("{}/{}{}", &server[..p], name, &server[q..]);
+        BenchDb { url, name, admin }
+    }
+
+    /// Drops the database (closing the other connections to it).
+    pub async fn drop_now(self) {
+        self.admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await
+            .expect("DROP DATABASE");
+    }
+}
+
+/// Streams `rows` into `table` (binary `COPY`); returns how many.
+pub async fn copy_rows(client: &Client, table: &str, rows: impl Iterator<Item = Row>) -> usize {
+    let sink = client
+        .copy_in(&format!("COPY {table} ({COLUMNS}) FROM STDIN BINARY"))
+        .await
+        .expect("COPY");
+    let writer = BinaryCopyInWriter::new(sink, &ROW_TYPES);
+    pin_mut!(writer);
+    let mut n = 0;
+    for r in rows {
+        writer
+            .as_mut()
+            .write(&[
+                &r.datetime,
+                &r.data_time,
+                &r.id,
+                &r.state,
+                &r.user,
+                &r.gps,
+                &r.recalc,
+                &r.conjoined,
+            ])
+            .await
+            .expect("COPY row");
+        n += 1;
+    }
+    writer.finish().await.expect("COPY finish");
+    n
+}
+
+/// Saves `table` to `path` in `COPY`'s binary format.
+pub async fn copy_out_to_file(client: &Client, table: &str, path: &Path) {
+    let stream = client
+        .copy_out(&format!("COPY {table} ({COLUMNS}) TO STDOUT BINARY"))
+        .await
+        .expect("COPY TO");
+    pin_mut!(stream);
+    // Blocking file I/O: the benchmark does nothing else meanwhile.
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).expect("create file"));
+    while let Some(chunk) = stream.next().await {
+        file.write_all(&chunk.expect("COPY TO chunk"))
+            .expect("write file");
+    }
+    file.flush().expect("flush file");
+}
+
+/// Streams a file written by [`copy_out_to_file`] into `table`.
+pub async fn copy_in_from_file(client: &Client, table: &str, path: &Path) {
+    let sink = client
+        .copy_in::<_, bytes::Bytes>(&format!("COPY {table} ({COLUMNS}) FROM STDIN BINARY"))
+        .await
+        .expect("COPY FROM");
+    pin_mut!(sink);
+    let mut file = std::fs::File::open(path).expect("open file");
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).expect("read file");
+        if n == 0 {
+            break;
+        }
+        sink.send(bytes::Bytes::copy_from_slice(&buf[..n]))
+            .await
+            .expect("COPY FROM chunk");
+    }
+    sink.finish().await.expect("COPY FROM finish");
+}
+
+/// Starts the floor's transaction and creates the staging table `stage`.
+pub async fn begin_stage(client: &Client, stage: &str) {
+    client
+        .batch_execute(&format!(
+            r#"BEGIN;
+               CREATE TEMP TABLE {stage} (datetime timestamp, data_time timestamp, id integer,
+                   state integer, "user" text, gps text, recalc integer, conjoined text)
+                   ON COMMIT DROP;"#
+        ))
+        .await
+        .expect("staging table");
+}
+
+/// The floor's upsert of what is staged in `stage` into `table` (inside the
+/// transaction of [`begin_stage`]).
+pub async fn upsert_from_stage(client: &Client, table: &str, stage: &str) {
+    client
+        .batch_execute(&format!(
+            r#"INSERT INTO {table} ({COLUMNS})
+               SELECT {COLUMNS} FROM {stage}
+               ON CONFLICT (id, datetime) DO UPDATE SET data_time = EXCLUDED.data_time,
+                   state = EXCLUDED.state, "user" = EXCLUDED."user", gps = EXCLUDED.gps,
+                   recalc = EXCLUDED.recalc, conjoined = EXCLUDED.conjoined;"#
+        ))
+        .await
+        .expect("upsert");
+}
+
+/// Commits the floor's transaction.
+pub async fn commit(client: &Client) {
+    client.batch_execute("COMMIT").await.expect("COMMIT");
+}
+
+/// Seconds as `12.34 s`.
+pub fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+/// How long `f` took.
+pub async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let start = Instant::now();
+    let out = f.await;
+    (out, start.elapsed())
+}

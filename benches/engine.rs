@@ -1,0 +1,183 @@
+//! Engine benchmark: `recalcd once` end to end on the demo's data set at bench scale —
+//! 1,000,000 flagged data rows (100 devices, 10,000 jobs of 100 rows; the demo's 20
+//! data, 10 job and 10 day equations) — against the store floor for the same rows, in
+//! the same run, on the PostgreSQL at `DATABASE_URL` (a database of its own, dropped
+//! afterwards). `RECALCD_BENCH_ROWS` for quick runs (rounded to whole jobs of 100 rows),
+//! `RECALCD_BENCH_BATCH` for another `poll.batch_size`.
+//!
+//! 1. Not timed: migrate, insert the equations and constants, `COPY` the flagged rows in,
+//!    `VACUUM ANALYZE`.
+//! 2. Timed: what `recalcd once` does — load the equations, then batches of poll, load,
+//!    compute and write back until nothing is flagged (in process, the configured batch
+//!    size). The peak RSS (`VmHWM`) is read right after.
+//! 3. Not timed: save the rows recalcd wrote (data, job, day) with `COPY TO`, then reset
+//!    the tables to step 1's state (data re-seeded flagged, no jobs or days).
+//! 4. Timed, the floor: in one transaction, per table, a plain binary `COPY` of the
+//!    saved rows into a staging table and one `INSERT … ON CONFLICT DO UPDATE`.
+//!
+//! Prints figures; asserts nothing about time. `cargo bench --bench engine`.
+
+mod common;
+
+use std::time::Instant;
+
+use common::{
+    begin_stage, commit, connect, copy_in_from_file, copy_out_to_file, copy_rows, env_usize,
+    peak_rss_mb, secs, upsert_from_stage, BenchDb,
+};
+use recalcd::config::Config;
+use recalcd::demo::{Dataset, Scale};
+use recalcd::service::{run_until_idle, Recalculator};
+use recalcd::store::{self, Store};
+use tokio_postgres::Client;
+
+/// The bench scale, or a smaller one of about `rows` rows (whole jobs of 100 rows).
+fn scale_for(rows: usize) -> Scale {
+    let full = Scale::BENCH;
+    let jobs = (rows / 100).max(1) as u32;
+    let devices = jobs.min(full.devices);
+    let per_device = (jobs / devices).max(1);
+    let jobs_per_day = if per_device % full.jobs_per_day == 0 {
+        full.jobs_per_day
+    } else {
+        1
+    };
+    Scale {
+        devices,
+        days: per_device / jobs_per_day,
+        jobs_per_day,
+        rows_per_job: Some(100),
+    }
+}
+
+/// Data re-seeded flagged from the generator, no jobs, days or errors; vacuumed.
+async fn reset(client: &Client, set: &Dataset) -> usize {
+    client
+        .batch_execute("TRUNCATE data, job, day, recalcd_errors")
+        .await
+        .expect("TRUNCATE");
+    let n = copy_rows(client, "data", set.jobs().flatten()).await;
+    client
+        .batch_execute("VACUUM ANALYZE data, job, day")
+        .await
+        .expect("VACUUM");
+    n
+}
+
+fn main() {
+    // `RUST_LOG=recalcd::service=debug` shows each batch's phases (poll, load, compute,
+    // write).
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    // As `recalcd once` runs: a multi-threaded runtime with two workers.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(bench());
+}
+
+async fn bench() {
+    let scale = scale_for(env_usize("RECALCD_BENCH_ROWS").unwrap_or(1_000_000));
+    let set = Dataset::new(scale, 1);
+    let db = BenchDb::create("recalcd_bench_engine").await;
+    let mut config = Config::default();
+    config.database.url = db.url.clone();
+    if let Some(b) = env_usize("RECALCD_BENCH_BATCH") {
+        config.poll.batch_size = b;
+    }
+    let mut store = store::connect(&config).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+        .insert_definitions(&set.constants(), &set.equations())
+        .await
+        .expect("definitions");
+    let client = connect(&db.url).await;
+
+    let start = Instant::now();
+    let rows = reset(&client, &set).await;
+    println!(
+        "engine benchmark: {rows} flagged data rows, {} devices, {} jobs, {} equations \
+         (20 data, 10 job, 10 day), batch {}; seeded in {}",
+        scale.devices,
+        scale.jobs(),
+        set.equations().len(),
+        config.poll.batch_size,
+        secs(start.elapsed())
+    );
+
+    // recalcd once, end to end.
+    let start = Instant::now();
+    let recalc = Recalculator::load(&store, config.engine.clone(), config.poll.batch_size)
+        .await
+        .expect("load equations");
+    let (total, _) = run_until_idle(&recalc, &mut store, |_| {})
+        .await
+        .expect("recalculate");
+    let e2e = start.elapsed();
+    let rss = peak_rss_mb();
+    assert_eq!(total.data, rows, "every data row is written once");
+    assert_eq!(total.failed_rows, 0, "the demo's equations all compute");
+    let written = total.data + total.jobs + total.days;
+
+    // The floor: the same rows, COPY + one upsert per table.
+    let dir = std::env::temp_dir().join(format!("recalcd_bench_engine_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tables = ["data", "job", "day"];
+    for t in tables {
+        copy_out_to_file(&client, t, &dir.join(t)).await;
+    }
+    reset(&client, &set).await;
+    let start = Instant::now();
+    for t in tables {
+        let stage = format!("floor_{t}");
+        begin_stage(&client, &stage).await;
+        copy_in_from_file(&client, &stage, &dir.join(t)).await;
+        upsert_from_stage(&client, t, &stage).await;
+        commit(&client).await;
+    }
+    let floor = start.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    let check = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM data WHERE recalc = 0), (SELECT count(*) FROM job)",
+            &[],
+        )
+        .await
+        .expect("check");
+    assert_eq!(check.get::<_, i64>(0), rows as i64);
+    assert_eq!(check.get::<_, i64>(1), total.jobs as i64);
+
+    let per_sec = |d: std::time::Duration| rows as f64 / d.as_secs_f64();
+    println!(
+        "  recalcd once: {} ({:.0} data rows/s); wrote {} data rows, {} jobs, {} days ({written} rows)",
+        secs(e2e),
+        per_sec(e2e),
+        total.data,
+        total.jobs,
+        total.days
+    );
+    println!(
+        "  floor (COPY + INSERT ON CONFLICT of the same {written} rows): {} ({:.0} data rows/s)",
+        secs(floor),
+        per_sec(floor)
+    );
+    println!(
+        "  ratio end to end / floor: {:.2} (target <= 1.5)",
+        e2e.as_secs_f64() / floor.as_secs_f64()
+    );
+    println!("  peak RSS after recalcd once: {rss:.0} MB (target <= 300 MB)");
+    println!(
+        "  the thesis: 5,000 rows in 151 s (33 rows/s); here {:.0}× that rate",
+        per_sec(e2e) / (5000.0 / 151.0)
+    );
+
+    drop(store);
+    drop(client);
+    db.drop_now().await;
+}
