@@ -14,7 +14,7 @@ use tracing::{info, instrument, warn};
 use crate::engine::catalog::{Catalog, Constants, Needs};
 use crate::engine::compute::{compute, DeviceBatch, Options};
 use crate::engine::day::DaySpan;
-use crate::store::{Level, Row, RowKey, Store, StoreError, TimeRange, WriteBatch};
+use crate::store::{Lease, Level, Row, RowKey, Store, StoreError, TimeRange, WriteBatch};
 
 /// What one batch (or a whole `once` run) did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -126,17 +126,48 @@ impl Recalculator {
         &self.catalog
     }
 
-    /// Runs one batch: poll, load, compute, write back.
+    /// Runs one batch: lease devices, poll their flags, load, compute, write back,
+    /// give the lease back.
+    ///
+    /// The lease covers the whole batch — the loads, the computation, the next job or
+    /// day flagged for a changed one (SPEC §3.4), and the write-back — so no other
+    /// worker touches these devices meanwhile.
     ///
     /// # Errors
     /// [`StoreError`] if the store fails; nothing of the batch is written then (on
-    /// PostgreSQL; see the QuestDB module for its limits).
+    /// PostgreSQL; see the QuestDB module for its limits). The lease is then given back
+    /// if the store still answers, and otherwise ends with the session.
     #[instrument(skip_all, fields(batch_size = self.batch_size))]
     pub async fn run_batch<S: Store>(&self, store: &mut S) -> Result<Report, StoreError> {
+        // A device leased just after another worker computed it has nothing flagged any
+        // more: look again a few times before calling the store idle.
+        for _ in 0..3 {
+            let lease = store.lease(self.batch_size).await?;
+            if lease.is_empty() {
+                break;
+            }
+            let dynamic = matches!(lease, Lease::Devices(_));
+            let outcome = self.run_leased(store, &lease).await;
+            let released = store.release(lease).await;
+            let report = outcome?;
+            released?;
+            if !report.is_idle() || !dynamic {
+                return Ok(report);
+            }
+        }
+        Ok(Report::default())
+    }
+
+    /// [`Recalculator::run_batch`] for the devices of `lease`.
+    async fn run_leased<S: Store>(
+        &self,
+        store: &mut S,
+        lease: &Lease,
+    ) -> Result<Report, StoreError> {
         let n = self.batch_size;
-        let flagged_data = store.poll_flagged(Level::Data, n).await?;
-        let flagged_jobs = store.poll_flagged(Level::Job, n).await?;
-        let flagged_days = store.poll_flagged(Level::Day, n).await?;
+        let flagged_data = store.poll_leased(Level::Data, lease, n).await?;
+        let flagged_jobs = store.poll_leased(Level::Job, lease, n).await?;
+        let flagged_days = store.poll_leased(Level::Day, lease, n).await?;
         let flagged = flagged_data.len() + flagged_jobs.len() + flagged_days.len();
         if flagged == 0 {
             return Ok(Report::default());

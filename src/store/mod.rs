@@ -15,6 +15,14 @@
 //! are reported in [`WriteOutcome::skipped`] and get no error records. PostgreSQL makes
 //! this atomic (the version is the row's `xmin`); QuestDB cannot, see [`questdb`].
 //!
+//! **Several workers** (SPEC §7). A batch first takes a [`Lease`] on the devices it will
+//! process ([`Store::lease`]), polls only their flagged rows ([`Store::poll_leased`]),
+//! and gives the lease back after its write-back ([`Store::release`]); no device is
+//! ever processed by two workers at once. PostgreSQL leases devices dynamically with
+//! session-level advisory locks (they vanish with a dead worker's session, so its
+//! devices pass to the others); QuestDB has no locks and splits the devices statically
+//! (`worker.shard` / `worker.shards`), see [`postgres`] and [`questdb`].
+//!
 //! Timestamps are UTC [`NaiveDateTime`] everywhere.
 
 use std::fmt;
@@ -289,6 +297,24 @@ impl Revision {
     }
 }
 
+/// The devices one batch may process, taken by [`Store::lease`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    /// These devices, held by this worker alone until [`Store::release`] (PostgreSQL).
+    /// Empty when no device with flagged rows was free.
+    Devices(Vec<i32>),
+    /// Every device of this worker's static share (`worker.shard`): the dialect has no
+    /// dynamic leases (QuestDB), so the configuration must give each worker its own share.
+    Shard,
+}
+
+impl Lease {
+    /// Whether the lease holds no device at all (nothing to poll).
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Lease::Devices(d) if d.is_empty())
+    }
+}
+
 /// What `migrate` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrateReport {
@@ -486,6 +512,34 @@ pub trait Store {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
 
+    /// Takes the devices the next batch will process: devices of this worker's share
+    /// with flagged rows (at any level) that no other worker holds, chosen among the
+    /// first `limit` flagged rows of each level. Hold the lease for the whole batch,
+    /// including its write-back, then [`Store::release`] it.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    fn lease(&mut self, limit: usize) -> impl Future<Output = Result<Lease, StoreError>> + Send;
+
+    /// At most `limit` flagged rows of `level` of the leased devices, ordered by id,
+    /// datetime. Polled after the lease is taken, so no other worker is changing them.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    fn poll_leased(
+        &self,
+        level: Level,
+        lease: &Lease,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
+
+    /// Gives the lease back once the batch is written (or abandoned), so that other
+    /// workers may take its devices.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the statement fails (the lease then ends with the session).
+    fn release(&mut self, lease: Lease) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// The rows of `level` with these keys (those that exist).
     ///
     /// # Errors
@@ -620,6 +674,20 @@ impl Store for AnyStore {
     }
     async fn poll_flagged(&self, level: Level, limit: usize) -> Result<Vec<Row>, StoreError> {
         dispatch!(self, s => s.poll_flagged(level, limit).await)
+    }
+    async fn lease(&mut self, limit: usize) -> Result<Lease, StoreError> {
+        dispatch!(self, s => s.lease(limit).await)
+    }
+    async fn poll_leased(
+        &self,
+        level: Level,
+        lease: &Lease,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        dispatch!(self, s => s.poll_leased(level, lease, limit).await)
+    }
+    async fn release(&mut self, lease: Lease) -> Result<(), StoreError> {
+        dispatch!(self, s => s.release(lease).await)
     }
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {
         dispatch!(self, s => s.load_rows(level, keys).await)

@@ -18,6 +18,8 @@
 //! re-checks the condition on the new row version (READ COMMITTED), so it is skipped too.
 //! A producer writing after recalcd's commit simply overwrites recalcd's result, which
 //! is the producer's right.
+//!
+//! **Several workers** lease their devices with advisory locks ([`lease`]).
 
 use std::collections::HashSet;
 
@@ -29,12 +31,13 @@ use tokio_postgres::Client;
 
 use super::migrate::{latest_version, migrations, render};
 use super::{
-    row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord, Level,
+    row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord, Lease, Level,
     MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange,
-    WriteBatch,
-    WriteOutcome, ROW_COLUMNS,
+    WriteBatch, WriteOutcome, ROW_COLUMNS,
 };
-use crate::config::{Config, Dialect, TableNames};
+use crate::config::{Config, Dialect, TableNames, WorkerConfig};
+
+pub mod lease;
 
 /// Serialises concurrent `recalcd migrate` runs (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x7265_6361_6c63_6401;
@@ -47,6 +50,10 @@ pub struct PgStore {
     tables: TableNames,
     /// Whether this session's staging tables exist yet.
     staging_ready: bool,
+    /// The static split of the devices (`[worker]`), applied on top of the leases.
+    worker: WorkerConfig,
+    /// The advisory-lock namespace of this installation ([`lease::namespace`]).
+    namespace: i32,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -157,6 +164,8 @@ impl PgStore {
             client,
             tables: config.tables.clone(),
             staging_ready: false,
+            worker: config.worker,
+            namespace: lease::namespace(&config.tables),
         })
     }
 
@@ -429,6 +438,38 @@ impl Store for PgStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.rows(&sql, &[&limit], &format!("polling flagged {level} rows"))
             .await
+    }
+
+    async fn lease(&mut self, limit: usize) -> Result<Lease, StoreError> {
+        lease::lease(
+            &self.client,
+            &self.tables,
+            &self.worker,
+            self.namespace,
+            limit,
+        )
+        .await
+    }
+
+    async fn poll_leased(
+        &self,
+        level: Level,
+        lease: &Lease,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        lease::poll(
+            &self.client,
+            &self.tables,
+            &self.worker,
+            level,
+            lease,
+            limit,
+        )
+        .await
+    }
+
+    async fn release(&mut self, lease: Lease) -> Result<(), StoreError> {
+        lease::release(&self.client, lease).await
     }
 
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {

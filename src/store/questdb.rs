@@ -33,6 +33,14 @@
 //! There are no transactions across tables: a failed write-back may leave some levels
 //! written; re-running is idempotent (dedup), and rows still flagged are polled again.
 //!
+//! **Several workers: a static split, no dynamic leases.** QuestDB has no row locks, no
+//! advisory locks and no conditional writes, so workers cannot lease devices. Each
+//! worker instead takes the devices with `id mod worker.shards = worker.shard`
+//! ([`Lease::Shard`]); run exactly one worker per share. Two workers configured with
+//! the same share would process the same devices at once (the guard narrows, but cannot
+//! close, the window); a dead worker's share is not taken over — it waits, still
+//! flagged, until that worker is restarted (e.g. by systemd).
+//!
 //! **Revision of the equations and constants** ([`Store::revision`]). QuestDB has no
 //! triggers, and its table transaction numbers (`tables().table_txn`) are documented as
 //! approximate and null for tables not written since the server started, so the
@@ -56,12 +64,11 @@ use tokio_postgres::Client;
 
 use super::migrate::{latest_version, migrations, render, statements};
 use super::{
-    row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord, Level,
+    row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord, Lease, Level,
     MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange,
-    WriteBatch,
-    WriteOutcome, ROW_COLUMNS,
+    WriteBatch, WriteOutcome, ROW_COLUMNS,
 };
-use crate::config::{Config, Dialect, TableNames};
+use crate::config::{Config, Dialect, TableNames, WorkerConfig};
 
 /// Rows per multi-row `INSERT` (8 parameters each, well below the protocol's 65535).
 pub const INSERT_CHUNK: usize = 1000;
@@ -74,6 +81,9 @@ pub struct QuestStore {
     tables: TableNames,
     /// Per level (and errors): written since the last `wait_wal_table`.
     dirty: [AtomicBool; 4],
+    /// This worker's static share of the devices (`[worker]`): QuestDB has no locks to
+    /// lease devices with.
+    worker: WorkerConfig,
 }
 
 impl std::fmt::Debug for QuestStore {
@@ -207,6 +217,7 @@ impl QuestStore {
             client,
             tables: config.tables.clone(),
             dirty: Default::default(),
+            worker: config.worker,
         }
     }
 
@@ -575,6 +586,49 @@ impl Store for QuestStore {
         );
         self.rows(&sql, &[], &format!("polling flagged {level} rows"))
             .await
+    }
+
+    /// No dynamic leases on QuestDB: the worker's static share ([`Lease::Shard`]).
+    async fn lease(&mut self, _limit: usize) -> Result<Lease, StoreError> {
+        Ok(Lease::Shard)
+    }
+
+    /// The flagged rows of this worker's share (`id mod shards = shard`).
+    async fn poll_leased(
+        &self,
+        level: Level,
+        lease: &Lease,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        self.settle(slot(level), self.table(level)).await?;
+        let mut filter = String::new();
+        if let Lease::Devices(devices) = lease {
+            // Not produced by this dialect, but honoured (ids are integers).
+            let ids: Vec<String> = devices.iter().map(i32::to_string).collect();
+            filter.push_str(&format!(" AND id IN ({})", ids.join(", ")));
+        }
+        if self.worker.is_split() {
+            let n = self.worker.shards;
+            filter.push_str(&format!(
+                " AND ((id % {n}) + {n}) % {n} = {}",
+                self.worker.shard
+            ));
+        }
+        let sql = format!(
+            r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE recalc > 0{filter} ORDER BY id, datetime LIMIT {limit}"#,
+            self.table(level)
+        );
+        self.rows(
+            &sql,
+            &[],
+            &format!("polling flagged {level} rows of this worker's share"),
+        )
+        .await
+    }
+
+    /// Nothing to give back: the share is static.
+    async fn release(&mut self, _lease: Lease) -> Result<(), StoreError> {
+        Ok(())
     }
 
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {
