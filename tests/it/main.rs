@@ -9,3 +9,4 @@ mod demo_server;
 mod engine_forms;
 mod engine_once;
 mod store_contract;
+mod workers;
