@@ -4,7 +4,8 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use recalcd::store::{
-    AnyStore, ErrorRecord, Level, Row, RowKey, RowVersion, Store, StoreError, TimeRange, WriteBatch,
+    AnyStore, ErrorRecord, Lease, Level, Row, RowKey, RowVersion, Store, StoreError, TimeRange,
+    WriteBatch,
 };
 
 use crate::support::Harness;
@@ -46,6 +47,7 @@ contract!(
     loads_every_device_between_two_times,
     next_mirrors_previous,
     revision_moves_with_the_equations_and_constants_only,
+    leases_split_the_devices_between_workers,
 );
 
 /// 2024-03-`day` `h`:`m`:00 UTC.
@@ -859,4 +861,75 @@ async fn revision_moves_with_the_equations_and_constants_only(h: &Harness) {
     h.sql(&format!(r#"TRUNCATE TABLE "{equations}""#), None)
         .await;
     assert_ne!(store.revision().await.unwrap(), r4, "emptied equations");
+}
+
+/// PostgreSQL leases devices to one connection at a time; QuestDB has only the static
+/// split (`worker.shard` / `worker.shards`), which both dialects honour.
+async fn leases_split_the_devices_between_workers(h: &Harness) {
+    let mut a = h.migrated().await;
+    seed_example(&mut a).await;
+    let mut b = h.store().await;
+    let mut c = h.store().await;
+    // Device 1 has the first flagged data and job rows.
+    let la = a.lease(1).await.unwrap();
+    if h.is_postgres() {
+        assert_eq!(la, Lease::Devices(vec![1]));
+        let lb = b.lease(100).await.unwrap();
+        assert_eq!(lb, Lease::Devices(vec![2]), "device 1 is a's");
+        let rows = b.poll_leased(Level::Data, &lb, 100).await.unwrap();
+        assert_eq!(
+            keys(&rows),
+            vec![
+                RowKey {
+                    id: 2,
+                    datetime: t(1, 7, 0)
+                },
+                RowKey {
+                    id: 2,
+                    datetime: t(1, 7, 5)
+                }
+            ]
+        );
+        assert!(b
+            .poll_leased(Level::Job, &lb, 100)
+            .await
+            .unwrap()
+            .is_empty());
+        let la_rows = a.poll_leased(Level::Data, &la, 100).await.unwrap();
+        assert_eq!(la_rows.len(), 4);
+        assert!(la_rows.iter().all(|r| r.id == 1));
+        assert_eq!(
+            c.lease(100).await.unwrap(),
+            Lease::Devices(vec![]),
+            "all taken"
+        );
+        a.release(la).await.unwrap();
+        assert_eq!(
+            c.lease(100).await.unwrap(),
+            Lease::Devices(vec![1]),
+            "given back"
+        );
+        b.release(lb).await.unwrap();
+        c.release(Lease::Devices(vec![1])).await.unwrap();
+    } else {
+        assert_eq!(la, Lease::Shard);
+        assert_eq!(a.poll_leased(Level::Data, &la, 100).await.unwrap().len(), 6);
+    }
+    // The static split: share 0 of 2 holds the even devices.
+    let mut config = h.config.clone();
+    config.worker = recalcd::config::WorkerConfig {
+        shard: 0,
+        shards: 2,
+    };
+    let mut even = recalcd::store::connect(&config).await.unwrap();
+    let lease = even.lease(100).await.unwrap();
+    let rows = even.poll_leased(Level::Data, &lease, 100).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.id == 2));
+    assert!(even
+        .poll_leased(Level::Job, &lease, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    even.release(lease).await.unwrap();
 }
