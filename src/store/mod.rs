@@ -36,9 +36,11 @@ use crate::config::{Config, Dialect, DialectChoice};
 pub mod migrate;
 pub mod postgres;
 pub mod questdb;
+mod wakeups;
 
 pub use postgres::PgStore;
 pub use questdb::QuestStore;
+pub use wakeups::Wakeups;
 
 /// The three stored levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -429,6 +431,13 @@ pub enum StoreError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// The server ended the connection (it is shutting down, or the session was
+    /// terminated) while recalcd was `what`.
+    #[error("the server closed the connection while {what}")]
+    Closed {
+        /// What recalcd was doing.
+        what: String,
+    },
     /// The server answered something recalcd cannot use.
     #[error("{what}: {detail}")]
     Unexpected {
@@ -448,7 +457,7 @@ impl StoreError {
             StoreError::Connect { source, .. } | StoreError::Query { source, .. } => {
                 driver_error_is_transient(source)
             }
-            StoreError::ConnectTimeout { .. } => true,
+            StoreError::ConnectTimeout { .. } | StoreError::Closed { .. } => true,
             _ => false,
         }
     }
@@ -532,6 +541,15 @@ pub trait Store {
         lease: &Lease,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
+
+    /// Opens the store's wake-up channel: notifications that rows were flagged, so the
+    /// daemon need not wait a whole poll interval. `None` when the dialect has none
+    /// (QuestDB: polling only). Open it before the first poll, so that nothing flagged
+    /// in between is missed.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the channel cannot be opened.
+    fn wakeups(&self) -> impl Future<Output = Result<Option<Wakeups>, StoreError>> + Send;
 
     /// Gives the lease back once the batch is written (or abandoned), so that other
     /// workers may take its devices.
@@ -689,6 +707,9 @@ impl Store for AnyStore {
     async fn release(&mut self, lease: Lease) -> Result<(), StoreError> {
         dispatch!(self, s => s.release(lease).await)
     }
+    async fn wakeups(&self) -> Result<Option<Wakeups>, StoreError> {
+        dispatch!(self, s => s.wakeups().await)
+    }
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {
         dispatch!(self, s => s.load_rows(level, keys).await)
     }
@@ -780,30 +801,37 @@ pub fn detect_dialect(version: &str) -> Dialect {
 
 /// Opens one connection (no TLS) and drives it on a background task.
 async fn open(config: &Config) -> Result<tokio_postgres::Client, StoreError> {
-    let url = config.database.redacted_url();
-    let mut pg: tokio_postgres::Config =
-        config
-            .database
-            .url
-            .parse()
-            .map_err(|source| StoreError::BadUrl {
-                url: url.clone(),
-                source,
-            })?;
-    let timeout = config.database.connect_timeout;
-    pg.connect_timeout(timeout);
-    let connecting = pg.connect(tokio_postgres::NoTls);
-    let (client, connection) = match tokio::time::timeout(timeout, connecting).await {
-        Err(_) => return Err(StoreError::ConnectTimeout { url, timeout }),
-        Ok(Err(source)) => return Err(StoreError::Connect { url, source }),
-        Ok(Ok(c)) => c,
-    };
+    let (client, connection) = open_connection(&config.database).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "database connection closed");
         }
     });
     Ok(client)
+}
+
+/// A connection to drive: await it, or poll its messages (notifications).
+pub(crate) type Connection =
+    tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>;
+
+/// Opens one connection (no TLS); the caller drives it.
+pub(crate) async fn open_connection(
+    database: &crate::config::DatabaseConfig,
+) -> Result<(tokio_postgres::Client, Connection), StoreError> {
+    let url = database.redacted_url();
+    let mut pg: tokio_postgres::Config =
+        database.url.parse().map_err(|source| StoreError::BadUrl {
+            url: url.clone(),
+            source,
+        })?;
+    let timeout = database.connect_timeout;
+    pg.connect_timeout(timeout);
+    let connecting = pg.connect(tokio_postgres::NoTls);
+    match tokio::time::timeout(timeout, connecting).await {
+        Err(_) => Err(StoreError::ConnectTimeout { url, timeout }),
+        Ok(Err(source)) => Err(StoreError::Connect { url, source }),
+        Ok(Ok(c)) => Ok(c),
+    }
 }
 
 /// Columns read for every data, job and day row, in [`row_from`]'s order.

@@ -20,6 +20,10 @@
 //! is the producer's right.
 //!
 //! **Several workers** lease their devices with advisory locks ([`lease`]).
+//!
+//! **Wake-ups**: the daemon `LISTEN`s on a connection of its own to the channel named
+//! after the data table, notified by the triggers of migration 0003 after producer
+//! statements; recalcd's own sessions set `recalcd.session = on` and notify nobody.
 
 use std::collections::HashSet;
 
@@ -33,11 +37,12 @@ use super::migrate::{latest_version, migrations, render};
 use super::{
     row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord, Lease, Level,
     MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange,
-    WriteBatch, WriteOutcome, ROW_COLUMNS,
+    Wakeups, WriteBatch, WriteOutcome, ROW_COLUMNS,
 };
-use crate::config::{Config, Dialect, TableNames, WorkerConfig};
+use crate::config::{Config, DatabaseConfig, Dialect, TableNames, WorkerConfig};
 
 pub mod lease;
+mod listen;
 
 /// Serialises concurrent `recalcd migrate` runs (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x7265_6361_6c63_6401;
@@ -54,6 +59,8 @@ pub struct PgStore {
     worker: WorkerConfig,
     /// The advisory-lock namespace of this installation ([`lease::namespace`]).
     namespace: i32,
+    /// How to open the listening connection of [`Store::wakeups`].
+    database: DatabaseConfig,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -152,7 +159,9 @@ impl PgStore {
     /// # Errors
     /// [`StoreError::Query`] if a setting is refused.
     pub async fn new(client: Client, config: &Config) -> Result<Self, StoreError> {
-        let mut settings = String::from("SET TIME ZONE 'UTC';");
+        // `recalcd.session` tells the notify trigger (migration 0003) that the write is
+        // recalcd's own: nobody needs waking for it.
+        let mut settings = String::from("SET TIME ZONE 'UTC'; SET recalcd.session = 'on';");
         if let Some(t) = config.database.statement_timeout {
             settings.push_str(&format!("SET statement_timeout = {};", t.as_millis()));
         }
@@ -166,6 +175,7 @@ impl PgStore {
             staging_ready: false,
             worker: config.worker,
             namespace: lease::namespace(&config.tables),
+            database: config.database.clone(),
         })
     }
 
@@ -470,6 +480,10 @@ impl Store for PgStore {
 
     async fn release(&mut self, lease: Lease) -> Result<(), StoreError> {
         lease::release(&self.client, lease).await
+    }
+
+    async fn wakeups(&self) -> Result<Option<Wakeups>, StoreError> {
+        listen::listen(&self.database, &self.tables).await.map(Some)
     }
 
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {

@@ -66,7 +66,7 @@ use super::migrate::{latest_version, migrations, render, statements};
 use super::{
     row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord, Lease, Level,
     MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange,
-    WriteBatch, WriteOutcome, ROW_COLUMNS,
+    Wakeups, WriteBatch, WriteOutcome, ROW_COLUMNS,
 };
 use crate::config::{Config, Dialect, TableNames, WorkerConfig};
 
@@ -624,6 +624,11 @@ impl Store for QuestStore {
             &format!("polling flagged {level} rows of this worker's share"),
         )
         .await
+    }
+
+    /// No notifications on QuestDB (no triggers, no `LISTEN`): polling only.
+    async fn wakeups(&self) -> Result<Option<Wakeups>, StoreError> {
+        Ok(None)
     }
 
     /// Nothing to give back: the share is static.
