@@ -8,5 +8,6 @@ mod daemon;
 mod demo_server;
 mod engine_forms;
 mod engine_once;
+mod faults;
 mod store_contract;
 mod workers;
