@@ -4,9 +4,10 @@
 //!
 //! Runs the daemon in-process against the PostgreSQL at `DATABASE_URL` (a database of
 //! its own, dropped afterwards), inserts `RECALCD_BENCH_SAMPLES` (default 50) flagged
-//! rows one at a time, each a job of its own, with a pause of 123 ms between them (not
-//! a divisor of the poll interval, so polling is sampled at every phase), and watches
-//! each row from a second connection every millisecond. Prints p50 / p90 / p99 / max.
+//! rows one at a time, each a job of its own, with pauses spread over 50-1050 ms between
+//! them (so that polling is sampled at every phase of its interval rather than always
+//! just after the daemon went to sleep), and watches each row from a second connection
+//! every millisecond. Prints p50 / p90 / p99 / max.
 //!
 //! Prints figures; asserts nothing about time. `cargo bench --bench latency`.
 
@@ -90,7 +91,8 @@ async fn measure(url: &str, notify: bool, samples: usize, first: usize) -> Vec<D
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         latencies.push(started.elapsed());
-        tokio::time::sleep(Duration::from_millis(123)).await;
+        let pause = 50 + (i as u64 * 389) % 1000;
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
     let _ = stop.send(());
     daemon
