@@ -238,7 +238,11 @@ impl Session {
         let revision = current_revision(&store, &mut revision_warned).await?;
         let recalc =
             Recalculator::load(&store, config.engine.clone(), config.poll.batch_size).await?;
-        info!(dialect = %store.dialect(), "connected");
+        info!(
+            dialect = %store.dialect(),
+            notifications = wakeups.is_some(),
+            "connected"
+        );
         Ok(Session {
             store,
             recalc,

@@ -511,7 +511,8 @@ pub trait Store {
     /// [`StoreError::MissingTable`], [`StoreError::Column`], [`StoreError::Outdated`], …
     fn check_schema(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// At most `limit` flagged rows (`recalc > 0`) of `level`, ordered by id, datetime.
+    /// At most `limit` flagged rows (`recalc > 0`) of `level`, ordered by id, datetime,
+    /// of every device: no lease, no share (batches use [`Store::poll_leased`]).
     ///
     /// # Errors
     /// [`StoreError`] if the query fails.
