@@ -96,12 +96,12 @@ pub struct Config {
     pub tables: TableNames,
     /// How the daemon polls for flagged rows.
     pub poll: PollConfig,
+    /// How several workers split the devices.
+    pub worker: WorkerConfig,
     /// Logging.
     pub log: LogConfig,
     /// How the engine computes.
     pub engine: crate::engine::compute::Options,
-    /// How several workers split the devices.
-    pub worker: WorkerConfig,
 }
 
 /// `[database]`.
@@ -221,22 +221,12 @@ pub struct RawConfig {
     pub tables: RawTables,
     /// `[poll]`.
     pub poll: RawPoll,
+    /// `[worker]`.
+    pub worker: RawWorker,
     /// `[log]`.
     pub log: RawLog,
     /// `[engine]`.
     pub engine: RawEngine,
-    /// `[worker]`.
-    pub worker: RawWorker,
-}
-
-/// `[worker]` as written.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawWorker {
-    /// `worker.shard`.
-    pub shard: u64,
-    /// `worker.shards`.
-    pub shards: u64,
 }
 
 /// `[database]` as written.
@@ -284,6 +274,16 @@ pub struct RawPoll {
     pub max_backoff: String,
     /// `poll.notify`.
     pub notify: bool,
+}
+
+/// `[worker]` as written.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorker {
+    /// `worker.shard`.
+    pub shard: u64,
+    /// `worker.shards`.
+    pub shards: u64,
 }
 
 /// `[log]` as written.
@@ -336,6 +336,10 @@ impl Default for RawConfig {
                 max_backoff: "30s".into(),
                 notify: true,
             },
+            worker: RawWorker {
+                shard: 0,
+                shards: 1,
+            },
             log: RawLog {
                 format: "pretty".into(),
                 level: "info".into(),
@@ -343,10 +347,6 @@ impl Default for RawConfig {
             engine: RawEngine {
                 max_iterations: 10,
                 default_timezone: "UTC".into(),
-            },
-            worker: RawWorker {
-                shard: 0,
-                shards: 1,
             },
         }
     }
@@ -457,6 +457,7 @@ impl RawConfig {
                 max_iterations,
                 default_zone,
             },
+            worker: WorkerConfig { shard, shards },
             database: DatabaseConfig {
                 url,
                 dialect,
@@ -472,7 +473,6 @@ impl RawConfig {
                 notify: self.poll.notify,
             },
             log: LogConfig { format, level },
-            worker: WorkerConfig { shard, shards },
         })
     }
 }
