@@ -187,26 +187,32 @@ fn refused_for_longer_than_give_up_after_it_exits_non_zero() {
 #[test]
 fn sigterm_during_a_write_back_leaves_no_partial_batch() {
     let db = setup();
-    db.execute_blocking(&backlog_sql(1..=50, 100, 4));
-    let total = 50 * 100 * 4;
+    // Three batches' worth, so that one is left whichever write-back is caught.
+    db.execute_blocking(&backlog_sql(1..=50, 150, 4));
+    let total = 50 * 150 * 4;
     let daemon = Daemon::start(
         &format!("{}?application_name=victim", db.url),
         &[("RECALCD__POLL__BATCH_SIZE", "10000")],
     );
-    // Caught inside the write-back transaction (its statements use the staging tables).
+    // Caught inside the write-back transaction (its statements use the staging tables);
+    // the rows computed are counted just before, so that batch is not among them.
     let writing = "SELECT count(*) FROM pg_stat_activity
                     WHERE application_name = 'victim' AND state <> 'idle'
                       AND query LIKE '%recalcd_stage%'";
+    let done_sql = "SELECT count(*) FROM data WHERE recalc = 0";
+    let mut done_before = 0;
     assert!(
-        eventually(|| number(&db.url, writing) > 0),
+        eventually(|| {
+            done_before = number(&db.url, done_sql);
+            number(&db.url, writing) > 0
+        }),
         "never caught writing back; log:\n{}",
         daemon.log()
     );
-    let done_before = number(&db.url, "SELECT count(*) FROM data WHERE recalc = 0");
     let (status, log) = daemon.terminate();
     assert_eq!(status.code(), Some(0), "log:\n{log}");
     assert!(log.contains("SIGTERM"), "{log}");
-    let done = number(&db.url, "SELECT count(*) FROM data WHERE recalc = 0");
+    let done = number(&db.url, done_sql);
     assert!(
         done > done_before,
         "the batch in flight was not finished:\n{log}"
