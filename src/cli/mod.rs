@@ -166,8 +166,12 @@ pub enum Command {
     /// Run as a daemon: recalculate whatever gets flagged, until SIGTERM or SIGINT.
     ///
     /// Polls the flagged rows and computes them in batches of `poll.batch_size`, back to
-    /// back while there is a backlog, and every `poll.interval` when there is none; memory
-    /// follows the batch size, not the backlog. When the stored equations or constants
+    /// back while there is a backlog, and every `poll.interval` when there is none (on
+    /// PostgreSQL at once when a producer's write notifies it, `poll.notify`); memory
+    /// follows the batch size, not the backlog. Several `recalcd run` may share a store:
+    /// PostgreSQL leases each batch's devices to one of them (a dead one's pass to the
+    /// others); on QuestDB give each its own `worker.shard` of `worker.shards`. When the
+    /// stored equations or constants
     /// change, they are reloaded before the next batch (PostgreSQL: a revision counter
     /// kept by triggers; QuestDB: a fingerprint the server computes). SIGTERM or SIGINT
     /// lets the batch in flight finish (on PostgreSQL its write-back is one transaction:
@@ -176,7 +180,8 @@ pub enum Command {
     /// first and twice as long after each failure, up to `poll.max_backoff`. A bad
     /// equation or row never stops it. Logs go to stderr, pretty or JSON (`log.format`).
     /// Exits 1 only when the configuration can never work (a malformed database URL, a
-    /// schema newer than this recalcd).
+    /// schema newer than this recalcd), or once the store has been unusable for
+    /// `database.give_up_after` (default: never).
     Run(run::Args),
     /// Print the summaries (types 6 and 7) of a date range, one record per device.
     ///

@@ -227,9 +227,17 @@ impl Session {
     async fn open(config: &Config) -> Result<Session, StoreError> {
         let store = store::connect(config).await?;
         store.check_schema().await?;
-        // Listening before the first poll: nothing flagged in between is missed.
+        // Listening before the first poll: nothing flagged in between is missed. Without
+        // it (e.g. no connection left under `max_connections`) the daemon still works,
+        // polling; it tries again with the next connection.
         let wakeups = if config.poll.notify {
-            store.wakeups().await?
+            store.wakeups().await.unwrap_or_else(|e| {
+                warn!(
+                    error = %Chain(&e),
+                    "cannot listen for notifications; polling every interval"
+                );
+                None
+            })
         } else {
             None
         };
