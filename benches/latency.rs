@@ -9,6 +9,10 @@
 //! just after the daemon went to sleep), and watches each row from a second connection
 //! every millisecond. Prints p50 / p90 / p99 / max.
 //!
+//! Then the price producers pay for the notify trigger (migration 0003): the time of
+//! one `INSERT … SELECT` of `RECALCD_BENCH_BULK` (default 1,000,000) flagged rows into
+//! the data table with the trigger and with it disabled, alternately, twice each.
+//!
 //! Prints figures; asserts nothing about time. `cargo bench --bench latency`.
 
 use std::time::{Duration, Instant};
@@ -148,6 +152,39 @@ async fn main() {
             ms(percentile(&l, 0.99)),
             ms(l[l.len() - 1]),
         );
+    }
+    let bulk: usize = std::env::var("RECALCD_BENCH_BULK")
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(1_000_000);
+    let client = connect(&url).await;
+    let insert = format!(
+        "INSERT INTO data (datetime, data_time, id, recalc, conjoined)
+         SELECT timestamp '2025-01-01' + g * interval '1 second', timestamp '2025-01-01',
+                g % 100, 1, 'x=' || g || ';'
+           FROM generate_series(1, {bulk}) g"
+    );
+    println!("bulk insert of {bulk} flagged rows (one statement)");
+    let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..4 {
+        let with_trigger = round % 2 == 0;
+        let toggle = if with_trigger { "ENABLE" } else { "DISABLE" };
+        client
+            .batch_execute(&format!(
+                "TRUNCATE data; ALTER TABLE data {toggle} TRIGGER recalcd_notify; VACUUM ANALYZE data"
+            ))
+            .await
+            .expect("prepare the table");
+        let started = Instant::now();
+        client.batch_execute(&insert).await.expect("bulk insert");
+        times[usize::from(with_trigger)].push(started.elapsed());
+    }
+    for (label, t) in [
+        ("without the trigger", &times[0]),
+        ("with the notify trigger", &times[1]),
+    ] {
+        let shown: Vec<String> = t.iter().map(|d| ms(*d)).collect();
+        println!("  {label:<46} {}", shown.join(", "));
     }
     let _ = admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
