@@ -5,10 +5,11 @@
 //! nothing is flagged wait `poll.interval` — or less: on PostgreSQL (with
 //! `poll.notify`) a second connection `LISTEN`s for the notifications the triggers send
 //! after producers' writes, and one ends the wait at once ([`Wakeups`]); it is opened
-//! before the first poll and reconnected with the main connection. Each batch leases
-//! its devices ([`Store::lease`]), so several daemons can share one store. Before every batch one tiny query asks for
-//! the revision; when it moved, the equations and constants are reloaded (`equations
-//! reloaded` in the log). Memory follows `poll.batch_size`, never the backlog: nothing
+//! before the first poll and reconnected with the main connection (without it the
+//! daemon polls). Each batch leases its devices ([`Store::lease`]), so several daemons
+//! can share one store. Before every batch one tiny query asks for the revision; when
+//! it moved, the equations and constants are reloaded (`equations reloaded` in the
+//! log). Memory follows `poll.batch_size`, never the backlog: nothing
 //! is kept from one batch to the next but the compiled equations.
 //!
 //! **Shutdown.** The shutdown future is a parameter (the CLI passes SIGTERM / SIGINT,
@@ -27,8 +28,8 @@
 //! reconnects and carries on. A missing or outdated schema is waited out at the cap
 //! (someone has to run `recalcd migrate`). With `database.give_up_after` set, the
 //! daemon instead exits with [`DaemonError::GaveUp`] once the store has been failing
-//! that long without a successful batch in between. The back-off starts again from 500 ms after
-//! the first batch or poll that succeeds. Bad equations are left out when loaded (and
+//! that long without a successful batch in between. The back-off starts again from
+//! 500 ms after the first batch or poll that succeeds. Bad equations are left out when loaded (and
 //! logged); a row whose outputs cannot be computed is written with `recalc = -1` and
 //! error records; neither affects other rows. Should a batch ever panic (a bug: the
 //! engine returns failures as values), the panic is caught and handled like a store
@@ -102,7 +103,12 @@ pub async fn run<F: Future<Output = ()>>(config: &Config, shutdown: F) -> Result
             Err(e) => {
                 if let Some(after) = config.database.give_up_after {
                     if backoff.failing_for() >= after {
-                        error!(error = %Chain(&e), give_up_after_ms = millis(after), "giving up: the store stayed unusable");
+                        let give_up_after_ms = millis(after);
+                        error!(
+                            error = %Chain(&e),
+                            give_up_after_ms,
+                            "giving up: the store stayed unusable"
+                        );
                         return Err(DaemonError::GaveUp { after, source: e });
                     }
                 }
@@ -457,7 +463,8 @@ impl Backoff {
         }
     }
 
-    /// How long the current run of failures has lasted (zero when none).
+    /// How long the current run of failures has lasted; a run starts with the first
+    /// failure counted by this or [`Backoff::failed`] / [`Backoff::at_cap`].
     fn failing_for(&mut self) -> Duration {
         self.failing_since
             .get_or_insert_with(Instant::now)
