@@ -19,6 +19,13 @@
 //! fail — until then that worker's devices wait. A worker that is alive but stuck keeps
 //! its devices (no expiry): correctness first, since its write-back may still commit.
 //! The write-back's guard (`xmin`) stays as a second line of defence.
+//!
+//! **Limits.** Leases (and `LISTEN`) need a real server session per worker: connect
+//! directly or through a pooler in *session* mode — in PgBouncer's transaction mode a
+//! lock would stay with a pooled server connection other clients then use. Finding
+//! candidates walks the flagged-rows index past the rows of devices other workers
+//! hold, so a very deep backlog on a few held devices makes each lease query read that
+//! many index entries.
 
 use tokio_postgres::Client;
 
