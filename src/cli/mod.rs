@@ -177,11 +177,12 @@ pub enum Command {
     /// lets the batch in flight finish (on PostgreSQL its write-back is one transaction:
     /// written completely or not at all), starts no other, and exits 0. When the store
     /// goes away, the failure is logged and the daemon reconnects, waiting 500ms at
-    /// first and twice as long after each failure, up to `poll.max_backoff`. A bad
+    /// first and twice as long after each failure, up to `poll.max_backoff` (with
+    /// `database.give_up_after` set, it exits 1 once the store stayed unusable that
+    /// long). A bad
     /// equation or row never stops it. Logs go to stderr, pretty or JSON (`log.format`).
     /// Exits 1 only when the configuration can never work (a malformed database URL, a
-    /// schema newer than this recalcd), or once the store has been unusable for
-    /// `database.give_up_after` (default: never).
+    /// schema newer than this recalcd).
     Run(run::Args),
     /// Print the summaries (types 6 and 7) of a date range, one record per device.
     ///
