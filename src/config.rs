@@ -97,6 +97,8 @@ pub struct Config {
     pub tables: TableNames,
     /// How the daemon polls for flagged rows.
     pub poll: PollConfig,
+    /// How several workers split the devices.
+    pub worker: WorkerConfig,
     /// Logging.
     pub log: LogConfig,
     /// How the engine computes.
@@ -124,6 +126,10 @@ pub struct DatabaseConfig {
     pub connect_timeout: Duration,
     /// Cancel statements running longer than this (PostgreSQL only); `None` = no limit.
     pub statement_timeout: Option<Duration>,
+    /// `recalcd run` exits with an error once the store has been unusable (unreachable,
+    /// refusing connections, without schema) for this long without a break; `None` =
+    /// retry forever.
+    pub give_up_after: Option<Duration>,
 }
 
 impl DatabaseConfig {
@@ -140,6 +146,7 @@ impl fmt::Debug for DatabaseConfig {
             .field("dialect", &self.dialect)
             .field("connect_timeout", &self.connect_timeout)
             .field("statement_timeout", &self.statement_timeout)
+            .field("give_up_after", &self.give_up_after)
             .finish()
     }
 }
@@ -179,6 +186,30 @@ pub struct PollConfig {
     /// The longest wait between two attempts when the store fails (the wait starts
     /// at half a second and doubles up to this).
     pub max_backoff: Duration,
+    /// Wake up as soon as rows are flagged (PostgreSQL `LISTEN`/`NOTIFY`), polling
+    /// every `interval` only as the fallback. Ignored on QuestDB (no notifications).
+    pub notify: bool,
+}
+
+/// `[worker]`: how several `recalcd run` processes against one store split the devices.
+///
+/// On PostgreSQL the workers lease devices dynamically (advisory locks), so nothing
+/// needs configuring; on QuestDB, which has no locks, each worker takes a static share:
+/// the devices with `id mod shards = shard`. The static split applies on PostgreSQL
+/// too when set, on top of the leases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// This worker's share, `0..shards`.
+    pub shard: u32,
+    /// How many shares the devices are split into; 1 = no static split.
+    pub shards: u32,
+}
+
+impl WorkerConfig {
+    /// Whether the static split restricts this worker at all.
+    pub fn is_split(&self) -> bool {
+        self.shards > 1
+    }
 }
 
 /// `[log]`.
@@ -200,6 +231,8 @@ pub struct RawConfig {
     pub tables: RawTables,
     /// `[poll]`.
     pub poll: RawPoll,
+    /// `[worker]`.
+    pub worker: RawWorker,
     /// `[log]`.
     pub log: RawLog,
     /// `[engine]`.
@@ -221,6 +254,9 @@ pub struct RawDatabase {
     /// `database.statement_timeout` (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statement_timeout: Option<String>,
+    /// `database.give_up_after` (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub give_up_after: Option<String>,
 }
 
 /// `[tables]` as written.
@@ -248,6 +284,18 @@ pub struct RawPoll {
     pub batch_size: u64,
     /// `poll.max_backoff`.
     pub max_backoff: String,
+    /// `poll.notify`.
+    pub notify: bool,
+}
+
+/// `[worker]` as written.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorker {
+    /// `worker.shard`.
+    pub shard: u64,
+    /// `worker.shards`.
+    pub shards: u64,
 }
 
 /// `[log]` as written.
@@ -290,6 +338,7 @@ impl Default for RawConfig {
                 dialect: "auto".into(),
                 connect_timeout: "10s".into(),
                 statement_timeout: None,
+                give_up_after: None,
             },
             tables: RawTables {
                 data: "data".into(),
@@ -305,6 +354,11 @@ impl Default for RawConfig {
                 interval: "5s".into(),
                 batch_size: 10_000,
                 max_backoff: "30s".into(),
+                notify: true,
+            },
+            worker: RawWorker {
+                shard: 0,
+                shards: 1,
             },
             log: RawLog {
                 format: "pretty".into(),
@@ -364,6 +418,24 @@ impl RawConfig {
                     .filter(|d| !d.is_zero())
             }
         };
+        let give_up_after = match &self.database.give_up_after {
+            None => None,
+            Some(s) => Some(parse_duration(s).map_err(|r| invalid("database.give_up_after", r))?)
+                .filter(|d| !d.is_zero()),
+        };
+        let shards = u32::try_from(self.worker.shards)
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| invalid("worker.shards", "must be between 1 and 1000000".into()))?;
+        let shard = u32::try_from(self.worker.shard)
+            .ok()
+            .filter(|k| *k < shards)
+            .ok_or_else(|| {
+                invalid(
+                    "worker.shard",
+                    format!("must be between 0 and worker.shards - 1 ({})", shards - 1),
+                )
+            })?;
         let t = self.tables;
         let tables = TableNames {
             data: identifier("tables.data", t.data)?,
@@ -424,17 +496,20 @@ impl RawConfig {
                 max_iterations,
                 default_zone,
             },
+            worker: WorkerConfig { shard, shards },
             database: DatabaseConfig {
                 url,
                 dialect,
                 connect_timeout,
                 statement_timeout,
+                give_up_after,
             },
             tables,
             poll: PollConfig {
                 interval,
                 batch_size,
                 max_backoff,
+                notify: self.poll.notify,
             },
             log: LogConfig { format, level },
             http: HttpConfig { listen },
@@ -657,6 +732,50 @@ mod tests {
         raw.poll.max_backoff = "0s".into();
         let e = raw.validate().unwrap_err();
         assert!(e.to_string().contains("poll.max_backoff"), "{e}");
+        assert_eq!(
+            c.worker,
+            WorkerConfig {
+                shard: 0,
+                shards: 1
+            }
+        );
+        assert!(c.poll.notify);
+        assert_eq!(c.database.give_up_after, None);
+    }
+
+    #[test]
+    fn worker_split_and_give_up_are_checked() {
+        let mut raw = RawConfig {
+            worker: RawWorker {
+                shard: 2,
+                shards: 3,
+            },
+            ..RawConfig::default()
+        };
+        raw.database.give_up_after = Some("90s".into());
+        let c = raw.clone().validate().unwrap();
+        assert_eq!(
+            c.worker,
+            WorkerConfig {
+                shard: 2,
+                shards: 3
+            }
+        );
+        assert!(c.worker.is_split());
+        assert_eq!(c.database.give_up_after, Some(Duration::from_secs(90)));
+        raw.worker.shard = 3;
+        let e = raw.clone().validate().unwrap_err();
+        assert!(e.to_string().contains("worker.shard"), "{e}");
+        raw.worker = RawWorker {
+            shard: 0,
+            shards: 0,
+        };
+        let e = raw.clone().validate().unwrap_err();
+        assert!(e.to_string().contains("worker.shards"), "{e}");
+        raw.worker.shards = 1;
+        raw.database.give_up_after = Some("soon".into());
+        let e = raw.validate().unwrap_err();
+        assert!(e.to_string().contains("database.give_up_after"), "{e}");
     }
 
     #[test]
@@ -671,6 +790,7 @@ mod tests {
         let mut defaults = RawConfig::default();
         // The example shows the optional statement_timeout commented out.
         defaults.database.statement_timeout = raw.database.statement_timeout.clone();
+        defaults.database.give_up_after = raw.database.give_up_after.clone();
         assert_eq!(raw, defaults);
         assert_eq!(
             Config::load_from(Some(&path), None, no_env()).unwrap(),
@@ -678,6 +798,7 @@ mod tests {
         );
         // Every key of the mirror appears in the file, the optional one commented.
         assert!(text.contains("# statement_timeout = "));
+        assert!(text.contains("# give_up_after = "));
     }
 
     #[test]

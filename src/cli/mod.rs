@@ -184,14 +184,20 @@ pub enum Command {
     /// Run as a daemon: recalculate whatever gets flagged, until SIGTERM or SIGINT.
     ///
     /// Polls the flagged rows and computes them in batches of `poll.batch_size`, back to
-    /// back while there is a backlog, and every `poll.interval` when there is none; memory
-    /// follows the batch size, not the backlog. When the stored equations or constants
+    /// back while there is a backlog, and every `poll.interval` when there is none (on
+    /// PostgreSQL at once when a producer's write notifies it, `poll.notify`); memory
+    /// follows the batch size, not the backlog. Several `recalcd run` may share a store:
+    /// PostgreSQL leases each batch's devices to one of them (a dead one's pass to the
+    /// others); on QuestDB give each its own `worker.shard` of `worker.shards`. When the
+    /// stored equations or constants
     /// change, they are reloaded before the next batch (PostgreSQL: a revision counter
     /// kept by triggers; QuestDB: a fingerprint the server computes). SIGTERM or SIGINT
     /// lets the batch in flight finish (on PostgreSQL its write-back is one transaction:
     /// written completely or not at all), starts no other, and exits 0. When the store
     /// goes away, the failure is logged and the daemon reconnects, waiting 500ms at
-    /// first and twice as long after each failure, up to `poll.max_backoff`. A bad
+    /// first and twice as long after each failure, up to `poll.max_backoff` (with
+    /// `database.give_up_after` set, it exits 1 once the store stayed unusable that
+    /// long). A bad
     /// equation or row never stops it. Logs go to stderr, pretty or JSON (`log.format`).
     /// Serves /healthz, /readyz and /metrics on `http.listen` (default 127.0.0.1:9187;
     /// `off` for none) and, under systemd (`Type=notify`), sends READY=1 after the first

@@ -15,7 +15,9 @@ use tracing::{debug, info, instrument, warn};
 use crate::engine::catalog::{Catalog, Constants, Needs};
 use crate::engine::compute::{compute, DeviceBatch, Options, Outcome};
 use crate::engine::day::DaySpan;
-use crate::store::{sweep_cursor, Level, Row, RowKey, Store, StoreError, TimeRange, WriteBatch};
+use crate::store::{
+    sweep_cursor, Lease, Level, Row, RowKey, Store, StoreError, TimeRange, WriteBatch,
+};
 
 /// What one batch (or a whole `once` run) did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -131,18 +133,49 @@ impl Recalculator {
         &self.catalog
     }
 
-    /// Runs one batch: poll, load, compute, write back.
+    /// Runs one batch: lease devices, poll their flags, load, compute, write back,
+    /// give the lease back.
+    ///
+    /// The lease covers the whole batch — the loads, the computation, the next job or
+    /// day flagged for a changed one (SPEC §3.4), and the write-back — so no other
+    /// worker touches these devices meanwhile.
     ///
     /// # Errors
     /// [`StoreError`] if the store fails; nothing of the batch is written then (on
-    /// PostgreSQL; see the QuestDB module for its limits).
+    /// PostgreSQL; see the QuestDB module for its limits). The lease is then given back
+    /// if the store still answers, and otherwise ends with the session.
     #[instrument(skip_all, fields(batch_size = self.batch_size))]
     pub async fn run_batch<S: Store>(&self, store: &mut S) -> Result<Report, StoreError> {
+        // A device leased just after another worker computed it has nothing flagged any
+        // more: look again a few times before calling the store idle.
+        for _ in 0..3 {
+            let lease = store.lease(self.batch_size).await?;
+            if lease.is_empty() {
+                break;
+            }
+            let dynamic = matches!(lease, Lease::Devices(_));
+            let outcome = self.run_leased(store, &lease).await;
+            let released = store.release(lease).await;
+            let report = outcome?;
+            released?;
+            if !report.is_idle() || !dynamic {
+                return Ok(report);
+            }
+        }
+        Ok(Report::default())
+    }
+
+    /// [`Recalculator::run_batch`] for the devices of `lease`.
+    async fn run_leased<S: Store>(
+        &self,
+        store: &mut S,
+        lease: &Lease,
+    ) -> Result<Report, StoreError> {
         let n = self.batch_size;
         let t0 = Instant::now();
-        let flagged_data = self.poll(store, Level::Data, n).await?;
-        let flagged_jobs = self.poll(store, Level::Job, n).await?;
-        let flagged_days = self.poll(store, Level::Day, n).await?;
+        let flagged_data = self.poll(store, Level::Data, lease, n).await?;
+        let flagged_jobs = self.poll(store, Level::Job, lease, n).await?;
+        let flagged_days = self.poll(store, Level::Day, lease, n).await?;
         let flagged = flagged_data.len() + flagged_jobs.len() + flagged_days.len();
         if flagged == 0 {
             return Ok(Report::default());
@@ -250,20 +283,21 @@ impl Recalculator {
         Ok(report)
     }
 
-    /// The next `n` flagged rows of `level`, continuing the sweep; at the end of a sweep
+    /// The next `n` flagged rows of `level` of the leased devices, continuing the sweep; at the end of a sweep
     /// it starts over from the oldest flag once, so rows re-flagged behind the cursor are
     /// found and an empty answer means nothing of the level is flagged.
     async fn poll<S: Store>(
         &self,
         store: &S,
         level: Level,
+        lease: &Lease,
         n: usize,
     ) -> Result<Vec<Row>, StoreError> {
         let slot = level as usize;
         let after = self.cursors.lock().map(|c| c[slot]).unwrap_or(None);
-        let mut rows = store.poll_flagged(level, after, n).await?;
+        let mut rows = store.poll_leased(level, lease, after, n).await?;
         if rows.is_empty() && after.is_some() {
-            rows = store.poll_flagged(level, None, n).await?;
+            rows = store.poll_leased(level, lease, None, n).await?;
         }
         if let Ok(mut c) = self.cursors.lock() {
             c[slot] = sweep_cursor(&rows);

@@ -2,9 +2,14 @@
 //!
 //! **Loop.** Connect, check the schema, read the equations' [`Revision`] and load the
 //! [`Recalculator`]; then run batches back to back while rows are flagged, and when
-//! nothing is flagged wait `poll.interval`. Before every batch one tiny query asks for
-//! the revision; when it moved, the equations and constants are reloaded (`equations
-//! reloaded` in the log). Memory follows `poll.batch_size`, never the backlog: nothing
+//! nothing is flagged wait `poll.interval` — or less: on PostgreSQL (with
+//! `poll.notify`) a second connection `LISTEN`s for the notifications the triggers send
+//! after producers' writes, and one ends the wait at once ([`Wakeups`]); it is opened
+//! before the first poll and reconnected with the main connection (without it the
+//! daemon polls). Each batch leases its devices ([`Store::lease`]), so several daemons
+//! can share one store. Before every batch one tiny query asks for the revision; when
+//! it moved, the equations and constants are reloaded (`equations reloaded` in the
+//! log). Memory follows `poll.batch_size`, never the backlog: nothing
 //! is kept from one batch to the next but the compiled equations.
 //!
 //! **Shutdown.** The shutdown future is a parameter (the CLI passes SIGTERM / SIGINT,
@@ -21,8 +26,10 @@
 //! logged with its fields (`error`, `transient`, `retry_in_ms`), the connection is
 //! dropped, and after a back-off (500 ms doubling up to `poll.max_backoff`) the daemon
 //! reconnects and carries on. A missing or outdated schema is waited out at the cap
-//! (someone has to run `recalcd migrate`). The back-off starts again from 500 ms after
-//! the first batch or poll that succeeds. Bad equations are left out when loaded (and
+//! (someone has to run `recalcd migrate`). With `database.give_up_after` set, the
+//! daemon instead exits with [`DaemonError::GaveUp`] once the store has been failing
+//! that long without a successful batch in between. The back-off starts again from
+//! 500 ms after the first batch or poll that succeeds. Bad equations are left out when loaded (and
 //! logged); a row whose outputs cannot be computed is written with `recalc = -1` and
 //! error records; neither affects other rows. Should a batch ever panic (a bug: the
 //! engine returns failures as values), the panic is caught and handled like a store
@@ -42,7 +49,7 @@ use tracing::{error, info, warn};
 use super::batch::{Recalculator, Report};
 use super::monitor::Monitor;
 use crate::config::Config;
-use crate::store::{self, AnyStore, Revision, Store, StoreError};
+use crate::store::{self, AnyStore, Revision, Store, StoreError, Wakeups};
 
 /// The first wait after a failure; it doubles with each failure in a row.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -57,6 +64,15 @@ pub enum DaemonError {
     /// The store cannot be used as configured, whatever the daemon waits for.
     #[error("the store cannot be used as configured")]
     Unusable(#[source] StoreError),
+    /// The store stayed unusable for `database.give_up_after`.
+    #[error("giving up: the store has been unusable for {after:?} (database.give_up_after)")]
+    GaveUp {
+        /// The configured give-up time.
+        after: Duration,
+        /// The last failure.
+        #[source]
+        source: StoreError,
+    },
 }
 
 /// Runs the daemon until `shutdown` resolves, then returns once the batch in flight (if
@@ -64,7 +80,8 @@ pub enum DaemonError {
 ///
 /// # Errors
 /// [`DaemonError::Unusable`] for a bad database URL or a schema newer than this
-/// recalcd; every other failure is logged and retried.
+/// recalcd; [`DaemonError::GaveUp`] when `database.give_up_after` is set and passed;
+/// every other failure is logged and retried.
 pub async fn run<F: Future<Output = ()>>(config: &Config, shutdown: F) -> Result<(), DaemonError> {
     run_monitored(config, &Monitor::new(), shutdown).await
 }
@@ -105,6 +122,17 @@ pub async fn run_monitored<F: Future<Output = ()>>(
                 return Err(DaemonError::Unusable(e));
             }
             Err(e) => {
+                if let Some(after) = config.database.give_up_after {
+                    if backoff.failing_for() >= after {
+                        let give_up_after_ms = millis(after);
+                        error!(
+                            error = %Chain(&e),
+                            give_up_after_ms,
+                            "giving up: the store stayed unusable"
+                        );
+                        return Err(DaemonError::GaveUp { after, source: e });
+                    }
+                }
                 let wait = if is_schema_problem(&e) {
                     backoff.at_cap()
                 } else {
@@ -225,6 +253,9 @@ struct Session {
     revision: Option<Revision>,
     /// Whether "cannot read the revision" was logged already on this connection.
     revision_warned: bool,
+    /// Notifications that rows were flagged (PostgreSQL with `poll.notify`); `None`:
+    /// poll every interval.
+    wakeups: Option<Wakeups>,
 }
 
 impl Session {
@@ -232,18 +263,57 @@ impl Session {
     async fn open(config: &Config) -> Result<Session, StoreError> {
         let store = store::connect(config).await?;
         store.check_schema().await?;
+        // Listening before the first poll: nothing flagged in between is missed. Without
+        // it (e.g. no connection left under `max_connections`) the daemon still works,
+        // polling; it tries again with the next connection.
+        let wakeups = if config.poll.notify {
+            store.wakeups().await.unwrap_or_else(|e| {
+                warn!(
+                    error = %Chain(&e),
+                    "cannot listen for notifications; polling every interval"
+                );
+                None
+            })
+        } else {
+            None
+        };
         let mut revision_warned = false;
         // Read before loading, so a change made while loading is seen next time.
         let revision = current_revision(&store, &mut revision_warned).await?;
         let recalc =
             Recalculator::load(&store, config.engine.clone(), config.poll.batch_size).await?;
-        info!(dialect = %store.dialect(), "connected");
+        info!(
+            dialect = %store.dialect(),
+            notifications = wakeups.is_some(),
+            "connected"
+        );
         Ok(Session {
             store,
             recalc,
             revision,
             revision_warned,
+            wakeups,
         })
+    }
+
+    /// Waits `interval`, or until a notification says rows were flagged: `false` when
+    /// shutdown was requested meanwhile.
+    async fn idle<F: Future<Output = ()>>(
+        &mut self,
+        interval: Duration,
+        stop: &mut Shutdown<F>,
+    ) -> Result<bool, StoreError> {
+        let Some(wakeups) = self.wakeups.as_mut() else {
+            return Ok(stop.sleep(interval).await);
+        };
+        match stop
+            .or(tokio::time::timeout(interval, wakeups.wait()))
+            .await
+        {
+            None => Ok(false),
+            Some(Err(_elapsed)) => Ok(true),
+            Some(Ok(woken)) => woken.map(|()| true),
+        }
     }
 
     /// Polls and computes until shutdown is requested (`Ok`) or something fails.
@@ -286,7 +356,7 @@ impl Session {
             backoff.reset();
             if report.is_idle() {
                 stalled = 0;
-                if !stop.sleep(config.poll.interval).await {
+                if !self.idle(config.poll.interval, stop).await? {
                     return Ok(());
                 }
                 continue;
@@ -430,6 +500,8 @@ struct Backoff {
     next: Duration,
     /// The cap (`poll.max_backoff`).
     max: Duration,
+    /// When the current run of failures began (for `database.give_up_after`).
+    failing_since: Option<Instant>,
 }
 
 impl Backoff {
@@ -437,11 +509,21 @@ impl Backoff {
         Backoff {
             next: FIRST_BACKOFF.min(max),
             max,
+            failing_since: None,
         }
+    }
+
+    /// How long the current run of failures has lasted; a run starts with the first
+    /// failure counted by this or [`Backoff::failed`] / [`Backoff::at_cap`].
+    fn failing_for(&mut self) -> Duration {
+        self.failing_since
+            .get_or_insert_with(Instant::now)
+            .elapsed()
     }
 
     /// The wait after a failure; the next one is twice as long (up to the cap).
     fn failed(&mut self) -> Duration {
+        self.failing_since.get_or_insert_with(Instant::now);
         let wait = self.next;
         self.next = (self.next * 2).min(self.max);
         wait
@@ -449,12 +531,14 @@ impl Backoff {
 
     /// The cap, for failures that take a person to fix.
     fn at_cap(&mut self) -> Duration {
+        self.failing_since.get_or_insert_with(Instant::now);
         self.next = self.max;
         self.max
     }
 
     /// After a success: start again from [`FIRST_BACKOFF`].
     fn reset(&mut self) {
+        self.failing_since = None;
         self.next = FIRST_BACKOFF.min(self.max);
     }
 }
@@ -523,5 +607,19 @@ mod tests {
         config.poll.max_backoff = Duration::from_millis(20);
         let stop = tokio::time::sleep(Duration::from_millis(300));
         run(&config, stop).await.expect("stops cleanly");
+
+        // … or until `database.give_up_after`.
+        config.database.give_up_after = Some(Duration::from_millis(100));
+        let e = run(&config, std::future::pending()).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DaemonError::GaveUp {
+                    source: StoreError::Connect { .. },
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 }

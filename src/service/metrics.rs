@@ -280,7 +280,7 @@ pub fn store_error_kind(e: &StoreError) -> &'static str {
         | StoreError::Column { .. }
         | StoreError::Outdated { .. }
         | StoreError::TooNew { .. } => "schema",
-        StoreError::Query { .. } => "query",
+        StoreError::Query { .. } | StoreError::Closed { .. } => "query",
         StoreError::Unexpected { .. } => "unexpected",
     }
 }

@@ -45,6 +45,7 @@ macro_rules! migration {
 const POSTGRES: &[Migration] = &[
     migration!("postgres", 0001, "schema"),
     migration!("postgres", 0002, "revision"),
+    migration!("postgres", 0003, "notify"),
 ];
 
 #[allow(clippy::zero_prefixed_literal)]

@@ -15,6 +15,14 @@
 //! are reported in [`WriteOutcome::skipped`] and get no error records. PostgreSQL makes
 //! this atomic (the version is the row's `xmin`); QuestDB cannot, see [`questdb`].
 //!
+//! **Several workers** (SPEC §7). A batch first takes a [`Lease`] on the devices it will
+//! process ([`Store::lease`]), polls only their flagged rows ([`Store::poll_leased`]),
+//! and gives the lease back after its write-back ([`Store::release`]); no device is
+//! ever processed by two workers at once. PostgreSQL leases devices dynamically with
+//! session-level advisory locks (they vanish with a dead worker's session, so its
+//! devices pass to the others); QuestDB has no locks and splits the devices statically
+//! (`worker.shard` / `worker.shards`), see [`postgres`] and [`questdb`].
+//!
 //! Timestamps are UTC [`NaiveDateTime`] everywhere.
 
 use std::fmt;
@@ -29,9 +37,11 @@ pub mod migrate;
 pub mod postgres;
 pub mod questdb;
 mod schema;
+mod wakeups;
 
 pub use postgres::PgStore;
 pub use questdb::QuestStore;
+pub use wakeups::Wakeups;
 
 /// The three stored levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -302,6 +312,24 @@ impl Revision {
     }
 }
 
+/// The devices one batch may process, taken by [`Store::lease`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    /// These devices, held by this worker alone until [`Store::release`] (PostgreSQL).
+    /// Empty when no device with flagged rows was free.
+    Devices(Vec<i32>),
+    /// Every device of this worker's static share (`worker.shard`): the dialect has no
+    /// dynamic leases (QuestDB), so the configuration must give each worker its own share.
+    Shard,
+}
+
+impl Lease {
+    /// Whether the lease holds no device at all (nothing to poll).
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Lease::Devices(d) if d.is_empty())
+    }
+}
+
 /// What `migrate` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrateReport {
@@ -434,6 +462,13 @@ pub enum StoreError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// The server ended the connection (it is shutting down, or the session was
+    /// terminated) while recalcd was `what`.
+    #[error("the server closed the connection while {what}")]
+    Closed {
+        /// What recalcd was doing.
+        what: String,
+    },
     /// The server answered something recalcd cannot use.
     #[error("{what}: {detail}")]
     Unexpected {
@@ -453,7 +488,7 @@ impl StoreError {
             StoreError::Connect { source, .. } | StoreError::Query { source, .. } => {
                 driver_error_is_transient(source)
             }
-            StoreError::ConnectTimeout { .. } => true,
+            StoreError::ConnectTimeout { .. } | StoreError::Closed { .. } => true,
             _ => false,
         }
     }
@@ -517,6 +552,8 @@ pub trait Store {
     /// rescan the rows it has just cleared and picks up older re-flagged rows on the
     /// next sweep.
     ///
+    /// Batches use [`Store::poll_leased`], which also takes the device lease.
+    ///
     /// # Errors
     /// [`StoreError`] if the query fails.
     fn poll_flagged(
@@ -525,6 +562,45 @@ pub trait Store {
         after: Option<RowKey>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
+
+    /// Takes the devices the next batch will process: devices of this worker's share
+    /// with flagged rows (at any level) that no other worker holds, chosen among the
+    /// first `limit` flagged rows of each level. Hold the lease for the whole batch,
+    /// including its write-back, then [`Store::release`] it.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    fn lease(&mut self, limit: usize) -> impl Future<Output = Result<Lease, StoreError>> + Send;
+
+    /// The `limit` oldest flagged rows of `level` of the leased devices (after the
+    /// cursor `after`, as [`Store::poll_flagged`]), ordered by id, datetime. Polled
+    /// after the lease is taken, so no other worker is changing them.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    fn poll_leased(
+        &self,
+        level: Level,
+        lease: &Lease,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
+
+    /// Opens the store's wake-up channel: notifications that rows were flagged, so the
+    /// daemon need not wait a whole poll interval. `None` when the dialect has none
+    /// (QuestDB: polling only). Open it before the first poll, so that nothing flagged
+    /// in between is missed.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the channel cannot be opened.
+    fn wakeups(&self) -> impl Future<Output = Result<Option<Wakeups>, StoreError>> + Send;
+
+    /// Gives the lease back once the batch is written (or abandoned), so that other
+    /// workers may take its devices.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the statement fails (the lease then ends with the session).
+    fn release(&mut self, lease: Lease) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The rows of `level` with these keys (those that exist).
     ///
@@ -688,6 +764,24 @@ impl Store for AnyStore {
     ) -> Result<Vec<Row>, StoreError> {
         dispatch!(self, s => s.poll_flagged(level, after, limit).await)
     }
+    async fn lease(&mut self, limit: usize) -> Result<Lease, StoreError> {
+        dispatch!(self, s => s.lease(limit).await)
+    }
+    async fn poll_leased(
+        &self,
+        level: Level,
+        lease: &Lease,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        dispatch!(self, s => s.poll_leased(level, lease, after, limit).await)
+    }
+    async fn release(&mut self, lease: Lease) -> Result<(), StoreError> {
+        dispatch!(self, s => s.release(lease).await)
+    }
+    async fn wakeups(&self) -> Result<Option<Wakeups>, StoreError> {
+        dispatch!(self, s => s.wakeups().await)
+    }
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {
         dispatch!(self, s => s.load_rows(level, keys).await)
     }
@@ -779,24 +873,7 @@ pub fn detect_dialect(version: &str) -> Dialect {
 
 /// Opens one connection (no TLS) and drives it on a background task.
 async fn open(config: &Config) -> Result<tokio_postgres::Client, StoreError> {
-    let url = config.database.redacted_url();
-    let mut pg: tokio_postgres::Config =
-        config
-            .database
-            .url
-            .parse()
-            .map_err(|source| StoreError::BadUrl {
-                url: url.clone(),
-                source,
-            })?;
-    let timeout = config.database.connect_timeout;
-    pg.connect_timeout(timeout);
-    let connecting = pg.connect(tokio_postgres::NoTls);
-    let (client, connection) = match tokio::time::timeout(timeout, connecting).await {
-        Err(_) => return Err(StoreError::ConnectTimeout { url, timeout }),
-        Ok(Err(source)) => return Err(StoreError::Connect { url, source }),
-        Ok(Ok(c)) => c,
-    };
+    let (client, connection) = open_connection(&config.database).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "database connection closed");
@@ -826,6 +903,30 @@ pub(crate) fn check_version(found: i32, dialect: Dialect) -> Result<(), StoreErr
         })
     } else {
         Ok(())
+    }
+}
+
+/// A connection to drive: await it, or poll its messages (notifications).
+pub(crate) type Connection =
+    tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>;
+
+/// Opens one connection (no TLS); the caller drives it.
+pub(crate) async fn open_connection(
+    database: &crate::config::DatabaseConfig,
+) -> Result<(tokio_postgres::Client, Connection), StoreError> {
+    let url = database.redacted_url();
+    let mut pg: tokio_postgres::Config =
+        database.url.parse().map_err(|source| StoreError::BadUrl {
+            url: url.clone(),
+            source,
+        })?;
+    let timeout = database.connect_timeout;
+    pg.connect_timeout(timeout);
+    let connecting = pg.connect(tokio_postgres::NoTls);
+    match tokio::time::timeout(timeout, connecting).await {
+        Err(_) => Err(StoreError::ConnectTimeout { url, timeout }),
+        Ok(Err(source)) => Err(StoreError::Connect { url, source }),
+        Ok(Ok(c)) => Ok(c),
     }
 }
 

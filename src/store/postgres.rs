@@ -20,6 +20,12 @@
 //! re-checks the condition on the new row version (READ COMMITTED), so it is skipped too.
 //! A producer writing after recalcd's commit simply overwrites recalcd's result, which
 //! is the producer's right.
+//!
+//! **Several workers** lease their devices with advisory locks ([`lease`]).
+//!
+//! **Wake-ups**: the daemon `LISTEN`s on a connection of its own to the channel named
+//! after the data table, notified by the triggers of migration 0003 after producer
+//! statements; recalcd's own sessions set `recalcd.session = on` and notify nobody.
 
 use std::collections::HashMap;
 
@@ -32,11 +38,14 @@ use tokio_postgres::Client;
 use super::migrate::{migrations, render};
 use super::schema::{self, TypeNames};
 use super::{
-    check_version, row_from, stored_error, Backlog, Constant, Direction, Equation, Level,
+    check_version, row_from, stored_error, Backlog, Constant, Direction, Equation, Lease, Level,
     MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange,
-    WriteBatch, WriteOutcome, ROW_COLUMNS,
+    Wakeups, WriteBatch, WriteOutcome, ROW_COLUMNS,
 };
-use crate::config::{Config, Dialect, TableNames};
+use crate::config::{Config, DatabaseConfig, Dialect, TableNames, WorkerConfig};
+
+pub mod lease;
+mod listen;
 
 /// Serialises concurrent `recalcd migrate` runs (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x7265_6361_6c63_6401;
@@ -49,6 +58,12 @@ pub struct PgStore {
     tables: TableNames,
     /// Whether this session's staging tables exist yet.
     staging_ready: bool,
+    /// The static split of the devices (`[worker]`), applied on top of the leases.
+    worker: WorkerConfig,
+    /// The advisory-lock namespace of this installation ([`lease::namespace`]).
+    namespace: i32,
+    /// How to open the listening connection of [`Store::wakeups`].
+    database: DatabaseConfig,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -101,7 +116,9 @@ impl PgStore {
     /// # Errors
     /// [`StoreError::Query`] if a setting is refused.
     pub async fn new(client: Client, config: &Config) -> Result<Self, StoreError> {
-        let mut settings = String::from("SET TIME ZONE 'UTC';");
+        // `recalcd.session` tells the notify trigger (migration 0003) that the write is
+        // recalcd's own: nobody needs waking for it.
+        let mut settings = String::from("SET TIME ZONE 'UTC'; SET recalcd.session = 'on';");
         if let Some(t) = config.database.statement_timeout {
             settings.push_str(&format!("SET statement_timeout = {};", t.as_millis()));
         }
@@ -113,6 +130,9 @@ impl PgStore {
             client,
             tables: config.tables.clone(),
             staging_ready: false,
+            worker: config.worker,
+            namespace: lease::namespace(&config.tables),
+            database: config.database.clone(),
         })
     }
 
@@ -228,6 +248,43 @@ impl PgStore {
             .map_err(StoreError::query("creating the staging tables"))?;
         self.staging_ready = true;
         Ok(())
+    }
+
+    /// The `limit` oldest flagged rows of `level` (after `after`), of `devices` when
+    /// given and of this worker's static share when one is configured, handed over in
+    /// (id, datetime) order. Oldest first: the partial index on (datetime, id) seeks
+    /// straight to the cursor, and a batch's writes land on neighbouring pages
+    /// (producers write in time order; one device's rows would touch a page per row).
+    async fn poll_oldest(
+        &self,
+        level: Level,
+        devices: Option<&Vec<i32>>,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        let what = format!("polling flagged {level} rows");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&limit];
+        let mut filter = lease::share_condition(&self.worker, "id");
+        if let Some(devices) = &devices {
+            params.push(devices);
+            filter.push_str(&format!(" AND id = ANY(${})", params.len()));
+        }
+        if let Some(k) = &after {
+            params.push(&k.datetime);
+            params.push(&k.id);
+            let n = params.len();
+            filter.push_str(&format!(" AND (datetime, id) > (${}, ${n})", n - 1));
+        }
+        let sql = format!(
+            r#"SELECT * FROM (
+                   SELECT {ROW_COLUMNS}, xmin::text::bigint FROM "{}"
+                    WHERE recalc > 0{filter}
+                    ORDER BY datetime, id LIMIT $1) oldest
+                ORDER BY id, datetime"#,
+            self.table(level)
+        );
+        self.rows(&sql, &params, &what).await
     }
 
     /// For each key, the row of `level` of the same device just before or after it.
@@ -417,26 +474,39 @@ impl Store for PgStore {
         after: Option<RowKey>,
         limit: usize,
     ) -> Result<Vec<Row>, StoreError> {
-        let what = format!("polling flagged {level} rows");
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        // The oldest flagged rows (the partial index on (datetime, id) seeks straight
-        // to `after`), handed over in (id, datetime) order.
-        let (cursor, params): (&str, Vec<&(dyn ToSql + Sync)>) = match &after {
-            None => ("", vec![&limit]),
-            Some(k) => (
-                "AND (datetime, id) > ($2, $3)",
-                vec![&limit, &k.datetime, &k.id],
-            ),
-        };
-        let sql = format!(
-            r#"SELECT * FROM (
-                   SELECT {ROW_COLUMNS}, xmin::text::bigint FROM "{}"
-                    WHERE recalc > 0 {cursor}
-                    ORDER BY datetime, id LIMIT $1) oldest
-                ORDER BY id, datetime"#,
-            self.table(level)
-        );
-        self.rows(&sql, &params, &what).await
+        self.poll_oldest(level, None, after, limit).await
+    }
+
+    async fn lease(&mut self, limit: usize) -> Result<Lease, StoreError> {
+        lease::lease(
+            &self.client,
+            &self.tables,
+            &self.worker,
+            self.namespace,
+            limit,
+        )
+        .await
+    }
+
+    async fn poll_leased(
+        &self,
+        level: Level,
+        lease: &Lease,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        match lease {
+            Lease::Devices(devices) => self.poll_oldest(level, Some(devices), after, limit).await,
+            Lease::Shard => self.poll_oldest(level, None, after, limit).await,
+        }
+    }
+
+    async fn release(&mut self, lease: Lease) -> Result<(), StoreError> {
+        lease::release(&self.client, lease).await
+    }
+
+    async fn wakeups(&self) -> Result<Option<Wakeups>, StoreError> {
+        listen::listen(&self.database, &self.tables).await.map(Some)
     }
 
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {

@@ -33,6 +33,14 @@
 //! There are no transactions across tables: a failed write-back may leave some levels
 //! written; re-running is idempotent (dedup), and rows still flagged are polled again.
 //!
+//! **Several workers: a static split, no dynamic leases.** QuestDB has no row locks, no
+//! advisory locks and no conditional writes, so workers cannot lease devices. Each
+//! worker instead takes the devices with `id mod worker.shards = worker.shard`
+//! ([`Lease::Shard`]); run exactly one worker per share. Two workers configured with
+//! the same share would process the same devices at once (the guard narrows, but cannot
+//! close, the window); a dead worker's share is not taken over — it waits, still
+//! flagged, until that worker is restarted (e.g. by systemd).
+//!
 //! **Revision of the equations and constants** ([`Store::revision`]). QuestDB has no
 //! triggers, and its table transaction numbers (`tables().table_txn`) are documented as
 //! approximate and null for tables not written since the server started, so the
@@ -58,10 +66,10 @@ use super::migrate::{migrations, render, statements};
 use super::schema::{self, TypeNames};
 use super::{
     check_version, row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord,
-    Level, MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange,
-    WriteBatch, WriteOutcome, ROW_COLUMNS,
+    Lease, Level, MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError,
+    TimeRange, Wakeups, WriteBatch, WriteOutcome, ROW_COLUMNS,
 };
-use crate::config::{Config, Dialect, TableNames};
+use crate::config::{Config, Dialect, TableNames, WorkerConfig};
 
 /// Rows per multi-row `INSERT` (8 bound parameters each: 4,000 per statement, far below
 /// the protocol's 65,535).
@@ -75,6 +83,9 @@ pub struct QuestStore {
     tables: TableNames,
     /// Per level (and errors): written since the last `wait_wal_table`.
     dirty: [AtomicBool; 4],
+    /// This worker's static share of the devices (`[worker]`): QuestDB has no locks to
+    /// lease devices with.
+    worker: WorkerConfig,
 }
 
 impl std::fmt::Debug for QuestStore {
@@ -221,6 +232,7 @@ impl QuestStore {
             client,
             tables: config.tables.clone(),
             dirty: Default::default(),
+            worker: config.worker,
         }
     }
 
@@ -475,6 +487,46 @@ impl QuestStore {
         Ok(())
     }
 
+    /// The `limit` oldest flagged rows of `level` (after `after`) that also satisfy
+    /// `filter` (SQL starting with ` AND`), handed over in (id, datetime) order
+    /// (`datetime >= $1` bounds the scan of the designated timestamp).
+    async fn poll_oldest(
+        &self,
+        level: Level,
+        filter: String,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        self.settle(slot(level), self.table(level)).await?;
+        let what = format!("polling flagged {level} rows");
+        let cursor = if after.is_some() {
+            " AND datetime >= $1 AND (datetime > $1 OR id > $2)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            r#"SELECT * FROM (
+                   SELECT {ROW_COLUMNS} FROM "{}"
+                    WHERE recalc > 0{filter}{cursor}
+                    ORDER BY datetime, id LIMIT {limit}) oldest
+                ORDER BY id, datetime"#,
+            self.table(level)
+        );
+        let rows = match after {
+            None => self.client.query(&sql, &[]).await,
+            Some(k) => {
+                let stmt = self
+                    .client
+                    .prepare_typed(&sql, &[Type::TIMESTAMP, Type::INT4])
+                    .await
+                    .map_err(StoreError::query(&what))?;
+                self.client.query(&stmt, &[&k.datetime, &k.id]).await
+            }
+        }
+        .map_err(StoreError::query(&what))?;
+        rows.iter().map(|r| quest_row(r, &what)).collect()
+    }
+
     /// For each key, the row of `level` of the same device just before or after it.
     async fn neighbours(
         &self,
@@ -631,36 +683,46 @@ impl Store for QuestStore {
         after: Option<RowKey>,
         limit: usize,
     ) -> Result<Vec<Row>, StoreError> {
-        self.settle(slot(level), self.table(level)).await?;
-        let what = format!("polling flagged {level} rows");
-        // The oldest flagged rows (`datetime >= $1` bounds the scan of the designated
-        // timestamp), handed over in (id, datetime) order.
-        let cursor = if after.is_some() {
-            "AND datetime >= $1 AND (datetime > $1 OR id > $2)"
-        } else {
-            ""
-        };
-        let sql = format!(
-            r#"SELECT * FROM (
-                   SELECT {ROW_COLUMNS} FROM "{}"
-                    WHERE recalc > 0 {cursor}
-                    ORDER BY datetime, id LIMIT {limit}) oldest
-                ORDER BY id, datetime"#,
-            self.table(level)
-        );
-        let rows = match after {
-            None => self.client.query(&sql, &[]).await,
-            Some(k) => {
-                let stmt = self
-                    .client
-                    .prepare_typed(&sql, &[Type::TIMESTAMP, Type::INT4])
-                    .await
-                    .map_err(StoreError::query(&what))?;
-                self.client.query(&stmt, &[&k.datetime, &k.id]).await
-            }
+        self.poll_oldest(level, String::new(), after, limit).await
+    }
+
+    /// No dynamic leases on QuestDB: the worker's static share ([`Lease::Shard`]).
+    async fn lease(&mut self, _limit: usize) -> Result<Lease, StoreError> {
+        Ok(Lease::Shard)
+    }
+
+    /// The flagged rows of this worker's share (`id mod shards = shard`).
+    async fn poll_leased(
+        &self,
+        level: Level,
+        lease: &Lease,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
+        let mut filter = String::new();
+        if let Lease::Devices(devices) = lease {
+            // Not produced by this dialect, but honoured (ids are integers).
+            let ids: Vec<String> = devices.iter().map(i32::to_string).collect();
+            filter.push_str(&format!(" AND id IN ({})", ids.join(", ")));
         }
-        .map_err(StoreError::query(&what))?;
-        rows.iter().map(|r| quest_row(r, &what)).collect()
+        if self.worker.is_split() {
+            let n = self.worker.shards;
+            filter.push_str(&format!(
+                " AND ((id % {n}) + {n}) % {n} = {}",
+                self.worker.shard
+            ));
+        }
+        self.poll_oldest(level, filter, after, limit).await
+    }
+
+    /// No notifications on QuestDB (no triggers, no `LISTEN`): polling only.
+    async fn wakeups(&self) -> Result<Option<Wakeups>, StoreError> {
+        Ok(None)
+    }
+
+    /// Nothing to give back: the share is static.
+    async fn release(&mut self, _lease: Lease) -> Result<(), StoreError> {
+        Ok(())
     }
 
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {

@@ -14,10 +14,10 @@ use recalcd::demo::TempServer;
 use crate::support::TestDb;
 
 /// The longest any condition is waited for.
-const DEADLINE: Duration = Duration::from_secs(30);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Polls `f` every 50 ms until it holds (`true`) or [`DEADLINE`] passes (`false`).
-fn eventually(mut f: impl FnMut() -> bool) -> bool {
+pub(crate) fn eventually(mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + DEADLINE;
     loop {
         if f() {
@@ -31,7 +31,7 @@ fn eventually(mut f: impl FnMut() -> bool) -> bool {
 }
 
 /// Runs `work` on a runtime of its own with a client connected to `url`.
-fn with_client<T: Send + 'static>(
+pub(crate) fn with_client<T: Send + 'static>(
     url: &str,
     work: impl FnOnce(
             tokio_postgres::Client,
@@ -57,7 +57,7 @@ fn with_client<T: Send + 'static>(
 }
 
 /// Runs statements on `url`.
-fn execute(url: &str, sql: &str) {
+pub(crate) fn execute(url: &str, sql: &str) {
     let sql = sql.to_string();
     with_client(url, move |c| {
         Box::pin(async move { c.batch_execute(&sql).await })
@@ -66,7 +66,10 @@ fn execute(url: &str, sql: &str) {
 }
 
 /// Runs a query on `url`; every column as text.
-fn query(url: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>, tokio_postgres::Error> {
+pub(crate) fn query(
+    url: &str,
+    sql: &str,
+) -> Result<Vec<Vec<Option<String>>>, tokio_postgres::Error> {
     let sql = sql.to_string();
     with_client(url, move |c| {
         Box::pin(async move {
@@ -85,7 +88,7 @@ fn query(url: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>, tokio_postgre
 }
 
 /// The single number a query returns.
-fn number(url: &str, sql: &str) -> i64 {
+pub(crate) fn number(url: &str, sql: &str) -> i64 {
     query(url, sql).expect("query")[0][0]
         .as_deref()
         .and_then(|v| v.parse().ok())
@@ -93,7 +96,7 @@ fn number(url: &str, sql: &str) -> i64 {
 }
 
 /// Rows still flagged in data, job and day together.
-fn flagged(url: &str) -> i64 {
+pub(crate) fn flagged(url: &str) -> i64 {
     number(
         url,
         "SELECT (SELECT count(*) FROM data WHERE recalc > 0)
@@ -103,7 +106,7 @@ fn flagged(url: &str) -> i64 {
 }
 
 /// `(id, datetime, conjoined, recalc)` of a table in key order.
-fn rows(url: &str, table: &str) -> Vec<(String, String, String, String)> {
+pub(crate) fn rows(url: &str, table: &str) -> Vec<(String, String, String, String)> {
     query(
         url,
         &format!(
@@ -121,7 +124,7 @@ fn rows(url: &str, table: &str) -> Vec<(String, String, String, String)> {
 }
 
 /// Runs a recalcd command to completion and checks that it succeeded.
-fn recalcd(url: &str, args: &[&str]) -> String {
+pub(crate) fn recalcd(url: &str, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_recalcd"))
         .args(args)
         .arg("--database-url")
@@ -138,7 +141,7 @@ fn recalcd(url: &str, args: &[&str]) -> String {
 }
 
 /// A running `recalcd run` with its stderr collected; killed if dropped while running.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     log: Arc<Mutex<String>>,
     reader: Option<JoinHandle<()>>,
@@ -147,7 +150,7 @@ struct Daemon {
 impl Daemon {
     /// Starts `recalcd run` against `url`, polling every 100 ms, backing off at most
     /// 1 s, without the HTTP endpoint, with extra environment `env`.
-    fn start(url: &str, env: &[(&str, &str)]) -> Daemon {
+    pub(crate) fn start(url: &str, env: &[(&str, &str)]) -> Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_recalcd"));
         cmd.arg("run")
             .arg("--database-url")
@@ -182,21 +185,21 @@ impl Daemon {
     }
 
     /// What it logged so far.
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
     /// How many log lines contain `needle`.
-    fn logged(&self, needle: &str) -> usize {
+    pub(crate) fn logged(&self, needle: &str) -> usize {
         self.log().lines().filter(|l| l.contains(needle)).count()
     }
 
-    fn is_running(&mut self) -> bool {
+    pub(crate) fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
     }
 
     /// Sends a signal with `kill -SIG pid`.
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .arg(format!("-{sig}"))
             .arg(self.child.id().to_string())
@@ -207,7 +210,7 @@ impl Daemon {
     }
 
     /// Waits (bounded) for the process to exit; its status and whole log.
-    fn wait(mut self) -> (ExitStatus, String) {
+    pub(crate) fn wait(mut self) -> (ExitStatus, String) {
         let mut status = None;
         let exited = eventually(|| {
             status = self.child.try_wait().expect("try_wait");
@@ -224,7 +227,7 @@ impl Daemon {
     }
 
     /// SIGTERM, then [`Daemon::wait`].
-    fn terminate(self) -> (ExitStatus, String) {
+    pub(crate) fn terminate(self) -> (ExitStatus, String) {
         self.signal("TERM");
         self.wait()
     }
@@ -238,7 +241,7 @@ impl Drop for Daemon {
 }
 
 /// `x` doubled per data row, summed per job, the job sums summed per day (break 00:00).
-const EQUATIONS: &str = r#"
+pub(crate) const EQUATIONS: &str = r#"
     INSERT INTO constants (id, name, value) VALUES (0, 'WB', '00:00');
     INSERT INTO equations ("type", id, name, eq) VALUES
         (1, 0, 'y', '* $x 2'),
@@ -246,7 +249,7 @@ const EQUATIONS: &str = r#"
         (5, 0, 'DS', 'SSUM $s');"#;
 
 /// A migrated fresh database with [`EQUATIONS`].
-fn setup() -> TestDb {
+pub(crate) fn setup() -> TestDb {
     let db = TestDb::create_blocking();
     recalcd(&db.url, &["migrate"]);
     db.execute_blocking(EQUATIONS);
@@ -255,7 +258,11 @@ fn setup() -> TestDb {
 
 /// Flagged data rows on 2024-03-01: devices `devices`, jobs `0..jobs` every 10 minutes,
 /// `per_job` rows a minute apart, `x = device * 10000 + minute`.
-fn backlog_sql(devices: std::ops::RangeInclusive<i32>, jobs: i32, per_job: i32) -> String {
+pub(crate) fn backlog_sql(
+    devices: std::ops::RangeInclusive<i32>,
+    jobs: i32,
+    per_job: i32,
+) -> String {
     format!(
         "INSERT INTO data (datetime, data_time, id, recalc, conjoined)
          SELECT timestamp '2024-03-01' + (j * 10 + r) * interval '1 minute',
@@ -270,7 +277,7 @@ fn backlog_sql(devices: std::ops::RangeInclusive<i32>, jobs: i32, per_job: i32) 
 }
 
 /// Data rows whose content is not `x=…;y=2x;` with `x` from [`backlog_sql`].
-fn wrong_data_rows(url: &str) -> i64 {
+pub(crate) fn wrong_data_rows(url: &str) -> i64 {
     number(
         url,
         "SELECT count(*) FROM (

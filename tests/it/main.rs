@@ -9,5 +9,7 @@ mod demo;
 mod demo_server;
 mod engine_forms;
 mod engine_once;
+mod faults;
 mod http;
 mod store_contract;
+mod workers;

@@ -4,7 +4,7 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use recalcd::store::{
-    sweep_cursor, AnyStore, ErrorRecord, Level, Row, RowKey, RowVersion, Store, StoreError,
+    sweep_cursor, AnyStore, ErrorRecord, Lease, Level, Row, RowKey, RowVersion, Store, StoreError,
     TimeRange, WriteBatch,
 };
 
@@ -70,6 +70,7 @@ contract!(
     loads_every_device_between_two_times,
     next_mirrors_previous,
     revision_moves_with_the_equations_and_constants_only,
+    leases_split_the_devices_between_workers,
 );
 
 /// 2024-03-`day` `h`:`m`:00 UTC.
@@ -933,4 +934,81 @@ async fn revision_moves_with_the_equations_and_constants_only(h: &Harness) {
     h.sql(&format!(r#"TRUNCATE TABLE "{equations}""#), None)
         .await;
     assert_ne!(store.revision().await.unwrap(), r4, "emptied equations");
+}
+
+/// PostgreSQL leases devices to one connection at a time; QuestDB has only the static
+/// split (`worker.shard` / `worker.shards`), which both dialects honour.
+async fn leases_split_the_devices_between_workers(h: &Harness) {
+    let mut a = h.migrated().await;
+    seed_example(&mut a).await;
+    let mut b = h.store().await;
+    let mut c = h.store().await;
+    // Candidates are the devices of the oldest flagged rows of each level: device 2's
+    // data row at 07:00 and device 1's job at 12:00.
+    let la = a.lease(1).await.unwrap();
+    if h.is_postgres() {
+        assert_eq!(la, Lease::Devices(vec![1, 2]));
+        assert_eq!(
+            b.lease(100).await.unwrap(),
+            Lease::Devices(vec![]),
+            "all taken"
+        );
+        // A lease's poll sees only its own devices.
+        let only_2 = Lease::Devices(vec![2]);
+        let rows = b
+            .poll_leased(Level::Data, &only_2, None, 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            keys(&rows),
+            [t(1, 7, 0), t(1, 7, 5)]
+                .map(|datetime| RowKey { id: 2, datetime })
+                .to_vec()
+        );
+        assert!(b
+            .poll_leased(Level::Job, &only_2, None, 100)
+            .await
+            .unwrap()
+            .is_empty());
+        let la_rows = a.poll_leased(Level::Data, &la, None, 100).await.unwrap();
+        assert_eq!(la_rows.len(), 6);
+        a.release(la).await.unwrap();
+        let lb = b.lease(100).await.unwrap();
+        assert_eq!(lb, Lease::Devices(vec![1, 2]), "given back");
+        assert_eq!(
+            c.lease(100).await.unwrap(),
+            Lease::Devices(vec![]),
+            "b holds them now"
+        );
+        b.release(lb).await.unwrap();
+    } else {
+        assert_eq!(la, Lease::Shard);
+        assert_eq!(
+            a.poll_leased(Level::Data, &la, None, 100)
+                .await
+                .unwrap()
+                .len(),
+            6
+        );
+    }
+    // The static split: share 0 of 2 holds the even devices.
+    let mut config = h.config.clone();
+    config.worker = recalcd::config::WorkerConfig {
+        shard: 0,
+        shards: 2,
+    };
+    let mut even = recalcd::store::connect(&config).await.unwrap();
+    let lease = even.lease(100).await.unwrap();
+    let rows = even
+        .poll_leased(Level::Data, &lease, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.id == 2));
+    assert!(even
+        .poll_leased(Level::Job, &lease, None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    even.release(lease).await.unwrap();
 }
