@@ -173,13 +173,16 @@ async fn demo_in(
     let (total, elapsed) = run_until_idle(&recalc, &mut store, |r| {
         so_far.add(r);
         bar.inc(r.data as u64);
-        bar.set_message(format!("{} jobs, {} days", so_far.jobs, so_far.days));
+        bar.set_message(format!(
+            "{} job rows, {} day rows",
+            so_far.jobs, so_far.days
+        ));
     })
     .await?;
     bar.finish_and_clear();
     let secs = elapsed.as_secs_f64().max(1e-9);
     println!(
-        "recalculated {} data rows, {} jobs, {} days in {:.2} s ({:.0} data rows/s); \
+        "wrote {} data rows, {} job rows, {} day rows in {:.2} s ({:.0} data rows/s); \
          {} rows with failures, {} error records",
         total.data,
         total.jobs,

@@ -23,7 +23,7 @@ pub fn run(_args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         let (total, elapsed) = run_until_idle(&recalc, &mut store, |_| {}).await?;
         let secs = elapsed.as_secs_f64();
         println!(
-            "recalculated {} data rows, {} jobs, {} days in {secs:.2} s ({:.0} data rows/s)",
+            "wrote {} data rows, {} job rows, {} day rows in {secs:.2} s ({:.0} data rows/s)",
             total.data,
             total.jobs,
             total.days,

@@ -325,7 +325,7 @@ fn run_computes_flagged_rows_and_exits_0_on_sigterm() {
     );
     assert!(log.contains("stopped"), "{log}");
     // Nothing left for a fresh `once`.
-    assert!(recalcd(&db.url, &["once"]).contains("recalculated 0 data rows, 0 jobs, 0 days"));
+    assert!(recalcd(&db.url, &["once"]).contains("wrote 0 data rows, 0 job rows, 0 day rows"));
 }
 
 #[test]

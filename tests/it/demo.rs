@@ -75,7 +75,7 @@ fn demo_without_a_database_runs_on_a_throwaway_server_and_removes_it() {
     let rows = Dataset::new(SCALE, 1).row_count();
     // 2 devices × 3 days × 2 jobs, and a day per device and date.
     assert!(
-        stdout.contains(&format!("recalculated {rows} data rows, 12 jobs, 6 days")),
+        stdout.contains(&format!("wrote {rows} data rows, 12 job rows, 6 day rows")),
         "{stdout}"
     );
     assert!(

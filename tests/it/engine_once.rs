@@ -67,7 +67,7 @@ fn once_computes_data_jobs_and_days_and_a_second_run_changes_nothing() {
     let out = recalcd(&db, &["once"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("recalculated 4 data rows, 3 jobs, 2 days"),
+        text.contains("wrote 4 data rows, 3 job rows, 2 day rows"),
         "{text}"
     );
     let data = vec![
@@ -108,7 +108,7 @@ fn once_computes_data_jobs_and_days_and_a_second_run_changes_nothing() {
     let again = recalcd(&db, &["once"]);
     let text = String::from_utf8_lossy(&again.stdout);
     assert!(
-        text.contains("recalculated 0 data rows, 0 jobs, 0 days"),
+        text.contains("wrote 0 data rows, 0 job rows, 0 day rows"),
         "{text}"
     );
     assert_eq!(rows(&db, "data"), data);
