@@ -4,6 +4,7 @@
 //! PostgreSQL refuses to run as root; when recalcd runs as root (a container, a CI box)
 //! the server is run as the `postgres` system user through `runuser`.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
@@ -66,6 +67,19 @@ impl TempServer {
     /// [`ServerError::NotInstalled`] when no PostgreSQL programs are found, otherwise
     /// the step that failed with the program's own message.
     pub fn start() -> Result<TempServer, ServerError> {
+        TempServer::start_with(None)
+    }
+
+    /// [`TempServer::start`], but every connection must give `password` for the user
+    /// `postgres` (SCRAM authentication): for testing what clients do with a wrong one.
+    ///
+    /// # Errors
+    /// As [`TempServer::start`].
+    pub fn start_with_password(password: &str) -> Result<TempServer, ServerError> {
+        TempServer::start_with(Some(password))
+    }
+
+    fn start_with(password: Option<&str>) -> Result<TempServer, ServerError> {
         let bin = find_bin_dir().ok_or(ServerError::NotInstalled)?;
         let run_as = if running_as_root() {
             if !user_exists("postgres") {
@@ -103,21 +117,39 @@ impl TempServer {
             )?;
         }
         let data = server.dir.join("data");
-        server.run_server_program(
-            "initdb",
-            "initdb",
-            &[
-                "-D".as_ref(),
-                data.as_os_str(),
-                "-U".as_ref(),
-                "postgres".as_ref(),
-                "-A".as_ref(),
-                "trust".as_ref(),
-                "-E".as_ref(),
-                "UTF8".as_ref(),
-                "--no-sync".as_ref(),
-            ],
-        )?;
+        let pwfile = server.dir.join("password");
+        let mut args: Vec<&OsStr> = vec![
+            "-D".as_ref(),
+            data.as_os_str(),
+            "-U".as_ref(),
+            "postgres".as_ref(),
+            "-E".as_ref(),
+            "UTF8".as_ref(),
+            "--no-sync".as_ref(),
+        ];
+        let pwfile_arg = format!("--pwfile={}", pwfile.display());
+        match password {
+            None => args.extend([OsStr::new("-A"), OsStr::new("trust")]),
+            Some(pw) => {
+                fs::write(&pwfile, pw).map_err(|source| ServerError::Io {
+                    step: "writing the password file",
+                    source,
+                })?;
+                if !server.run_as.is_empty() {
+                    server.run(
+                        "handing the password file to the postgres user",
+                        Command::new("chown").arg("postgres").arg(&pwfile),
+                    )?;
+                }
+                args.extend([
+                    OsStr::new("-A"),
+                    OsStr::new("scram-sha-256"),
+                    OsStr::new(&pwfile_arg),
+                ]);
+            }
+        }
+        server.run_server_program("initdb", "initdb", &args)?;
+        let _ = fs::remove_file(&pwfile);
         server.pg_ctl_start()?;
         Ok(server)
     }

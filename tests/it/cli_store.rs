@@ -219,3 +219,30 @@ fn table_names_and_log_format_come_from_the_environment() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_wrong_password_is_one_line_without_the_password() {
+    let server = recalcd::demo::TempServer::start_with_password("right-secret")
+        .expect("the machine has PostgreSQL installed");
+    let port = server
+        .url()
+        .rsplit(':')
+        .next()
+        .and_then(|rest| rest.split('/').next())
+        .map(str::to_owned)
+        .expect("a port in the URL");
+    let url = |pw: &str| format!("postgres://postgres:{pw}@127.0.0.1:{port}/postgres");
+    let wrong = recalcd(&["migrate", "--database-url", &url("wrong-secret")]);
+    assert_eq!(wrong.status.code(), Some(1), "{}", stderr(&wrong));
+    let err = stderr(&wrong);
+    assert_eq!(err.lines().count(), 1, "one line expected, got: {err}");
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(
+        !err.contains("wrong-secret") && !err.contains("right-secret"),
+        "{err}"
+    );
+    assert!(err.contains("postgres:***@127.0.0.1"), "{err}");
+    let right = recalcd(&["migrate", "--database-url", &url("right-secret")]);
+    assert!(right.status.success(), "{}", stderr(&right));
+    assert!(!stdout(&right).contains("right-secret"));
+}
