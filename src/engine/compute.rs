@@ -69,6 +69,9 @@ pub struct DeviceBatch {
     pub target_jobs: BTreeSet<NaiveDateTime>,
     /// The starts of days to compute besides the days of those jobs (flagged days).
     pub target_days: BTreeSet<NaiveDateTime>,
+    /// The starts of days not to compute now although their jobs are computed: other
+    /// jobs of theirs are still flagged, and the batch that takes the last computes them.
+    pub defer_days: BTreeSet<NaiveDateTime>,
 }
 
 /// What one device's recalculation produced: the rows to write back and the failures.
@@ -305,7 +308,8 @@ impl Timeline {
             .map(|(span, stored)| {
                 let row = stored.unwrap_or_else(|| new_row(batch.id, span.start, span.end));
                 Day {
-                    target: batch.target_days.contains(&span.start),
+                    target: batch.target_days.contains(&span.start)
+                        && !batch.defer_days.contains(&span.start),
                     span,
                     jobs: Vec::new(),
                     rec: Record::load(row, symbols, columns),
@@ -316,7 +320,7 @@ impl Timeline {
             let d = index[&clock.day_of(j.start).start];
             j.day = Some(d);
             self.days[d].jobs.push(ji);
-            self.days[d].target |= j.target;
+            self.days[d].target |= j.target && !batch.defer_days.contains(&self.days[d].span.start);
         }
     }
 

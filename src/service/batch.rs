@@ -434,6 +434,29 @@ impl Recalculator {
         if spans.is_empty() {
             return Ok(());
         }
+        // A day with other jobs still flagged is computed by the batch that takes the
+        // last of them: computing it now would be work thrown away (and rows rewritten).
+        let all: Vec<TimeRange> = spans.iter().map(|(r, _)| *r).collect();
+        let waiting: Vec<(i32, NaiveDateTime)> = store
+            .flagged_jobs_in(&all)
+            .await?
+            .into_iter()
+            .filter(|(id, start)| !devices[id].target_jobs.contains(start))
+            .collect();
+        spans.retain(|(r, _)| {
+            let deferred = waiting
+                .iter()
+                .any(|(id, start)| *id == r.id && *start >= r.from && *start < r.to);
+            if deferred {
+                if let Some(d) = devices.get_mut(&r.id) {
+                    d.defer_days.insert(r.from);
+                }
+            }
+            !deferred
+        });
+        if spans.is_empty() {
+            return Ok(());
+        }
         let ranges: Vec<TimeRange> = spans.iter().map(|(r, _)| *r).collect();
         let keys: Vec<RowKey> = ranges
             .iter()

@@ -632,6 +632,17 @@ pub trait Store {
         ranges: &[TimeRange],
     ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
 
+    /// The jobs, as (device, job start), with flagged data rows or a flagged job row
+    /// that start in one of the ranges (e.g. the days a batch is about to compute: a day
+    /// whose other jobs are still flagged is better computed after them).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    fn flagged_jobs_in(
+        &self,
+        ranges: &[TimeRange],
+    ) -> impl Future<Output = Result<Vec<(i32, NaiveDateTime)>, StoreError>> + Send;
+
     /// The rows of `level` of every device whose `datetime` lies in `[from, to)`
     /// (e.g. all days of a summary's range).
     ///
@@ -794,6 +805,12 @@ impl Store for AnyStore {
         ranges: &[TimeRange],
     ) -> Result<Vec<Row>, StoreError> {
         dispatch!(self, s => s.load_in_ranges(level, ranges).await)
+    }
+    async fn flagged_jobs_in(
+        &self,
+        ranges: &[TimeRange],
+    ) -> Result<Vec<(i32, NaiveDateTime)>, StoreError> {
+        dispatch!(self, s => s.flagged_jobs_in(ranges).await)
     }
     async fn load_between(
         &self,

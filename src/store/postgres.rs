@@ -577,6 +577,41 @@ impl Store for PgStore {
         .await
     }
 
+    async fn flagged_jobs_in(
+        &self,
+        ranges: &[TimeRange],
+    ) -> Result<Vec<(i32, NaiveDateTime)>, StoreError> {
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i32> = ranges.iter().map(|r| r.id).collect();
+        let from: Vec<NaiveDateTime> = ranges.iter().map(|r| r.from).collect();
+        let to: Vec<NaiveDateTime> = ranges.iter().map(|r| r.to).collect();
+        let sql = format!(
+            r#"SELECT t.id, t.data_time FROM unnest($1::int4[], $2::timestamp[], $3::timestamp[])
+                      AS k(k_id, k_from, k_to)
+                 JOIN "{data}" t ON t.id = k_id AND t.data_time >= k_from AND t.data_time < k_to
+                WHERE t.recalc > 0
+               UNION
+               SELECT j.id, j.datetime FROM unnest($1::int4[], $2::timestamp[], $3::timestamp[])
+                      AS k(k_id, k_from, k_to)
+                 JOIN "{job}" j ON j.id = k_id AND j.datetime >= k_from AND j.datetime < k_to
+                WHERE j.recalc > 0"#,
+            data = self.tables.data,
+            job = self.tables.job,
+        );
+        let what = "looking for flagged jobs in days";
+        let rows = self
+            .client
+            .query(&sql, &[&ids, &from, &to])
+            .await
+            .map_err(StoreError::query(what))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map_err(StoreError::query(what))
+    }
+
     async fn load_between(
         &self,
         level: Level,

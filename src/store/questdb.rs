@@ -805,6 +805,56 @@ impl Store for QuestStore {
         Ok(rows)
     }
 
+    async fn flagged_jobs_in(
+        &self,
+        ranges: &[TimeRange],
+    ) -> Result<Vec<(i32, NaiveDateTime)>, StoreError> {
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.settle(slot(Level::Data), &self.tables.data).await?;
+        self.settle(slot(Level::Job), &self.tables.job).await?;
+        let what = "looking for flagged jobs in days";
+        let data = format!(
+            r#"SELECT DISTINCT id, data_time FROM "{}"
+                WHERE id = $1 AND data_time >= $2 AND data_time < $3 AND recalc > 0"#,
+            self.tables.data
+        );
+        let job = format!(
+            r#"SELECT id, datetime FROM "{}"
+                WHERE id = $1 AND datetime >= $2 AND datetime < $3 AND recalc > 0"#,
+            self.tables.job
+        );
+        let types = [Type::INT4, Type::TIMESTAMP, Type::TIMESTAMP];
+        let mut out = Vec::new();
+        for sql in [data, job] {
+            let stmt = self
+                .client
+                .prepare_typed(&sql, &types)
+                .await
+                .map_err(StoreError::query(what))?;
+            let results = try_join_all(
+                ranges
+                    .iter()
+                    .map(|r| async { self.client.query(&stmt, &[&r.id, &r.from, &r.to]).await }),
+            )
+            .await
+            .map_err(StoreError::query(what))?;
+            for r in results.iter().flatten() {
+                let key: (Option<i32>, Option<NaiveDateTime>) = (
+                    r.try_get(0).map_err(StoreError::query(what))?,
+                    r.try_get(1).map_err(StoreError::query(what))?,
+                );
+                if let (Some(id), Some(start)) = key {
+                    out.push((id, start));
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
     async fn load_between(
         &self,
         level: Level,

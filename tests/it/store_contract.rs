@@ -69,6 +69,7 @@ contract!(
     guard_keeps_what_a_producer_wrote_meanwhile,
     loads_every_device_between_two_times,
     next_mirrors_previous,
+    flagged_jobs_in_day_spans,
     revision_moves_with_the_equations_and_constants_only,
     leases_split_the_devices_between_workers,
 );
@@ -1011,4 +1012,30 @@ async fn leases_split_the_devices_between_workers(h: &Harness) {
         .unwrap()
         .is_empty());
     even.release(lease).await.unwrap();
+}
+
+async fn flagged_jobs_in_day_spans(h: &Harness) {
+    let mut store = h.migrated().await;
+    seed_example(&mut store).await;
+    // Device 1, March 1: job A has flagged data rows, job B a flagged job row; March 2:
+    // job C has a flagged data row. Device 2: job D (March 1) has flagged data rows.
+    let range = |id, from, to| TimeRange { id, from, to };
+    let mut found = store
+        .flagged_jobs_in(&[
+            range(1, t(1, 0, 0), t(2, 0, 0)),
+            range(2, t(1, 0, 0), t(1, 7, 0)), // ends before job D starts
+        ])
+        .await
+        .unwrap();
+    found.sort_unstable();
+    assert_eq!(found, vec![(1, t(1, 8, 0)), (1, t(1, 12, 0))]);
+    let found = store
+        .flagged_jobs_in(&[
+            range(1, t(2, 0, 0), t(3, 0, 0)),
+            range(2, t(1, 7, 0), t(1, 8, 0)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.contains(&(1, t(2, 9, 0))) && found.contains(&(2, t(1, 7, 0))));
 }
