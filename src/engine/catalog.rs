@@ -386,6 +386,14 @@ impl DeviceConstants {
         self.values.get(slot.0 as usize)?.as_ref()
     }
 
+    /// The device's day break as `#WB` reads (`HH:MM:SS`), when it has a valid one.
+    pub fn day_break_text(&self) -> Option<String> {
+        self.day_break
+            .as_deref()
+            .and_then(|b| b.parse::<DayBreak>().ok())
+            .map(|b| b.to_string())
+    }
+
     /// The device's day clock from `#WB` and `#TZ` (`default_zone` without `#TZ`).
     ///
     /// # Errors

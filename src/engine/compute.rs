@@ -29,12 +29,12 @@ use chrono_tz::Tz;
 
 use super::catalog::{Catalog, Constants, EquationSet};
 use super::context::{DataCx, DayCx, Device, JobCx};
-use super::day::{DayBreak, DayClock, DaySpan};
-use super::record::{Columns, Record};
+use super::day::{DayClock, DaySpan};
+use super::record::{new_row, Columns, Record};
 use crate::lang::context::{Slot, Symbols};
 use crate::lang::value::Value;
 use crate::lang::{seed_for, Equation, Machine};
-use crate::store::{self, ErrorRecord, Row, RowKey, RowVersion};
+use crate::store::{self, ErrorRecord, Row, RowKey};
 
 /// How the engine runs (`[engine]` in the configuration).
 #[derive(Debug, Clone, PartialEq)]
@@ -164,21 +164,6 @@ fn store_result(
         }
     }
     changed
-}
-
-/// A new job or day row (recalcd creates it).
-fn new_row(id: i32, datetime: NaiveDateTime, data_time: NaiveDateTime) -> Row {
-    Row {
-        datetime,
-        data_time,
-        id,
-        state: None,
-        user: None,
-        gps: None,
-        recalc: 0,
-        conjoined: String::new(),
-        version: RowVersion::ABSENT,
-    }
 }
 
 /// A job row for `start` from its data rows: start, end and the last row's facts.
@@ -503,11 +488,7 @@ pub fn compute(
     let columns = Columns::new(symbols);
     let consts = constants.for_device(id);
     let clock = consts.day_clock(options.default_zone);
-    let day_break = consts
-        .day_break
-        .as_deref()
-        .and_then(|b| b.parse::<DayBreak>().ok())
-        .map(|b| b.to_string());
+    let day_break = consts.day_break_text();
     let pass = Pass {
         set,
         symbols,

@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use crate::conjoined::{self, ConjoinedError};
 use crate::lang::context::{Slot, Symbols};
 use crate::lang::value::Value;
-use crate::store::Row;
+use crate::store::{Row, RowVersion};
 
 /// The slots of the columns that are readable as channels (SPEC §2.2: `$gps` reads the
 /// `gps` column, not `conjoined`), for the names the equations use.
@@ -67,6 +67,21 @@ pub fn time_value(t: NaiveDateTime) -> Value {
         n => write!(s, ".{n:09}"),
     };
     Value::str(s)
+}
+
+/// A new job or day row (recalcd creates it; the guard inserts it only if still absent).
+pub(crate) fn new_row(id: i32, datetime: NaiveDateTime, data_time: NaiveDateTime) -> Row {
+    Row {
+        datetime,
+        data_time,
+        id,
+        state: None,
+        user: None,
+        gps: None,
+        recalc: 0,
+        conjoined: String::new(),
+        version: RowVersion::ABSENT,
+    }
 }
 
 /// A row with its channel values resolved to slots.

@@ -15,10 +15,10 @@ use super::catalog::{Catalog, Constants, DeviceConstants};
 use super::compute::seed;
 use super::context::{Device, SummaryCx};
 use super::day::{DayBreak, DayClock, DaySpan};
-use super::record::{Columns, Record};
+use super::record::{new_row, Columns, Record};
 use crate::lang::value::Value;
 use crate::lang::Machine;
-use crate::store::{Row, RowVersion};
+use crate::store::Row;
 
 /// What one device's summary reads.
 #[derive(Debug, Clone, Default)]
@@ -96,11 +96,7 @@ pub fn summarize(
     let columns = Columns::new(symbols);
     let consts = constants.for_device(id);
     let clock = clock(consts, default_zone);
-    let day_break = consts
-        .day_break
-        .as_deref()
-        .and_then(|b| b.parse::<DayBreak>().ok())
-        .map(|b| b.to_string());
+    let day_break = consts.day_break_text();
     let device = Device {
         id,
         constants: consts,
@@ -116,21 +112,7 @@ pub fn summarize(
     let days = load(input.days);
     let jobs = load(input.jobs);
     let prev_day = input.prev_day.map(|r| Record::load(r, symbols, &columns));
-    let mut summary = Record::load(
-        Row {
-            datetime: range.start,
-            data_time: range.end,
-            id,
-            state: None,
-            user: None,
-            gps: None,
-            recalc: 0,
-            conjoined: String::new(),
-            version: RowVersion::ABSENT,
-        },
-        symbols,
-        &columns,
-    );
+    let mut summary = Record::load(new_row(id, range.start, range.end), symbols, &columns);
     let mut machine = Machine::new();
     let first_day_end: NaiveDateTime = clock.day_of(range.start).end;
     let mut values: Vec<(Arc<str>, Value)> = Vec::new();
@@ -172,7 +154,7 @@ fn put(values: &mut Vec<(Arc<str>, Value)>, name: Arc<str>, v: Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Constant, Equation};
+    use crate::store::{Constant, Equation, RowVersion};
 
     fn t(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
