@@ -527,6 +527,29 @@ impl QuestStore {
         rows.iter().map(|r| quest_row(r, &what)).collect()
     }
 
+    /// Runs `sql` (parameters: device id, from, to) once per range, prepared once and
+    /// pipelined, and returns every row of every answer.
+    async fn per_range(
+        &self,
+        sql: &str,
+        ranges: &[TimeRange],
+        what: &str,
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let stmt = self
+            .client
+            .prepare_typed(sql, &[Type::INT4, Type::TIMESTAMP, Type::TIMESTAMP])
+            .await
+            .map_err(StoreError::query(what))?;
+        let results = try_join_all(
+            ranges
+                .iter()
+                .map(|r| async { self.client.query(&stmt, &[&r.id, &r.from, &r.to]).await }),
+        )
+        .await
+        .map_err(StoreError::query(what))?;
+        Ok(results.into_iter().flatten().collect())
+    }
+
     /// For each key, the row of `level` of the same device just before or after it.
     async fn neighbours(
         &self,
@@ -783,21 +806,10 @@ impl Store for QuestStore {
             r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE id = $1 AND datetime >= $2 AND datetime < $3"#,
             self.table(level)
         );
-        let stmt = self
-            .client
-            .prepare_typed(&sql, &[Type::INT4, Type::TIMESTAMP, Type::TIMESTAMP])
-            .await
-            .map_err(StoreError::query(&what))?;
-        let results = try_join_all(
-            ranges
-                .iter()
-                .map(|r| async { self.client.query(&stmt, &[&r.id, &r.from, &r.to]).await }),
-        )
-        .await
-        .map_err(StoreError::query(&what))?;
-        let mut rows = results
+        let mut rows = self
+            .per_range(&sql, ranges, &what)
+            .await?
             .iter()
-            .flatten()
             .map(|r| quest_row(r, &what))
             .collect::<Result<Vec<_>, _>>()?;
         rows.sort_by_key(Row::key);
@@ -825,22 +837,9 @@ impl Store for QuestStore {
                 WHERE id = $1 AND datetime >= $2 AND datetime < $3 AND recalc > 0"#,
             self.tables.job
         );
-        let types = [Type::INT4, Type::TIMESTAMP, Type::TIMESTAMP];
         let mut out = Vec::new();
         for sql in [data, job] {
-            let stmt = self
-                .client
-                .prepare_typed(&sql, &types)
-                .await
-                .map_err(StoreError::query(what))?;
-            let results = try_join_all(
-                ranges
-                    .iter()
-                    .map(|r| async { self.client.query(&stmt, &[&r.id, &r.from, &r.to]).await }),
-            )
-            .await
-            .map_err(StoreError::query(what))?;
-            for r in results.iter().flatten() {
+            for r in &self.per_range(&sql, ranges, what).await? {
                 let key: (Option<i32>, Option<NaiveDateTime>) = (
                     r.try_get(0).map_err(StoreError::query(what))?,
                     r.try_get(1).map_err(StoreError::query(what))?,
