@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDateTime;
 use tracing::{debug, info, instrument, warn};
 
+use super::inflight::{InFlight, View};
 use crate::engine::catalog::{Catalog, Constants, Needs};
 use crate::engine::compute::{compute, DeviceBatch, Options, Outcome};
 use crate::engine::day::DaySpan;
 use crate::store::{
-    sweep_cursor, Lease, Level, Row, RowKey, Store, StoreError, TimeRange, WriteBatch,
+    sweep_cursor, Lease, Level, Row, RowKey, Store, StoreError, Sweep, TimeRange, WriteBatch,
+    WriteOutcome,
 };
 
 /// What one batch (or a whole `once` run) did.
@@ -70,6 +72,32 @@ pub struct Loaded {
     pub constants: usize,
 }
 
+/// A batch computed and not yet written.
+#[derive(Debug)]
+struct Prepared {
+    /// What to write.
+    batch: WriteBatch,
+    /// Its counts before the write.
+    report: Report,
+    /// The jobs (device, start) it computes.
+    jobs: HashSet<(i32, NaiveDateTime)>,
+}
+
+/// A prepared batch's report, completed with what its write-back did.
+fn written_report(mut report: Report, written: &WriteOutcome) -> Report {
+    report.skipped = written.skipped.len();
+    report.errors = written.errors_written;
+    for (level, key) in &written.skipped {
+        match level {
+            Level::Data => report.data = report.data.saturating_sub(1),
+            Level::Job => report.jobs = report.jobs.saturating_sub(1),
+            Level::Day => report.days = report.days.saturating_sub(1),
+        }
+        info!(%level, device = key.id, datetime = %key.datetime, "left for the producer's newer write");
+    }
+    report
+}
+
 /// The compiled equations and the constants, loaded once and used for many batches.
 #[derive(Debug)]
 pub struct Recalculator {
@@ -80,8 +108,8 @@ pub struct Recalculator {
     /// What was loaded, for the daemon's logs.
     loaded: Loaded,
     /// Where each level's sweep over the flagged rows continues (see
-    /// [`Store::poll_flagged`]); data, job, day.
-    cursors: Mutex<[Option<RowKey>; 3]>,
+    /// [`Store::poll_flagged`]).
+    cursors: Mutex<Sweep>,
 }
 
 impl Recalculator {
@@ -149,12 +177,20 @@ impl Recalculator {
         // A device leased just after another worker computed it has nothing flagged any
         // more: look again a few times before calling the store idle.
         for _ in 0..3 {
-            let lease = store.lease(self.batch_size).await?;
+            let lease = self.lease(store).await?;
             if lease.is_empty() {
                 break;
             }
             let dynamic = matches!(lease, Lease::Devices(_));
-            let outcome = self.run_leased(store, &lease).await;
+            let view = View {
+                store: &*store,
+                in_flight: None,
+            };
+            let outcome = match self.prepare(&view, &lease).await {
+                Ok(Some(prepared)) => self.write(store, prepared).await,
+                Ok(None) => Ok(Report::default()),
+                Err(e) => Err(e),
+            };
             let released = store.release(lease).await;
             let report = outcome?;
             released?;
@@ -165,20 +201,22 @@ impl Recalculator {
         Ok(Report::default())
     }
 
-    /// [`Recalculator::run_batch`] for the devices of `lease`.
-    async fn run_leased<S: Store>(
+    /// Polls the flags of the devices of `lease`, loads what they pull in, computes,
+    /// and flags the jobs and days that follow changed ones: everything of a batch but
+    /// its write-back. `None` when nothing of the lease is flagged.
+    async fn prepare<S: Store>(
         &self,
-        store: &mut S,
+        view: &View<'_, S>,
         lease: &Lease,
-    ) -> Result<Report, StoreError> {
+    ) -> Result<Option<Prepared>, StoreError> {
         let n = self.batch_size;
         let t0 = Instant::now();
-        let flagged_data = self.poll(store, Level::Data, lease, n).await?;
-        let flagged_jobs = self.poll(store, Level::Job, lease, n).await?;
-        let flagged_days = self.poll(store, Level::Day, lease, n).await?;
+        let flagged_data = self.poll(view, Level::Data, lease, n).await?;
+        let flagged_jobs = self.poll(view, Level::Job, lease, n).await?;
+        let flagged_days = self.poll(view, Level::Day, lease, n).await?;
         let flagged = flagged_data.len() + flagged_jobs.len() + flagged_days.len();
         if flagged == 0 {
-            return Ok(Report::default());
+            return Ok(None);
         }
         let mut devices: BTreeMap<i32, DeviceBatch> = BTreeMap::new();
         fn device(devices: &mut BTreeMap<i32, DeviceBatch>, id: i32) -> &mut DeviceBatch {
@@ -198,11 +236,15 @@ impl Recalculator {
             d.target_days.insert(r.datetime);
             d.days.push(r);
         }
+        let jobs: HashSet<(i32, NaiveDateTime)> = devices
+            .values()
+            .flat_map(|d| d.target_jobs.iter().map(move |t| (d.id, *t)))
+            .collect();
         let t1 = Instant::now();
-        self.load_jobs(store, &mut devices).await?;
-        self.load_neighbours(store, &mut devices).await?;
-        self.load_days(store, &mut devices).await?;
-        let t4 = Instant::now();
+        self.load_jobs(view, &mut devices).await?;
+        self.load_neighbours(view, &mut devices).await?;
+        self.load_days(view, &mut devices).await?;
+        let t2 = Instant::now();
 
         let mut batch = WriteBatch::default();
         let mut follow_jobs: Vec<RowKey> = Vec::new();
@@ -246,7 +288,7 @@ impl Recalculator {
             if keys.is_empty() {
                 continue;
             }
-            for mut next in store.next(level, &keys).await?.into_iter().flatten() {
+            for mut next in view.next(level, &keys).await?.into_iter().flatten() {
                 if next.recalc > 0 || !computed.insert((level, next.key())) {
                     continue; // already flagged, or computed in this batch
                 }
@@ -258,29 +300,34 @@ impl Recalculator {
                 }
             }
         }
-        let t5 = Instant::now();
-        let written = store.write_back(batch).await?;
-        let t6 = Instant::now();
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         debug!(
             poll_ms = ms(t1 - t0),
-            load_ms = ms(t4 - t1),
-            compute_ms = ms(t5 - t4),
-            write_ms = ms(t6 - t5),
+            load_ms = ms(t2 - t1),
+            compute_ms = ms(t2.elapsed()),
             flagged,
-            "batch phases"
+            "batch prepared"
         );
-        report.skipped = written.skipped.len();
-        report.errors = written.errors_written;
-        for (level, key) in &written.skipped {
-            match level {
-                Level::Data => report.data = report.data.saturating_sub(1),
-                Level::Job => report.jobs = report.jobs.saturating_sub(1),
-                Level::Day => report.days = report.days.saturating_sub(1),
-            }
-            info!(%level, device = key.id, datetime = %key.datetime, "left for the producer's newer write");
-        }
-        Ok(report)
+        Ok(Some(Prepared {
+            batch,
+            report,
+            jobs,
+        }))
+    }
+
+    /// Writes a prepared batch back and completes its report.
+    async fn write<S: Store>(
+        &self,
+        store: &mut S,
+        prepared: Prepared,
+    ) -> Result<Report, StoreError> {
+        let started = Instant::now();
+        let written = store.write_back(prepared.batch).await?;
+        debug!(
+            write_ms = started.elapsed().as_secs_f64() * 1e3,
+            "batch written"
+        );
+        Ok(written_report(prepared.report, &written))
     }
 
     /// The next `n` flagged rows of `level` of the leased devices, continuing the sweep; at the end of a sweep
@@ -288,27 +335,45 @@ impl Recalculator {
     /// found and an empty answer means nothing of the level is flagged.
     async fn poll<S: Store>(
         &self,
-        store: &S,
+        view: &View<'_, S>,
         level: Level,
         lease: &Lease,
         n: usize,
     ) -> Result<Vec<Row>, StoreError> {
         let slot = level as usize;
         let after = self.cursors.lock().map(|c| c[slot]).unwrap_or(None);
-        let mut rows = store.poll_leased(level, lease, after, n).await?;
-        if rows.is_empty() && after.is_some() {
-            rows = store.poll_leased(level, lease, None, n).await?;
+        let (mut rows, mut stored) = view.poll(level, lease, after, n).await?;
+        if stored.is_empty() && after.is_some() {
+            (rows, stored) = view.poll(level, lease, None, n).await?;
         }
         if let Ok(mut c) = self.cursors.lock() {
-            c[slot] = sweep_cursor(&rows);
+            c[slot] = sweep_cursor(&stored);
         }
         Ok(rows)
+    }
+
+    /// Leases the devices of the next flagged rows of the sweeps; at the end of the
+    /// sweeps (or when other workers hold every device after them) those of the oldest.
+    async fn lease<S: Store>(&self, store: &mut S) -> Result<Lease, StoreError> {
+        let after = self.cursors.lock().map(|c| *c).unwrap_or_default();
+        let lease = store.lease(&after, self.batch_size).await?;
+        if lease.is_empty() && after.iter().any(Option::is_some) {
+            return store.lease(&[None; 3], self.batch_size).await;
+        }
+        Ok(lease)
+    }
+
+    /// Starts every level's sweep over from the oldest flag.
+    fn restart_sweeps(&self) {
+        if let Ok(mut c) = self.cursors.lock() {
+            *c = [None; 3];
+        }
     }
 
     /// Every data row and the stored row of each job to compute.
     async fn load_jobs<S: Store>(
         &self,
-        store: &S,
+        view: &View<'_, S>,
         devices: &mut BTreeMap<i32, DeviceBatch>,
     ) -> Result<(), StoreError> {
         let keys: Vec<(i32, NaiveDateTime)> = devices
@@ -319,19 +384,17 @@ impl Recalculator {
             .iter()
             .map(|&(id, datetime)| RowKey { id, datetime })
             .collect();
-        distribute(devices, store.load_job_rows(&keys).await?, |d| &mut d.data);
-        distribute(
-            devices,
-            store.load_rows(Level::Job, &row_keys).await?,
-            |d| &mut d.jobs,
-        );
+        distribute(devices, view.load_job_rows(&keys).await?, |d| &mut d.data);
+        distribute(devices, view.load_rows(Level::Job, &row_keys).await?, |d| {
+            &mut d.jobs
+        });
         Ok(())
     }
 
     /// The previous data row and job (and its rows) where the equations read them.
     async fn load_neighbours<S: Store>(
         &self,
-        store: &S,
+        view: &View<'_, S>,
         devices: &mut BTreeMap<i32, DeviceBatch>,
     ) -> Result<(), StoreError> {
         // The first row of each job to compute, for devices that read backwards.
@@ -355,7 +418,7 @@ impl Recalculator {
         if firsts.is_empty() {
             return Ok(());
         }
-        let prevs: Vec<Row> = store
+        let prevs: Vec<Row> = view
             .previous(Level::Data, &firsts)
             .await?
             .into_iter()
@@ -384,12 +447,12 @@ impl Recalculator {
                 .iter()
                 .map(|&(id, datetime)| RowKey { id, datetime })
                 .collect();
-            distribute(devices, store.load_rows(Level::Job, &keys).await?, |d| {
+            distribute(devices, view.load_rows(Level::Job, &keys).await?, |d| {
                 &mut d.jobs
             });
         }
         if !prev_job_rows.is_empty() {
-            distribute(devices, store.load_job_rows(&prev_job_rows).await?, |d| {
+            distribute(devices, view.load_job_rows(&prev_job_rows).await?, |d| {
                 &mut d.data
             });
         }
@@ -400,7 +463,7 @@ impl Recalculator {
     /// their jobs, their data rows where `$d$x` is read, and the previous day.
     async fn load_days<S: Store>(
         &self,
-        store: &S,
+        view: &View<'_, S>,
         devices: &mut BTreeMap<i32, DeviceBatch>,
     ) -> Result<(), StoreError> {
         let mut spans: Vec<(TimeRange, Needs)> = Vec::new();
@@ -437,7 +500,7 @@ impl Recalculator {
         // A day with other jobs still flagged is computed by the batch that takes the
         // last of them: computing it now would be work thrown away (and rows rewritten).
         let all: Vec<TimeRange> = spans.iter().map(|(r, _)| *r).collect();
-        let waiting: Vec<(i32, NaiveDateTime)> = store
+        let waiting: Vec<(i32, NaiveDateTime)> = view
             .flagged_jobs_in(&all)
             .await?
             .into_iter()
@@ -469,14 +532,14 @@ impl Recalculator {
             .values()
             .flat_map(|d| d.days.iter().map(Row::key))
             .collect();
-        let days: Vec<Row> = store
+        let days: Vec<Row> = view
             .load_rows(Level::Day, &keys)
             .await?
             .into_iter()
             .filter(|r| have.insert(r.key()))
             .collect();
         distribute(devices, days, |d| &mut d.days);
-        let day_jobs = store.load_in_ranges(Level::Job, &ranges).await?;
+        let day_jobs = view.load_in_ranges(Level::Job, &ranges).await?;
         // Data rows of every job of a day whose equations read `$d$x`.
         let wants_data: HashSet<i32> = spans
             .iter()
@@ -491,7 +554,7 @@ impl Recalculator {
             .collect();
         distribute(devices, day_jobs, |d| &mut d.jobs);
         if !extra.is_empty() {
-            distribute(devices, store.load_job_rows(&extra).await?, |d| &mut d.data);
+            distribute(devices, view.load_job_rows(&extra).await?, |d| &mut d.data);
         }
         // The previous day, and its jobs where `$$x` is read.
         let wants_prev: Vec<RowKey> = spans
@@ -503,7 +566,7 @@ impl Recalculator {
         if wants_prev.is_empty() {
             return Ok(());
         }
-        let prev_days: Vec<Row> = store
+        let prev_days: Vec<Row> = view
             .previous(Level::Day, &wants_prev)
             .await?
             .into_iter()
@@ -523,7 +586,7 @@ impl Recalculator {
         if !prev_ranges.is_empty() {
             distribute(
                 devices,
-                store.load_in_ranges(Level::Job, &prev_ranges).await?,
+                view.load_in_ranges(Level::Job, &prev_ranges).await?,
                 |d| &mut d.jobs,
             );
         }
@@ -605,32 +668,181 @@ fn distribute(
 
 /// Runs batches until nothing is flagged, and returns the totals and the time taken.
 ///
+/// Where the store can open a second session ([`Store::open_writer`]), the batches are
+/// pipelined: each is written on that session while the next is polled, loaded and
+/// computed on this one, through a [`View`] of the store as it will be once the batch
+/// being written has committed. Each batch is still written whole or not at all, and
+/// the leases of both stay held until their own write-back is done.
+///
 /// A batch whose every row was left for a producer makes no progress of its own; after
 /// a few of those in a row the run stops rather than spin, and says so.
 ///
 /// # Errors
 /// [`StoreError`] from the first batch that fails.
-pub async fn run_until_idle<S: Store>(
+pub async fn run_until_idle<S: Store + Send + 'static>(
     recalc: &Recalculator,
     store: &mut S,
-    mut on_batch: impl FnMut(&Report),
+    on_batch: impl FnMut(&Report),
 ) -> Result<(Report, Duration), StoreError> {
     let started = Instant::now();
-    let mut total = Report::default();
-    let mut stalled = 0;
-    loop {
-        let report = recalc.run_batch(store).await?;
-        if report.is_idle() {
-            break;
-        }
-        total.add(&report);
-        on_batch(&report);
-        let wrote = report.data + report.jobs + report.days;
-        stalled = if wrote == 0 { stalled + 1 } else { 0 };
-        if stalled >= 3 {
-            warn!("three batches in a row were all left for producers' newer writes; stopping");
-            break;
+    let mut progress = Progress::new(on_batch);
+    match store.open_writer().await? {
+        Some(writer) => pipelined(recalc, store, writer, &mut progress).await?,
+        None => loop {
+            let report = recalc.run_batch(store).await?;
+            if report.is_idle() || !progress.add(&report) {
+                break;
+            }
+        },
+    }
+    Ok((progress.total, started.elapsed()))
+}
+
+/// The totals of a run and the check that it makes progress.
+struct Progress<F> {
+    total: Report,
+    stalled: usize,
+    on_batch: F,
+}
+
+impl<F: FnMut(&Report)> Progress<F> {
+    fn new(on_batch: F) -> Self {
+        Progress {
+            total: Report::default(),
+            stalled: 0,
+            on_batch,
         }
     }
-    Ok((total, started.elapsed()))
+
+    /// Counts a written batch; `false` once batches stopped making progress.
+    fn add(&mut self, report: &Report) -> bool {
+        self.total.add(report);
+        (self.on_batch)(report);
+        let wrote = report.data + report.jobs + report.days;
+        self.stalled = if wrote == 0 { self.stalled + 1 } else { 0 };
+        if self.stalled >= 3 {
+            warn!("three batches in a row were all left for producers' newer writes; stopping");
+            return false;
+        }
+        true
+    }
+}
+
+/// A batch being written on the writer session.
+struct Flight<S> {
+    lease: Lease,
+    rows: InFlight,
+    report: Report,
+    task: tokio::task::JoinHandle<(S, Result<WriteOutcome, StoreError>)>,
+}
+
+impl<S> Flight<S> {
+    /// Waits for the write-back; gives the writer session back.
+    async fn land(self) -> (S, Lease, InFlight, Report, Result<WriteOutcome, StoreError>) {
+        let (writer, written) = match self.task.await {
+            Ok(done) => done,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        (writer, self.lease, self.rows, self.report, written)
+    }
+}
+
+/// [`run_until_idle`] with a writer session: batch N+1 is prepared while batch N is
+/// written.
+async fn pipelined<S: Store + Send + 'static>(
+    recalc: &Recalculator,
+    store: &mut S,
+    writer: S,
+    progress: &mut Progress<impl FnMut(&Report)>,
+) -> Result<(), StoreError> {
+    let mut writer = Some(writer);
+    let mut flight: Option<Flight<S>> = None;
+    // Leases that found nothing flagged in a row (another worker got there first).
+    let mut empty = 0;
+    loop {
+        let lease = match recalc.lease(store).await {
+            Ok(lease) => lease,
+            Err(e) => return Err(abandon(flight, e).await),
+        };
+        let prepared = if lease.is_empty() {
+            Ok(None)
+        } else {
+            let view = View {
+                store: &*store,
+                in_flight: flight.as_ref().map(|f| &f.rows),
+            };
+            recalc.prepare(&view, &lease).await
+        };
+        let mut prepared = match prepared {
+            Ok(p) => p,
+            Err(e) => return Err(abandon(flight, e).await),
+        };
+        let landed = flight.is_some();
+        if let Some(f) = flight.take() {
+            let (w, held, rows, report, written) = f.land().await;
+            writer = Some(w);
+            let written = written?;
+            store.release(held).await?;
+            let report = written_report(report, &written);
+            let go_on = progress.add(&report);
+            if !written.skipped.is_empty() || !go_on {
+                // What was prepared may rest on a row the batch could not write: throw
+                // it away; its rows are still flagged, and the sweep starts over.
+                store.release(lease).await?;
+                recalc.restart_sweeps();
+                if go_on {
+                    continue;
+                }
+                return Ok(());
+            }
+            if let (Some(p), Some(version)) = (prepared.as_mut(), written.version) {
+                rows.adopt(&mut p.batch, version);
+            }
+        }
+        let Some(p) = prepared else {
+            // As in `run_batch`: a device leased just after another worker computed it
+            // has nothing flagged any more, so look again a few times; and after a
+            // landed batch, look again with nothing in flight.
+            let look_again = matches!(&lease, Lease::Devices(d) if !d.is_empty());
+            store.release(lease).await?;
+            empty = if landed { 0 } else { empty + 1 };
+            if landed || (look_again && empty < 3) {
+                continue;
+            }
+            return Ok(());
+        };
+        empty = 0;
+        let rows = InFlight::new(&p.batch, p.jobs);
+        let Some(mut w) = writer.take() else {
+            unreachable!("the writer is back whenever nothing is in flight");
+        };
+        let batch = p.batch;
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let written = w.write_back(batch).await;
+            debug!(
+                write_ms = started.elapsed().as_secs_f64() * 1e3,
+                "batch written"
+            );
+            (w, written)
+        });
+        flight = Some(Flight {
+            lease,
+            rows,
+            report: p.report,
+            task,
+        });
+    }
+}
+
+/// Waits for the batch in flight, if any, before giving up on `error`: it is written
+/// whole or not at all, never cut off.
+async fn abandon<S>(flight: Option<Flight<S>>, error: StoreError) -> StoreError {
+    if let Some(f) = flight {
+        let (.., written) = f.land().await;
+        if let Err(e) = written {
+            warn!(error = %e, "the batch being written failed too");
+        }
+    }
+    error
 }

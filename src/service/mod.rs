@@ -11,6 +11,7 @@ pub mod batch;
 pub mod daemon;
 pub mod health;
 pub mod http;
+mod inflight;
 pub mod metrics;
 pub mod monitor;
 pub mod summary;

@@ -294,6 +294,10 @@ pub struct WriteOutcome {
     pub skipped: Vec<(Level, RowKey)>,
     /// Error records written.
     pub errors_written: usize,
+    /// The version every row written now carries, where the dialect knows it at commit
+    /// (PostgreSQL: the writing transaction's id, which is each row's new `xmin`); a
+    /// batch prepared while this one was being written takes its rows over with it.
+    pub version: Option<RowVersion>,
 }
 
 /// The revision of the equations and constants: it changes whenever either table does.
@@ -565,12 +569,17 @@ pub trait Store {
 
     /// Takes the devices the next batch will process: devices of this worker's share
     /// with flagged rows (at any level) that no other worker holds, chosen among the
-    /// first `limit` flagged rows of each level. Hold the lease for the whole batch,
-    /// including its write-back, then [`Store::release`] it.
+    /// first `limit` flagged rows of each level after that level's cursor in `after`
+    /// (the rows the batch's polls will then take; all of them for `None`). Hold the
+    /// lease for the whole batch, including its write-back, then [`Store::release`] it.
     ///
     /// # Errors
     /// [`StoreError`] if the query fails.
-    fn lease(&mut self, limit: usize) -> impl Future<Output = Result<Lease, StoreError>> + Send;
+    fn lease(
+        &mut self,
+        after: &Sweep,
+        limit: usize,
+    ) -> impl Future<Output = Result<Lease, StoreError>> + Send;
 
     /// The `limit` oldest flagged rows of `level` of the leased devices (after the
     /// cursor `after`, as [`Store::poll_flagged`]), ordered by id, datetime. Polled
@@ -601,6 +610,17 @@ pub trait Store {
     /// # Errors
     /// [`StoreError`] if the statement fails (the lease then ends with the session).
     fn release(&mut self, lease: Lease) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Opens a second session of this store to write batches back on while this one
+    /// prepares the next batch (the pipeline of `recalcd once`). `None` when the dialect
+    /// cannot overlap the two safely: QuestDB has no transactions, so a batch being
+    /// written is visible half-done, and the next batch could read it so.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the connection cannot be opened.
+    fn open_writer(&self) -> impl Future<Output = Result<Option<Self>, StoreError>> + Send
+    where
+        Self: Sized;
 
     /// The rows of `level` with these keys (those that exist).
     ///
@@ -775,8 +795,8 @@ impl Store for AnyStore {
     ) -> Result<Vec<Row>, StoreError> {
         dispatch!(self, s => s.poll_flagged(level, after, limit).await)
     }
-    async fn lease(&mut self, limit: usize) -> Result<Lease, StoreError> {
-        dispatch!(self, s => s.lease(limit).await)
+    async fn lease(&mut self, after: &Sweep, limit: usize) -> Result<Lease, StoreError> {
+        dispatch!(self, s => s.lease(after, limit).await)
     }
     async fn poll_leased(
         &self,
@@ -792,6 +812,12 @@ impl Store for AnyStore {
     }
     async fn wakeups(&self) -> Result<Option<Wakeups>, StoreError> {
         dispatch!(self, s => s.wakeups().await)
+    }
+    async fn open_writer(&self) -> Result<Option<Self>, StoreError> {
+        Ok(match self {
+            AnyStore::Postgres(s) => s.open_writer().await?.map(AnyStore::Postgres),
+            AnyStore::QuestDb(s) => s.open_writer().await?.map(AnyStore::QuestDb),
+        })
     }
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {
         dispatch!(self, s => s.load_rows(level, keys).await)
@@ -855,7 +881,7 @@ impl Store for AnyStore {
 /// [`StoreError::BadUrl`], [`StoreError::Connect`], [`StoreError::ConnectTimeout`], or
 /// a failing detection query.
 pub async fn connect(config: &Config) -> Result<AnyStore, StoreError> {
-    let client = open(config).await?;
+    let client = open_client(&config.database).await?;
     let dialect = match config.database.dialect {
         DialectChoice::Forced(d) => d,
         DialectChoice::Auto => {
@@ -889,8 +915,10 @@ pub fn detect_dialect(version: &str) -> Dialect {
 }
 
 /// Opens one connection (no TLS) and drives it on a background task.
-async fn open(config: &Config) -> Result<tokio_postgres::Client, StoreError> {
-    let (client, connection) = open_connection(&config.database).await?;
+pub(crate) async fn open_client(
+    database: &crate::config::DatabaseConfig,
+) -> Result<tokio_postgres::Client, StoreError> {
+    let (client, connection) = open_connection(database).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "database connection closed");
@@ -898,6 +926,10 @@ async fn open(config: &Config) -> Result<tokio_postgres::Client, StoreError> {
     });
     Ok(client)
 }
+
+/// Where each level's sweep over the flagged rows continues (data, job, day; see
+/// [`Store::poll_flagged`]); `None` to start from the oldest flag.
+pub type Sweep = [Option<RowKey>; 3];
 
 /// Where the sweep of [`Store::poll_flagged`] continues after `batch`: its latest row by
 /// `(datetime, id)`.

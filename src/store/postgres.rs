@@ -7,8 +7,9 @@
 //! binary `COPY` into a session-local staging table (`ON COMMIT DELETE ROWS`, created
 //! once per connection), then one set-based statement per level updates the rows whose
 //! `xmin` still equals the version recalcd read, inserts the rows recalcd creates
-//! (`ON CONFLICT DO NOTHING`), and returns the keys of the staged rows it did neither
-//! to — those the guard skipped. Error records of written rows are copied into the
+//! (`ON CONFLICT DO NOTHING`), and counts what it did; when that falls short of the
+//! staged rows, the staged rows whose `xmin` is not this transaction's are those the
+//! guard skipped. Error records of written rows are copied into the
 //! errors table in the same transaction. The transaction commits with
 //! `synchronous_commit = off`: a batch lost in a crash is lost whole, its rows are still
 //! flagged, and recomputing them gives the same result.
@@ -38,9 +39,9 @@ use tokio_postgres::Client;
 use super::migrate::{migrations, render};
 use super::schema::{self, TypeNames};
 use super::{
-    check_version, row_from, stored_error, Backlog, Constant, Direction, Equation, Lease, Level,
-    MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError, TimeRange,
-    Wakeups, WriteBatch, WriteOutcome, ROW_COLUMNS,
+    check_version, open_client, row_from, stored_error, Backlog, Constant, Direction, Equation,
+    Lease, Level, MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError,
+    Sweep, TimeRange, Wakeups, WriteBatch, WriteOutcome, ROW_COLUMNS,
 };
 use crate::config::{Config, DatabaseConfig, Dialect, TableNames, WorkerConfig};
 
@@ -62,7 +63,7 @@ pub struct PgStore {
     worker: WorkerConfig,
     /// The advisory-lock namespace of this installation ([`lease::namespace`]).
     namespace: i32,
-    /// How to open the listening connection of [`Store::wakeups`].
+    /// How to open the listening connection of [`Store::wakeups`] and the writer's.
     database: DatabaseConfig,
 }
 
@@ -116,10 +117,23 @@ impl PgStore {
     /// # Errors
     /// [`StoreError::Query`] if a setting is refused.
     pub async fn new(client: Client, config: &Config) -> Result<Self, StoreError> {
+        Self::session(client, &config.database, &config.tables, config.worker).await
+    }
+
+    /// [`PgStore::new`] from the parts of the configuration a store keeps.
+    async fn session(
+        client: Client,
+        database: &DatabaseConfig,
+        tables: &TableNames,
+        worker: WorkerConfig,
+    ) -> Result<Self, StoreError> {
         // `recalcd.session` tells the notify trigger (migration 0003) that the write is
         // recalcd's own: nobody needs waking for it.
-        let mut settings = String::from("SET TIME ZONE 'UTC'; SET recalcd.session = 'on';");
-        if let Some(t) = config.database.statement_timeout {
+        // JIT compilation pays for itself on long analytic queries; recalcd's are many
+        // short set-based ones, which it would only slow down.
+        let mut settings =
+            String::from("SET TIME ZONE 'UTC'; SET recalcd.session = 'on'; SET jit = off;");
+        if let Some(t) = database.statement_timeout {
             settings.push_str(&format!("SET statement_timeout = {};", t.as_millis()));
         }
         client
@@ -128,11 +142,11 @@ impl PgStore {
             .map_err(StoreError::query("applying the session settings"))?;
         Ok(PgStore {
             client,
-            tables: config.tables.clone(),
+            tables: tables.clone(),
             staging_ready: false,
-            worker: config.worker,
-            namespace: lease::namespace(&config.tables),
-            database: config.database.clone(),
+            worker,
+            namespace: lease::namespace(tables),
+            database: database.clone(),
         })
     }
 
@@ -477,12 +491,13 @@ impl Store for PgStore {
         self.poll_oldest(level, None, after, limit).await
     }
 
-    async fn lease(&mut self, limit: usize) -> Result<Lease, StoreError> {
+    async fn lease(&mut self, after: &Sweep, limit: usize) -> Result<Lease, StoreError> {
         lease::lease(
             &self.client,
             &self.tables,
             &self.worker,
             self.namespace,
+            after,
             limit,
         )
         .await
@@ -502,11 +517,17 @@ impl Store for PgStore {
     }
 
     async fn release(&mut self, lease: Lease) -> Result<(), StoreError> {
-        lease::release(&self.client, lease).await
+        lease::release(&self.client, self.namespace, lease).await
     }
 
     async fn wakeups(&self) -> Result<Option<Wakeups>, StoreError> {
         listen::listen(&self.database, &self.tables).await.map(Some)
+    }
+
+    async fn open_writer(&self) -> Result<Option<Self>, StoreError> {
+        let client = open_client(&self.database).await?;
+        let writer = Self::session(client, &self.database, &self.tables, self.worker).await?;
+        Ok(Some(writer))
     }
 
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {
@@ -730,6 +751,14 @@ impl Store for PgStore {
         tx.batch_execute("SET LOCAL synchronous_commit = off")
             .await
             .map_err(StoreError::query(what))?;
+        // The id of this transaction, as `xmin` shows it (the low 32 bits): every row
+        // it writes carries it as its new version.
+        let xid: i64 = tx
+            .query_one("SELECT txid_current() % 4294967296", &[])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(StoreError::query(what))?;
+        outcome.version = Some(RowVersion::of(xid));
         for level in Level::ALL {
             let rows = batch.rows(level);
             if rows.is_empty() {
@@ -781,23 +810,38 @@ impl Store for PgStore {
                         WHERE s.version IS NOT NULL
                           AND t.id = s.id AND t.datetime = s.datetime
                           AND t.xmin::text::bigint = s.version
-                    RETURNING t.id, t.datetime),
+                    RETURNING 1),
                    inserted AS (
                        INSERT INTO "{table}" (datetime, data_time, id, state, "user", gps, recalc, conjoined)
                        SELECT datetime, data_time, id, state, "user", gps, recalc, conjoined
                          FROM {stage} WHERE version IS NULL
                        ON CONFLICT (id, datetime) DO NOTHING
-                    RETURNING id, datetime)
-                   SELECT s.id, s.datetime FROM {stage} s
-                    WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.id = s.id AND u.datetime = s.datetime)
-                      AND NOT EXISTS (SELECT 1 FROM inserted i WHERE i.id = s.id AND i.datetime = s.datetime)"#,
+                    RETURNING 1)
+                   SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted)"#,
                 table = level.table(&tables),
                 stage = staging(level),
             );
-            let skipped = tx
-                .query(&sql, &[])
+            let done: i64 = tx
+                .query_one(&sql, &[])
                 .await
+                .and_then(|r| r.try_get(0))
                 .map_err(StoreError::query(&what))?;
+            // Rarely some staged row was neither updated nor inserted: those the guard
+            // skipped are the ones this transaction did not write.
+            let skipped = if usize::try_from(done).ok() == Some(rows.len()) {
+                Vec::new()
+            } else {
+                let sql = format!(
+                    r#"SELECT s.id, s.datetime FROM {stage} s
+                         LEFT JOIN "{table}" t ON t.id = s.id AND t.datetime = s.datetime
+                        WHERE t.xmin::text::bigint IS DISTINCT FROM $1"#,
+                    table = level.table(&tables),
+                    stage = staging(level),
+                );
+                tx.query(&sql, &[&xid])
+                    .await
+                    .map_err(StoreError::query(&what))?
+            };
             for r in &skipped {
                 let key = RowKey {
                     id: r.try_get(0).map_err(StoreError::query(&what))?,

@@ -67,7 +67,7 @@ use super::schema::{self, TypeNames};
 use super::{
     check_version, row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord,
     Lease, Level, MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError,
-    TimeRange, Wakeups, WriteBatch, WriteOutcome, ROW_COLUMNS,
+    Sweep, TimeRange, Wakeups, WriteBatch, WriteOutcome, ROW_COLUMNS,
 };
 use crate::config::{Config, Dialect, TableNames, WorkerConfig};
 
@@ -710,7 +710,7 @@ impl Store for QuestStore {
     }
 
     /// No dynamic leases on QuestDB: the worker's static share ([`Lease::Shard`]).
-    async fn lease(&mut self, _limit: usize) -> Result<Lease, StoreError> {
+    async fn lease(&mut self, _after: &Sweep, _limit: usize) -> Result<Lease, StoreError> {
         Ok(Lease::Shard)
     }
 
@@ -746,6 +746,10 @@ impl Store for QuestStore {
     /// Nothing to give back: the share is static.
     async fn release(&mut self, _lease: Lease) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn open_writer(&self) -> Result<Option<Self>, StoreError> {
+        Ok(None) // no transactions: see [`Store::open_writer`]
     }
 
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {

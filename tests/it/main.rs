@@ -11,5 +11,6 @@ mod engine_forms;
 mod engine_once;
 mod faults;
 mod http;
+mod pipeline;
 mod store_contract;
 mod workers;

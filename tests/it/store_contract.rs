@@ -946,11 +946,11 @@ async fn leases_split_the_devices_between_workers(h: &Harness) {
     let mut c = h.store().await;
     // Candidates are the devices of the oldest flagged rows of each level: device 2's
     // data row at 07:00 and device 1's job at 12:00.
-    let la = a.lease(1).await.unwrap();
+    let la = a.lease(&[None; 3], 1).await.unwrap();
     if h.is_postgres() {
         assert_eq!(la, Lease::Devices(vec![1, 2]));
         assert_eq!(
-            b.lease(100).await.unwrap(),
+            b.lease(&[None; 3], 100).await.unwrap(),
             Lease::Devices(vec![]),
             "all taken"
         );
@@ -974,10 +974,10 @@ async fn leases_split_the_devices_between_workers(h: &Harness) {
         let la_rows = a.poll_leased(Level::Data, &la, None, 100).await.unwrap();
         assert_eq!(la_rows.len(), 6);
         a.release(la).await.unwrap();
-        let lb = b.lease(100).await.unwrap();
+        let lb = b.lease(&[None; 3], 100).await.unwrap();
         assert_eq!(lb, Lease::Devices(vec![1, 2]), "given back");
         assert_eq!(
-            c.lease(100).await.unwrap(),
+            c.lease(&[None; 3], 100).await.unwrap(),
             Lease::Devices(vec![]),
             "b holds them now"
         );
@@ -999,7 +999,7 @@ async fn leases_split_the_devices_between_workers(h: &Harness) {
         shards: 2,
     };
     let mut even = recalcd::store::connect(&config).await.unwrap();
-    let lease = even.lease(100).await.unwrap();
+    let lease = even.lease(&[None; 3], 100).await.unwrap();
     let rows = even
         .poll_leased(Level::Data, &lease, None, 100)
         .await

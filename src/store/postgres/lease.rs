@@ -2,13 +2,15 @@
 //!
 //! **Design.** A batch leases its devices with `pg_try_advisory_lock(namespace, id)` on
 //! the worker's own connection, *before* it polls their flagged rows, and unlocks them
-//! (`pg_advisory_unlock_all()`) after its write-back has committed. The namespace is a
-//! stable hash of the data table's name, so two installations sharing a database (other
-//! table names) never block each other. Candidates are the devices among the `limit`
-//! oldest flagged rows of each level that no *other* session holds (read from
-//! `pg_locks`), so three workers do not all fight over the first rows, at most
-//! [`MAX_LEASED_DEVICES`] per batch (advisory locks take slots in the server's shared
-//! lock table: `max_locks_per_transaction × max_connections`, 6400 by default).
+//! (one `pg_advisory_unlock` per device) after its write-back has committed. The
+//! namespace is a stable hash of the data table's name, so two installations sharing a
+//! database (other table names) never block each other. Candidates are the devices
+//! among the `limit` oldest flagged rows of each level after the sweep cursor the
+//! batch's polls continue from (so the lease takes the devices of the rows those polls
+//! will take) that no *other* session holds (read from `pg_locks`), so three workers
+//! do not all fight over the first rows, at most [`MAX_LEASED_DEVICES`] per batch
+//! (advisory locks take slots in the server's shared lock table:
+//! `max_locks_per_transaction × max_connections`, 6400 by default).
 //!
 //! **Failure behaviour.** A lock belongs to the server session: when a worker dies
 //! (crash, SIGKILL, lost connection) the server ends its session, rolls back its open
@@ -29,7 +31,9 @@
 
 use tokio_postgres::Client;
 
-use super::super::{Lease, Level, StoreError};
+use tokio_postgres::types::ToSql;
+
+use super::super::{Lease, Level, StoreError, Sweep};
 use crate::config::{TableNames, WorkerConfig};
 
 /// The most devices one batch leases (see the module docs).
@@ -67,14 +71,26 @@ pub async fn lease(
     tables: &TableNames,
     worker: &WorkerConfig,
     namespace: i32,
+    after: &Sweep,
     limit: usize,
 ) -> Result<Lease, StoreError> {
     let share = share_condition(worker, "id");
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let max = i64::try_from(MAX_LEASED_DEVICES).unwrap_or(i64::MAX);
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&namespace, &limit, &max];
     let candidates: Vec<String> = Level::ALL
         .iter()
-        .map(|level| {
+        .zip(after)
+        .map(|(level, after)| {
+            let mut cursor = String::new();
+            if let Some(k) = after {
+                params.push(&k.datetime);
+                params.push(&k.id);
+                let n = params.len();
+                cursor = format!(" AND (datetime, id) > (${}, ${n})", n - 1);
+            }
             format!(
-                r#"(SELECT id FROM "{}" WHERE recalc > 0{share}
+                r#"(SELECT id FROM "{}" WHERE recalc > 0{share}{cursor}
                       AND id::oid NOT IN (SELECT objid FROM held)
                     ORDER BY datetime, id LIMIT $2)"#,
                 level.table(tables)
@@ -92,12 +108,10 @@ pub async fn lease(
            SELECT id, pg_try_advisory_lock($1, id) FROM candidates"#,
         candidates.join(" UNION ALL ")
     );
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let max = i64::try_from(MAX_LEASED_DEVICES).unwrap_or(i64::MAX);
     let what = "leasing devices (advisory locks)";
     for _ in 0..ATTEMPTS {
         let rows = client
-            .query(&sql, &[&namespace, &limit, &max])
+            .query(&sql, &params)
             .await
             .map_err(StoreError::query(what))?;
         let mut leased = Vec::with_capacity(rows.len());
@@ -116,13 +130,22 @@ pub async fn lease(
     Ok(Lease::Devices(Vec::new()))
 }
 
-/// Gives every lease of this session back.
-pub async fn release(client: &Client, lease: Lease) -> Result<(), StoreError> {
-    if lease.is_empty() || lease == Lease::Shard {
+/// Gives the lease back: unlocks each of its devices once. A session's advisory locks
+/// stack, so a device leased again by a later batch of the same session (the pipeline of
+/// `recalcd once` leases the next batch before the one being written is released) stays
+/// held until that batch is released too.
+pub async fn release(client: &Client, namespace: i32, lease: Lease) -> Result<(), StoreError> {
+    let Lease::Devices(devices) = lease else {
+        return Ok(());
+    };
+    if devices.is_empty() {
         return Ok(());
     }
     client
-        .execute("SELECT pg_advisory_unlock_all()", &[])
+        .execute(
+            "SELECT pg_advisory_unlock($1, id) FROM unnest($2::int4[]) AS d(id)",
+            &[&namespace, &devices],
+        )
         .await
         .map_err(StoreError::query("releasing the leased devices"))?;
     Ok(())

@@ -1,0 +1,242 @@
+//! The store as the next batch must see it while the batch before is still being
+//! written: the pipeline of `recalcd once` prepares batch N+1 on one session while
+//! batch N is written on another, and batch N+1 must compute on N's results, not on the
+//! rows N is replacing (or has not created yet).
+//!
+//! [`InFlight`] holds the rows of the batch being written; [`View`] answers the reads a
+//! batch makes as the store will answer them once that batch has committed: a row of
+//! the batch replaces the stored row of its key (or joins the answer, for rows it
+//! creates), and the stored rows it replaces drop out of every answer. Each read's
+//! answer is the stored rows whose key the batch does not write, plus the batch's rows
+//! that meet the read's condition.
+//!
+//! Rows taken over from the batch carry its pending version until it commits; then
+//! [`InFlight::adopt`] gives them the version the commit gave every row it wrote. If the
+//! batch could not write some row (a producer changed it meanwhile), what was computed
+//! on it is thrown away instead (see `run_until_idle`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
+
+use chrono::NaiveDateTime;
+
+use crate::store::{
+    Direction, Lease, Level, Row, RowKey, RowVersion, Store, StoreError, TimeRange, WriteBatch,
+};
+
+/// The rows of a batch being written, by level and key.
+#[derive(Debug, Default)]
+pub(super) struct InFlight {
+    rows: [BTreeMap<RowKey, Row>; 3],
+    /// The jobs (device, start) the batch computes: their rows are written unflagged.
+    jobs: HashSet<(i32, NaiveDateTime)>,
+}
+
+impl InFlight {
+    /// The rows of `batch`, which computed `jobs`.
+    pub(super) fn new(batch: &WriteBatch, jobs: HashSet<(i32, NaiveDateTime)>) -> InFlight {
+        let index = |rows: &[Row]| rows.iter().map(|r| (r.key(), r.clone())).collect();
+        InFlight {
+            rows: [index(&batch.data), index(&batch.jobs), index(&batch.days)],
+            jobs,
+        }
+    }
+
+    fn level(&self, level: Level) -> &BTreeMap<RowKey, Row> {
+        &self.rows[level as usize]
+    }
+
+    fn get(&self, level: Level, key: &RowKey) -> Option<&Row> {
+        self.level(level).get(key)
+    }
+
+    /// Gives the rows of `next` that were taken over from this batch the version its
+    /// commit gave them.
+    pub(super) fn adopt(&self, next: &mut WriteBatch, version: RowVersion) {
+        for level in Level::ALL {
+            let rows = match level {
+                Level::Data => &mut next.data,
+                Level::Job => &mut next.jobs,
+                Level::Day => &mut next.days,
+            };
+            for r in rows.iter_mut() {
+                if self.level(level).contains_key(&r.key()) {
+                    r.version = version;
+                }
+            }
+        }
+    }
+
+    /// The batch's row of `level` nearest to `key` in `direction`, of the same device.
+    fn neighbour(&self, level: Level, key: &RowKey, direction: Direction) -> Option<&Row> {
+        let rows = self.level(level);
+        let found = match direction {
+            Direction::Before => rows.range(..*key).next_back(),
+            Direction::After => rows.range((Bound::Excluded(*key), Bound::Unbounded)).next(),
+        };
+        found.map(|(_, r)| r).filter(|r| r.id == key.id)
+    }
+}
+
+/// The reads of a batch, through the batch being written when there is one.
+pub(super) struct View<'a, S> {
+    pub(super) store: &'a S,
+    pub(super) in_flight: Option<&'a InFlight>,
+}
+
+impl<S: Store> View<'_, S> {
+    /// Stored rows whose key the batch in flight does not write, plus its rows that
+    /// `wanted` accepts.
+    fn merge(&self, level: Level, stored: Vec<Row>, wanted: impl Fn(&Row) -> bool) -> Vec<Row> {
+        let Some(f) = self.in_flight else {
+            return stored;
+        };
+        let mut rows: Vec<Row> = stored
+            .into_iter()
+            .filter(|r| f.get(level, &r.key()).is_none())
+            .collect();
+        rows.extend(f.level(level).values().filter(|r| wanted(r)).cloned());
+        rows.sort_by_key(|r| (r.id, r.datetime));
+        rows
+    }
+
+    /// [`Store::poll_leased`]; rows the batch in flight clears are left out (it keeps
+    /// the flags it sets itself, for a job or day that follows, and so do they).
+    ///
+    /// Returns the polled rows and the rows the store answered, for the sweep cursor.
+    pub(super) async fn poll(
+        &self,
+        level: Level,
+        lease: &Lease,
+        after: Option<RowKey>,
+        limit: usize,
+    ) -> Result<(Vec<Row>, Vec<Row>), StoreError> {
+        let stored = self.store.poll_leased(level, lease, after, limit).await?;
+        let Some(f) = self.in_flight else {
+            return Ok((stored.clone(), stored));
+        };
+        let rows = stored
+            .iter()
+            .filter(|r| f.get(level, &r.key()).is_none_or(|w| w.recalc > 0))
+            .map(|r| f.get(level, &r.key()).unwrap_or(r).clone())
+            .collect();
+        Ok((rows, stored))
+    }
+
+    /// [`Store::load_rows`].
+    pub(super) async fn load_rows(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+    ) -> Result<Vec<Row>, StoreError> {
+        let Some(f) = self.in_flight else {
+            return self.store.load_rows(level, keys).await;
+        };
+        let (held, ask): (Vec<RowKey>, Vec<RowKey>) =
+            keys.iter().partition(|k| f.get(level, k).is_some());
+        let stored = self.store.load_rows(level, &ask).await?;
+        let held: HashSet<RowKey> = held.into_iter().collect();
+        Ok(self.merge(level, stored, |r| held.contains(&r.key())))
+    }
+
+    /// [`Store::load_job_rows`].
+    pub(super) async fn load_job_rows(
+        &self,
+        jobs: &[(i32, NaiveDateTime)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let stored = self.store.load_job_rows(jobs).await?;
+        let jobs: HashSet<(i32, NaiveDateTime)> = jobs.iter().copied().collect();
+        Ok(self.merge(Level::Data, stored, |r| jobs.contains(&(r.id, r.data_time))))
+    }
+
+    /// [`Store::load_in_ranges`].
+    pub(super) async fn load_in_ranges(
+        &self,
+        level: Level,
+        ranges: &[TimeRange],
+    ) -> Result<Vec<Row>, StoreError> {
+        let stored = self.store.load_in_ranges(level, ranges).await?;
+        Ok(self.merge(level, stored, |r| in_ranges(ranges, r.id, r.datetime)))
+    }
+
+    /// [`Store::flagged_jobs_in`]: the jobs the batch in flight computes are not
+    /// flagged any more; the jobs it flags (a job that follows) are.
+    pub(super) async fn flagged_jobs_in(
+        &self,
+        ranges: &[TimeRange],
+    ) -> Result<Vec<(i32, NaiveDateTime)>, StoreError> {
+        let stored = self.store.flagged_jobs_in(ranges).await?;
+        let Some(f) = self.in_flight else {
+            return Ok(stored);
+        };
+        let mut jobs: Vec<(i32, NaiveDateTime)> =
+            stored.into_iter().filter(|j| !f.jobs.contains(j)).collect();
+        jobs.extend(
+            f.level(Level::Job)
+                .values()
+                .filter(|r| r.recalc > 0 && in_ranges(ranges, r.id, r.datetime))
+                .map(|r| (r.id, r.datetime)),
+        );
+        jobs.sort_unstable();
+        jobs.dedup();
+        Ok(jobs)
+    }
+
+    /// [`Store::previous`].
+    pub(super) async fn previous(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+    ) -> Result<Vec<Option<Row>>, StoreError> {
+        let stored = self.store.previous(level, keys).await?;
+        Ok(self.nearest(level, keys, stored, Direction::Before))
+    }
+
+    /// [`Store::next`].
+    pub(super) async fn next(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+    ) -> Result<Vec<Option<Row>>, StoreError> {
+        let stored = self.store.next(level, keys).await?;
+        Ok(self.nearest(level, keys, stored, Direction::After))
+    }
+
+    /// The nearer of the stored neighbour (as the batch in flight writes it) and the
+    /// batch's own nearest row.
+    fn nearest(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+        stored: Vec<Option<Row>>,
+        direction: Direction,
+    ) -> Vec<Option<Row>> {
+        let Some(f) = self.in_flight else {
+            return stored;
+        };
+        keys.iter()
+            .zip(stored)
+            .map(|(key, found)| {
+                let found = found.map(|r| f.get(level, &r.key()).cloned().unwrap_or(r));
+                let held = f.neighbour(level, key, direction);
+                match (found, held) {
+                    (Some(s), Some(h)) => {
+                        let held_nearer = match direction {
+                            Direction::Before => h.datetime > s.datetime,
+                            Direction::After => h.datetime < s.datetime,
+                        };
+                        Some(if held_nearer { h.clone() } else { s })
+                    }
+                    (found, held) => found.or_else(|| held.cloned()),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Whether `(id, datetime)` lies in one of the ranges.
+fn in_ranges(ranges: &[TimeRange], id: i32, datetime: NaiveDateTime) -> bool {
+    ranges
+        .iter()
+        .any(|r| r.id == id && r.from <= datetime && datetime < r.to)
+}
