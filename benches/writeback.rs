@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDate, NaiveDateTime};
 use futures_util::pin_mut;
 use recalcd::config::Config;
-use recalcd::store::{self, AnyStore, Level, Store, WriteBatch};
+use recalcd::store::{self, AnyStore, Level, Row, Store, WriteBatch};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls};
@@ -173,7 +173,7 @@ async fn recalcd_phase(
             }
             continue;
         }
-        after = store::sweep_cursor(&batch);
+        after = store::sweep_cursor(batch.iter().map(Row::key));
         for r in &mut batch {
             r.conjoined = computed(&r.conjoined);
             r.recalc = 0;

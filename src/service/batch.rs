@@ -17,7 +17,7 @@ use crate::engine::catalog::{Catalog, Constants, Needs};
 use crate::engine::compute::{compute, DeviceBatch, Options, Outcome};
 use crate::engine::day::DaySpan;
 use crate::store::{
-    sweep_cursor, Lease, Level, Row, RowKey, Store, StoreError, Sweep, TimeRange, WriteBatch,
+    sweep_cursor, Flag, Lease, Level, Row, RowKey, Store, StoreError, Sweep, TimeRange, WriteBatch,
     WriteOutcome,
 };
 
@@ -225,16 +225,23 @@ impl Recalculator {
                 ..DeviceBatch::default()
             })
         }
-        for r in &flagged_data {
-            device(&mut devices, r.id).target_jobs.insert(r.data_time);
+        for f in &flagged_data {
+            device(&mut devices, f.key.id)
+                .target_jobs
+                .insert(f.data_time);
         }
-        for r in &flagged_jobs {
-            device(&mut devices, r.id).target_jobs.insert(r.datetime);
+        for f in &flagged_jobs {
+            device(&mut devices, f.key.id)
+                .target_jobs
+                .insert(f.key.datetime);
         }
-        for r in flagged_days {
-            let d = device(&mut devices, r.id);
-            d.target_days.insert(r.datetime);
-            d.days.push(r);
+        if !flagged_days.is_empty() {
+            let keys: Vec<RowKey> = flagged_days.iter().map(|f| f.key).collect();
+            for r in view.load_rows(Level::Day, &keys).await? {
+                let d = device(&mut devices, r.id);
+                d.target_days.insert(r.datetime);
+                d.days.push(r);
+            }
         }
         let jobs: HashSet<(i32, NaiveDateTime)> = devices
             .values()
@@ -339,17 +346,17 @@ impl Recalculator {
         level: Level,
         lease: &Lease,
         n: usize,
-    ) -> Result<Vec<Row>, StoreError> {
+    ) -> Result<Vec<Flag>, StoreError> {
         let slot = level as usize;
         let after = self.cursors.lock().map(|c| c[slot]).unwrap_or(None);
-        let (mut rows, mut stored) = view.poll(level, lease, after, n).await?;
+        let (mut flags, mut stored) = view.poll(level, lease, after, n).await?;
         if stored.is_empty() && after.is_some() {
-            (rows, stored) = view.poll(level, lease, None, n).await?;
+            (flags, stored) = view.poll(level, lease, None, n).await?;
         }
         if let Ok(mut c) = self.cursors.lock() {
-            c[slot] = sweep_cursor(&stored);
+            c[slot] = sweep_cursor(stored.iter().map(|f| f.key));
         }
-        Ok(rows)
+        Ok(flags)
     }
 
     /// Leases the devices of the next flagged rows of the sweeps; at the end of the

@@ -21,7 +21,8 @@ use std::ops::Bound;
 use chrono::NaiveDateTime;
 
 use crate::store::{
-    Direction, Lease, Level, Row, RowKey, RowVersion, Store, StoreError, TimeRange, WriteBatch,
+    Direction, Flag, Lease, Level, Row, RowKey, RowVersion, Store, StoreError, TimeRange,
+    WriteBatch,
 };
 
 /// The rows of a batch being written, by level and key.
@@ -103,24 +104,30 @@ impl<S: Store> View<'_, S> {
     /// [`Store::poll_leased`]; rows the batch in flight clears are left out (it keeps
     /// the flags it sets itself, for a job or day that follows, and so do they).
     ///
-    /// Returns the polled rows and the rows the store answered, for the sweep cursor.
+    /// Returns the flags to take and all the store answered, for the sweep cursor.
     pub(super) async fn poll(
         &self,
         level: Level,
         lease: &Lease,
         after: Option<RowKey>,
         limit: usize,
-    ) -> Result<(Vec<Row>, Vec<Row>), StoreError> {
+    ) -> Result<(Vec<Flag>, Vec<Flag>), StoreError> {
         let stored = self.store.poll_leased(level, lease, after, limit).await?;
         let Some(f) = self.in_flight else {
             return Ok((stored.clone(), stored));
         };
-        let rows = stored
+        let flags = stored
             .iter()
-            .filter(|r| f.get(level, &r.key()).is_none_or(|w| w.recalc > 0))
-            .map(|r| f.get(level, &r.key()).unwrap_or(r).clone())
+            .filter_map(|flag| match f.get(level, &flag.key) {
+                None => Some(*flag),
+                Some(w) if w.recalc > 0 => Some(Flag {
+                    key: flag.key,
+                    data_time: w.data_time,
+                }),
+                Some(_) => None,
+            })
             .collect();
-        Ok((rows, stored))
+        Ok((flags, stored))
     }
 
     /// [`Store::load_rows`].

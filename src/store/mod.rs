@@ -97,6 +97,15 @@ pub struct RowKey {
     pub datetime: NaiveDateTime,
 }
 
+/// A flagged row as [`Store::poll_leased`] finds it: its key and its job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag {
+    /// The row's key.
+    pub key: RowKey,
+    /// Its `data_time`: the start of its job (for a data row).
+    pub data_time: NaiveDateTime,
+}
+
 /// What the guard compares: the version of a stored row as recalcd read it.
 ///
 /// Opaque to the engine: it copies the version of the row it loaded into the row it
@@ -582,7 +591,8 @@ pub trait Store {
     ) -> impl Future<Output = Result<Lease, StoreError>> + Send;
 
     /// The `limit` oldest flagged rows of `level` of the leased devices (after the
-    /// cursor `after`, as [`Store::poll_flagged`]), ordered by id, datetime. Polled
+    /// cursor `after`, as [`Store::poll_flagged`]), ordered by id, datetime: only their
+    /// keys and jobs, since a batch loads whole jobs and days around them anyway. Polled
     /// after the lease is taken, so no other worker is changing them.
     ///
     /// # Errors
@@ -593,7 +603,7 @@ pub trait Store {
         lease: &Lease,
         after: Option<RowKey>,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Flag>, StoreError>> + Send;
 
     /// Opens the store's wake-up channel: notifications that rows were flagged, so the
     /// daemon need not wait a whole poll interval. `None` when the dialect has none
@@ -804,7 +814,7 @@ impl Store for AnyStore {
         lease: &Lease,
         after: Option<RowKey>,
         limit: usize,
-    ) -> Result<Vec<Row>, StoreError> {
+    ) -> Result<Vec<Flag>, StoreError> {
         dispatch!(self, s => s.poll_leased(level, lease, after, limit).await)
     }
     async fn release(&mut self, lease: Lease) -> Result<(), StoreError> {
@@ -931,13 +941,10 @@ pub(crate) async fn open_client(
 /// [`Store::poll_flagged`]); `None` to start from the oldest flag.
 pub type Sweep = [Option<RowKey>; 3];
 
-/// Where the sweep of [`Store::poll_flagged`] continues after `batch`: its latest row by
-/// `(datetime, id)`.
-pub fn sweep_cursor(batch: &[Row]) -> Option<RowKey> {
-    batch
-        .iter()
-        .map(Row::key)
-        .max_by_key(|k| (k.datetime, k.id))
+/// Where the sweep of [`Store::poll_flagged`] continues after a batch with these keys:
+/// its latest by `(datetime, id)`.
+pub fn sweep_cursor(keys: impl IntoIterator<Item = RowKey>) -> Option<RowKey> {
+    keys.into_iter().max_by_key(|k| (k.datetime, k.id))
 }
 
 /// Compares the applied schema version with the latest embedded one.
@@ -979,6 +986,30 @@ pub(crate) async fn open_connection(
     }
 }
 
+/// Columns read for a [`Flag`], in [`flag_from`]'s order (and [`row_from`]'s).
+pub(crate) const FLAG_COLUMNS: &str = "datetime, data_time, id";
+
+/// A [`Flag`] from a row selected as [`FLAG_COLUMNS`].
+pub(crate) fn flag_from(r: &tokio_postgres::Row, what: &str) -> Result<Flag, StoreError> {
+    let bad = |e| StoreError::Query {
+        what: what.to_string(),
+        source: e,
+    };
+    let datetime: Option<NaiveDateTime> = r.try_get(0).map_err(bad)?;
+    let id: Option<i32> = r.try_get(2).map_err(bad)?;
+    let (Some(datetime), Some(id)) = (datetime, id) else {
+        return Err(StoreError::Unexpected {
+            what: what.to_string(),
+            detail: "a row has no `datetime` or `id`".into(),
+        });
+    };
+    let data_time: Option<NaiveDateTime> = r.try_get(1).map_err(bad)?;
+    Ok(Flag {
+        key: RowKey { id, datetime },
+        data_time: data_time.unwrap_or(datetime),
+    })
+}
+
 /// Columns read for every data, job and day row, in [`row_from`]'s order.
 pub(crate) const ROW_COLUMNS: &str =
     r#"datetime, data_time, id, state, "user", gps, recalc, conjoined"#;
@@ -994,19 +1025,11 @@ pub(crate) fn row_from(
         what: what.to_string(),
         source: e,
     };
-    let datetime: Option<NaiveDateTime> = r.try_get(0).map_err(bad)?;
-    let id: Option<i32> = r.try_get(2).map_err(bad)?;
-    let (Some(datetime), Some(id)) = (datetime, id) else {
-        return Err(StoreError::Unexpected {
-            what: what.to_string(),
-            detail: "a row has no `datetime` or `id`".into(),
-        });
-    };
-    let data_time: Option<NaiveDateTime> = r.try_get(1).map_err(bad)?;
+    let Flag { key, data_time } = flag_from(r, what)?;
     Ok(Row {
-        datetime,
-        data_time: data_time.unwrap_or(datetime),
-        id,
+        datetime: key.datetime,
+        data_time,
+        id: key.id,
         state: r.try_get(3).map_err(bad)?,
         user: r.try_get(4).map_err(bad)?,
         gps: r.try_get(5).map_err(bad)?,

@@ -39,9 +39,9 @@ use tokio_postgres::Client;
 use super::migrate::{migrations, render};
 use super::schema::{self, TypeNames};
 use super::{
-    check_version, open_client, row_from, stored_error, Backlog, Constant, Direction, Equation,
-    Lease, Level, MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError,
-    Sweep, TimeRange, Wakeups, WriteBatch, WriteOutcome, ROW_COLUMNS,
+    check_version, flag_from, open_client, row_from, stored_error, Backlog, Constant, Direction,
+    Equation, Flag, Lease, Level, MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store,
+    StoreError, Sweep, TimeRange, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS, ROW_COLUMNS,
 };
 use crate::config::{Config, DatabaseConfig, Dialect, TableNames, WorkerConfig};
 
@@ -264,7 +264,7 @@ impl PgStore {
         Ok(())
     }
 
-    /// The `limit` oldest flagged rows of `level` (after `after`), of `devices` when
+    /// `columns` of the `limit` oldest flagged rows of `level` (after `after`), of `devices` when
     /// given and of this worker's static share when one is configured, handed over in
     /// (id, datetime) order. Oldest first: the partial index on (datetime, id) seeks
     /// straight to the cursor, and a batch's writes land on neighbouring pages
@@ -272,10 +272,11 @@ impl PgStore {
     async fn poll_oldest(
         &self,
         level: Level,
+        columns: &str,
         devices: Option<&Vec<i32>>,
         after: Option<RowKey>,
         limit: usize,
-    ) -> Result<Vec<Row>, StoreError> {
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
         let what = format!("polling flagged {level} rows");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&limit];
@@ -292,13 +293,16 @@ impl PgStore {
         }
         let sql = format!(
             r#"SELECT * FROM (
-                   SELECT {ROW_COLUMNS}, xmin::text::bigint FROM "{}"
+                   SELECT {columns} FROM "{}"
                     WHERE recalc > 0{filter}
                     ORDER BY datetime, id LIMIT $1) oldest
                 ORDER BY id, datetime"#,
             self.table(level)
         );
-        self.rows(&sql, &params, &what).await
+        self.client
+            .query(&sql, &params)
+            .await
+            .map_err(StoreError::query(&what))
     }
 
     /// For each key, the row of `level` of the same device just before or after it.
@@ -488,7 +492,12 @@ impl Store for PgStore {
         after: Option<RowKey>,
         limit: usize,
     ) -> Result<Vec<Row>, StoreError> {
-        self.poll_oldest(level, None, after, limit).await
+        let columns = format!("{ROW_COLUMNS}, xmin::text::bigint");
+        let rows = self
+            .poll_oldest(level, &columns, None, after, limit)
+            .await?;
+        let what = format!("polling flagged {level} rows");
+        rows.iter().map(|r| pg_row(r, &what)).collect()
     }
 
     async fn lease(&mut self, after: &Sweep, limit: usize) -> Result<Lease, StoreError> {
@@ -509,11 +518,16 @@ impl Store for PgStore {
         lease: &Lease,
         after: Option<RowKey>,
         limit: usize,
-    ) -> Result<Vec<Row>, StoreError> {
-        match lease {
-            Lease::Devices(devices) => self.poll_oldest(level, Some(devices), after, limit).await,
-            Lease::Shard => self.poll_oldest(level, None, after, limit).await,
-        }
+    ) -> Result<Vec<Flag>, StoreError> {
+        let devices = match lease {
+            Lease::Devices(devices) => Some(devices),
+            Lease::Shard => None,
+        };
+        let rows = self
+            .poll_oldest(level, FLAG_COLUMNS, devices, after, limit)
+            .await?;
+        let what = format!("polling flagged {level} rows");
+        rows.iter().map(|r| flag_from(r, &what)).collect()
     }
 
     async fn release(&mut self, lease: Lease) -> Result<(), StoreError> {

@@ -65,9 +65,10 @@ use tokio_postgres::Client;
 use super::migrate::{migrations, render, statements};
 use super::schema::{self, TypeNames};
 use super::{
-    check_version, row_from, stored_error, Backlog, Constant, Direction, Equation, ErrorRecord,
-    Lease, Level, MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store, StoreError,
-    Sweep, TimeRange, Wakeups, WriteBatch, WriteOutcome, ROW_COLUMNS,
+    check_version, flag_from, row_from, stored_error, Backlog, Constant, Direction, Equation,
+    ErrorRecord, Flag, Lease, Level, MigrateReport, Revision, Row, RowKey, RowVersion, Status,
+    Store, StoreError, Sweep, TimeRange, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS,
+    ROW_COLUMNS,
 };
 use crate::config::{Config, Dialect, TableNames, WorkerConfig};
 
@@ -493,10 +494,11 @@ impl QuestStore {
     async fn poll_oldest(
         &self,
         level: Level,
+        columns: &str,
         filter: String,
         after: Option<RowKey>,
         limit: usize,
-    ) -> Result<Vec<Row>, StoreError> {
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
         self.settle(slot(level), self.table(level)).await?;
         let what = format!("polling flagged {level} rows");
         let cursor = if after.is_some() {
@@ -506,13 +508,13 @@ impl QuestStore {
         };
         let sql = format!(
             r#"SELECT * FROM (
-                   SELECT {ROW_COLUMNS} FROM "{}"
+                   SELECT {columns} FROM "{}"
                     WHERE recalc > 0{filter}{cursor}
                     ORDER BY datetime, id LIMIT {limit}) oldest
                 ORDER BY id, datetime"#,
             self.table(level)
         );
-        let rows = match after {
+        match after {
             None => self.client.query(&sql, &[]).await,
             Some(k) => {
                 let stmt = self
@@ -523,8 +525,7 @@ impl QuestStore {
                 self.client.query(&stmt, &[&k.datetime, &k.id]).await
             }
         }
-        .map_err(StoreError::query(&what))?;
-        rows.iter().map(|r| quest_row(r, &what)).collect()
+        .map_err(StoreError::query(&what))
     }
 
     /// Runs `sql` (parameters: device id, from, to) once per range, prepared once and
@@ -706,7 +707,11 @@ impl Store for QuestStore {
         after: Option<RowKey>,
         limit: usize,
     ) -> Result<Vec<Row>, StoreError> {
-        self.poll_oldest(level, String::new(), after, limit).await
+        let rows = self
+            .poll_oldest(level, ROW_COLUMNS, String::new(), after, limit)
+            .await?;
+        let what = format!("polling flagged {level} rows");
+        rows.iter().map(|r| quest_row(r, &what)).collect()
     }
 
     /// No dynamic leases on QuestDB: the worker's static share ([`Lease::Shard`]).
@@ -721,7 +726,7 @@ impl Store for QuestStore {
         lease: &Lease,
         after: Option<RowKey>,
         limit: usize,
-    ) -> Result<Vec<Row>, StoreError> {
+    ) -> Result<Vec<Flag>, StoreError> {
         let mut filter = String::new();
         if let Lease::Devices(devices) = lease {
             // Not produced by this dialect, but honoured (ids are integers).
@@ -735,7 +740,11 @@ impl Store for QuestStore {
                 self.worker.shard
             ));
         }
-        self.poll_oldest(level, filter, after, limit).await
+        let rows = self
+            .poll_oldest(level, FLAG_COLUMNS, filter, after, limit)
+            .await?;
+        let what = format!("polling flagged {level} rows");
+        rows.iter().map(|r| flag_from(r, &what)).collect()
     }
 
     /// No notifications on QuestDB (no triggers, no `LISTEN`): polling only.

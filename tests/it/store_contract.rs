@@ -209,7 +209,7 @@ async fn poll_is_bounded_and_ordered(h: &Harness) {
         ]
     );
     // The sweep continues after the batch's latest row.
-    let cursor = sweep_cursor(&first);
+    let cursor = sweep_cursor(keys(&first));
     assert_eq!(
         cursor,
         Some(RowKey {
@@ -232,7 +232,7 @@ async fn poll_is_bounded_and_ordered(h: &Harness) {
         ]
     );
     let last = store
-        .poll_flagged(Level::Data, sweep_cursor(&next), 2)
+        .poll_flagged(Level::Data, sweep_cursor(keys(&next)), 2)
         .await
         .unwrap();
     assert_eq!(
@@ -244,7 +244,7 @@ async fn poll_is_bounded_and_ordered(h: &Harness) {
     );
     assert_eq!(last[0].recalc, 2);
     assert!(store
-        .poll_flagged(Level::Data, sweep_cursor(&last), 100)
+        .poll_flagged(Level::Data, sweep_cursor(keys(&last)), 100)
         .await
         .unwrap()
         .is_empty());
@@ -961,11 +961,17 @@ async fn leases_split_the_devices_between_workers(h: &Harness) {
             .await
             .unwrap();
         assert_eq!(
-            keys(&rows),
+            rows.iter().map(|f| f.key).collect::<Vec<_>>(),
             [t(1, 7, 0), t(1, 7, 5)]
                 .map(|datetime| RowKey { id: 2, datetime })
                 .to_vec()
         );
+        // Keys and jobs only: the job is the row's `data_time`.
+        let stored = b.poll_flagged(Level::Data, None, 100).await.unwrap();
+        for f in &rows {
+            let row = stored.iter().find(|r| r.key() == f.key).unwrap();
+            assert_eq!(f.data_time, row.data_time);
+        }
         assert!(b
             .poll_leased(Level::Job, &only_2, None, 100)
             .await
@@ -1005,7 +1011,7 @@ async fn leases_split_the_devices_between_workers(h: &Harness) {
         .await
         .unwrap();
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().all(|r| r.id == 2));
+    assert!(rows.iter().all(|f| f.key.id == 2));
     assert!(even
         .poll_leased(Level::Job, &lease, None, 100)
         .await
