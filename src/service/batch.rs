@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDateTime;
 use tracing::{debug, info, instrument, warn};
 
-use super::inflight::{InFlight, View};
+use super::inflight::{InFlight, Recent, View};
 use crate::engine::catalog::{Catalog, Constants, Needs};
 use crate::engine::compute::{compute, DeviceBatch, Options, Outcome};
 use crate::engine::day::DaySpan;
@@ -185,6 +185,7 @@ impl Recalculator {
             let view = View {
                 store: &*store,
                 in_flight: None,
+                recent: None,
             };
             let outcome = match self.prepare(&view, &lease).await {
                 Ok(Some(prepared)) => self.write(store, prepared).await,
@@ -561,7 +562,9 @@ impl Recalculator {
             .collect();
         distribute(devices, day_jobs, |d| &mut d.jobs);
         if !extra.is_empty() {
-            distribute(devices, view.load_job_rows(&extra).await?, |d| &mut d.data);
+            distribute(devices, view.load_day_job_rows(&extra).await?, |d| {
+                &mut d.data
+            });
         }
         // The previous day, and its jobs where `$$x` is read.
         let wants_prev: Vec<RowKey> = spans
@@ -764,6 +767,7 @@ async fn pipelined<S: Store + Send + 'static>(
 ) -> Result<(), StoreError> {
     let mut writer = Some(writer);
     let mut flight: Option<Flight<S>> = None;
+    let mut recent = Recent::default();
     // Leases that found nothing flagged in a row (another worker got there first).
     let mut empty = 0;
     loop {
@@ -777,6 +781,7 @@ async fn pipelined<S: Store + Send + 'static>(
             let view = View {
                 store: &*store,
                 in_flight: flight.as_ref().map(|f| &f.rows),
+                recent: Some(&recent),
             };
             recalc.prepare(&view, &lease).await
         };
@@ -797,6 +802,7 @@ async fn pipelined<S: Store + Send + 'static>(
                 // it away; its rows are still flagged, and the sweep starts over.
                 store.release(lease).await?;
                 recalc.restart_sweeps();
+                recent.clear();
                 if go_on {
                     continue;
                 }
@@ -805,6 +811,7 @@ async fn pipelined<S: Store + Send + 'static>(
             if let (Some(p), Some(version)) = (prepared.as_mut(), written.version) {
                 rows.adopt(&mut p.batch, version);
             }
+            recent.remember(rows);
         }
         let Some(p) = prepared else {
             // As in `run_batch`: a device leased just after another worker computed it

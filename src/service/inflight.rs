@@ -15,7 +15,7 @@
 //! batch could not write some row (a producer changed it meanwhile), what was computed
 //! on it is thrown away instead (see `run_until_idle`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
 
 use chrono::NaiveDateTime;
@@ -79,10 +79,54 @@ impl InFlight {
     }
 }
 
+/// The data rows of the jobs the last few written batches computed, as they wrote them.
+///
+/// A day's `$d$x` reads every data row of the day, and a day is computed by the batch
+/// that takes its last flagged job: its other jobs were computed by the batches just
+/// before, which had them in memory. They are taken from here rather than read again.
+/// A producer that changes such a row flags it, and the day then waits for it; only a
+/// change made without a flag after recalcd wrote the row goes unseen by that day.
+#[derive(Debug, Default)]
+pub(super) struct Recent {
+    /// Newest first: per written batch, its jobs' data rows.
+    batches: VecDeque<HashMap<(i32, NaiveDateTime), Vec<Row>>>,
+}
+
+/// How many written batches [`Recent`] remembers (a day of four jobs spans four).
+const RECENT_BATCHES: usize = 4;
+
+impl Recent {
+    /// Remembers the jobs of a batch that has been written.
+    pub(super) fn remember(&mut self, written: InFlight) {
+        let InFlight { rows, jobs } = written;
+        let [data, ..] = rows;
+        let mut by_job: HashMap<(i32, NaiveDateTime), Vec<Row>> = HashMap::new();
+        for r in data.into_values() {
+            let job = (r.id, r.data_time);
+            if jobs.contains(&job) {
+                by_job.entry(job).or_default().push(r);
+            }
+        }
+        self.batches.push_front(by_job);
+        self.batches.truncate(RECENT_BATCHES);
+    }
+
+    /// Forgets everything (a written batch skipped rows: what was remembered may be
+    /// off).
+    pub(super) fn clear(&mut self) {
+        self.batches.clear();
+    }
+
+    fn job(&self, job: &(i32, NaiveDateTime)) -> Option<&Vec<Row>> {
+        self.batches.iter().find_map(|b| b.get(job))
+    }
+}
+
 /// The reads of a batch, through the batch being written when there is one.
 pub(super) struct View<'a, S> {
     pub(super) store: &'a S,
     pub(super) in_flight: Option<&'a InFlight>,
+    pub(super) recent: Option<&'a Recent>,
 }
 
 impl<S: Store> View<'_, S> {
@@ -154,6 +198,27 @@ impl<S: Store> View<'_, S> {
         let stored = self.store.load_job_rows(jobs).await?;
         let jobs: HashSet<(i32, NaiveDateTime)> = jobs.iter().copied().collect();
         Ok(self.merge(Level::Data, stored, |r| jobs.contains(&(r.id, r.data_time))))
+    }
+
+    /// The data rows of jobs no batch computes now, for a day's `$d$x`: those of
+    /// [`Recent`] jobs from memory, the others through [`View::load_job_rows`].
+    pub(super) async fn load_day_job_rows(
+        &self,
+        jobs: &[(i32, NaiveDateTime)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let Some(recent) = self.recent else {
+            return self.load_job_rows(jobs).await;
+        };
+        let in_flight =
+            |j: &(i32, NaiveDateTime)| self.in_flight.is_some_and(|f| f.jobs.contains(j));
+        let (known, ask): (Vec<_>, Vec<_>) = jobs
+            .iter()
+            .partition(|j| !in_flight(j) && recent.job(j).is_some());
+        let mut rows = self.load_job_rows(&ask).await?;
+        for j in &known {
+            rows.extend(recent.job(j).into_iter().flatten().cloned());
+        }
+        Ok(rows)
     }
 
     /// [`Store::load_in_ranges`].
