@@ -156,7 +156,7 @@ impl<S: Store> View<'_, S> {
         after: Option<RowKey>,
         limit: usize,
     ) -> Result<(Vec<Flag>, Vec<Flag>), StoreError> {
-        let stored = self.store.poll_leased(level, lease, after, limit).await?;
+        let stored = timed("poll", self.store.poll_leased(level, lease, after, limit)).await?;
         let Some(f) = self.in_flight else {
             return Ok((stored.clone(), stored));
         };
@@ -181,11 +181,11 @@ impl<S: Store> View<'_, S> {
         keys: &[RowKey],
     ) -> Result<Vec<Row>, StoreError> {
         let Some(f) = self.in_flight else {
-            return self.store.load_rows(level, keys).await;
+            return timed("load_rows", self.store.load_rows(level, keys)).await;
         };
         let (held, ask): (Vec<RowKey>, Vec<RowKey>) =
             keys.iter().partition(|k| f.get(level, k).is_some());
-        let stored = self.store.load_rows(level, &ask).await?;
+        let stored = timed("load_rows", self.store.load_rows(level, &ask)).await?;
         let held: HashSet<RowKey> = held.into_iter().collect();
         Ok(self.merge(level, stored, |r| held.contains(&r.key())))
     }
@@ -195,7 +195,7 @@ impl<S: Store> View<'_, S> {
         &self,
         jobs: &[(i32, NaiveDateTime)],
     ) -> Result<Vec<Row>, StoreError> {
-        let stored = self.store.load_job_rows(jobs).await?;
+        let stored = timed("load_job_rows", self.store.load_job_rows(jobs)).await?;
         let jobs: HashSet<(i32, NaiveDateTime)> = jobs.iter().copied().collect();
         Ok(self.merge(Level::Data, stored, |r| jobs.contains(&(r.id, r.data_time))))
     }
@@ -227,7 +227,7 @@ impl<S: Store> View<'_, S> {
         level: Level,
         ranges: &[TimeRange],
     ) -> Result<Vec<Row>, StoreError> {
-        let stored = self.store.load_in_ranges(level, ranges).await?;
+        let stored = timed("load_in_ranges", self.store.load_in_ranges(level, ranges)).await?;
         Ok(self.merge(level, stored, |r| in_ranges(ranges, r.id, r.datetime)))
     }
 
@@ -237,7 +237,7 @@ impl<S: Store> View<'_, S> {
         &self,
         ranges: &[TimeRange],
     ) -> Result<Vec<(i32, NaiveDateTime)>, StoreError> {
-        let stored = self.store.flagged_jobs_in(ranges).await?;
+        let stored = timed("flagged_jobs_in", self.store.flagged_jobs_in(ranges)).await?;
         let Some(f) = self.in_flight else {
             return Ok(stored);
         };
@@ -260,7 +260,7 @@ impl<S: Store> View<'_, S> {
         level: Level,
         keys: &[RowKey],
     ) -> Result<Vec<Option<Row>>, StoreError> {
-        let stored = self.store.previous(level, keys).await?;
+        let stored = timed("previous", self.store.previous(level, keys)).await?;
         Ok(self.nearest(level, keys, stored, Direction::Before))
     }
 
@@ -270,7 +270,7 @@ impl<S: Store> View<'_, S> {
         level: Level,
         keys: &[RowKey],
     ) -> Result<Vec<Option<Row>>, StoreError> {
-        let stored = self.store.next(level, keys).await?;
+        let stored = timed("next", self.store.next(level, keys)).await?;
         Ok(self.nearest(level, keys, stored, Direction::After))
     }
 
@@ -311,4 +311,12 @@ fn in_ranges(ranges: &[TimeRange], id: i32, datetime: NaiveDateTime) -> bool {
     ranges
         .iter()
         .any(|r| r.id == id && r.from <= datetime && datetime < r.to)
+}
+
+/// Awaits a read of the store, logging how long it took (`trace` level).
+async fn timed<T>(what: &'static str, read: impl std::future::Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let out = read.await;
+    tracing::trace!(read = what, ms = started.elapsed().as_secs_f64() * 1e3, "store read");
+    out
 }
