@@ -39,34 +39,51 @@ impl Columns {
 /// A timestamp as the language reads it: ISO 8601 in UTC, `YYYY-MM-DDTHH:MM:SS` with
 /// the fraction of a second only when there is one (3, 6 or 9 digits, as chrono's `%.f`).
 ///
-/// Written by hand: every data row's `$datetime` goes through here, and chrono's
-/// format-string machinery costs several times more.
+/// Written by hand, digit by digit: every data row's `$datetime` goes through here, and
+/// both chrono's format strings and `write!` cost many times more.
 pub fn time_value(t: NaiveDateTime) -> Value {
     use chrono::{Datelike, Timelike};
-    use std::fmt::Write as _;
     let (date, time) = (t.date(), t.time());
     if !(0..=9999).contains(&date.year()) || time.nanosecond() >= 1_000_000_000 {
         return Value::str(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string());
     }
     let mut s = String::with_capacity(29);
-    let _ = write!(
-        s,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        date.year(),
-        date.month(),
-        date.day(),
-        time.hour(),
-        time.minute(),
-        time.second()
-    );
-    let nanos = time.nanosecond();
-    let _ = match nanos {
-        0 => Ok(()),
-        n if n % 1_000_000 == 0 => write!(s, ".{:03}", n / 1_000_000),
-        n if n % 1_000 == 0 => write!(s, ".{:06}", n / 1_000),
-        n => write!(s, ".{n:09}"),
-    };
+    // The year is in 0..=9999 (checked above), the other fields are in range by type.
+    push_digits(&mut s, date.year().unsigned_abs(), 4);
+    s.push('-');
+    push_digits(&mut s, date.month(), 2);
+    s.push('-');
+    push_digits(&mut s, date.day(), 2);
+    s.push('T');
+    push_digits(&mut s, time.hour(), 2);
+    s.push(':');
+    push_digits(&mut s, time.minute(), 2);
+    s.push(':');
+    push_digits(&mut s, time.second(), 2);
+    match time.nanosecond() {
+        0 => {}
+        n if n % 1_000_000 == 0 => {
+            s.push('.');
+            push_digits(&mut s, n / 1_000_000, 3);
+        }
+        n if n % 1_000 == 0 => {
+            s.push('.');
+            push_digits(&mut s, n / 1_000, 6);
+        }
+        n => {
+            s.push('.');
+            push_digits(&mut s, n, 9);
+        }
+    }
     Value::str(s)
+}
+
+/// Appends the last `width` decimal digits of `n`, zero-padded (`n < 10^width`).
+fn push_digits(s: &mut String, n: u32, width: u32) {
+    for k in (0..width).rev() {
+        let digit = n / 10u32.pow(k) % 10;
+        s.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// A new job or day row (recalcd creates it; the guard inserts it only if still absent).
@@ -228,6 +245,14 @@ mod tests {
         let early =
             NaiveDateTime::parse_from_str("0001-01-01 00:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
         assert_eq!(time_value(early), Value::str("0001-01-01T00:00:00"));
+        for (y, m, d) in [(0, 1, 1), (9999, 12, 31), (10000, 1, 1), (-1, 12, 31)] {
+            let t = chrono::NaiveDate::from_ymd_opt(y, m, d)
+                .unwrap()
+                .and_hms_micro_opt(23, 59, 58, 7)
+                .unwrap();
+            let expected = t.format("%Y-%m-%dT%H:%M:%S%.f").to_string();
+            assert_eq!(time_value(t), Value::str(expected.as_str()), "{y}");
+        }
     }
 
     #[test]
