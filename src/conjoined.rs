@@ -266,6 +266,15 @@ pub fn decode_vector(raw: &str) -> Value {
 /// Appends `s` with `;`, `=`, `,` and `\` escaped, and a space (any whitespace) at
 /// either end escaped too, so that reading, which trims, keeps it.
 pub fn escape_into(out: &mut String, s: &str) {
+    // Nearly every name and value has nothing to escape: copy it at once.
+    let special = |b: &u8| matches!(b, b';' | b'=' | b',' | b'\\');
+    if !s.as_bytes().iter().any(special)
+        && !s.starts_with(char::is_whitespace)
+        && !s.ends_with(char::is_whitespace)
+    {
+        out.push_str(s);
+        return;
+    }
     let last_ws = s
         .char_indices()
         .next_back()
