@@ -64,7 +64,53 @@ pub fn parse_number(text: &str) -> Option<f64> {
     if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
         return None;
     }
+    if let Some(n) = plain_decimal(t) {
+        return Some(n);
+    }
     t.parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+/// `10^k` for the `k` [`plain_decimal`] reads, all exact in `f64`.
+const POWERS_OF_TEN: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// A plain decimal `[+-]digits[.digits]` of at most 15 digits, read as `str::parse`
+/// reads it; `None` for any other text (exponents, more digits), which `str::parse`
+/// then reads.
+///
+/// Why the value is the same: the digits form an integer `m < 10^15` and the point
+/// divides it by `10^k` (`k <= 15`); both are exact in `f64`, so the one rounding of the
+/// division gives the `f64` nearest to the decimal, which is what `str::parse` returns.
+fn plain_decimal(t: &str) -> Option<f64> {
+    let (negative, digits) = match t.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        rest => (false, rest),
+    };
+    let (mut m, mut count) = (0u64, 0usize);
+    let mut fraction: Option<usize> = None;
+    for &b in digits {
+        match b {
+            b'0'..=b'9' => {
+                count += 1;
+                if count >= POWERS_OF_TEN.len() {
+                    return None;
+                }
+                m = m * 10 + u64::from(b - b'0');
+                if let Some(k) = &mut fraction {
+                    *k += 1;
+                }
+            }
+            b'.' if fraction.is_none() => fraction = Some(0),
+            _ => return None,
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    let value = m as f64 / POWERS_OF_TEN[fraction.unwrap_or(0)];
+    Some(if negative { -value } else { value })
 }
 
 impl Value {
@@ -250,6 +296,76 @@ mod tests {
         let mut s = String::new();
         let _ = format_number(n, &mut s);
         s
+    }
+
+    /// The fast path reads what `str::parse` reads: plain decimals of every length around
+    /// its limits, and texts it leaves to `str::parse`.
+    #[test]
+    fn numbers_are_read_as_str_parse_reads_them() {
+        let std = |t: &str| {
+            let t = t.trim();
+            let first = t.as_bytes().first()?;
+            if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
+                return None;
+            }
+            t.parse::<f64>().ok().filter(|n| n.is_finite())
+        };
+        let same = |t: &str| {
+            let (got, want) = (parse_number(t), std(t));
+            assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{t:?}");
+        };
+        for t in [
+            "0",
+            "-0",
+            "+0",
+            "-0.0",
+            "007",
+            "1.",
+            ".5",
+            "-.5",
+            ".",
+            "-",
+            "+",
+            "",
+            " 21.5 ",
+            "1.2.3",
+            "1e5",
+            "1_0",
+            "--1",
+            "+-1",
+            "0.1",
+            "0.30000000000000004",
+            "999999999999999",
+            "9999999999999999",
+            "999999999999.999",
+            "0.000000000000001",
+            "123456789012345",
+            "1234567890123456",
+            "9007199254740993",
+            "1,5",
+            "12a",
+        ] {
+            same(t);
+        }
+        let mut rng = crate::lang::function::Rng::new(11);
+        for _ in 0..200_000 {
+            let r = rng.next_u64();
+            let digits = 1 + (r % 17) as usize;
+            let mut t = String::new();
+            match (r >> 8) % 3 {
+                0 => t.push('-'),
+                1 => t.push('+'),
+                _ => {}
+            }
+            let point = ((r >> 16) % (digits as u64 + 2)) as usize;
+            for i in 0..digits {
+                if i == point {
+                    t.push('.');
+                }
+                t.push(char::from(b'0' + (rng.next_u64() % 10) as u8));
+            }
+            same(&t);
+        }
     }
 
     /// The fast path writes what `Display` writes: decimals of every length around its
