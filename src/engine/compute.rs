@@ -30,7 +30,7 @@ use chrono_tz::Tz;
 use super::catalog::{Catalog, Constants, EquationSet};
 use super::context::{DataCx, DayCx, Device, JobCx};
 use super::day::{DayClock, DaySpan};
-use super::record::{new_row, Columns, Record};
+use super::record::{new_row, Columns, Output, Record};
 use crate::lang::context::{Slot, Symbols};
 use crate::lang::value::Value;
 use crate::lang::{seed_for, Equation, Machine};
@@ -111,8 +111,8 @@ struct Day {
     target: bool,
 }
 
-/// The outputs of a level, `(name, slot)` in evaluation order, each slot once.
-fn outputs(eqs: &[Arc<Equation>], symbols: &Symbols) -> Vec<(Arc<str>, Slot)> {
+/// The outputs of a level in evaluation order, each slot once (under the last name).
+fn outputs(eqs: &[Arc<Equation>], symbols: &Symbols) -> Vec<Output> {
     let mut out: Vec<(Arc<str>, Slot)> = Vec::new();
     let mut put = |name: Arc<str>, slot: Slot| match out.iter_mut().find(|(_, s)| *s == slot) {
         Some(entry) => entry.0 = name,
@@ -128,7 +128,9 @@ fn outputs(eqs: &[Arc<Equation>], symbols: &Symbols) -> Vec<(Arc<str>, Slot)> {
             put(name, *slot);
         }
     }
-    out
+    out.iter()
+        .map(|(name, slot)| Output::new(name, *slot))
+        .collect()
 }
 
 /// The random seed of one evaluation: the row's key and the equation's (0 for an
@@ -314,12 +316,12 @@ impl Timeline {
     fn clear_outputs(&mut self, outs: &Outputs) {
         for j in self.jobs.iter_mut().filter(|j| j.target) {
             for r in &mut self.data[j.rows.clone()] {
-                outs.data.iter().for_each(|(_, s)| r.clear(*s));
+                outs.data.iter().for_each(|o| r.clear(o.slot));
             }
-            outs.job.iter().for_each(|(_, s)| j.rec.clear(*s));
+            outs.job.iter().for_each(|o| j.rec.clear(o.slot));
         }
         for d in self.days.iter_mut().filter(|d| d.target) {
-            outs.day.iter().for_each(|(_, s)| d.rec.clear(*s));
+            outs.day.iter().for_each(|o| d.rec.clear(o.slot));
         }
     }
 
@@ -429,9 +431,9 @@ impl Timeline {
 
 /// The outputs of each level.
 struct Outputs {
-    data: Vec<(Arc<str>, Slot)>,
-    job: Vec<(Arc<str>, Slot)>,
-    day: Vec<(Arc<str>, Slot)>,
+    data: Vec<Output>,
+    job: Vec<Output>,
+    day: Vec<Output>,
 }
 
 /// The row to write back for `rec` and the errors of its outputs that failed; `extra`
@@ -440,12 +442,28 @@ fn finish(
     rec: &Record,
     level: store::Level,
     eqs: &[Arc<Equation>],
-    outs: &[(Arc<str>, Slot)],
+    outs: &[Output],
     symbols: &Symbols,
     mut failed: Vec<(String, String)>,
     errors: &mut Vec<ErrorRecord>,
 ) -> Row {
-    let mut row = rec.row.clone();
+    let r = &rec.row;
+    let conjoined = match &rec.malformed {
+        Some(_) => r.conjoined.clone(),
+        None => rec.rewrite(outs, symbols),
+    };
+    // Field by field, so the old `conjoined` is not copied only to be replaced.
+    let mut row = Row {
+        datetime: r.datetime,
+        data_time: r.data_time,
+        id: r.id,
+        state: r.state,
+        user: r.user.clone(),
+        gps: r.gps.clone(),
+        recalc: r.recalc,
+        conjoined,
+        version: r.version,
+    };
     let key: RowKey = row.key();
     if let Some(e) = &rec.malformed {
         failed.push((
@@ -453,7 +471,6 @@ fn finish(
             format!("the row's conjoined cannot be read: {e}"),
         ));
     } else {
-        row.conjoined = rec.rewrite(outs, symbols);
         for eq in eqs {
             match rec.get(eq.output) {
                 Some(Value::Empty(reason)) => {

@@ -1,8 +1,6 @@
 //! A loaded row as the engine works on it: the stored row, the values of the channels
 //! the equations use (by slot), and how its `conjoined` is written back.
 
-use std::sync::Arc;
-
 use chrono::NaiveDateTime;
 
 use crate::conjoined::{self, ConjoinedError};
@@ -101,6 +99,26 @@ pub(crate) fn new_row(id: i32, datetime: NaiveDateTime, data_time: NaiveDateTime
     }
 }
 
+/// An output channel as [`Record::rewrite`] writes it: its slot, and its `name=` escaped
+/// once for all rows instead of for every row.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The channel.
+    pub slot: Slot,
+    /// `name=`, the name escaped.
+    prefix: String,
+}
+
+impl Output {
+    /// The output `slot`, written under `name` (the equation's spelling).
+    pub fn new(name: &str, slot: Slot) -> Output {
+        let mut prefix = String::with_capacity(name.len() + 1);
+        conjoined::escape_into(&mut prefix, name);
+        prefix.push('=');
+        Output { slot, prefix }
+    }
+}
+
 /// A row with its channel values resolved to slots.
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -171,15 +189,15 @@ impl Record {
     }
 
     /// The `conjoined` to write back: every stored entry that is not an output, byte for
-    /// byte, then the outputs in order (`(name, slot)`, the equation's spelling). An
+    /// byte, then the outputs in order, each as [`conjoined::write_entry`] writes it. An
     /// output that is empty is left out — a stale value from an earlier run is not kept.
-    pub fn rewrite(&self, outputs: &[(Arc<str>, Slot)], symbols: &Symbols) -> String {
+    pub fn rewrite(&self, outputs: &[Output], symbols: &Symbols) -> String {
         let mut out = String::with_capacity(self.row.conjoined.len() + 16 * outputs.len());
         for e in conjoined::entries(&self.row.conjoined).flatten() {
             // A few dozen outputs at most: a scan is cheaper than building a set per row.
             let is_output = symbols
                 .find_channel(&e.name)
-                .is_some_and(|s| outputs.iter().any(|(_, o)| *o == s));
+                .is_some_and(|s| outputs.iter().any(|o| o.slot == s));
             if !is_output {
                 conjoined::escape_into(&mut out, &e.name);
                 out.push('=');
@@ -187,9 +205,11 @@ impl Record {
                 out.push(';');
             }
         }
-        for (name, slot) in outputs {
-            if let Some(v) = self.get(*slot) {
-                conjoined::write_entry(&mut out, name, v);
+        for o in outputs {
+            if let Some(v) = self.get(o.slot).filter(|v| !v.is_empty()) {
+                out.push_str(&o.prefix);
+                conjoined::write_value(&mut out, v);
+                out.push(';');
             }
         }
         out
@@ -275,7 +295,15 @@ mod tests {
         );
         r.set(avg, Value::Num(2.25));
         r.set(flag, Value::Empty(crate::lang::Reason::DivisionByZero));
-        let outputs = [(Arc::from("avg"), avg), (Arc::from("flag"), flag)];
+        let outputs = [Output::new("avg", avg), Output::new("flag", flag)];
         assert_eq!(r.rewrite(&outputs, &s), "tmp=1\\,5;note=a\\;b;avg=2.25;");
+        // A name that needs escaping is written as write_entry writes it.
+        let odd = s.channel("odd");
+        let mut r = Record::load(row("tmp=1;"), &s, &Columns::new(&s));
+        r.set(odd, Value::str(" x;y"));
+        let outputs = [Output::new("o=dd ", odd)];
+        let mut expected = "tmp=1;".to_owned();
+        conjoined::write_entry(&mut expected, "o=dd ", &Value::str(" x;y"));
+        assert_eq!(r.rewrite(&outputs, &s), expected);
     }
 }
