@@ -59,7 +59,11 @@ impl fmt::Display for Reason {
 /// Reads a number as the language does: decimal point `.`, optional sign and exponent,
 /// surrounding spaces ignored. `None` when the text is not a number (`inf`/`NaN` are not).
 pub fn parse_number(text: &str) -> Option<f64> {
-    let t = text.trim();
+    let t = if has_plain_ends(text) {
+        text // the usual case: nothing to trim
+    } else {
+        text.trim()
+    };
     let first = t.as_bytes().first()?;
     if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
         return None;
@@ -68,6 +72,14 @@ pub fn parse_number(text: &str) -> Option<f64> {
         return Some(n);
     }
     t.parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+/// Whether `s` starts and ends with an ASCII character that is not whitespace (so
+/// `str::trim` would return it unchanged), told from two bytes.
+pub(crate) fn has_plain_ends(s: &str) -> bool {
+    let plain = |b: &u8| b.is_ascii() && !char::from(*b).is_whitespace();
+    let bytes = s.as_bytes();
+    bytes.first().is_some_and(plain) && bytes.last().is_some_and(plain)
 }
 
 /// `10^k` for the `k` [`plain_decimal`] reads, all exact in `f64`.
