@@ -1,6 +1,8 @@
 //! A loaded row as the engine works on it: the stored row, the values of the channels
 //! the equations use (by slot), and how its `conjoined` is written back.
 
+use std::sync::Arc;
+
 use chrono::NaiveDateTime;
 
 use crate::conjoined::{self, ConjoinedError};
@@ -45,42 +47,61 @@ pub fn time_value(t: NaiveDateTime) -> Value {
     if !(0..=9999).contains(&date.year()) || time.nanosecond() >= 1_000_000_000 {
         return Value::str(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string());
     }
-    let mut s = String::with_capacity(29);
+    let mut s = Digits::default();
     // The year is in 0..=9999 (checked above), the other fields are in range by type.
-    push_digits(&mut s, date.year().unsigned_abs(), 4);
-    s.push('-');
-    push_digits(&mut s, date.month(), 2);
-    s.push('-');
-    push_digits(&mut s, date.day(), 2);
-    s.push('T');
-    push_digits(&mut s, time.hour(), 2);
-    s.push(':');
-    push_digits(&mut s, time.minute(), 2);
-    s.push(':');
-    push_digits(&mut s, time.second(), 2);
+    s.number(date.year().unsigned_abs(), 4);
+    s.push(b'-');
+    s.number(date.month(), 2);
+    s.push(b'-');
+    s.number(date.day(), 2);
+    s.push(b'T');
+    s.number(time.hour(), 2);
+    s.push(b':');
+    s.number(time.minute(), 2);
+    s.push(b':');
+    s.number(time.second(), 2);
     match time.nanosecond() {
         0 => {}
         n if n % 1_000_000 == 0 => {
-            s.push('.');
-            push_digits(&mut s, n / 1_000_000, 3);
+            s.push(b'.');
+            s.number(n / 1_000_000, 3);
         }
         n if n % 1_000 == 0 => {
-            s.push('.');
-            push_digits(&mut s, n / 1_000, 6);
+            s.push(b'.');
+            s.number(n / 1_000, 6);
         }
         n => {
-            s.push('.');
-            push_digits(&mut s, n, 9);
+            s.push(b'.');
+            s.number(n, 9);
         }
     }
-    Value::str(s)
+    // Written on the stack and copied once into the value's own allocation.
+    Value::Str(Arc::from(s.as_str()))
 }
 
-/// Appends the last `width` decimal digits of `n`, zero-padded (`n < 10^width`).
-fn push_digits(s: &mut String, n: u32, width: u32) {
-    for k in (0..width).rev() {
-        let digit = n / 10u32.pow(k) % 10;
-        s.push(char::from(b'0' + digit as u8));
+/// The text of [`time_value`], built on the stack: `YYYY-MM-DDTHH:MM:SS.fffffffff` at most.
+#[derive(Default)]
+struct Digits {
+    buf: [u8; 29],
+    len: usize,
+}
+
+impl Digits {
+    fn push(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    /// Appends the last `width` decimal digits of `n`, zero-padded (`n < 10^width`).
+    fn number(&mut self, n: u32, width: u32) {
+        for k in (0..width).rev() {
+            self.push(b'0' + (n / 10u32.pow(k) % 10) as u8);
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits and separators are pushed.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
 }
 
