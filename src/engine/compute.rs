@@ -180,11 +180,6 @@ fn job_row(id: i32, start: NaiveDateTime, stored: Option<Row>, rows: &[Record]) 
     row
 }
 
-/// Whether writing `row` (made from `rec`) changes what is stored.
-fn changes(rec: &Record, row: &Row) -> bool {
-    row.version.is_absent() || row.conjoined != rec.row.conjoined
-}
-
 /// The loaded piece of a device's timeline: data rows in time order, the jobs they form
 /// (and stored ones), the days the jobs fall in (and stored ones).
 struct Timeline {
@@ -436,50 +431,45 @@ struct Outputs {
     day: Vec<Output>,
 }
 
-/// The row to write back for `rec` and the errors of its outputs that failed; `extra`
-/// are failures found before evaluation.
+/// The row to write back for `rec`, and whether it changes what is stored; the errors of
+/// its outputs that failed go to `errors`, `extra` are failures found before evaluation.
+/// Takes the record, so its row is moved, not copied.
 fn finish(
-    rec: &Record,
+    rec: Record,
     level: store::Level,
     eqs: &[Arc<Equation>],
     outs: &[Output],
     symbols: &Symbols,
     mut failed: Vec<(String, String)>,
     errors: &mut Vec<ErrorRecord>,
-) -> Row {
-    let r = &rec.row;
+) -> (Row, bool) {
+    let key: RowKey = rec.row.key();
     let conjoined = match &rec.malformed {
-        Some(_) => r.conjoined.clone(),
-        None => rec.rewrite(outs, symbols),
-    };
-    // Field by field, so the old `conjoined` is not copied only to be replaced.
-    let mut row = Row {
-        datetime: r.datetime,
-        data_time: r.data_time,
-        id: r.id,
-        state: r.state,
-        user: r.user.clone(),
-        gps: r.gps.clone(),
-        recalc: r.recalc,
-        conjoined,
-        version: r.version,
-    };
-    let key: RowKey = row.key();
-    if let Some(e) = &rec.malformed {
-        failed.push((
-            "conjoined".into(),
-            format!("the row's conjoined cannot be read: {e}"),
-        ));
-    } else {
-        for eq in eqs {
-            match rec.get(eq.output) {
-                Some(Value::Empty(reason)) => {
-                    failed.push((eq.key.name.clone(), reason.to_string()))
-                }
-                None => failed.push((eq.key.name.clone(), "not computed".into())),
-                Some(_) => {}
-            }
+        Some(e) => {
+            failed.push((
+                "conjoined".into(),
+                format!("the row's conjoined cannot be read: {e}"),
+            ));
+            None // kept as it was
         }
+        None => {
+            for eq in eqs {
+                match rec.get(eq.output) {
+                    Some(Value::Empty(reason)) => {
+                        failed.push((eq.key.name.clone(), reason.to_string()))
+                    }
+                    None => failed.push((eq.key.name.clone(), "not computed".into())),
+                    Some(_) => {}
+                }
+            }
+            Some(rec.rewrite(outs, symbols))
+        }
+    };
+    let mut row = rec.row;
+    let mut changed = row.version.is_absent();
+    if let Some(conjoined) = conjoined {
+        changed |= conjoined != row.conjoined;
+        row.conjoined = conjoined;
     }
     row.recalc = if failed.is_empty() { 0 } else { -1 };
     errors.extend(failed.into_iter().map(|(equation, reason)| ErrorRecord {
@@ -488,7 +478,7 @@ fn finish(
         equation,
         reason,
     }));
-    row
+    (row, changed)
 }
 
 /// Recalculates one device. Never fails: what cannot be computed is in
@@ -576,9 +566,11 @@ pub fn compute(
 
     // The rows to write back.
     let Timeline { data, jobs, days } = timeline;
+    // Each data row is finished once (the jobs' rows do not overlap): taken, not copied.
+    let mut data: Vec<Option<Record>> = data.into_iter().map(Some).collect();
     for job in jobs.iter().filter(|j| j.target) {
-        for rec in &data[job.rows.clone()] {
-            let row = finish(
+        for rec in data[job.rows.clone()].iter_mut().filter_map(Option::take) {
+            let (row, changed) = finish(
                 rec,
                 store::Level::Data,
                 &set.data,
@@ -587,7 +579,7 @@ pub fn compute(
                 Vec::new(),
                 &mut out.errors,
             );
-            if changes(rec, &row) {
+            if changed {
                 out.changed_jobs.insert(job.start);
             }
             out.data.push(row);
@@ -603,8 +595,8 @@ pub fn compute(
         if let Some(why) = &day_failure {
             extra.push(("#WB".to_owned(), why.clone()));
         }
-        let row = finish(
-            &job.rec,
+        let (row, changed) = finish(
+            job.rec.clone(),
             store::Level::Job,
             &set.job,
             &outs.job,
@@ -612,7 +604,7 @@ pub fn compute(
             extra,
             &mut out.errors,
         );
-        if changes(&job.rec, &row) {
+        if changed {
             out.changed_jobs.insert(job.start);
         }
         out.jobs.push(row);
@@ -625,8 +617,8 @@ pub fn compute(
             rec.row.gps.clone_from(&last.gps);
         }
         rec.row.data_time = day.span.end;
-        let row = finish(
-            &rec,
+        let (row, changed) = finish(
+            rec,
             store::Level::Day,
             &set.day,
             &outs.day,
@@ -634,7 +626,7 @@ pub fn compute(
             Vec::new(),
             &mut out.errors,
         );
-        if changes(&rec, &row) {
+        if changed {
             out.changed_days.insert(day.span.start);
         }
         out.days.push(row);
