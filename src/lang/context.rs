@@ -315,8 +315,9 @@ impl Symbols {
 /// A case-insensitive name table.
 #[derive(Debug, Default, Clone)]
 struct Interner {
-    /// Lowercased name → index into `names`.
-    index: HashMap<Box<str>, u32, NameHash>,
+    /// Lowercased name (its UTF-8 bytes, so a name folded on the stack is looked up
+    /// without checking it again) → index into `names`.
+    index: HashMap<Box<[u8]>, u32, NameHash>,
     /// The spellings, in slot order.
     names: Vec<Arc<str>>,
 }
@@ -327,7 +328,7 @@ impl Interner {
             return i;
         }
         let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.index.insert(fold(name).into(), i);
+        self.index.insert(fold(name).into_bytes().into(), i);
         self.names.push(name.into());
         i
     }
@@ -340,11 +341,9 @@ impl Interner {
             let folded = &mut buf[..name.len()];
             folded.copy_from_slice(name.as_bytes());
             folded.make_ascii_lowercase();
-            // Lowercased ASCII is still ASCII, so this always succeeds.
-            let folded = std::str::from_utf8(folded).ok()?;
-            return self.index.get(folded).copied();
+            return self.index.get(&*folded).copied();
         }
-        self.index.get(fold(name).as_str()).copied()
+        self.index.get(fold(name).as_bytes()).copied()
     }
 }
 
