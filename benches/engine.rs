@@ -23,32 +23,13 @@ use std::time::Instant;
 
 use common::{
     begin_stage, commit, connect, copy_in_from_file, copy_out_to_file, copy_rows, env_usize,
-    peak_rss_mb, secs, upsert_from_stage, BenchDb,
+    peak_rss_mb, scale_for, secs, upsert_from_stage, BenchDb,
 };
 use recalcd::config::Config;
-use recalcd::demo::{Dataset, Scale};
+use recalcd::demo::Dataset;
 use recalcd::service::{run_until_idle, Recalculator};
 use recalcd::store::{self, Store};
 use tokio_postgres::Client;
-
-/// The bench scale, or a smaller one of about `rows` rows (whole jobs of 100 rows).
-fn scale_for(rows: usize) -> Scale {
-    let full = Scale::BENCH;
-    let jobs = (rows / 100).max(1) as u32;
-    let devices = jobs.min(full.devices);
-    let per_device = (jobs / devices).max(1);
-    let jobs_per_day = if per_device % full.jobs_per_day == 0 {
-        full.jobs_per_day
-    } else {
-        1
-    };
-    Scale {
-        devices,
-        days: per_device / jobs_per_day,
-        jobs_per_day,
-        rows_per_job: Some(100),
-    }
-}
 
 /// Data re-seeded flagged from the generator, no jobs, days or errors; vacuumed.
 async fn reset(client: &Client, set: &Dataset) -> usize {

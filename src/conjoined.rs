@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::lang::value::{format_number, parse_number, Reason, Value};
+use crate::lang::value::{format_number, has_plain_ends, parse_number, Reason, Value};
 
 /// A `conjoined` text that cannot be read without losing part of it.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -97,10 +97,11 @@ impl<'a> Iterator for Entries<'a> {
             let end = i.min(bytes.len());
             self.pos = end + 1;
             let segment = &self.text[start..end];
-            if segment.trim().is_empty() {
-                continue;
-            }
+            // A segment with `=` is never blank: only one without needs trimming.
             let Some(eq) = eq else {
+                if segment.trim().is_empty() {
+                    continue;
+                }
                 return Some(Err(ConjoinedError::MissingEquals {
                     at: start,
                     entry: segment.trim().to_string(),
@@ -120,6 +121,9 @@ impl<'a> Iterator for Entries<'a> {
 
 /// Trims whitespace at both ends, keeping a space that an escape makes part of the text.
 fn trim_escaped(s: &str) -> &str {
+    if has_plain_ends(s) {
+        return s; // the usual case: nothing to trim
+    }
     let s = s.trim_start();
     let trimmed = s.trim_end();
     let backslashes = trimmed.bytes().rev().take_while(|b| *b == b'\\').count();
@@ -266,6 +270,15 @@ pub fn decode_vector(raw: &str) -> Value {
 /// Appends `s` with `;`, `=`, `,` and `\` escaped, and a space (any whitespace) at
 /// either end escaped too, so that reading, which trims, keeps it.
 pub fn escape_into(out: &mut String, s: &str) {
+    // Nearly every name and value has nothing to escape: copy it at once.
+    let special = |b: &u8| matches!(b, b';' | b'=' | b',' | b'\\');
+    if !s.as_bytes().iter().any(special)
+        && !s.starts_with(char::is_whitespace)
+        && !s.ends_with(char::is_whitespace)
+    {
+        out.push_str(s);
+        return;
+    }
     let last_ws = s
         .char_indices()
         .next_back()
@@ -475,6 +488,29 @@ mod tests {
                 proptest::prop_assert_eq!(parse(&text), Ok(vec![(name.clone(), v)]), "{}", text);
             }
         }
+    }
+
+    #[test]
+    fn plain_ends_are_what_trim_leaves_alone() {
+        for s in [
+            "",
+            "a",
+            " a",
+            "a ",
+            "\u{b}a",
+            "a\u{b}",
+            "\u{a0}a",
+            "a\u{3000}",
+            "é",
+            "ab",
+            "a b",
+            "\\",
+        ] {
+            if has_plain_ends(s) {
+                assert_eq!(s.trim(), s, "{s:?}");
+            }
+        }
+        assert!(has_plain_ends("a b") && !has_plain_ends("a\u{b}") && !has_plain_ends("é"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures_util::{pin_mut, SinkExt, StreamExt};
+use recalcd::demo::Scale;
 use recalcd::store::Row;
 use std::io::{Read, Write};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -46,6 +47,25 @@ pub fn peak_rss_mb() -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// The bench scale, or a smaller one of about `rows` rows (whole jobs of 100 rows).
+pub fn scale_for(rows: usize) -> Scale {
+    let full = Scale::BENCH;
+    let jobs = (rows / 100).max(1) as u32;
+    let devices = jobs.min(full.devices);
+    let per_device = (jobs / devices).max(1);
+    let jobs_per_day = if per_device % full.jobs_per_day == 0 {
+        full.jobs_per_day
+    } else {
+        1
+    };
+    Scale {
+        devices,
+        days: per_device / jobs_per_day,
+        jobs_per_day,
+        rows_per_job: Some(100),
+    }
 }
 
 /// One plain connection.

@@ -30,7 +30,7 @@ use chrono_tz::Tz;
 use super::catalog::{Catalog, Constants, EquationSet};
 use super::context::{DataCx, DayCx, Device, JobCx};
 use super::day::{DayClock, DaySpan};
-use super::record::{new_row, Columns, Record};
+use super::record::{new_row, Columns, Output, Record};
 use crate::lang::context::{Slot, Symbols};
 use crate::lang::value::Value;
 use crate::lang::{seed_for, Equation, Machine};
@@ -111,8 +111,8 @@ struct Day {
     target: bool,
 }
 
-/// The outputs of a level, `(name, slot)` in evaluation order, each slot once.
-fn outputs(eqs: &[Arc<Equation>], symbols: &Symbols) -> Vec<(Arc<str>, Slot)> {
+/// The outputs of a level in evaluation order, each slot once (under the last name).
+fn outputs(eqs: &[Arc<Equation>], symbols: &Symbols) -> Vec<Output> {
     let mut out: Vec<(Arc<str>, Slot)> = Vec::new();
     let mut put = |name: Arc<str>, slot: Slot| match out.iter_mut().find(|(_, s)| *s == slot) {
         Some(entry) => entry.0 = name,
@@ -128,7 +128,9 @@ fn outputs(eqs: &[Arc<Equation>], symbols: &Symbols) -> Vec<(Arc<str>, Slot)> {
             put(name, *slot);
         }
     }
-    out
+    out.iter()
+        .map(|(name, slot)| Output::new(name, *slot))
+        .collect()
 }
 
 /// The random seed of one evaluation: the row's key and the equation's (0 for an
@@ -176,11 +178,6 @@ fn job_row(id: i32, start: NaiveDateTime, stored: Option<Row>, rows: &[Record]) 
         row.gps.clone_from(&last.row.gps);
     }
     row
-}
-
-/// Whether writing `row` (made from `rec`) changes what is stored.
-fn changes(rec: &Record, row: &Row) -> bool {
-    row.version.is_absent() || row.conjoined != rec.row.conjoined
 }
 
 /// The loaded piece of a device's timeline: data rows in time order, the jobs they form
@@ -314,12 +311,12 @@ impl Timeline {
     fn clear_outputs(&mut self, outs: &Outputs) {
         for j in self.jobs.iter_mut().filter(|j| j.target) {
             for r in &mut self.data[j.rows.clone()] {
-                outs.data.iter().for_each(|(_, s)| r.clear(*s));
+                outs.data.iter().for_each(|o| r.clear(o.slot));
             }
-            outs.job.iter().for_each(|(_, s)| j.rec.clear(*s));
+            outs.job.iter().for_each(|o| j.rec.clear(o.slot));
         }
         for d in self.days.iter_mut().filter(|d| d.target) {
-            outs.day.iter().for_each(|(_, s)| d.rec.clear(*s));
+            outs.day.iter().for_each(|o| d.rec.clear(o.slot));
         }
     }
 
@@ -429,40 +426,50 @@ impl Timeline {
 
 /// The outputs of each level.
 struct Outputs {
-    data: Vec<(Arc<str>, Slot)>,
-    job: Vec<(Arc<str>, Slot)>,
-    day: Vec<(Arc<str>, Slot)>,
+    data: Vec<Output>,
+    job: Vec<Output>,
+    day: Vec<Output>,
 }
 
-/// The row to write back for `rec` and the errors of its outputs that failed; `extra`
-/// are failures found before evaluation.
+/// The row to write back for `rec`, and whether it changes what is stored; the errors of
+/// its outputs that failed go to `errors`, `extra` are failures found before evaluation.
+/// Takes the record, so its row is moved, not copied.
 fn finish(
-    rec: &Record,
+    rec: Record,
     level: store::Level,
     eqs: &[Arc<Equation>],
-    outs: &[(Arc<str>, Slot)],
+    outs: &[Output],
     symbols: &Symbols,
     mut failed: Vec<(String, String)>,
     errors: &mut Vec<ErrorRecord>,
-) -> Row {
-    let mut row = rec.row.clone();
-    let key: RowKey = row.key();
-    if let Some(e) = &rec.malformed {
-        failed.push((
-            "conjoined".into(),
-            format!("the row's conjoined cannot be read: {e}"),
-        ));
-    } else {
-        row.conjoined = rec.rewrite(outs, symbols);
-        for eq in eqs {
-            match rec.get(eq.output) {
-                Some(Value::Empty(reason)) => {
-                    failed.push((eq.key.name.clone(), reason.to_string()))
-                }
-                None => failed.push((eq.key.name.clone(), "not computed".into())),
-                Some(_) => {}
-            }
+) -> (Row, bool) {
+    let key: RowKey = rec.row.key();
+    let conjoined = match &rec.malformed {
+        Some(e) => {
+            failed.push((
+                "conjoined".into(),
+                format!("the row's conjoined cannot be read: {e}"),
+            ));
+            None // kept as it was
         }
+        None => {
+            for eq in eqs {
+                match rec.get(eq.output) {
+                    Some(Value::Empty(reason)) => {
+                        failed.push((eq.key.name.clone(), reason.to_string()))
+                    }
+                    None => failed.push((eq.key.name.clone(), "not computed".into())),
+                    Some(_) => {}
+                }
+            }
+            Some(rec.rewrite(outs, symbols))
+        }
+    };
+    let mut row = rec.row;
+    let mut changed = row.version.is_absent();
+    if let Some(conjoined) = conjoined {
+        changed |= conjoined != row.conjoined;
+        row.conjoined = conjoined;
     }
     row.recalc = if failed.is_empty() { 0 } else { -1 };
     errors.extend(failed.into_iter().map(|(equation, reason)| ErrorRecord {
@@ -471,7 +478,7 @@ fn finish(
         equation,
         reason,
     }));
-    row
+    (row, changed)
 }
 
 /// Recalculates one device. Never fails: what cannot be computed is in
@@ -559,9 +566,11 @@ pub fn compute(
 
     // The rows to write back.
     let Timeline { data, jobs, days } = timeline;
+    // Each data row is finished once (the jobs' rows do not overlap): taken, not copied.
+    let mut data: Vec<Option<Record>> = data.into_iter().map(Some).collect();
     for job in jobs.iter().filter(|j| j.target) {
-        for rec in &data[job.rows.clone()] {
-            let row = finish(
+        for rec in data[job.rows.clone()].iter_mut().filter_map(Option::take) {
+            let (row, changed) = finish(
                 rec,
                 store::Level::Data,
                 &set.data,
@@ -570,7 +579,7 @@ pub fn compute(
                 Vec::new(),
                 &mut out.errors,
             );
-            if changes(rec, &row) {
+            if changed {
                 out.changed_jobs.insert(job.start);
             }
             out.data.push(row);
@@ -586,8 +595,8 @@ pub fn compute(
         if let Some(why) = &day_failure {
             extra.push(("#WB".to_owned(), why.clone()));
         }
-        let row = finish(
-            &job.rec,
+        let (row, changed) = finish(
+            job.rec.clone(),
             store::Level::Job,
             &set.job,
             &outs.job,
@@ -595,7 +604,7 @@ pub fn compute(
             extra,
             &mut out.errors,
         );
-        if changes(&job.rec, &row) {
+        if changed {
             out.changed_jobs.insert(job.start);
         }
         out.jobs.push(row);
@@ -608,8 +617,8 @@ pub fn compute(
             rec.row.gps.clone_from(&last.gps);
         }
         rec.row.data_time = day.span.end;
-        let row = finish(
-            &rec,
+        let (row, changed) = finish(
+            rec,
             store::Level::Day,
             &set.day,
             &outs.day,
@@ -617,7 +626,7 @@ pub fn compute(
             Vec::new(),
             &mut out.errors,
         );
-        if changes(&rec, &row) {
+        if changed {
             out.changed_days.insert(day.span.start);
         }
         out.days.push(row);

@@ -39,34 +39,70 @@ impl Columns {
 /// A timestamp as the language reads it: ISO 8601 in UTC, `YYYY-MM-DDTHH:MM:SS` with
 /// the fraction of a second only when there is one (3, 6 or 9 digits, as chrono's `%.f`).
 ///
-/// Written by hand: every data row's `$datetime` goes through here, and chrono's
-/// format-string machinery costs several times more.
+/// Written by hand, digit by digit: every data row's `$datetime` goes through here, and
+/// both chrono's format strings and `write!` cost many times more.
 pub fn time_value(t: NaiveDateTime) -> Value {
     use chrono::{Datelike, Timelike};
-    use std::fmt::Write as _;
     let (date, time) = (t.date(), t.time());
     if !(0..=9999).contains(&date.year()) || time.nanosecond() >= 1_000_000_000 {
         return Value::str(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string());
     }
-    let mut s = String::with_capacity(29);
-    let _ = write!(
-        s,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        date.year(),
-        date.month(),
-        date.day(),
-        time.hour(),
-        time.minute(),
-        time.second()
-    );
-    let nanos = time.nanosecond();
-    let _ = match nanos {
-        0 => Ok(()),
-        n if n % 1_000_000 == 0 => write!(s, ".{:03}", n / 1_000_000),
-        n if n % 1_000 == 0 => write!(s, ".{:06}", n / 1_000),
-        n => write!(s, ".{n:09}"),
-    };
-    Value::str(s)
+    let mut s = Digits::default();
+    // The year is in 0..=9999 (checked above), the other fields are in range by type.
+    s.number(date.year().unsigned_abs(), 4);
+    s.push(b'-');
+    s.number(date.month(), 2);
+    s.push(b'-');
+    s.number(date.day(), 2);
+    s.push(b'T');
+    s.number(time.hour(), 2);
+    s.push(b':');
+    s.number(time.minute(), 2);
+    s.push(b':');
+    s.number(time.second(), 2);
+    match time.nanosecond() {
+        0 => {}
+        n if n % 1_000_000 == 0 => {
+            s.push(b'.');
+            s.number(n / 1_000_000, 3);
+        }
+        n if n % 1_000 == 0 => {
+            s.push(b'.');
+            s.number(n / 1_000, 6);
+        }
+        n => {
+            s.push(b'.');
+            s.number(n, 9);
+        }
+    }
+    // Written on the stack and copied once into the value's own allocation.
+    Value::Str(Arc::from(s.as_str()))
+}
+
+/// The text of [`time_value`], built on the stack: `YYYY-MM-DDTHH:MM:SS.fffffffff` at most.
+#[derive(Default)]
+struct Digits {
+    buf: [u8; 29],
+    len: usize,
+}
+
+impl Digits {
+    fn push(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    /// Appends the last `width` decimal digits of `n`, zero-padded (`n < 10^width`).
+    fn number(&mut self, n: u32, width: u32) {
+        for k in (0..width).rev() {
+            self.push(b'0' + (n / 10u32.pow(k) % 10) as u8);
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits and separators are pushed.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
 }
 
 /// A new job or day row (recalcd creates it; the guard inserts it only if still absent).
@@ -81,6 +117,26 @@ pub(crate) fn new_row(id: i32, datetime: NaiveDateTime, data_time: NaiveDateTime
         recalc: 0,
         conjoined: String::new(),
         version: RowVersion::ABSENT,
+    }
+}
+
+/// An output channel as [`Record::rewrite`] writes it: its slot, and its `name=` escaped
+/// once for all rows instead of for every row.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The channel.
+    pub slot: Slot,
+    /// `name=`, the name escaped.
+    prefix: String,
+}
+
+impl Output {
+    /// The output `slot`, written under `name` (the equation's spelling).
+    pub fn new(name: &str, slot: Slot) -> Output {
+        let mut prefix = String::with_capacity(name.len() + 1);
+        conjoined::escape_into(&mut prefix, name);
+        prefix.push('=');
+        Output { slot, prefix }
     }
 }
 
@@ -154,15 +210,15 @@ impl Record {
     }
 
     /// The `conjoined` to write back: every stored entry that is not an output, byte for
-    /// byte, then the outputs in order (`(name, slot)`, the equation's spelling). An
+    /// byte, then the outputs in order, each as [`conjoined::write_entry`] writes it. An
     /// output that is empty is left out — a stale value from an earlier run is not kept.
-    pub fn rewrite(&self, outputs: &[(Arc<str>, Slot)], symbols: &Symbols) -> String {
+    pub fn rewrite(&self, outputs: &[Output], symbols: &Symbols) -> String {
         let mut out = String::with_capacity(self.row.conjoined.len() + 16 * outputs.len());
         for e in conjoined::entries(&self.row.conjoined).flatten() {
             // A few dozen outputs at most: a scan is cheaper than building a set per row.
             let is_output = symbols
                 .find_channel(&e.name)
-                .is_some_and(|s| outputs.iter().any(|(_, o)| *o == s));
+                .is_some_and(|s| outputs.iter().any(|o| o.slot == s));
             if !is_output {
                 conjoined::escape_into(&mut out, &e.name);
                 out.push('=');
@@ -170,9 +226,11 @@ impl Record {
                 out.push(';');
             }
         }
-        for (name, slot) in outputs {
-            if let Some(v) = self.get(*slot) {
-                conjoined::write_entry(&mut out, name, v);
+        for o in outputs {
+            if let Some(v) = self.get(o.slot).filter(|v| !v.is_empty()) {
+                out.push_str(&o.prefix);
+                conjoined::write_value(&mut out, v);
+                out.push(';');
             }
         }
         out
@@ -228,6 +286,14 @@ mod tests {
         let early =
             NaiveDateTime::parse_from_str("0001-01-01 00:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
         assert_eq!(time_value(early), Value::str("0001-01-01T00:00:00"));
+        for (y, m, d) in [(0, 1, 1), (9999, 12, 31), (10000, 1, 1), (-1, 12, 31)] {
+            let t = chrono::NaiveDate::from_ymd_opt(y, m, d)
+                .unwrap()
+                .and_hms_micro_opt(23, 59, 58, 7)
+                .unwrap();
+            let expected = t.format("%Y-%m-%dT%H:%M:%S%.f").to_string();
+            assert_eq!(time_value(t), Value::str(expected.as_str()), "{y}");
+        }
     }
 
     #[test]
@@ -250,7 +316,15 @@ mod tests {
         );
         r.set(avg, Value::Num(2.25));
         r.set(flag, Value::Empty(crate::lang::Reason::DivisionByZero));
-        let outputs = [(Arc::from("avg"), avg), (Arc::from("flag"), flag)];
+        let outputs = [Output::new("avg", avg), Output::new("flag", flag)];
         assert_eq!(r.rewrite(&outputs, &s), "tmp=1\\,5;note=a\\;b;avg=2.25;");
+        // A name that needs escaping is written as write_entry writes it.
+        let odd = s.channel("odd");
+        let mut r = Record::load(row("tmp=1;"), &s, &Columns::new(&s));
+        r.set(odd, Value::str(" x;y"));
+        let outputs = [Output::new("o=dd ", odd)];
+        let mut expected = "tmp=1;".to_owned();
+        conjoined::write_entry(&mut expected, "o=dd ", &Value::str(" x;y"));
+        assert_eq!(r.rewrite(&outputs, &s), expected);
     }
 }

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use super::value::Value;
@@ -314,8 +315,9 @@ impl Symbols {
 /// A case-insensitive name table.
 #[derive(Debug, Default, Clone)]
 struct Interner {
-    /// Lowercased name → index into `names`.
-    index: HashMap<Box<str>, u32>,
+    /// Lowercased name (its UTF-8 bytes, so a name folded on the stack is looked up
+    /// without checking it again) → index into `names`.
+    index: HashMap<Box<[u8]>, u32, NameHash>,
     /// The spellings, in slot order.
     names: Vec<Arc<str>>,
 }
@@ -326,13 +328,51 @@ impl Interner {
             return i;
         }
         let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.index.insert(fold(name).into(), i);
+        self.index.insert(fold(name).into_bytes().into(), i);
         self.names.push(name.into());
         i
     }
 
+    /// The index of `name`. Every entry of every row's `conjoined` is looked up here, so
+    /// short ASCII names (all the usual ones) are folded on the stack, not allocated.
     fn find(&self, name: &str) -> Option<u32> {
-        self.index.get(fold(name).as_str()).copied()
+        let mut buf = [0u8; 32];
+        if name.len() <= buf.len() && name.is_ascii() {
+            let folded = &mut buf[..name.len()];
+            folded.copy_from_slice(name.as_bytes());
+            folded.make_ascii_lowercase();
+            return self.index.get(&*folded).copied();
+        }
+        self.index.get(fold(name).as_bytes()).copied()
+    }
+}
+
+/// The hasher of the name tables: FNV-1a, several times cheaper than the default SipHash
+/// on short names. Flooding is no concern: the keys are the equations' names, and a
+/// name looked up (from a row's `conjoined`) is never inserted.
+#[derive(Debug, Default, Clone, Copy)]
+struct NameHash;
+
+impl BuildHasher for NameHash {
+    type Hasher = Fnv1a;
+
+    fn build_hasher(&self) -> Fnv1a {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+/// A 64-bit FNV-1a hash state.
+struct Fnv1a(u64);
+
+impl Hasher for Fnv1a {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -443,6 +483,12 @@ mod tests {
         assert_eq!(s.channel_name(a).map(|n| &**n), Some("Tmp"));
         assert_eq!(s.constant("tmax"), ConstSlot(0));
         assert_eq!(s.channel_count(), 2);
+        let long = "A_channel_name_longer_than_thirty_two_bytes";
+        let l = s.channel(long);
+        assert_eq!(s.find_channel(&long.to_lowercase()), Some(l));
+        let u = s.channel("Úhel");
+        assert_eq!(s.find_channel("úHEL"), Some(u));
+        assert_eq!(s.find_channel("uhel"), None);
         assert_eq!(Pseudo::from_name("recs"), Some(Pseudo::Recs));
         for (i, p) in Pseudo::ALL.into_iter().enumerate() {
             assert_eq!(p.index(), i);

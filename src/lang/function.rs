@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use super::functions::AxisMemo;
 use super::value::Value;
 
 /// The implementation of a function: its evaluated operands in order, and the call context.
@@ -61,6 +62,9 @@ pub struct CallCx {
     pub rng: Rng,
     /// Values written to `@name` output channels during this evaluation, in order.
     pub outputs: Vec<(Arc<str>, Value)>,
+    /// Histogram axes read so far; a [`super::Machine`] carries them from one
+    /// evaluation to the next.
+    pub(crate) axes: AxisMemo,
 }
 
 impl CallCx {
@@ -69,6 +73,7 @@ impl CallCx {
         CallCx {
             rng: Rng::new(seed),
             outputs: Vec::new(),
+            axes: AxisMemo::default(),
         }
     }
 }

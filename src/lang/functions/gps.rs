@@ -23,7 +23,9 @@ pub(super) static FUNCTIONS: &[Function] = &[
 fn point(v: &Value, bad: &'static str) -> Result<(f64, f64), Value> {
     let (lat, lon) = match v {
         Value::Str(s) => {
-            let (lat, lon) = s.split_once(',').ok_or(wrong(bad))?;
+            // A byte scan: `split_once` costs several times more on texts this short.
+            let comma = s.bytes().position(|b| b == b',').ok_or(wrong(bad))?;
+            let (lat, lon) = (&s[..comma], &s[comma + 1..]);
             (
                 parse_number(lat).ok_or(wrong(bad))?,
                 parse_number(lon).ok_or(wrong(bad))?,

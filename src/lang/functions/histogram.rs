@@ -6,6 +6,8 @@
 //! `0:10,10:25,25:40` (the same rule per range; ranges may leave gaps, and where they
 //! overlap the first one wins). A numeric vector is also read as a list of edges.
 
+use std::sync::Arc;
+
 use crate::lang::function::{CallCx, Function};
 use crate::lang::value::{parse_number, Reason, Value};
 
@@ -24,7 +26,8 @@ pub(super) static FUNCTIONS: &[Function] = &[
 ];
 
 /// The bins of a histogram axis, in order.
-struct Axis {
+#[derive(Debug)]
+pub(crate) struct Axis {
     /// `[lo, hi)` per bin; the last bin also holds `hi`.
     bins: Vec<(f64, f64)>,
     /// Bins given as edges: contiguous and increasing, so a value's bin is found by
@@ -88,9 +91,48 @@ impl Axis {
     }
 }
 
-fn hilo(a: &[Value], _: &mut CallCx) -> Res {
+/// Axes read from strings, kept while a [`crate::lang::Machine`] runs (it hands them to
+/// each evaluation's [`CallCx`]): an axis is nearly always a device constant such as
+/// `#TAXIS`, the same string for every row, and reading it again for each row cost more
+/// than the rest of `HIIX`.
+///
+/// An axis is known by its string's allocation (`Arc::ptr_eq`), not its text: comparing
+/// is free, and the entry keeps the string alive, so the allocation cannot be reused for
+/// another text. Only strings that read as an axis are kept, the last [`AxisMemo::SIZE`].
+#[derive(Debug, Default)]
+pub(crate) struct AxisMemo {
+    entries: Vec<(Arc<str>, Arc<Axis>)>,
+}
+
+impl AxisMemo {
+    /// How many axes are kept.
+    const SIZE: usize = 8;
+
+    /// [`Axis::parse`], answered from the memo for a string read before.
+    fn parse(
+        &mut self,
+        v: &Value,
+        why: &'static str,
+        bad: &'static str,
+    ) -> Result<Arc<Axis>, Value> {
+        let Value::Str(text) = v else {
+            return Axis::parse(v, why, bad).map(Arc::new);
+        };
+        if let Some((_, axis)) = self.entries.iter().find(|(t, _)| Arc::ptr_eq(t, text)) {
+            return Ok(axis.clone());
+        }
+        let axis = Arc::new(Axis::parse(v, why, bad)?);
+        if self.entries.len() >= Self::SIZE {
+            self.entries.remove(0);
+        }
+        self.entries.push((text.clone(), axis.clone()));
+        Ok(axis)
+    }
+}
+
+fn hilo(a: &[Value], cx: &mut CallCx) -> Res {
     let why = "HILO: expects an axis and a number";
-    let axis = Axis::parse(
+    let axis = cx.axes.parse(
         &a[0],
         why,
         "HILO: the axis is not a list of edges or ranges",
@@ -98,9 +140,9 @@ fn hilo(a: &[Value], _: &mut CallCx) -> Res {
     Ok(Value::Num(axis.bin(&a[1], why)?.0))
 }
 
-fn hiho(a: &[Value], _: &mut CallCx) -> Res {
+fn hiho(a: &[Value], cx: &mut CallCx) -> Res {
     let why = "HIHO: expects an axis and a number";
-    let axis = Axis::parse(
+    let axis = cx.axes.parse(
         &a[0],
         why,
         "HIHO: the axis is not a list of edges or ranges",
@@ -108,9 +150,9 @@ fn hiho(a: &[Value], _: &mut CallCx) -> Res {
     Ok(Value::Num(axis.bin(&a[1], why)?.1))
 }
 
-fn hiix(a: &[Value], _: &mut CallCx) -> Res {
+fn hiix(a: &[Value], cx: &mut CallCx) -> Res {
     let why = "HIIX: expects an axis and a number";
-    let axis = Axis::parse(
+    let axis = cx.axes.parse(
         &a[0],
         why,
         "HIIX: the axis is not a list of edges or ranges",
@@ -148,10 +190,10 @@ fn count(axis: &Axis, values: &[f64], weights: Option<&[f64]>, when: Option<&[f6
     vector(counts)
 }
 
-fn hist(a: &[Value], _: &mut CallCx) -> Res {
+fn hist(a: &[Value], cx: &mut CallCx) -> Res {
     let why = "HIST: expects an axis, a vector and a vector or #NULL";
     no_empty(&a[..2])?;
-    let axis = Axis::parse(
+    let axis = cx.axes.parse(
         &a[0],
         why,
         "HIST: the axis is not a list of edges or ranges",
@@ -162,11 +204,14 @@ fn hist(a: &[Value], _: &mut CallCx) -> Res {
 }
 
 /// Flattened x-major: the count of x bin i and y bin j is item i · (number of y bins) + j.
-fn hist2(a: &[Value], _: &mut CallCx) -> Res {
+fn hist2(a: &[Value], cx: &mut CallCx) -> Res {
     let why = "HIST2: expects two axes, three vectors (or #NULL weights)";
     no_empty(&a[..4])?;
     let bad = "HIST2: an axis is not a list of edges or ranges";
-    let (xa, ya) = (Axis::parse(&a[0], why, bad)?, Axis::parse(&a[1], why, bad)?);
+    let (xa, ya) = (
+        cx.axes.parse(&a[0], why, bad)?,
+        cx.axes.parse(&a[1], why, bad)?,
+    );
     let (xs, ys) = (nums(&a[2], why)?, nums(&a[3], why)?);
     same_len(xs.len(), ys.len())?;
     let w = weights(&a[4], xs.len(), why)?;
@@ -180,11 +225,11 @@ fn hist2(a: &[Value], _: &mut CallCx) -> Res {
     vector(counts)
 }
 
-fn histif(a: &[Value], _: &mut CallCx) -> Res {
+fn histif(a: &[Value], cx: &mut CallCx) -> Res {
     let why = "HISTIF: expects an axis, a vector, a vector or #NULL, and a vector";
     no_empty(&a[..2])?;
     no_empty(&a[3..])?;
-    let axis = Axis::parse(
+    let axis = cx.axes.parse(
         &a[0],
         why,
         "HISTIF: the axis is not a list of edges or ranges",
@@ -223,6 +268,38 @@ fn histd(a: &[Value], _: &mut CallCx) -> Res {
 mod tests {
     use super::super::testkit::{assert_invalid, call, e, list, n, ns, null, s};
     use crate::lang::value::Reason;
+
+    #[test]
+    fn the_memo_knows_an_axis_by_its_string() {
+        use super::{AxisMemo, Value};
+        use std::sync::Arc;
+        let mut memo = AxisMemo::default();
+        let (why, bad) = ("why", "bad");
+        let taxis = s("0,40,60");
+        let first = memo.parse(&taxis, why, bad).unwrap();
+        assert!(Arc::ptr_eq(
+            &first,
+            &memo.parse(&taxis.clone(), why, bad).unwrap()
+        ));
+        let same_text = s("0,40,60");
+        let other = memo.parse(&same_text, why, bad).unwrap();
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert_eq!(other.bins, first.bins);
+        assert!(memo.parse(&s("1,0"), why, bad).is_err());
+        assert_eq!(
+            memo.entries.len(),
+            2,
+            "a string that is no axis is not kept"
+        );
+        for i in 0..20 {
+            let axis = Value::str(format!("0,{}", i + 1));
+            assert_eq!(
+                memo.parse(&axis, why, bad).unwrap().bins,
+                vec![(0.0, f64::from(i + 1))]
+            );
+        }
+        assert_eq!(memo.entries.len(), AxisMemo::SIZE);
+    }
 
     #[test]
     fn axis_edges() {

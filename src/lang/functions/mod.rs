@@ -15,6 +15,8 @@
 
 use super::function::Function;
 
+pub(crate) use histogram::AxisMemo;
+
 /// One row of a group table: name, aliases, operand kinds, empty rule, implementation.
 ///
 /// `entry!("ADD", ["+"], [N, N], Propagate, add)`: the implementation returns

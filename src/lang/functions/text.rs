@@ -54,7 +54,12 @@ fn amp_items(list: &str) -> impl Iterator<Item = &str> {
 fn enum_(a: &[Value], _: &mut CallCx) -> Res {
     let why = "ENUM: expects a number and a string";
     let list = text(&a[1], why)?;
-    let count = amp_items(&list).count();
+    // Counted by bytes (`&` is ASCII), as many as `amp_items` yields, without trimming each.
+    let count = if list.trim().is_empty() {
+        0
+    } else {
+        list.bytes().filter(|&b| b == b'&').count() + 1
+    };
     let i = ordinal(&a[0], count, why)?.ok_or(empty(Reason::OutOfRange))?;
     let item = amp_items(&list).nth(i).ok_or(empty(Reason::OutOfRange))?;
     Ok(Value::str(item))
@@ -217,6 +222,12 @@ mod tests {
             assert_eq!(r, e(Reason::OutOfRange), "{bad}");
         }
         assert_eq!(call("ENUM", &[n(1.0), s("")]), e(Reason::OutOfRange));
+        assert_eq!(call("ENUM", &[n(1.0), s(" \t")]), e(Reason::OutOfRange));
+        assert_eq!(call("ENUM", &[n(2.0), s("a& &b")]), s(""));
+        assert_eq!(call("ENUM", &[n(3.0), s("a& &b")]), s("b"));
+        assert_eq!(call("ENUM", &[n(4.0), s("a& &b")]), e(Reason::OutOfRange));
+        assert_eq!(call("ENUM", &[n(2.0), s("&")]), s(""));
+        assert_eq!(call("ENUM", &[n(3.0), s("&")]), e(Reason::OutOfRange));
         assert_eq!(call("ENUM", &[s("x"), s("a")]), e(Reason::NotANumber));
         assert_eq!(call("TOE", &[s("c"), s("a&b")]), s("a&b&c"));
         assert_eq!(call("TOE", &[s("c"), s("")]), s("c"));
