@@ -46,6 +46,7 @@ const POSTGRES: &[Migration] = &[
     migration!("postgres", 0001, "schema"),
     migration!("postgres", 0002, "revision"),
     migration!("postgres", 0003, "notify"),
+    migration!("postgres", 0004, "flagged_jobs"),
 ];
 
 #[allow(clippy::zero_prefixed_literal)]

@@ -622,14 +622,28 @@ impl Store for PgStore {
         let ids: Vec<i32> = ranges.iter().map(|r| r.id).collect();
         let from: Vec<NaiveDateTime> = ranges.iter().map(|r| r.from).collect();
         let to: Vec<NaiveDateTime> = ranges.iter().map(|r| r.to).collect();
+        // Per range, the flagged jobs' starts one after the other, each the least
+        // `data_time` after the one before: one probe of the index on flagged rows
+        // (migration 0004) per flagged job, not a read of every row of the range.
         let sql = format!(
-            r#"SELECT t.id, t.data_time FROM unnest($1::int4[], $2::timestamp[], $3::timestamp[])
-                      AS k(k_id, k_from, k_to)
-                 JOIN "{data}" t ON t.id = k_id AND t.data_time >= k_from AND t.data_time < k_to
-                WHERE t.recalc > 0
+            r#"WITH RECURSIVE k AS (
+                   SELECT * FROM unnest($1::int4[], $2::timestamp[], $3::timestamp[])
+                          AS k(k_id, k_from, k_to)),
+               flagged AS (
+                   SELECT k_id, k_to,
+                          (SELECT min(t.data_time) FROM "{data}" t
+                            WHERE t.id = k_id AND t.recalc > 0
+                              AND t.data_time >= k_from AND t.data_time < k_to) AS start
+                     FROM k
+                   UNION ALL
+                   SELECT k_id, k_to,
+                          (SELECT min(t.data_time) FROM "{data}" t
+                            WHERE t.id = k_id AND t.recalc > 0
+                              AND t.data_time > start AND t.data_time < k_to)
+                     FROM flagged WHERE start IS NOT NULL)
+               SELECT k_id, start FROM flagged WHERE start IS NOT NULL
                UNION
-               SELECT j.id, j.datetime FROM unnest($1::int4[], $2::timestamp[], $3::timestamp[])
-                      AS k(k_id, k_from, k_to)
+               SELECT j.id, j.datetime FROM k
                  JOIN "{job}" j ON j.id = k_id AND j.datetime >= k_from AND j.datetime < k_to
                 WHERE j.recalc > 0"#,
             data = self.tables.data,
