@@ -363,11 +363,13 @@ impl Recalculator {
     /// Leases the devices of the next flagged rows of the sweeps; at the end of the
     /// sweeps (or when other workers hold every device after them) those of the oldest.
     async fn lease<S: Store>(&self, store: &mut S) -> Result<Lease, StoreError> {
+        let started = Instant::now();
         let after = self.cursors.lock().map(|c| *c).unwrap_or_default();
-        let lease = store.lease(&after, self.batch_size).await?;
+        let mut lease = store.lease(&after, self.batch_size).await?;
         if lease.is_empty() && after.iter().any(Option::is_some) {
-            return store.lease(&[None; 3], self.batch_size).await;
+            lease = store.lease(&[None; 3], self.batch_size).await?;
         }
+        tracing::trace!(ms = started.elapsed().as_secs_f64() * 1e3, "devices leased");
         Ok(lease)
     }
 

@@ -317,6 +317,10 @@ fn in_ranges(ranges: &[TimeRange], id: i32, datetime: NaiveDateTime) -> bool {
 async fn timed<T>(what: &'static str, read: impl std::future::Future<Output = T>) -> T {
     let started = std::time::Instant::now();
     let out = read.await;
-    tracing::trace!(read = what, ms = started.elapsed().as_secs_f64() * 1e3, "store read");
+    tracing::trace!(
+        read = what,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "store read"
+    );
     out
 }
