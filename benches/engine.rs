@@ -6,12 +6,13 @@
 //! `RECALCD_BENCH_BATCH` for another `poll.batch_size`.
 //!
 //! 1. Not timed: migrate, insert the equations and constants, `COPY` the flagged rows in,
-//!    `VACUUM ANALYZE`.
+//!    `VACUUM ANALYZE`, `CHECKPOINT`.
 //! 2. Timed: what `recalcd once` does — load the equations, then batches of poll, load,
 //!    compute and write back until nothing is flagged (in process, the configured batch
 //!    size). The peak RSS (`VmHWM`) is read right after.
 //! 3. Not timed: save the rows recalcd wrote (data, job, day) with `COPY TO`, then reset
-//!    the tables to step 1's state (data re-seeded flagged, no jobs or days).
+//!    the tables to step 1's state (data re-seeded flagged, no jobs or days; vacuumed
+//!    and checkpointed).
 //! 4. Timed, the floor: in one transaction, per table, a plain binary `COPY` of the
 //!    saved rows into a staging table and one `INSERT … ON CONFLICT DO UPDATE`.
 //!
@@ -42,6 +43,11 @@ async fn reset(client: &Client, set: &Dataset) -> usize {
         .batch_execute("VACUUM ANALYZE data, job, day")
         .await
         .expect("VACUUM");
+    // Both timed parts start from a fresh checkpoint, so that neither pays for the
+    // other's dirty pages (it needs a superuser; without one, the figures are noisier).
+    if let Err(e) = client.batch_execute("CHECKPOINT").await {
+        eprintln!("CHECKPOINT refused ({e}); the figures will vary more");
+    }
     n
 }
 

@@ -109,3 +109,78 @@ async fn pipelined_batches_give_what_one_batch_and_sequential_batches_give() {
     }
     assert_eq!(one_by_one, expected);
 }
+
+/// A producer's changes, in order: re-flagged rows with a new temperature, spread over
+/// the data set (some the first row of a job, whose previous row and job are read).
+fn producer_changes(set: &Dataset) -> Vec<String> {
+    let rows: Vec<_> = set.jobs().flatten().collect();
+    (0..40)
+        .map(|i| {
+            let r = &rows[(i * 541 + 17) % rows.len()];
+            format!(
+                "UPDATE data SET recalc = 2,
+                        conjoined = regexp_replace(conjoined, 'tmp=[^;]*', 'tmp={}.5')
+                  WHERE id = {} AND datetime = '{}'",
+                40 + i,
+                r.id,
+                r.datetime
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_changing_rows_during_a_pipelined_run_loses_nothing() {
+    let scale = Scale {
+        devices: 3,
+        days: 4,
+        jobs_per_day: 3,
+        rows_per_job: None,
+    };
+    let set = Dataset::new(scale, 11);
+    let changes = producer_changes(&set);
+
+    // Reference: the producer's changes made first, then one batch.
+    let (clean, config, mut store) = seeded(&set, 1_000_000).await;
+    for sql in &changes {
+        tokio::task::block_in_place(|| clean.execute_blocking(sql));
+    }
+    let recalc = Recalculator::load(&store, config.engine.clone(), 1_000_000)
+        .await
+        .expect("load");
+    run_until_idle(&recalc, &mut store, |_| {})
+        .await
+        .expect("reference run");
+    drop(store);
+    let expected = tokio::task::block_in_place(|| dump(&clean));
+
+    // The producer changes rows while small pipelined batches run, then once more.
+    let (db, config, mut store) = seeded(&set, 97).await;
+    let url = db.url.clone();
+    let producer = tokio::spawn(async move {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("producer connects");
+        tokio::spawn(connection);
+        for sql in changes {
+            client.batch_execute(&sql).await.expect("producer change");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    });
+    let recalc = Recalculator::load(&store, config.engine.clone(), 97)
+        .await
+        .expect("load");
+    run_until_idle(&recalc, &mut store, |_| {})
+        .await
+        .expect("run during the producer");
+    producer.await.expect("producer");
+    run_until_idle(&recalc, &mut store, |_| {})
+        .await
+        .expect("run after the producer");
+    drop(store);
+    let got = tokio::task::block_in_place(|| dump(&db));
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!(g, e);
+    }
+}
