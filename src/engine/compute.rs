@@ -3,7 +3,7 @@
 //!
 //! The input is a piece of the device's timeline: the rows to compute plus the
 //! neighbours their equations read (the previous data row, job or day, the other jobs of
-//! a day), which the caller loads according to [`super::Needs`]. Rows are taken to be
+//! a day), which the caller loads according to [`super::catalog::Needs`]. Rows are taken to be
 //! complete where the equations need them complete: a job's `$x` reads every data row of
 //! the job that was loaded.
 //!

@@ -180,7 +180,7 @@ impl Value {
 /// `Display` for `f64`, with `-0` written as `0`.
 ///
 /// Most results are integers or have a few decimals (`ROUNDX`); those take a fast path
-/// that writes the same text as `Display` (see [`short_decimal`]) at a fraction of its cost.
+/// that writes the same text as `Display` (see `short_decimal`) at a fraction of its cost.
 pub fn format_number(n: f64, out: &mut impl fmt::Write) -> fmt::Result {
     if n == 0.0 {
         return out.write_str("0"); // also turns -0 into 0

@@ -682,7 +682,7 @@ fn distribute(
 ///
 /// Where the store can open a second session ([`Store::open_writer`]), the batches are
 /// pipelined: each is written on that session while the next is polled, loaded and
-/// computed on this one, through a [`View`] of the store as it will be once the batch
+/// computed on this one, through a view of the store as it will be once the batch
 /// being written has committed. Each batch is still written whole or not at all, and
 /// the leases of both stay held until their own write-back is done.
 ///

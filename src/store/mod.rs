@@ -23,6 +23,11 @@
 //! devices pass to the others); QuestDB has no locks and splits the devices statically
 //! (`worker.shard` / `worker.shards`), see [`postgres`] and [`questdb`].
 //!
+//! **Pipelining.** Where the dialect allows it, a run writes each batch on a second
+//! session ([`Store::open_writer`]) while it prepares the next on the first; the lease
+//! stays with the first session, whose locks stack, and [`WriteOutcome::version`] tells
+//! the next batch the version of the rows it takes over.
+//!
 //! Timestamps are UTC [`NaiveDateTime`] everywhere.
 
 use std::fmt;
