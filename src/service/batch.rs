@@ -698,7 +698,11 @@ pub async fn run_until_idle<S: Store + Send + 'static>(
 ) -> Result<(Report, Duration), StoreError> {
     let started = Instant::now();
     let mut progress = Progress::new(on_batch);
-    match store.open_writer().await? {
+    let writer = store.open_writer().await.unwrap_or_else(|e| {
+        warn!(error = %e, "no second connection for the write-back; batches run one after another");
+        None
+    });
+    match writer {
         Some(writer) => pipelined(recalc, store, writer, &mut progress).await?,
         None => loop {
             let report = recalc.run_batch(store).await?;

@@ -184,3 +184,51 @@ async fn a_producer_changing_rows_during_a_pipelined_run_loses_nothing() {
         assert_eq!(g, e);
     }
 }
+
+/// `url` with another user (and no password).
+fn as_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}@{host}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_connection_allowed_the_batches_run_one_after_another() {
+    let set = Dataset::new(
+        Scale {
+            devices: 2,
+            days: 2,
+            jobs_per_day: 2,
+            rows_per_job: Some(20),
+        },
+        3,
+    );
+    let rows = set.jobs().flatten().count();
+    let (db, mut config, store) = seeded(&set, 30).await;
+    drop(store);
+    let role = crate::support::unique("recalcd_one_conn_");
+    db.execute_blocking(&format!(
+        "CREATE ROLE {role} LOGIN CONNECTION LIMIT 1;
+         GRANT ALL ON ALL TABLES IN SCHEMA public TO {role};"
+    ));
+    config.database.url = as_user(&db.url, &role);
+    let mut store = store::connect(&config).await.expect("connect as the role");
+    assert!(
+        store.open_writer().await.is_err(),
+        "the role's second connection is refused"
+    );
+    let recalc = Recalculator::load(&store, config.engine.clone(), 30)
+        .await
+        .expect("load");
+    let (total, _) = run_until_idle(&recalc, &mut store, |_| {})
+        .await
+        .expect("run on one connection");
+    drop(store);
+    assert_eq!(total.data, rows);
+    let flagged = tokio::task::block_in_place(|| {
+        let left = db.query_blocking("SELECT count(*) FROM data WHERE recalc <> 0");
+        db.execute_blocking(&format!("DROP OWNED BY {role}; DROP ROLE {role};"));
+        left
+    });
+    assert_eq!(flagged[0][0].as_deref(), Some("0"));
+}
