@@ -16,7 +16,7 @@ use super::compile::{Op, Program, NUMERIC_STACK};
 use super::context::Context;
 use super::error::EquationKey;
 use super::function::{CallCx, EmptyRule, Function};
-use super::functions::AxisMemo;
+use super::functions::{AxisMemo, PointMemo};
 use super::value::{Reason, Value};
 
 /// Evaluates programs; reuse one per thread to keep its stack.
@@ -25,6 +25,8 @@ pub struct Machine {
     stack: Vec<Value>,
     /// Histogram axes read by earlier evaluations (lent to each one's [`CallCx`]).
     axes: AxisMemo,
+    /// GPS points read by earlier evaluations (lent the same way).
+    points: PointMemo,
 }
 
 /// The result of one evaluation: the value and what `@name` outputs were written.
@@ -58,8 +60,10 @@ impl Machine {
         }
         let mut cx = CallCx::new(seed);
         cx.axes = std::mem::take(&mut self.axes);
+        cx.points = std::mem::take(&mut self.points);
         let value = self.run_general(program, ctx, &mut cx);
         self.axes = cx.axes;
+        self.points = cx.points;
         Evaluated {
             value,
             outputs: cx.outputs,

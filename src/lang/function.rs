@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::functions::AxisMemo;
+use super::functions::{AxisMemo, PointMemo};
 use super::value::Value;
 
 /// The implementation of a function: its evaluated operands in order, and the call context.
@@ -65,6 +65,8 @@ pub struct CallCx {
     /// Histogram axes read so far; a [`super::Machine`] carries them from one
     /// evaluation to the next.
     pub(crate) axes: AxisMemo,
+    /// GPS points read so far, carried like `axes`.
+    pub(crate) points: PointMemo,
 }
 
 impl CallCx {
@@ -74,6 +76,7 @@ impl CallCx {
             rng: Rng::new(seed),
             outputs: Vec::new(),
             axes: AxisMemo::default(),
+            points: PointMemo::default(),
         }
     }
 }

@@ -15,6 +15,7 @@
 
 use super::function::Function;
 
+pub(crate) use gps::PointMemo;
 pub(crate) use histogram::AxisMemo;
 
 /// One row of a group table: name, aliases, operand kinds, empty rule, implementation.
