@@ -160,6 +160,9 @@ fn store_result(
     symbols: &Symbols,
 ) -> bool {
     let mut changed = assign(rec, eq.output, ev.value);
+    if ev.outputs.is_empty() {
+        return changed; // nearly always: dropping an empty list's iterator costs more
+    }
     for (name, v) in ev.outputs {
         if let Some(slot) = symbols.find_channel(&name) {
             changed |= assign(rec, slot, v);

@@ -161,7 +161,10 @@ impl Record {
     /// the channels [`Record::rewrite`] will write (none when the row is only read).
     pub fn load(row: Row, symbols: &Symbols, columns: &Columns, outputs: &[Output]) -> Record {
         let mut rec = Record {
-            vals: vec![None; symbols.channel_count()],
+            // Not `vec![None; n]`, which clones its element slot by slot.
+            vals: std::iter::repeat_with(|| None)
+                .take(symbols.channel_count())
+                .collect(),
             kept: String::with_capacity(row.conjoined.len() + 16 * outputs.len()),
             malformed: None,
             row,
