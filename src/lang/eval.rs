@@ -16,17 +16,15 @@ use super::compile::{Op, Program, NUMERIC_STACK};
 use super::context::Context;
 use super::error::EquationKey;
 use super::function::{CallCx, EmptyRule, Function};
-use super::functions::{AxisMemo, PointMemo};
+use super::functions::Memo;
 use super::value::{Reason, Value};
 
 /// Evaluates programs; reuse one per thread to keep its stack.
 #[derive(Debug, Default)]
 pub struct Machine {
     stack: Vec<Value>,
-    /// Histogram axes read by earlier evaluations (lent to each one's [`CallCx`]).
-    axes: AxisMemo,
-    /// GPS points read by earlier evaluations (lent the same way).
-    points: PointMemo,
+    /// Axes, points and lists read by earlier evaluations (lent to each one's [`CallCx`]).
+    memo: Memo,
 }
 
 /// The result of one evaluation: the value and what `@name` outputs were written.
@@ -59,11 +57,9 @@ impl Machine {
             };
         }
         let mut cx = CallCx::new(seed);
-        cx.axes = std::mem::take(&mut self.axes);
-        cx.points = std::mem::take(&mut self.points);
+        cx.memo = std::mem::take(&mut self.memo);
         let value = self.run_general(program, ctx, &mut cx);
-        self.axes = cx.axes;
-        self.points = cx.points;
+        self.memo = cx.memo;
         Evaluated {
             value,
             outputs: cx.outputs,

@@ -54,7 +54,7 @@ fn point(v: &Value, bad: &'static str) -> Result<(f64, f64), Value> {
 /// than the distance itself.
 ///
 /// A point is known by its string's allocation (`Arc::ptr_eq`), not its text, as in
-/// [`super::AxisMemo`]: the entry keeps the string alive, so the allocation cannot be
+/// [`super::histogram::AxisMemo`]: the entry keeps the string alive, so the allocation cannot be
 /// reused for another text. Only strings that read as a point are kept, the last
 /// [`PointMemo::SIZE`] used: a hit moves to the end, the front goes when it is full.
 #[derive(Debug, Default)]
@@ -96,16 +96,19 @@ fn distance((lat1, lon1): (f64, f64), (lat2, lon2): (f64, f64)) -> f64 {
 
 fn gpsdif(a: &[Value], cx: &mut CallCx) -> Res {
     let bad = "GPSDIF: expects two points \"lat,lon\"";
-    let from = cx.points.point(&a[0], bad)?;
-    Ok(Value::num(distance(from, cx.points.point(&a[1], bad)?)))
+    let from = cx.memo.points.point(&a[0], bad)?;
+    Ok(Value::num(distance(
+        from,
+        cx.memo.points.point(&a[1], bad)?,
+    )))
 }
 
 /// c if the distance from b to c is below a metres, else b (both returned as given).
 fn gpsst(a: &[Value], cx: &mut CallCx) -> Res {
     let bad = "GPSST: expects a number and two points \"lat,lon\"";
     let limit = num(&a[0], bad)?;
-    let from = cx.points.point(&a[1], bad)?;
-    let d = distance(from, cx.points.point(&a[2], bad)?);
+    let from = cx.memo.points.point(&a[1], bad)?;
+    let d = distance(from, cx.memo.points.point(&a[2], bad)?);
     Ok(if d < limit { &a[2] } else { &a[1] }.clone())
 }
 
