@@ -190,20 +190,19 @@ impl Record {
                 }
             }
         }
-        let r = &rec.row;
-        let column_values = [
-            (columns.id, Some(Value::Num(f64::from(r.id)))),
-            (columns.state, r.state.map(|s| Value::Num(f64::from(s)))),
-            (columns.user, r.user.as_deref().map(Value::str)),
-            (columns.gps, r.gps.as_deref().map(Value::str)),
-            (columns.datetime, Some(time_value(r.datetime))),
-            (columns.data_time, Some(time_value(r.data_time))),
-        ];
-        for (slot, value) in column_values {
+        // Only the columns the equations read are made values (texts and times cost).
+        let (row, vals) = (&rec.row, &mut rec.vals);
+        let mut column = |slot: Option<Slot>, value: fn(&Row) -> Option<Value>| {
             if let Some(slot) = slot {
-                rec.vals[slot.0 as usize] = value;
+                vals[slot.0 as usize] = value(row);
             }
-        }
+        };
+        column(columns.id, |r| Some(Value::Num(f64::from(r.id))));
+        column(columns.state, |r| r.state.map(|s| Value::Num(f64::from(s))));
+        column(columns.user, |r| r.user.as_deref().map(Value::str));
+        column(columns.gps, |r| r.gps.as_deref().map(Value::str));
+        column(columns.datetime, |r| Some(time_value(r.datetime)));
+        column(columns.data_time, |r| Some(time_value(r.data_time)));
         rec
     }
 
