@@ -160,6 +160,9 @@ fn store_result(
     symbols: &Symbols,
 ) -> bool {
     let mut changed = assign(rec, eq.output, ev.value);
+    if ev.outputs.is_empty() {
+        return changed; // nearly always: dropping an empty list's iterator costs more
+    }
     for (name, v) in ev.outputs {
         if let Some(slot) = symbols.find_channel(&name) {
             changed |= assign(rec, slot, v);
@@ -203,6 +206,7 @@ impl Timeline {
         batch: &mut DeviceBatch,
         symbols: &Symbols,
         columns: &Columns,
+        outs: &Outputs,
         out: &mut Outcome,
     ) -> Timeline {
         let mut raw = std::mem::take(&mut batch.data);
@@ -210,7 +214,7 @@ impl Timeline {
         raw.dedup_by_key(|r| r.key());
         let data: Vec<Record> = raw
             .into_iter()
-            .map(|r| Record::load(r, symbols, columns))
+            .map(|r| Record::load(r, symbols, columns, &outs.data))
             .collect();
         let mut groups: BTreeMap<NaiveDateTime, Range<usize>> = BTreeMap::new();
         for (i, r) in data.iter().enumerate() {
@@ -244,7 +248,7 @@ impl Timeline {
             let row = job_row(batch.id, start, stored, &data[rows.clone()]);
             jobs.push(Job {
                 start,
-                rec: Record::load(row, symbols, columns),
+                rec: Record::load(row, symbols, columns, &outs.job),
                 target: flagged && !rows.is_empty(),
                 rows,
                 day: None,
@@ -264,6 +268,7 @@ impl Timeline {
         batch: &DeviceBatch,
         symbols: &Symbols,
         columns: &Columns,
+        outs: &Outputs,
     ) {
         let mut spans: BTreeMap<NaiveDateTime, (DaySpan, Option<Row>)> = BTreeMap::new();
         for r in &batch.days {
@@ -294,7 +299,7 @@ impl Timeline {
                         && !batch.defer_days.contains(&span.start),
                     span,
                     jobs: Vec::new(),
-                    rec: Record::load(row, symbols, columns),
+                    rec: Record::load(row, symbols, columns, &outs.day),
                 }
             })
             .collect();
@@ -439,18 +444,17 @@ fn finish(
     level: store::Level,
     eqs: &[Arc<Equation>],
     outs: &[Output],
-    symbols: &Symbols,
     mut failed: Vec<(String, String)>,
     errors: &mut Vec<ErrorRecord>,
 ) -> (Row, bool) {
     let key: RowKey = rec.row.key();
-    let conjoined = match &rec.malformed {
+    let (mut row, conjoined) = match &rec.malformed {
         Some(e) => {
             failed.push((
                 "conjoined".into(),
                 format!("the row's conjoined cannot be read: {e}"),
             ));
-            None // kept as it was
+            (rec.row, None) // kept as it was
         }
         None => {
             for eq in eqs {
@@ -462,10 +466,10 @@ fn finish(
                     Some(_) => {}
                 }
             }
-            Some(rec.rewrite(outs, symbols))
+            let (row, conjoined) = rec.rewrite(outs);
+            (row, Some(conjoined))
         }
     };
-    let mut row = rec.row;
     let mut changed = row.version.is_absent();
     if let Some(conjoined) = conjoined {
         changed |= conjoined != row.conjoined;
@@ -505,14 +509,19 @@ pub fn compute(
             day_break: day_break.as_deref(),
         },
     };
+    let outs = Outputs {
+        data: outputs(&set.data, symbols),
+        job: outputs(&set.job, symbols),
+        day: outputs(&set.day, symbols),
+    };
     let mut out = Outcome::default();
-    let mut timeline = Timeline::build(&mut batch, symbols, &columns, &mut out);
+    let mut timeline = Timeline::build(&mut batch, symbols, &columns, &outs, &mut out);
 
     // Days, when the device has equations for them or a day was flagged.
     let want_days = !set.day.is_empty() || !batch.target_days.is_empty();
     let mut day_failure = None;
     match &clock {
-        Ok(clock) if want_days => timeline.add_days(clock, &batch, symbols, &columns),
+        Ok(clock) if want_days => timeline.add_days(clock, &batch, symbols, &columns, &outs),
         Ok(_) => {}
         Err(why) => {
             // Flagged days that cannot be computed keep their content and say why, so
@@ -539,11 +548,6 @@ pub fn compute(
         }
     }
 
-    let outs = Outputs {
-        data: outputs(&set.data, symbols),
-        job: outputs(&set.job, symbols),
-        day: outputs(&set.day, symbols),
-    };
     timeline.clear_outputs(&outs);
 
     // Data and job levels, to a fixpoint when data equations read what comes later.
@@ -575,7 +579,6 @@ pub fn compute(
                 store::Level::Data,
                 &set.data,
                 &outs.data,
-                symbols,
                 Vec::new(),
                 &mut out.errors,
             );
@@ -600,7 +603,6 @@ pub fn compute(
             store::Level::Job,
             &set.job,
             &outs.job,
-            symbols,
             extra,
             &mut out.errors,
         );
@@ -622,7 +624,6 @@ pub fn compute(
             store::Level::Day,
             &set.day,
             &outs.day,
-            symbols,
             Vec::new(),
             &mut out.errors,
         );

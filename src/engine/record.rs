@@ -147,24 +147,41 @@ pub struct Record {
     pub row: Row,
     /// Channel values by slot; `None` when the row has no such channel.
     vals: Vec<Option<Value>>,
+    /// The stored entries that are not outputs, as [`Record::rewrite`] writes them back:
+    /// written while [`Record::load`] reads them, so they are not parsed and looked up
+    /// a second time.
+    kept: String,
     /// Why the row's `conjoined` could not be read, if it could not.
     pub malformed: Option<ConjoinedError>,
 }
 
 impl Record {
     /// Reads the row's `conjoined` and columns into slots. Channels no equation uses are
-    /// not decoded; they stay in the text and are written back untouched.
-    pub fn load(row: Row, symbols: &Symbols, columns: &Columns) -> Record {
+    /// not decoded; they stay in the text and are written back untouched. `outputs` are
+    /// the channels [`Record::rewrite`] will write (none when the row is only read).
+    pub fn load(row: Row, symbols: &Symbols, columns: &Columns, outputs: &[Output]) -> Record {
         let mut rec = Record {
-            vals: vec![None; symbols.channel_count()],
+            // Not `vec![None; n]`, which clones its element slot by slot.
+            vals: std::iter::repeat_with(|| None)
+                .take(symbols.channel_count())
+                .collect(),
+            kept: String::with_capacity(row.conjoined.len() + 16 * outputs.len()),
             malformed: None,
             row,
         };
         for entry in conjoined::entries(&rec.row.conjoined) {
             match entry {
                 Ok(e) => {
-                    if let Some(slot) = symbols.find_channel(&e.name) {
+                    let slot = symbols.find_channel(&e.name);
+                    if let Some(slot) = slot {
                         rec.vals[slot.0 as usize] = Some(e.value());
+                    }
+                    // A few dozen outputs at most: a scan is cheaper than a set per row.
+                    if !slot.is_some_and(|s| outputs.iter().any(|o| o.slot == s)) {
+                        conjoined::escape_into(&mut rec.kept, &e.name);
+                        rec.kept.push('=');
+                        rec.kept.push_str(e.raw);
+                        rec.kept.push(';');
                     }
                 }
                 Err(e) => {
@@ -173,20 +190,19 @@ impl Record {
                 }
             }
         }
-        let r = &rec.row;
-        let column_values = [
-            (columns.id, Some(Value::Num(f64::from(r.id)))),
-            (columns.state, r.state.map(|s| Value::Num(f64::from(s)))),
-            (columns.user, r.user.as_deref().map(Value::str)),
-            (columns.gps, r.gps.as_deref().map(Value::str)),
-            (columns.datetime, Some(time_value(r.datetime))),
-            (columns.data_time, Some(time_value(r.data_time))),
-        ];
-        for (slot, value) in column_values {
+        // Only the columns the equations read are made values (texts and times cost).
+        let (row, vals) = (&rec.row, &mut rec.vals);
+        let mut column = |slot: Option<Slot>, value: fn(&Row) -> Option<Value>| {
             if let Some(slot) = slot {
-                rec.vals[slot.0 as usize] = value;
+                vals[slot.0 as usize] = value(row);
             }
-        }
+        };
+        column(columns.id, |r| Some(Value::Num(f64::from(r.id))));
+        column(columns.state, |r| r.state.map(|s| Value::Num(f64::from(s))));
+        column(columns.user, |r| r.user.as_deref().map(Value::str));
+        column(columns.gps, |r| r.gps.as_deref().map(Value::str));
+        column(columns.datetime, |r| Some(time_value(r.datetime)));
+        column(columns.data_time, |r| Some(time_value(r.data_time)));
         rec
     }
 
@@ -209,31 +225,24 @@ impl Record {
         }
     }
 
-    /// The `conjoined` to write back: every stored entry that is not an output, byte for
-    /// byte, then the outputs in order, each as [`conjoined::write_entry`] writes it. An
-    /// output that is empty is left out — a stale value from an earlier run is not kept.
-    pub fn rewrite(&self, outputs: &[Output], symbols: &Symbols) -> String {
-        let mut out = String::with_capacity(self.row.conjoined.len() + 16 * outputs.len());
-        for e in conjoined::entries(&self.row.conjoined).flatten() {
-            // A few dozen outputs at most: a scan is cheaper than building a set per row.
-            let is_output = symbols
-                .find_channel(&e.name)
-                .is_some_and(|s| outputs.iter().any(|o| o.slot == s));
-            if !is_output {
-                conjoined::escape_into(&mut out, &e.name);
-                out.push('=');
-                out.push_str(e.raw);
-                out.push(';');
-            }
-        }
+    /// The row and the `conjoined` to write back: every stored entry that is not one of
+    /// `outputs` (those given to [`Record::load`]), byte for byte, then the outputs in
+    /// order, each as [`conjoined::write_entry`] writes it. An output that is empty is
+    /// left out — a stale value from an earlier run is not kept.
+    pub fn rewrite(self, outputs: &[Output]) -> (Row, String) {
+        let Record {
+            row, vals, kept, ..
+        } = self;
+        let mut out = kept;
         for o in outputs {
-            if let Some(v) = self.get(o.slot).filter(|v| !v.is_empty()) {
+            let value = vals.get(o.slot.0 as usize).and_then(Option::as_ref);
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
                 out.push_str(&o.prefix);
                 conjoined::write_value(&mut out, v);
                 out.push(';');
             }
         }
-        out
+        (row, out)
     }
 }
 
@@ -265,7 +274,7 @@ mod tests {
         let state = s.channel("state");
         let absent = s.channel("absent");
         let cols = Columns::new(&s);
-        let r = Record::load(row("tmp=21.5; other=x;gps=overridden;"), &s, &cols);
+        let r = Record::load(row("tmp=21.5; other=x;gps=overridden;"), &s, &cols, &[]);
         assert!(r.malformed.is_none());
         assert_eq!(r.get(tmp), Some(&Value::Num(21.5)));
         assert_eq!(r.get(gps), Some(&Value::str("50.1,14.4")));
@@ -300,7 +309,7 @@ mod tests {
     fn a_malformed_conjoined_is_reported() {
         let mut s = Symbols::new();
         s.channel("a");
-        let r = Record::load(row("a=1;broken;"), &s, &Columns::new(&s));
+        let r = Record::load(row("a=1;broken;"), &s, &Columns::new(&s), &[]);
         assert!(r.malformed.is_some());
     }
 
@@ -309,22 +318,23 @@ mod tests {
         let mut s = Symbols::new();
         let avg = s.channel("avg");
         let flag = s.channel("flag");
+        let outputs = [Output::new("avg", avg), Output::new("flag", flag)];
         let mut r = Record::load(
             row("tmp=1\\,5 ; AVG=old;note=a\\;b;flag=1;"),
             &s,
             &Columns::new(&s),
+            &outputs,
         );
         r.set(avg, Value::Num(2.25));
         r.set(flag, Value::Empty(crate::lang::Reason::DivisionByZero));
-        let outputs = [Output::new("avg", avg), Output::new("flag", flag)];
-        assert_eq!(r.rewrite(&outputs, &s), "tmp=1\\,5;note=a\\;b;avg=2.25;");
+        assert_eq!(r.rewrite(&outputs).1, "tmp=1\\,5;note=a\\;b;avg=2.25;");
         // A name that needs escaping is written as write_entry writes it.
         let odd = s.channel("odd");
-        let mut r = Record::load(row("tmp=1;"), &s, &Columns::new(&s));
-        r.set(odd, Value::str(" x;y"));
         let outputs = [Output::new("o=dd ", odd)];
+        let mut r = Record::load(row("tmp=1;"), &s, &Columns::new(&s), &outputs);
+        r.set(odd, Value::str(" x;y"));
         let mut expected = "tmp=1;".to_owned();
         conjoined::write_entry(&mut expected, "o=dd ", &Value::str(" x;y"));
-        assert_eq!(r.rewrite(&outputs, &s), expected);
+        assert_eq!(r.rewrite(&outputs).1, expected);
     }
 }

@@ -106,13 +106,15 @@ pub fn summarize(
         rows.sort_by_key(Row::key);
         rows.into_iter()
             .filter(|r| r.datetime >= range.start && r.datetime < range.end)
-            .map(|r| Record::load(r, symbols, &columns))
+            .map(|r| Record::load(r, symbols, &columns, &[]))
             .collect()
     };
     let days = load(input.days);
     let jobs = load(input.jobs);
-    let prev_day = input.prev_day.map(|r| Record::load(r, symbols, &columns));
-    let mut summary = Record::load(new_row(id, range.start, range.end), symbols, &columns);
+    let prev_day = input
+        .prev_day
+        .map(|r| Record::load(r, symbols, &columns, &[]));
+    let mut summary = Record::load(new_row(id, range.start, range.end), symbols, &columns, &[]);
     let mut machine = Machine::new();
     let first_day_end: NaiveDateTime = clock.day_of(range.start).end;
     let mut values: Vec<(Arc<str>, Value)> = Vec::new();

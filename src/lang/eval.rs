@@ -16,15 +16,15 @@ use super::compile::{Op, Program, NUMERIC_STACK};
 use super::context::Context;
 use super::error::EquationKey;
 use super::function::{CallCx, EmptyRule, Function};
-use super::functions::AxisMemo;
+use super::functions::Memo;
 use super::value::{Reason, Value};
 
 /// Evaluates programs; reuse one per thread to keep its stack.
 #[derive(Debug, Default)]
 pub struct Machine {
     stack: Vec<Value>,
-    /// Histogram axes read by earlier evaluations (lent to each one's [`CallCx`]).
-    axes: AxisMemo,
+    /// Axes, points and lists read by earlier evaluations (lent to each one's [`CallCx`]).
+    memo: Memo,
 }
 
 /// The result of one evaluation: the value and what `@name` outputs were written.
@@ -57,9 +57,9 @@ impl Machine {
             };
         }
         let mut cx = CallCx::new(seed);
-        cx.axes = std::mem::take(&mut self.axes);
+        cx.memo = std::mem::take(&mut self.memo);
         let value = self.run_general(program, ctx, &mut cx);
-        self.axes = cx.axes;
+        self.memo = cx.memo;
         Evaluated {
             value,
             outputs: cx.outputs,

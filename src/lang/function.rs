@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::functions::AxisMemo;
+use super::functions::Memo;
 use super::value::Value;
 
 /// The implementation of a function: its evaluated operands in order, and the call context.
@@ -62,9 +62,9 @@ pub struct CallCx {
     pub rng: Rng,
     /// Values written to `@name` output channels during this evaluation, in order.
     pub outputs: Vec<(Arc<str>, Value)>,
-    /// Histogram axes read so far; a [`super::Machine`] carries them from one
-    /// evaluation to the next.
-    pub(crate) axes: AxisMemo,
+    /// Histogram axes, points and lists read so far; a [`super::Machine`] carries them
+    /// from one evaluation to the next.
+    pub(crate) memo: Memo,
 }
 
 impl CallCx {
@@ -73,7 +73,7 @@ impl CallCx {
         CallCx {
             rng: Rng::new(seed),
             outputs: Vec::new(),
-            axes: AxisMemo::default(),
+            memo: Memo::default(),
         }
     }
 }

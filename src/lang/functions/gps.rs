@@ -5,6 +5,8 @@
 //! numeric vector of those two items. Latitude must lie in [−90, 90], longitude in
 //! [−180, 180].
 
+use std::sync::Arc;
+
 use crate::lang::function::{CallCx, Function};
 use crate::lang::value::{parse_number, Reason, Value};
 
@@ -45,25 +47,85 @@ fn point(v: &Value, bad: &'static str) -> Result<(f64, f64), Value> {
     }
 }
 
+/// A point read, with the cosine of its latitude that every distance from it needs
+/// (kept in [`PointMemo`] with the point, so it is computed once per point).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Point {
+    lat: f64,
+    lon: f64,
+    cos_lat: f64,
+}
+
+impl Point {
+    /// [`point`], with the cosine.
+    fn read(v: &Value, bad: &'static str) -> Result<Point, Value> {
+        let (lat, lon) = point(v, bad)?;
+        Ok(Point {
+            lat,
+            lon,
+            cos_lat: lat.to_radians().cos(),
+        })
+    }
+}
+
+/// Points read from strings, kept while a [`crate::lang::Machine`] runs (it hands them
+/// to each evaluation's [`CallCx`], as it does the histogram axes): a data row's `$gps`
+/// is read by several equations of the row and, as `$$gps`, by the next row's, and a
+/// constant such as `#HOME` by every row; reading the text again each time cost more
+/// than the distance itself.
+///
+/// A point is known by its string's allocation (`Arc::ptr_eq`), not its text, as in
+/// [`super::histogram::AxisMemo`]: the entry keeps the string alive, so the allocation cannot be
+/// reused for another text. Only strings that read as a point are kept, the last
+/// [`PointMemo::SIZE`] used: a hit moves to the end, the front goes when it is full.
+#[derive(Debug, Default)]
+pub(crate) struct PointMemo {
+    entries: Vec<(Arc<str>, Point)>,
+}
+
+impl PointMemo {
+    /// How many points are kept: a constant, the previous and the current row's.
+    const SIZE: usize = 4;
+
+    /// [`Point::read`], answered from the memo for a string read before.
+    fn read(&mut self, v: &Value, bad: &'static str) -> Result<Point, Value> {
+        let Value::Str(text) = v else {
+            return Point::read(v, bad);
+        };
+        if let Some(i) = self.entries.iter().position(|(t, _)| Arc::ptr_eq(t, text)) {
+            let p = self.entries[i].1;
+            self.entries[i..].rotate_left(1);
+            return Ok(p);
+        }
+        let p = Point::read(v, bad)?;
+        if self.entries.len() >= Self::SIZE {
+            self.entries.remove(0);
+        }
+        self.entries.push((text.clone(), p));
+        Ok(p)
+    }
+}
+
 /// Haversine distance in metres on the sphere of radius [`EARTH_RADIUS_M`].
-fn distance((lat1, lon1): (f64, f64), (lat2, lon2): (f64, f64)) -> f64 {
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = (lat2 - lat1).to_radians();
-    let dl = (lon2 - lon1).to_radians();
-    let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+fn distance(a: Point, b: Point) -> f64 {
+    let dp = (b.lat - a.lat).to_radians();
+    let dl = (b.lon - a.lon).to_radians();
+    let h = (dp / 2.0).sin().powi(2) + a.cos_lat * b.cos_lat * (dl / 2.0).sin().powi(2);
     2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
 }
 
-fn gpsdif(a: &[Value], _: &mut CallCx) -> Res {
+fn gpsdif(a: &[Value], cx: &mut CallCx) -> Res {
     let bad = "GPSDIF: expects two points \"lat,lon\"";
-    Ok(Value::num(distance(point(&a[0], bad)?, point(&a[1], bad)?)))
+    let from = cx.memo.points.read(&a[0], bad)?;
+    Ok(Value::num(distance(from, cx.memo.points.read(&a[1], bad)?)))
 }
 
 /// c if the distance from b to c is below a metres, else b (both returned as given).
-fn gpsst(a: &[Value], _: &mut CallCx) -> Res {
+fn gpsst(a: &[Value], cx: &mut CallCx) -> Res {
     let bad = "GPSST: expects a number and two points \"lat,lon\"";
     let limit = num(&a[0], bad)?;
-    let d = distance(point(&a[1], bad)?, point(&a[2], bad)?);
+    let from = cx.memo.points.read(&a[1], bad)?;
+    let d = distance(from, cx.memo.points.read(&a[2], bad)?);
     Ok(if d < limit { &a[2] } else { &a[1] }.clone())
 }
 
@@ -109,6 +171,32 @@ mod tests {
         assert_eq!(r, e(Reason::OutOfRange));
         let r = call("GPSDIF", &[s("0,0"), s("0,180.5")]);
         assert_eq!(r, e(Reason::OutOfRange));
+    }
+
+    #[test]
+    fn the_memo_reads_as_point_does_and_keeps_what_is_used() {
+        use super::{Point, PointMemo};
+        let mut memo = PointMemo::default();
+        let home = s("49.1951,16.6068");
+        for i in 0..10 {
+            let here = Value::str(format!("49.{i},16.5"));
+            for v in [&home, &here, &here.clone()] {
+                assert_eq!(memo.read(v, "bad"), Point::read(v, "bad"));
+            }
+            assert!(memo.entries.len() <= PointMemo::SIZE);
+            // The constant read on every row stays.
+            assert!(memo
+                .entries
+                .iter()
+                .any(|(t, _)| t.as_ref() == "49.1951,16.6068"));
+        }
+        for bad in [s("x,1"), s("91,0"), n(1.0), ns(&[1.0, 2.0])] {
+            assert_eq!(memo.read(&bad, "bad"), Point::read(&bad, "bad"));
+        }
+        assert!(memo
+            .entries
+            .iter()
+            .all(|(t, _)| !t.starts_with('x') && !t.starts_with('9')));
     }
 
     #[test]

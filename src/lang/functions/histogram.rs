@@ -132,7 +132,7 @@ impl AxisMemo {
 
 fn hilo(a: &[Value], cx: &mut CallCx) -> Res {
     let why = "HILO: expects an axis and a number";
-    let axis = cx.axes.parse(
+    let axis = cx.memo.axes.parse(
         &a[0],
         why,
         "HILO: the axis is not a list of edges or ranges",
@@ -142,7 +142,7 @@ fn hilo(a: &[Value], cx: &mut CallCx) -> Res {
 
 fn hiho(a: &[Value], cx: &mut CallCx) -> Res {
     let why = "HIHO: expects an axis and a number";
-    let axis = cx.axes.parse(
+    let axis = cx.memo.axes.parse(
         &a[0],
         why,
         "HIHO: the axis is not a list of edges or ranges",
@@ -152,7 +152,7 @@ fn hiho(a: &[Value], cx: &mut CallCx) -> Res {
 
 fn hiix(a: &[Value], cx: &mut CallCx) -> Res {
     let why = "HIIX: expects an axis and a number";
-    let axis = cx.axes.parse(
+    let axis = cx.memo.axes.parse(
         &a[0],
         why,
         "HIIX: the axis is not a list of edges or ranges",
@@ -193,7 +193,7 @@ fn count(axis: &Axis, values: &[f64], weights: Option<&[f64]>, when: Option<&[f6
 fn hist(a: &[Value], cx: &mut CallCx) -> Res {
     let why = "HIST: expects an axis, a vector and a vector or #NULL";
     no_empty(&a[..2])?;
-    let axis = cx.axes.parse(
+    let axis = cx.memo.axes.parse(
         &a[0],
         why,
         "HIST: the axis is not a list of edges or ranges",
@@ -209,8 +209,8 @@ fn hist2(a: &[Value], cx: &mut CallCx) -> Res {
     no_empty(&a[..4])?;
     let bad = "HIST2: an axis is not a list of edges or ranges";
     let (xa, ya) = (
-        cx.axes.parse(&a[0], why, bad)?,
-        cx.axes.parse(&a[1], why, bad)?,
+        cx.memo.axes.parse(&a[0], why, bad)?,
+        cx.memo.axes.parse(&a[1], why, bad)?,
     );
     let (xs, ys) = (nums(&a[2], why)?, nums(&a[3], why)?);
     same_len(xs.len(), ys.len())?;
@@ -229,7 +229,7 @@ fn histif(a: &[Value], cx: &mut CallCx) -> Res {
     let why = "HISTIF: expects an axis, a vector, a vector or #NULL, and a vector";
     no_empty(&a[..2])?;
     no_empty(&a[3..])?;
-    let axis = cx.axes.parse(
+    let axis = cx.memo.axes.parse(
         &a[0],
         why,
         "HISTIF: the axis is not a list of edges or ranges",

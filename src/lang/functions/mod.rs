@@ -15,7 +15,22 @@
 
 use super::function::Function;
 
-pub(crate) use histogram::AxisMemo;
+use gps::PointMemo;
+use histogram::AxisMemo;
+use text::ListMemo;
+
+/// What functions read from strings and keep while a [`super::Machine`] runs: it lends
+/// them to each evaluation's [`super::function::CallCx`] and takes them back, so a
+/// constant or literal read on every row is read once.
+#[derive(Debug, Default)]
+pub(crate) struct Memo {
+    /// Histogram axes (`HIIX`, `HIST`, …).
+    pub(crate) axes: AxisMemo,
+    /// GPS points (`GPSDIF`, `GPSST`).
+    pub(crate) points: PointMemo,
+    /// `&`-lists (`ENUM`).
+    pub(crate) lists: ListMemo,
+}
 
 /// One row of a group table: name, aliases, operand kinds, empty rule, implementation.
 ///

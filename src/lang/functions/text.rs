@@ -51,18 +51,47 @@ fn amp_items(list: &str) -> impl Iterator<Item = &str> {
     list.split('&').map(str::trim).filter(move |_| !none)
 }
 
-fn enum_(a: &[Value], _: &mut CallCx) -> Res {
+/// `&`-lists read from strings, kept while a [`crate::lang::Machine`] runs (as the
+/// histogram axes are): `ENUM`'s list is nearly always a literal or a constant, the same
+/// string for every row, and each item is kept as a string of its own, so the result
+/// is shared instead of allocated.
+///
+/// A list is known by its string's allocation (`Arc::ptr_eq`), as in
+/// [`super::histogram::AxisMemo`]: the entry keeps the string alive, so the allocation cannot be
+/// reused for another text. The last [`ListMemo::SIZE`] lists are kept.
+#[derive(Debug, Default)]
+pub(crate) struct ListMemo {
+    entries: Vec<(Arc<str>, Arc<[Value]>)>,
+}
+
+impl ListMemo {
+    /// How many lists are kept.
+    const SIZE: usize = 8;
+
+    /// The trimmed items of the `&`-list `v` (as [`amp_items`] yields them), answered
+    /// from the memo for a string read before.
+    fn items(&mut self, v: &Value, why: &'static str) -> Result<Arc<[Value]>, Value> {
+        let list = text(v, why)?;
+        let Value::Str(key) = v else {
+            return Ok(amp_items(&list).map(Value::str).collect());
+        };
+        if let Some((_, items)) = self.entries.iter().find(|(t, _)| Arc::ptr_eq(t, key)) {
+            return Ok(items.clone());
+        }
+        let items: Arc<[Value]> = amp_items(&list).map(Value::str).collect();
+        if self.entries.len() >= Self::SIZE {
+            self.entries.remove(0);
+        }
+        self.entries.push((key.clone(), items.clone()));
+        Ok(items)
+    }
+}
+
+fn enum_(a: &[Value], cx: &mut CallCx) -> Res {
     let why = "ENUM: expects a number and a string";
-    let list = text(&a[1], why)?;
-    // Counted by bytes (`&` is ASCII), as many as `amp_items` yields, without trimming each.
-    let count = if list.trim().is_empty() {
-        0
-    } else {
-        list.bytes().filter(|&b| b == b'&').count() + 1
-    };
-    let i = ordinal(&a[0], count, why)?.ok_or(empty(Reason::OutOfRange))?;
-    let item = amp_items(&list).nth(i).ok_or(empty(Reason::OutOfRange))?;
-    Ok(Value::str(item))
+    let items = cx.memo.lists.items(&a[1], why)?;
+    let i = ordinal(&a[0], items.len(), why)?.ok_or(empty(Reason::OutOfRange))?;
+    items.get(i).cloned().ok_or(empty(Reason::OutOfRange))
 }
 
 fn toe(a: &[Value], _: &mut CallCx) -> Res {
@@ -193,6 +222,21 @@ fn van(a: &[Value], _: &mut CallCx) -> Res {
 mod tests {
     use super::super::testkit::{assert_invalid, call, e, list, n, ns, null, s};
     use crate::lang::value::Reason;
+
+    #[test]
+    fn the_list_memo_gives_the_items_amp_items_gives() {
+        use super::{amp_items, ListMemo};
+        let mut memo = ListMemo::default();
+        for text in ["idle&work& transport &fault", "", "  ", "one", "a&&b&"] {
+            let list = s(text);
+            let expected: Vec<_> = amp_items(text).map(s).collect();
+            for v in [&list, &list.clone(), &s(text)] {
+                assert_eq!(&*memo.items(v, "why").unwrap(), &expected[..], "{text:?}");
+            }
+        }
+        assert!(memo.entries.len() <= ListMemo::SIZE);
+        assert_eq!(&*memo.items(&n(12.0), "why").unwrap(), &[s("12")]);
+    }
 
     #[test]
     fn eqs_adds_s() {
