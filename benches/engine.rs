@@ -51,6 +51,27 @@ async fn reset(client: &Client, set: &Dataset) -> usize {
     n
 }
 
+/// The server's current WAL position.
+async fn wal_lsn(client: &Client) -> String {
+    client
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .and_then(|r| r.try_get(0))
+        .expect("WAL position")
+}
+
+/// Megabytes of WAL written since `lsn`.
+async fn wal_since(client: &Client, lsn: &str) -> f64 {
+    client
+        .query_one(
+            "SELECT (pg_current_wal_lsn() - $1::text::pg_lsn)::float8 / 1e6",
+            &[&lsn],
+        )
+        .await
+        .and_then(|r| r.try_get(0))
+        .expect("WAL written")
+}
+
 fn main() {
     // `RUST_LOG=recalcd::service=debug` shows each batch's phases (poll, load, compute,
     // write).
@@ -99,6 +120,7 @@ async fn bench() {
     );
 
     // recalcd once, end to end.
+    let wal = wal_lsn(&client).await;
     let start = Instant::now();
     let recalc = Recalculator::load(&store, config.engine.clone(), config.poll.batch_size)
         .await
@@ -107,6 +129,7 @@ async fn bench() {
         .await
         .expect("recalculate");
     let e2e = start.elapsed();
+    let e2e_wal = wal_since(&client, &wal).await;
     let rss = peak_rss_mb();
     assert_eq!(total.data, rows, "every data row is written once");
     assert_eq!(total.failed_rows, 0, "the demo's equations all compute");
@@ -120,6 +143,7 @@ async fn bench() {
         copy_out_to_file(&client, t, &dir.join(t)).await;
     }
     reset(&client, &set).await;
+    let wal = wal_lsn(&client).await;
     let start = Instant::now();
     for t in tables {
         let stage = format!("floor_{t}");
@@ -129,6 +153,7 @@ async fn bench() {
         commit(&client).await;
     }
     let floor = start.elapsed();
+    let floor_wal = wal_since(&client, &wal).await;
     let _ = std::fs::remove_dir_all(&dir);
     let check = client
         .query_one(
@@ -154,6 +179,7 @@ async fn bench() {
         secs(floor),
         per_sec(floor)
     );
+    println!("  WAL written: recalcd once {e2e_wal:.0} MB, floor {floor_wal:.0} MB");
     println!(
         "  ratio end to end / floor: {:.2} (target <= 1.5)",
         e2e.as_secs_f64() / floor.as_secs_f64()
