@@ -72,6 +72,11 @@ async fn wal_since(client: &Client, lsn: &str) -> f64 {
         .expect("WAL written")
 }
 
+/// The allocator of the `recalcd` binary (`src/main.rs`), so that this measures what
+/// `recalcd once` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // `RUST_LOG=recalcd::service=debug` shows each batch's phases (poll, load, compute,
     // write).
