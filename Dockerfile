@@ -14,8 +14,9 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src benches tests/it \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
-    && echo 'fn main() {}' > benches/lang.rs \
-    && echo 'fn main() {}' > benches/writeback.rs \
+    && for b in $(sed -n '/^\[\[bench\]\]/,/^name/s/^name = "\(.*\)"/\1/p' Cargo.toml); do \
+           echo 'fn main() {}' > "benches/$b.rs"; \
+       done \
     && echo 'fn main() {}' > tests/it/main.rs \
     && cargo build --release --locked --bin recalcd \
     && rm -rf src benches tests
