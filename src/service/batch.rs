@@ -832,7 +832,12 @@ async fn pipelined<S: Store + Send + 'static>(
             return Ok(());
         };
         empty = 0;
+        let indexed = Instant::now();
         let rows = InFlight::new(&p.batch, p.jobs);
+        tracing::trace!(
+            ms = indexed.elapsed().as_secs_f64() * 1e3,
+            "in-flight rows indexed"
+        );
         let Some(mut w) = writer.take() else {
             unreachable!("the writer is back whenever nothing is in flight");
         };
