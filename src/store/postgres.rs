@@ -281,19 +281,20 @@ impl PgStore {
         Ok(())
     }
 
-    /// `columns` of the `limit` oldest flagged rows of `level` (after `after`), of `devices` when
-    /// given and of this worker's static share when one is configured, handed over in
-    /// (id, datetime) order. Oldest first: the partial index on (datetime, id) seeks
+    /// `columns` of the `limit` oldest flagged rows of `level` (after `after`), of
+    /// `devices` when given and of this worker's static share when one is configured,
+    /// read with `decode` and handed over in (id, datetime) order. Oldest first: the partial index on (datetime, id) seeks
     /// straight to the cursor, and a batch's writes land on neighbouring pages
     /// (producers write in time order; one device's rows would touch a page per row).
-    async fn poll_oldest(
+    async fn poll_oldest<T>(
         &self,
         level: Level,
         columns: &str,
         devices: Option<&Vec<i32>>,
         after: Option<RowKey>,
         limit: usize,
-    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        decode: fn(&tokio_postgres::Row, &str) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         let what = format!("polling flagged {level} rows");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&limit];
@@ -316,10 +317,12 @@ impl PgStore {
                 ORDER BY id, datetime"#,
             self.table(level)
         );
-        self.client
+        let rows = self
+            .client
             .query(&sql, &params)
             .await
-            .map_err(StoreError::query(&what))
+            .map_err(StoreError::query(&what))?;
+        rows.iter().map(|r| decode(r, &what)).collect()
     }
 
     /// For each key, the row of `level` of the same device just before or after it.
@@ -510,11 +513,8 @@ impl Store for PgStore {
         limit: usize,
     ) -> Result<Vec<Row>, StoreError> {
         let columns = format!("{ROW_COLUMNS}, xmin::text::bigint");
-        let rows = self
-            .poll_oldest(level, &columns, None, after, limit)
-            .await?;
-        let what = format!("polling flagged {level} rows");
-        rows.iter().map(|r| pg_row(r, &what)).collect()
+        self.poll_oldest(level, &columns, None, after, limit, pg_row)
+            .await
     }
 
     async fn lease(&mut self, after: &Sweep, limit: usize) -> Result<Lease, StoreError> {
@@ -540,11 +540,8 @@ impl Store for PgStore {
             Lease::Devices(devices) => Some(devices),
             Lease::Shard => None,
         };
-        let rows = self
-            .poll_oldest(level, FLAG_COLUMNS, devices, after, limit)
-            .await?;
-        let what = format!("polling flagged {level} rows");
-        rows.iter().map(|r| flag_from(r, &what)).collect()
+        self.poll_oldest(level, FLAG_COLUMNS, devices, after, limit, flag_from)
+            .await
     }
 
     async fn release(&mut self, lease: Lease) -> Result<(), StoreError> {

@@ -488,17 +488,19 @@ impl QuestStore {
         Ok(())
     }
 
-    /// The `limit` oldest flagged rows of `level` (after `after`) that also satisfy
-    /// `filter` (SQL starting with ` AND`), handed over in (id, datetime) order
+    /// `columns` of the `limit` oldest flagged rows of `level` (after `after`) that also
+    /// satisfy `filter` (SQL starting with ` AND`), read with `decode` and handed over in
+    /// (id, datetime) order
     /// (`datetime >= $1` bounds the scan of the designated timestamp).
-    async fn poll_oldest(
+    async fn poll_oldest<T>(
         &self,
         level: Level,
         columns: &str,
         filter: String,
         after: Option<RowKey>,
         limit: usize,
-    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        decode: fn(&tokio_postgres::Row, &str) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         self.settle(slot(level), self.table(level)).await?;
         let what = format!("polling flagged {level} rows");
         let cursor = if after.is_some() {
@@ -514,7 +516,7 @@ impl QuestStore {
                 ORDER BY id, datetime"#,
             self.table(level)
         );
-        match after {
+        let rows = match after {
             None => self.client.query(&sql, &[]).await,
             Some(k) => {
                 let stmt = self
@@ -525,7 +527,8 @@ impl QuestStore {
                 self.client.query(&stmt, &[&k.datetime, &k.id]).await
             }
         }
-        .map_err(StoreError::query(&what))
+        .map_err(StoreError::query(&what))?;
+        rows.iter().map(|r| decode(r, &what)).collect()
     }
 
     /// Runs `sql` (parameters: device id, from, to) once per range, prepared once and
@@ -707,11 +710,8 @@ impl Store for QuestStore {
         after: Option<RowKey>,
         limit: usize,
     ) -> Result<Vec<Row>, StoreError> {
-        let rows = self
-            .poll_oldest(level, ROW_COLUMNS, String::new(), after, limit)
-            .await?;
-        let what = format!("polling flagged {level} rows");
-        rows.iter().map(|r| quest_row(r, &what)).collect()
+        self.poll_oldest(level, ROW_COLUMNS, String::new(), after, limit, quest_row)
+            .await
     }
 
     /// No dynamic leases on QuestDB: the worker's static share ([`Lease::Shard`]).
@@ -740,11 +740,8 @@ impl Store for QuestStore {
                 self.worker.shard
             ));
         }
-        let rows = self
-            .poll_oldest(level, FLAG_COLUMNS, filter, after, limit)
-            .await?;
-        let what = format!("polling flagged {level} rows");
-        rows.iter().map(|r| flag_from(r, &what)).collect()
+        self.poll_oldest(level, FLAG_COLUMNS, filter, after, limit, flag_from)
+            .await
     }
 
     /// No notifications on QuestDB (no triggers, no `LISTEN`): polling only.
