@@ -302,10 +302,7 @@ impl Recalculator {
                 }
                 next.recalc = 1;
                 report.followed += 1;
-                match level {
-                    Level::Job => batch.jobs.push(next),
-                    _ => batch.days.push(next),
-                }
+                batch.rows_mut(level).push(next);
             }
         }
         let ms = |d: Duration| d.as_secs_f64() * 1e3;

@@ -55,12 +55,7 @@ impl InFlight {
     /// commit gave them.
     pub(super) fn adopt(&self, next: &mut WriteBatch, version: RowVersion) {
         for level in Level::ALL {
-            let rows = match level {
-                Level::Data => &mut next.data,
-                Level::Job => &mut next.jobs,
-                Level::Day => &mut next.days,
-            };
-            for r in rows.iter_mut() {
+            for r in next.rows_mut(level) {
                 if self.level(level).contains_key(&r.key()) {
                     r.version = version;
                 }

@@ -280,6 +280,15 @@ impl WriteBatch {
         }
     }
 
+    /// The rows of one level, to change.
+    pub fn rows_mut(&mut self, level: Level) -> &mut Vec<Row> {
+        match level {
+            Level::Data => &mut self.data,
+            Level::Job => &mut self.jobs,
+            Level::Day => &mut self.days,
+        }
+    }
+
     /// The error records of rows not in `skipped` (the guard drops the others).
     pub fn errors_except(&self, skipped: &[(Level, RowKey)]) -> Vec<&ErrorRecord> {
         let skipped: std::collections::HashSet<&(Level, RowKey)> = skipped.iter().collect();
