@@ -49,6 +49,66 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// CPU seconds used so far by this process (user, system) and by the local PostgreSQL
+/// server, read
+/// from `/proc` (in clock ticks of 1/100 s, Linux's `USER_HZ`). The server's figure
+/// sums every process named `postgres` plus, for the postmaster, its reaped children,
+/// so sessions that ended in between still count. `None` where `/proc` is not there.
+pub fn cpu_seconds() -> Option<(f64, f64, f64)> {
+    /// Fields after the command: state, ppid, …; `utime` is field 14 of the line.
+    fn stat(path: &Path) -> Option<(String, i64, [f64; 4])> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let open = text.find('(')?;
+        let close = text.rfind(')')?;
+        let comm = text[open + 1..close].to_string();
+        let rest: Vec<&str> = text[close + 1..].split_whitespace().collect();
+        let ppid = rest.get(1)?.parse().ok()?;
+        let tick = |i: usize| rest.get(i).and_then(|v| v.parse::<f64>().ok());
+        // utime, stime, cutime, cstime are fields 14–17, i.e. 11–14 after the command.
+        Some((comm, ppid, [tick(11)?, tick(12)?, tick(13)?, tick(14)?]))
+    }
+    let own = stat(Path::new("/proc/self/stat"))?.2;
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            if let Some((comm, ppid, t)) = stat(&entry.path().join("stat")) {
+                if comm == "postgres" {
+                    let pid: i64 = name.to_string_lossy().parse().unwrap_or(-1);
+                    procs.push((pid, ppid, t));
+                }
+            }
+        }
+    }
+    let pids: std::collections::HashSet<i64> = procs.iter().map(|p| p.0).collect();
+    let server: f64 = procs
+        .iter()
+        .map(|(_, ppid, t)| {
+            let reaped = if pids.contains(ppid) {
+                0.0
+            } else {
+                t[2] + t[3]
+            };
+            t[0] + t[1] + reaped
+        })
+        .sum();
+    Some((own[0] / 100.0, own[1] / 100.0, server / 100.0))
+}
+
+/// CPU seconds used by this process and the server since `before` (from
+/// [`cpu_seconds`]), as text for a report line.
+pub fn cpu_since(before: Option<(f64, f64, f64)>) -> String {
+    match (before, cpu_seconds()) {
+        (Some(b), Some(a)) => format!(
+            "CPU: this process {:.1} s ({:.1} s in the kernel), PostgreSQL {:.1} s",
+            a.0 + a.1 - b.0 - b.1,
+            a.1 - b.1,
+            a.2 - b.2
+        ),
+        _ => "CPU: not measured (no /proc)".to_string(),
+    }
+}
+
 /// The bench scale, or a smaller one of about `rows` rows (whole jobs of 100 rows).
 pub fn scale_for(rows: usize) -> Scale {
     let full = Scale::BENCH;
