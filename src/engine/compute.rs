@@ -214,7 +214,14 @@ impl Timeline {
         raw.dedup_by_key(|r| r.key());
         let data: Vec<Record> = raw
             .into_iter()
-            .map(|r| Record::load(r, symbols, columns, &outs.data))
+            .map(|r| {
+                // The rows of jobs not computed are only read (by their day).
+                if batch.target_jobs.contains(&r.data_time) {
+                    Record::load(r, symbols, columns, &outs.data)
+                } else {
+                    Record::read(r, symbols, columns)
+                }
+            })
             .collect();
         let mut groups: BTreeMap<NaiveDateTime, Range<usize>> = BTreeMap::new();
         for (i, r) in data.iter().enumerate() {
@@ -441,6 +448,7 @@ struct Outputs {
 /// Takes the record, so its row is moved, not copied.
 fn finish(
     rec: Record,
+    symbols: &Symbols,
     level: store::Level,
     eqs: &[Arc<Equation>],
     outs: &[Output],
@@ -466,7 +474,7 @@ fn finish(
                     Some(_) => {}
                 }
             }
-            let (row, conjoined) = rec.rewrite(outs);
+            let (row, conjoined) = rec.rewrite(symbols, outs);
             (row, Some(conjoined))
         }
     };
@@ -576,6 +584,7 @@ pub fn compute(
         for rec in data[job.rows.clone()].iter_mut().filter_map(Option::take) {
             let (row, changed) = finish(
                 rec,
+                symbols,
                 store::Level::Data,
                 &set.data,
                 &outs.data,
@@ -600,6 +609,7 @@ pub fn compute(
         }
         let (row, changed) = finish(
             job.rec.clone(),
+            symbols,
             store::Level::Job,
             &set.job,
             &outs.job,
@@ -621,6 +631,7 @@ pub fn compute(
         rec.row.data_time = day.span.end;
         let (row, changed) = finish(
             rec,
+            symbols,
             store::Level::Day,
             &set.day,
             &outs.day,

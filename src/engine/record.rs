@@ -149,10 +149,41 @@ pub struct Record {
     vals: Vec<Option<Value>>,
     /// The stored entries that are not outputs, as [`Record::rewrite`] writes them back:
     /// written while [`Record::load`] reads them, so they are not parsed and looked up
-    /// a second time.
-    kept: String,
+    /// a second time. `None` for a row only read ([`Record::read`]).
+    kept: Option<String>,
     /// Why the row's `conjoined` could not be read, if it could not.
     pub malformed: Option<ConjoinedError>,
+}
+
+/// Reads the entries of `text` into `vals` by slot (a slot beyond `vals` is not read)
+/// and, with `keep`, copies every entry that is not one of the outputs to the text,
+/// byte for byte. Stops at the first malformed entry and returns why.
+fn scan_entries(
+    text: &str,
+    symbols: &Symbols,
+    vals: &mut [Option<Value>],
+    mut keep: Option<(&mut String, &[Output])>,
+) -> Option<ConjoinedError> {
+    for entry in conjoined::entries(text) {
+        let e = match entry {
+            Ok(e) => e,
+            Err(e) => return Some(e),
+        };
+        let slot = symbols.find_channel(&e.name);
+        if let Some(v) = slot.and_then(|s| vals.get_mut(s.0 as usize)) {
+            *v = Some(e.value());
+        }
+        if let Some((kept, outputs)) = keep.as_mut() {
+            // A few dozen outputs at most: a scan is cheaper than a set per row.
+            if !slot.is_some_and(|s| outputs.iter().any(|o| o.slot == s)) {
+                conjoined::escape_into(kept, &e.name);
+                kept.push('=');
+                kept.push_str(e.raw);
+                kept.push(';');
+            }
+        }
+    }
+    None
 }
 
 impl Record {
@@ -160,41 +191,38 @@ impl Record {
     /// not decoded; they stay in the text and are written back untouched. `outputs` are
     /// the channels [`Record::rewrite`] will write (none when the row is only read).
     pub fn load(row: Row, symbols: &Symbols, columns: &Columns, outputs: &[Output]) -> Record {
-        let mut rec = Record {
-            // Not `vec![None; n]`, which clones its element slot by slot.
-            vals: std::iter::repeat_with(|| None)
-                .take(symbols.channel_count())
-                .collect(),
-            kept: String::with_capacity(row.conjoined.len() + 16 * outputs.len()),
-            malformed: None,
-            row,
-        };
-        for entry in conjoined::entries(&rec.row.conjoined) {
-            match entry {
-                Ok(e) => {
-                    let slot = symbols.find_channel(&e.name);
-                    if let Some(slot) = slot {
-                        rec.vals[slot.0 as usize] = Some(e.value());
-                    }
-                    // A few dozen outputs at most: a scan is cheaper than a set per row.
-                    if !slot.is_some_and(|s| outputs.iter().any(|o| o.slot == s)) {
-                        conjoined::escape_into(&mut rec.kept, &e.name);
-                        rec.kept.push('=');
-                        rec.kept.push_str(e.raw);
-                        rec.kept.push(';');
-                    }
-                }
-                Err(e) => {
-                    rec.malformed = Some(e);
-                    break;
-                }
-            }
-        }
+        let kept = String::with_capacity(row.conjoined.len() + 16 * outputs.len());
+        Record::scan(row, symbols, columns, Some((kept, outputs)))
+    }
+
+    /// [`Record::load`] for a row that is read but not written back (a data row of a
+    /// job that is not computed, read by its day): the text of its entries is not copied
+    /// aside. Should it be rewritten after all, [`Record::rewrite`] reads it again.
+    pub fn read(row: Row, symbols: &Symbols, columns: &Columns) -> Record {
+        Record::scan(row, symbols, columns, None)
+    }
+
+    /// Reads `row` into slots and, with `keep`, copies every entry that is not one of
+    /// its outputs to its text.
+    fn scan(
+        row: Row,
+        symbols: &Symbols,
+        columns: &Columns,
+        mut keep: Option<(String, &[Output])>,
+    ) -> Record {
+        let mut vals: Vec<Option<Value>> = std::iter::repeat_with(|| None)
+            .take(symbols.channel_count())
+            .collect();
+        let malformed = scan_entries(
+            &row.conjoined,
+            symbols,
+            &mut vals,
+            keep.as_mut().map(|(kept, outputs)| (kept, *outputs)),
+        );
         // Only the columns the equations read are made values (texts and times cost).
-        let (row, vals) = (&rec.row, &mut rec.vals);
         let mut column = |slot: Option<Slot>, value: fn(&Row) -> Option<Value>| {
             if let Some(slot) = slot {
-                vals[slot.0 as usize] = value(row);
+                vals[slot.0 as usize] = value(&row);
             }
         };
         column(columns.id, |r| Some(Value::Num(f64::from(r.id))));
@@ -203,7 +231,12 @@ impl Record {
         column(columns.gps, |r| r.gps.as_deref().map(Value::str));
         column(columns.datetime, |r| Some(time_value(r.datetime)));
         column(columns.data_time, |r| Some(time_value(r.data_time)));
-        rec
+        Record {
+            vals,
+            kept: keep.map(|(kept, _)| kept),
+            malformed,
+            row,
+        }
     }
 
     /// The value of channel `slot`.
@@ -229,11 +262,15 @@ impl Record {
     /// `outputs` (those given to [`Record::load`]), byte for byte, then the outputs in
     /// order, each as [`conjoined::write_entry`] writes it. An output that is empty is
     /// left out — a stale value from an earlier run is not kept.
-    pub fn rewrite(self, outputs: &[Output]) -> (Row, String) {
+    pub fn rewrite(self, symbols: &Symbols, outputs: &[Output]) -> (Row, String) {
         let Record {
             row, vals, kept, ..
         } = self;
-        let mut out = kept;
+        let mut out = kept.unwrap_or_else(|| {
+            let mut kept = String::with_capacity(row.conjoined.len() + 16 * outputs.len());
+            scan_entries(&row.conjoined, symbols, &mut [], Some((&mut kept, outputs)));
+            kept
+        });
         for o in outputs {
             let value = vals.get(o.slot.0 as usize).and_then(Option::as_ref);
             if let Some(v) = value.filter(|v| !v.is_empty()) {
@@ -327,7 +364,7 @@ mod tests {
         );
         r.set(avg, Value::Num(2.25));
         r.set(flag, Value::Empty(crate::lang::Reason::DivisionByZero));
-        assert_eq!(r.rewrite(&outputs).1, "tmp=1\\,5;note=a\\;b;avg=2.25;");
+        assert_eq!(r.rewrite(&s, &outputs).1, "tmp=1\\,5;note=a\\;b;avg=2.25;");
         // A name that needs escaping is written as write_entry writes it.
         let odd = s.channel("odd");
         let outputs = [Output::new("o=dd ", odd)];
@@ -335,6 +372,29 @@ mod tests {
         r.set(odd, Value::str(" x;y"));
         let mut expected = "tmp=1;".to_owned();
         conjoined::write_entry(&mut expected, "o=dd ", &Value::str(" x;y"));
-        assert_eq!(r.rewrite(&outputs).1, expected);
+        assert_eq!(r.rewrite(&s, &outputs).1, expected);
+    }
+
+    #[test]
+    fn a_row_only_read_has_the_same_values_and_rewrites_the_same() {
+        let mut s = Symbols::new();
+        let tmp = s.channel("tmp");
+        let avg = s.channel("avg");
+        let outputs = [Output::new("avg", avg)];
+        let text = "tmp=1\\,5 ; AVG=old;note=a\\;b;";
+        let loaded = Record::load(row(text), &s, &Columns::new(&s), &outputs);
+        let read = Record::read(row(text), &s, &Columns::new(&s));
+        assert_eq!(read.get(tmp), loaded.get(tmp));
+        assert_eq!(read.get(avg), Some(&Value::str("old")));
+        assert!(read.kept.is_none(), "a row only read copies nothing aside");
+        let (mut loaded, mut read) = (loaded, read);
+        loaded.set(avg, Value::Num(2.0));
+        read.set(avg, Value::Num(2.0));
+        let expected = "tmp=1\\,5;note=a\\;b;avg=2;";
+        assert_eq!(loaded.rewrite(&s, &outputs).1, expected);
+        assert_eq!(read.rewrite(&s, &outputs).1, expected);
+        // A malformed text stops the read at the same entry.
+        let bad = Record::read(row("a=1;broken;"), &s, &Columns::new(&s));
+        assert!(bad.malformed.is_some());
     }
 }
