@@ -52,11 +52,20 @@ pub struct Entry<'a> {
     pub name: Cow<'a, str>,
     /// The value exactly as stored (escaped), trimmed of surrounding spaces.
     pub raw: &'a str,
+    /// The value has neither an escape nor a `,`: it is one scalar, as it stands.
+    plain: bool,
 }
 
 impl Entry<'_> {
     /// The value, decoded by [`decode`].
     pub fn value(&self) -> Value {
+        if self.plain {
+            // What `decode` makes of it, without looking for escapes and commas again.
+            return match parse_number(self.raw) {
+                Some(n) => Value::Num(n),
+                None => Value::Str(Arc::from(self.raw)),
+            };
+        }
         decode(self.raw)
     }
 }
@@ -84,11 +93,22 @@ impl<'a> Iterator for Entries<'a> {
             }
             let start = self.pos;
             let mut eq = None;
+            // Noted on the way, so the usual entry is not scanned again: whether the
+            // name has an escape, and whether the value has an escape or a `,`.
+            let (mut name_escaped, mut value_plain) = (false, true);
             let mut i = start;
             while i < bytes.len() {
                 match bytes[i] {
-                    b'\\' => i += 1,
+                    b'\\' => {
+                        if eq.is_none() {
+                            name_escaped = true;
+                        } else {
+                            value_plain = false;
+                        }
+                        i += 1;
+                    }
                     b'=' if eq.is_none() => eq = Some(i),
+                    b',' if eq.is_some() => value_plain = false,
                     b';' => break,
                     _ => {}
                 }
@@ -112,8 +132,13 @@ impl<'a> Iterator for Entries<'a> {
                 return Some(Err(ConjoinedError::EmptyName { at: start }));
             }
             return Some(Ok(Entry {
-                name: unescape(name),
+                name: if name_escaped {
+                    unescape(name)
+                } else {
+                    Cow::Borrowed(name)
+                },
                 raw: trim_escaped(&self.text[eq + 1..end]),
+                plain: value_plain,
             }));
         }
     }
