@@ -691,10 +691,28 @@ fn distribute(
 pub async fn run_until_idle<S: Store + Send + 'static>(
     recalc: &Recalculator,
     store: &mut S,
-    on_batch: impl FnMut(&Report),
+    mut on_batch: impl FnMut(&Report),
+) -> Result<(Report, Duration), StoreError> {
+    run_while(recalc, store, |report| {
+        on_batch(report);
+        true
+    })
+    .await
+}
+
+/// [`run_until_idle`], also stopping once `go_on` answers `false` for a batch just
+/// written: the batch prepared meanwhile is then dropped unwritten (its rows are still
+/// flagged), so nothing is in flight when this returns.
+///
+/// # Errors
+/// [`StoreError`] from the first batch that fails.
+pub async fn run_while<S: Store + Send + 'static>(
+    recalc: &Recalculator,
+    store: &mut S,
+    go_on: impl FnMut(&Report) -> bool,
 ) -> Result<(Report, Duration), StoreError> {
     let started = Instant::now();
-    let mut progress = Progress::new(on_batch);
+    let mut progress = Progress::new(go_on);
     let writer = store.open_writer().await.unwrap_or_else(|e| {
         warn!(error = %e, "no second connection for the write-back; batches run one after another");
         None
@@ -715,29 +733,30 @@ pub async fn run_until_idle<S: Store + Send + 'static>(
 struct Progress<F> {
     total: Report,
     stalled: usize,
-    on_batch: F,
+    go_on: F,
 }
 
-impl<F: FnMut(&Report)> Progress<F> {
-    fn new(on_batch: F) -> Self {
+impl<F: FnMut(&Report) -> bool> Progress<F> {
+    fn new(go_on: F) -> Self {
         Progress {
             total: Report::default(),
             stalled: 0,
-            on_batch,
+            go_on,
         }
     }
 
-    /// Counts a written batch; `false` once batches stopped making progress.
+    /// Counts a written batch; `false` once the caller says stop or batches stopped
+    /// making progress.
     fn add(&mut self, report: &Report) -> bool {
         self.total.add(report);
-        (self.on_batch)(report);
+        let go_on = (self.go_on)(report);
         let wrote = report.data + report.jobs + report.days;
         self.stalled = if wrote == 0 { self.stalled + 1 } else { 0 };
         if self.stalled >= 3 {
             warn!("three batches in a row were all left for producers' newer writes; stopping");
             return false;
         }
-        true
+        go_on
     }
 }
 
@@ -766,7 +785,7 @@ async fn pipelined<S: Store + Send + 'static>(
     recalc: &Recalculator,
     store: &mut S,
     writer: S,
-    progress: &mut Progress<impl FnMut(&Report)>,
+    progress: &mut Progress<impl FnMut(&Report) -> bool>,
 ) -> Result<(), StoreError> {
     let mut writer = Some(writer);
     let mut flight: Option<Flight<S>> = None;

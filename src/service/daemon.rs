@@ -12,11 +12,20 @@
 //! log). Memory follows `poll.batch_size`, never the backlog: nothing
 //! is kept from one batch to the next but the compiled equations.
 //!
+//! **Backlogs.** A batch that came back full (`poll.batch_size` flagged rows) says more
+//! is waiting: the daemon then drains it as `recalcd once` does ([`run_while`]), each
+//! batch written on a second connection while the next is prepared, for at most
+//! [`DRAIN_FOR`] at a time — then it looks at the revision and the backlog again. The
+//! second connection is opened for the drain and closed after it; where the server
+//! refuses it, the batches run one after another.
+//!
 //! **Shutdown.** The shutdown future is a parameter (the CLI passes SIGTERM / SIGINT,
 //! tests their own). It is only listened to at safe points: while connecting, loading
 //! the equations, reading the revision, and waiting. A batch that has started is always
 //! finished — its write-back is one transaction on PostgreSQL, so it is written
-//! completely or not at all — and no batch starts once shutdown was requested. Killing
+//! completely or not at all — and no batch starts once shutdown was requested (in a
+//! drain, the batch being written lands and the one prepared meanwhile is dropped
+//! unwritten: its rows are still flagged). Killing
 //! the process instead (SIGKILL, a crash) loses at most the batch's uncommitted work:
 //! its rows stay flagged and are computed again on restart.
 //!
@@ -46,13 +55,17 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use tracing::{error, info, warn};
 
-use super::batch::{Recalculator, Report};
+use super::batch::{run_while, Recalculator, Report};
 use super::monitor::Monitor;
 use crate::config::Config;
 use crate::store::{self, AnyStore, Revision, Store, StoreError, Wakeups};
 
 /// The first wait after a failure; it doubles with each failure in a row.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// The longest a backlog is drained without looking at the equations' revision and the
+/// backlog again (the batch prepared when it ends is dropped: about one in a hundred).
+pub const DRAIN_FOR: Duration = Duration::from_secs(10);
 
 /// Batches in a row whose every row was left for a producer's newer write before the
 /// daemon waits a poll interval instead of trying again at once.
@@ -185,6 +198,18 @@ enum Failure {
     /// bad row must not take the daemon down should it ever happen: the panic is
     /// caught, logged and handled like a store failure.
     Panic(String),
+}
+
+impl Failure {
+    /// A caught panic, with its message where it has one.
+    fn panicked(p: Box<dyn std::any::Any + Send>) -> Failure {
+        Failure::Panic(
+            p.downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string()),
+        )
+    }
 }
 
 impl From<StoreError> for Failure {
@@ -342,14 +367,7 @@ impl Session {
             // Not raced with shutdown: a batch is finished once started. After a panic
             // the session is dropped, so nothing half-done is used again.
             let batch = AssertUnwindSafe(self.recalc.run_batch(&mut self.store));
-            let report = batch.catch_unwind().await.map_err(|p| {
-                Failure::Panic(
-                    p.downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| p.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic".to_string()),
-                )
-            })??;
+            let report = batch.catch_unwind().await.map_err(Failure::panicked)??;
             drop(busy);
             let elapsed = started.elapsed();
             monitor.batch_done(&report, elapsed);
@@ -373,8 +391,44 @@ impl Session {
                 if !stop.sleep(config.poll.interval).await {
                     return Ok(());
                 }
+            } else if report.flagged >= config.poll.batch_size && !stop.requested() {
+                self.drain(stop, monitor).await?;
             }
         }
+    }
+
+    /// Drains a backlog, each batch written while the next is prepared
+    /// ([`run_while`]), until nothing is flagged, shutdown is requested or
+    /// [`DRAIN_FOR`] has passed.
+    async fn drain<F: Future<Output = ()>>(
+        &mut self,
+        stop: &mut Shutdown<F>,
+        monitor: &Monitor,
+    ) -> Result<(), Failure> {
+        let _busy = monitor.busy();
+        let started = Instant::now();
+        let mut last = started;
+        let run = run_while(&self.recalc, &mut self.store, |report| {
+            let elapsed = last.elapsed();
+            last = Instant::now();
+            monitor.batch_done(report, elapsed);
+            if !report.is_idle() {
+                log_batch(report, elapsed);
+            }
+            !stop.requested() && started.elapsed() < DRAIN_FOR
+        });
+        let (total, elapsed) = AssertUnwindSafe(run)
+            .catch_unwind()
+            .await
+            .map_err(Failure::panicked)??;
+        info!(
+            data = total.data,
+            jobs = total.jobs,
+            days = total.days,
+            elapsed_ms = millis(elapsed),
+            "pipelined batches written"
+        );
+        Ok(())
     }
 
     /// Reads the backlog for the metrics; a failure is counted and logged, not fatal.

@@ -18,7 +18,7 @@ pub mod summary;
 pub mod supervisor;
 pub mod systemd;
 
-pub use batch::{run_until_idle, Loaded, Recalculator, Report};
+pub use batch::{run_until_idle, run_while, Loaded, Recalculator, Report};
 pub use daemon::{run, DaemonError};
 pub use monitor::Monitor;
 pub use supervisor::ServiceError;

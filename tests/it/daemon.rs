@@ -365,6 +365,50 @@ fn sigterm_during_a_backlog_finishes_the_batch_in_flight_and_nothing_half_writte
 }
 
 #[test]
+fn a_backlog_is_drained_with_pipelined_batches_and_the_same_results() {
+    let db = setup();
+    // 5 devices × 20 jobs × 10 rows in batches of 100: full batches, so a drain.
+    db.execute_blocking(&backlog_sql(1..=5, 20, 10));
+    let daemon = Daemon::start(&db.url, &[("RECALCD__POLL__BATCH_SIZE", "100")]);
+    assert!(
+        eventually(|| flagged(&db.url) == 0
+            && number(&db.url, "SELECT count(*) FROM job") == 100
+            && number(&db.url, "SELECT count(*) FROM day") == 5),
+        "not computed; log:\n{}",
+        daemon.log()
+    );
+    let (status, log) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "log:\n{log}");
+    assert!(
+        log.contains("pipelined batches written"),
+        "no drain; log:\n{log}"
+    );
+    assert_eq!(wrong_data_rows(&db.url), 0);
+    // Every job and day is the sum of its rows' x, written once and done.
+    let x = "d.id * 10000 + (extract(epoch FROM d.datetime - timestamp '2024-03-01') / 60)::int";
+    let wrong_jobs = number(
+        &db.url,
+        &format!(
+            "SELECT count(*) FROM job j
+              WHERE j.recalc <> 0 OR j.conjoined <> 'S=' || (
+                    SELECT sum({x}) FROM data d
+                     WHERE d.id = j.id AND d.data_time = j.datetime) || ';'"
+        ),
+    );
+    assert_eq!(wrong_jobs, 0);
+    let wrong_days = number(
+        &db.url,
+        &format!(
+            "SELECT count(*) FROM day y
+              WHERE y.recalc <> 0 OR y.conjoined <> 'DS=' || (
+                    SELECT sum({x}) FROM data d WHERE d.id = y.id) || ';'"
+        ),
+    );
+    assert_eq!(wrong_days, 0);
+    assert_eq!(number(&db.url, "SELECT count(*) FROM recalcd_errors"), 0);
+}
+
+#[test]
 fn a_producer_writing_during_the_run_loses_nothing() {
     let db = setup();
     let daemon = Daemon::start(&db.url, &[]);
