@@ -646,7 +646,7 @@ pub trait Store {
     where
         Self: Sized;
 
-    /// The rows of `level` with these keys (those that exist).
+    /// The rows of `level` with these keys (those that exist), in (id, datetime) order.
     ///
     /// # Errors
     /// [`StoreError`] if the query fails.
@@ -656,7 +656,8 @@ pub trait Store {
         keys: &[RowKey],
     ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
 
-    /// All data rows of these jobs, each given as (device id, job start = `data_time`).
+    /// All data rows of these jobs, each given as (device id, job start = `data_time`),
+    /// in (id, datetime) order.
     ///
     /// # Errors
     /// [`StoreError`] if the query fails.
@@ -666,7 +667,7 @@ pub trait Store {
     ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
 
     /// The rows of `level` whose `datetime` lies in one of the ranges (e.g. the jobs of
-    /// a day, or all data rows of a day).
+    /// a day, or all data rows of a day), in (id, datetime) order.
     ///
     /// # Errors
     /// [`StoreError`] if the query fails.
@@ -688,7 +689,7 @@ pub trait Store {
     ) -> impl Future<Output = Result<Vec<(i32, NaiveDateTime)>, StoreError>> + Send;
 
     /// The rows of `level` of every device whose `datetime` lies in `[from, to)`
-    /// (e.g. all days of a summary's range).
+    /// (e.g. all days of a summary's range), in (id, datetime) order.
     ///
     /// # Errors
     /// [`StoreError`] if the query fails.

@@ -230,6 +230,9 @@ impl PgStore {
         Ok(out)
     }
 
+    /// The rows `sql` selects (as [`t_columns`]), in (id, datetime) order. Sorted here,
+    /// not by an `ORDER BY`: the server would sort the whole rows, and a batch's worth
+    /// of them (10,000 rows, a few MB) outgrows the default `work_mem` and goes to disk.
     async fn rows(
         &self,
         sql: &str,
@@ -241,7 +244,12 @@ impl PgStore {
             .query(sql, params)
             .await
             .map_err(StoreError::query(what))?;
-        rows.iter().map(|r| pg_row(r, what)).collect()
+        let mut rows = rows
+            .iter()
+            .map(|r| pg_row(r, what))
+            .collect::<Result<Vec<Row>, StoreError>>()?;
+        rows.sort_by_key(|r| (r.id, r.datetime));
+        Ok(rows)
     }
 
     async fn schema_version(&self) -> Result<i32, StoreError> {
@@ -569,8 +577,7 @@ impl Store for PgStore {
         let times: Vec<NaiveDateTime> = keys.iter().map(|k| k.datetime).collect();
         let sql = format!(
             r#"SELECT {} FROM unnest($1::int4[], $2::timestamp[]) AS k(k_id, k_time)
-                 JOIN "{}" t ON t.id = k_id AND t.datetime = k_time
-                ORDER BY t.id, t.datetime"#,
+                 JOIN "{}" t ON t.id = k_id AND t.datetime = k_time"#,
             t_columns(),
             self.table(level)
         );
@@ -589,8 +596,7 @@ impl Store for PgStore {
         let starts: Vec<NaiveDateTime> = jobs.iter().map(|j| j.1).collect();
         let sql = format!(
             r#"SELECT {} FROM unnest($1::int4[], $2::timestamp[]) AS k(k_id, k_start)
-                 JOIN "{}" t ON t.id = k_id AND t.data_time = k_start
-                ORDER BY t.id, t.datetime"#,
+                 JOIN "{}" t ON t.id = k_id AND t.data_time = k_start"#,
             t_columns(),
             self.tables.data
         );
@@ -613,8 +619,7 @@ impl Store for PgStore {
         let sql = format!(
             r#"SELECT {} FROM unnest($1::int4[], $2::timestamp[], $3::timestamp[])
                       AS k(k_id, k_from, k_to)
-                 JOIN "{}" t ON t.id = k_id AND t.datetime >= k_from AND t.datetime < k_to
-                ORDER BY t.id, t.datetime"#,
+                 JOIN "{}" t ON t.id = k_id AND t.datetime >= k_from AND t.datetime < k_to"#,
             t_columns(),
             self.table(level)
         );
@@ -682,8 +687,7 @@ impl Store for PgStore {
         to: NaiveDateTime,
     ) -> Result<Vec<Row>, StoreError> {
         let sql = format!(
-            r#"SELECT {} FROM "{}" t WHERE t.datetime >= $1 AND t.datetime < $2
-                ORDER BY t.id, t.datetime"#,
+            r#"SELECT {} FROM "{}" t WHERE t.datetime >= $1 AND t.datetime < $2"#,
             t_columns(),
             self.table(level)
         );
