@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use common::{
     begin_stage, commit, connect, copy_in_from_file, copy_out_to_file, copy_rows, cpu_seconds,
-    cpu_since, env_usize, peak_rss_mb, scale_for, secs, upsert_from_stage, BenchDb,
+    cpu_since, env_usize, peak_rss_mb, print_median, scale_for, secs, upsert_from_stage, BenchDb,
 };
 use recalcd::config::Config;
 use recalcd::demo::Dataset;
@@ -226,15 +226,7 @@ async fn bench() {
         }
         ratios.push(round_once_then_floor(&config, &mut store, &client, &set, rows).await);
     }
-    if rounds > 1 {
-        ratios.sort_by(f64::total_cmp);
-        println!(
-            "median ratio end to end / floor over {rounds} rounds: {:.2} (min {:.2}, max {:.2})",
-            ratios[rounds / 2],
-            ratios[0],
-            ratios[rounds - 1]
-        );
-    }
+    print_median("end to end / floor", &mut ratios);
 
     drop(store);
     drop(client);

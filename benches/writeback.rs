@@ -15,9 +15,12 @@
 //!
 //! Prints figures; asserts nothing about time. `cargo bench --bench writeback`.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, NaiveDateTime};
+use common::print_median;
 use futures_util::pin_mut;
 use recalcd::config::Config;
 use recalcd::store::{self, AnyStore, Level, Row, Store, WriteBatch};
@@ -294,15 +297,7 @@ async fn main() {
         println!("  peak RSS: {rss_recalcd:.0} MB after recalcd's phase, {rss_after:.0} MB after the floor (target <= 300 MB)");
         println!("  load average now: {}", load_average());
     }
-    if rounds > 1 {
-        ratios.sort_by(f64::total_cmp);
-        println!(
-            "median ratio write-back / floor over {rounds} rounds: {:.2} (min {:.2}, max {:.2})",
-            ratios[rounds / 2],
-            ratios[0],
-            ratios[rounds - 1]
-        );
-    }
+    print_median("write-back / floor", &mut ratios);
 
     drop(store);
     drop(client);

@@ -49,6 +49,22 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// Prints the median of the rounds' `ratios` of `what` (and their range) when there
+/// was more than one round.
+pub fn print_median(what: &str, ratios: &mut [f64]) {
+    if ratios.len() < 2 {
+        return;
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "median ratio {what} over {} rounds: {:.2} (min {:.2}, max {:.2})",
+        ratios.len(),
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1]
+    );
+}
+
 /// CPU seconds used so far by this process (user, system) and by the local PostgreSQL
 /// server, read
 /// from `/proc` (in clock ticks of 1/100 s, Linux's `USER_HZ`). The server's figure
