@@ -405,12 +405,15 @@ impl Session {
         stop: &mut Shutdown<F>,
         monitor: &Monitor,
     ) -> Result<(), Failure> {
-        let _busy = monitor.busy();
+        // Each batch is a piece of work of its own for the watchdog, not the drain.
+        let mut busy = Some(monitor.busy());
         let started = Instant::now();
         let mut last = started;
         let run = run_while(&self.recalc, &mut self.store, |report| {
             let elapsed = last.elapsed();
             last = Instant::now();
+            busy = None; // first: dropping a guard clears the mark
+            busy = Some(monitor.busy());
             monitor.batch_done(report, elapsed);
             if !report.is_idle() {
                 log_batch(report, elapsed);
