@@ -16,6 +16,9 @@
 //! 4. Timed, the floor: in one transaction, per table, a plain binary `COPY` of the
 //!    saved rows into a staging table and one `INSERT … ON CONFLICT DO UPDATE`.
 //!
+//! `RECALCD_BENCH_DAEMON=1` then also times `recalcd run`'s loop (in process, without
+//! its HTTP endpoint) draining the same re-seeded backlog until nothing is flagged.
+//!
 //! `RECALCD_BENCH_ROUNDS=N` repeats steps 2–4 N times (re-seeding in between) and prints
 //! the median ratio: on a shared machine single runs vary widely. Each timed part also
 //! reports the CPU time this process and the PostgreSQL server used during it.
@@ -186,6 +189,45 @@ async fn round_once_then_floor(
     e2e.as_secs_f64() / floor.as_secs_f64()
 }
 
+/// `recalcd run`'s loop (without its HTTP endpoint) on the re-seeded rows, timed until
+/// nothing is flagged and it has stopped on the shutdown that sees it.
+async fn daemon_drain(config: &Config, client: &Client, rows: usize) {
+    let idle = async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let flagged: bool = client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM data WHERE recalc > 0)
+                         OR EXISTS (SELECT 1 FROM job WHERE recalc > 0)
+                         OR EXISTS (SELECT 1 FROM day WHERE recalc > 0)",
+                    &[],
+                )
+                .await
+                .and_then(|r| r.try_get(0))
+                .expect("flags");
+            if !flagged {
+                return;
+            }
+        }
+    };
+    let cpu = cpu_seconds();
+    let start = Instant::now();
+    recalcd::service::run(config, idle).await.expect("daemon");
+    let elapsed = start.elapsed();
+    let done: i64 = client
+        .query_one("SELECT count(*) FROM data WHERE recalc = 0", &[])
+        .await
+        .and_then(|r| r.try_get(0))
+        .expect("count");
+    assert_eq!(done, rows as i64, "the daemon computed every data row");
+    println!(
+        "recalcd run (the daemon, draining the same backlog): {} ({:.0} data rows/s); {}",
+        secs(elapsed),
+        rows as f64 / elapsed.as_secs_f64(),
+        cpu_since(cpu)
+    );
+}
+
 async fn bench() {
     let scale = scale_for(env_usize("RECALCD_BENCH_ROWS").unwrap_or(1_000_000));
     let set = Dataset::new(scale, 1);
@@ -227,6 +269,10 @@ async fn bench() {
         ratios.push(round_once_then_floor(&config, &mut store, &client, &set, rows).await);
     }
     print_median("end to end / floor", &mut ratios);
+    if std::env::var_os("RECALCD_BENCH_DAEMON").is_some() {
+        reset(&client, &set).await;
+        daemon_drain(&config, &client, rows).await;
+    }
 
     drop(store);
     drop(client);
