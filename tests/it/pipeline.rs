@@ -10,6 +10,15 @@ use recalcd::store::{self, AnyStore, Store, WriteBatch};
 
 use crate::support::TestDb;
 
+/// The demo's data set, small: 3 devices over 4 days of 3 jobs (80 to 240 rows each),
+/// so that batches of 137 rows cut jobs and days.
+const CUT_SCALE: Scale = Scale {
+    devices: 3,
+    days: 4,
+    jobs_per_day: 3,
+    rows_per_job: None,
+};
+
 /// Every row of data, job and day, as text, in key order.
 type Dump = Vec<Vec<Option<String>>>;
 
@@ -80,13 +89,7 @@ async fn one_by_one(set: &Dataset, batch_size: usize) -> (Report, Dump) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_batches_give_what_one_batch_and_sequential_batches_give() {
-    let scale = Scale {
-        devices: 3,
-        days: 4,
-        jobs_per_day: 3,
-        rows_per_job: None,
-    };
-    let set = Dataset::new(scale, 7);
+    let set = Dataset::new(CUT_SCALE, 7);
     let rows = set.jobs().flatten().count();
 
     let (whole, expected) = pipelined(&set, 1_000_000).await;
@@ -131,13 +134,7 @@ fn producer_changes(set: &Dataset) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producer_changing_rows_during_a_pipelined_run_loses_nothing() {
-    let scale = Scale {
-        devices: 3,
-        days: 4,
-        jobs_per_day: 3,
-        rows_per_job: None,
-    };
-    let set = Dataset::new(scale, 11);
+    let set = Dataset::new(CUT_SCALE, 11);
     let changes = producer_changes(&set);
 
     // Reference: the producer's changes made first, then one batch.
