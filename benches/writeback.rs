@@ -183,7 +183,7 @@ async fn recalcd_phase(
         }
         let w = Instant::now();
         let outcome = store
-            .write_back(WriteBatch {
+            .write_back(&WriteBatch {
                 data: batch,
                 ..Default::default()
             })

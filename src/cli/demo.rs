@@ -225,7 +225,7 @@ async fn load(store: &mut AnyStore, chunk: &mut Vec<Row>, bar: &ProgressBar) -> 
     }
     let n = chunk.len();
     let out = store
-        .write_back(WriteBatch {
+        .write_back(&WriteBatch {
             data: std::mem::take(chunk),
             ..WriteBatch::default()
         })

@@ -6,7 +6,7 @@
 //! loads are set-based: a handful of round trips per batch whatever its size.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
@@ -327,7 +327,7 @@ impl Recalculator {
         prepared: Prepared,
     ) -> Result<Report, StoreError> {
         let started = Instant::now();
-        let written = store.write_back(prepared.batch).await?;
+        let written = store.write_back(&prepared.batch).await?;
         debug!(
             write_ms = started.elapsed().as_secs_f64() * 1e3,
             "batch written"
@@ -849,7 +849,8 @@ async fn pipelined<S: Store + Send + 'static>(
         };
         empty = 0;
         let indexed = Instant::now();
-        let rows = InFlight::new(&p.batch, p.jobs);
+        let batch = Arc::new(p.batch);
+        let rows = InFlight::new(Arc::clone(&batch), p.jobs);
         tracing::trace!(
             ms = indexed.elapsed().as_secs_f64() * 1e3,
             "in-flight rows indexed"
@@ -857,10 +858,12 @@ async fn pipelined<S: Store + Send + 'static>(
         let Some(mut w) = writer.take() else {
             unreachable!("the writer is back whenever nothing is in flight");
         };
-        let batch = p.batch;
         let task = tokio::spawn(async move {
             let started = Instant::now();
-            let written = w.write_back(batch).await;
+            let written = w.write_back(&batch).await;
+            // Back to the in-flight index alone, which can then keep the rows without
+            // copying them (`Recent::remember`).
+            drop(batch);
             debug!(
                 write_ms = started.elapsed().as_secs_f64() * 1e3,
                 "batch written"

@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 
@@ -25,30 +26,44 @@ use crate::store::{
     WriteBatch,
 };
 
-/// The rows of a batch being written, by level and key.
-#[derive(Debug, Default)]
+/// The rows of a batch being written, by level and key: the batch itself, shared
+/// with the write-back (not copied), and an index into it.
+#[derive(Debug)]
 pub(super) struct InFlight {
-    rows: [BTreeMap<RowKey, Row>; 3],
+    batch: Arc<WriteBatch>,
+    /// Per level, each key's position in the batch's rows of that level.
+    index: [BTreeMap<RowKey, usize>; 3],
     /// The jobs (device, start) the batch computes: their rows are written unflagged.
     jobs: HashSet<(i32, NaiveDateTime)>,
 }
 
 impl InFlight {
     /// The rows of `batch`, which computed `jobs`.
-    pub(super) fn new(batch: &WriteBatch, jobs: HashSet<(i32, NaiveDateTime)>) -> InFlight {
-        let index = |rows: &[Row]| rows.iter().map(|r| (r.key(), r.clone())).collect();
+    pub(super) fn new(batch: Arc<WriteBatch>, jobs: HashSet<(i32, NaiveDateTime)>) -> InFlight {
+        let index = |level: Level| {
+            let rows = batch.rows(level).iter().enumerate();
+            rows.map(|(i, r)| (r.key(), i)).collect()
+        };
         InFlight {
-            rows: [index(&batch.data), index(&batch.jobs), index(&batch.days)],
+            index: [index(Level::Data), index(Level::Job), index(Level::Day)],
+            batch,
             jobs,
         }
     }
 
-    fn level(&self, level: Level) -> &BTreeMap<RowKey, Row> {
-        &self.rows[level as usize]
+    /// The batch's rows of `level`, in key order.
+    fn rows(&self, level: Level) -> impl Iterator<Item = &Row> {
+        let rows = self.batch.rows(level);
+        self.index[level as usize].values().map(move |&i| &rows[i])
     }
 
     fn get(&self, level: Level, key: &RowKey) -> Option<&Row> {
-        self.level(level).get(key)
+        let i = *self.index[level as usize].get(key)?;
+        self.batch.rows(level).get(i)
+    }
+
+    fn contains(&self, level: Level, key: &RowKey) -> bool {
+        self.index[level as usize].contains_key(key)
     }
 
     /// Gives the rows of `next` that were taken over from this batch the version its
@@ -56,7 +71,7 @@ impl InFlight {
     pub(super) fn adopt(&self, next: &mut WriteBatch, version: RowVersion) {
         for level in Level::ALL {
             for r in next.rows_mut(level) {
-                if self.level(level).contains_key(&r.key()) {
+                if self.contains(level, &r.key()) {
                     r.version = version;
                 }
             }
@@ -65,12 +80,16 @@ impl InFlight {
 
     /// The batch's row of `level` nearest to `key` in `direction`, of the same device.
     fn neighbour(&self, level: Level, key: &RowKey, direction: Direction) -> Option<&Row> {
-        let rows = self.level(level);
+        let index = &self.index[level as usize];
         let found = match direction {
-            Direction::Before => rows.range(..*key).next_back(),
-            Direction::After => rows.range((Bound::Excluded(*key), Bound::Unbounded)).next(),
+            Direction::Before => index.range(..*key).next_back(),
+            Direction::After => index
+                .range((Bound::Excluded(*key), Bound::Unbounded))
+                .next(),
         };
-        found.map(|(_, r)| r).filter(|r| r.id == key.id)
+        found
+            .and_then(|(_, &i)| self.batch.rows(level).get(i))
+            .filter(|r| r.id == key.id)
     }
 }
 
@@ -93,13 +112,32 @@ const RECENT_BATCHES: usize = 4;
 impl Recent {
     /// Remembers the jobs of a batch that has been written.
     pub(super) fn remember(&mut self, written: InFlight) {
-        let InFlight { rows, jobs } = written;
-        let [data, ..] = rows;
+        let InFlight { batch, index, jobs } = written;
+        let [data, ..] = index;
         let mut by_job: HashMap<(i32, NaiveDateTime), Vec<Row>> = HashMap::new();
-        for r in data.into_values() {
+        let mut keep = |r: Row| {
             let job = (r.id, r.data_time);
             if jobs.contains(&job) {
                 by_job.entry(job).or_default().push(r);
+            }
+        };
+        // The write-back has given its share of the batch back by now, so its rows are
+        // moved here, not copied.
+        match Arc::try_unwrap(batch) {
+            Ok(batch) => {
+                let mut rows: Vec<Option<Row>> = batch.data.into_iter().map(Some).collect();
+                for i in data.into_values() {
+                    if let Some(r) = rows.get_mut(i).and_then(Option::take) {
+                        keep(r);
+                    }
+                }
+            }
+            Err(batch) => {
+                for i in data.into_values() {
+                    if let Some(r) = batch.data.get(i) {
+                        keep(r.clone());
+                    }
+                }
             }
         }
         self.batches.push_front(by_job);
@@ -133,9 +171,9 @@ impl<S: Store> View<'_, S> {
         };
         let mut rows: Vec<Row> = stored
             .into_iter()
-            .filter(|r| f.get(level, &r.key()).is_none())
+            .filter(|r| !f.contains(level, &r.key()))
             .collect();
-        rows.extend(f.level(level).values().filter(|r| wanted(r)).cloned());
+        rows.extend(f.rows(level).filter(|r| wanted(r)).cloned());
         rows.sort_by_key(|r| (r.id, r.datetime));
         rows
     }
@@ -179,7 +217,7 @@ impl<S: Store> View<'_, S> {
             return timed("load_rows", self.store.load_rows(level, keys)).await;
         };
         let (held, ask): (Vec<RowKey>, Vec<RowKey>) =
-            keys.iter().partition(|k| f.get(level, k).is_some());
+            keys.iter().partition(|k| f.contains(level, k));
         let stored = timed("load_rows", self.store.load_rows(level, &ask)).await?;
         let held: HashSet<RowKey> = held.into_iter().collect();
         Ok(self.merge(level, stored, |r| held.contains(&r.key())))
@@ -239,8 +277,7 @@ impl<S: Store> View<'_, S> {
         let mut jobs: Vec<(i32, NaiveDateTime)> =
             stored.into_iter().filter(|j| !f.jobs.contains(j)).collect();
         jobs.extend(
-            f.level(Level::Job)
-                .values()
+            f.rows(Level::Job)
                 .filter(|r| r.recalc > 0 && in_ranges(ranges, r.id, r.datetime))
                 .map(|r| (r.id, r.datetime)),
         );
@@ -318,4 +355,99 @@ async fn timed<T>(what: &'static str, read: impl std::future::Future<Output = T>
         "store read"
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(minute: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+            .and_then(|d| d.and_hms_opt(8, minute, 0))
+            .expect("a valid time")
+    }
+
+    fn row(id: i32, minute: u32, job: u32) -> Row {
+        Row {
+            datetime: t(minute),
+            data_time: t(job),
+            id,
+            state: None,
+            user: None,
+            gps: None,
+            recalc: 0,
+            conjoined: format!("x={minute};"),
+            version: RowVersion::ABSENT,
+        }
+    }
+
+    /// A batch of device 1's job 0 (minutes 0–2) and job 10 (10–11), given out of key
+    /// order, and device 2's minute 5; it computed device 1's job 0 only.
+    fn in_flight() -> (Arc<WriteBatch>, InFlight) {
+        let batch = Arc::new(WriteBatch {
+            data: vec![
+                row(1, 11, 10),
+                row(1, 1, 0),
+                row(2, 5, 0),
+                row(1, 0, 0),
+                row(1, 10, 10),
+                row(1, 2, 0),
+            ],
+            ..WriteBatch::default()
+        });
+        let jobs = HashSet::from([(1, t(0))]);
+        (Arc::clone(&batch), InFlight::new(batch, jobs))
+    }
+
+    fn key(id: i32, minute: u32) -> RowKey {
+        RowKey {
+            id,
+            datetime: t(minute),
+        }
+    }
+
+    #[test]
+    fn the_index_answers_by_key_in_key_order_and_stays_within_a_device() {
+        let (_, f) = in_flight();
+        let keys: Vec<RowKey> = f.rows(Level::Data).map(Row::key).collect();
+        let want = [
+            key(1, 0),
+            key(1, 1),
+            key(1, 2),
+            key(1, 10),
+            key(1, 11),
+            key(2, 5),
+        ];
+        assert_eq!(keys, want);
+        assert_eq!(
+            f.get(Level::Data, &key(1, 10)).map(|r| r.datetime),
+            Some(t(10))
+        );
+        assert!(f.get(Level::Data, &key(1, 3)).is_none());
+        assert!(f.get(Level::Job, &key(1, 0)).is_none());
+        let before = f.neighbour(Level::Data, &key(1, 5), Direction::Before);
+        assert_eq!(before.map(Row::key), Some(key(1, 2)));
+        let after = f.neighbour(Level::Data, &key(1, 5), Direction::After);
+        assert_eq!(after.map(Row::key), Some(key(1, 10)));
+        // Device 1 has nothing after minute 11: device 2's row is not its neighbour.
+        assert!(f
+            .neighbour(Level::Data, &key(1, 11), Direction::After)
+            .is_none());
+    }
+
+    #[test]
+    fn recent_keeps_the_computed_jobs_rows_whether_or_not_the_batch_is_still_shared() {
+        for shared in [false, true] {
+            let (batch, f) = in_flight();
+            let held = shared.then_some(batch);
+            let mut recent = Recent::default();
+            recent.remember(f);
+            let rows = recent.job(&(1, t(0))).expect("the computed job is kept");
+            let keys: Vec<RowKey> = rows.iter().map(Row::key).collect();
+            assert_eq!(keys, [key(1, 0), key(1, 1), key(1, 2)], "shared: {shared}");
+            assert!(recent.job(&(1, t(10))).is_none(), "job 10 was not computed");
+            assert!(recent.job(&(2, t(0))).is_none());
+            drop(held);
+        }
+    }
 }

@@ -749,7 +749,7 @@ pub trait Store {
     /// written.
     fn write_back(
         &mut self,
-        batch: WriteBatch,
+        batch: &WriteBatch,
     ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
 
     /// Backlog, counts and the `latest_errors` newest error records.
@@ -890,7 +890,7 @@ impl Store for AnyStore {
     async fn revision(&self) -> Result<Revision, StoreError> {
         dispatch!(self, s => s.revision().await)
     }
-    async fn write_back(&mut self, batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
+    async fn write_back(&mut self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
         dispatch!(self, s => s.write_back(batch).await)
     }
     async fn status(&self, latest_errors: usize) -> Result<Status, StoreError> {

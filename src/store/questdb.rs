@@ -990,7 +990,7 @@ impl Store for QuestStore {
     }
 
     #[tracing::instrument(skip_all, fields(data = batch.data.len(), jobs = batch.jobs.len(), days = batch.days.len(), errors = batch.errors.len()))]
-    async fn write_back(&mut self, batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
+    async fn write_back(&mut self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
         let mut outcome = WriteOutcome::default();
         for level in Level::ALL {
             let rows = batch.rows(level);

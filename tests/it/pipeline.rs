@@ -35,7 +35,7 @@ async fn seeded(set: &Dataset, batch_size: usize) -> (TestDb, Config, AnyStore) 
         .expect("definitions");
     let data: Vec<_> = set.jobs().flatten().collect();
     let out = store
-        .write_back(WriteBatch {
+        .write_back(&WriteBatch {
             data,
             ..WriteBatch::default()
         })

@@ -105,7 +105,7 @@ async fn seed(store: &mut AnyStore, level: Level, rows: Vec<Row>) {
         Level::Job => batch.jobs = rows,
         Level::Day => batch.days = rows,
     }
-    let out = store.write_back(batch).await.expect("seed");
+    let out = store.write_back(&batch).await.expect("seed");
     assert!(out.skipped.is_empty(), "seeding skipped {:?}", out.skipped);
 }
 
@@ -504,7 +504,7 @@ async fn write_back_clears_flags_and_records_errors(h: &Harness) {
     let mut day = row(1, t(1, 6, 0), t(2, 6, 0), 0);
     day.conjoined = "jobs=2;".into();
     let outcome = store
-        .write_back(WriteBatch {
+        .write_back(&WriteBatch {
             data: data.clone(),
             jobs: vec![],
             days: vec![day.clone()],
@@ -563,7 +563,7 @@ async fn write_back_is_idempotent(h: &Harness) {
         r.recalc = 0;
     }
     store
-        .write_back(WriteBatch {
+        .write_back(&WriteBatch {
             data: data.clone(),
             ..Default::default()
         })
@@ -576,7 +576,7 @@ async fn write_back_is_idempotent(h: &Harness) {
         r.conjoined = w.conjoined.clone();
     }
     let outcome = store
-        .write_back(WriteBatch {
+        .write_back(&WriteBatch {
             data: again,
             ..Default::default()
         })
@@ -620,7 +620,7 @@ async fn guard_keeps_what_a_producer_wrote_meanwhile(h: &Harness) {
     let mut by_producer = new_job.clone();
     by_producer.conjoined = "from=producer;".into();
     let out = producer
-        .write_back(WriteBatch {
+        .write_back(&WriteBatch {
             data: vec![changed.clone(), reflagged.clone()],
             jobs: vec![by_producer.clone()],
             ..Default::default()
@@ -648,7 +648,7 @@ async fn guard_keeps_what_a_producer_wrote_meanwhile(h: &Harness) {
         })
         .collect();
     let outcome = recalcd
-        .write_back(WriteBatch {
+        .write_back(&WriteBatch {
             data: results.clone(),
             jobs: vec![job],
             days: vec![],
@@ -725,7 +725,7 @@ mod postgres_guard {
             r.conjoined = "done=1;".into();
         }
         let out = recalcd
-            .write_back(WriteBatch {
+            .write_back(&WriteBatch {
                 data: loaded.clone(),
                 ..Default::default()
             })
@@ -771,7 +771,7 @@ mod postgres_guard {
             ..Default::default()
         };
         let writing = tokio::spawn(async move {
-            let out = recalcd.write_back(batch).await;
+            let out = recalcd.write_back(&batch).await;
             (recalcd, out)
         });
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
