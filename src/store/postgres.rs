@@ -291,17 +291,17 @@ impl PgStore {
 
     /// `columns` of the `limit` oldest flagged rows of `level` (after `after`), of
     /// `devices` when given and of this worker's static share when one is configured,
-    /// read with `decode` and handed over in (id, datetime) order. Oldest first: the partial index on (datetime, id) seeks
+    /// handed over in (id, datetime) order (sorted here, as in [`PgStore::rows`]).
+    /// Oldest first: the partial index on (datetime, id) seeks
     /// straight to the cursor, and a batch's writes land on neighbouring pages
     /// (producers write in time order; one device's rows would touch a page per row).
-    async fn poll_oldest<T>(
+    async fn poll_oldest<T: Polled>(
         &self,
         level: Level,
         columns: &str,
         devices: Option<&Vec<i32>>,
         after: Option<RowKey>,
         limit: usize,
-        decode: fn(&tokio_postgres::Row, &str) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
         let what = format!("polling flagged {level} rows");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -318,11 +318,9 @@ impl PgStore {
             filter.push_str(&format!(" AND (datetime, id) > (${}, ${n})", n - 1));
         }
         let sql = format!(
-            r#"SELECT * FROM (
-                   SELECT {columns} FROM "{}"
-                    WHERE recalc > 0{filter}
-                    ORDER BY datetime, id LIMIT $1) oldest
-                ORDER BY id, datetime"#,
+            r#"SELECT {columns} FROM "{}"
+                WHERE recalc > 0{filter}
+                ORDER BY datetime, id LIMIT $1"#,
             self.table(level)
         );
         let rows = self
@@ -330,7 +328,12 @@ impl PgStore {
             .query(&sql, &params)
             .await
             .map_err(StoreError::query(&what))?;
-        rows.iter().map(|r| decode(r, &what)).collect()
+        let mut out = rows
+            .iter()
+            .map(|r| T::decode(r, &what))
+            .collect::<Result<Vec<T>, StoreError>>()?;
+        out.sort_by_key(T::key);
+        Ok(out)
     }
 
     /// For each key, the row of `level` of the same device just before or after it.
@@ -379,6 +382,30 @@ impl PgStore {
 }
 
 /// A row selected as `ROW_COLUMNS, xmin::text::bigint`.
+/// What a poll reads: decoded from a row of its columns, handed over by key.
+trait Polled: Sized {
+    fn decode(r: &tokio_postgres::Row, what: &str) -> Result<Self, StoreError>;
+    fn key(&self) -> RowKey;
+}
+
+impl Polled for Row {
+    fn decode(r: &tokio_postgres::Row, what: &str) -> Result<Self, StoreError> {
+        pg_row(r, what)
+    }
+    fn key(&self) -> RowKey {
+        Row::key(self)
+    }
+}
+
+impl Polled for Flag {
+    fn decode(r: &tokio_postgres::Row, what: &str) -> Result<Self, StoreError> {
+        flag_from(r, what)
+    }
+    fn key(&self) -> RowKey {
+        self.key
+    }
+}
+
 fn pg_row(r: &tokio_postgres::Row, what: &str) -> Result<Row, StoreError> {
     let version: i64 = r.try_get(8).map_err(StoreError::query(what))?;
     row_from(r, RowVersion::of(version), what)
@@ -521,7 +548,7 @@ impl Store for PgStore {
         limit: usize,
     ) -> Result<Vec<Row>, StoreError> {
         let columns = format!("{ROW_COLUMNS}, xmin::text::bigint");
-        self.poll_oldest(level, &columns, None, after, limit, pg_row)
+        self.poll_oldest::<Row>(level, &columns, None, after, limit)
             .await
     }
 
@@ -548,7 +575,7 @@ impl Store for PgStore {
             Lease::Devices(devices) => Some(devices),
             Lease::Shard => None,
         };
-        self.poll_oldest(level, FLAG_COLUMNS, devices, after, limit, flag_from)
+        self.poll_oldest::<Flag>(level, FLAG_COLUMNS, devices, after, limit)
             .await
     }
 
