@@ -148,13 +148,20 @@ impl PgStore {
             .await
             .and_then(|r| r.try_get(0))
             .map_err(StoreError::query("reading the server version"))?;
+        // The write-back's joins of the staged rows with their table are always best
+        // as one probe of the key's index per staged row (a batch is small next to
+        // the table), and the planner, knowing nothing of a staging table, would hash
+        // the whole table instead: hash and merge joins are off in its transaction
+        // (cheaper than an `ANALYZE` of the staged rows per batch, which did the same).
         // Memoize (PostgreSQL 14 and later) caches the inner side of a nested loop for
         // repeated keys; the write-back's keys never repeat, and the planner, misled by
         // the `xmin` condition, would still put one in (about 20% of the statement).
         let write_settings = if version.parse::<u32>().is_ok_and(|v| v >= 140_000) {
-            "SET LOCAL synchronous_commit = off; SET LOCAL enable_memoize = off;"
+            "SET LOCAL synchronous_commit = off; SET LOCAL enable_hashjoin = off;
+             SET LOCAL enable_mergejoin = off; SET LOCAL enable_memoize = off;"
         } else {
-            "SET LOCAL synchronous_commit = off;"
+            "SET LOCAL synchronous_commit = off; SET LOCAL enable_hashjoin = off;
+             SET LOCAL enable_mergejoin = off;"
         };
         Ok(PgStore {
             client,
@@ -867,16 +874,6 @@ impl Store for PgStore {
             }
             writer.finish().await.map_err(StoreError::query(&what))?;
             let copied = std::time::Instant::now();
-            // Planner statistics for the staged rows (row count, key and version;
-            // `conjoined` is not worth sampling): without them the join can go wrong
-            // by a factor of three or more.
-            tx.batch_execute(&format!(
-                "ANALYZE {} (id, datetime, version)",
-                staging(level)
-            ))
-            .await
-            .map_err(StoreError::query(&what))?;
-            let analyzed = std::time::Instant::now();
             let sql = format!(
                 r#"WITH updated AS (
                        UPDATE "{table}" t
@@ -930,8 +927,7 @@ impl Store for PgStore {
             tracing::trace!(
                 %level,
                 copy_ms = ms(copied - started),
-                analyze_ms = ms(analyzed - copied),
-                apply_ms = ms(analyzed.elapsed()),
+                apply_ms = ms(copied.elapsed()),
                 "staged rows applied"
             );
         }
