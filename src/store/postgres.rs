@@ -29,12 +29,13 @@
 //! statements; recalcd's own sessions set `recalcd.session = on` and notify nobody.
 
 use std::collections::HashMap;
+use std::pin::{pin, Pin};
 
+use bytes::{BufMut, Bytes, BytesMut};
 use chrono::NaiveDateTime;
-use futures_util::pin_mut;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::Client;
+use futures_util::SinkExt;
+use tokio_postgres::types::{IsNull, ToSql, Type};
+use tokio_postgres::{Client, CopyInSink};
 
 use super::migrate::{migrations, render};
 use super::schema::{self, TypeNames};
@@ -108,7 +109,93 @@ const TYPES: TypeNames = TypeNames {
     symbol: "text",
 };
 
+/// Rows in PostgreSQL's binary `COPY` format, handed to the server in pieces of about
+/// [`COPY_PIECE`] bytes. (`tokio_postgres`'s `BinaryCopyInWriter` sends every 4 kB,
+/// which costs a batch of 10,000 rows a few thousand hand-overs to the connection
+/// task and as many small socket writes.)
+struct CopyRows {
+    buf: BytesMut,
+    types: &'static [Type],
+    /// What the rows are, for errors.
+    what: String,
+}
+
+/// About how many bytes [`CopyRows`] sends at a time.
+const COPY_PIECE: usize = 1 << 20;
+
+impl CopyRows {
+    /// The signature, flags and header extension of the format, then rows of `types`.
+    fn new(types: &'static [Type], what: &str) -> CopyRows {
+        let mut buf = BytesMut::with_capacity(COPY_PIECE + (COPY_PIECE >> 2));
+        buf.put_slice(b"PGCOPY\n\xff\r\n\0");
+        buf.put_i32(0);
+        buf.put_i32(0);
+        CopyRows {
+            buf,
+            types,
+            what: what.to_string(),
+        }
+    }
+
+    /// Appends a row: its field count, then each field's length (-1 for NULL) and bytes.
+    fn row(&mut self, values: &[&(dyn ToSql + Sync)]) -> Result<(), StoreError> {
+        let fields = i16::try_from(values.len()).unwrap_or(i16::MAX);
+        self.buf.put_i16(fields);
+        for (value, ty) in values.iter().zip(self.types) {
+            let at = self.buf.len();
+            self.buf.put_i32(0);
+            let len = match value.to_sql_checked(ty, &mut self.buf) {
+                Ok(IsNull::Yes) => -1,
+                Ok(IsNull::No) => i32::try_from(self.buf.len() - at - 4).unwrap_or(i32::MAX),
+                Err(e) => {
+                    return Err(StoreError::Unexpected {
+                        what: self.what.clone(),
+                        detail: format!("a {ty} value could not be encoded: {e}"),
+                    })
+                }
+            };
+            self.buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        }
+        Ok(())
+    }
+
+    /// The rows so far, once they fill a piece.
+    fn piece(&mut self) -> Option<Bytes> {
+        (self.buf.len() >= COPY_PIECE).then(|| self.buf.split().freeze())
+    }
+
+    /// Sends a full piece, if there is one.
+    async fn send_full(&mut self, mut sink: Pin<&mut CopyInSink<Bytes>>) -> Result<(), StoreError> {
+        if let Some(piece) = self.piece() {
+            sink.send(piece)
+                .await
+                .map_err(StoreError::query(&self.what))?;
+        }
+        Ok(())
+    }
+
+    /// Sends the rest and the end marker, and ends the `COPY`.
+    async fn finish(mut self, mut sink: Pin<&mut CopyInSink<Bytes>>) -> Result<u64, StoreError> {
+        self.buf.put_i16(-1);
+        let rest = self.buf.split().freeze();
+        sink.send(rest)
+            .await
+            .map_err(StoreError::query(&self.what))?;
+        sink.finish().await.map_err(StoreError::query(&self.what))
+    }
+}
+
 /// Text columns may also be `varchar`; the driver reads both as `String`.
+/// Column types of an error record, in `COPY` order.
+const ERROR_TYPES: [Type; 6] = [
+    Type::TIMESTAMP,
+    Type::TEXT,
+    Type::INT4,
+    Type::TIMESTAMP,
+    Type::TEXT,
+    Type::TEXT,
+];
+
 fn type_matches(expected: &str, found: &str) -> bool {
     expected == found || (expected == "text" && found == "character varying")
 }
@@ -852,27 +939,24 @@ impl Store for PgStore {
             );
             let started = std::time::Instant::now();
             let sink = tx.copy_in(&copy).await.map_err(StoreError::query(&what))?;
-            let writer = BinaryCopyInWriter::new(sink, &STAGE_TYPES);
-            pin_mut!(writer);
+            let mut sink = pin!(sink);
+            let mut staged = CopyRows::new(&STAGE_TYPES, &what);
             for r in rows {
                 let version = r.version.get();
-                writer
-                    .as_mut()
-                    .write(&[
-                        &r.datetime,
-                        &r.data_time,
-                        &r.id,
-                        &r.state,
-                        &r.user,
-                        &r.gps,
-                        &r.recalc,
-                        &r.conjoined,
-                        &version,
-                    ])
-                    .await
-                    .map_err(StoreError::query(&what))?;
+                staged.row(&[
+                    &r.datetime,
+                    &r.data_time,
+                    &r.id,
+                    &r.state,
+                    &r.user,
+                    &r.gps,
+                    &r.recalc,
+                    &r.conjoined,
+                    &version,
+                ])?;
+                staged.send_full(sink.as_mut()).await?;
             }
-            writer.finish().await.map_err(StoreError::query(&what))?;
+            staged.finish(sink).await?;
             let copied = std::time::Instant::now();
             let sql = format!(
                 r#"WITH updated AS (
@@ -939,34 +1023,21 @@ impl Store for PgStore {
                 tables.errors
             );
             let sink = tx.copy_in(&copy).await.map_err(StoreError::query(what))?;
-            let writer = BinaryCopyInWriter::new(
-                sink,
-                &[
-                    Type::TIMESTAMP,
-                    Type::TEXT,
-                    Type::INT4,
-                    Type::TIMESTAMP,
-                    Type::TEXT,
-                    Type::TEXT,
-                ],
-            );
-            pin_mut!(writer);
+            let mut sink = pin!(sink);
+            let mut records = CopyRows::new(&ERROR_TYPES, what);
             let at = chrono::Utc::now().naive_utc();
             for e in &errors {
-                writer
-                    .as_mut()
-                    .write(&[
-                        &at,
-                        &e.level.as_str(),
-                        &e.key.id,
-                        &e.key.datetime,
-                        &e.equation,
-                        &e.reason,
-                    ])
-                    .await
-                    .map_err(StoreError::query(what))?;
+                records.row(&[
+                    &at,
+                    &e.level.as_str(),
+                    &e.key.id,
+                    &e.key.datetime,
+                    &e.equation,
+                    &e.reason,
+                ])?;
+                records.send_full(sink.as_mut()).await?;
             }
-            writer.finish().await.map_err(StoreError::query(what))?;
+            records.finish(sink).await?;
             outcome.errors_written = errors.len();
         }
         tx.commit().await.map_err(StoreError::query(what))?;

@@ -66,6 +66,7 @@ contract!(
     loads_what_the_engine_needs,
     write_back_clears_flags_and_records_errors,
     write_back_is_idempotent,
+    a_batch_of_several_megabytes_is_written_whole,
     guard_keeps_what_a_producer_wrote_meanwhile,
     loads_every_device_between_two_times,
     next_mirrors_previous,
@@ -552,6 +553,57 @@ async fn write_back_clears_flags_and_records_errors(h: &Harness) {
         (Level::Data, failed, "hot")
     );
     assert_eq!(e.reason, "$tmp is empty");
+}
+
+/// Rows and error records of several megabytes: each `COPY` goes to the server in
+/// more than one piece.
+async fn a_batch_of_several_megabytes_is_written_whole(h: &Harness) {
+    const ROWS: u32 = 3_000;
+    let mut store = h.migrated().await;
+    let start = t(1, 0, 0);
+    let rows: Vec<Row> = (0..ROWS)
+        .map(|i| {
+            let at = start + chrono::Duration::seconds(i64::from(i));
+            let mut r = row(1 + (i % 3) as i32, at, start, 1);
+            r.conjoined = format!("n={i};pad={};", "x".repeat(1_000));
+            r
+        })
+        .collect();
+    seed(&mut store, Level::Data, rows).await;
+    let mut data = store.poll_flagged(Level::Data, None, 10_000).await.unwrap();
+    assert_eq!(data.len(), ROWS as usize);
+    let mut errors = Vec::new();
+    for r in &mut data {
+        r.conjoined.push_str("out=1;");
+        r.recalc = -1;
+        errors.push(ErrorRecord {
+            level: Level::Data,
+            key: r.key(),
+            equation: "out".into(),
+            reason: format!("at {}: {}", r.datetime, "y".repeat(500)),
+        });
+    }
+    let outcome = store
+        .write_back(&WriteBatch {
+            data: data.clone(),
+            errors,
+            ..WriteBatch::default()
+        })
+        .await
+        .unwrap();
+    assert!(outcome.skipped.is_empty(), "{:?}", outcome.skipped);
+    assert_eq!(outcome.written, ROWS as usize);
+    assert_eq!(outcome.errors_written, ROWS as usize);
+    let now = store.load_rows(Level::Data, &keys(&data)).await.unwrap();
+    assert_eq!(now.len(), ROWS as usize);
+    for (after, written) in now.iter().zip(&data) {
+        assert_eq!(after.key(), written.key());
+        assert_eq!(after.conjoined, written.conjoined);
+        assert_eq!(after.recalc, -1);
+    }
+    let status = store.status(1).await.unwrap();
+    let e = &status.latest_errors[0].record;
+    assert!(e.reason.ends_with(&"y".repeat(500)), "{}", e.reason);
 }
 
 async fn write_back_is_idempotent(h: &Harness) {
