@@ -352,7 +352,7 @@ impl Default for RawConfig {
             },
             poll: RawPoll {
                 interval: "5s".into(),
-                batch_size: 10_000,
+                batch_size: 20_000,
                 max_backoff: "30s".into(),
                 notify: true,
             },
@@ -722,7 +722,7 @@ mod tests {
     #[test]
     fn defaults_validate() {
         let c = Config::default();
-        assert_eq!(c.poll.batch_size, 10_000);
+        assert_eq!(c.poll.batch_size, 20_000);
         assert_eq!(c.poll.interval, Duration::from_secs(5));
         assert_eq!(c.database.dialect, DialectChoice::Auto);
         assert_eq!(c.tables.errors, "recalcd_errors");
