@@ -201,20 +201,7 @@ pub async fn copy_rows(client: &Client, table: &str, rows: impl Iterator<Item = 
     pin_mut!(writer);
     let mut n = 0;
     for r in rows {
-        writer
-            .as_mut()
-            .write(&[
-                &r.datetime,
-                &r.data_time,
-                &r.id,
-                &r.state,
-                &r.user,
-                &r.gps,
-                &r.recalc,
-                &r.conjoined,
-            ])
-            .await
-            .expect("COPY row");
+        writer.as_mut().write(&r.params()).await.expect("COPY row");
         n += 1;
     }
     writer.finish().await.expect("COPY finish");

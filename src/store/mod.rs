@@ -161,6 +161,21 @@ pub struct Row {
 }
 
 impl Row {
+    /// The row's columns as statement parameters: `datetime, data_time, id, state, user,
+    /// gps, recalc, conjoined`, the order of the dialects' row statements.
+    pub fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 8] {
+        [
+            &self.datetime,
+            &self.data_time,
+            &self.id,
+            &self.state,
+            &self.user,
+            &self.gps,
+            &self.recalc,
+            &self.conjoined,
+        ]
+    }
+
     /// The row's key.
     pub fn key(&self) -> RowKey {
         RowKey {

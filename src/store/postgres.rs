@@ -943,17 +943,8 @@ impl Store for PgStore {
             let mut staged = CopyRows::new(&STAGE_TYPES, &what);
             for r in rows {
                 let version = r.version.get();
-                staged.row(&[
-                    &r.datetime,
-                    &r.data_time,
-                    &r.id,
-                    &r.state,
-                    &r.user,
-                    &r.gps,
-                    &r.recalc,
-                    &r.conjoined,
-                    &version,
-                ])?;
+                let [a, b, c, d, e, f, g, h] = r.params();
+                staged.row(&[a, b, c, d, e, f, g, h, &version])?;
                 staged.send_full(sink.as_mut()).await?;
             }
             staged.finish(sink).await?;

@@ -420,16 +420,7 @@ impl QuestStore {
             .map_err(StoreError::query(&what))?;
         let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(rows.len() * 8);
         for r in rows {
-            params.extend_from_slice(&[
-                &r.datetime,
-                &r.data_time,
-                &r.id,
-                &r.state,
-                &r.user,
-                &r.gps,
-                &r.recalc,
-                &r.conjoined,
-            ]);
+            params.extend_from_slice(&r.params());
         }
         self.client
             .execute(&stmt, &params)
