@@ -185,7 +185,6 @@ impl CopyRows {
     }
 }
 
-/// Text columns may also be `varchar`; the driver reads both as `String`.
 /// Column types of an error record, in `COPY` order.
 const ERROR_TYPES: [Type; 6] = [
     Type::TIMESTAMP,
@@ -196,6 +195,7 @@ const ERROR_TYPES: [Type; 6] = [
     Type::TEXT,
 ];
 
+/// Text columns may also be `varchar`; the driver reads both as `String`.
 fn type_matches(expected: &str, found: &str) -> bool {
     expected == found || (expected == "text" && found == "character varying")
 }
@@ -386,9 +386,9 @@ impl PgStore {
     /// `columns` of the `limit` oldest flagged rows of `level` (after `after`), of
     /// `devices` when given and of this worker's static share when one is configured,
     /// handed over in (id, datetime) order (sorted here, as in [`PgStore::rows`]).
-    /// Oldest first: the partial index on (datetime, id) seeks
-    /// straight to the cursor, and a batch's writes land on neighbouring pages
-    /// (producers write in time order; one device's rows would touch a page per row).
+    /// Oldest first: the partial index on (datetime, id) seeks straight to the cursor,
+    /// and a batch's writes land on neighbouring pages (producers write in time order;
+    /// one device's rows would touch a page per row).
     async fn poll_oldest<T: Polled>(
         &self,
         level: Level,
@@ -475,10 +475,11 @@ impl PgStore {
     }
 }
 
-/// A row selected as `ROW_COLUMNS, xmin::text::bigint`.
 /// What a poll reads: decoded from a row of its columns, handed over by key.
 trait Polled: Sized {
+    /// Decodes one row of the poll's answer (`what` names the poll in errors).
     fn decode(r: &tokio_postgres::Row, what: &str) -> Result<Self, StoreError>;
+    /// The key the answer is sorted by.
     fn key(&self) -> RowKey;
 }
 
@@ -500,6 +501,7 @@ impl Polled for Flag {
     }
 }
 
+/// A row selected as `ROW_COLUMNS, xmin::text::bigint`.
 fn pg_row(r: &tokio_postgres::Row, what: &str) -> Result<Row, StoreError> {
     let version: i64 = r.try_get(8).map_err(StoreError::query(what))?;
     row_from(r, RowVersion::of(version), what)
