@@ -288,6 +288,27 @@ pub(crate) fn wrong_data_rows(url: &str) -> i64 {
     )
 }
 
+/// Jobs written in part: some of their rows computed and others not, or the job row
+/// not matching its rows' flags. Batches are written whole, so there are none.
+pub(crate) fn jobs_written_in_part(url: &str) -> i64 {
+    number(
+        url,
+        "SELECT count(*) FROM (
+            SELECT d.id, d.data_time FROM data d
+              LEFT JOIN job j ON j.id = d.id AND j.datetime = d.data_time
+             GROUP BY d.id, d.data_time
+            HAVING count(DISTINCT d.recalc > 0) > 1
+                OR bool_or(d.recalc > 0) = (count(j.id) > 0 AND bool_and(j.recalc = 0))) t",
+    )
+}
+
+/// A fresh `recalcd once` finishes what is left, with the results the rows sum to.
+pub(crate) fn once_finishes_the_rest(url: &str) {
+    recalcd(url, &["once"]);
+    assert_eq!(flagged(url), 0);
+    assert_eq!(wrong_data_rows(url), 0);
+}
+
 #[test]
 fn run_computes_flagged_rows_and_exits_0_on_sigterm() {
     let db = setup();
@@ -348,20 +369,8 @@ fn sigterm_during_a_backlog_finishes_the_batch_in_flight_and_nothing_half_writte
         "the backlog was finished before the signal arrived"
     );
     // Whole batches only: every job is either computed with all its rows, or not at all.
-    let half = number(
-        &db.url,
-        "SELECT count(*) FROM (
-            SELECT d.id, d.data_time FROM data d
-              LEFT JOIN job j ON j.id = d.id AND j.datetime = d.data_time
-             GROUP BY d.id, d.data_time
-            HAVING count(DISTINCT d.recalc > 0) > 1
-                OR bool_or(d.recalc > 0) = (count(j.id) > 0 AND bool_and(j.recalc = 0))) t",
-    );
-    assert_eq!(half, 0, "jobs written in part");
-    // A fresh `once` finishes the rest with the same results.
-    recalcd(&db.url, &["once"]);
-    assert_eq!(flagged(&db.url), 0);
-    assert_eq!(wrong_data_rows(&db.url), 0);
+    assert_eq!(jobs_written_in_part(&db.url), 0, "jobs written in part");
+    once_finishes_the_rest(&db.url);
 }
 
 #[test]

@@ -5,8 +5,8 @@
 use recalcd::demo::TempServer;
 
 use crate::daemon::{
-    backlog_sql, eventually, execute, flagged, number, query, recalcd, rows, setup,
-    wrong_data_rows, Daemon, EQUATIONS,
+    backlog_sql, eventually, execute, flagged, jobs_written_in_part, number,
+    once_finishes_the_rest, query, recalcd, rows, setup, wrong_data_rows, Daemon, EQUATIONS,
 };
 
 /// A failing equation, so that duplicated error records would show.
@@ -222,17 +222,6 @@ fn sigterm_during_a_write_back_leaves_no_partial_batch() {
         "the whole backlog went before the signal:\n{log}"
     );
     // Whole jobs only: every job is computed with all its rows, or not at all.
-    let half = number(
-        &db.url,
-        "SELECT count(*) FROM (
-            SELECT d.id, d.data_time FROM data d
-              LEFT JOIN job j ON j.id = d.id AND j.datetime = d.data_time
-             GROUP BY d.id, d.data_time
-            HAVING count(DISTINCT d.recalc > 0) > 1
-                OR bool_or(d.recalc > 0) = (count(j.id) > 0 AND bool_and(j.recalc = 0))) t",
-    );
-    assert_eq!(half, 0, "jobs written in part");
-    recalcd(&db.url, &["once"]);
-    assert_eq!(flagged(&db.url), 0);
-    assert_eq!(wrong_data_rows(&db.url), 0);
+    assert_eq!(jobs_written_in_part(&db.url), 0, "jobs written in part");
+    once_finishes_the_rest(&db.url);
 }
