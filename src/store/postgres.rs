@@ -68,7 +68,7 @@ pub struct PgStore {
     database: DatabaseConfig,
     /// What the write-back's transaction sets first: `synchronous_commit` and, where
     /// the server has it, `enable_memoize`.
-    write_settings: &'static str,
+    write_settings: String,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -243,13 +243,13 @@ impl PgStore {
         // Memoize (PostgreSQL 14 and later) caches the inner side of a nested loop for
         // repeated keys; the write-back's keys never repeat, and the planner, misled by
         // the `xmin` condition, would still put one in (about 20% of the statement).
-        let write_settings = if version.parse::<u32>().is_ok_and(|v| v >= 140_000) {
+        let mut write_settings = String::from(
             "SET LOCAL synchronous_commit = off; SET LOCAL enable_hashjoin = off;
-             SET LOCAL enable_mergejoin = off; SET LOCAL enable_memoize = off;"
-        } else {
-            "SET LOCAL synchronous_commit = off; SET LOCAL enable_hashjoin = off;
-             SET LOCAL enable_mergejoin = off;"
-        };
+             SET LOCAL enable_mergejoin = off;",
+        );
+        if version.parse::<u32>().is_ok_and(|v| v >= 140_000) {
+            write_settings.push_str(" SET LOCAL enable_memoize = off;");
+        }
         Ok(PgStore {
             client,
             tables: tables.clone(),
@@ -917,7 +917,7 @@ impl Store for PgStore {
         // recalcd's results can always be recomputed: a batch lost in a crash right
         // after its commit is lost whole and its rows are still flagged. So the commit
         // need not wait for the WAL flush.
-        tx.batch_execute(self.write_settings)
+        tx.batch_execute(&self.write_settings)
             .await
             .map_err(StoreError::query(what))?;
         // The id of this transaction, as `xmin` shows it (the low 32 bits): every row
