@@ -553,18 +553,16 @@ impl Recalculator {
             .filter(|(_, n)| n.day_data)
             .map(|(r, _)| r.id)
             .collect();
-        let extra: Vec<(i32, NaiveDateTime)> = day_jobs
+        let extra: Vec<&Row> = day_jobs
             .iter()
             .filter(|j| wants_data.contains(&j.id))
             .filter(|j| !devices[&j.id].target_jobs.contains(&j.datetime))
-            .map(|j| (j.id, j.datetime))
             .collect();
-        distribute(devices, day_jobs, |d| &mut d.jobs);
         if !extra.is_empty() {
-            distribute(devices, view.load_day_job_rows(&extra).await?, |d| {
-                &mut d.data
-            });
+            let rows = view.load_day_job_rows(&extra).await?;
+            distribute(devices, rows, |d| &mut d.data);
         }
+        distribute(devices, day_jobs, |d| &mut d.jobs);
         // The previous day, and its jobs where `$$x` is read.
         let wants_prev: Vec<RowKey> = spans
             .iter()
@@ -580,16 +578,23 @@ impl Recalculator {
             .await?
             .into_iter()
             .flatten()
-            .filter(|r| have.insert(r.key()))
             .collect();
+        // The previous day's jobs, whether or not that day is loaded already (a flagged
+        // day waiting for a job of its own is, without its jobs) — except where the
+        // day is computed in this batch, whose jobs `day_jobs` holds.
+        let computed: HashSet<RowKey> = keys.iter().copied().collect();
         let prev_ranges: Vec<TimeRange> = prev_days
             .iter()
-            .filter(|r| self.needs(r.id).prev_day_jobs)
+            .filter(|r| self.needs(r.id).prev_day_jobs && !computed.contains(&r.key()))
             .map(|r| TimeRange {
                 id: r.id,
                 from: r.datetime,
                 to: r.data_time,
             })
+            .collect();
+        let prev_days: Vec<Row> = prev_days
+            .into_iter()
+            .filter(|r| have.insert(r.key()))
             .collect();
         distribute(devices, prev_days, |d| &mut d.days);
         if !prev_ranges.is_empty() {
@@ -833,7 +838,7 @@ async fn pipelined<S: Store + Send + 'static>(
             if let (Some(p), Some(version)) = (prepared.as_mut(), written.version) {
                 rows.adopt(&mut p.batch, version);
             }
-            recent.remember(rows);
+            recent.remember(rows, written.version);
         }
         let Some(p) = prepared else {
             // As in `run_batch`: a device leased just after another worker computed it

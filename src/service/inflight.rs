@@ -97,21 +97,30 @@ impl InFlight {
 ///
 /// A day's `$d$x` reads every data row of the day, and a day is computed by the batch
 /// that takes its last flagged job: its other jobs were computed by the batches just
-/// before, which had them in memory. They are taken from here rather than read again.
-/// A producer that changes such a row flags it, and the day then waits for it; only a
+/// before, which had them in memory. They are taken from here rather than read again —
+/// but only while the job's stored row still carries the version the remembering
+/// batch's commit gave it: a job recomputed since (by another worker, or after a
+/// producer re-flagged one of its rows) has a new version, and its rows are read. A
+/// producer that changes such a row flags it, and the day then waits for it; only a
 /// change made without a flag after recalcd wrote the row goes unseen by that day.
 #[derive(Debug, Default)]
 pub(super) struct Recent {
-    /// Newest first: per written batch, its jobs' data rows.
-    batches: VecDeque<HashMap<(i32, NaiveDateTime), Vec<Row>>>,
+    /// Newest first: per written batch, the version its commit gave its rows and its
+    /// jobs' data rows.
+    batches: VecDeque<(RowVersion, HashMap<(i32, NaiveDateTime), Vec<Row>>)>,
 }
 
 /// How many written batches [`Recent`] remembers (a day of four jobs spans four).
 const RECENT_BATCHES: usize = 4;
 
 impl Recent {
-    /// Remembers the jobs of a batch that has been written.
-    pub(super) fn remember(&mut self, written: InFlight) {
+    /// Remembers the jobs of a batch that has been written, whose commit gave its rows
+    /// `version` (nothing is remembered without one: the rows could not be told
+    /// current later).
+    pub(super) fn remember(&mut self, written: InFlight, version: Option<RowVersion>) {
+        let Some(version) = version else {
+            return;
+        };
         let InFlight { batch, index, jobs } = written;
         let [data, ..] = index;
         let mut by_job: HashMap<(i32, NaiveDateTime), Vec<Row>> = HashMap::new();
@@ -140,7 +149,7 @@ impl Recent {
                 }
             }
         }
-        self.batches.push_front(by_job);
+        self.batches.push_front((version, by_job));
         self.batches.truncate(RECENT_BATCHES);
     }
 
@@ -150,8 +159,14 @@ impl Recent {
         self.batches.clear();
     }
 
-    fn job(&self, job: &(i32, NaiveDateTime)) -> Option<&Vec<Row>> {
-        self.batches.iter().find_map(|b| b.get(job))
+    /// The rows of `job` as a remembered batch wrote them, if its stored job row still
+    /// carries that batch's `version`.
+    fn job(&self, job: &(i32, NaiveDateTime), version: RowVersion) -> Option<&Vec<Row>> {
+        self.batches
+            .iter()
+            .find_map(|(v, jobs)| jobs.get(job).map(|rows| (*v, rows)))
+            .filter(|(v, _)| *v == version)
+            .map(|(_, rows)| rows)
     }
 }
 
@@ -233,24 +248,26 @@ impl<S: Store> View<'_, S> {
         Ok(self.merge(Level::Data, stored, |r| jobs.contains(&(r.id, r.data_time))))
     }
 
-    /// The data rows of jobs no batch computes now, for a day's `$d$x`: those of
-    /// [`Recent`] jobs from memory, the others through [`View::load_job_rows`].
-    pub(super) async fn load_day_job_rows(
-        &self,
-        jobs: &[(i32, NaiveDateTime)],
-    ) -> Result<Vec<Row>, StoreError> {
-        let Some(recent) = self.recent else {
-            return self.load_job_rows(jobs).await;
+    /// The data rows of jobs no batch computes now, for a day's `$d$x`, given the jobs'
+    /// rows as loaded: those of [`Recent`] jobs whose row still carries the version
+    /// their batch gave it from memory, the others through [`View::load_job_rows`].
+    pub(super) async fn load_day_job_rows(&self, jobs: &[&Row]) -> Result<Vec<Row>, StoreError> {
+        let key = |j: &Row| (j.id, j.datetime);
+        let in_flight = |j: &Row| self.in_flight.is_some_and(|f| f.jobs.contains(&key(j)));
+        let remembered = |j: &Row| {
+            self.recent
+                .filter(|_| !in_flight(j))
+                .and_then(|r| r.job(&key(j), j.version))
         };
-        let in_flight =
-            |j: &(i32, NaiveDateTime)| self.in_flight.is_some_and(|f| f.jobs.contains(j));
-        let (known, ask): (Vec<_>, Vec<_>) = jobs
-            .iter()
-            .partition(|j| !in_flight(j) && recent.job(j).is_some());
-        let mut rows = self.load_job_rows(&ask).await?;
-        for j in &known {
-            rows.extend(recent.job(j).into_iter().flatten().cloned());
+        let mut rows = Vec::new();
+        let mut ask = Vec::new();
+        for j in jobs {
+            match remembered(j) {
+                Some(known) => rows.extend(known.iter().cloned()),
+                None => ask.push(key(j)),
+            }
         }
+        rows.extend(self.load_job_rows(&ask).await?);
         Ok(rows)
     }
 
@@ -437,17 +454,37 @@ mod tests {
 
     #[test]
     fn recent_keeps_the_computed_jobs_rows_whether_or_not_the_batch_is_still_shared() {
+        let v = RowVersion::of(7);
         for shared in [false, true] {
             let (batch, f) = in_flight();
             let held = shared.then_some(batch);
             let mut recent = Recent::default();
-            recent.remember(f);
-            let rows = recent.job(&(1, t(0))).expect("the computed job is kept");
+            recent.remember(f, Some(v));
+            let rows = recent.job(&(1, t(0)), v).expect("the computed job is kept");
             let keys: Vec<RowKey> = rows.iter().map(Row::key).collect();
             assert_eq!(keys, [key(1, 0), key(1, 1), key(1, 2)], "shared: {shared}");
-            assert!(recent.job(&(1, t(10))).is_none(), "job 10 was not computed");
-            assert!(recent.job(&(2, t(0))).is_none());
+            assert!(
+                recent.job(&(1, t(10)), v).is_none(),
+                "job 10 was not computed"
+            );
+            assert!(recent.job(&(2, t(0)), v).is_none());
             drop(held);
         }
+    }
+
+    #[test]
+    fn recent_rows_are_given_only_while_the_job_row_carries_the_batch_version() {
+        let (_, f) = in_flight();
+        let mut recent = Recent::default();
+        recent.remember(f, Some(RowVersion::of(7)));
+        assert!(recent.job(&(1, t(0)), RowVersion::of(7)).is_some());
+        // Recomputed since by someone else: the stored job row has another version.
+        assert!(recent.job(&(1, t(0)), RowVersion::of(8)).is_none());
+        assert!(recent.job(&(1, t(0)), RowVersion::ABSENT).is_none());
+        // A batch whose commit gave no version is not remembered.
+        let (_, f) = in_flight();
+        let mut recent = Recent::default();
+        recent.remember(f, None);
+        assert!(recent.job(&(1, t(0)), RowVersion::ABSENT).is_none());
     }
 }

@@ -12,5 +12,6 @@ mod engine_once;
 mod faults;
 mod http;
 mod pipeline;
+mod stale_days;
 mod store_contract;
 mod workers;
