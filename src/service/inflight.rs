@@ -107,8 +107,11 @@ impl InFlight {
 pub(super) struct Recent {
     /// Newest first: per written batch, the version its commit gave its rows and its
     /// jobs' data rows.
-    batches: VecDeque<(RowVersion, HashMap<(i32, NaiveDateTime), Vec<Row>>)>,
+    batches: VecDeque<(RowVersion, JobRows)>,
 }
+
+/// The data rows of jobs, by job (device, start).
+type JobRows = HashMap<(i32, NaiveDateTime), Vec<Row>>;
 
 /// How many written batches [`Recent`] remembers (a day of four jobs spans four).
 const RECENT_BATCHES: usize = 4;
@@ -123,7 +126,7 @@ impl Recent {
         };
         let InFlight { batch, index, jobs } = written;
         let [data, ..] = index;
-        let mut by_job: HashMap<(i32, NaiveDateTime), Vec<Row>> = HashMap::new();
+        let mut by_job = JobRows::new();
         let mut keep = |r: Row| {
             let job = (r.id, r.data_time);
             if jobs.contains(&job) {
