@@ -18,7 +18,11 @@
 //! - an output that could not be computed is left out of `conjoined` (the old value is
 //!   not kept) and recorded as an error; the row gets `recalc = -1`;
 //! - a row whose `conjoined` cannot be read is not computed and keeps its content, with
-//!   `recalc = -1` and an error naming the problem.
+//!   `recalc = -1` and an error naming the problem; and its failure stays its own: no
+//!   other row reads it. Vectors over rows (a job's `$x`, a day's `$x` and `$d$x`, a
+//!   summary's) leave it out, the next data row's `$$x` reads the readable row before
+//!   it, and a value read directly from an unreadable job or day row (`$X`, `$$X`) has
+//!   no value.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -353,7 +357,8 @@ impl Timeline {
                         let cx = DataCx {
                             device: pass.device,
                             row: &self.data[i],
-                            prev: i.checked_sub(1).map(|p| &self.data[p]),
+                            // The row before, skipping rows that cannot be read.
+                            prev: self.data[..i].iter().rev().find(|r| r.malformed.is_none()),
                             job: &self.jobs[ji].rec,
                             prev_job: ji.checked_sub(1).map(|p| &self.jobs[p].rec),
                             ordinal: i - rows.start + 1,

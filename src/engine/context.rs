@@ -41,7 +41,10 @@ impl Device<'_> {
 /// The vector of channel `slot` over `rows`, in their order: numeric when every row has
 /// a number, otherwise a general vector with an empty item where a row has no value.
 /// No rows give an empty vector; rows of which none has the channel give `None`.
+/// Rows whose `conjoined` cannot be read are left out, as if they did not exist: their
+/// failure stays theirs.
 fn vector<'r>(rows: impl Iterator<Item = &'r Record> + Clone, slot: Slot) -> Option<Value> {
+    let rows = rows.filter(|r| r.malformed.is_none());
     if rows.clone().next().is_none() {
         return Some(Value::Nums(Arc::from([])));
     }

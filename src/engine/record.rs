@@ -231,6 +231,12 @@ impl Record {
         column(columns.gps, |r| r.gps.as_deref().map(Value::str));
         column(columns.datetime, |r| Some(time_value(r.datetime)));
         column(columns.data_time, |r| Some(time_value(r.data_time)));
+        if malformed.is_some() {
+            // A row that cannot be read is read by no one: it has no values at all
+            // (not even those of the entries before the bad one), and vectors over
+            // rows leave it out (`context::vector`).
+            vals.iter_mut().for_each(|v| *v = None);
+        }
         Record {
             vals,
             kept: keep.map(|(kept, _)| kept),
@@ -345,9 +351,10 @@ mod tests {
     #[test]
     fn a_malformed_conjoined_is_reported() {
         let mut s = Symbols::new();
-        s.channel("a");
+        let a = s.channel("a");
         let r = Record::load(row("a=1;broken;"), &s, &Columns::new(&s), &[]);
         assert!(r.malformed.is_some());
+        assert_eq!(r.get(a), None, "an unreadable row has no values");
     }
 
     #[test]

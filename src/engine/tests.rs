@@ -271,8 +271,9 @@ fn a_malformed_row_keeps_its_content_and_the_others_compute() {
     assert_eq!(out.data[1].recalc, 0);
     assert_eq!(out.errors.len(), 1);
     assert_eq!(out.errors[0].equation, "conjoined");
-    // The job counts the item the bad row could not give as an empty one.
-    assert_eq!(conj(&out.jobs), ["N=2;"]);
+    // The job leaves the row that cannot be read out.
+    assert_eq!(conj(&out.jobs), ["N=1;"]);
+    assert_eq!(out.jobs[0].recalc, 0);
 }
 
 #[test]
@@ -306,4 +307,43 @@ fn computing_the_written_rows_again_changes_nothing() {
     assert_eq!(conj(&once.jobs), conj(&twice.jobs));
     assert_eq!(conj(&once.days), conj(&twice.days));
     assert!(once.errors.is_empty() && twice.errors.is_empty());
+}
+
+#[test]
+fn an_unreadable_row_is_read_by_no_other_row() {
+    let c = eqs(&[
+        (1, 0, "d", "IFNA - $tmp $$tmp 0"),
+        (4, 0, "avg", "SNRM $tmp"),
+        (4, 0, "n", "SCNT $tmp"),
+        (5, 0, "dn", "SCNT $d$tmp"),
+    ]);
+    let k = consts(&c, &[(0, "WB", "00:00")]);
+    let job = "2024-03-01 08:00:00";
+    let batch = DeviceBatch {
+        id: 1,
+        data: vec![
+            row(1, "2024-03-01 08:00:00", job, "tmp=1;"),
+            row(1, "2024-03-01 08:01:00", job, "tmp=1000;garbage;"),
+            row(1, "2024-03-01 08:02:00", job, "tmp=4;"),
+        ],
+        target_jobs: targets(&[job]),
+        ..DeviceBatch::default()
+    };
+    let out = run(&c, &k, batch);
+    // The unreadable row keeps its content and its failure.
+    assert_eq!(out.data[1].conjoined, "tmp=1000;garbage;");
+    assert_eq!(out.data[1].recalc, -1);
+    assert!(
+        out.errors.iter().all(|e| e.key == out.data[1].key()),
+        "{:?}",
+        out.errors
+    );
+    // Nothing else reads it: the next row's `$$tmp` is the row before it, the job's and
+    // the day's vectors leave it out, and they compute cleanly.
+    assert_eq!(out.data[2].conjoined, "tmp=4;d=3;");
+    assert_eq!(out.data[2].recalc, 0);
+    assert_eq!(conj(&out.jobs), ["avg=2.5;n=2;"]);
+    assert_eq!(out.jobs[0].recalc, 0);
+    assert_eq!(conj(&out.days), ["dn=2;"]);
+    assert_eq!(out.days[0].recalc, 0);
 }
