@@ -43,6 +43,9 @@ pub enum ConjoinedError {
         /// Byte offset of the entry.
         at: usize,
     },
+    /// The stored row could not be decoded at all (its text is not UTF-8).
+    #[error("{0}")]
+    Undecodable(String),
 }
 
 /// One `name=value` entry as read: the name unescaped, the value still escaped.

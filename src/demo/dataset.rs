@@ -375,6 +375,7 @@ impl DeviceRun {
                     self.fuel
                 ),
                 version: RowVersion::ABSENT,
+                unreadable: None,
             });
         }
         rows

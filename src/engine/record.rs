@@ -117,6 +117,7 @@ pub(crate) fn new_row(id: i32, datetime: NaiveDateTime, data_time: NaiveDateTime
         recalc: 0,
         conjoined: String::new(),
         version: RowVersion::ABSENT,
+        unreadable: None,
     }
 }
 
@@ -213,12 +214,15 @@ impl Record {
         let mut vals: Vec<Option<Value>> = std::iter::repeat_with(|| None)
             .take(symbols.channel_count())
             .collect();
-        let malformed = scan_entries(
-            &row.conjoined,
-            symbols,
-            &mut vals,
-            keep.as_mut().map(|(kept, outputs)| (kept, *outputs)),
-        );
+        let malformed = match &row.unreadable {
+            Some(why) => Some(ConjoinedError::Undecodable(why.clone())),
+            None => scan_entries(
+                &row.conjoined,
+                symbols,
+                &mut vals,
+                keep.as_mut().map(|(kept, outputs)| (kept, *outputs)),
+            ),
+        };
         // Only the columns the equations read are made values (texts and times cost).
         let mut column = |slot: Option<Slot>, value: fn(&Row) -> Option<Value>| {
             if let Some(slot) = slot {
@@ -306,6 +310,7 @@ mod tests {
             recalc: 1,
             conjoined: conjoined.into(),
             version: RowVersion::ABSENT,
+            unreadable: None,
         }
     }
 

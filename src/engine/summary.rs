@@ -173,6 +173,7 @@ mod tests {
             recalc: 0,
             conjoined: conjoined.into(),
             version: RowVersion::ABSENT,
+            unreadable: None,
         }
     }
 

@@ -23,6 +23,7 @@ fn row(id: i32, at: &str, job: &str, conjoined: &str) -> Row {
         recalc: 1,
         conjoined: conjoined.into(),
         version: RowVersion::ABSENT,
+        unreadable: None,
     }
 }
 

@@ -398,6 +398,7 @@ mod tests {
             recalc: 0,
             conjoined: format!("x={minute};"),
             version: RowVersion::ABSENT,
+            unreadable: None,
         }
     }
 

@@ -158,6 +158,11 @@ pub struct Row {
     pub conjoined: String,
     /// The version read; the guard writes the row only if it is still current.
     pub version: RowVersion,
+    /// Why the stored row could not be decoded, if it could not: a text column that is
+    /// not valid UTF-8 (possible in a `SQL_ASCII` PostgreSQL database). Its text columns
+    /// then hold a lossy copy, for messages only: the row is not computed, and its write-back
+    /// sets its flag and never its content, so the producer's bytes stay as written.
+    pub unreadable: Option<String>,
 }
 
 impl Row {
@@ -1056,20 +1061,64 @@ pub(crate) fn row_from(
         source: e,
     };
     let Flag { key, data_time } = flag_from(r, what)?;
+    let mut unreadable = None;
+    let mut text = |i: usize, column: &str| -> Result<Option<String>, StoreError> {
+        let t: Option<LenientText> = r.try_get(i).map_err(bad)?;
+        Ok(t.map(|t| {
+            if let (Some(at), None) = (t.invalid_at, &unreadable) {
+                unreadable = Some(format!(
+                    "column `{column}` is not valid UTF-8 (byte {at}); the row is kept as it is"
+                ));
+            }
+            t.text
+        }))
+    };
+    let user = text(4, "user")?;
+    let gps = text(5, "gps")?;
+    let conjoined = text(7, "conjoined")?.unwrap_or_default();
     Ok(Row {
         datetime: key.datetime,
         data_time,
         id: key.id,
         state: r.try_get(3).map_err(bad)?,
-        user: r.try_get(4).map_err(bad)?,
-        gps: r.try_get(5).map_err(bad)?,
+        user,
+        gps,
         recalc: r.try_get::<_, Option<i32>>(6).map_err(bad)?.unwrap_or(0),
-        conjoined: r
-            .try_get::<_, Option<String>>(7)
-            .map_err(bad)?
-            .unwrap_or_default(),
+        conjoined,
         version,
+        unreadable,
     })
+}
+
+/// A text column decoded without failing on bytes that are not UTF-8 (a `SQL_ASCII`
+/// database stores any bytes): one such row must not fail every read that meets it.
+struct LenientText {
+    /// The text, lossy where the bytes are not UTF-8.
+    text: String,
+    /// The offset of the first byte that is not UTF-8, if any.
+    invalid_at: Option<usize>,
+}
+
+impl<'a> tokio_postgres::types::FromSql<'a> for LenientText {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(match std::str::from_utf8(raw) {
+            Ok(text) => LenientText {
+                text: text.to_owned(),
+                invalid_at: None,
+            },
+            Err(e) => LenientText {
+                text: String::from_utf8_lossy(raw).into_owned(),
+                invalid_at: Some(e.valid_up_to()),
+            },
+        })
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        <String as tokio_postgres::types::FromSql>::accepts(ty)
+    }
 }
 
 /// Decodes `at, level, id, datetime, equation, reason` (shared by both dialects).

@@ -221,8 +221,15 @@ impl PgStore {
         // recalcd's own: nobody needs waking for it.
         // JIT compilation pays for itself on long analytic queries; recalcd's are many
         // short set-based ones, which it would only slow down.
-        let mut settings =
-            String::from("SET TIME ZONE 'UTC'; SET recalcd.session = 'on'; SET jit = off;");
+        // A `SQL_ASCII` database stores any bytes; the server checks what it sends
+        // against the client encoding and would refuse a whole read for one row that
+        // is not UTF-8. With the client encoding `SQL_ASCII` too it sends the bytes as
+        // stored, and the row decoder names such a row instead (`Row::unreadable`).
+        let mut settings = String::from(
+            "SET TIME ZONE 'UTC'; SET recalcd.session = 'on'; SET jit = off;
+             SELECT set_config('client_encoding', 'SQL_ASCII', false)
+              WHERE current_setting('server_encoding') = 'SQL_ASCII';",
+        );
         if let Some(t) = database.statement_timeout {
             settings.push_str(&format!("SET statement_timeout = {};", t.as_millis()));
         }
@@ -370,7 +377,7 @@ impl PgStore {
                 r#"CREATE TEMP TABLE IF NOT EXISTS {} (
                     datetime timestamp NOT NULL, data_time timestamp NOT NULL,
                     id integer NOT NULL, state integer, "user" text, gps text,
-                    recalc integer NOT NULL, conjoined text NOT NULL, version bigint
+                    recalc integer NOT NULL, conjoined text, version bigint
                 ) ON COMMIT DELETE ROWS;"#,
                 staging(level)
             ));
@@ -945,8 +952,11 @@ impl Store for PgStore {
             let mut staged = CopyRows::new(&STAGE_TYPES, &what);
             for r in rows {
                 let version = r.version.get();
-                let [a, b, c, d, e, f, g, h] = r.params();
-                staged.row(&[a, b, c, d, e, f, g, h, &version])?;
+                let [a, b, c, d, e, f, g, _] = r.params();
+                // A row that could not be decoded is staged without content (NULL):
+                // its flag is written, its stored bytes are kept.
+                let content = r.unreadable.is_none().then_some(r.conjoined.as_str());
+                staged.row(&[a, b, c, d, e, f, g, &content, &version])?;
                 staged.send_full(sink.as_mut()).await?;
             }
             staged.finish(sink).await?;
@@ -954,8 +964,12 @@ impl Store for PgStore {
             let sql = format!(
                 r#"WITH updated AS (
                        UPDATE "{table}" t
-                          SET data_time = s.data_time, state = s.state, "user" = s."user",
-                              gps = s.gps, recalc = s.recalc, conjoined = s.conjoined
+                          SET recalc = s.recalc,
+                              data_time = CASE WHEN s.conjoined IS NULL THEN t.data_time ELSE s.data_time END,
+                              state = CASE WHEN s.conjoined IS NULL THEN t.state ELSE s.state END,
+                              "user" = CASE WHEN s.conjoined IS NULL THEN t."user" ELSE s."user" END,
+                              gps = CASE WHEN s.conjoined IS NULL THEN t.gps ELSE s.gps END,
+                              conjoined = COALESCE(s.conjoined, t.conjoined)
                          FROM {stage} s
                         WHERE s.version IS NOT NULL
                           AND t.id = s.id AND t.datetime = s.datetime

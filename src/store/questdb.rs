@@ -1111,6 +1111,7 @@ mod tests {
             recalc: 1,
             conjoined: "a=1;".into(),
             version: RowVersion::ABSENT,
+            unreadable: None,
         };
         let v = content_version(&base);
         let mut other = base.clone();

@@ -12,6 +12,7 @@ mod engine_once;
 mod faults;
 mod http;
 mod pipeline;
+mod row_failures;
 mod stale_days;
 mod store_contract;
 mod workers;

@@ -95,6 +95,7 @@ fn row(id: i32, datetime: NaiveDateTime, data_time: NaiveDateTime, recalc: i32) 
         recalc,
         conjoined: format!("tmp={}.5;", datetime.format("%H%M")),
         version: RowVersion::ABSENT,
+        unreadable: None,
     }
 }
 
@@ -640,6 +641,7 @@ async fn write_back_is_idempotent(h: &Harness) {
         rows.iter()
             .map(|r| Row {
                 version: RowVersion::ABSENT,
+                unreadable: None,
                 ..r.clone()
             })
             .collect()

@@ -64,11 +64,16 @@ pub struct TestDb {
 impl TestDb {
     /// Creates `recalcd_test_<unique>` on the `DATABASE_URL` server.
     pub async fn create() -> TestDb {
+        TestDb::create_with("").await
+    }
+
+    /// [`TestDb::create`] with options of `CREATE DATABASE`, e.g. an encoding.
+    pub async fn create_with(options: &str) -> TestDb {
         let server = database_url();
         let name = unique("recalcd_test_");
         admin(&server)
             .await
-            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .batch_execute(&format!("CREATE DATABASE {name} {options}"))
             .await
             .expect("CREATE DATABASE");
         TestDb {
