@@ -14,6 +14,7 @@ pub mod http;
 mod inflight;
 pub mod metrics;
 pub mod monitor;
+pub mod reflag;
 pub mod summary;
 pub mod supervisor;
 pub mod systemd;

@@ -269,6 +269,20 @@ pub struct TimeRange {
     pub to: NaiveDateTime,
 }
 
+/// The rows [`Store::reflag`] flags: time ranges of `datetime` for some devices, and one
+/// range for every other device.
+///
+/// `recalcd reflag` gives the devices with constants of their own (their day break may
+/// differ) a range each and every other device the range of the default day break, so
+/// that flagging all devices needs no list of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReflagRanges {
+    /// Devices with a range of their own (half-open, as [`TimeRange`]).
+    pub devices: Vec<TimeRange>,
+    /// `[from, to)` for every device not in `devices`; `None` for no other device.
+    pub others: Option<(NaiveDateTime, NaiveDateTime)>,
+}
+
 /// Everything one batch writes back, applied together (one transaction on PostgreSQL).
 ///
 /// Within a level each key appears once; a row carries the [`RowVersion`] it was loaded
@@ -775,6 +789,25 @@ pub trait Store {
         &self,
         latest_errors: usize,
     ) -> impl Future<Output = Result<Status, StoreError>> + Send;
+
+    /// Whether device `id` has at least one row in the data, job or day table.
+    ///
+    /// # Errors
+    /// [`StoreError`] if a query fails.
+    fn has_device(&self, id: i32) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Sets `recalc = 1` on the rows of `level` in `ranges` that are not flagged already
+    /// (`recalc <= 0`, or NULL on QuestDB), so that the next batch recomputes them as if
+    /// a producer had flagged them (`recalcd reflag`); rows already flagged keep their
+    /// value. Returns how many rows it flagged.
+    ///
+    /// # Errors
+    /// [`StoreError`] if a statement fails; on PostgreSQL nothing is flagged then.
+    fn reflag(
+        &mut self,
+        level: Level,
+        ranges: &ReflagRanges,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// A store of the dialect detected (or forced) at [`connect`].
@@ -910,6 +943,12 @@ impl Store for AnyStore {
     }
     async fn status(&self, latest_errors: usize) -> Result<Status, StoreError> {
         dispatch!(self, s => s.status(latest_errors).await)
+    }
+    async fn has_device(&self, id: i32) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.has_device(id).await)
+    }
+    async fn reflag(&mut self, level: Level, ranges: &ReflagRanges) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.reflag(level, ranges).await)
     }
 }
 
