@@ -69,7 +69,16 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let flagged = super::runtime()?.block_on(async {
         let mut store = store::connect(&config).await?;
         store.check_schema().await?;
-        match reflag(&mut store, &config.engine, args.from, args.to, args.id, &levels).await {
+        match reflag(
+            &mut store,
+            &config.engine,
+            args.from,
+            args.to,
+            args.id,
+            &levels,
+        )
+        .await
+        {
             Err(e @ ReflagError::UnknownDevice(_)) => Err(super::usage(e.to_string())),
             other => Ok(other?),
         }

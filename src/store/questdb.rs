@@ -66,9 +66,9 @@ use super::migrate::{migrations, render, statements};
 use super::schema::{self, TypeNames};
 use super::{
     check_version, flag_from, row_from, stored_error, Backlog, Constant, Direction, Equation,
-    ErrorRecord, Flag, Lease, Level, MigrateReport, ReflagRanges, Revision, Row, RowKey, RowVersion, Status,
-    Store, StoreError, Sweep, TimeRange, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS,
-    ROW_COLUMNS,
+    ErrorRecord, Flag, Lease, Level, MigrateReport, ReflagRanges, Revision, Row, RowKey,
+    RowVersion, Status, Store, StoreError, Sweep, TimeRange, Wakeups, WriteBatch, WriteOutcome,
+    FLAG_COLUMNS, ROW_COLUMNS,
 };
 use crate::config::{Config, Dialect, TableNames, WorkerConfig};
 

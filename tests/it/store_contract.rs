@@ -4,8 +4,8 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use recalcd::store::{
-    sweep_cursor, AnyStore, ErrorRecord, Lease, Level, ReflagRanges, Row, RowKey, RowVersion, Store,
-    StoreError, TimeRange, WriteBatch,
+    sweep_cursor, AnyStore, ErrorRecord, Lease, Level, ReflagRanges, Row, RowKey, RowVersion,
+    Store, StoreError, TimeRange, WriteBatch,
 };
 
 use crate::support::Harness;
@@ -1119,7 +1119,12 @@ async fn reflag_flags_the_ranges_rows_that_are_not_flagged(h: &Harness) {
         ],
     )
     .await;
-    seed(&mut store, Level::Job, vec![row(4, t(5, 8, 0), t(5, 9, 0), 0)]).await;
+    seed(
+        &mut store,
+        Level::Job,
+        vec![row(4, t(5, 8, 0), t(5, 9, 0), 0)],
+    )
+    .await;
     let ranges = ReflagRanges {
         devices: vec![TimeRange {
             id: 1,

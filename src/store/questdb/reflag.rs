@@ -54,7 +54,9 @@ impl QuestStore {
         let per_device = format!("id = $1 AND datetime >= $2 AND datetime < $3 AND {NOT_FLAGGED}");
         for r in &ranges.devices {
             let params: [&(dyn ToSql + Sync); 3] = [&r.id, &r.from, &r.to];
-            flagged += self.flag_where(&table, &per_device, &types, &params, &what).await?;
+            flagged += self
+                .flag_where(&table, &per_device, &types, &params, &what)
+                .await?;
         }
         if let Some((from, to)) = ranges.others {
             let mut cond = format!("datetime >= $1 AND datetime < $2 AND {NOT_FLAGGED}");
@@ -82,7 +84,10 @@ impl QuestStore {
     ) -> Result<u64, StoreError> {
         let count = self
             .client
-            .prepare_typed(&format!(r#"SELECT count(*) FROM "{table}" WHERE {cond}"#), types)
+            .prepare_typed(
+                &format!(r#"SELECT count(*) FROM "{table}" WHERE {cond}"#),
+                types,
+            )
             .await
             .map_err(StoreError::query(what))?;
         let n: i64 = self
@@ -96,7 +101,10 @@ impl QuestStore {
         }
         let update = self
             .client
-            .prepare_typed(&format!(r#"UPDATE "{table}" SET recalc = 1 WHERE {cond}"#), types)
+            .prepare_typed(
+                &format!(r#"UPDATE "{table}" SET recalc = 1 WHERE {cond}"#),
+                types,
+            )
             .await
             .map_err(StoreError::query(what))?;
         // The count QuestDB reports for an UPDATE of a WAL table is not the rows'.
