@@ -13,5 +13,6 @@ mod engine_once;
 mod faults;
 mod http;
 mod pipeline;
+mod readme;
 mod store_contract;
 mod workers;
