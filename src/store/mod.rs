@@ -7,15 +7,16 @@
 //! the dialect detected at [`connect`]. All SQL of a dialect lives in its module; the
 //! migrations live in `migrations/<dialect>/` ([`migrate`]).
 //!
-//! **The guard** (SPEC §2.4(3)). Every loaded [`Row`] carries a [`RowVersion`]; the
-//! write-back of a row only happens if the stored row still has that version, so a row
-//! a producer changed or re-flagged after recalcd read it keeps the producer's content
-//! and flag. Rows recalcd creates (a job or day that did not exist) carry
-//! [`RowVersion::ABSENT`] and are only inserted if still absent. Rows the guard skips
-//! are reported in [`WriteOutcome::skipped`] and get no error records. PostgreSQL makes
-//! this atomic (the version is the row's `xmin`); QuestDB cannot, see [`questdb`].
+//! **The guard**: nothing a producer writes is lost. Every loaded [`Row`] carries a
+//! [`RowVersion`]; the write-back of a row only happens if the stored row still has
+//! that version, so a row a producer changed or re-flagged after recalcd read it keeps
+//! the producer's content and flag. Rows recalcd creates (a job or day that did not
+//! exist) carry [`RowVersion::ABSENT`] and are only inserted if still absent. Rows the
+//! guard skips are reported in [`WriteOutcome::skipped`] and get no error records.
+//! PostgreSQL makes this atomic (the version is the row's `xmin`); QuestDB cannot, see
+//! [`questdb`].
 //!
-//! **Several workers** (SPEC §7). A batch first takes a [`Lease`] on the devices it will
+//! **Several workers.** A batch first takes a [`Lease`] on the devices it will
 //! process ([`Store::lease`]), polls only their flagged rows ([`Store::poll_leased`]),
 //! and gives the lease back after its write-back ([`Store::release`]); no device is
 //! ever processed by two workers at once. PostgreSQL leases devices dynamically with
@@ -137,7 +138,7 @@ impl RowVersion {
     }
 }
 
-/// One data, job or day row (the universal schema of SPEC §2.1).
+/// One data, job or day row (the data, job and day tables share one schema).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// Measurement time, or job / day start. With `id`, the key.

@@ -649,10 +649,10 @@ async fn write_back_is_idempotent(h: &Harness) {
     assert_eq!(strip(&first), strip(&second));
 }
 
-/// SPEC §2.4(3): recalcd loads flagged rows; a producer then changes one, re-flags
-/// another and creates a job recalcd is about to create; recalcd writes back. The
-/// producer's rows keep the producer's content and flag, get no error records, and
-/// are reported as skipped; the others are written.
+/// Nothing a producer writes is lost: recalcd loads flagged rows; a producer then
+/// changes one, re-flags another and creates a job recalcd is about to create; recalcd
+/// writes back. The producer's rows keep the producer's content and flag, get no error
+/// records, and are reported as skipped; the others are written.
 async fn guard_keeps_what_a_producer_wrote_meanwhile(h: &Harness) {
     let mut recalcd = h.migrated().await;
     seed_example(&mut recalcd).await;
