@@ -1,4 +1,4 @@
-//! The `conjoined` column codec (SPEC §2.2): `name=value;name=value;`.
+//! The `conjoined` column codec: `name=value;name=value;`.
 //!
 //! Inside names and values the characters `;`, `=`, `,` and `\` are escaped with a
 //! backslash; an unescaped `,` separates the items of a vector. Reading is tolerant: a

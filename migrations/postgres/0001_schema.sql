@@ -1,4 +1,5 @@
--- The logical schema of SPEC §2.1 plus recalcd's errors table (PostgreSQL).
+-- The data, job and day tables (one shared schema), constants and equations, plus
+-- recalcd's errors table (PostgreSQL).
 -- `{name}` placeholders are replaced by the configured table names.
 -- Tables that already exist (a producer created them) are left as they are.
 

@@ -1,4 +1,5 @@
--- The logical schema of SPEC §2.1 plus recalcd's errors table (QuestDB).
+-- The data, job and day tables (one shared schema), constants and equations, plus
+-- recalcd's errors table (QuestDB).
 -- `{name}` placeholders are replaced by the configured table names.
 -- data, job and day: `datetime` is the designated timestamp, WAL, one partition per
 -- day, and DEDUP on (datetime, id) so that re-inserting a row replaces it.

@@ -19,6 +19,7 @@ mod eval;
 mod healthcheck;
 mod migrate;
 mod once;
+mod reflag;
 mod run;
 mod status;
 mod summary;
@@ -220,6 +221,16 @@ pub enum Command {
     /// that could not be computed are shown as `-` (table), empty (CSV) or `null`
     /// (JSON), with the reason on stderr.
     Summary(summary::Args),
+    /// Flag the rows of a date range for recalculation, e.g. after changing equations.
+    ///
+    /// Sets `recalc = 1` on the rows of `--level` (default data) whose `datetime` lies in
+    /// the range, so the next `recalcd once` or `recalcd run` recomputes them, with
+    /// everything a flag pulls in: a flagged data row or job is recomputed with its whole
+    /// job (all its data rows) and that job's day; a flagged day alone. The range is
+    /// read as `recalcd summary` reads it: from the device's day break (`#WB`, in its
+    /// `#TZ`) on `--from` to its day break on the day after `--to`. Rows flagged already
+    /// keep their flag and are not counted. Prints how many rows it flagged per level.
+    Reflag(reflag::Args),
 }
 
 /// A mistake in what the user asked for (beyond what clap checks): exit code 2.
@@ -250,6 +261,7 @@ pub fn main() -> ExitCode {
         Command::Once(args) => once::run(args, &cli.global),
         Command::Run(args) => run::run(args, &cli.global),
         Command::Summary(args) => summary::run(args, &cli.global),
+        Command::Reflag(args) => reflag::run(args, &cli.global),
         Command::Healthcheck(args) => healthcheck::run(args, &cli.global),
     };
     match outcome {

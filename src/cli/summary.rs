@@ -41,7 +41,8 @@ pub struct Args {
     pub format: Format,
 }
 
-fn parse_date(s: &str) -> Result<NaiveDate, String> {
+/// A `--from` / `--to` date (also `recalcd reflag`'s).
+pub(super) fn parse_date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("'{s}' is not a date YYYY-MM-DD"))
 }
 

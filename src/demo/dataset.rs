@@ -6,7 +6,7 @@
 //! byte, on every machine. Rows are produced job by job ([`Dataset::jobs`]), so a data
 //! set of millions of rows never has to be held in memory at once.
 //!
-//! The equations are chosen to show the language at work (SPEC §4): comparisons with
+//! The equations are chosen to show the language at work (`docs/language.md`): comparisons with
 //! device constants (`#TMAX`), deltas from the previous row (`$$fuel`) and rates per
 //! second (`#MT`), GPS distances (`GPSDIF`), aggregates (`SNRM`, `SMIN`, `SMAX`, `SSUM`,
 //! `SMED`), histograms on an axis (`HIST`, `HIIX`), data-quality checks (`SDATCTRL` with

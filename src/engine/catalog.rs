@@ -32,7 +32,7 @@ pub enum Problem {
     },
 }
 
-/// What a device's equations need loaded besides the rows they compute (SPEC §3.4).
+/// What a device's equations need loaded besides the rows they compute.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
     /// Data equations read the previous data row (`$$x`).
@@ -49,13 +49,13 @@ pub struct Needs {
     pub day_data: bool,
     /// Data equations read values computed later in the same pass (the job's `$X`,
     /// `$$X`, or a type 1 equation reading a type 2 result): the data and job levels must
-    /// be iterated to a fixpoint (SPEC §3.3).
+    /// be iterated to a fixpoint.
     pub fixpoint: bool,
 }
 
 impl Needs {
     /// A changed job changes what the next job reads (`$$x` of its first row, `$$X`,
-    /// the job level's `$$x`): the next job must follow (SPEC §3.4).
+    /// the job level's `$$x`): the next job must follow.
     pub fn next_job_follows(&self) -> bool {
         self.prev_data_row || self.prev_job || self.prev_job_rows
     }
@@ -98,7 +98,7 @@ impl EquationSet {
     }
 
     /// Whether the `i`-th data equation must be evaluated again in the second and later
-    /// data ↔ job iterations of the fixpoint (SPEC §3.3).
+    /// data ↔ job iterations of the fixpoint.
     ///
     /// The first iteration evaluates every equation. Later ones only need those whose
     /// inputs can still change: an equation that reads a job value (`$X`, `$$X`), a data

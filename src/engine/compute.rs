@@ -1,5 +1,5 @@
 //! One device's recalculation, in memory: jobs and days built from the loaded rows, the
-//! data and job levels iterated to a fixpoint, then the days (SPEC §3).
+//! data and job levels iterated to a fixpoint, then the days.
 //!
 //! The input is a piece of the device's timeline: the rows to compute plus the
 //! neighbours their equations read (the previous data row, job or day, the other jobs of
@@ -43,7 +43,7 @@ use crate::store::{self, ErrorRecord, Row, RowKey};
 /// How the engine runs (`[engine]` in the configuration).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
-    /// The most data ↔ job iterations before giving up on a fixpoint (SPEC §3.3).
+    /// The most data ↔ job iterations before giving up on a fixpoint.
     pub max_iterations: u32,
     /// The zone day breaks are read in when a device has no `#TZ`.
     pub default_zone: Tz,
@@ -92,7 +92,7 @@ pub struct Outcome {
     /// Data ↔ job passes made.
     pub iterations: u32,
     /// Starts of the jobs whose row or data rows now read differently (or are new): the
-    /// next job follows them where the equations read `$$` (SPEC §3.4).
+    /// next job follows them where the equations read `$$`.
     pub changed_jobs: BTreeSet<NaiveDateTime>,
     /// Starts of the days that now read differently (or are new).
     pub changed_days: BTreeSet<NaiveDateTime>,

@@ -1,5 +1,6 @@
 //! The engine's answers to the language's [`Context`]: what each variable form and
-//! pseudo-constant reads at the data, job and day levels (SPEC §4.3, §4.4).
+//! pseudo-constant reads at the data, job and day levels (the
+//! tables of `docs/language.md`).
 
 use std::cell::RefCell;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! Working days: which day a job belongs to, from the device's day break `#WB` read in
-//! its time zone `#TZ` (SPEC §3.2).
+//! its time zone `#TZ`.
 //!
 //! A working day runs from one day break to the next. Timestamps in the store are UTC;
 //! the day break is a local wall-clock time, so a day is usually 24 hours long but 23 or

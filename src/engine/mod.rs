@@ -1,4 +1,4 @@
-//! The recalculation engine: jobs, days and the level fixpoint (SPEC §3). Pure: no I/O.
+//! The recalculation engine: jobs, days and the level fixpoint. Pure: no I/O.
 
 pub mod catalog;
 pub mod compute;

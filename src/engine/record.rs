@@ -10,7 +10,7 @@ use crate::lang::context::{Slot, Symbols};
 use crate::lang::value::Value;
 use crate::store::{Row, RowVersion};
 
-/// The slots of the columns that are readable as channels (SPEC §2.2: `$gps` reads the
+/// The slots of the columns that are readable as channels (`$gps` reads the
 /// `gps` column, not `conjoined`), for the names the equations use.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Columns {

@@ -1,4 +1,4 @@
-//! Summaries (SPEC §3.5): type 6 and then type 7 equations for one device over the days
+//! Summaries: type 6 and then type 7 equations for one device over the days
 //! of a date range. Not stored: the caller prints them.
 //!
 //! Our definitions: the range of dates `from ..= to` runs from the device's day break on

@@ -1,9 +1,10 @@
 //! The checker/compiler: syntax tree → [`Program`], once per equation.
 //!
 //! It checks what the parser cannot: variable forms and pseudo-constants against the
-//! equation's level (SPEC §4.3, §4.4), and `@name` output operands. It resolves every
-//! channel and constant to a slot of the caller's [`Symbols`], so evaluation never looks a
-//! name up, and records what the equation reads and writes for the engine's ordering.
+//! equation's level (the tables of `docs/language.md`), and `@name` output operands. It
+//! resolves every channel and constant to a slot of the caller's [`Symbols`], so
+//! evaluation never looks a name up, and records what the equation reads and writes for
+//! the engine's ordering.
 //!
 //! The program is a flat postfix instruction list for the stack machine in
 //! [`super::eval`]; `IF` becomes a conditional jump, so only the chosen branch runs.
@@ -210,7 +211,7 @@ impl Program {
         &self.constants
     }
 
-    /// The pseudo-constants the program reads (`#MT` and `$$` pull in neighbours, §3.4).
+    /// The pseudo-constants the program reads (`#MT` and `$$` pull in neighbours).
     pub fn pseudos(&self) -> &[Pseudo] {
         &self.pseudos
     }

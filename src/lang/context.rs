@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::value::Value;
 
-/// The level an equation is evaluated at (SPEC §3).
+/// The level an equation is evaluated at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Level {
     /// Types 1 and 2: once per data row.
@@ -26,7 +26,7 @@ pub enum Level {
 }
 
 impl Level {
-    /// The level of an equation `type`; `None` for a type the SPEC does not define.
+    /// The level of an equation `type`; `None` for a type that is no level.
     pub fn from_type(ty: i32) -> Option<Level> {
         match ty {
             1 | 2 => Some(Level::Data),
@@ -50,7 +50,8 @@ impl Level {
     /// Every level, in processing order.
     pub const ALL: [Level; 4] = [Level::Data, Level::Job, Level::Day, Level::Summary];
 
-    /// Whether a variable form may be used at this level (SPEC §4.3; "—" cells are `false`).
+    /// Whether a variable form may be used at this level (the variable table of
+    /// `docs/language.md`; its "—" cells are `false`).
     pub fn allows(self, form: VarForm) -> bool {
         use VarForm::*;
         match form {
@@ -81,8 +82,8 @@ impl fmt::Display for Level {
 
 /// The form of a variable: how many `$`, capitals or not, and the `$d$` / `$j$` prefixes.
 ///
-/// What each form means depends on the level (SPEC §4.3); the engine's [`Context`]
-/// answers for its level.
+/// What each form means depends on the level (`docs/language.md`, *Variables*); the
+/// engine's [`Context`] answers for its level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum VarForm {
     /// `$x`: the current row (data) or the vector over the level's children.
@@ -150,7 +151,7 @@ pub fn is_capitals(name: &str) -> bool {
     letters.peek().is_some() && letters.all(|c| !c.is_lowercase())
 }
 
-/// A pseudo-constant (SPEC §4.4).
+/// A pseudo-constant (`#MT`, `#RECS`, …; `docs/language.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Pseudo {
     /// `#GID`: the device id.
@@ -217,7 +218,8 @@ impl Pseudo {
             .find(|p| p.name().eq_ignore_ascii_case(name))
     }
 
-    /// Whether the pseudo-constant exists at `level` (SPEC §4.4; "—" cells are `false`).
+    /// Whether the pseudo-constant exists at `level` (the table of `docs/language.md`;
+    /// its "—" cells are `false`).
     pub fn allowed_at(self, level: Level) -> bool {
         match self {
             Pseudo::Vmt | Pseudo::Recs => level != Level::Data,
@@ -248,7 +250,7 @@ pub struct ConstSlot(pub u32);
 /// plain vectors indexed by [`Slot::0`]. `None` means "no value": the evaluator turns it
 /// into an empty value naming what was missing.
 pub trait Context {
-    /// The value of channel `slot` read in variable form `form` (SPEC §4.3). Vector forms
+    /// The value of channel `slot` read in variable form `form`. Vector forms
     /// (see [`Level::is_vector`]) answer a vector in time order.
     fn var(&self, form: VarForm, slot: Slot) -> Option<Value>;
     /// The device's constant in `slot`.

@@ -5,7 +5,7 @@ use std::fmt;
 
 use thiserror::Error;
 
-/// The key of a stored equation: its `type`, device `id` and output `name` (SPEC §2.1).
+/// The key of a stored equation: its `type`, device `id` and output `name`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EquationKey {
     /// The level number (1, 2, 4, 5, 6, 7).
@@ -131,7 +131,7 @@ pub enum ErrorKind {
     /// An equation type that is no level.
     #[error("type {0} is not a level (1, 2: data; 4: job; 5: day; 6, 7: summary)")]
     UnknownType(i32),
-    /// A variable form that does not exist at this level (SPEC §4.3).
+    /// A variable form that does not exist at this level.
     #[error("{form} variables ('{written}') cannot be used at the {level} level")]
     FormNotAtLevel {
         /// The form, e.g. `$d$x`.
@@ -141,7 +141,7 @@ pub enum ErrorKind {
         /// The level's name.
         level: &'static str,
     },
-    /// A pseudo-constant that does not exist at this level (SPEC §4.4).
+    /// A pseudo-constant that does not exist at this level.
     #[error("the pseudo-constant #{name} does not exist at the {level} level")]
     PseudoNotAtLevel {
         /// The pseudo-constant's name.

@@ -12,7 +12,7 @@ use super::value::Value;
 /// The implementation of a function: its evaluated operands in order, and the call context.
 pub type Impl = fn(&[Value], &mut CallCx) -> Value;
 
-/// What kind of value an operand is expected to be (SPEC §4.5).
+/// What kind of value an operand is expected to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operand {
     /// N: a number (or a string that reads as one).

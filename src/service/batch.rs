@@ -1,5 +1,5 @@
-//! One batch of the recalculation: poll the flags, pull in what they depend on (SPEC
-//! §3.4), compute every device in memory, and write the whole batch back.
+//! One batch of the recalculation: poll the flags, pull in what they depend on,
+//! compute every device in memory, and write the whole batch back.
 //!
 //! A batch is bounded by `poll.batch_size` flagged rows per level; whole jobs and days
 //! are loaded around them, so memory follows the batch size, never the backlog. The
@@ -38,7 +38,7 @@ pub struct Report {
     pub errors: usize,
     /// Rows the guard left alone because a producer changed them meanwhile.
     pub skipped: usize,
-    /// Next jobs and days flagged because the one before them changed (SPEC §3.4).
+    /// Next jobs and days flagged because the one before them changed.
     pub followed: usize,
 }
 
@@ -165,7 +165,7 @@ impl Recalculator {
     /// give the lease back.
     ///
     /// The lease covers the whole batch — the loads, the computation, the next job or
-    /// day flagged for a changed one (SPEC §3.4), and the write-back — so no other
+    /// day flagged for a changed one, and the write-back — so no other
     /// worker touches these devices meanwhile.
     ///
     /// # Errors
@@ -290,7 +290,7 @@ impl Recalculator {
             failed_rows,
             ..Report::default()
         };
-        // SPEC §3.4: the next job or day of a changed one is flagged, so the next batch
+        // The next job or day of a changed one is flagged, so the next batch
         // recomputes it (and, if it changes too, its own next).
         for (level, keys) in [(Level::Job, follow_jobs), (Level::Day, follow_days)] {
             if keys.is_empty() {

@@ -1,6 +1,7 @@
 //! The service layer: where the pure engine meets the store. It polls, loads, computes
 //! and writes back in batches ([`batch`]), runs that as a daemon that survives the
-//! store going away ([`daemon`]), and evaluates summaries ([`summary`]).
+//! store going away ([`daemon`]), evaluates summaries ([`summary`]), and flags date
+//! ranges for recalculation ([`reflag`]).
 //!
 //! `recalcd run` is the daemon with an HTTP endpoint ([`http`]: health and Prometheus
 //! [`metrics`]) and systemd notifications ([`systemd`]) beside it ([`supervisor`]);
@@ -14,6 +15,7 @@ pub mod http;
 mod inflight;
 pub mod metrics;
 pub mod monitor;
+pub mod reflag;
 pub mod summary;
 pub mod supervisor;
 pub mod systemd;

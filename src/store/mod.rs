@@ -7,15 +7,16 @@
 //! the dialect detected at [`connect`]. All SQL of a dialect lives in its module; the
 //! migrations live in `migrations/<dialect>/` ([`migrate`]).
 //!
-//! **The guard** (SPEC §2.4(3)). Every loaded [`Row`] carries a [`RowVersion`]; the
-//! write-back of a row only happens if the stored row still has that version, so a row
-//! a producer changed or re-flagged after recalcd read it keeps the producer's content
-//! and flag. Rows recalcd creates (a job or day that did not exist) carry
-//! [`RowVersion::ABSENT`] and are only inserted if still absent. Rows the guard skips
-//! are reported in [`WriteOutcome::skipped`] and get no error records. PostgreSQL makes
-//! this atomic (the version is the row's `xmin`); QuestDB cannot, see [`questdb`].
+//! **The guard**: nothing a producer writes is lost. Every loaded [`Row`] carries a
+//! [`RowVersion`]; the write-back of a row only happens if the stored row still has
+//! that version, so a row a producer changed or re-flagged after recalcd read it keeps
+//! the producer's content and flag. Rows recalcd creates (a job or day that did not
+//! exist) carry [`RowVersion::ABSENT`] and are only inserted if still absent. Rows the
+//! guard skips are reported in [`WriteOutcome::skipped`] and get no error records.
+//! PostgreSQL makes this atomic (the version is the row's `xmin`); QuestDB cannot, see
+//! [`questdb`].
 //!
-//! **Several workers** (SPEC §7). A batch first takes a [`Lease`] on the devices it will
+//! **Several workers.** A batch first takes a [`Lease`] on the devices it will
 //! process ([`Store::lease`]), polls only their flagged rows ([`Store::poll_leased`]),
 //! and gives the lease back after its write-back ([`Store::release`]); no device is
 //! ever processed by two workers at once. PostgreSQL leases devices dynamically with
@@ -137,7 +138,7 @@ impl RowVersion {
     }
 }
 
-/// One data, job or day row (the universal schema of SPEC §2.1).
+/// One data, job or day row (the data, job and day tables share one schema).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// Measurement time, or job / day start. With `id`, the key.
@@ -272,6 +273,20 @@ pub struct TimeRange {
     pub from: NaiveDateTime,
     /// First `datetime` excluded.
     pub to: NaiveDateTime,
+}
+
+/// The rows [`Store::reflag`] flags: time ranges of `datetime` for some devices, and one
+/// range for every other device.
+///
+/// `recalcd reflag` gives the devices with constants of their own (their day break may
+/// differ) a range each and every other device the range of the default day break, so
+/// that flagging all devices needs no list of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReflagRanges {
+    /// Devices with a range of their own (half-open, as [`TimeRange`]).
+    pub devices: Vec<TimeRange>,
+    /// `[from, to)` for every device not in `devices`; `None` for no other device.
+    pub others: Option<(NaiveDateTime, NaiveDateTime)>,
 }
 
 /// Everything one batch writes back, applied together (one transaction on PostgreSQL).
@@ -780,6 +795,25 @@ pub trait Store {
         &self,
         latest_errors: usize,
     ) -> impl Future<Output = Result<Status, StoreError>> + Send;
+
+    /// Whether device `id` has at least one row in the data, job or day table.
+    ///
+    /// # Errors
+    /// [`StoreError`] if a query fails.
+    fn has_device(&self, id: i32) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Sets `recalc = 1` on the rows of `level` in `ranges` that are not flagged already
+    /// (`recalc <= 0`, or NULL on QuestDB), so that the next batch recomputes them as if
+    /// a producer had flagged them (`recalcd reflag`); rows already flagged keep their
+    /// value. Returns how many rows it flagged.
+    ///
+    /// # Errors
+    /// [`StoreError`] if a statement fails; on PostgreSQL nothing is flagged then.
+    fn reflag(
+        &mut self,
+        level: Level,
+        ranges: &ReflagRanges,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// A store of the dialect detected (or forced) at [`connect`].
@@ -915,6 +949,12 @@ impl Store for AnyStore {
     }
     async fn status(&self, latest_errors: usize) -> Result<Status, StoreError> {
         dispatch!(self, s => s.status(latest_errors).await)
+    }
+    async fn has_device(&self, id: i32) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.has_device(id).await)
+    }
+    async fn reflag(&mut self, level: Level, ranges: &ReflagRanges) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.reflag(level, ranges).await)
     }
 }
 

@@ -41,13 +41,15 @@ use super::migrate::{migrations, render};
 use super::schema::{self, TypeNames};
 use super::{
     check_version, flag_from, open_client, row_from, stored_error, Backlog, Constant, Direction,
-    Equation, Flag, Lease, Level, MigrateReport, Revision, Row, RowKey, RowVersion, Status, Store,
-    StoreError, Sweep, TimeRange, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS, ROW_COLUMNS,
+    Equation, Flag, Lease, Level, MigrateReport, ReflagRanges, Revision, Row, RowKey, RowVersion,
+    Status, Store, StoreError, Sweep, TimeRange, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS,
+    ROW_COLUMNS,
 };
 use crate::config::{Config, DatabaseConfig, Dialect, TableNames, WorkerConfig};
 
 pub mod lease;
 mod listen;
+mod reflag;
 
 /// Serialises concurrent `recalcd migrate` runs (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x7265_6361_6c63_6401;
@@ -1108,6 +1110,14 @@ impl Store for PgStore {
             constants: constants.max(0) as u64,
             latest_errors: errors,
         })
+    }
+
+    async fn has_device(&self, id: i32) -> Result<bool, StoreError> {
+        reflag::has_device(&self.client, &self.tables, id).await
+    }
+
+    async fn reflag(&mut self, level: Level, ranges: &ReflagRanges) -> Result<u64, StoreError> {
+        reflag::reflag(&mut self.client, &self.tables, level, ranges).await
     }
 }
 

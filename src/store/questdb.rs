@@ -66,11 +66,13 @@ use super::migrate::{migrations, render, statements};
 use super::schema::{self, TypeNames};
 use super::{
     check_version, flag_from, row_from, stored_error, Backlog, Constant, Direction, Equation,
-    ErrorRecord, Flag, Lease, Level, MigrateReport, Revision, Row, RowKey, RowVersion, Status,
-    Store, StoreError, Sweep, TimeRange, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS,
-    ROW_COLUMNS,
+    ErrorRecord, Flag, Lease, Level, MigrateReport, ReflagRanges, Revision, Row, RowKey,
+    RowVersion, Status, Store, StoreError, Sweep, TimeRange, Wakeups, WriteBatch, WriteOutcome,
+    FLAG_COLUMNS, ROW_COLUMNS,
 };
 use crate::config::{Config, Dialect, TableNames, WorkerConfig};
+
+mod reflag;
 
 /// Rows per multi-row `INSERT` (8 bound parameters each: 4,000 per statement, far below
 /// the protocol's 65,535).
@@ -1080,6 +1082,14 @@ impl Store for QuestStore {
             constants: counts[1],
             latest_errors,
         })
+    }
+
+    async fn has_device(&self, id: i32) -> Result<bool, StoreError> {
+        self.device_rows_exist(id).await
+    }
+
+    async fn reflag(&mut self, level: Level, ranges: &ReflagRanges) -> Result<u64, StoreError> {
+        self.flag_ranges(level, ranges).await
     }
 }
 

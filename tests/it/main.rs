@@ -3,6 +3,7 @@
 mod support;
 
 mod cli_lang;
+mod cli_reflag;
 mod cli_store;
 mod daemon;
 mod demo;
@@ -12,6 +13,7 @@ mod engine_once;
 mod faults;
 mod http;
 mod pipeline;
+mod readme;
 mod row_failures;
 mod stale_days;
 mod store_contract;

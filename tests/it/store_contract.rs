@@ -4,8 +4,8 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use recalcd::store::{
-    sweep_cursor, AnyStore, ErrorRecord, Lease, Level, Row, RowKey, RowVersion, Store, StoreError,
-    TimeRange, WriteBatch,
+    sweep_cursor, AnyStore, ErrorRecord, Lease, Level, ReflagRanges, Row, RowKey, RowVersion,
+    Store, StoreError, TimeRange, WriteBatch,
 };
 
 use crate::support::Harness;
@@ -56,6 +56,7 @@ mod questdb_logic_on_postgres {
         write_back_clears_flags_and_records_errors,
         write_back_is_idempotent,
         guard_keeps_what_a_producer_wrote_meanwhile,
+        reflag_flags_the_ranges_rows_that_are_not_flagged,
     );
 }
 
@@ -73,6 +74,7 @@ contract!(
     flagged_jobs_in_day_spans,
     revision_moves_with_the_equations_and_constants_only,
     leases_split_the_devices_between_workers,
+    reflag_flags_the_ranges_rows_that_are_not_flagged,
 );
 
 /// 2024-03-`day` `h`:`m`:00 UTC.
@@ -649,10 +651,10 @@ async fn write_back_is_idempotent(h: &Harness) {
     assert_eq!(strip(&first), strip(&second));
 }
 
-/// SPEC §2.4(3): recalcd loads flagged rows; a producer then changes one, re-flags
-/// another and creates a job recalcd is about to create; recalcd writes back. The
-/// producer's rows keep the producer's content and flag, get no error records, and
-/// are reported as skipped; the others are written.
+/// Nothing a producer writes is lost: recalcd loads flagged rows; a producer then
+/// changes one, re-flags another and creates a job recalcd is about to create; recalcd
+/// writes back. The producer's rows keep the producer's content and flag, get no error
+/// records, and are reported as skipped; the others are written.
 async fn guard_keeps_what_a_producer_wrote_meanwhile(h: &Harness) {
     let mut recalcd = h.migrated().await;
     seed_example(&mut recalcd).await;
@@ -1098,4 +1100,86 @@ async fn flagged_jobs_in_day_spans(h: &Harness) {
         .unwrap();
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(found.contains(&(1, t(2, 9, 0))) && found.contains(&(2, t(1, 7, 0))));
+}
+
+async fn reflag_flags_the_ranges_rows_that_are_not_flagged(h: &Harness) {
+    let mut store = h.migrated().await;
+    // Device 1 has a range of its own (March 1); every other device gets March 2.
+    seed(
+        &mut store,
+        Level::Data,
+        vec![
+            row(1, t(1, 8, 0), t(1, 8, 0), 0),
+            row(1, t(1, 9, 0), t(1, 9, 0), -1),
+            row(1, t(2, 8, 0), t(2, 8, 0), 0),
+            row(1, t(3, 8, 0), t(3, 8, 0), 0),
+            row(2, t(1, 8, 0), t(1, 8, 0), 0),
+            row(2, t(2, 8, 0), t(2, 8, 0), 3),
+            row(2, t(2, 9, 0), t(2, 9, 0), 0),
+            row(3, t(2, 23, 59), t(2, 23, 59), 0),
+            row(3, t(3, 0, 0), t(3, 0, 0), 0),
+        ],
+    )
+    .await;
+    seed(
+        &mut store,
+        Level::Job,
+        vec![row(4, t(5, 8, 0), t(5, 9, 0), 0)],
+    )
+    .await;
+    let ranges = ReflagRanges {
+        devices: vec![TimeRange {
+            id: 1,
+            from: t(1, 0, 0),
+            to: t(2, 0, 0),
+        }],
+        others: Some((t(2, 0, 0), t(3, 0, 0))),
+    };
+    // Device 1: both rows of March 1 (the failed one too); device 2: the row of March
+    // 2 not flagged yet (the other keeps its 3); device 3: the row before midnight.
+    assert_eq!(store.reflag(Level::Data, &ranges).await.unwrap(), 4);
+    let flags: Vec<(i32, NaiveDateTime, i32)> = store
+        .load_between(Level::Data, t(1, 0, 0), t(4, 0, 0))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.id, r.datetime, r.recalc))
+        .collect();
+    assert_eq!(
+        flags,
+        vec![
+            (1, t(1, 8, 0), 1),
+            (1, t(1, 9, 0), 1),
+            (1, t(2, 8, 0), 0),
+            (1, t(3, 8, 0), 0),
+            (2, t(1, 8, 0), 0),
+            (2, t(2, 8, 0), 3),
+            (2, t(2, 9, 0), 1),
+            (3, t(2, 23, 59), 1),
+            (3, t(3, 0, 0), 0),
+        ]
+    );
+    // Flagged rows are not counted again; other levels are untouched.
+    assert_eq!(store.reflag(Level::Data, &ranges).await.unwrap(), 0);
+    assert_eq!(store.reflag(Level::Day, &ranges).await.unwrap(), 0);
+    let job = store
+        .load_between(Level::Job, t(1, 0, 0), t(9, 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(job[0].recalc, 0);
+    // One device only: nothing for the others.
+    let only_4 = ReflagRanges {
+        devices: vec![TimeRange {
+            id: 4,
+            from: t(5, 0, 0),
+            to: t(6, 0, 0),
+        }],
+        others: None,
+    };
+    assert_eq!(store.reflag(Level::Job, &only_4).await.unwrap(), 1);
+    assert_eq!(store.reflag(Level::Data, &only_4).await.unwrap(), 0);
+    // A device is known by a row at any level.
+    assert!(store.has_device(1).await.unwrap());
+    assert!(store.has_device(4).await.unwrap());
+    assert!(!store.has_device(9).await.unwrap());
 }

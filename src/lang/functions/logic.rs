@@ -2,7 +2,7 @@
 //! `IFNN`, `IFNA`, `ISN`, `ISA`, `GOTH`, `TRANS`.
 //!
 //! `IF`, `IFNN`, `IFNA`, `ISN` and `ISA` accept empty operands: their purpose is to test
-//! for empty (SPEC §4.2), and `IF` must not become empty because its unchosen branch is.
+//! for empty, and `IF` must not become empty because its unchosen branch is.
 
 use crate::lang::function::{CallCx, Function};
 use crate::lang::value::Value;

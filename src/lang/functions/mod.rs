@@ -1,4 +1,5 @@
-//! The function library, one file per group of SPEC §4.5, and the table of all of them.
+//! The function library, one file per group (as `docs/language.md`
+//! groups them), and the table of all of them.
 //!
 //! Each group file exports a `FUNCTIONS` table built with `entry!`; a function body has
 //! the shape `fn(&[Value], &mut CallCx) -> Result<Value, Value>` where `Err` carries the

@@ -249,7 +249,8 @@ fn the_example_evaluator_works() {
     assert!(evaluate("+ 1 2 3").is_err());
 }
 
-/// Every name and alias of SPEC §4.5, so that a function cannot go missing unnoticed.
+/// Every function name and alias the language defines (`docs/language.md`), so that a
+/// function cannot go missing unnoticed.
 const SPEC_NAMES: &[&str] = &[
     "+", "ADD", "-", "SUB", "*", "MUL", "/", "DIV", "ABS", "MOD", "MAX", "MIN", "AND", "OR", "SHL",
     "SHR", "=", "EQ", ">", "GT", ">=", "GET", "<", "LT", "<=", "LET", "EQS", "POW", "IF", "INR",

@@ -1,5 +1,5 @@
 //! Every function, fed arbitrary operands of every kind: it must not panic and must never
-//! return a number that is not finite (SPEC §4.2: failures are empty values).
+//! return a number that is not finite (failures are empty values).
 
 use std::sync::Arc;
 
