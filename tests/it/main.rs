@@ -12,5 +12,6 @@ mod engine_once;
 mod faults;
 mod http;
 mod pipeline;
+mod producer_text;
 mod store_contract;
 mod workers;
