@@ -11,6 +11,19 @@
 //! Both directions are one pass over the bytes without regular expressions; reading
 //! borrows from the input unless a name or value holds an escape.
 //!
+//! Writing a row back (see [`Kept`]): whatever a producer wrote reads back the same
+//! after recalcd rewrites the row — the same names with the same values, and the same
+//! unreadable segments. Every entry recalcd does not replace is written `name=value;`
+//! (the name escaped, the value's stored text as read, trimmed); a segment that cannot
+//! be read (no `=`, no name) is kept byte for byte with its `;`; blank segments (`;;`)
+//! are dropped. The one text that cannot be followed by anything is an *open tail*: a
+//! text ending in a backslash that escapes nothing (`path=C:\data\`). That backslash
+//! stands for itself only because nothing follows it; a `;` written after it would be
+//! escaped and join the next entry to the value. So the open tail — the segment after
+//! the last unescaped `;` — is kept byte for byte and written last, after the entries
+//! recalcd writes: `tmp=4;path=C:\data\` with an output `plen` becomes
+//! `tmp=4;plen=1;path=C:\data\`, and rewriting that again changes nothing.
+//!
 //! Decoding a value (see [`decode`]): a value with an unescaped `,` is a vector — a
 //! numeric vector if every item is a number, otherwise a general vector whose items are
 //! numbers, strings, or empty for an empty item; any other value is a number if it reads
@@ -75,7 +88,12 @@ impl Entry<'_> {
 
 /// The entries of a `conjoined` text in order, repeated names included.
 pub fn entries(text: &str) -> Entries<'_> {
-    Entries { text, pos: 0 }
+    Entries {
+        text,
+        pos: 0,
+        segment: 0..0,
+        open: false,
+    }
 }
 
 /// An iterator over the entries of a `conjoined` text; see [`entries`].
@@ -83,6 +101,25 @@ pub fn entries(text: &str) -> Entries<'_> {
 pub struct Entries<'a> {
     text: &'a str,
     pos: usize,
+    /// The bytes of the segment last returned, without its `;`.
+    segment: std::ops::Range<usize>,
+    /// The segment last returned is the text's open tail.
+    open: bool,
+}
+
+impl<'a> Entries<'a> {
+    /// The segment last returned by `next` exactly as it stands in the text: untrimmed,
+    /// escapes included, without its `;` (empty before the first call).
+    pub fn segment(&self) -> &'a str {
+        &self.text[self.segment.clone()]
+    }
+
+    /// Whether the segment last returned is the text's *open tail*: it ends the text
+    /// with a backslash that escapes nothing, so whatever were written after it would be
+    /// escaped by that backslash and join it (see the module docs).
+    pub fn at_open_tail(&self) -> bool {
+        self.open
+    }
 }
 
 impl<'a> Iterator for Entries<'a> {
@@ -119,6 +156,9 @@ impl<'a> Iterator for Entries<'a> {
             }
             let end = i.min(bytes.len());
             self.pos = end + 1;
+            // A last backslash skips past the end: it escapes nothing.
+            self.open = i > bytes.len();
+            self.segment = start..end;
             let segment = &self.text[start..end];
             // A segment with `=` is never blank: only one without needs trimming.
             let Some(eq) = eq else {
@@ -371,6 +411,62 @@ pub fn write_entry(out: &mut String, name: &str, v: &Value) {
     out.push(';');
 }
 
+/// The part of a producer's text that is written back when recalcd rewrites the row:
+/// every entry it does not replace, kept so that it reads back the same (the rewrite
+/// rule in the module docs).
+///
+/// Fed the items of [`entries`] one by one ([`Kept::keep`]), then finished with the
+/// entries recalcd writes ([`Kept::finish`]).
+#[derive(Debug, Clone, Default)]
+pub struct Kept {
+    /// The kept entries and unreadable segments, each ending with its `;`.
+    text: String,
+    /// Where the open tail starts in the source text, when it is kept.
+    tail: Option<usize>,
+}
+
+impl Kept {
+    /// Nothing kept yet, with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Kept {
+        Kept {
+            text: String::with_capacity(capacity),
+            tail: None,
+        }
+    }
+
+    /// Keeps the item `entries` returned last: an entry as `name=value;` (the name
+    /// escaped as [`escape_into`] writes it, the value's stored text as read), a segment
+    /// that cannot be read byte for byte with its `;`, and the open tail, whatever it
+    /// holds, byte for byte after everything else.
+    pub fn keep(&mut self, entries: &Entries<'_>, item: &Result<Entry<'_>, ConjoinedError>) {
+        if entries.at_open_tail() {
+            self.tail = Some(entries.segment.start);
+            return;
+        }
+        match item {
+            Ok(e) => {
+                escape_into(&mut self.text, &e.name);
+                self.text.push('=');
+                self.text.push_str(e.raw);
+            }
+            Err(_) => self.text.push_str(entries.segment()),
+        }
+        self.text.push(';');
+    }
+
+    /// The text to store: what was kept, then what `append` writes (complete entries,
+    /// each ending with `;`), then the open tail of `source` (the text the items were
+    /// read from), if it was kept.
+    pub fn finish(self, source: &str, append: impl FnOnce(&mut String)) -> String {
+        let Kept { mut text, tail } = self;
+        append(&mut text);
+        if let Some(tail) = tail.and_then(|start| source.get(start..)) {
+            text.push_str(tail);
+        }
+        text
+    }
+}
+
 /// Writes pairs as a `conjoined` text.
 pub fn write<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a Value)>) -> String {
     let mut out = String::new();
@@ -539,6 +635,87 @@ mod tests {
             }
         }
         assert!(has_plain_ends("a b") && !has_plain_ends("a\u{b}") && !has_plain_ends("é"));
+    }
+
+    /// `text` kept whole (nothing replaced), then `appended`.
+    fn kept(text: &str, appended: &str) -> String {
+        let mut kept = Kept::default();
+        let mut it = entries(text);
+        while let Some(item) = it.next() {
+            kept.keep(&it, &item);
+        }
+        kept.finish(text, |out| out.push_str(appended))
+    }
+
+    #[test]
+    fn the_open_tail_is_the_segment_a_last_backslash_ends() {
+        let mut it = entries(r"a=1; b = x\;y ;c=C:\d\");
+        let mut seen = Vec::new();
+        while let Some(item) = it.next() {
+            seen.push((it.segment(), it.at_open_tail(), item.is_ok()));
+        }
+        assert_eq!(
+            seen,
+            [
+                ("a=1", false, true),
+                (r" b = x\;y ", false, true),
+                (r"c=C:\d\", true, true)
+            ]
+        );
+        for (text, open) in [
+            (r"x\", true),
+            (r"x\\", false),
+            (r"x\\\", true),
+            (r"x\;", false),
+            ("x\\\u{e9}", false),
+            (r"a=1;\", true),
+        ] {
+            let mut it = entries(text);
+            let mut last = false;
+            while it.next().is_some() {
+                last = it.at_open_tail();
+            }
+            assert_eq!(last, open, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn kept_text_reads_back_the_same() {
+        assert_eq!(
+            kept(r"tmp=4;path=C:\data\", "n=1;"),
+            r"tmp=4;n=1;path=C:\data\"
+        );
+        assert_eq!(
+            kept(" a = 1 ;;junk; =x;b=2", "n=1;"),
+            "a=1;junk; =x;b=2;n=1;"
+        );
+        assert_eq!(kept(r"a\ \ =\ x\ ;", ""), r"a \ =\ x\ ;");
+        assert_eq!(kept(r"bad\", "n=1;"), r"n=1;bad\");
+        for text in [
+            r"tmp=4;path=C:\data\",
+            " a = 1 ;;junk; =x;b=2",
+            r"bad\",
+            "č=\\ ;",
+        ] {
+            let once = kept(text, "n=1;");
+            assert_eq!(kept(&once, ""), once, "{text:?}");
+            let (read, again): (Vec<_>, Vec<_>) =
+                (entries(text).collect(), entries(&once).collect());
+            let values = |v: Vec<Result<Entry<'_>, ConjoinedError>>| {
+                v.into_iter()
+                    .map(|e| {
+                        e.map(|e| {
+                            let value = e.value();
+                            (e.name.into_owned(), value)
+                        })
+                        .map_err(|_| ())
+                    })
+                    .filter(|e| !matches!(e, Ok((n, _)) if n == "n"))
+                    .collect::<Vec<_>>()
+            };
+            // The open tail was last already: the order is the same too.
+            assert_eq!(values(read), values(again), "{text:?} -> {once:?}");
+        }
     }
 
     #[test]

@@ -1,20 +1,26 @@
-//! `recalcd eval`: evaluate one equation against values given on the command line.
+//! `recalcd eval`: evaluate one equation against values given on the command line, read
+//! as the engine reads them: variables as the `conjoined` codec reads a stored channel
+//! (or as the engine reads a column such as `gps`), constants as it reads the
+//! `constants` table, with `--id N` the device's stored constants first.
 
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
 use recalcd::conjoined;
+use recalcd::engine::catalog::Constants;
 use recalcd::lang::{
-    parse, Bindings, EquationError, ExprKind, FunctionTable, Level, Machine, Program, Pseudo,
-    Symbols, Value, VarForm,
+    parse, Bindings, ConstSlot, EquationError, ExprKind, FunctionTable, Level, Machine, Program,
+    Pseudo, Symbols, Value, VarForm,
 };
+use recalcd::store::{self, Store as _};
 
 use super::GlobalArgs;
 
-/// Evaluate one equation and print its value as it would be written into `conjoined`.
+/// Evaluate one equation and print its value.
 ///
 /// Exit codes: 0 a value was printed; 1 the result is empty (the reason is printed on
-/// stderr); 2 a usage, parse or check error (printed with its column).
+/// stderr), or the database of `--id` cannot be read; 2 a usage, parse or check error
+/// (printed with its column).
 #[derive(Debug, clap::Args)]
 #[command(after_help = EVAL_HELP)]
 pub struct Args {
@@ -24,7 +30,8 @@ pub struct Args {
     level: LevelArg,
 
     /// A variable: `tmp=21.5` sets `$tmp`, `TMP=3` sets `$TMP`; a name written with its
-    /// prefix (`'$$tmp=20'`, `'$d$tmp=1,2'`, `'$j$x=1,2'`) sets exactly that form.
+    /// prefix (`'$$tmp=20'`, `'$d$tmp=1,2'`, `'$j$x=1,2'`) sets exactly that form. The
+    /// value is read as a stored `conjoined` entry is (`v=1,2,3` is a vector).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     vars: Vec<String>,
 
@@ -33,17 +40,28 @@ pub struct Args {
     prev: Vec<String>,
 
     /// A constant (`TMAX=20` for `#TMAX`) or a pseudo-constant (`MT=5` for `#MT`,
-    /// `VMT=1,2,3`, `JB=2024-03-01T06:00:00`); the `#` is optional.
+    /// `VMT=1,2,3`, `JB=2024-03-01T06:00:00`); the `#` is optional. Overrides the
+    /// stored constant of `--id`.
     #[arg(long = "const", value_name = "NAME=VALUE")]
     consts: Vec<String>,
+
+    /// Take device N's constants (and its `id = 0` defaults) from the configured
+    /// database (`--database-url`, `--config`), and N as `#GID`. Without it `eval`
+    /// touches no database.
+    #[arg(long, value_name = "N")]
+    id: Option<i32>,
 
     /// The random seed for `RND` / `RNDN` (the engine derives it from the row key).
     #[arg(long, default_value_t = 0)]
     seed: u64,
 
     /// Print the value as JSON: a number, a string, an array, or `null` when empty.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "conjoined")]
     json: bool,
+
+    /// Print the value (and the `@name` outputs) as stored in `conjoined`, escaped.
+    #[arg(long)]
+    conjoined: bool,
 
     /// The equation, e.g. `IF > $tmp #TMAX 1 0` (quote it for the shell).
     #[arg(allow_hyphen_values = true)]
@@ -51,20 +69,34 @@ pub struct Args {
 }
 
 const EVAL_HELP: &str = "\
-Prints the value as it would be written into `conjoined` (vectors comma-separated).
-Exit codes: 0 a value was printed; 1 the result is empty (the reason is on stderr);
+Prints the value plain (vectors comma-separated, strings as they are); --conjoined prints
+it as stored in `conjoined` (escaped), --json as JSON. Exit codes: 0 a value was printed;
+1 the result is empty (the reason is on stderr) or the database of --id cannot be read;
 2 a usage, parse or check error (printed with its column). `@name` outputs that the
 equation writes are printed on stderr as `output @name=value`.
 
-Values: a number, or text. Vectors are comma-separated (--var tmp=1,2,3); write \\, for a
-comma inside an item. Which forms are vectors depends on the level: at the job, day and
-summary levels $x (and $$x at job and day), $d$x and $j$x are vectors; $X, $$X and every
-form at the data level are single values. At the data level an uppercase --var X=... is
-the current job's value, at the other levels the current row's own value.
+Values are read as the engine reads them. A --var or --prev is one `conjoined` entry: a
+value with an unescaped comma is a vector (--var v=1,2,3 at the data level is a data
+row's vector channel), otherwise a number if it reads as one, else a string; write \\, \\;
+\\= and \\\\ for those characters inside a value. Where a form reads one value per row (at
+the job, day and summary levels $x, $$x at job and day, $d$x, $j$x) the items separated
+by commas are the rows' values. The columns gps, user, datetime and data_time are taken
+whole as text (--var gps=49.1,16.6 is one string), id and state as integers. At the data
+level an uppercase --var X=... is the current job's value, at the other levels the
+current row's own value. A --const is read as the `constants` table is: a number if it
+reads as one, else the text as it is (#WB as a day break HH:MM[:SS]).
+
+With --id N the constants of device N (its own over the `id = 0` defaults) are read from
+the configured database (--database-url, DATABASE_URL or --config), #GID is N and #WB its
+day break; every --const overrides them.
 
 Examples:
   recalcd eval --var tmp=21.5 --const TMAX=20 'IF > $tmp #TMAX 1 0'
+  recalcd eval --var v=1,2,3,4 'SNRM $v'
   recalcd eval --level job --var tmp=1,2,3 'SNRM $tmp'
+  recalcd eval --var v=1,2,3,4 --conjoined 'SA $v'
+  recalcd eval --database-url postgres://postgres@localhost/recalcd --id 5 --var tmp=25 \\
+      'IF > $tmp #TMAX 1 0'
   recalcd eval --level job --const MT=3600 --json '/ #MT 60'";
 
 /// The `--level` values.
@@ -91,19 +123,9 @@ impl From<LevelArg> for Level {
     }
 }
 
-/// Runs `recalcd eval`. Every error here is a usage error (exit 2): `eval` touches no
-/// database or file.
-pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    match evaluate(args) {
-        Ok(code) => Ok(code),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            Ok(ExitCode::from(2))
-        }
-    }
-}
-
-fn evaluate(args: Args) -> anyhow::Result<ExitCode> {
+/// Runs `recalcd eval`. A bad value or equation is a usage error (exit 2); a database
+/// that `--id` cannot read is a runtime error (exit 1).
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let level = Level::from(args.level);
     let table = FunctionTable::standard();
     let mut symbols = Symbols::new();
@@ -115,7 +137,6 @@ fn evaluate(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let mut bindings = Bindings::new();
-    // A value the user gave that cannot be bound is a usage error (exit 2).
     for spec in &args.vars {
         bind_var(spec, false, level, &program, &mut symbols, &mut bindings)
             .map_err(|e| super::as_usage(e, "--var"))?;
@@ -124,13 +145,22 @@ fn evaluate(args: Args) -> anyhow::Result<ExitCode> {
         bind_var(spec, true, level, &program, &mut symbols, &mut bindings)
             .map_err(|e| super::as_usage(e, "--prev"))?;
     }
-    for spec in &args.consts {
-        bind_const(spec, &mut symbols, &mut bindings).map_err(|e| super::as_usage(e, "--const"))?;
-    }
+    let stored = match args.id {
+        Some(id) => stored_constants(global, id)?,
+        None => Vec::new(),
+    };
+    bind_constants(&args.consts, stored, args.id, &symbols, &mut bindings)?;
 
     let result = Machine::new().eval(&program, &bindings, args.seed);
+    let print = |v: &Value| {
+        if args.conjoined {
+            stored_form(v)
+        } else {
+            v.to_string()
+        }
+    };
     for (name, value) in &result.outputs {
-        eprintln!("output @{name}={}", stored(value));
+        eprintln!("output @{name}={}", print(value));
     }
     if let Value::Empty(reason) = &result.value {
         if args.json {
@@ -142,7 +172,7 @@ fn evaluate(args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", to_json(&result.value));
     } else {
-        println!("{}", stored(&result.value));
+        println!("{}", print(&result.value));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -156,7 +186,7 @@ fn report_compile_error(src: &str, e: &EquationError) {
     }
 }
 
-/// Splits `NAME=VALUE`.
+/// Splits `NAME=VALUE` at its first `=` (constants: their values are not escaped).
 fn split_spec(spec: &str) -> anyhow::Result<(&str, &str)> {
     match spec.split_once('=') {
         Some((name, value)) if !name.trim().is_empty() => Ok((name.trim(), value)),
@@ -164,7 +194,28 @@ fn split_spec(spec: &str) -> anyhow::Result<(&str, &str)> {
     }
 }
 
-/// Binds one `--var` / `--prev` value.
+/// Reads `NAME=VALUE` as the `conjoined` codec reads one stored entry: the name
+/// unescaped and trimmed, the value's stored text trimmed.
+fn read_entry(spec: &str) -> anyhow::Result<conjoined::Entry<'_>> {
+    let mut entries = conjoined::entries(spec);
+    let entry = match entries.next() {
+        Some(Ok(entry)) => entry,
+        Some(Err(_)) | None => bail!("'{spec}' is not NAME=VALUE"),
+    };
+    if entries.next().is_some() {
+        bail!(
+            "'{spec}' is more than one entry: an unescaped ';' ends a value (write \\; for \
+             a ';' inside it)"
+        );
+    }
+    Ok(entry)
+}
+
+/// The row columns readable as channels (SPEC §2.2): the engine reads them from the
+/// row's columns, not from `conjoined`.
+const COLUMNS: [&str; 6] = ["id", "state", "user", "gps", "datetime", "data_time"];
+
+/// Binds one `--var` / `--prev` value, read as the engine reads the channel.
 fn bind_var(
     spec: &str,
     previous: bool,
@@ -173,7 +224,8 @@ fn bind_var(
     symbols: &mut Symbols,
     bindings: &mut Bindings,
 ) -> anyhow::Result<()> {
-    let (name, raw) = split_spec(spec)?;
+    let entry = read_entry(spec)?;
+    let name = entry.name.as_ref();
     let (form, channel) = if name.starts_with('$') {
         let what = || format!("'{name}' is not a variable such as $x, $$X or $d$x");
         let expr = parse(name, FunctionTable::standard())
@@ -209,36 +261,119 @@ fn bind_var(
             form.prefix()
         );
     }
+    let column = COLUMNS.iter().find(|c| c.eq_ignore_ascii_case(&channel));
     let value = if level.is_vector(form) {
-        conjoined::decode_vector(raw)
+        // One item per row, each as a row's value reads.
+        conjoined::decode_vector(entry.raw)
+    } else if let Some(column) = column {
+        column_value(column, spec)?
     } else {
-        conjoined::decode_scalar(raw)
+        entry.value()
     };
     bindings.set_var(form, slot, value);
     Ok(())
 }
 
-/// Binds one `--const` value: a pseudo-constant if the name is one, else a constant.
-fn bind_const(spec: &str, symbols: &mut Symbols, bindings: &mut Bindings) -> anyhow::Result<()> {
-    let (name, raw) = split_spec(spec)?;
-    let name = name.strip_prefix('#').unwrap_or(name);
-    if parse(&format!("#{name}"), FunctionTable::standard()).is_err() {
-        bail!("'{name}' is not a valid constant name (letters, digits and _)");
+/// A column's value as the engine reads it from a row: `id` and `state` are integers,
+/// the others text taken whole (not `conjoined`: `gps=49.1,16.6` is one string).
+fn column_value(column: &str, spec: &str) -> anyhow::Result<Value> {
+    let (_, text) = split_spec(spec)?;
+    if matches!(column, "id" | "state") {
+        let n: i32 = text
+            .trim()
+            .parse()
+            .ok()
+            .with_context(|| format!("'{spec}': the {column} column holds an integer"))?;
+        Ok(Value::Num(f64::from(n)))
+    } else {
+        Ok(Value::str(text))
     }
-    match Pseudo::from_name(name) {
-        Some(Pseudo::Null) => bail!("#NULL is always empty and cannot be set"),
-        Some(Pseudo::Vmt) => bindings.set_pseudo(Pseudo::Vmt, conjoined::decode_vector(raw)),
-        Some(p) => bindings.set_pseudo(p, conjoined::decode_scalar(raw)),
-        None => {
-            let slot = symbols.constant(name);
-            bindings.set_constant(slot, conjoined::decode_scalar(raw));
+}
+
+/// Device `id`'s constants (its own and the `id = 0` defaults) from the configured
+/// database.
+fn stored_constants(global: &GlobalArgs, id: i32) -> anyhow::Result<Vec<store::Constant>> {
+    let config = global.load_config()?;
+    super::init_logging(&config.log);
+    let all = super::runtime()?.block_on(async {
+        let store = store::connect(&config).await?;
+        store.check_schema().await?;
+        store.load_constants().await
+    })?;
+    if !all.iter().any(|c| c.id == id) {
+        eprintln!("note: device {id} has no constants of its own; the defaults (id = 0) apply");
+    }
+    Ok(all
+        .into_iter()
+        .filter(|c| c.id == 0 || c.id == id)
+        .collect())
+}
+
+/// Binds the constants: `stored` (of device `id`), then every `--const` over them, read as
+/// the engine reads the `constants` table; pseudo-constants given with `--const` are set
+/// as given, `#GID` and `#WB` come from `--id` unless given.
+fn bind_constants(
+    specs: &[String],
+    mut records: Vec<store::Constant>,
+    id: Option<i32>,
+    symbols: &Symbols,
+    bindings: &mut Bindings,
+) -> anyhow::Result<()> {
+    let device = id.unwrap_or(0);
+    let mut pseudos = Vec::new();
+    for spec in specs {
+        let (name, raw) = split_spec(spec).map_err(|e| super::as_usage(e, "--const"))?;
+        let name = name.strip_prefix('#').unwrap_or(name);
+        if parse(&format!("#{name}"), FunctionTable::standard()).is_err() {
+            return Err(super::usage(format!(
+                "--const: '{name}' is not a valid constant name (letters, digits and _)"
+            )));
         }
+        match Pseudo::from_name(name) {
+            Some(Pseudo::Null) => {
+                return Err(super::usage(
+                    "--const: #NULL is always empty and cannot be set",
+                ))
+            }
+            // The day break is a stored constant the engine reads as one.
+            Some(Pseudo::Wb) | None => {
+                if symbols.find_constant(name).is_none() && Pseudo::from_name(name).is_none() {
+                    eprintln!("note: the equation does not read #{name}");
+                }
+                records.push(store::Constant {
+                    id: device,
+                    name: name.to_owned(),
+                    value: raw.to_owned(),
+                });
+            }
+            Some(Pseudo::Vmt) => pseudos.push((Pseudo::Vmt, conjoined::decode_vector(raw))),
+            Some(p) => pseudos.push((p, conjoined::decode_scalar(raw))),
+        }
+    }
+    let constants = Constants::build(&records, symbols);
+    let mine = constants.for_device(device);
+    for slot in (0..symbols.constant_count() as u32).map(ConstSlot) {
+        if let Some(v) = mine.get(slot) {
+            bindings.set_constant(slot, v.clone());
+        }
+    }
+    if let Some(id) = id {
+        bindings.set_pseudo(Pseudo::Gid, Value::Num(f64::from(id)));
+    }
+    if let Some(text) = &mine.day_break {
+        match mine.day_break_text() {
+            Some(brk) => bindings.set_pseudo(Pseudo::Wb, Value::str(brk)),
+            None => eprintln!("note: #WB '{text}' is not a day break HH:MM[:SS]; #WB has no value"),
+        }
+    }
+    for (p, v) in pseudos {
+        bindings.set_pseudo(p, v);
     }
     Ok(())
 }
 
 /// A value as written into `conjoined`.
-fn stored(v: &Value) -> String {
+fn stored_form(v: &Value) -> String {
     let mut s = String::new();
     conjoined::write_value(&mut s, v);
     s

@@ -121,14 +121,113 @@ fn eval_json_prints_numbers_strings_and_arrays() {
 }
 
 #[test]
-fn eval_prints_vectors_comma_separated_and_strings_escaped() {
+fn eval_prints_plain_values_and_the_stored_form_on_request() {
     let (code, out, _) = eval(&["--level", "job", "--var", "x=1,2,3", "IFNA $x 0"]);
     assert_eq!((code, out.as_str()), (0, "1,2,3\n"));
     let (code, out, _) = eval(&["'a;b=c,d'"]);
+    assert_eq!((code, out.as_str()), (0, "a;b=c,d\n"));
+    let (code, out, _) = eval(&["--conjoined", "'a;b=c,d'"]);
     assert_eq!((code, out.as_str()), (0, "a\\;b\\=c\\,d\n"));
-    // At the data level a comma does not make a vector: the GPS column is "lat,lon".
+    let (code, out, _) = eval(&["--var", "v=1,2,3,4", "SA $v"]);
+    assert_eq!((code, out.as_str()), (0, "1,2,3,4\n"));
+    let (code, out, _) = eval(&["--var", "v=1,2,3,4", "--conjoined", "SA $v"]);
+    assert_eq!((code, out.as_str()), (0, "1\\,2\\,3\\,4\n"));
+    let (code, _, _) = eval(&["--json", "--conjoined", "1"]);
+    assert_eq!(code, 2, "--json and --conjoined exclude each other");
+    // The gps column is "lat,lon": one string, not a vector.
     let (code, out, _) = eval(&["--json", "--var", "gps=49.1,16.6", "IFNA $gps 0"]);
     assert_eq!((code, out.as_str()), (0, "\"49.1,16.6\"\n"));
+}
+
+#[test]
+fn eval_reads_variables_as_the_conjoined_codec_does() {
+    // A data row's vector channel, as an earlier equation stores it.
+    let (code, out, err) = eval(&["--var", "v=1,2,3,4", "SNRM $v"]);
+    assert_eq!((code, out.as_str()), (0, "2.5\n"), "{err}");
+    let (code, out, _) = eval(&["--prev", "v=1,2", "--json", "IFNA $$v 0"]);
+    assert_eq!((code, out.as_str()), (0, "[1,2]\n"));
+    let (code, out, _) = eval(&["--level", "job", "--var", "V=4,5", "--json", "IFNA $V 0"]);
+    assert_eq!((code, out.as_str()), (0, "[4,5]\n"));
+    // Escapes, spaces and numbers as a stored entry reads them.
+    let (code, out, _) = eval(&["--json", "--var", "s=a\\,b\\;c", "$s"]);
+    assert_eq!((code, out.as_str()), (0, "\"a,b;c\"\n"));
+    let (code, out, _) = eval(&["--json", "--var", "n= 007 ;", "$n"]);
+    assert_eq!((code, out.as_str()), (0, "7\n"));
+    let (code, out, _) = eval(&["--var", "p=C:\\data\\", "$p"]);
+    assert_eq!((code, out.as_str()), (0, "C:data\\\n"));
+    // At a vector form the items are the rows' values.
+    let (code, out, _) = eval(&[
+        "--level",
+        "job",
+        "--json",
+        "--var",
+        "x=1\\,2,3",
+        "IFNA $x 0",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "[\"1,2\",3]\n"));
+    // What the codec cannot read as one entry is a usage error naming the option.
+    let (code, _, err) = eval(&["--var", "x=a;b", "$x"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--var: 'x=a;b' is more than one entry"),
+        "{err}"
+    );
+    let (code, _, err) = eval(&["--prev", "=3", "$$x"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--prev: '=3' is not NAME=VALUE"), "{err}");
+    let (code, _, err) = eval(&["--var", "state=on", "$state"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("the state column holds an integer"), "{err}");
+}
+
+#[test]
+fn eval_takes_a_devices_constants_from_the_store() {
+    let db = crate::support::TestDb::create_blocking();
+    let (code, _, err) = run(&["migrate", "--database-url", &db.url]);
+    assert_eq!(code, 0, "{err}");
+    db.execute_blocking(
+        r"INSERT INTO constants (id, name, value) VALUES
+             (0, 'TMAX', '20'), (0, 'WB', '06:00'), (5, 'TMAX', '30'),
+             (5, 'WB', '07:30'), (5, 'NOTE', 'a\,b');",
+    );
+    let with = |args: &[&str]| {
+        let mut all = vec!["eval", "--database-url", &db.url];
+        all.extend_from_slice(args);
+        run(&all)
+    };
+    let (code, out, err) = with(&["--id", "5", "--var", "tmp=25", "IF > $tmp #TMAX 1 0"]);
+    assert_eq!((code, out.as_str()), (0, "0\n"), "{err}");
+    let (code, out, _) = with(&["--id", "5", "#GID"]);
+    assert_eq!((code, out.as_str()), (0, "5\n"));
+    let (code, out, _) = with(&["--id", "5", "#WB"]);
+    assert_eq!((code, out.as_str()), (0, "07:30:00\n"));
+    // A constant is its text as stored (the constants table is not `conjoined`).
+    let (_, out, _) = with(&["--id", "5", "#NOTE"]);
+    assert_eq!(out, "a\\,b\n");
+    // Another device gets the defaults, and is told so.
+    let (code, out, err) = with(&["--id", "7", "--var", "tmp=25", "IF > $tmp #TMAX 1 0"]);
+    assert_eq!((code, out.as_str()), (0, "1\n"), "{err}");
+    assert!(
+        err.contains("device 7 has no constants of its own"),
+        "{err}"
+    );
+    // --const overrides what is stored.
+    let (_, out, _) = with(&[
+        "--id", "5", "--const", "TMAX=10", "--const", "WB=05:00", "#TMAX",
+    ]);
+    assert_eq!(out, "10\n");
+    let (_, out, _) = with(&["--id", "5", "--const", "WB=05:00", "#WB"]);
+    assert_eq!(out, "05:00:00\n");
+    // Without --id no database is touched; with it an unreachable one is exit 1.
+    let unreachable = "postgres://nobody:secret@127.0.0.1:1/none";
+    let (code, out, _) = run(&["eval", "--database-url", unreachable, "+ 1 2"]);
+    assert_eq!((code, out.as_str()), (0, "3\n"));
+    let (code, _, err) = run(&["eval", "--database-url", unreachable, "--id", "5", "#TMAX"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.starts_with("error: ") && !err.contains("secret"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod engine_once;
 mod faults;
 mod http;
 mod pipeline;
+mod producer_text;
 mod readme;
 mod row_failures;
 mod stale_days;
