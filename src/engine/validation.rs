@@ -177,9 +177,17 @@ pub fn check_name(name: &str) -> Result<(), ProblemKind> {
     }
 }
 
-/// Checks every problem of `records` (names, parsing and checking, duplicates, cycles
-/// and what depends on a left-out equation) and returns every problem with the
-/// equations each set keeps. Names are added to `symbols` as the equations use them.
+/// Whether two equation names are the same output channel (names compare
+/// case-insensitively).
+pub fn same_name(a: &str, b: &str) -> bool {
+    fold(a) == fold(b)
+}
+
+/// Every problem of `records` — names, parsing and checking, duplicates, cycles and what
+/// depends on a left-out equation — in record order: exactly what [`Catalog::build`]
+/// leaves out.
+///
+/// [`Catalog::build`]: super::catalog::Catalog::build
 pub fn validate(records: &[store::Equation]) -> Vec<Problem> {
     validate_into(records, &mut Symbols::new()).problems
 }
