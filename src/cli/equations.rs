@@ -65,20 +65,22 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn connect(global: &GlobalArgs) -> anyhow::Result<(tokio::runtime::Runtime, store::AnyStore)> {
+/// Connects to the configured store; `check` runs on it before its schema is checked.
+fn connect(
+    global: &GlobalArgs,
+    check: impl FnOnce(&store::AnyStore) -> anyhow::Result<()>,
+) -> anyhow::Result<(tokio::runtime::Runtime, store::AnyStore)> {
     let config = global.load_config()?;
     super::init_logging(&config.log);
     let runtime = super::runtime()?;
-    let store = runtime.block_on(async {
-        let store = store::connect(&config).await?;
-        store.check_schema().await?;
-        Ok::<_, store::StoreError>(store)
-    })?;
+    let store = runtime.block_on(store::connect(&config))?;
+    check(&store)?;
+    runtime.block_on(store.check_schema())?;
     Ok((runtime, store))
 }
 
 fn export(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let (runtime, store) = connect(global)?;
+    let (runtime, store) = connect(global, |_| Ok(()))?;
     let mut equations = runtime.block_on(store.load_equations())?;
     equations.sort_by(|a, b| (a.kind, a.id, &a.name).cmp(&(b.kind, b.id, &b.name)));
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -93,14 +95,17 @@ fn import(args: ImportArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     let source = args.file.display().to_string();
-    let (runtime, mut store) = connect(global)?;
-    if store.dialect() == Dialect::QuestDb && !args.merge {
-        return Err(super::usage(
-            "`recalcd equations import` without --merge replaces the whole equations table \
-             at once, which QuestDB cannot do (it has neither DELETE nor transactions across \
-             statements); use --merge to add or replace equations by type, id and name",
-        ));
-    }
+    let (runtime, mut store) = connect(global, |store| {
+        if store.dialect() == Dialect::QuestDb && !args.merge {
+            return Err(super::usage(
+                "`recalcd equations import` without --merge replaces the whole equations \
+                 table at once, which QuestDB cannot do (it has neither DELETE nor \
+                 transactions across statements); use --merge to add or replace equations \
+                 by type, id and name",
+            ));
+        }
+        Ok(())
+    })?;
     let file: Vec<store::Equation> = parsed.equations.iter().map(|(_, e)| e.clone()).collect();
     if !args.merge {
         let problems = problems_of_file(&parsed);
