@@ -1124,8 +1124,6 @@ async fn equations_are_replaced_whole_or_merged_by_key(h: &Harness) {
         None,
     )
     .await;
-    // The revision (PostgreSQL's triggers; QuestDB's fingerprint has a test of its own
-    // and no PostgreSQL playing QuestDB can compute it).
     let r0 = revision_if_postgres(&store).await;
     let set = vec![e(1, 0, "a", "+ $x 1"), e(4, 7, "S", "SSUM $a")];
     match store.replace_equations(&set).await {
