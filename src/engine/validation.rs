@@ -395,21 +395,19 @@ fn analyze(
 
     // Cycles, per type, among what is still kept.
     for ty in [1, 2, 4, 5, 6, 7] {
-        let nodes: Vec<usize> = members
+        // (member, its compiled equation): every member not yet skipped compiled.
+        let nodes: Vec<(usize, &Equation)> = members
             .iter()
-            .copied()
-            .filter(|i| entries[*i].key.ty == ty && !skipped.contains(i))
+            .filter(|i| entries[**i].key.ty == ty && !skipped.contains(*i))
+            .filter_map(|&i| Some((i, entries[i].eq.as_deref()?)))
             .collect();
-        let eqs: Vec<&Equation> = nodes
-            .iter()
-            .filter_map(|&i| entries[i].eq.as_deref())
-            .collect();
+        let eqs: Vec<&Equation> = nodes.iter().map(|(_, e)| *e).collect();
         let deps = same_level_deps(&eqs);
         let mut cyclic = Vec::new();
-        for n in 0..nodes.len() {
+        for (n, (i, _)) in nodes.iter().enumerate() {
             if let Some(path) = cycle_through(n, &deps) {
                 let names = path.iter().map(|&p| eqs[p].key.name.clone()).collect();
-                cyclic.push((nodes[n], ProblemKind::Cycle { path: names }));
+                cyclic.push((*i, ProblemKind::Cycle { path: names }));
             }
         }
         for (i, kind) in cyclic {

@@ -41,6 +41,10 @@
 //! close, the window); a dead worker's share is not taken over — it waits, still
 //! flagged, until that worker is restarted (e.g. by systemd).
 //!
+//! **Replacing the equations.** Without `DELETE` or transactions the whole set cannot be
+//! swapped at once ([`Store::replace_equations`] refuses); [`Store::merge_equations`]
+//! updates each replaced equation in place and inserts the new ones, one statement each.
+//!
 //! **Revision of the equations and constants** ([`Store::revision`]). QuestDB has no
 //! triggers, and its table transaction numbers (`tables().table_txn`) are documented as
 //! approximate and null for tables not written since the server started, so the
