@@ -1,18 +1,18 @@
-//! `recalcd check`: parse and check every equation and print every problem.
+//! `recalcd check`: validate every equation and print every problem.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use std::collections::HashMap;
-
-use recalcd::lang::{Equation, EquationKey, Symbols};
+use recalcd::engine::validation::validate;
 use recalcd::store::{self, Store};
 
+use super::equations::csv;
 use super::GlobalArgs;
 
-/// Check every stored equation (or those of a CSV file): parse it, resolve its functions and operands, and check its
-/// variables and pseudo-constants against its level. Prints one line per problem and
-/// exits 2 if there is any, else prints `N equations OK`.
+/// Check every stored equation (or those of a CSV file) exactly as the daemon loads them:
+/// names, types, functions and operands, variables and pseudo-constants against the
+/// level, duplicate outputs, cycles, and what reads a skipped equation. Prints one line per
+/// problem and exits 2 if there is any, else prints `N equations OK`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = CHECK_HELP)]
 pub struct Args {
@@ -25,176 +25,102 @@ const CHECK_HELP: &str = "\
 Without --file the equations are read from the configured database (--config,
 --database-url); a connection or schema problem exits 1.
 
-The CSV file has one equation per line: type,id,name,eq. An optional first line
-starting with `type` is a header; blank lines are skipped. The first three commas split
-type, id and name; the rest of the line is the equation, so it may contain commas and
-apostrophes unquoted. A field may also be wrapped in double quotes with \"\" for a
-double quote, as a CSV export writes it.";
+Every problem names the equation (type, id, name) and, with --file, the line:
+  equations.csv:4: equation (type 4, id 17, 'tavg') column 6: SNRM expects 1 operand, ...
+A name must not be empty nor contain = ; , or \\. Two equations must not write the same
+channel of the same row (types 1 and 2 both write the data row; names compare
+case-insensitively); a device's equation replacing the id 0 default of the same type and
+name is an override. An equation reading its own result, directly or through others of
+its type, is a cycle; an equation reading what a skipped equation writes is skipped too.
+The daemon leaves out exactly the equations reported here.
+
+The CSV file has one equation per line: type,id,name,eq (as `recalcd equations export`
+writes it). An optional first line starting with `type` is a header; blank lines are
+skipped. The first three commas split type, id and name; the rest of the line is the
+equation, so it may contain commas and apostrophes unquoted. A field may also be wrapped
+in double quotes with \"\" for a double quote (and then span lines), as a CSV export
+writes it.";
 
 /// Runs `recalcd check`.
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let (source, report) = match &args.file {
+    let (source, equations, problems) = match &args.file {
         Some(path) => {
-            let text = match std::fs::read_to_string(path) {
-                Ok(text) => text,
-                Err(e) => {
-                    eprintln!("error: cannot read {}: {e}", path.display());
-                    return Ok(ExitCode::from(2));
-                }
+            let Some(parsed) = read_file(path) else {
+                return Ok(ExitCode::from(2));
             };
-            (path.display().to_string(), check_csv(&text))
+            let problems = problems_of_file(&parsed);
+            (path.display().to_string(), parsed.records(), problems)
         }
-        None => ("equations".to_string(), check_stored(global)?),
+        None => {
+            let stored = load_stored(global)?;
+            let problems = validate(&stored)
+                .into_iter()
+                .map(|p| (None, p.to_string()))
+                .collect();
+            ("equations".to_string(), stored.len(), problems)
+        }
     };
-    for (line, problem) in &report.problems {
-        match line {
-            Some(line) => println!("{source}:{line}: {problem}"),
-            None => println!("{problem}"),
-        }
-    }
-    if report.problems.is_empty() {
-        println!("{} equations OK", report.equations);
+    print_problems(&source, &problems);
+    if problems.is_empty() {
+        println!("{equations} equations OK");
         Ok(ExitCode::SUCCESS)
     } else {
         println!(
-            "{} problem{} in {} equations",
-            report.problems.len(),
-            if report.problems.len() == 1 { "" } else { "s" },
-            report.equations
+            "{} problem{} in {equations} equations",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" },
         );
         Ok(ExitCode::from(2))
     }
 }
 
-/// Loads the stored equations from the configured database and checks them.
-fn check_stored(global: &GlobalArgs) -> anyhow::Result<Report> {
+/// A problem, with the CSV line it is on when it comes from a file.
+pub type Located = (Option<usize>, String);
+
+/// Reads and parses a CSV file; `None` (after saying why on stderr) when it cannot be read.
+pub fn read_file(path: &Path) -> Option<csv::Parsed> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(csv::read(&text)),
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// Every problem of a CSV file — records that cannot be read, then what the validation
+/// finds in the others — in line order.
+pub fn problems_of_file(parsed: &csv::Parsed) -> Vec<Located> {
+    let records: Vec<store::Equation> = parsed.equations.iter().map(|(_, e)| e.clone()).collect();
+    let mut problems: Vec<(usize, String)> = parsed.problems.clone();
+    problems.extend(
+        validate(&records)
+            .into_iter()
+            .map(|p| (parsed.equations[p.record].0, p.to_string())),
+    );
+    problems.sort_by_key(|(line, _)| *line);
+    problems.into_iter().map(|(l, m)| (Some(l), m)).collect()
+}
+
+/// Prints each problem on its own line: `SOURCE:LINE: problem`, or the problem alone.
+pub fn print_problems(source: &str, problems: &[Located]) {
+    for (line, problem) in problems {
+        match line {
+            Some(line) => println!("{source}:{line}: {problem}"),
+            None => println!("{problem}"),
+        }
+    }
+}
+
+/// Loads the stored equations from the configured database.
+fn load_stored(global: &GlobalArgs) -> anyhow::Result<Vec<store::Equation>> {
     let config = global.load_config()?;
     super::init_logging(&config.log);
-    let stored = super::runtime()?.block_on(async {
+    Ok(super::runtime()?.block_on(async {
         let store = store::connect(&config).await?;
         store.check_schema().await?;
         store.load_equations().await
-    })?;
-    let mut checker = Checker::default();
-    for e in stored {
-        let key = EquationKey {
-            ty: e.kind,
-            id: i64::from(e.id),
-            name: e.name,
-        };
-        checker.check(None, key, &e.eq);
-    }
-    Ok(checker.report)
-}
-
-/// What checking found.
-#[derive(Debug, Default)]
-struct Report {
-    /// The number of equations (CSV: lines that are not blank or the header).
-    equations: usize,
-    /// (CSV line number, message) per problem, in order.
-    problems: Vec<(Option<usize>, String)>,
-}
-
-/// Checks equations one by one against a shared symbol table, noting duplicates.
-#[derive(Debug, Default)]
-struct Checker {
-    report: Report,
-    symbols: Symbols,
-    /// (type, id, folded name) → where it was first seen.
-    seen: HashMap<(i32, i64, String), Option<usize>>,
-}
-
-impl Checker {
-    fn check(&mut self, line: Option<usize>, key: EquationKey, eq: &str) {
-        self.report.equations += 1;
-        let folded = (key.ty, key.id, key.name.to_lowercase());
-        match self.seen.get(&folded) {
-            Some(first) => {
-                let first = first.map_or(String::new(), |l| format!(" (first on line {l})"));
-                self.report
-                    .problems
-                    .push((line, format!("{key}: defined again{first}")));
-            }
-            None => {
-                self.seen.insert(folded, line);
-            }
-        }
-        if let Err(e) = Equation::compile(key, eq, &mut self.symbols) {
-            self.report.problems.push((line, e.to_string()));
-        }
-    }
-}
-
-fn check_csv(text: &str) -> Report {
-    // A spreadsheet's export may start with a byte-order mark.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut checker = Checker::default();
-    let mut first = true;
-    for (i, line) in text.lines().enumerate() {
-        let number = i + 1;
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let is_header = first
-            && unquote(line.split(',').next().unwrap_or(""))
-                .trim()
-                .eq_ignore_ascii_case("type");
-        first = false;
-        if is_header {
-            continue;
-        }
-        match split_line(line) {
-            Ok((key, eq)) => checker.check(Some(number), key, &eq),
-            Err(problem) => {
-                checker.report.equations += 1;
-                checker.report.problems.push((Some(number), problem));
-            }
-        }
-    }
-    checker.report
-}
-
-/// Splits `type,id,name,eq` into the key and the equation.
-fn split_line(line: &str) -> Result<(EquationKey, String), String> {
-    let mut parts = line.splitn(4, ',');
-    let (Some(ty), Some(id), Some(name), Some(eq)) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err("expected type,id,name,eq".to_string());
-    };
-    let ty = unquote(ty.trim());
-    let ty: i32 = ty
-        .trim()
-        .parse()
-        .map_err(|_| format!("the type '{ty}' is not a whole number"))?;
-    let id = unquote(id.trim());
-    let id: i64 = id
-        .trim()
-        .parse()
-        .map_err(|_| format!("the id '{id}' is not a whole number"))?;
-    let name = unquote(name.trim()).trim().to_string();
-    if name.is_empty() {
-        return Err("the equation has no name".to_string());
-    }
-    // The equation is kept as stored (columns count from its first character) unless
-    // it is quoted.
-    let quoted = eq.trim();
-    let eq = if quoted.len() >= 2 && quoted.starts_with('"') && quoted.ends_with('"') {
-        unquote(quoted)
-    } else {
-        eq.to_string()
-    };
-    Ok((EquationKey { ty, id, name }, eq))
-}
-
-/// A field without its CSV double quotes (`"a ""b"""` → `a "b"`); other text unchanged.
-fn unquote(field: &str) -> String {
-    match field.strip_prefix('"').and_then(|f| f.strip_suffix('"')) {
-        Some(inner) => inner.replace("\"\"", "\""),
-        None => field.to_string(),
-    }
+    })?)
 }
 
 #[cfg(test)]
@@ -202,37 +128,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn splits_at_the_first_three_commas() {
-        let r = split_line("4, 17 ,tavg,SNRM VA '1,2'");
-        let Ok((key, eq)) = r else { panic!("{r:?}") };
-        assert_eq!((key.ty, key.id, key.name.as_str()), (4, 17, "tavg"));
-        assert_eq!(eq, "SNRM VA '1,2'");
-        let Ok((_, eq)) = split_line("1,0,\"x\",\"ADDS 'a,\"\"b' 'c'\"") else {
-            panic!()
-        };
-        assert_eq!(eq, "ADDS 'a,\"b' 'c'");
-        assert_eq!(
-            split_line("1,2").err().as_deref(),
-            Some("expected type,id,name,eq")
-        );
-        assert_eq!(
-            split_line("x,2,n,1").err().as_deref(),
-            Some("the type 'x' is not a whole number")
-        );
-    }
-
-    #[test]
     fn reports_every_problem_with_its_line() {
-        let r = check_csv("type,id,name,eq\n1,0,a,+ 1 2\n\n4,17,tavg,ABS \n3,0,b,1\n1,0,A,2\n");
-        assert_eq!(r.equations, 4);
-        let lines: Vec<Option<usize>> = r.problems.iter().map(|(l, _)| *l).collect();
-        assert_eq!(lines, vec![Some(4), Some(5), Some(6)], "{:?}", r.problems);
+        let parsed = csv::read(
+            "type,id,name,eq\n1,0,a,+ 1 2\n\n4,17,tavg,ABS \n3,0,b,1\n1,0,A,2\nx,0,c,1\n1,0,,1\n",
+        );
+        assert_eq!(parsed.records(), 6);
+        let problems = problems_of_file(&parsed);
+        let lines: Vec<Option<usize>> = problems.iter().map(|(l, _)| *l).collect();
         assert_eq!(
-            r.problems[0].1,
+            lines,
+            [Some(2), Some(4), Some(5), Some(6), Some(7), Some(8)],
+            "{problems:?}"
+        );
+        assert_eq!(
+            problems[1].1,
             "equation (type 4, id 17, 'tavg') column 5: ABS expects 1 operand, the equation ends"
         );
-        assert!(r.problems[2].1.contains("defined again (first on line 2)"));
-        let r = check_csv("\u{feff}type,id,name,eq\r\n1,0,a,+ 1 2\r\n");
-        assert_eq!((r.equations, r.problems.len()), (1, 0), "{:?}", r.problems);
+        assert!(problems[0]
+            .1
+            .contains("as does equation (type 1, id 0, 'A')"));
+        assert_eq!(problems[4].1, "the type 'x' is not a whole number");
+        assert!(problems[5]
+            .1
+            .starts_with("equation (type 1, id 0, ''): the name is empty"));
     }
 }

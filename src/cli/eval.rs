@@ -211,7 +211,7 @@ fn read_entry(spec: &str) -> anyhow::Result<conjoined::Entry<'_>> {
     Ok(entry)
 }
 
-/// The row columns readable as channels (SPEC §2.2): the engine reads them from the
+/// The row columns readable as channels: the engine reads them from the
 /// row's columns, not from `conjoined`.
 const COLUMNS: [&str; 6] = ["id", "state", "user", "gps", "datetime", "data_time"];
 

@@ -15,6 +15,7 @@ use recalcd::config::{self, Config, ConfigError, Dialect, DialectChoice, LogForm
 
 mod check;
 mod demo;
+mod equations;
 mod eval;
 mod healthcheck;
 mod migrate;
@@ -167,6 +168,9 @@ pub enum Command {
     Eval(eval::Args),
     /// Check every stored equation and print every problem.
     Check(check::Args),
+    /// Export the stored equations as CSV, or import them from a CSV file.
+    #[command(subcommand_required = true)]
+    Equations(equations::Args),
     /// Create or upgrade the database schema (safe to run again: it changes nothing
     /// once the schema is current).
     Migrate(migrate::Args),
@@ -256,6 +260,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args, &cli.global),
         Command::Eval(args) => eval::run(args, &cli.global),
         Command::Check(args) => check::run(args, &cli.global),
+        Command::Equations(args) => equations::run(args, &cli.global),
         Command::Migrate(args) => migrate::run(args, &cli.global),
         Command::Status(args) => status::run(args, &cli.global),
         Command::Once(args) => once::run(args, &cli.global),

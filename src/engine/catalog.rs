@@ -2,8 +2,10 @@
 //! per device (a device's own equation or constant replaces the `id = 0` default of the
 //! same name), each level in dependency order.
 //!
-//! Bad equations and dependency cycles are reported once per load as [`Problem`]s and
-//! left out; the device's other equations still run.
+//! What [`validation`](super::validation) finds wrong — bad names or bodies, duplicates,
+//! cycles, and what depends on those — is reported once per load as [`Problem`]s and
+//! left out; the device's other equations still run. `recalcd check` runs the same
+//! validation, so it reports exactly what the loader leaves out.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -11,26 +13,13 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 
 use super::day::{parse_zone, DayBreak, DayClock};
+use super::validation::{same_level_deps, validate_into};
 use crate::lang::context::{fold, ConstSlot, Level, Slot, Symbols, VarForm};
 use crate::lang::value::{parse_number, Value};
-use crate::lang::{Equation, EquationError, EquationKey};
+use crate::lang::Equation;
 use crate::store;
 
-/// Why an equation was left out when the equations were loaded.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum Problem {
-    /// It does not parse or check.
-    #[error(transparent)]
-    Invalid(#[from] EquationError),
-    /// It is part of (or depends on) a dependency cycle within its level.
-    #[error("{key}: its level's equations read each other in a cycle ({cycle}); it is skipped")]
-    Cycle {
-        /// The equation left out.
-        key: EquationKey,
-        /// The names of the equations caught in the cycle, e.g. `a → b → a`.
-        cycle: String,
-    },
-}
+pub use super::validation::{Problem, ProblemKind};
 
 /// What a device's equations need loaded besides the rows they compute.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -134,59 +123,22 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Compiles the stored equations (each exactly once) and builds the sets.
+    /// Validates and compiles the stored equations (each exactly once) and builds the
+    /// sets, leaving out every equation with a [`Problem`].
     pub fn build(records: &[store::Equation]) -> Catalog {
         let mut symbols = Symbols::new();
-        let mut problems = Vec::new();
-        let mut compiled: Vec<(i32, Arc<Equation>)> = Vec::with_capacity(records.len());
-        for r in records {
-            let key = EquationKey {
-                ty: r.kind,
-                id: i64::from(r.id),
-                name: r.name.clone(),
-            };
-            match Equation::compile(key, &r.eq, &mut symbols) {
-                Ok(eq) => compiled.push((r.id, Arc::new(eq))),
-                Err(e) => problems.push(Problem::Invalid(e)),
-            }
-        }
-        // Stable evaluation order whatever order the store answered in.
-        compiled.sort_by(|(ia, a), (ib, b)| {
-            (a.key.ty, fold(&a.key.name), ia).cmp(&(b.key.ty, fold(&b.key.name), ib))
-        });
-        let defaults: Vec<&Arc<Equation>> = compiled
-            .iter()
-            .filter(|(id, _)| *id == 0)
-            .map(|(_, e)| e)
+        let validated = validate_into(records, &mut symbols);
+        let default_set = Arc::new(order(validated.default_set));
+        let device_sets = validated
+            .device_sets
+            .into_iter()
+            .map(|(device, eqs)| (device, Arc::new(order(eqs))))
             .collect();
-        let mut reported = HashSet::new();
-        let default_set = Arc::new(order(&defaults, &mut problems, &mut reported));
-        let mut devices: Vec<i32> = compiled.iter().map(|(id, _)| *id).collect();
-        devices.sort_unstable();
-        devices.dedup();
-        let mut device_sets = HashMap::new();
-        for device in devices.into_iter().filter(|d| *d != 0) {
-            let own: Vec<&Arc<Equation>> = compiled
-                .iter()
-                .filter(|(id, _)| *id == device)
-                .map(|(_, e)| e)
-                .collect();
-            let overridden: HashSet<(i32, String)> =
-                own.iter().map(|e| (e.key.ty, fold(&e.key.name))).collect();
-            let mut set: Vec<&Arc<Equation>> = defaults
-                .iter()
-                .copied()
-                .filter(|e| !overridden.contains(&(e.key.ty, fold(&e.key.name))))
-                .chain(own)
-                .collect();
-            set.sort_by_key(|e| (e.key.ty, fold(&e.key.name)));
-            device_sets.insert(device, Arc::new(order(&set, &mut problems, &mut reported)));
-        }
         Catalog {
             symbols,
             default_set,
             device_sets,
-            problems,
+            problems: validated.problems,
         }
     }
 
@@ -207,28 +159,23 @@ impl Catalog {
 }
 
 /// Groups equations by level, orders each level, and works out what they need.
-fn order(
-    eqs: &[&Arc<Equation>],
-    problems: &mut Vec<Problem>,
-    reported: &mut HashSet<EquationKey>,
-) -> EquationSet {
-    let of_types = |types: &[i32]| -> Vec<Arc<Equation>> {
-        eqs.iter()
-            .filter(|e| types.contains(&e.key.ty))
-            .map(|e| Arc::clone(e))
-            .collect()
+fn order(mut eqs: Vec<Arc<Equation>>) -> EquationSet {
+    // Stable evaluation order whatever order the store answered in.
+    eqs.sort_by(|a, b| {
+        (a.key.ty, fold(&a.key.name), a.key.id).cmp(&(b.key.ty, fold(&b.key.name), b.key.id))
+    });
+    let of_type = |ty: i32| -> Vec<Arc<Equation>> {
+        eqs.iter().filter(|e| e.key.ty == ty).cloned().collect()
     };
     let mut set = EquationSet::default();
     // Each type is ordered on its own; type 1 runs before 2 and 6 before 7 regardless.
     for ty in [1, 2] {
-        set.data
-            .extend(topo(of_types(&[ty]), VarForm::Cur, problems, reported));
+        set.data.extend(topo(of_type(ty)));
     }
-    set.job = topo(of_types(&[4]), VarForm::Up, problems, reported);
-    set.day = topo(of_types(&[5]), VarForm::Up, problems, reported);
+    set.job = topo(of_type(4));
+    set.day = topo(of_type(5));
     for ty in [6, 7] {
-        set.summary
-            .extend(topo(of_types(&[ty]), VarForm::Up, problems, reported));
+        set.summary.extend(topo(of_type(ty)));
     }
     set.needs = needs(&set);
     (set.rerun_data, set.rerun_job) = reruns(&set);
@@ -270,65 +217,24 @@ fn reruns(set: &EquationSet) -> (Vec<bool>, Vec<bool>) {
     (data, job)
 }
 
-/// Orders equations so that each runs after those whose results it reads in `same_level`
-/// form (`$x` at the data level, `$X` above it). Equations in a cycle, or depending on
-/// one, are reported and left out.
-fn topo(
-    eqs: Vec<Arc<Equation>>,
-    same_level: VarForm,
-    problems: &mut Vec<Problem>,
-    reported: &mut HashSet<EquationKey>,
-) -> Vec<Arc<Equation>> {
-    let writer: HashMap<Slot, usize> = eqs
-        .iter()
-        .enumerate()
-        .flat_map(|(i, e)| e.writes().map(move |s| (s, i)))
-        .collect();
-    // deps[i]: the equations i reads from.
-    let deps: Vec<Vec<usize>> = eqs
-        .iter()
-        .map(|e| {
-            let mut d: Vec<usize> = e
-                .reads()
-                .iter()
-                .filter(|r| r.form == same_level)
-                .filter_map(|r| writer.get(&r.slot).copied())
-                .collect();
-            d.sort_unstable();
-            d.dedup();
-            d
-        })
-        .collect();
+/// Orders equations of one type so that each runs after those whose results it reads
+/// in its level's own form (`$x` at the data level, `$X` above it). The validation has
+/// left out every cycle, so all of them are ordered.
+fn topo(eqs: Vec<Arc<Equation>>) -> Vec<Arc<Equation>> {
+    let deps = same_level_deps(&eqs.iter().map(|e| &**e).collect::<Vec<_>>());
     let mut done = vec![false; eqs.len()];
     let mut out = Vec::with_capacity(eqs.len());
     // Repeatedly take the first equation whose inputs are all done: stable and simple;
     // a level has a few dozen equations at most.
-    loop {
-        let next = (0..eqs.len()).find(|&i| !done[i] && deps[i].iter().all(|&d| done[d]));
-        match next {
-            Some(i) => {
-                done[i] = true;
-                out.push(Arc::clone(&eqs[i]));
-            }
-            None => break,
-        }
+    while let Some(i) = (0..eqs.len()).find(|&i| !done[i] && deps[i].iter().all(|&d| done[d])) {
+        done[i] = true;
+        out.push(Arc::clone(&eqs[i]));
     }
-    let stuck: Vec<usize> = (0..eqs.len()).filter(|&i| !done[i]).collect();
-    if !stuck.is_empty() {
-        let cycle = stuck
-            .iter()
-            .map(|&i| eqs[i].key.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        for &i in &stuck {
-            if reported.insert(eqs[i].key.clone()) {
-                problems.push(Problem::Cycle {
-                    key: eqs[i].key.clone(),
-                    cycle: cycle.clone(),
-                });
-            }
-        }
-    }
+    debug_assert_eq!(
+        out.len(),
+        eqs.len(),
+        "a cycle the validation did not leave out"
+    );
     out
 }
 
@@ -532,7 +438,10 @@ mod tests {
             .any(|t| t.starts_with("equation (type 1, id 0, 'bad') column")));
         assert!(text
             .iter()
-            .any(|t| t.contains("'a')") && t.contains("cycle (a, b, self)")));
+            .any(|t| t.contains("'a'): reads its own result through a cycle (a → b → a)")));
+        assert!(text
+            .iter()
+            .any(|t| t.contains("'self'): reads its own result (self → self)")));
     }
 
     #[test]

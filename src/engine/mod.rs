@@ -6,6 +6,7 @@ pub mod context;
 pub mod day;
 pub mod record;
 pub mod summary;
+pub mod validation;
 
 pub use day::{DayBreak, DayClock, DayError, DaySpan};
 

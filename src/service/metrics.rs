@@ -281,7 +281,7 @@ pub fn store_error_kind(e: &StoreError) -> &'static str {
         | StoreError::Outdated { .. }
         | StoreError::TooNew { .. } => "schema",
         StoreError::Query { .. } | StoreError::Closed { .. } => "query",
-        StoreError::Unexpected { .. } => "unexpected",
+        StoreError::Unexpected { .. } | StoreError::Unsupported { .. } => "unexpected",
     }
 }
 

@@ -215,6 +215,17 @@ pub struct Equation {
     pub eq: String,
 }
 
+/// An equation to add by [`Store::merge_equations`], with the stored equations it
+/// replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergedEquation {
+    /// The equation as it is to be stored.
+    pub equation: Equation,
+    /// The names of the stored equations of the same type and device that it replaces
+    /// (names compare case-insensitively, so `HOT` replaces `hot`); empty when it is new.
+    pub replaces: Vec<String>,
+}
+
 /// An output that could not be computed, to be recorded with the row's write-back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorRecord {
@@ -531,6 +542,14 @@ pub enum StoreError {
         /// What recalcd was doing.
         what: String,
     },
+    /// The dialect cannot do what was asked with the guarantees recalcd promises.
+    #[error("{what}: {why}")]
+    Unsupported {
+        /// What was asked.
+        what: String,
+        /// Why the dialect cannot, and what to do instead.
+        why: String,
+    },
     /// The server answered something recalcd cannot use.
     #[error("{what}: {detail}")]
     Unexpected {
@@ -769,6 +788,30 @@ pub trait Store {
     /// [`StoreError`] if the query fails.
     fn load_equations(&self) -> impl Future<Output = Result<Vec<Equation>, StoreError>> + Send;
 
+    /// Replaces every stored equation by `equations`, all at once: on PostgreSQL in one
+    /// transaction (a reader sees the old set or the new one, never a mix).
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] on QuestDB, which has neither `DELETE` nor
+    /// transactions across statements (use [`Store::merge_equations`]);
+    /// [`StoreError::Query`] if a statement fails, and then nothing is changed.
+    fn replace_equations(
+        &mut self,
+        equations: &[Equation],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Adds each equation, first removing the stored equations it replaces: on
+    /// PostgreSQL in one transaction; on QuestDB one equation at a time (a replaced
+    /// equation is updated in place), so a failure midway leaves the equations before it
+    /// merged, and running the same merge again completes it.
+    ///
+    /// # Errors
+    /// [`StoreError::Query`] if a statement fails.
+    fn merge_equations(
+        &mut self,
+        equations: &[MergedEquation],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// The current [`Revision`] of the equations and constants: cheap (one tiny query),
     /// so the daemon asks before every batch and reloads only when it changed. Read it
     /// *before* loading the equations, so a change made meanwhile is seen next time.
@@ -940,6 +983,12 @@ impl Store for AnyStore {
     }
     async fn load_equations(&self) -> Result<Vec<Equation>, StoreError> {
         dispatch!(self, s => s.load_equations().await)
+    }
+    async fn replace_equations(&mut self, equations: &[Equation]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.replace_equations(equations).await)
+    }
+    async fn merge_equations(&mut self, equations: &[MergedEquation]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.merge_equations(equations).await)
     }
     async fn revision(&self) -> Result<Revision, StoreError> {
         dispatch!(self, s => s.revision().await)

@@ -41,9 +41,9 @@ use super::migrate::{migrations, render};
 use super::schema::{self, TypeNames};
 use super::{
     check_version, flag_from, open_client, row_from, stored_error, Backlog, Constant, Direction,
-    Equation, Flag, Lease, Level, MigrateReport, ReflagRanges, Revision, Row, RowKey, RowVersion,
-    Status, Store, StoreError, Sweep, TimeRange, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS,
-    ROW_COLUMNS,
+    Equation, Flag, Lease, Level, MergedEquation, MigrateReport, ReflagRanges, Revision, Row,
+    RowKey, RowVersion, Status, Store, StoreError, Sweep, TimeRange, Wakeups, WriteBatch,
+    WriteOutcome, FLAG_COLUMNS, ROW_COLUMNS,
 };
 use crate::config::{Config, DatabaseConfig, Dialect, TableNames, WorkerConfig};
 
@@ -537,6 +537,29 @@ fn merge_ranges(ranges: &[TimeRange]) -> Vec<TimeRange> {
     out
 }
 
+/// Inserts `equations` into `table` with one statement.
+async fn insert_equations<'a>(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    equations: impl Iterator<Item = &'a Equation>,
+) -> Result<u64, tokio_postgres::Error> {
+    let (mut kinds, mut ids, mut names, mut eqs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for e in equations {
+        kinds.push(e.kind);
+        ids.push(e.id);
+        names.push(e.name.as_str());
+        eqs.push(e.eq.as_str());
+    }
+    tx.execute(
+        &format!(
+            r#"INSERT INTO "{table}" ("type", id, name, eq)
+               SELECT * FROM unnest($1::int4[], $2::int4[], $3::text[], $4::text[])"#
+        ),
+        &[&kinds, &ids, &names, &eqs],
+    )
+    .await
+}
+
 impl Store for PgStore {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
@@ -888,6 +911,61 @@ impl Store for PgStore {
             })
             .collect::<Result<_, tokio_postgres::Error>>()
             .map_err(StoreError::query(what))
+    }
+
+    /// `DELETE` and one `INSERT … SELECT FROM unnest(…)` in one transaction; each
+    /// statement's trigger bumps the revision, visible with the new equations at commit.
+    /// `DELETE` rather than `TRUNCATE`, whose exclusive lock would block the daemons'
+    /// reads of the table until the commit.
+    async fn replace_equations(&mut self, equations: &[Equation]) -> Result<(), StoreError> {
+        let what = "replacing the equations";
+        let tx = self
+            .client
+            .transaction()
+            .await
+            .map_err(StoreError::query(what))?;
+        let table = &self.tables.equations;
+        tx.execute(&format!(r#"DELETE FROM "{table}""#), &[])
+            .await
+            .map_err(StoreError::query(what))?;
+        insert_equations(&tx, table, equations.iter())
+            .await
+            .map_err(StoreError::query(what))?;
+        tx.commit().await.map_err(StoreError::query(what))
+    }
+
+    /// One `DELETE` of the replaced keys and one `INSERT`, in one transaction.
+    async fn merge_equations(&mut self, equations: &[MergedEquation]) -> Result<(), StoreError> {
+        let what = "merging the equations";
+        let tx = self
+            .client
+            .transaction()
+            .await
+            .map_err(StoreError::query(what))?;
+        let table = &self.tables.equations;
+        let (mut kinds, mut ids, mut names) = (Vec::new(), Vec::new(), Vec::new());
+        for m in equations {
+            let e = &m.equation;
+            for name in m.replaces.iter().chain(std::iter::once(&e.name)) {
+                kinds.push(e.kind);
+                ids.push(e.id);
+                names.push(name.as_str());
+            }
+        }
+        tx.execute(
+            &format!(
+                r#"DELETE FROM "{table}" e
+                    USING unnest($1::int4[], $2::int4[], $3::text[]) AS k(k_type, k_id, k_name)
+                    WHERE e."type" = k.k_type AND e.id = k.k_id AND e.name = k.k_name"#
+            ),
+            &[&kinds, &ids, &names],
+        )
+        .await
+        .map_err(StoreError::query(what))?;
+        insert_equations(&tx, table, equations.iter().map(|m| &m.equation))
+            .await
+            .map_err(StoreError::query(what))?;
+        tx.commit().await.map_err(StoreError::query(what))
     }
 
     /// The counter of `tables.revision`, bumped by triggers on the equations and

@@ -41,6 +41,10 @@
 //! close, the window); a dead worker's share is not taken over — it waits, still
 //! flagged, until that worker is restarted (e.g. by systemd).
 //!
+//! **Replacing the equations.** Without `DELETE` or transactions the whole set cannot be
+//! swapped at once ([`Store::replace_equations`] refuses); [`Store::merge_equations`]
+//! updates each replaced equation in place and inserts the new ones, one statement each.
+//!
 //! **Revision of the equations and constants** ([`Store::revision`]). QuestDB has no
 //! triggers, and its table transaction numbers (`tables().table_txn`) are documented as
 //! approximate and null for tables not written since the server started, so the
@@ -66,9 +70,9 @@ use super::migrate::{migrations, render, statements};
 use super::schema::{self, TypeNames};
 use super::{
     check_version, flag_from, row_from, stored_error, Backlog, Constant, Direction, Equation,
-    ErrorRecord, Flag, Lease, Level, MigrateReport, ReflagRanges, Revision, Row, RowKey,
-    RowVersion, Status, Store, StoreError, Sweep, TimeRange, Wakeups, WriteBatch, WriteOutcome,
-    FLAG_COLUMNS, ROW_COLUMNS,
+    ErrorRecord, Flag, Lease, Level, MergedEquation, MigrateReport, ReflagRanges, Revision, Row,
+    RowKey, RowVersion, Status, Store, StoreError, Sweep, TimeRange, Wakeups, WriteBatch,
+    WriteOutcome, FLAG_COLUMNS, ROW_COLUMNS,
 };
 use crate::config::{Config, Dialect, TableNames, WorkerConfig};
 
@@ -947,6 +951,68 @@ impl Store for QuestStore {
             .into_iter()
             .map(|((kind, id, name), eq)| Equation { kind, id, name, eq })
             .collect())
+    }
+
+    /// Not offered: QuestDB has neither `DELETE` nor transactions across statements, so
+    /// the old equations could only be removed with a `TRUNCATE` that a daemon reloading
+    /// meanwhile would see as an empty or half-written set.
+    async fn replace_equations(&mut self, _: &[Equation]) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported {
+            what: "replacing all equations".into(),
+            why: "QuestDB has neither DELETE nor transactions across statements, so the \
+                  old set cannot be swapped for the new one at once; add or replace \
+                  equations by key instead (`recalcd equations import --merge`)"
+                .into(),
+        })
+    }
+
+    /// One statement per equation: an `UPDATE` of each equation it replaces (renaming
+    /// it when only the case of the name differs), else an `INSERT`. The equations
+    /// table is not a WAL table, so each is visible at once.
+    async fn merge_equations(&mut self, equations: &[MergedEquation]) -> Result<(), StoreError> {
+        let what = "merging the equations";
+        let table = &self.tables.equations;
+        let insert = self
+            .client
+            .prepare_typed(
+                &format!(r#"INSERT INTO "{table}" ("type", id, name, eq) VALUES ($1, $2, $3, $4)"#),
+                &[Type::INT4, Type::INT4, Type::VARCHAR, Type::VARCHAR],
+            )
+            .await
+            .map_err(StoreError::query(what))?;
+        let update = self
+            .client
+            .prepare_typed(
+                &format!(
+                    r#"UPDATE "{table}" SET name = $1, eq = $2
+                        WHERE "type" = $3 AND id = $4 AND name = $5"#
+                ),
+                &[
+                    Type::VARCHAR,
+                    Type::VARCHAR,
+                    Type::INT4,
+                    Type::INT4,
+                    Type::VARCHAR,
+                ],
+            )
+            .await
+            .map_err(StoreError::query(what))?;
+        for m in equations {
+            let e = &m.equation;
+            if m.replaces.is_empty() {
+                self.client
+                    .execute(&insert, &[&e.kind, &e.id, &e.name, &e.eq])
+                    .await
+                    .map_err(StoreError::query(what))?;
+            }
+            for old in &m.replaces {
+                self.client
+                    .execute(&update, &[&e.name, &e.eq, &e.kind, &e.id, old])
+                    .await
+                    .map_err(StoreError::query(what))?;
+            }
+        }
+        Ok(())
     }
 
     async fn revision(&self) -> Result<Revision, StoreError> {

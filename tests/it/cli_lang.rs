@@ -302,6 +302,96 @@ fn check_reads_the_stored_equations_from_the_database() {
     assert_eq!((code, out.as_str()), (0, "2 equations OK\n"), "{err}");
 }
 
+/// What `check` reports of the stored equations is what the loader leaves out: an empty
+/// name (which would write `=2;`, unreadable), names differing in case, a cycle, a
+/// self-reference and what reads them; `once` then computes only the others.
+#[test]
+fn check_and_the_loader_leave_out_the_same_equations() {
+    let db = crate::support::TestDb::create_blocking();
+    let (code, _, err) = run(&["migrate", "--database-url", &db.url]);
+    assert_eq!(code, 0, "{err}");
+    db.execute_blocking(
+        "INSERT INTO equations (\"type\", id, name, eq) VALUES
+             (1, 0, '', '2'),
+             (1, 0, 'hot', '1'),
+             (2, 0, 'HOT', '2'),
+             (1, 0, 'a', '+ $b 1'),
+             (1, 0, 'b', '+ $a 1'),
+             (1, 0, 'me', '+ $me 1'),
+             (2, 0, 'after', '+ $a 1'),
+             (2, 0, 'good', '* $x 2'),
+             (4, 0, 'GOODSUM', 'SSUM $good');
+         INSERT INTO constants (id, name, value) VALUES (0, 'WB', '00:00');
+         INSERT INTO data (datetime, data_time, id, recalc, conjoined)
+              VALUES ('2024-03-01 08:00', '2024-03-01 08:00', 1, 1, 'x=5;');",
+    );
+    let (code, out, err) = run(&["check", "--database-url", &db.url]);
+    assert_eq!(code, 2, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "equation (type 1, id 0, ''): the name is empty; the name is the output channel, written into conjoined as name=value;",
+            "equation (type 1, id 0, 'a'): reads its own result through a cycle (a → b → a); it is skipped",
+            "equation (type 1, id 0, 'b'): reads its own result through a cycle (b → a → b); it is skipped",
+            "equation (type 1, id 0, 'hot'): writes the data channel 'hot', as does equation (type 2, id 0, 'HOT') (names compare case-insensitively); both are skipped",
+            "equation (type 1, id 0, 'me'): reads its own result (me → me); it is skipped",
+            "equation (type 2, id 0, 'HOT'): writes the data channel 'HOT', as does equation (type 1, id 0, 'hot') (names compare case-insensitively); both are skipped",
+            "equation (type 2, id 0, 'after'): reads the data channel 'a' written by equation (type 1, id 0, 'a'), which is skipped; it is skipped too",
+            "7 problems in 9 equations",
+        ],
+        "{out}"
+    );
+    let (code, out, err) = run(&["once", "--database-url", &db.url]);
+    assert_eq!(code, 0, "{out}{err}");
+    let rows = db.query_blocking("SELECT recalc, conjoined FROM data");
+    assert_eq!(
+        rows,
+        [vec![
+            Some("0".to_string()),
+            Some("x=5;good=10;".to_string())
+        ]],
+        "only the equations check accepts ran"
+    );
+    let jobs = db.query_blocking("SELECT conjoined FROM job");
+    assert_eq!(jobs, [vec![Some("GOODSUM=10;".to_string())]]);
+}
+
+#[test]
+fn check_of_a_file_names_the_lines_of_cycles_and_duplicates() {
+    let path = temp_file(
+        "type,id,name,eq\n\
+         4,0,A,+ $B 1\n\
+         4,0,B,+ $A 1\n\
+         4,0,C,+ $C 1\n\
+         1,5,x,1\n\
+         1,5,X,2\n\
+         1,0,x,3\n\
+         1,0,a\\b,3\n",
+    );
+    let shown = path.display().to_string();
+    let (code, out, _) = run(&["check", "--file", &shown]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, 2, "{out}");
+    let located: Vec<&str> = out
+        .lines()
+        .map(|l| l.strip_prefix(shown.as_str()).unwrap_or(l))
+        .collect();
+    assert_eq!(
+        located,
+        [
+            ":2: equation (type 4, id 0, 'A'): reads its own result through a cycle (A → B → A); it is skipped",
+            ":3: equation (type 4, id 0, 'B'): reads its own result through a cycle (B → A → B); it is skipped",
+            ":4: equation (type 4, id 0, 'C'): reads its own result (C → C); it is skipped",
+            ":5: equation (type 1, id 5, 'x'): writes the data channel 'x', as does equation (type 1, id 5, 'X') (names compare case-insensitively); both are skipped",
+            ":6: equation (type 1, id 5, 'X'): writes the data channel 'X', as does equation (type 1, id 5, 'x') (names compare case-insensitively); both are skipped",
+            ":8: equation (type 1, id 0, 'a\\b'): the name contains '\\\\', which an output channel cannot hold (names may not contain = ; , or \\)",
+            "6 problems in 7 equations",
+        ],
+        "{out}"
+    );
+}
+
 #[test]
 fn check_of_an_unreachable_database_exits_1() {
     let (code, _, err) = run(&[

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod cli_equations;
 mod cli_lang;
 mod cli_reflag;
 mod cli_store;

@@ -4,8 +4,8 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use recalcd::store::{
-    sweep_cursor, AnyStore, ErrorRecord, Lease, Level, ReflagRanges, Row, RowKey, RowVersion,
-    Store, StoreError, TimeRange, WriteBatch,
+    sweep_cursor, AnyStore, Equation, ErrorRecord, Lease, Level, MergedEquation, ReflagRanges, Row,
+    RowKey, RowVersion, Store, StoreError, TimeRange, WriteBatch,
 };
 
 use crate::support::Harness;
@@ -57,6 +57,7 @@ mod questdb_logic_on_postgres {
         write_back_is_idempotent,
         guard_keeps_what_a_producer_wrote_meanwhile,
         reflag_flags_the_ranges_rows_that_are_not_flagged,
+        equations_are_replaced_whole_or_merged_by_key,
     );
 }
 
@@ -75,6 +76,7 @@ contract!(
     revision_moves_with_the_equations_and_constants_only,
     leases_split_the_devices_between_workers,
     reflag_flags_the_ranges_rows_that_are_not_flagged,
+    equations_are_replaced_whole_or_merged_by_key,
 );
 
 /// 2024-03-`day` `h`:`m`:00 UTC.
@@ -1182,4 +1184,119 @@ async fn reflag_flags_the_ranges_rows_that_are_not_flagged(h: &Harness) {
     assert!(store.has_device(1).await.unwrap());
     assert!(store.has_device(4).await.unwrap());
     assert!(!store.has_device(9).await.unwrap());
+}
+
+/// `replace_equations` swaps the whole set at once (PostgreSQL; QuestDB refuses it, having
+/// neither `DELETE` nor transactions); `merge_equations` adds, and replaces the equations
+/// it names — also one whose name differs only in case — on both.
+async fn equations_are_replaced_whole_or_merged_by_key(h: &Harness) {
+    let mut store = h.migrated().await;
+    let postgres = store.dialect() == recalcd::config::Dialect::Postgres;
+    let e = |kind: i32, id: i32, name: &str, eq: &str| Equation {
+        kind,
+        id,
+        name: name.into(),
+        eq: eq.into(),
+    };
+    let sorted = |mut v: Vec<Equation>| {
+        v.sort_by(|a, b| (a.kind, a.id, &a.name).cmp(&(b.kind, b.id, &b.name)));
+        v
+    };
+    h.sql(
+        &format!(
+            r#"INSERT INTO "{}" ("type", id, name, eq) VALUES (1, 0, 'old', '1'), (1, 0, 'hot', '2')"#,
+            h.config.tables.equations
+        ),
+        None,
+    )
+    .await;
+    let r0 = revision_if_postgres(&store).await;
+    let set = vec![e(1, 0, "a", "+ $x 1"), e(4, 7, "S", "SSUM $a")];
+    match store.replace_equations(&set).await {
+        Ok(()) => {
+            assert!(postgres, "QuestDB cannot replace the whole set at once");
+            assert_eq!(
+                sorted(store.load_equations().await.unwrap()),
+                sorted(set.clone())
+            );
+            assert_ne!(revision_if_postgres(&store).await, r0);
+            h.sql(
+                &format!(
+                    r#"INSERT INTO "{}" ("type", id, name, eq) VALUES (1, 0, 'hot', '2')"#,
+                    h.config.tables.equations
+                ),
+                None,
+            )
+            .await;
+        }
+        Err(StoreError::Unsupported { why, .. }) => {
+            assert!(!postgres);
+            assert!(why.contains("--merge"), "{why}");
+            store
+                .merge_equations(&[MergedEquation {
+                    equation: e(1, 0, "old", "1"),
+                    replaces: vec!["old".into()],
+                }])
+                .await
+                .expect("nothing to do");
+            for eq in &set {
+                store
+                    .merge_equations(&[MergedEquation {
+                        equation: eq.clone(),
+                        replaces: vec![],
+                    }])
+                    .await
+                    .expect("add");
+            }
+        }
+        Err(other) => panic!("{other}"),
+    }
+    let before = revision_if_postgres(&store).await;
+    store
+        .merge_equations(&[
+            MergedEquation {
+                equation: e(1, 0, "HOT", "3"),
+                replaces: vec!["hot".into()],
+            },
+            MergedEquation {
+                equation: e(1, 0, "a", "+ $x 2"),
+                replaces: vec!["a".into()],
+            },
+            MergedEquation {
+                equation: e(2, 0, "new", "4"),
+                replaces: vec![],
+            },
+        ])
+        .await
+        .expect("merge");
+    let mut expected = vec![
+        e(1, 0, "HOT", "3"),
+        e(1, 0, "a", "+ $x 2"),
+        e(2, 0, "new", "4"),
+        e(4, 7, "S", "SSUM $a"),
+    ];
+    if !postgres {
+        expected.push(e(1, 0, "old", "1"));
+    }
+    assert_eq!(
+        sorted(store.load_equations().await.unwrap()),
+        sorted(expected)
+    );
+    if postgres {
+        assert_ne!(
+            revision_if_postgres(&store).await,
+            before,
+            "the daemons see the merge"
+        );
+    }
+}
+
+/// The store's revision on PostgreSQL (its triggers); `None` elsewhere: QuestDB's
+/// fingerprint has a test of its own, and PostgreSQL playing QuestDB cannot compute it.
+async fn revision_if_postgres(store: &AnyStore) -> Option<recalcd::store::Revision> {
+    if store.dialect() == recalcd::config::Dialect::Postgres {
+        Some(store.revision().await.expect("revision"))
+    } else {
+        None
+    }
 }
