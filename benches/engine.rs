@@ -2,8 +2,10 @@
 //! 1,000,000 flagged data rows (100 devices, 10,000 jobs of 100 rows; the demo's 20
 //! data, 10 job and 10 day equations) — against the store floor for the same rows, in
 //! the same run, on the PostgreSQL at `DATABASE_URL` (a database of its own, dropped
-//! afterwards). `RECALCD_BENCH_ROWS` for quick runs (rounded to whole jobs of 100 rows),
-//! `RECALCD_BENCH_BATCH` for another `poll.batch_size`.
+//! afterwards). `RECALCD_BENCH_ROWS` for quick runs (rounded to whole jobs),
+//! `RECALCD_BENCH_BATCH` for another `poll.batch_size`, `RECALCD_BENCH_SHAPE` for another
+//! data shape: `jobs` (the default), `long-days` (140 devices, one day of 70 jobs of 100
+//! rows each) or `short-jobs` (1,000 devices, 10 days of 10 jobs of 10 rows).
 //!
 //! 1. Not timed: migrate, insert the equations and constants, `COPY` the flagged rows in,
 //!    `VACUUM ANALYZE`, `CHECKPOINT`.
@@ -31,7 +33,7 @@ use std::time::Instant;
 
 use common::{
     begin_stage, commit, connect, copy_in_from_file, copy_out_to_file, copy_rows, cpu_seconds,
-    cpu_since, env_usize, peak_rss_mb, print_median, scale_for, secs, upsert_from_stage, BenchDb,
+    cpu_since, env_usize, peak_rss_mb, print_median, secs, shape_for, upsert_from_stage, BenchDb,
 };
 use recalcd::config::Config;
 use recalcd::demo::Dataset;
@@ -229,7 +231,7 @@ async fn daemon_drain(config: &Config, client: &Client, rows: usize) {
 }
 
 async fn bench() {
-    let scale = scale_for(env_usize("RECALCD_BENCH_ROWS").unwrap_or(1_000_000));
+    let (shape, scale) = shape_for(env_usize("RECALCD_BENCH_ROWS").unwrap_or(1_000_000));
     let set = Dataset::new(scale, 1);
     let db = BenchDb::create("recalcd_bench_engine").await;
     let mut config = Config::default();
@@ -248,10 +250,11 @@ async fn bench() {
     let start = Instant::now();
     let rows = reset(&client, &set).await;
     println!(
-        "engine benchmark: {rows} flagged data rows, {} devices, {} jobs, {} equations \
-         (20 data, 10 job, 10 day), batch {}; seeded in {}",
+        "engine benchmark, shape {shape}: {rows} flagged data rows, {} devices, {} days of {} jobs, \
+         {} equations (20 data, 10 job, 10 day; two day equations read $d$x), batch {}; seeded in {}",
         scale.devices,
-        scale.jobs(),
+        scale.days,
+        scale.jobs_per_day,
         set.equations().len(),
         config.poll.batch_size,
         secs(start.elapsed())

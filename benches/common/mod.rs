@@ -125,6 +125,46 @@ pub fn cpu_since(before: Option<(f64, f64, f64)>) -> String {
     }
 }
 
+/// The data shape of `RECALCD_BENCH_SHAPE` at about `rows` rows (fewer devices for
+/// fewer rows): `jobs` (the default: 100 devices, 25 days of 4 jobs of 100 rows),
+/// `long-days` (140 devices, one day of 70 jobs of 100 rows) or `short-jobs` (1,000
+/// devices, 10 days of 10 jobs of 10 rows).
+///
+/// # Panics
+/// On an unknown shape name.
+pub fn shape_for(rows: usize) -> (&'static str, Scale) {
+    let name = std::env::var("RECALCD_BENCH_SHAPE").unwrap_or_else(|_| "jobs".into());
+    let per_device = |s: Scale| {
+        u64::from(s.days) * u64::from(s.jobs_per_day) * u64::from(s.rows_per_job.unwrap_or(100))
+    };
+    let scaled = |full: Scale| Scale {
+        devices: ((rows as u64 / per_device(full)).max(1) as u32).min(full.devices),
+        ..full
+    };
+    match name.as_str() {
+        "jobs" => ("jobs", scale_for(rows)),
+        "long-days" => (
+            "long-days",
+            scaled(Scale {
+                devices: 140,
+                days: 1,
+                jobs_per_day: 70,
+                rows_per_job: Some(100),
+            }),
+        ),
+        "short-jobs" => (
+            "short-jobs",
+            scaled(Scale {
+                devices: 1000,
+                days: 10,
+                jobs_per_day: 10,
+                rows_per_job: Some(10),
+            }),
+        ),
+        other => panic!("RECALCD_BENCH_SHAPE {other:?}: expected jobs, long-days or short-jobs"),
+    }
+}
+
 /// The bench scale, or a smaller one of about `rows` rows (whole jobs of 100 rows).
 pub fn scale_for(rows: usize) -> Scale {
     let full = Scale::BENCH;

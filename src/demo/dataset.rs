@@ -285,6 +285,10 @@ impl DeviceRun {
             None => 80 + (self.rng.next_u64() % 161) as usize,
         };
         let interval = [30i64, 45, 60][(self.rng.next_u64() % 3) as usize];
+        // Many jobs a day: rows closer together, so that jobs never overlap (a job
+        // starts at most 1,200 s into its slot of the day).
+        let slot = 20 * 3600 / i64::from(self.scale.jobs_per_day.max(1));
+        let interval = interval.min(((slot - 1200) / n.max(1) as i64).max(1));
         let user = USERS[(self.rng.next_u64() % USERS.len() as u64) as usize];
         // The engine has cooled down since the last job.
         self.tmp = self.tmp.min(self.uniform(12.0, 30.0));
