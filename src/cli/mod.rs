@@ -50,7 +50,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "PATH", env = "RECALCD_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Database URL, e.g. `postgres://user@host:5432/db`; overrides `database.url`.
+    /// Database connection string, e.g. `postgres://user@host:5432/db` or
+    /// `host=h user=u password='…' dbname=d`; overrides `database.url`. Its password is
+    /// never shown.
     #[arg(
         long,
         global = true,
@@ -86,13 +88,11 @@ impl GlobalArgs {
     /// # Errors
     /// [`ConfigError`] naming the bad key; the CLI turns it into exit code 2.
     pub fn load_config(&self) -> Result<Config, ConfigError> {
-        if let Some(pw) = self.database_url.as_deref().and_then(config::url_password) {
-            self.remember_secret(pw);
+        if let Some(url) = self.database_url.as_deref() {
+            self.remember_secrets(config::connection::secrets(url));
         }
         let mut config = Config::load(self.config.as_deref(), self.database_url.as_deref())?;
-        if let Some(pw) = config::url_password(&config.database.url) {
-            self.remember_secret(pw);
-        }
+        self.remember_secrets(config.database.secrets());
         if let Some(d) = self.dialect {
             config.database.dialect = match d {
                 DialectArg::Auto => DialectChoice::Auto,
@@ -103,21 +103,25 @@ impl GlobalArgs {
         Ok(config)
     }
 
-    fn remember_secret(&self, secret: String) {
+    fn remember_secrets(&self, secrets: Vec<String>) {
         if let Ok(mut s) = self.secrets.lock() {
-            s.push(secret);
+            s.extend(secrets);
         }
     }
 
-    /// `message` with every remembered password replaced by `***`.
+    /// `message` with every remembered password replaced by `***`, longest first (so a
+    /// password that contains another is replaced whole).
     fn scrub(&self, message: String) -> String {
-        let Ok(secrets) = self.secrets.lock() else {
+        let Ok(mut secrets) = self.secrets.lock() else {
             return message;
         };
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets
             .iter()
-            .filter(|s| s.len() >= 2)
-            .fold(message, |m, s| m.replace(s.as_str(), "***"))
+            .filter(|s| !s.is_empty())
+            .fold(message, |m, s| {
+                m.replace(s.as_str(), config::connection::PASSWORD_MASK)
+            })
     }
 }
 
