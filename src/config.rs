@@ -179,6 +179,8 @@ pub struct TableNames {
     pub equations: String,
     /// recalcd's record of equations that could not be computed.
     pub errors: String,
+    /// recalcd's record of the equations left out when the equations were loaded.
+    pub problems: String,
     /// recalcd's record of applied migrations.
     pub migrations: String,
     /// recalcd's revision counter of the equations and constants (PostgreSQL only: the
@@ -280,6 +282,7 @@ pub struct RawTables {
     pub constants: String,
     pub equations: String,
     pub errors: String,
+    pub problems: String,
     pub migrations: String,
     pub revision: String,
 }
@@ -357,6 +360,7 @@ impl Default for RawConfig {
                 constants: "constants".into(),
                 equations: "equations".into(),
                 errors: "recalcd_errors".into(),
+                problems: "recalcd_equation_problems".into(),
                 migrations: "recalcd_migrations".into(),
                 revision: "recalcd_revision".into(),
             },
@@ -461,6 +465,7 @@ impl RawConfig {
             constants: identifier("tables.constants", t.constants)?,
             equations: identifier("tables.equations", t.equations)?,
             errors: identifier("tables.errors", t.errors)?,
+            problems: identifier("tables.problems", t.problems)?,
             migrations: identifier("tables.migrations", t.migrations)?,
             revision: identifier("tables.revision", t.revision)?,
         };
@@ -530,7 +535,7 @@ impl RawConfig {
 
 impl TableNames {
     /// Every table with its configuration key.
-    pub fn all(&self) -> [(&'static str, &str); 8] {
+    pub fn all(&self) -> [(&'static str, &str); 9] {
         [
             ("tables.data", &self.data),
             ("tables.job", &self.job),
@@ -538,6 +543,7 @@ impl TableNames {
             ("tables.constants", &self.constants),
             ("tables.equations", &self.equations),
             ("tables.errors", &self.errors),
+            ("tables.problems", &self.problems),
             ("tables.migrations", &self.migrations),
             ("tables.revision", &self.revision),
         ]
@@ -599,7 +605,7 @@ impl Config {
     }
 }
 
-/// Parses `"250ms"`, `"5s"`, `"2m"` or `"1h"`.
+/// Parses `"250ms"`, `"5s"`, `"2m"`, `"1h"` or `"30d"`.
 ///
 /// # Errors
 /// A message saying what is accepted.
@@ -615,6 +621,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => Duration::from_secs(n),
         "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
         "h" => Duration::from_secs(n.saturating_mul(3600)),
+        "d" => Duration::from_secs(n.saturating_mul(86_400)),
         _ => {
             return Err(format!(
                 "`{s}` has no known unit (use e.g. `250ms`, `5s`, `2m`, `1h`)"
@@ -930,6 +937,7 @@ mod tests {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("-5s").is_err());

@@ -4,7 +4,8 @@
 //! `run`, which returns the process exit code. Errors are reported here, once, as a
 //! single line (`error: …` with its causes), never as a panic or stack trace, and with
 //! every password of the configuration scrubbed. Exit codes: 2 for usage and
-//! configuration errors, 1 for everything else.
+//! configuration errors, 1 for everything else; `once` returns 3 of its own when it
+//! finished but left problems.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ mod eval;
 mod healthcheck;
 mod migrate;
 mod once;
+mod prune;
 mod run;
 mod status;
 mod summary;
@@ -31,7 +33,8 @@ mod summary;
 ///
 /// Configuration: defaults, then `--config FILE`, then `RECALCD__SECTION__KEY`
 /// environment variables, then `--database-url` / `DATABASE_URL`. Exit codes: 0 ok,
-/// 1 runtime error, 2 usage or configuration error.
+/// 1 runtime error, 2 usage or configuration error, 3 `once` finished but rows failed
+/// (`recalc = -1`) or equations were skipped (see `recalcd status`).
 #[derive(Debug, Parser)]
 #[command(name = "recalcd", version, propagate_version = true)]
 pub struct Cli {
@@ -173,9 +176,14 @@ pub enum Command {
     /// Create or upgrade the database schema (safe to run again: it changes nothing
     /// once the schema is current).
     Migrate(migrate::Args),
-    /// Show the backlog (flagged rows per table and the oldest flag), the numbers of
-    /// equations and constants, and the latest errors.
+    /// Show the backlog (flagged rows per table and the oldest flag), the failed rows
+    /// (`recalc = -1`) per table, the numbers of equations and constants, the skipped
+    /// equations, and the latest errors (current or past).
     Status(status::Args),
+    /// Delete old error records (`--older-than 30d`); each failed row keeps its current
+    /// records. PostgreSQL only (QuestDB cannot delete rows: drop old partitions of the
+    /// errors table instead).
+    Prune(prune::Args),
     /// Recalculate everything flagged, then exit.
     ///
     /// Polls the flagged data, job and day rows in batches of `poll.batch_size`, pulls in
@@ -184,6 +192,10 @@ pub enum Command {
     /// not all be computed get `recalc = -1` and error records (see `recalcd status`). A
     /// row a producer changed meanwhile keeps the producer's content and flag. Running it
     /// again with nothing flagged changes nothing.
+    ///
+    /// Exits 0 when everything computed, 3 when it finished but rows got `recalc = -1`
+    /// or equations were skipped (they do not parse or check, or read each other in a
+    /// cycle; `recalcd status` lists them), 1 on a runtime error.
     Once(once::Args),
     /// Run as a daemon: recalculate whatever gets flagged, until SIGTERM or SIGINT.
     ///
@@ -222,7 +234,10 @@ pub enum Command {
     /// range runs from the device's day break (`#WB`, in its `#TZ`) on `--from` to its
     /// day break on the day after `--to`. Summaries are printed, not stored. Channels
     /// that could not be computed are shown as `-` (table), empty (CSV) or `null`
-    /// (JSON), with the reason on stderr.
+    /// (JSON), with the reason on stderr. When rows of the range are still flagged or
+    /// failed (`recalc = -1`), a note on stderr says so: the summaries may change. An
+    /// `--id` the store does not know (no rows, constants or equations) is an error
+    /// (exit 2).
     Summary(summary::Args),
 }
 
@@ -254,6 +269,7 @@ pub fn main() -> ExitCode {
         Command::Once(args) => once::run(args, &cli.global),
         Command::Run(args) => run::run(args, &cli.global),
         Command::Summary(args) => summary::run(args, &cli.global),
+        Command::Prune(args) => prune::run(args, &cli.global),
         Command::Healthcheck(args) => healthcheck::run(args, &cli.global),
     };
     match outcome {

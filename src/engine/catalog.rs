@@ -32,6 +32,16 @@ pub enum Problem {
     },
 }
 
+impl Problem {
+    /// The equation left out, when the problem names one.
+    pub fn key(&self) -> Option<&EquationKey> {
+        match self {
+            Problem::Invalid(e) => e.key.as_ref(),
+            Problem::Cycle { key, .. } => Some(key),
+        }
+    }
+}
+
 /// What a device's equations need loaded besides the rows they compute (SPEC §3.4).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
