@@ -85,9 +85,6 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     if let Some(note) = unsettled_note(&unsettled, args.from, args.to) {
         eprintln!("{note}");
     }
-    if let (Some(id), true) = (args.id, list.is_empty()) {
-        eprintln!("device {id} has no days in this range");
-    }
     if list.iter().all(|s| s.values.is_empty()) {
         eprintln!("no summary equations (types 6 and 7) apply to these devices");
     }

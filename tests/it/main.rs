@@ -3,6 +3,7 @@
 mod support;
 
 mod cli_lang;
+mod cli_problems;
 mod cli_secrets;
 mod cli_store;
 mod daemon;
