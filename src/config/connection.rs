@@ -122,7 +122,7 @@ impl ConnectionString {
         secrets
     }
 
-    /// The hosts that hold an `@`: the sign of a URL whose password has an unencoded `@`
+    /// Whether a host holds an `@`: the sign of a URL whose password has an unencoded `@`
     /// (the driver ends the password at the first `@`, so the rest became the host).
     pub fn hosts_with_at(&self) -> bool {
         self.parsed
