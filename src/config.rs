@@ -19,6 +19,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub mod connection;
+
+pub use connection::ConnectionString;
+
 /// Why a configuration could not be loaded; every variant names the offending key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -117,8 +121,8 @@ pub struct HttpConfig {
 /// `[database]`.
 #[derive(Clone, PartialEq)]
 pub struct DatabaseConfig {
-    /// The connection URL; may hold a password, so it is never printed as is
-    /// (see [`DatabaseConfig::redacted_url`]).
+    /// The connection string (a URL or key/value pairs); may hold a password, so it is
+    /// never printed as is (see [`DatabaseConfig::redacted_url`]).
     pub url: String,
     /// Detected from the server or forced.
     pub dialect: DialectChoice,
@@ -133,9 +137,15 @@ pub struct DatabaseConfig {
 }
 
 impl DatabaseConfig {
-    /// The URL with its password replaced by `***`, for logs and messages.
+    /// The connection string as a URL without its password, for logs and messages
+    /// ([`connection::display`]).
     pub fn redacted_url(&self) -> String {
-        redact_url(&self.url)
+        connection::display(&self.url)
+    }
+
+    /// The password(s) to scrub from messages ([`connection::secrets`]).
+    pub fn secrets(&self) -> Vec<String> {
+        connection::secrets(&self.url)
     }
 }
 
@@ -169,6 +179,8 @@ pub struct TableNames {
     pub equations: String,
     /// recalcd's record of equations that could not be computed.
     pub errors: String,
+    /// recalcd's record of the equations left out when the equations were loaded.
+    pub problems: String,
     /// recalcd's record of applied migrations.
     pub migrations: String,
     /// recalcd's revision counter of the equations and constants (PostgreSQL only: the
@@ -270,6 +282,7 @@ pub struct RawTables {
     pub constants: String,
     pub equations: String,
     pub errors: String,
+    pub problems: String,
     pub migrations: String,
     pub revision: String,
 }
@@ -347,6 +360,7 @@ impl Default for RawConfig {
                 constants: "constants".into(),
                 equations: "equations".into(),
                 errors: "recalcd_errors".into(),
+                problems: "recalcd_equation_problems".into(),
                 migrations: "recalcd_migrations".into(),
                 revision: "recalcd_revision".into(),
             },
@@ -386,20 +400,27 @@ impl RawConfig {
         if url.is_empty() {
             return Err(invalid("database.url", "must not be empty".into()));
         }
-        match url.parse::<tokio_postgres::Config>() {
-            Err(e) => {
-                return Err(invalid(
-                    "database.url",
-                    format!("`{}` is not a connection URL: {e}", redact_url(&url)),
-                ))
-            }
-            Ok(pg) if pg.get_ssl_mode() == tokio_postgres::config::SslMode::Require => {
-                return Err(invalid(
-                    "database.url",
-                    "TLS is not supported yet: use `sslmode=disable` (or `prefer`) and a private network or tunnel".into(),
-                ))
-            }
-            Ok(_) => {}
+        let connection = ConnectionString::parse(&url).map_err(|e| {
+            let e = std::error::Error::source(&e).map_or_else(|| e.to_string(), |c| format!("{e}: {c}"));
+            invalid(
+                "database.url",
+                format!(
+                    "not a connection string ({e}; expected `postgres://user:password@host:port/database` \
+                     or key/value pairs such as `host=… user=… password='…' dbname=…`)"
+                ),
+            )
+        })?;
+        if connection.hosts_with_at() {
+            return Err(invalid(
+                "database.url",
+                "a host name holds `@`: write an `@` of the password as `%40`".into(),
+            ));
+        }
+        if connection.config().get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(invalid(
+                "database.url",
+                "TLS is not supported yet: use `sslmode=disable` (or `prefer`) and a private network or tunnel".into(),
+            ));
         }
         let dialect = DialectChoice::parse(&self.database.dialect)
             .map_err(|r| invalid("database.dialect", r))?;
@@ -444,6 +465,7 @@ impl RawConfig {
             constants: identifier("tables.constants", t.constants)?,
             equations: identifier("tables.equations", t.equations)?,
             errors: identifier("tables.errors", t.errors)?,
+            problems: identifier("tables.problems", t.problems)?,
             migrations: identifier("tables.migrations", t.migrations)?,
             revision: identifier("tables.revision", t.revision)?,
         };
@@ -477,13 +499,7 @@ impl RawConfig {
                 ))
             }
         };
-        let level = self.log.level.trim().to_string();
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&level) {
-            return Err(invalid(
-                "log.level",
-                format!("`{level}` is not a filter: {e}"),
-            ));
-        }
+        let level = parse_log_level(&self.log.level).map_err(|r| invalid("log.level", r))?;
         let max_iterations = u32::try_from(self.engine.max_iterations)
             .ok()
             .filter(|n| (1..=1000).contains(n))
@@ -519,7 +535,7 @@ impl RawConfig {
 
 impl TableNames {
     /// Every table with its configuration key.
-    pub fn all(&self) -> [(&'static str, &str); 8] {
+    pub fn all(&self) -> [(&'static str, &str); 9] {
         [
             ("tables.data", &self.data),
             ("tables.job", &self.job),
@@ -527,6 +543,7 @@ impl TableNames {
             ("tables.constants", &self.constants),
             ("tables.equations", &self.equations),
             ("tables.errors", &self.errors),
+            ("tables.problems", &self.problems),
             ("tables.migrations", &self.migrations),
             ("tables.revision", &self.revision),
         ]
@@ -588,7 +605,7 @@ impl Config {
     }
 }
 
-/// Parses `"250ms"`, `"5s"`, `"2m"` or `"1h"`.
+/// Parses `"250ms"`, `"5s"`, `"2m"`, `"1h"` or `"30d"`.
 ///
 /// # Errors
 /// A message saying what is accepted.
@@ -604,6 +621,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => Duration::from_secs(n),
         "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
         "h" => Duration::from_secs(n.saturating_mul(3600)),
+        "d" => Duration::from_secs(n.saturating_mul(86_400)),
         _ => {
             return Err(format!(
                 "`{s}` has no known unit (use e.g. `250ms`, `5s`, `2m`, `1h`)"
@@ -611,6 +629,49 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
     };
     Ok(d)
+}
+
+/// Checks `log.level`: comma-separated directives, each a level (`error`, `warn`,
+/// `info`, `debug`, `trace`, `off`) or `target=level` (e.g. `recalcd=debug`); span
+/// directives (`target[span{field=value}]=level`) are left to `tracing`'s own parser.
+///
+/// `tracing` itself takes a word it does not know as the name of a target, so a typo
+/// (`inof`) would switch every log off; here it is an error.
+///
+/// # Errors
+/// A message naming the bad directive and what is accepted.
+pub fn parse_log_level(s: &str) -> Result<String, String> {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    let is_level = |w: &str| LEVELS.iter().any(|l| l.eq_ignore_ascii_case(w.trim()));
+    let is_target = |w: &str| {
+        let w = w.trim();
+        !w.is_empty()
+            && w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-'))
+    };
+    let expected = "expected a level (`error`, `warn`, `info`, `debug`, `trace`, `off`) or \
+                    `target=level` directives separated by commas, e.g. `recalcd=debug,info`";
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(format!("is empty ({expected})"));
+    }
+    for directive in s.split(',').map(str::trim) {
+        let ok = if directive.contains('[') {
+            true
+        } else if let Some((target, level)) = directive.split_once('=') {
+            is_target(target) && is_level(level)
+        } else {
+            is_level(directive)
+        };
+        if !ok {
+            return Err(format!(
+                "`{directive}` is not a level or `target=level` ({expected})"
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(s)
+        .map_err(|e| format!("`{s}` is not a filter: {e} ({expected})"))?;
+    Ok(s.to_owned())
 }
 
 /// Parses `http.listen`: an IP address and port (`127.0.0.1:9187`, `[::1]:9187`), or
@@ -648,34 +709,6 @@ fn identifier(key: &'static str, name: String) -> Result<String, ConfigError> {
     }
 }
 
-/// Replaces the password of a URL (`scheme://user:password@host/…`, or a `password=`
-/// parameter) with `***`.
-pub fn redact_url(url: &str) -> String {
-    let mut out = url.to_string();
-    if let Some(scheme_end) = out.find("://") {
-        let rest_start = scheme_end + 3;
-        let authority_end = out[rest_start..]
-            .find(['/', '?'])
-            .map_or(out.len(), |i| rest_start + i);
-        if let Some(at) = out[rest_start..authority_end].rfind('@') {
-            let userinfo = &out[rest_start..rest_start + at];
-            if let Some(colon) = userinfo.find(':') {
-                out.replace_range(rest_start + colon + 1..rest_start + at, "***");
-            }
-        }
-    }
-    // key=value forms: `password=secret` in a query string or a libpq keyword string.
-    let lower = out.to_ascii_lowercase();
-    if let Some(p) = lower.find("password=") {
-        let start = p + "password=".len();
-        let end = out[start..]
-            .find(['&', ' '])
-            .map_or(out.len(), |i| start + i);
-        out.replace_range(start..end, "***");
-    }
-    out
-}
-
 /// `url` (`scheme://authority/database?params`) with its database name replaced by
 /// `name`: how tests and the benchmark reach a database of their own on a server.
 pub fn url_with_database(url: &str, name: &str) -> String {
@@ -683,32 +716,6 @@ pub fn url_with_database(url: &str, name: &str) -> String {
     let query = url[rest..].find('?').map_or(url.len(), |i| rest + i);
     let path = url[rest..query].find('/').map_or(query, |i| rest + i);
     format!("{}/{}{}", &url[..path], name, &url[query..])
-}
-
-/// The password in a database URL, if it has one (used to scrub messages).
-pub fn url_password(url: &str) -> Option<String> {
-    let redacted = redact_url(url);
-    if redacted == url {
-        return None;
-    }
-    // The password is what the redaction removed.
-    let prefix = url
-        .chars()
-        .zip(redacted.chars())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let suffix = url
-        .chars()
-        .rev()
-        .zip(redacted.chars().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let pw: String = url
-        .chars()
-        .skip(prefix)
-        .take(url.chars().count().saturating_sub(prefix + suffix))
-        .collect();
-    (!pw.is_empty()).then_some(pw)
 }
 
 #[cfg(test)]
@@ -894,11 +901,43 @@ mod tests {
     }
 
     #[test]
+    fn log_levels_are_levels() {
+        for ok in [
+            "info",
+            " WARN ",
+            "recalcd=debug,info",
+            "off",
+            "recalcd::service=trace, warn",
+        ] {
+            assert!(parse_log_level(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "inof",
+            "verbose",
+            "",
+            "recalcd",
+            "recalcd=loud",
+            "info,",
+            "=info",
+            "a b=info",
+        ] {
+            let e = parse_log_level(bad).unwrap_err();
+            assert!(e.contains("expected a level"), "{bad}: {e}");
+        }
+        let mut raw = RawConfig::default();
+        raw.log.level = "inof".into();
+        let e = raw.validate().unwrap_err();
+        assert!(e.to_string().contains("`log.level`"), "{e}");
+        assert!(e.to_string().contains("`inof`"), "{e}");
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("-5s").is_err());
@@ -915,25 +954,35 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://admin:quest@127.0.0.1:8812/qdb"),
-            "postgres://admin:***@127.0.0.1:8812/qdb"
-        );
-        assert_eq!(
-            redact_url("postgres://u:p%40ss@h/db?sslmode=disable"),
-            "postgres://u:***@h/db?sslmode=disable"
-        );
-        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(
-            redact_url("host=h user=u password=secret dbname=d"),
-            "host=h user=u password=*** dbname=d"
-        );
-        assert_eq!(
-            url_password("postgres://admin:quest@h/qdb").as_deref(),
-            Some("quest")
-        );
-        assert_eq!(url_password("postgres://admin@h/qdb"), None);
         let d = Config::load_from(None, Some("postgres://u:hunter2@h/d"), no_env()).unwrap();
         assert!(!format!("{d:?}").contains("hunter2"));
+        assert_eq!(d.database.redacted_url(), "postgres://u:***@h:5432/d");
+        assert_eq!(d.database.secrets(), vec!["hunter2".to_owned()]);
+        let d = Config::load_from(
+            None,
+            Some("host=h user=u password='Top Secret' dbname=d"),
+            no_env(),
+        )
+        .unwrap();
+        assert!(!format!("{d:?}").contains("Top"));
+        assert_eq!(d.database.redacted_url(), "postgres://u:***@h/d");
+    }
+
+    #[test]
+    fn a_bad_connection_string_is_named_but_not_shown() {
+        for (url, expected) in [
+            ("host=h password='Top Secret", "unterminated quoted"),
+            ("postgres://u:TopSecret@h:port/d", "port"),
+            ("postgres://u:p@TopSecret@h/d", "%40"),
+        ] {
+            let e = Config::load_from(None, Some(url), no_env()).unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains("database.url"), "{text}");
+            assert!(text.contains(expected), "{text}");
+            assert!(
+                !text.contains("TopSecret") && !text.contains("Top Secret"),
+                "{text}"
+            );
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use chrono::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
-use recalcd::config::{Config, LogConfig};
+use recalcd::config::{Config, ConnectionString, LogConfig};
 use recalcd::demo::{Dataset, Scale, ServerError, TempServer};
 use recalcd::service::summary::summaries;
 use recalcd::service::{run_until_idle, Recalculator, Report};
@@ -200,22 +200,40 @@ async fn demo_in(
     show_samples(&store).await?;
     println!("\nfinished in {:.1} s", started.elapsed().as_secs_f64());
 
-    let url = config.database.redacted_url();
     if server.is_none() {
-        println!("\nLook at the results:");
-        println!(
-                "  psql '{url}' -c \"SELECT id, datetime, data_time, conjoined FROM job ORDER BY id, datetime LIMIT 5\""
-            );
-        println!(
-                "  psql '{url}' -c \"SELECT id, datetime, conjoined FROM day ORDER BY id, datetime LIMIT 5\""
-            );
-        println!("  recalcd --database-url '{url}' status");
-        println!("  recalcd --database-url '{url}' summary --from {from} --to {to}");
-        println!(
-                "  change a row and flag it (UPDATE data SET conjoined = …, recalc = 1 …), then: recalcd --database-url '{url}' once"
-            );
+        print!("{}", follow_up(&config.database.url, from, to));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The commands to look at the results, ready to paste: the URL goes in `DATABASE_URL`
+/// (which `recalcd` and `psql "$DATABASE_URL"` both read); when it holds a password, the
+/// line setting it says where the password goes instead of printing it (or a mask that
+/// would not work).
+fn follow_up(url: &str, from: chrono::NaiveDate, to: chrono::NaiveDate) -> String {
+    let Ok(connection) = ConnectionString::parse(url) else {
+        return String::new();
+    };
+    let set = if connection.has_password() {
+        format!(
+            "  export DATABASE_URL='{}'   # your password (percent-encoded) in place of PASSWORD\n",
+            connection.url_with_password(Some("PASSWORD"))
+        )
+    } else {
+        format!(
+            "  export DATABASE_URL='{}'\n",
+            connection.url_with_password(None)
+        )
+    };
+    format!(
+        "\nLook at the results:\n{set}\
+         \x20 psql \"$DATABASE_URL\" -c \"SELECT id, datetime, data_time, conjoined FROM job ORDER BY id, datetime LIMIT 5\"\n\
+         \x20 psql \"$DATABASE_URL\" -c \"SELECT id, datetime, conjoined FROM day ORDER BY id, datetime LIMIT 5\"\n\
+         \x20 recalcd status\n\
+         \x20 recalcd summary --from {from} --to {to}\n\
+         \x20 # change a row and flag it (UPDATE data SET conjoined = …, recalc = 1 …), then:\n\
+         \x20 recalcd once\n"
+    )
 }
 
 /// Writes `chunk` as new, flagged data rows and empties it.
@@ -287,4 +305,43 @@ async fn show_samples(store: &AnyStore) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dates() -> (chrono::NaiveDate, chrono::NaiveDate) {
+        let d = |day| chrono::NaiveDate::from_ymd_opt(2024, 4, day).expect("a date");
+        (d(1), d(3))
+    }
+
+    #[test]
+    fn the_follow_up_says_where_the_password_goes() {
+        let (from, to) = dates();
+        for url in [
+            "postgres://me:ab/cdSECRET@db.example:5433/demo",
+            "host=db.example port=5433 user=me password='Top Secret' dbname=demo",
+        ] {
+            let text = follow_up(url, from, to);
+            assert!(
+                text.contains(
+                    "export DATABASE_URL='postgres://me:PASSWORD@db.example:5433/demo'   # your password"
+                ),
+                "{text}"
+            );
+            assert!(
+                !text.contains("SECRET") && !text.contains("Secret"),
+                "{text}"
+            );
+            assert!(!text.contains("***"), "{text}");
+            assert!(text.contains("  recalcd summary --from 2024-04-01 --to 2024-04-03\n"));
+        }
+        let text = follow_up("postgres://me@db.example/demo", from, to);
+        assert!(
+            text.contains("export DATABASE_URL='postgres://me@db.example:5432/demo'\n"),
+            "{text}"
+        );
+        assert!(text.contains("  psql \"$DATABASE_URL\" -c"), "{text}");
+    }
 }

@@ -4,7 +4,8 @@
 //! `run`, which returns the process exit code. Errors are reported here, once, as a
 //! single line (`error: …` with its causes), never as a panic or stack trace, and with
 //! every password of the configuration scrubbed. Exit codes: 2 for usage and
-//! configuration errors, 1 for everything else.
+//! configuration errors, 1 for everything else; `once` returns 3 of its own when it
+//! finished but left problems.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +21,7 @@ mod eval;
 mod healthcheck;
 mod migrate;
 mod once;
+mod prune;
 mod reflag;
 mod run;
 mod status;
@@ -33,7 +35,8 @@ mod summary;
 ///
 /// Configuration: defaults, then `--config FILE`, then `RECALCD__SECTION__KEY`
 /// environment variables, then `--database-url` / `DATABASE_URL`. Exit codes: 0 ok,
-/// 1 runtime error, 2 usage or configuration error.
+/// 1 runtime error, 2 usage or configuration error, 3 `once` finished but rows failed
+/// (`recalc = -1`) or equations were skipped (see `recalcd status`).
 #[derive(Debug, Parser)]
 #[command(name = "recalcd", version, propagate_version = true)]
 pub struct Cli {
@@ -52,7 +55,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "PATH", env = "RECALCD_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Database URL, e.g. `postgres://user@host:5432/db`; overrides `database.url`.
+    /// Database connection string, e.g. `postgres://user@host:5432/db` or
+    /// `host=h user=u password='…' dbname=d`; overrides `database.url`. Its password is
+    /// never shown.
     #[arg(
         long,
         global = true,
@@ -88,13 +93,11 @@ impl GlobalArgs {
     /// # Errors
     /// [`ConfigError`] naming the bad key; the CLI turns it into exit code 2.
     pub fn load_config(&self) -> Result<Config, ConfigError> {
-        if let Some(pw) = self.database_url.as_deref().and_then(config::url_password) {
-            self.remember_secret(pw);
+        if let Some(url) = self.database_url.as_deref() {
+            self.remember_secrets(config::connection::secrets(url));
         }
         let mut config = Config::load(self.config.as_deref(), self.database_url.as_deref())?;
-        if let Some(pw) = config::url_password(&config.database.url) {
-            self.remember_secret(pw);
-        }
+        self.remember_secrets(config.database.secrets());
         if let Some(d) = self.dialect {
             config.database.dialect = match d {
                 DialectArg::Auto => DialectChoice::Auto,
@@ -105,21 +108,25 @@ impl GlobalArgs {
         Ok(config)
     }
 
-    fn remember_secret(&self, secret: String) {
+    fn remember_secrets(&self, secrets: Vec<String>) {
         if let Ok(mut s) = self.secrets.lock() {
-            s.push(secret);
+            s.extend(secrets);
         }
     }
 
-    /// `message` with every remembered password replaced by `***`.
+    /// `message` with every remembered password replaced by `***`, longest first (so a
+    /// password that contains another is replaced whole).
     fn scrub(&self, message: String) -> String {
-        let Ok(secrets) = self.secrets.lock() else {
+        let Ok(mut secrets) = self.secrets.lock() else {
             return message;
         };
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets
             .iter()
-            .filter(|s| s.len() >= 2)
-            .fold(message, |m, s| m.replace(s.as_str(), "***"))
+            .filter(|s| !s.is_empty())
+            .fold(message, |m, s| {
+                m.replace(s.as_str(), config::connection::PASSWORD_MASK)
+            })
     }
 }
 
@@ -174,9 +181,14 @@ pub enum Command {
     /// Create or upgrade the database schema (safe to run again: it changes nothing
     /// once the schema is current).
     Migrate(migrate::Args),
-    /// Show the backlog (flagged rows per table and the oldest flag), the numbers of
-    /// equations and constants, and the latest errors.
+    /// Show the backlog (flagged rows per table and the oldest flag), the failed rows
+    /// (`recalc = -1`) per table, the numbers of equations and constants, the skipped
+    /// equations, and the latest errors (current or past).
     Status(status::Args),
+    /// Delete old error records (`--older-than 30d`); each failed row keeps its current
+    /// records. PostgreSQL only (QuestDB cannot delete rows: drop old partitions of the
+    /// errors table instead).
+    Prune(prune::Args),
     /// Recalculate everything flagged, then exit.
     ///
     /// Polls the flagged data, job and day rows in batches of `poll.batch_size`, pulls in
@@ -185,6 +197,10 @@ pub enum Command {
     /// not all be computed get `recalc = -1` and error records (see `recalcd status`). A
     /// row a producer changed meanwhile keeps the producer's content and flag. Running it
     /// again with nothing flagged changes nothing.
+    ///
+    /// Exits 0 when everything computed, 3 when it finished but rows got `recalc = -1`
+    /// or equations were skipped (they do not parse or check, or read each other in a
+    /// cycle; `recalcd status` lists them), 1 on a runtime error.
     Once(once::Args),
     /// Run as a daemon: recalculate whatever gets flagged, until SIGTERM or SIGINT.
     ///
@@ -223,7 +239,10 @@ pub enum Command {
     /// range runs from the device's day break (`#WB`, in its `#TZ`) on `--from` to its
     /// day break on the day after `--to`. Summaries are printed, not stored. Channels
     /// that could not be computed are shown as `-` (table), empty (CSV) or `null`
-    /// (JSON), with the reason on stderr.
+    /// (JSON), with the reason on stderr. When rows of the range are still flagged or
+    /// failed (`recalc = -1`), a note on stderr says so: the summaries may change. An
+    /// `--id` the store does not know (no rows, constants or equations) is an error
+    /// (exit 2).
     Summary(summary::Args),
     /// Flag the rows of a date range for recalculation, e.g. after changing equations.
     ///
@@ -267,6 +286,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args, &cli.global),
         Command::Summary(args) => summary::run(args, &cli.global),
         Command::Reflag(args) => reflag::run(args, &cli.global),
+        Command::Prune(args) => prune::run(args, &cli.global),
         Command::Healthcheck(args) => healthcheck::run(args, &cli.global),
     };
     match outcome {

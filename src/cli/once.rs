@@ -7,6 +7,10 @@ use recalcd::store::{self, Store};
 
 use super::GlobalArgs;
 
+/// The exit code of a `once` that finished but left problems: rows written with
+/// `recalc = -1`, or equations skipped when loaded.
+pub const PROBLEMS_LEFT: u8 = 3;
+
 /// Arguments of `recalcd once` (its description is on [`super::Command::Once`]).
 #[derive(Debug, clap::Args)]
 pub struct Args {}
@@ -29,10 +33,19 @@ pub fn run(_args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             total.days,
             total.data as f64 / secs.max(1e-9)
         );
+        let skipped = recalc.loaded().skipped;
         println!(
-            "{} rows with failures ({} error records; see `recalcd status`), {} rows left for producers' newer writes",
-            total.failed_rows, total.errors, total.skipped
+            "{} rows with failures ({} error records), {} of {} equations skipped (see `recalcd status`), {} rows left for producers' newer writes",
+            total.failed_rows,
+            total.errors,
+            skipped,
+            recalc.loaded().equations,
+            total.skipped
         );
-        Ok(ExitCode::SUCCESS)
+        if total.failed_rows > 0 || skipped > 0 {
+            Ok(ExitCode::from(PROBLEMS_LEFT))
+        } else {
+            Ok(ExitCode::SUCCESS)
+        }
     })
 }

@@ -1,5 +1,6 @@
 //! `recalcd status`.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use recalcd::store::{self, Status, Store};
@@ -9,8 +10,12 @@ use super::GlobalArgs;
 /// Arguments of `recalcd status`.
 ///
 /// Prints the backlog (flagged rows per table and the oldest flagged `datetime`), the
-/// numbers of equations and constants, and the latest error records. Fails with
-/// "run `recalcd migrate`" when the schema is missing or outdated.
+/// rows at `recalc = -1` per table, the numbers of equations and constants, the
+/// equations left out when they were last loaded, and the latest error records, each
+/// marked `current` (its row is still at `recalc = -1` and this is its latest record)
+/// or `past` (the row has been computed again since). Text from the database is printed
+/// with control characters escaped. Fails with "run `recalcd migrate`" when the schema
+/// is missing or outdated.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// How many of the latest error records to show.
@@ -41,34 +46,98 @@ fn render(s: &Status) -> String {
             || "-".to_string(),
             |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
         );
-        out.push_str(&format!(
-            "  {:<4} {:<20} {:>10} flagged, oldest {}\n",
+        let _ = writeln!(
+            out,
+            "  {:<4} {:<20} {:>10} flagged, oldest {}",
             b.level.as_str(),
             b.table,
             b.flagged,
             oldest
-        ));
+        );
     }
-    out.push_str(&format!(
-        "equations: {}\nconstants: {}\n",
-        s.equations, s.constants
-    ));
+    out.push_str("failed rows (recalc = -1: some output could not be computed):\n");
+    for (level, n) in &s.failed {
+        let table = s
+            .backlog
+            .iter()
+            .find(|b| b.level == *level)
+            .map_or("", |b| b.table.as_str());
+        let _ = writeln!(
+            out,
+            "  {:<4} {:<20} {:>10} failed",
+            level.as_str(),
+            table,
+            n
+        );
+    }
+    let _ = writeln!(
+        out,
+        "equations: {} ({} skipped)\nconstants: {}",
+        s.equations,
+        s.problems.len(),
+        s.constants
+    );
+    if s.problems.is_empty() {
+        out.push_str("skipped equations: none\n");
+    } else {
+        out.push_str(
+            "skipped equations (left out when last loaded; fix them, the daemon reloads):\n",
+        );
+        for p in &s.problems {
+            let _ = writeln!(out, "  {}", printable(&p.problem));
+        }
+    }
     if s.latest_errors.is_empty() {
         out.push_str("latest errors: none\n");
     } else {
-        out.push_str("latest errors (newest first):\n");
+        out.push_str(
+            "latest errors (newest first; current: the row is still at recalc = -1 from this \
+             computation, past: computed again since):\n",
+        );
         for e in &s.latest_errors {
             let r = &e.record;
-            out.push_str(&format!(
-                "  {} {} id={} {} {}: {}\n",
+            let _ = writeln!(
+                out,
+                "  {:<7} {} {} id={} {} {}: {}",
+                if e.current { "current" } else { "past" },
                 e.at.format("%Y-%m-%d %H:%M:%S"),
                 r.level,
                 r.key.id,
                 r.key.datetime.format("%Y-%m-%d %H:%M:%S%.f"),
-                r.equation,
-                r.reason
-            ));
+                printable(&r.equation),
+                printable(&r.reason)
+            );
         }
     }
     out
+}
+
+/// `text` safe to print on a terminal: control characters (and the bidirectional
+/// overrides that reorder what a terminal shows) escaped as `\n`, `\u{1b}`, …
+pub(super) fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let reorders = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || reorders {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("plain text, ü"), "plain text, ü");
+        assert_eq!(
+            printable("a\nb\r\t\u{1b}[31mred\u{7}"),
+            "a\\nb\\r\\t\\u{1b}[31mred\\u{7}"
+        );
+        assert_eq!(printable("x\u{202e}y\u{9b}"), "x\\u{202e}y\\u{9b}");
+    }
 }

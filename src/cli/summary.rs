@@ -4,12 +4,13 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveTime};
 use recalcd::engine::summary::Summary;
 use recalcd::lang::Value;
 use recalcd::service::summary::summaries;
-use recalcd::store;
+use recalcd::store::{self, Store, Unsettled};
 
+use super::status::printable;
 use super::GlobalArgs;
 
 /// How summaries are printed.
@@ -56,21 +57,63 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     }
     let config = global.load_config()?;
     super::init_logging(&config.log);
-    let list = super::runtime()?.block_on(async {
+    let (list, unsettled) = super::runtime()?.block_on(async {
         let store = store::connect(&config).await?;
-        store::Store::check_schema(&store).await?;
-        anyhow::Ok(summaries(&store, &config.engine, args.from, args.to, args.id).await?)
+        store.check_schema().await?;
+        if let Some(id) = args.id {
+            if !store.device_known(id).await? {
+                return Err(super::usage(format!(
+                    "--id {id}: the store knows no device {id} (no data, job or day rows, constants or equations)"
+                )));
+            }
+        }
+        let list = summaries(&store, &config.engine, args.from, args.to, args.id).await?;
+        let start = args.from.and_time(NaiveTime::MIN);
+        let end = (args.to + chrono::Duration::days(1)).and_time(NaiveTime::MIN);
+        let unsettled = store.unsettled_between(start, end, args.id).await?;
+        anyhow::Ok((list, unsettled))
     })?;
     for s in &list {
         for (name, why) in s.failures() {
-            eprintln!("device {}: '{name}' could not be computed: {why}", s.id);
+            eprintln!(
+                "device {}: '{}' could not be computed: {}",
+                s.id,
+                printable(name),
+                printable(&why)
+            );
         }
+    }
+    if let Some(note) = unsettled_note(&unsettled, args.from, args.to) {
+        eprintln!("{note}");
     }
     if list.iter().all(|s| s.values.is_empty()) {
         eprintln!("no summary equations (types 6 and 7) apply to these devices");
     }
     print!("{}", render(&list, args.format));
     Ok(ExitCode::SUCCESS)
+}
+
+/// A warning when rows of the range are not computed (flagged, or failed at
+/// `recalc = -1`): the summaries read what is stored, so they may not be final.
+fn unsettled_note(unsettled: &[Unsettled], from: NaiveDate, to: NaiveDate) -> Option<String> {
+    let parts: Vec<String> = unsettled
+        .iter()
+        .filter(|u| u.flagged > 0 || u.failed > 0)
+        .map(|u| {
+            format!(
+                "{} rows: {} flagged, {} failed",
+                u.level, u.flagged, u.failed
+            )
+        })
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "note: rows between {from} and {to} are still flagged or failed ({}); the summaries \
+             read what is stored and may change: run `recalcd once` (or let `recalcd run` \
+             catch up), and see `recalcd status` for the failures",
+            parts.join("; ")
+        )
+    })
 }
 
 /// The channel names of all summaries, in first-seen order.

@@ -17,8 +17,8 @@ use crate::engine::catalog::{Catalog, Constants, Needs};
 use crate::engine::compute::{compute, DeviceBatch, Options, Outcome};
 use crate::engine::day::DaySpan;
 use crate::store::{
-    sweep_cursor, Flag, Lease, Level, Row, RowKey, Store, StoreError, Sweep, TimeRange, WriteBatch,
-    WriteOutcome,
+    sweep_cursor, EquationProblem, Flag, Lease, Level, Row, RowKey, Store, StoreError, Sweep,
+    TimeRange, WriteBatch, WriteOutcome,
 };
 
 /// What one batch (or a whole `once` run) did.
@@ -98,6 +98,17 @@ fn written_report(mut report: Report, written: &WriteOutcome) -> Report {
     report
 }
 
+/// A problem of the catalog as `recalcd status` shows it (`tables.problems`).
+fn recorded(p: &crate::engine::catalog::Problem) -> EquationProblem {
+    EquationProblem {
+        ty: Some(p.key.ty),
+        id: i32::try_from(p.key.id).ok(),
+        name: Some(p.key.name.clone()),
+        problem: p.to_string(),
+        at: None,
+    }
+}
+
 /// The compiled equations and the constants, loaded once and used for many batches.
 #[derive(Debug)]
 pub struct Recalculator {
@@ -128,6 +139,8 @@ impl Recalculator {
         for p in catalog.problems() {
             warn!(problem = %p, "equation skipped");
         }
+        let recorded: Vec<EquationProblem> = catalog.problems().iter().map(recorded).collect();
+        store.record_problems(&recorded).await?;
         let constant_records = store.load_constants().await?;
         let constants = Constants::build(&constant_records, catalog.symbols());
         let loaded = Loaded {

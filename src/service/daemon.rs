@@ -128,6 +128,7 @@ pub async fn run_monitored<F: Future<Output = ()>>(
         let mut session = match opened {
             Ok(session) => {
                 monitor.connected();
+                monitor.equations_loaded(&session.recalc.loaded());
                 session
             }
             Err(e) if is_unusable(&e) => {
@@ -356,6 +357,7 @@ impl Session {
                 return Ok(());
             };
             refreshed?;
+            monitor.equations_loaded(&self.recalc.loaded());
             // Never start a batch once shutdown was requested.
             if stop.requested() {
                 return Ok(());

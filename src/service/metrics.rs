@@ -18,6 +18,7 @@
 //! | `recalcd_reconnects_total` | counter | | connections opened after a failure |
 //! | `recalcd_last_poll_timestamp_seconds` | gauge | | Unix time of the last successful poll |
 //! | `recalcd_ready` | gauge | | 1 when `/readyz` answers 200, else 0 (set when rendered) |
+//! | `recalcd_equations_skipped` | gauge | | equations left out by the latest load (they do not parse or check, or read each other in a cycle; listed by `recalcd status`) |
 //!
 //! The backlog gauges are set to 0 without a query whenever a poll finds nothing
 //! flagged; while there is a backlog they are refreshed from [`Store::status`] at most
@@ -36,7 +37,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::batch::Report;
+use super::batch::{Loaded, Report};
 use crate::store::{Backlog, Level, StoreError};
 
 /// The longest the backlog gauges go without a refresh while rows are flagged.
@@ -82,6 +83,8 @@ pub struct Metrics {
     last_poll: Gauge<f64, AtomicU64>,
     /// `recalcd_ready`.
     ready: Gauge,
+    /// `recalcd_equations_skipped`.
+    equations_skipped: Gauge,
 }
 
 impl Default for Metrics {
@@ -108,6 +111,7 @@ impl Metrics {
             reconnects: Counter::default(),
             last_poll: Gauge::default(),
             ready: Gauge::default(),
+            equations_skipped: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -171,6 +175,11 @@ impl Metrics {
             "ready",
             "1 when /readyz answers 200 (the store reachable, the schema current, a recent poll), else 0",
             m.ready.clone(),
+        );
+        registry.register(
+            "equations_skipped",
+            "Equations left out by the latest load: they do not parse or check, or read each other in a cycle (see recalcd status)",
+            m.equations_skipped.clone(),
         );
         for level in Level::ALL {
             let l = level_label(level);
@@ -249,6 +258,12 @@ impl Metrics {
         }
     }
 
+    /// Sets `recalcd_equations_skipped` from what the latest load left out.
+    pub fn equations_loaded(&self, loaded: &Loaded) {
+        self.equations_skipped
+            .set(i64::try_from(loaded.skipped).unwrap_or(i64::MAX));
+    }
+
     /// Sets `recalcd_ready`.
     pub fn set_ready(&self, ready: bool) {
         self.ready.set(i64::from(ready));
@@ -308,6 +323,21 @@ mod tests {
         text.lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
             .and_then(|v| v.parse().ok())
+    }
+
+    #[test]
+    fn skipped_equations_are_a_gauge_of_the_latest_load() {
+        let m = Metrics::new();
+        assert_eq!(sample(&m.render(), "recalcd_equations_skipped"), Some(0.0));
+        let loaded = |skipped| Loaded {
+            equations: 10,
+            skipped,
+            constants: 0,
+        };
+        m.equations_loaded(&loaded(4));
+        assert_eq!(sample(&m.render(), "recalcd_equations_skipped"), Some(4.0));
+        m.equations_loaded(&loaded(1));
+        assert_eq!(sample(&m.render(), "recalcd_equations_skipped"), Some(1.0));
     }
 
     #[test]

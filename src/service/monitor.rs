@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::batch::Report;
+use super::batch::{Loaded, Report};
 use super::health::{Busy, Health};
 use super::metrics::{Metrics, BACKLOG_REFRESH};
 use crate::store::{Backlog, StoreError};
@@ -109,6 +109,11 @@ impl Monitor {
     /// The backlog read from the store.
     pub fn backlog(&self, backlog: &[Backlog]) {
         self.inner.metrics.backlogs(backlog);
+    }
+
+    /// Equations and constants were (re)loaded.
+    pub fn equations_loaded(&self, loaded: &Loaded) {
+        self.inner.metrics.equations_loaded(loaded);
     }
 
     /// A failure to read the backlog: counted, but the loop carries on.

@@ -82,7 +82,7 @@ pub async fn reflag<S: Store>(
     levels: &[Level],
 ) -> Result<Vec<(Level, u64)>, ReflagError> {
     if let Some(id) = only {
-        if !store.has_device(id).await? {
+        if !store.device_known(id).await? {
             return Err(ReflagError::UnknownDevice(id));
         }
     }

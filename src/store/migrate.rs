@@ -2,7 +2,7 @@
 //!
 //! Each file is `NNNN_name.sql`; the list below embeds them with `include_str!`, in
 //! order. They are forward only. Placeholders `{data}`, `{job}`, `{day}`, `{constants}`,
-//! `{equations}`, `{errors}`, `{revision}` are replaced by the configured table names
+//! `{equations}`, `{errors}`, `{problems}`, `{revision}` are replaced by the configured table names
 //! (validated identifiers, so the substitution cannot inject SQL). Each dialect applies them in
 //! its own way (one transaction each on PostgreSQL) and records every applied version
 //! in the `tables.migrations` table, so running `migrate` twice changes nothing.
@@ -47,10 +47,14 @@ const POSTGRES: &[Migration] = &[
     migration!("postgres", 0002, "revision"),
     migration!("postgres", 0003, "notify"),
     migration!("postgres", 0004, "flagged_jobs"),
+    migration!("postgres", 0005, "problems"),
 ];
 
 #[allow(clippy::zero_prefixed_literal)]
-const QUESTDB: &[Migration] = &[migration!("questdb", 0001, "schema")];
+const QUESTDB: &[Migration] = &[
+    migration!("questdb", 0001, "schema"),
+    migration!("questdb", 0002, "problems"),
+];
 
 /// The migrations of `dialect`, in order.
 pub fn migrations(dialect: Dialect) -> &'static [Migration] {
@@ -75,6 +79,7 @@ pub fn render(migration: &Migration, tables: &TableNames) -> String {
         .replace("{constants}", &tables.constants)
         .replace("{equations}", &tables.equations)
         .replace("{errors}", &tables.errors)
+        .replace("{problems}", &tables.problems)
         .replace("{revision}", &tables.revision)
 }
 

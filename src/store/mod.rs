@@ -246,6 +246,38 @@ pub struct StoredError {
     pub at: NaiveDateTime,
     /// What was recorded.
     pub record: ErrorRecord,
+    /// Whether it still describes its row: the row is still at `recalc = -1` and this
+    /// record is of its latest failing computation. `false` once the row was computed
+    /// cleanly, re-flagged, or failed again (with newer records).
+    pub current: bool,
+}
+
+/// An equation left out when the equations were loaded, as recorded for `recalcd status`
+/// (the `tables.problems` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EquationProblem {
+    /// The equation's type; `None` when the problem names no single equation.
+    pub ty: Option<i32>,
+    /// The equation's device id (0: the default for every device).
+    pub id: Option<i32>,
+    /// The equation's output name.
+    pub name: Option<String>,
+    /// What is wrong, as the loader says it (it names the equation).
+    pub problem: String,
+    /// When it was first recorded (UTC); `None` before it is stored.
+    pub at: Option<NaiveDateTime>,
+}
+
+/// Rows of one level within a time range that are not computed: still flagged, or
+/// failed (`recalc = -1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsettled {
+    /// The level.
+    pub level: Level,
+    /// Rows with `recalc > 0`.
+    pub flagged: u64,
+    /// Rows with `recalc = -1`.
+    pub failed: u64,
 }
 
 /// Which neighbour of a row: the one before or the one after it.
@@ -458,6 +490,10 @@ pub struct Status {
     pub constants: u64,
     /// The latest error records, newest first.
     pub latest_errors: Vec<StoredError>,
+    /// Rows at `recalc = -1` (some output could not be computed), per level.
+    pub failed: Vec<(Level, u64)>,
+    /// The equations left out by the latest load, in key order.
+    pub problems: Vec<EquationProblem>,
 }
 
 /// Why a store operation failed.
@@ -839,12 +875,6 @@ pub trait Store {
         latest_errors: usize,
     ) -> impl Future<Output = Result<Status, StoreError>> + Send;
 
-    /// Whether device `id` has at least one row in the data, job or day table.
-    ///
-    /// # Errors
-    /// [`StoreError`] if a query fails.
-    fn has_device(&self, id: i32) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
     /// Sets `recalc = 1` on the rows of `level` in `ranges` that are not flagged already
     /// (`recalc <= 0`, or NULL on QuestDB), so that the next batch recomputes them as if
     /// a producer had flagged them (`recalcd reflag`); rows already flagged keep their
@@ -857,6 +887,44 @@ pub trait Store {
         level: Level,
         ranges: &ReflagRanges,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Replaces the recorded equation problems with `problems` (what a load left out);
+    /// a problem recorded before keeps its first `at`.
+    ///
+    /// # Errors
+    /// [`StoreError`] if a statement fails.
+    fn record_problems(
+        &self,
+        problems: &[EquationProblem],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes the error records older than `before` (UTC), except each failed row's
+    /// current ones (see [`StoredError::current`]); returns how many were deleted.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the statement fails, or the dialect cannot delete rows.
+    fn prune_errors(
+        &self,
+        before: NaiveDateTime,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Rows flagged or failed with `datetime` in `from .. to`, of device `id` or all,
+    /// per level.
+    ///
+    /// # Errors
+    /// [`StoreError`] if a query fails.
+    fn unsettled_between(
+        &self,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+        id: Option<i32>,
+    ) -> impl Future<Output = Result<Vec<Unsettled>, StoreError>> + Send;
+
+    /// Whether device `id` has any row, constant or own equation.
+    ///
+    /// # Errors
+    /// [`StoreError`] if a query fails.
+    fn device_known(&self, id: i32) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// A store of the dialect detected (or forced) at [`connect`].
@@ -999,11 +1067,25 @@ impl Store for AnyStore {
     async fn status(&self, latest_errors: usize) -> Result<Status, StoreError> {
         dispatch!(self, s => s.status(latest_errors).await)
     }
-    async fn has_device(&self, id: i32) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.has_device(id).await)
-    }
     async fn reflag(&mut self, level: Level, ranges: &ReflagRanges) -> Result<u64, StoreError> {
         dispatch!(self, s => s.reflag(level, ranges).await)
+    }
+    async fn record_problems(&self, problems: &[EquationProblem]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.record_problems(problems).await)
+    }
+    async fn prune_errors(&self, before: NaiveDateTime) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.prune_errors(before).await)
+    }
+    async fn unsettled_between(
+        &self,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+        id: Option<i32>,
+    ) -> Result<Vec<Unsettled>, StoreError> {
+        dispatch!(self, s => s.unsettled_between(from, to, id).await)
+    }
+    async fn device_known(&self, id: i32) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.device_known(id).await)
     }
 }
 
@@ -1110,6 +1192,21 @@ pub(crate) async fn open_connection(
     }
 }
 
+/// Decodes `at, type, id, name, problem` (shared by both dialects).
+pub(crate) fn equation_problem(
+    r: &tokio_postgres::Row,
+    what: &str,
+) -> Result<EquationProblem, StoreError> {
+    let q = StoreError::query;
+    Ok(EquationProblem {
+        at: r.try_get(0).map_err(q(what))?,
+        ty: r.try_get(1).map_err(q(what))?,
+        id: r.try_get(2).map_err(q(what))?,
+        name: r.try_get(3).map_err(q(what))?,
+        problem: r.try_get(4).map_err(q(what))?,
+    })
+}
+
 /// Columns read for a [`Flag`], in [`flag_from`]'s order (and [`row_from`]'s).
 pub(crate) const FLAG_COLUMNS: &str = "datetime, data_time, id";
 
@@ -1210,12 +1307,14 @@ impl<'a> tokio_postgres::types::FromSql<'a> for LenientText {
     }
 }
 
-/// Decodes `at, level, id, datetime, equation, reason` (shared by both dialects).
+/// Decodes `at, level, id, datetime, equation, reason` (shared by both dialects);
+/// [`StoredError::current`] is left `false` for the dialect to work out.
 pub(crate) fn stored_error(r: &tokio_postgres::Row, what: &str) -> Result<StoredError, StoreError> {
     let q = StoreError::query;
     let level: String = r.try_get(1).map_err(q(what))?;
     Ok(StoredError {
         at: r.try_get(0).map_err(q(what))?,
+        current: false,
         record: ErrorRecord {
             level: Level::parse(&level).ok_or_else(|| StoreError::Unexpected {
                 what: what.to_string(),

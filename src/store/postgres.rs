@@ -40,10 +40,10 @@ use tokio_postgres::{Client, CopyInSink};
 use super::migrate::{migrations, render};
 use super::schema::{self, TypeNames};
 use super::{
-    check_version, flag_from, open_client, row_from, stored_error, Backlog, Constant, Direction,
-    Equation, Flag, Lease, Level, MergedEquation, MigrateReport, ReflagRanges, Revision, Row,
-    RowKey, RowVersion, Status, Store, StoreError, Sweep, TimeRange, Wakeups, WriteBatch,
-    WriteOutcome, FLAG_COLUMNS, ROW_COLUMNS,
+    check_version, equation_problem, flag_from, open_client, row_from, stored_error, Backlog,
+    Constant, Direction, Equation, EquationProblem, Flag, Lease, Level, MergedEquation,
+    MigrateReport, ReflagRanges, Revision, Row, RowKey, RowVersion, Status, Store, StoreError,
+    Sweep, TimeRange, Unsettled, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS, ROW_COLUMNS,
 };
 use crate::config::{Config, DatabaseConfig, Dialect, TableNames, WorkerConfig};
 
@@ -272,6 +272,28 @@ impl PgStore {
 
     fn table(&self, level: Level) -> &str {
         level.table(&self.tables)
+    }
+
+    /// SQL that is true when the error record aliased `e` is current: its row is still at
+    /// `recalc = -1` and no newer record of the row exists (see [`StoredError::current`]).
+    ///
+    /// [`StoredError::current`]: super::StoredError::current
+    fn current_error(&self, e: &str) -> String {
+        let failed = |level: Level| {
+            format!(
+                r#"EXISTS (SELECT 1 FROM "{}" r WHERE r.id = {e}.id AND r.datetime = {e}.datetime AND r.recalc < 0)"#,
+                self.table(level)
+            )
+        };
+        format!(
+            r#"(CASE {e}.level WHEN 'data' THEN {} WHEN 'job' THEN {} WHEN 'day' THEN {} ELSE false END
+                AND NOT EXISTS (SELECT 1 FROM "{}" n WHERE n.level = {e}.level AND n.id = {e}.id
+                                  AND n.datetime = {e}.datetime AND n.at > {e}.at))"#,
+            failed(Level::Data),
+            failed(Level::Job),
+            failed(Level::Day),
+            self.tables.errors
+        )
     }
 
     /// Inserts constants and equations (`recalcd demo` loads its definitions this way).
@@ -1166,8 +1188,9 @@ impl Store for PgStore {
         let constants: i64 = r.try_get(1).map_err(StoreError::query(what))?;
         let what = "reading the latest errors";
         let sql = format!(
-            r#"SELECT at, level, id, datetime, equation, reason FROM "{}"
-                ORDER BY at DESC LIMIT $1"#,
+            r#"SELECT e.at, e.level, e.id, e.datetime, e.equation, e.reason, {} FROM "{}" e
+                ORDER BY e.at DESC LIMIT $1"#,
+            self.current_error("e"),
             self.tables.errors
         );
         let limit = i64::try_from(latest_errors).unwrap_or(i64::MAX);
@@ -1178,8 +1201,41 @@ impl Store for PgStore {
             .map_err(StoreError::query(what))?;
         let mut errors = Vec::with_capacity(rows.len());
         for r in &rows {
-            errors.push(stored_error(r, what)?);
+            let mut e = stored_error(r, what)?;
+            e.current = r.try_get(6).map_err(StoreError::query(what))?;
+            errors.push(e);
         }
+        let what = "counting the failed rows";
+        let sql = format!(
+            r#"SELECT (SELECT count(*) FROM "{}" WHERE recalc < 0),
+                      (SELECT count(*) FROM "{}" WHERE recalc < 0),
+                      (SELECT count(*) FROM "{}" WHERE recalc < 0)"#,
+            self.tables.data, self.tables.job, self.tables.day
+        );
+        let r = self
+            .client
+            .query_one(&sql, &[])
+            .await
+            .map_err(StoreError::query(what))?;
+        let mut failed = Vec::with_capacity(3);
+        for (i, level) in Level::ALL.into_iter().enumerate() {
+            let n: i64 = r.try_get(i).map_err(StoreError::query(what))?;
+            failed.push((level, n.max(0) as u64));
+        }
+        let what = "reading the equation problems";
+        let sql = format!(
+            r#"SELECT at, "type", id, name, problem FROM "{}"
+                ORDER BY "type", id, name, problem"#,
+            self.tables.problems
+        );
+        let problems = self
+            .client
+            .query(&sql, &[])
+            .await
+            .map_err(StoreError::query(what))?
+            .iter()
+            .map(|r| equation_problem(r, what))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Status {
             dialect: Dialect::Postgres,
             schema_version: self.schema_version().await?,
@@ -1187,15 +1243,100 @@ impl Store for PgStore {
             equations: equations.max(0) as u64,
             constants: constants.max(0) as u64,
             latest_errors: errors,
+            failed,
+            problems,
         })
-    }
-
-    async fn has_device(&self, id: i32) -> Result<bool, StoreError> {
-        reflag::has_device(&self.client, &self.tables, id).await
     }
 
     async fn reflag(&mut self, level: Level, ranges: &ReflagRanges) -> Result<u64, StoreError> {
         reflag::reflag(&mut self.client, &self.tables, level, ranges).await
+    }
+
+    async fn record_problems(&self, problems: &[EquationProblem]) -> Result<(), StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<&EquationProblem> = problems
+            .iter()
+            .filter(|p| seen.insert(p.problem.as_str()))
+            .collect();
+        let types: Vec<Option<i32>> = unique.iter().map(|p| p.ty).collect();
+        let ids: Vec<Option<i32>> = unique.iter().map(|p| p.id).collect();
+        let names: Vec<Option<&str>> = unique.iter().map(|p| p.name.as_deref()).collect();
+        let texts: Vec<&str> = unique.iter().map(|p| p.problem.as_str()).collect();
+        // One statement: workers loading at once neither lose nor double a problem.
+        let sql = format!(
+            r#"WITH gone AS (DELETE FROM "{t}" WHERE problem <> ALL ($4::text[]))
+               INSERT INTO "{t}" ("type", id, name, problem)
+               SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::text[])
+               ON CONFLICT (problem) DO NOTHING"#,
+            t = self.tables.problems
+        );
+        self.client
+            .execute(&sql, &[&types, &ids, &names, &texts])
+            .await
+            .map_err(StoreError::query("recording the equation problems"))?;
+        Ok(())
+    }
+
+    async fn prune_errors(&self, before: NaiveDateTime) -> Result<u64, StoreError> {
+        let sql = format!(
+            r#"DELETE FROM "{}" e WHERE e.at < $1 AND NOT {}"#,
+            self.tables.errors,
+            self.current_error("e")
+        );
+        self.client
+            .execute(&sql, &[&before])
+            .await
+            .map_err(StoreError::query("deleting old error records"))
+    }
+
+    async fn unsettled_between(
+        &self,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+        id: Option<i32>,
+    ) -> Result<Vec<Unsettled>, StoreError> {
+        let mut out = Vec::with_capacity(3);
+        for level in Level::ALL {
+            let what = format!("counting the unsettled {level} rows of a range");
+            let range = "datetime >= $1 AND datetime < $2 AND ($3::int IS NULL OR id = $3)";
+            let sql = format!(
+                r#"SELECT (SELECT count(*) FROM "{t}" WHERE recalc > 0 AND {range}),
+                          (SELECT count(*) FROM "{t}" WHERE recalc < 0 AND {range})"#,
+                t = self.table(level)
+            );
+            let r = self
+                .client
+                .query_one(&sql, &[&from, &to, &id])
+                .await
+                .map_err(StoreError::query(&what))?;
+            let flagged: i64 = r.try_get(0).map_err(StoreError::query(&what))?;
+            let failed: i64 = r.try_get(1).map_err(StoreError::query(&what))?;
+            out.push(Unsettled {
+                level,
+                flagged: flagged.max(0) as u64,
+                failed: failed.max(0) as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn device_known(&self, id: i32) -> Result<bool, StoreError> {
+        let t = &self.tables;
+        let sql = format!(
+            r#"SELECT EXISTS (SELECT 1 FROM "{}" WHERE id = $1)
+                   OR EXISTS (SELECT 1 FROM "{}" WHERE id = $1)
+                   OR EXISTS (SELECT 1 FROM "{}" WHERE id = $1)
+                   OR EXISTS (SELECT 1 FROM "{}" WHERE id = $1)
+                   OR EXISTS (SELECT 1 FROM "{}" WHERE id = $1)"#,
+            t.data, t.job, t.day, t.constants, t.equations
+        );
+        let r = self
+            .client
+            .query_one(&sql, &[&id])
+            .await
+            .map_err(StoreError::query("looking the device up"))?;
+        r.try_get(0)
+            .map_err(StoreError::query("looking the device up"))
     }
 }
 

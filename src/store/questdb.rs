@@ -69,10 +69,10 @@ use tokio_postgres::Client;
 use super::migrate::{migrations, render, statements};
 use super::schema::{self, TypeNames};
 use super::{
-    check_version, flag_from, row_from, stored_error, Backlog, Constant, Direction, Equation,
-    ErrorRecord, Flag, Lease, Level, MergedEquation, MigrateReport, ReflagRanges, Revision, Row,
-    RowKey, RowVersion, Status, Store, StoreError, Sweep, TimeRange, Wakeups, WriteBatch,
-    WriteOutcome, FLAG_COLUMNS, ROW_COLUMNS,
+    check_version, equation_problem, flag_from, row_from, stored_error, Backlog, Constant,
+    Direction, Equation, EquationProblem, ErrorRecord, Flag, Lease, Level, MergedEquation,
+    MigrateReport, ReflagRanges, Revision, Row, RowKey, RowVersion, Status, Store, StoreError,
+    Sweep, TimeRange, Unsettled, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS, ROW_COLUMNS,
 };
 use crate::config::{Config, Dialect, TableNames, WorkerConfig};
 
@@ -324,6 +324,61 @@ impl QuestStore {
             .map_err(StoreError::query(format!(
                 "waiting for table `{table}` to apply its WAL (wait_wal_table)"
             )))?;
+        Ok(())
+    }
+
+    /// The recorded equation problems, in key order, each once (two workers loading at
+    /// once may both have written it).
+    async fn read_problems(&self) -> Result<Vec<EquationProblem>, StoreError> {
+        let what = "reading the equation problems";
+        let sql = format!(
+            r#"SELECT at, "type", id, name, problem FROM "{}" ORDER BY "type", id, name, problem"#,
+            self.tables.problems
+        );
+        let mut seen = HashSet::new();
+        let mut problems = Vec::new();
+        for r in &self
+            .client
+            .query(&sql, &[])
+            .await
+            .map_err(StoreError::query(what))?
+        {
+            let p = equation_problem(r, what)?;
+            if seen.insert(p.problem.clone()) {
+                problems.push(p);
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Sets [`StoredError::current`] of `errors` (newest first): a record is current when
+    /// its row is still at `recalc = -1` and no newer record of the row is among them.
+    ///
+    /// [`StoredError::current`]: super::StoredError::current
+    async fn mark_current(&self, errors: &mut [super::StoredError]) -> Result<(), StoreError> {
+        for level in Level::ALL {
+            let keys: Vec<RowKey> = errors
+                .iter()
+                .filter(|e| e.record.level == level)
+                .map(|e| e.record.key)
+                .collect();
+            if keys.is_empty() {
+                continue;
+            }
+            let failed: HashSet<RowKey> = self
+                .load_rows(level, &keys)
+                .await?
+                .iter()
+                .filter(|r| r.recalc < 0)
+                .map(Row::key)
+                .collect();
+            // The records of one write-back share their `at`.
+            let mut newest: HashMap<RowKey, NaiveDateTime> = HashMap::new();
+            for e in errors.iter_mut().filter(|e| e.record.level == level) {
+                let at = *newest.entry(e.record.key).or_insert(e.at);
+                e.current = at == e.at && failed.contains(&e.record.key);
+            }
+        }
         Ok(())
     }
 
@@ -1136,10 +1191,27 @@ impl Store for QuestStore {
             .query(&sql, &[])
             .await
             .map_err(StoreError::query(what))?;
-        let latest_errors = rows
+        let mut latest_errors = rows
             .iter()
             .map(|r| stored_error(r, what))
             .collect::<Result<Vec<_>, _>>()?;
+        self.mark_current(&mut latest_errors).await?;
+        let mut failed = Vec::with_capacity(3);
+        for level in Level::ALL {
+            let what = format!("counting the failed {level} rows");
+            let sql = format!(
+                r#"SELECT count(*) FROM "{}" WHERE recalc < 0"#,
+                self.table(level)
+            );
+            let r = self
+                .client
+                .query_one(&sql, &[])
+                .await
+                .map_err(StoreError::query(&what))?;
+            let n: i64 = r.try_get(0).map_err(StoreError::query(&what))?;
+            failed.push((level, n.max(0) as u64));
+        }
+        let problems = self.read_problems().await?;
         Ok(Status {
             dialect: Dialect::QuestDb,
             schema_version: self.schema_version().await?,
@@ -1147,15 +1219,123 @@ impl Store for QuestStore {
             equations: counts[0],
             constants: counts[1],
             latest_errors,
+            failed,
+            problems,
         })
-    }
-
-    async fn has_device(&self, id: i32) -> Result<bool, StoreError> {
-        self.device_rows_exist(id).await
     }
 
     async fn reflag(&mut self, level: Level, ranges: &ReflagRanges) -> Result<u64, StoreError> {
         self.flag_ranges(level, ranges).await
+    }
+
+    async fn record_problems(&self, problems: &[EquationProblem]) -> Result<(), StoreError> {
+        // Without transactions or keys, keep each known problem's first `at` by hand.
+        let first_seen: HashMap<String, Option<NaiveDateTime>> = self
+            .read_problems()
+            .await?
+            .into_iter()
+            .map(|p| (p.problem, p.at))
+            .collect();
+        let what = "recording the equation problems";
+        self.client
+            .batch_execute(&format!(r#"TRUNCATE TABLE "{}""#, self.tables.problems))
+            .await
+            .map_err(StoreError::query(what))?;
+        let sql = format!(
+            r#"INSERT INTO "{}" (at, "type", id, name, problem) VALUES ($1, $2, $3, $4, $5)"#,
+            self.tables.problems
+        );
+        let stmt = self
+            .client
+            .prepare_typed(
+                &sql,
+                &[
+                    Type::TIMESTAMP,
+                    Type::INT4,
+                    Type::INT4,
+                    Type::VARCHAR,
+                    Type::VARCHAR,
+                ],
+            )
+            .await
+            .map_err(StoreError::query(what))?;
+        let now = chrono::Utc::now().naive_utc();
+        let mut seen = HashSet::new();
+        for p in problems.iter().filter(|p| seen.insert(p.problem.as_str())) {
+            let at = first_seen.get(&p.problem).copied().flatten().unwrap_or(now);
+            self.client
+                .execute(&stmt, &[&at, &p.ty, &p.id, &p.name, &p.problem])
+                .await
+                .map_err(StoreError::query(what))?;
+        }
+        Ok(())
+    }
+
+    async fn prune_errors(&self, _before: NaiveDateTime) -> Result<u64, StoreError> {
+        Err(StoreError::Unexpected {
+            what: "deleting old error records".into(),
+            detail: format!(
+                "QuestDB cannot delete rows; `{}` is partitioned by day: drop old days with \
+                 ALTER TABLE \"{}\" DROP PARTITION WHERE at < '…'",
+                self.tables.errors, self.tables.errors
+            ),
+        })
+    }
+
+    async fn unsettled_between(
+        &self,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+        id: Option<i32>,
+    ) -> Result<Vec<Unsettled>, StoreError> {
+        let device = id.map_or_else(String::new, |id| format!(" AND id = {id}"));
+        let mut out = Vec::with_capacity(3);
+        for level in Level::ALL {
+            self.settle(slot(level), self.table(level)).await?;
+            let what = format!("counting the unsettled {level} rows of a range");
+            let mut counts = [0u64; 2];
+            for (i, flag) in ["recalc > 0", "recalc < 0"].iter().enumerate() {
+                let sql = format!(
+                    r#"SELECT count(*) FROM "{}"
+                        WHERE {flag} AND datetime >= $1 AND datetime < $2{device}"#,
+                    self.table(level)
+                );
+                let stmt = self
+                    .client
+                    .prepare_typed(&sql, &[Type::TIMESTAMP, Type::TIMESTAMP])
+                    .await
+                    .map_err(StoreError::query(&what))?;
+                let r = self
+                    .client
+                    .query_one(&stmt, &[&from, &to])
+                    .await
+                    .map_err(StoreError::query(&what))?;
+                let n: i64 = r.try_get(0).map_err(StoreError::query(&what))?;
+                counts[i] = n.max(0) as u64;
+            }
+            out.push(Unsettled {
+                level,
+                flagged: counts[0],
+                failed: counts[1],
+            });
+        }
+        Ok(out)
+    }
+
+    async fn device_known(&self, id: i32) -> Result<bool, StoreError> {
+        let t = &self.tables;
+        for table in [&t.data, &t.job, &t.day, &t.constants, &t.equations] {
+            let sql = format!(r#"SELECT id FROM "{table}" WHERE id = {id} LIMIT 1"#);
+            let rows = self
+                .client
+                .query(&sql, &[])
+                .await
+                .map_err(StoreError::query("looking the device up"))?;
+            if !rows.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }
 

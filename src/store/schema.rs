@@ -65,6 +65,16 @@ pub(crate) fn expected<'a>(tables: &'a TableNames, ty: &TypeNames) -> Vec<(&'a s
             ],
         ),
         (
+            tables.problems.as_str(),
+            vec![
+                ("at", ty.timestamp),
+                ("type", ty.int),
+                ("id", ty.int),
+                ("name", ty.text),
+                ("problem", ty.text),
+            ],
+        ),
+        (
             tables.migrations.as_str(),
             vec![("version", ty.int), ("name", ty.text)],
         ),

@@ -124,7 +124,7 @@ fn a_producer_change_is_followed_by_its_job_and_day() {
         "UPDATE data SET conjoined = 'tmp=0;', recalc = 1
           WHERE id = 5 AND datetime = '2024-03-01 09:00'",
     );
-    recalcd(&db, &["once"]);
+    once_leaving_problems(&db);
     let job = db
         .query_blocking("SELECT conjoined FROM job WHERE id = 5 AND datetime = '2024-03-01 09:00'");
     assert_eq!(job[0][0].as_deref(), Some("N=1;TAVG=0;TSUM=0;"));
@@ -146,6 +146,18 @@ fn a_producer_change_is_followed_by_its_job_and_day() {
             Some("division by zero".to_owned()),
         ]]
     );
+}
+
+/// `recalcd once` where rows fail or equations are skipped: it finishes, exit code 3.
+fn once_leaving_problems(db: &TestDb) -> Output {
+    let out = recalcd_raw(db, &["once"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 fn recalcd_raw(db: &TestDb, args: &[&str]) -> Output {
@@ -295,7 +307,7 @@ fn bad_equations_and_rows_are_recorded_and_the_rest_is_computed() {
                ('2024-03-01 08:02', '2024-03-01 08:00', 1, 1, 'x=3;'),
                ('2024-03-01 09:00', '2024-03-01 09:00', 2, 1, 'x=4;');"#,
     );
-    let out = recalcd(&db, &["once"]);
+    let out = once_leaving_problems(&db);
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         log.matches("equation (type 1, id 0, 'broken') column 5")

@@ -6,7 +6,8 @@ use recalcd::demo::TempServer;
 
 use crate::daemon::{
     backlog_sql, eventually, execute, flagged, jobs_written_in_part, number,
-    once_finishes_the_rest, query, recalcd, rows, setup, wrong_data_rows, Daemon, EQUATIONS,
+    once_finishes_the_rest, once_leaving_failures, query, recalcd, rows, setup, wrong_data_rows,
+    Daemon, EQUATIONS,
 };
 
 /// A failing equation, so that duplicated error records would show.
@@ -69,7 +70,7 @@ fn the_server_restarting_mid_run_loses_and_doubles_nothing() {
     let clean = setup();
     clean.execute_blocking(&backlog);
     clean.execute_blocking(FAILING);
-    recalcd(&clean.url, &["once"]);
+    once_leaving_failures(&clean.url);
 
     let server = TempServer::start().expect("the machine has PostgreSQL installed");
     let url = server.url();

@@ -689,3 +689,43 @@ fn healthcheck_without_an_endpoint_fails() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("http.listen"), "{err}");
 }
+
+#[test]
+fn skipped_equations_are_a_metric_that_follows_the_reloads() {
+    let db = TestDb::create_blocking();
+    let (migrated, _, err) = recalcd(&["migrate", "--database-url", &db.url]);
+    assert!(migrated.success(), "{err}");
+    execute(&db.url, EQUATIONS);
+    execute(
+        &db.url,
+        r#"INSERT INTO equations ("type", id, name, eq) VALUES
+               (1, 0, 'broken', '+ $x'),
+               (1, 0, 'p', '+ $q 1'),
+               (1, 0, 'q', '+ $p 1');"#,
+    );
+    let daemon = Daemon::start(&db.url, &[]);
+    assert!(
+        eventually(|| daemon.metric("recalcd_equations_skipped") == Some(3.0)),
+        "log:\n{}",
+        daemon.log()
+    );
+    assert_eq!(
+        number(&db.url, "SELECT count(*) FROM recalcd_equation_problems"),
+        3.0
+    );
+    // Fixing the equations bumps the revision: the daemon reloads them.
+    execute(
+        &db.url,
+        "DELETE FROM equations WHERE name IN ('broken', 'p')",
+    );
+    assert!(
+        eventually(|| daemon.metric("recalcd_equations_skipped") == Some(0.0)),
+        "log:\n{}",
+        daemon.log()
+    );
+    assert!(eventually(|| number(
+        &db.url,
+        "SELECT count(*) FROM recalcd_equation_problems"
+    ) == 0.0));
+    assert!(daemon.terminate().success());
+}

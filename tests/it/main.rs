@@ -4,7 +4,9 @@ mod support;
 
 mod cli_equations;
 mod cli_lang;
+mod cli_problems;
 mod cli_reflag;
+mod cli_secrets;
 mod cli_store;
 mod daemon;
 mod demo;

@@ -4,8 +4,8 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use recalcd::store::{
-    sweep_cursor, AnyStore, Equation, ErrorRecord, Lease, Level, MergedEquation, ReflagRanges, Row,
-    RowKey, RowVersion, Store, StoreError, TimeRange, WriteBatch,
+    sweep_cursor, AnyStore, Equation, EquationProblem, ErrorRecord, Lease, Level, MergedEquation,
+    ReflagRanges, Row, RowKey, RowVersion, Store, StoreError, TimeRange, WriteBatch,
 };
 
 use crate::support::Harness;
@@ -58,6 +58,7 @@ mod questdb_logic_on_postgres {
         guard_keeps_what_a_producer_wrote_meanwhile,
         reflag_flags_the_ranges_rows_that_are_not_flagged,
         equations_are_replaced_whole_or_merged_by_key,
+        problems_failures_and_unsettled_rows_are_visible,
     );
 }
 
@@ -77,6 +78,7 @@ contract!(
     leases_split_the_devices_between_workers,
     reflag_flags_the_ranges_rows_that_are_not_flagged,
     equations_are_replaced_whole_or_merged_by_key,
+    problems_failures_and_unsettled_rows_are_visible,
 );
 
 /// 2024-03-`day` `h`:`m`:00 UTC.
@@ -1181,9 +1183,9 @@ async fn reflag_flags_the_ranges_rows_that_are_not_flagged(h: &Harness) {
     assert_eq!(store.reflag(Level::Job, &only_4).await.unwrap(), 1);
     assert_eq!(store.reflag(Level::Data, &only_4).await.unwrap(), 0);
     // A device is known by a row at any level.
-    assert!(store.has_device(1).await.unwrap());
-    assert!(store.has_device(4).await.unwrap());
-    assert!(!store.has_device(9).await.unwrap());
+    assert!(store.device_known(1).await.unwrap());
+    assert!(store.device_known(4).await.unwrap());
+    assert!(!store.device_known(9).await.unwrap());
 }
 
 /// `replace_equations` swaps the whole set at once (PostgreSQL; QuestDB refuses it, having
@@ -1298,5 +1300,133 @@ async fn revision_if_postgres(store: &AnyStore) -> Option<recalcd::store::Revisi
         Some(store.revision().await.expect("revision"))
     } else {
         None
+    }
+}
+
+/// What `recalcd status` and `summary` show of problems: the recorded equation problems
+/// (replaced by each load, keeping when each was first seen), the failed rows per level,
+/// whether an error record is still current, the unsettled rows of a range, the known
+/// devices, and (PostgreSQL) the retention of old error records.
+async fn problems_failures_and_unsettled_rows_are_visible(h: &Harness) {
+    let mut store = h.migrated().await;
+    seed_example(&mut store).await;
+    let problem = |ty, name: &str| EquationProblem {
+        ty: Some(ty),
+        id: Some(0),
+        name: Some(name.into()),
+        problem: format!("equation (type {ty}, id 0, '{name}') is bad"),
+        at: None,
+    };
+    let unkeyed = EquationProblem {
+        ty: None,
+        id: None,
+        name: None,
+        problem: "no single equation".into(),
+        at: None,
+    };
+    store
+        .record_problems(&[
+            problem(4, "b"),
+            problem(1, "a"),
+            unkeyed.clone(),
+            problem(1, "a"),
+        ])
+        .await
+        .unwrap();
+    let first = store.status(10).await.unwrap().problems;
+    assert_eq!(first.len(), 3, "{first:?}");
+    assert!(first.iter().all(|p| p.at.is_some()));
+    let names: Vec<Option<&str>> = first.iter().map(|p| p.name.as_deref()).collect();
+    assert!(names.contains(&Some("a")) && names.contains(&Some("b")) && names.contains(&None));
+    store.record_problems(&[problem(1, "a")]).await.unwrap();
+    let second = store.status(10).await.unwrap().problems;
+    assert_eq!(second.len(), 1, "{second:?}");
+    let a_before = first
+        .iter()
+        .find(|p| p.name.as_deref() == Some("a"))
+        .unwrap();
+    assert_eq!(second[0].at, a_before.at, "first seen is kept");
+    store.record_problems(&[]).await.unwrap();
+    assert!(store.status(10).await.unwrap().problems.is_empty());
+
+    // One data row of day 1 fails.
+    let mut data = store.poll_flagged(Level::Data, None, 100).await.unwrap();
+    for r in &mut data {
+        r.recalc = 0;
+    }
+    data[0].recalc = -1;
+    let failed = data[0].key();
+    let error = ErrorRecord {
+        level: Level::Data,
+        key: failed,
+        equation: "hot".into(),
+        reason: "$tmp is empty".into(),
+    };
+    store
+        .write_back(&WriteBatch {
+            data: data.clone(),
+            errors: vec![error],
+            ..WriteBatch::default()
+        })
+        .await
+        .unwrap();
+    let status = store.status(10).await.unwrap();
+    assert_eq!(
+        status.failed,
+        vec![(Level::Data, 1), (Level::Job, 0), (Level::Day, 0)]
+    );
+    assert!(status.latest_errors[0].current);
+    let day1 = (t(1, 0, 0), t(2, 0, 0));
+    let unsettled = store.unsettled_between(day1.0, day1.1, None).await.unwrap();
+    let counts: Vec<(Level, u64, u64)> = unsettled
+        .iter()
+        .map(|u| (u.level, u.flagged, u.failed))
+        .collect();
+    // Job B of device 1 is still flagged.
+    assert_eq!(
+        counts,
+        vec![(Level::Data, 0, 1), (Level::Job, 1, 0), (Level::Day, 0, 0)]
+    );
+    let of_2 = store
+        .unsettled_between(day1.0, day1.1, Some(2))
+        .await
+        .unwrap();
+    assert!(
+        of_2.iter().all(|u| u.flagged == 0 && u.failed == 0),
+        "{of_2:?}"
+    );
+    assert!(store.device_known(1).await.unwrap());
+    assert!(store.device_known(2).await.unwrap());
+    assert!(!store.device_known(99).await.unwrap());
+
+    let postgres = store.dialect() == recalcd::config::Dialect::Postgres;
+    let tomorrow = chrono::Utc::now().naive_utc() + chrono::Duration::days(1);
+    if postgres {
+        // The current record of a failed row is kept, however old.
+        assert_eq!(store.prune_errors(tomorrow).await.unwrap(), 0);
+    } else {
+        let e = store.prune_errors(tomorrow).await.unwrap_err();
+        assert!(e.to_string().contains("DROP PARTITION"), "{e}");
+    }
+
+    // The row computes cleanly: its record is no longer current.
+    let mut again = store.load_rows(Level::Data, &[failed]).await.unwrap();
+    again[0].recalc = 0;
+    store
+        .write_back(&WriteBatch {
+            data: again,
+            ..WriteBatch::default()
+        })
+        .await
+        .unwrap();
+    let status = store.status(10).await.unwrap();
+    assert_eq!(status.failed[0], (Level::Data, 0));
+    assert_eq!(status.latest_errors.len(), 1);
+    assert!(!status.latest_errors[0].current);
+    if postgres {
+        let yesterday = chrono::Utc::now().naive_utc() - chrono::Duration::days(1);
+        assert_eq!(store.prune_errors(yesterday).await.unwrap(), 0);
+        assert_eq!(store.prune_errors(tomorrow).await.unwrap(), 1);
+        assert!(store.status(10).await.unwrap().latest_errors.is_empty());
     }
 }

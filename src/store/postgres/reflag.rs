@@ -12,22 +12,6 @@ use tokio_postgres::Client;
 use super::super::{Level, ReflagRanges, StoreError};
 use crate::config::TableNames;
 
-/// Whether device `id` has a row in the data, job or day table.
-pub async fn has_device(client: &Client, tables: &TableNames, id: i32) -> Result<bool, StoreError> {
-    let what = format!("looking for device {id}");
-    let sql = format!(
-        r#"SELECT EXISTS (SELECT 1 FROM "{}" WHERE id = $1)
-               OR EXISTS (SELECT 1 FROM "{}" WHERE id = $1)
-               OR EXISTS (SELECT 1 FROM "{}" WHERE id = $1)"#,
-        tables.data, tables.job, tables.day
-    );
-    client
-        .query_one(&sql, &[&id])
-        .await
-        .and_then(|r| r.try_get(0))
-        .map_err(StoreError::query(what))
-}
-
 /// Flags the rows of `level` in `ranges` that are not flagged; how many it flagged.
 pub async fn reflag(
     client: &mut Client,

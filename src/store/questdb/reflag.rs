@@ -20,25 +20,6 @@ use super::QuestStore;
 const NOT_FLAGGED: &str = "(recalc IS NULL OR recalc <= 0)";
 
 impl QuestStore {
-    /// Whether device `id` has a row in the data, job or day table.
-    pub(super) async fn device_rows_exist(&self, id: i32) -> Result<bool, StoreError> {
-        for level in Level::ALL {
-            let table = self.table(level);
-            let sql = format!(r#"SELECT id FROM "{table}" WHERE id = $1 LIMIT 1"#);
-            let rows = self
-                .client
-                .query(&sql, &[&id])
-                .await
-                .map_err(StoreError::query(format!(
-                    "looking for device {id} in table `{table}`"
-                )))?;
-            if !rows.is_empty() {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
     /// Flags the rows of `level` in `ranges` that are not flagged; how many it found.
     pub(super) async fn flag_ranges(
         &mut self,
