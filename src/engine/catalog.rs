@@ -68,6 +68,8 @@ pub struct EquationSet {
     pub summary: Vec<Arc<Equation>>,
     /// What the equations need loaded.
     pub needs: Needs,
+    /// The channels the day equations read over all data rows of the day (`$d$x`).
+    pub day_data: Vec<Slot>,
     /// Per data equation (in `data` order): whether a later data ↔ job iteration can
     /// change its result (see [`EquationSet::rerun_data`]).
     rerun_data: Vec<bool>,
@@ -178,6 +180,16 @@ fn order(mut eqs: Vec<Arc<Equation>>) -> EquationSet {
         set.summary.extend(topo(of_type(ty)));
     }
     set.needs = needs(&set);
+    let mut day_data: Vec<Slot> = set
+        .day
+        .iter()
+        .flat_map(|e| e.reads())
+        .filter(|r| r.form == VarForm::DayData)
+        .map(|r| r.slot)
+        .collect();
+    day_data.sort_unstable_by_key(|s| s.0);
+    day_data.dedup();
+    set.day_data = day_data;
     (set.rerun_data, set.rerun_job) = reruns(&set);
     set
 }

@@ -32,6 +32,7 @@ use chrono::NaiveDateTime;
 use chrono_tz::Tz;
 
 use super::catalog::{Catalog, Constants, EquationSet};
+use super::columns::{DayRows, JobColumns};
 use super::context::{DataCx, DayCx, Device, JobCx};
 use super::day::{DayClock, DaySpan};
 use super::record::{new_row, Columns, Output, Record};
@@ -76,6 +77,9 @@ pub struct DeviceBatch {
     /// The starts of days not to compute now although their jobs are computed: other
     /// jobs of theirs are still flagged, and the batch that takes the last computes them.
     pub defer_days: BTreeSet<NaiveDateTime>,
+    /// The channels the days' `$d$x` read of jobs not computed, instead of their rows
+    /// (a job with columns here is read from them, not from rows in `data`).
+    pub day_data: Vec<JobColumns>,
 }
 
 /// What one device's recalculation produced: the rows to write back and the failures.
@@ -96,6 +100,9 @@ pub struct Outcome {
     pub changed_jobs: BTreeSet<NaiveDateTime>,
     /// Starts of the days that now read differently (or are new).
     pub changed_days: BTreeSet<NaiveDateTime>,
+    /// The `$d$x` channels of the computed jobs as written, where day equations read
+    /// them: what a later batch computing their day may take instead of reading them.
+    pub day_columns: Vec<JobColumns>,
 }
 
 struct Job {
@@ -193,6 +200,8 @@ struct Timeline {
     data: Vec<Record>,
     jobs: Vec<Job>,
     days: Vec<Day>,
+    /// The `$d$x` channels of jobs not computed, by start.
+    columns: BTreeMap<NaiveDateTime, JobColumns>,
 }
 
 /// What every evaluation of one device needs.
@@ -265,10 +274,16 @@ impl Timeline {
                 day: None,
             });
         }
+        let columns = std::mem::take(&mut batch.day_data)
+            .into_iter()
+            .filter(|c| !batch.target_jobs.contains(&c.start))
+            .map(|c| (c.start, c))
+            .collect();
         Timeline {
             data,
             jobs,
             days: Vec::new(),
+            columns,
         }
     }
 
@@ -419,10 +434,15 @@ impl Timeline {
                     let (jobs, data) = (&self.jobs, &self.data);
                     let recs = |d: &Day| d.jobs.iter().map(|&j| &jobs[j].rec).collect::<Vec<_>>();
                     let day = &self.days[di];
+                    // A job computed here is read from its records, another from its
+                    // columns where they were loaded.
                     let rows = day
                         .jobs
                         .iter()
-                        .flat_map(|&j| data[jobs[j].rows.clone()].iter())
+                        .map(|&j| match self.columns.get(&jobs[j].start) {
+                            Some(c) if !jobs[j].target => DayRows::Columns(c),
+                            _ => DayRows::Records(&data[jobs[j].rows.clone()]),
+                        })
                         .collect();
                     let cx = DayCx::new(
                         pass.device,
@@ -581,8 +601,19 @@ pub fn compute(
     }
     timeline.day_pass(&pass, &mut machine);
 
+    // The `$d$x` channels of the computed jobs, as they will be written.
+    if !set.day_data.is_empty() {
+        for job in timeline.jobs.iter().filter(|j| j.target) {
+            let records = timeline.data[job.rows.clone()].iter();
+            let c = JobColumns::of_records(id, job.start, records, &set.day_data);
+            out.day_columns.push(c.as_written());
+        }
+    }
+
     // The rows to write back.
-    let Timeline { data, jobs, days } = timeline;
+    let Timeline {
+        data, jobs, days, ..
+    } = timeline;
     // Each data row is finished once (the jobs' rows do not overlap): taken, not copied.
     let mut data: Vec<Option<Record>> = data.into_iter().map(Some).collect();
     for job in jobs.iter().filter(|j| j.target) {

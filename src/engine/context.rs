@@ -8,10 +8,11 @@ use std::sync::Arc;
 use chrono::NaiveDateTime;
 
 use super::catalog::DeviceConstants;
+use super::columns::{day_vector, vector_of, DayRows, Item};
 use super::day::DaySpan;
 use super::record::{time_value, Record};
 use crate::lang::context::{ConstSlot, Context, Pseudo, Slot, VarForm};
-use crate::lang::value::{Reason, Value};
+use crate::lang::value::Value;
 
 /// Seconds from `a` to `b`, fractions included.
 pub fn seconds(a: NaiveDateTime, b: NaiveDateTime) -> f64 {
@@ -39,49 +40,14 @@ impl Device<'_> {
     }
 }
 
-/// The vector of channel `slot` over `rows`, in their order: numeric when every row has
-/// a number, otherwise a general vector with an empty item where a row has no value.
-/// No rows give an empty vector; rows of which none has the channel give `None`.
-/// Rows whose `conjoined` cannot be read are left out, as if they did not exist: their
-/// failure stays theirs.
+/// The vector of channel `slot` over `rows`, in their order ([`vector_of`]). Rows whose
+/// `conjoined` cannot be read are left out, as if they did not exist: their failure
+/// stays theirs.
 fn vector<'r>(rows: impl Iterator<Item = &'r Record> + Clone, slot: Slot) -> Option<Value> {
-    let rows = rows.filter(|r| r.malformed.is_none());
-    if rows.clone().next().is_none() {
-        return Some(Value::Nums(Arc::from([])));
-    }
-    let mut any = false;
-    let mut all_numbers = true;
-    for r in rows.clone() {
-        match r.get(slot) {
-            Some(Value::Num(_)) => any = true,
-            Some(_) => {
-                any = true;
-                all_numbers = false;
-            }
-            None => all_numbers = false,
-        }
-    }
-    if !any {
-        return None;
-    }
-    if all_numbers {
-        let nums: Arc<[f64]> = rows
-            .filter_map(|r| match r.get(slot) {
-                Some(Value::Num(n)) => Some(*n),
-                _ => None,
-            })
-            .collect();
-        return Some(Value::Nums(nums));
-    }
-    let items: Arc<[Value]> = rows
-        .map(|r| match r.get(slot) {
-            Some(v @ (Value::Num(_) | Value::Str(_) | Value::Empty(_))) => v.clone(),
-            // A vector inside a vector is kept as its text, so items stay scalars.
-            Some(v) => Value::str(v.to_string()),
-            None => Value::Empty(Reason::Missing(Arc::from("an item"))),
-        })
-        .collect();
-    Some(Value::List(items))
+    vector_of(
+        rows.filter(|r| r.malformed.is_none())
+            .map(move |r| Item::of(r.get(slot))),
+    )
 }
 
 /// Vectors already built during one evaluation context's life, by form and slot.
@@ -258,8 +224,9 @@ pub struct DayCx<'a> {
     pub jobs: Vec<&'a Record>,
     /// The previous day's jobs (`$$x`).
     pub prev_jobs: Option<Vec<&'a Record>>,
-    /// All data rows of the day's jobs in time order (`$d$x`).
-    pub data: Vec<&'a Record>,
+    /// All data rows of the day's jobs in time order (`$d$x`): the records of the jobs
+    /// computed, the columns of the others.
+    pub data: Vec<DayRows<'a>>,
     /// The day (`$X`).
     pub day: &'a Record,
     /// The previous day (`$$X`).
@@ -276,7 +243,7 @@ impl<'a> DayCx<'a> {
         device: Device<'a>,
         jobs: Vec<&'a Record>,
         prev_jobs: Option<Vec<&'a Record>>,
-        data: Vec<&'a Record>,
+        data: Vec<DayRows<'a>>,
         day: &'a Record,
         prev_day: Option<&'a Record>,
         span: DaySpan,
@@ -307,7 +274,7 @@ impl Context for DayCx<'_> {
             }
             VarForm::DayData => self
                 .cache
-                .get_or(form, slot, || vector(self.data.iter().copied(), slot)),
+                .get_or(form, slot, || day_vector(&self.data, slot)),
             VarForm::Up => self.day.get(slot).cloned(),
             VarForm::PrevUp => self.prev_day?.get(slot).cloned(),
             VarForm::RangeJobs => None,

@@ -1,6 +1,7 @@
 //! The recalculation engine: jobs, days and the level fixpoint. Pure: no I/O.
 
 pub mod catalog;
+pub mod columns;
 pub mod compute;
 pub mod context;
 pub mod day;

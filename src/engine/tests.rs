@@ -348,3 +348,61 @@ fn an_unreadable_row_is_read_by_no_other_row() {
     assert_eq!(conj(&out.days), ["dn=2;"]);
     assert_eq!(out.days[0].recalc, 0);
 }
+
+#[test]
+fn a_day_reads_the_jobs_it_does_not_compute_from_their_columns_as_from_their_rows() {
+    use super::columns::JobColumns;
+    use super::record::Columns;
+    let c = eqs(&[
+        (1, 0, "y", "* $x 2"),
+        (4, 0, "N", "SCNT $x"),
+        (5, 0, "dmax", "SMAX $d$y"),
+        (5, 0, "dn", "SCNT $d$x"),
+        (5, 0, "dlist", "SA $d$note"),
+    ]);
+    let k = consts(&c, &[(0, "WB", "00:00")]);
+    let (j1, j2) = ("2024-03-01 08:00:00", "2024-03-01 12:00:00");
+    let mut stored_j1 = row(1, j1, j1, "N=2;");
+    stored_j1.data_time = t("2024-03-01 08:01:00");
+    stored_j1.recalc = 0;
+    let j1_rows = vec![
+        row(1, j1, j1, "x=1;y=2;note=a;"),
+        row(1, "2024-03-01 08:01:00", j1, "x=5;y=10;"),
+        row(1, "2024-03-01 08:02:00", j1, "x=7;bad;"),
+    ];
+    let j2_rows = [
+        row(1, j2, j2, "x=3;note=b;"),
+        row(1, "2024-03-01 12:01:00", j2, "x=4;"),
+    ];
+    let batch = |day_data: Vec<JobColumns>, with_rows: bool| DeviceBatch {
+        id: 1,
+        data: j2_rows
+            .iter()
+            .chain(j1_rows.iter().filter(|_| with_rows))
+            .cloned()
+            .collect(),
+        jobs: vec![stored_j1.clone()],
+        target_jobs: targets(&[j2]),
+        day_data,
+        ..DeviceBatch::default()
+    };
+    let from_rows = run(&c, &k, batch(Vec::new(), true));
+    let symbols = c.symbols();
+    let slots = &c.set_for(1).day_data;
+    assert_eq!(slots.len(), 3, "y, x and note");
+    let columns = JobColumns::of_rows(
+        1,
+        t(j1),
+        j1_rows.clone(),
+        symbols,
+        &Columns::new(symbols),
+        slots,
+    );
+    let from_columns = run(&c, &k, batch(vec![columns], false));
+    // Rows without `note` give empty items; the unreadable row is left out.
+    assert_eq!(conj(&from_rows.days), ["dlist=a\\,\\,b\\,;dmax=10;dn=4;"]);
+    assert_eq!(conj(&from_columns.days), conj(&from_rows.days));
+    // The computed job's columns come back as written.
+    assert_eq!(from_columns.day_columns.len(), 1);
+    assert_eq!(from_columns.day_columns[0].start, t(j2));
+}

@@ -14,8 +14,10 @@ use tracing::{debug, info, instrument, warn};
 
 use super::inflight::{InFlight, Recent, View};
 use crate::engine::catalog::{Catalog, Constants, Needs};
+use crate::engine::columns::JobColumns;
 use crate::engine::compute::{compute, DeviceBatch, Options, Outcome};
 use crate::engine::day::DaySpan;
+use crate::engine::record::Columns;
 use crate::store::{
     sweep_cursor, EquationProblem, Flag, Lease, Level, Row, RowKey, Store, StoreError, Sweep,
     TimeRange, WriteBatch, WriteOutcome,
@@ -81,6 +83,8 @@ struct Prepared {
     report: Report,
     /// The jobs (device, start) it computes.
     jobs: HashSet<(i32, NaiveDateTime)>,
+    /// Their `$d$x` channels as it writes them.
+    day_columns: Vec<JobColumns>,
 }
 
 /// A prepared batch's report, completed with what its write-back did.
@@ -268,6 +272,7 @@ impl Recalculator {
         let t2 = Instant::now();
 
         let mut batch = WriteBatch::default();
+        let mut day_columns = Vec::new();
         let mut follow_jobs: Vec<RowKey> = Vec::new();
         let mut follow_days: Vec<RowKey> = Vec::new();
         let mut computed: HashSet<(Level, RowKey)> = HashSet::new();
@@ -289,6 +294,7 @@ impl Recalculator {
             batch.jobs.extend(out.jobs);
             batch.days.extend(out.days);
             batch.errors.extend(out.errors);
+            day_columns.extend(out.day_columns);
         }
         let failed_rows = [&batch.data, &batch.jobs, &batch.days]
             .iter()
@@ -330,6 +336,7 @@ impl Recalculator {
             batch,
             report,
             jobs,
+            day_columns,
         }))
     }
 
@@ -572,8 +579,19 @@ impl Recalculator {
             .filter(|j| !devices[&j.id].target_jobs.contains(&j.datetime))
             .collect();
         if !extra.is_empty() {
-            let rows = view.load_day_job_rows(&extra).await?;
-            distribute(devices, rows, |d| &mut d.data);
+            // Only the channels `$d$x` reads, a batch's worth of jobs' rows at a time.
+            let symbols = self.catalog.symbols();
+            let columns = Columns::new(symbols);
+            let read = |id: i32, start, rows| {
+                let slots = &self.catalog.set_for(id).day_data;
+                JobColumns::of_rows(id, start, rows, symbols, &columns, slots)
+            };
+            let chunk = (self.batch_size / DAY_JOB_ROWS).max(1);
+            for c in view.load_day_columns(&extra, chunk, read).await? {
+                if let Some(d) = devices.get_mut(&c.id) {
+                    d.day_data.push(c);
+                }
+            }
         }
         distribute(devices, day_jobs, |d| &mut d.jobs);
         // The previous day, and its jobs where `$$x` is read.
@@ -624,6 +642,10 @@ impl Recalculator {
         self.catalog.set_for(device).needs
     }
 }
+
+/// The rows a job is taken to have when a day's other jobs are read in pieces of about a
+/// batch's rows.
+const DAY_JOB_ROWS: usize = 100;
 
 /// Data rows below which a batch is computed on one thread (threads cost more).
 const PARALLEL_MIN_ROWS: usize = 2_000;
@@ -868,7 +890,7 @@ async fn pipelined<S: Store + Send + 'static>(
         empty = 0;
         let indexed = Instant::now();
         let batch = Arc::new(p.batch);
-        let rows = InFlight::new(Arc::clone(&batch), p.jobs);
+        let rows = InFlight::new(Arc::clone(&batch), p.jobs, p.day_columns);
         tracing::trace!(
             ms = indexed.elapsed().as_secs_f64() * 1e3,
             "in-flight rows indexed"

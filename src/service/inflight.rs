@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 
+use crate::engine::columns::JobColumns;
 use crate::store::{
     Direction, Flag, Lease, Level, Row, RowKey, RowVersion, Store, StoreError, TimeRange,
     WriteBatch,
@@ -35,11 +36,21 @@ pub(super) struct InFlight {
     index: [BTreeMap<RowKey, usize>; 3],
     /// The jobs (device, start) the batch computes: their rows are written unflagged.
     jobs: HashSet<(i32, NaiveDateTime)>,
+    /// The `$d$x` channels of those jobs as the batch writes them, by job.
+    columns: JobColumnsByJob,
 }
 
+/// The `$d$x` channels of jobs, by job (device, start).
+type JobColumnsByJob = HashMap<(i32, NaiveDateTime), JobColumns>;
+
 impl InFlight {
-    /// The rows of `batch`, which computed `jobs`.
-    pub(super) fn new(batch: Arc<WriteBatch>, jobs: HashSet<(i32, NaiveDateTime)>) -> InFlight {
+    /// The rows of `batch`, which computed `jobs` (whose `$d$x` channels are `columns`).
+    pub(super) fn new(
+        batch: Arc<WriteBatch>,
+        jobs: HashSet<(i32, NaiveDateTime)>,
+        columns: Vec<JobColumns>,
+    ) -> InFlight {
+        let columns = columns.into_iter().map(|c| ((c.id, c.start), c)).collect();
         let index = |level: Level| {
             let rows = batch.rows(level).iter().enumerate();
             rows.map(|(i, r)| (r.key(), i)).collect()
@@ -48,6 +59,7 @@ impl InFlight {
             index: [index(Level::Data), index(Level::Job), index(Level::Day)],
             batch,
             jobs,
+            columns,
         }
     }
 
@@ -93,28 +105,31 @@ impl InFlight {
     }
 }
 
-/// The data rows of the jobs the last few written batches computed, as they wrote them.
+/// The `$d$x` channels of the jobs that recently written batches computed, as they wrote
+/// them.
 ///
 /// A day's `$d$x` reads every data row of the day, and a day is computed by the batch
-/// that takes its last flagged job: its other jobs were computed by the batches just
-/// before, which had them in memory. They are taken from here rather than read again —
-/// but only while the job's stored row still carries the version the remembering
+/// that takes its last flagged job: its other jobs were computed by the batches before,
+/// which had them in memory. Their channels are taken from here rather than read again
+/// — but only while the job's stored row still carries the version the remembering
 /// batch's commit gave it: a job recomputed since (by another worker, or after a
 /// producer re-flagged one of its rows) has a new version, and its rows are read. A
 /// producer that changes such a row flags it, and the day then waits for it; only a
 /// change made without a flag after recalcd wrote the row goes unseen by that day.
+///
+/// Columns are small (8 bytes a number), so a long day's worth fits: the oldest batches
+/// are forgotten once more than [`RECENT_VALUES`] values are held.
 #[derive(Debug, Default)]
 pub(super) struct Recent {
-    /// Newest first: per written batch, the version its commit gave its rows and its
-    /// jobs' data rows.
-    batches: VecDeque<(RowVersion, JobRows)>,
+    /// Newest first: per written batch, the version its commit gave its rows, its jobs'
+    /// columns and how many values they hold.
+    batches: VecDeque<(RowVersion, JobColumnsByJob, usize)>,
+    /// Values held in all.
+    values: usize,
 }
 
-/// The data rows of jobs, by job (device, start).
-type JobRows = HashMap<(i32, NaiveDateTime), Vec<Row>>;
-
-/// How many written batches [`Recent`] remembers (a day of four jobs spans four).
-const RECENT_BATCHES: usize = 4;
+/// How many values [`Recent`] holds at most (about 32 MB of numbers).
+const RECENT_VALUES: usize = 4_000_000;
 
 impl Recent {
     /// Remembers the jobs of a batch that has been written, whose commit gave its rows
@@ -124,52 +139,32 @@ impl Recent {
         let Some(version) = version else {
             return;
         };
-        let InFlight { batch, index, jobs } = written;
-        let [data, ..] = index;
-        let mut by_job = JobRows::new();
-        let mut keep = |r: Row| {
-            let job = (r.id, r.data_time);
-            if jobs.contains(&job) {
-                by_job.entry(job).or_default().push(r);
-            }
-        };
-        // The write-back has given its share of the batch back by now, so its rows are
-        // moved here, not copied.
-        match Arc::try_unwrap(batch) {
-            Ok(batch) => {
-                let mut rows: Vec<Option<Row>> = batch.data.into_iter().map(Some).collect();
-                for i in data.into_values() {
-                    if let Some(r) = rows.get_mut(i).and_then(Option::take) {
-                        keep(r);
-                    }
-                }
-            }
-            Err(batch) => {
-                for i in data.into_values() {
-                    if let Some(r) = batch.data.get(i) {
-                        keep(r.clone());
-                    }
-                }
+        let columns = written.columns;
+        let size = columns.values().map(JobColumns::size).sum();
+        self.values += size;
+        self.batches.push_front((version, columns, size));
+        while self.values > RECENT_VALUES && self.batches.len() > 1 {
+            if let Some((_, _, size)) = self.batches.pop_back() {
+                self.values -= size;
             }
         }
-        self.batches.push_front((version, by_job));
-        self.batches.truncate(RECENT_BATCHES);
     }
 
     /// Forgets everything (a written batch skipped rows: what was remembered may be
     /// off).
     pub(super) fn clear(&mut self) {
         self.batches.clear();
+        self.values = 0;
     }
 
-    /// The rows of `job` as a remembered batch wrote them, if its stored job row still
-    /// carries that batch's `version`.
-    fn job(&self, job: &(i32, NaiveDateTime), version: RowVersion) -> Option<&Vec<Row>> {
+    /// The columns of `job` as a remembered batch wrote them, if its stored job row
+    /// still carries that batch's `version`.
+    fn job(&self, job: &(i32, NaiveDateTime), version: RowVersion) -> Option<&JobColumns> {
         self.batches
             .iter()
-            .find_map(|(v, jobs)| jobs.get(job).map(|rows| (*v, rows)))
+            .find_map(|(v, jobs, _)| jobs.get(job).map(|c| (*v, c)))
             .filter(|(v, _)| *v == version)
-            .map(|(_, rows)| rows)
+            .map(|(_, c)| c)
     }
 }
 
@@ -251,27 +246,46 @@ impl<S: Store> View<'_, S> {
         Ok(self.merge(Level::Data, stored, |r| jobs.contains(&(r.id, r.data_time))))
     }
 
-    /// The data rows of jobs no batch computes now, for a day's `$d$x`, given the jobs'
-    /// rows as loaded: those of [`Recent`] jobs whose row still carries the version
-    /// their batch gave it from memory, the others through [`View::load_job_rows`].
-    pub(super) async fn load_day_job_rows(&self, jobs: &[&Row]) -> Result<Vec<Row>, StoreError> {
+    /// The `$d$x` channels of jobs no batch computes now, for their days, given the
+    /// jobs' rows as loaded: those of the batch in flight as it writes them, those of
+    /// [`Recent`] jobs whose row still carries the version their batch gave it from
+    /// memory, the others read `chunk` jobs at a time (so that no more rows are held at
+    /// once) and turned into columns by `read` (device, start, the job's rows).
+    pub(super) async fn load_day_columns(
+        &self,
+        jobs: &[&Row],
+        chunk: usize,
+        read: impl Fn(i32, NaiveDateTime, Vec<Row>) -> JobColumns,
+    ) -> Result<Vec<JobColumns>, StoreError> {
         let key = |j: &Row| (j.id, j.datetime);
-        let in_flight = |j: &Row| self.in_flight.is_some_and(|f| f.jobs.contains(&key(j)));
-        let remembered = |j: &Row| {
-            self.recent
-                .filter(|_| !in_flight(j))
-                .and_then(|r| r.job(&key(j), j.version))
+        let known = |j: &Row| match self.in_flight.and_then(|f| f.columns.get(&key(j))) {
+            Some(c) => Some(c),
+            None if self.in_flight.is_some_and(|f| f.jobs.contains(&key(j))) => None,
+            None => self.recent.and_then(|r| r.job(&key(j), j.version)),
         };
-        let mut rows = Vec::new();
+        let mut out = Vec::with_capacity(jobs.len());
         let mut ask = Vec::new();
         for j in jobs {
-            match remembered(j) {
-                Some(known) => rows.extend(known.iter().cloned()),
+            match known(j) {
+                Some(c) => out.push(c.clone()),
                 None => ask.push(key(j)),
             }
         }
-        rows.extend(self.load_job_rows(&ask).await?);
-        Ok(rows)
+        for part in ask.chunks(chunk.max(1)) {
+            let mut by_job: HashMap<(i32, NaiveDateTime), Vec<Row>> =
+                part.iter().map(|j| (*j, Vec::new())).collect();
+            for r in self.load_job_rows(part).await? {
+                if let Some(rows) = by_job.get_mut(&(r.id, r.data_time)) {
+                    rows.push(r);
+                }
+            }
+            out.extend(
+                by_job
+                    .into_iter()
+                    .map(|((id, start), rows)| read(id, start, rows)),
+            );
+        }
+        Ok(out)
     }
 
     /// [`Store::load_in_ranges`].
@@ -402,6 +416,16 @@ mod tests {
         }
     }
 
+    /// The `x` column of device `id`'s job `job` over `minutes`.
+    fn columns(id: i32, job: u32, minutes: &[u32]) -> JobColumns {
+        use crate::engine::record::Columns;
+        use crate::lang::context::Symbols;
+        let mut s = Symbols::new();
+        let x = s.channel("x");
+        let rows = minutes.iter().map(|&m| row(id, m, job)).collect();
+        JobColumns::of_rows(id, t(job), rows, &s, &Columns::new(&s), &[x])
+    }
+
     /// A batch of device 1's job 0 (minutes 0–2) and job 10 (10–11), given out of key
     /// order, and device 2's minute 5; it computed device 1's job 0 only.
     fn in_flight() -> (Arc<WriteBatch>, InFlight) {
@@ -417,7 +441,8 @@ mod tests {
             ..WriteBatch::default()
         });
         let jobs = HashSet::from([(1, t(0))]);
-        (Arc::clone(&batch), InFlight::new(batch, jobs))
+        let computed = vec![columns(1, 0, &[0, 1, 2])];
+        (Arc::clone(&batch), InFlight::new(batch, jobs, computed))
     }
 
     fn key(id: i32, minute: u32) -> RowKey {
@@ -457,31 +482,17 @@ mod tests {
     }
 
     #[test]
-    fn recent_keeps_the_computed_jobs_rows_whether_or_not_the_batch_is_still_shared() {
-        let v = RowVersion::of(7);
-        for shared in [false, true] {
-            let (batch, f) = in_flight();
-            let held = shared.then_some(batch);
-            let mut recent = Recent::default();
-            recent.remember(f, Some(v));
-            let rows = recent.job(&(1, t(0)), v).expect("the computed job is kept");
-            let keys: Vec<RowKey> = rows.iter().map(Row::key).collect();
-            assert_eq!(keys, [key(1, 0), key(1, 1), key(1, 2)], "shared: {shared}");
-            assert!(
-                recent.job(&(1, t(10)), v).is_none(),
-                "job 10 was not computed"
-            );
-            assert!(recent.job(&(2, t(0)), v).is_none());
-            drop(held);
-        }
-    }
-
-    #[test]
-    fn recent_rows_are_given_only_while_the_job_row_carries_the_batch_version() {
+    fn recent_keeps_the_computed_jobs_columns_while_the_job_row_carries_the_batch_version() {
         let (_, f) = in_flight();
         let mut recent = Recent::default();
         recent.remember(f, Some(RowVersion::of(7)));
-        assert!(recent.job(&(1, t(0)), RowVersion::of(7)).is_some());
+        let kept = recent.job(&(1, t(0)), RowVersion::of(7));
+        assert_eq!(kept, Some(&columns(1, 0, &[0, 1, 2])));
+        assert!(
+            recent.job(&(1, t(10)), RowVersion::of(7)).is_none(),
+            "not computed"
+        );
+        assert!(recent.job(&(2, t(0)), RowVersion::of(7)).is_none());
         // Recomputed since by someone else: the stored job row has another version.
         assert!(recent.job(&(1, t(0)), RowVersion::of(8)).is_none());
         assert!(recent.job(&(1, t(0)), RowVersion::ABSENT).is_none());
@@ -490,5 +501,25 @@ mod tests {
         let mut recent = Recent::default();
         recent.remember(f, None);
         assert!(recent.job(&(1, t(0)), RowVersion::ABSENT).is_none());
+    }
+
+    #[test]
+    fn recent_forgets_the_oldest_batches_beyond_its_size() {
+        let mut recent = Recent::default();
+        let big = (0..60).collect::<Vec<u32>>();
+        let per_batch = columns(1, 0, &big).size();
+        let batches = RECENT_VALUES / per_batch + 5;
+        for v in 0..batches {
+            let f = InFlight::new(
+                Arc::new(WriteBatch::default()),
+                HashSet::new(),
+                vec![columns(1, 0, &big)],
+            );
+            recent.remember(f, Some(RowVersion::of(v as i64)));
+        }
+        assert!(recent.values <= RECENT_VALUES);
+        assert_eq!(recent.batches.len(), RECENT_VALUES / per_batch);
+        let newest = RowVersion::of(batches as i64 - 1);
+        assert!(recent.job(&(1, t(0)), newest).is_some());
     }
 }
