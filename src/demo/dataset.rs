@@ -161,6 +161,12 @@ impl Dataset {
     }
 }
 
+/// How far into its slot of the day (`slot` seconds) a job may start: 20 minutes, less
+/// when a day has so many jobs that slots are short.
+fn jitter(slot: i64) -> i64 {
+    (slot / 4).clamp(1, 1200)
+}
+
 fn device_id(d: u32) -> i32 {
     i32::try_from(d).unwrap_or(i32::MAX)
 }
@@ -286,9 +292,9 @@ impl DeviceRun {
         };
         let interval = [30i64, 45, 60][(self.rng.next_u64() % 3) as usize];
         // Many jobs a day: rows closer together, so that jobs never overlap (a job
-        // starts at most 1,200 s into its slot of the day).
+        // starts at most `jitter` into its slot of the day).
         let slot = 20 * 3600 / i64::from(self.scale.jobs_per_day.max(1));
-        let interval = interval.min(((slot - 1200) / n.max(1) as i64).max(1));
+        let interval = interval.min(((slot - jitter(slot)) / n.max(1) as i64).max(1));
         let user = USERS[(self.rng.next_u64() % USERS.len() as u64) as usize];
         // The engine has cooled down since the last job.
         self.tmp = self.tmp.min(self.uniform(12.0, 30.0));
@@ -395,7 +401,8 @@ impl Iterator for DeviceRun {
         }
         let date = Dataset::start() + Duration::days(i64::from(self.day));
         let slot = 20 * 3600 / i64::from(self.scale.jobs_per_day);
-        let offset = 1800 + slot * i64::from(self.job) + (self.rng.next_u64() % 1200) as i64;
+        let offset =
+            1800 + slot * i64::from(self.job) + (self.rng.next_u64() % jitter(slot) as u64) as i64;
         let start = date.and_time(self.day_break) + Duration::seconds(offset);
         let rows = self.job_rows(start);
         self.job += 1;
