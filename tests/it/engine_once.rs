@@ -14,20 +14,6 @@ on_both_stores!(
     a_day_break_before_midnight_in_another_zone,
 );
 
-/// `(id, datetime, conjoined, recalc)` of a table, in key order.
-fn rows(h: &Harness, table: &str) -> Vec<(String, String, String, String)> {
-    h.query(&format!(
-        "SELECT id, {}, conjoined, recalc FROM {table} ORDER BY id, datetime",
-        h.minute("datetime")
-    ))
-    .into_iter()
-    .map(|r| {
-        let s = |i: usize| r[i].clone().unwrap_or_default();
-        (s(0), s(1), s(2), s(3))
-    })
-    .collect()
-}
-
 fn row(id: &str, at: &str, conjoined: &str, recalc: &str) -> (String, String, String, String) {
     (id.into(), at.into(), conjoined.into(), recalc.into())
 }
@@ -88,9 +74,9 @@ fn once_computes_data_jobs_and_days_and_a_second_run_changes_nothing(h: &Harness
         row("5", "2024-03-01 06:00", "DAVG=20;", "0"),
         row("7", "2024-02-29 06:00", "DAVG=25;", "0"),
     ];
-    assert_eq!(rows(h, "{data}"), data);
-    assert_eq!(rows(h, "{job}"), jobs);
-    assert_eq!(rows(h, "{day}"), days);
+    assert_eq!(h.rows("{data}"), data);
+    assert_eq!(h.rows("{job}"), jobs);
+    assert_eq!(h.rows("{day}"), days);
     let ends = h.query(&format!(
         "SELECT {} FROM {{job}} WHERE id = 5 ORDER BY datetime",
         h.minute("data_time")
@@ -103,9 +89,9 @@ fn once_computes_data_jobs_and_days_and_a_second_run_changes_nothing(h: &Harness
         text.contains("wrote 0 data rows, 0 job rows, 0 day rows"),
         "{text}"
     );
-    assert_eq!(rows(h, "{data}"), data);
-    assert_eq!(rows(h, "{job}"), jobs);
-    assert_eq!(rows(h, "{day}"), days);
+    assert_eq!(h.rows("{data}"), data);
+    assert_eq!(h.rows("{job}"), jobs);
+    assert_eq!(h.rows("{day}"), days);
 }
 
 fn a_producer_change_is_followed_by_its_job_and_day(h: &Harness) {

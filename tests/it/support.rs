@@ -334,6 +334,22 @@ macro_rules! on_both_stores {
     };
 }
 
+/// `sql` with the placeholders `{data}`, `{job}`, `{day}`, `{constants}`, `{equations}`
+/// and `{errors}` replaced by the names in `tables`.
+pub fn substitute(sql: &str, tables: &recalcd::config::TableNames) -> String {
+    sql.replace("{data}", &tables.data)
+        .replace("{job}", &tables.job)
+        .replace("{day}", &tables.day)
+        .replace("{constants}", &tables.constants)
+        .replace("{equations}", &tables.equations)
+        .replace("{errors}", &tables.errors)
+}
+
+/// `sql` for the default table names (see [`substitute`]).
+pub fn default_tables(sql: &str) -> String {
+    substitute(sql, &Config::default().tables)
+}
+
 /// Runs `f` on a runtime of its own, in a thread of its own, and returns its output.
 fn run_blocking<F, T>(f: F) -> T
 where
@@ -406,13 +422,7 @@ impl Harness {
 
     /// `sql` with the `{table}` placeholders replaced by this test's table names.
     pub fn sub(&self, sql: &str) -> String {
-        let t = &self.config.tables;
-        sql.replace("{data}", &t.data)
-            .replace("{job}", &t.job)
-            .replace("{day}", &t.day)
-            .replace("{constants}", &t.constants)
-            .replace("{equations}", &t.equations)
-            .replace("{errors}", &t.errors)
+        substitute(sql, &self.config.tables)
     }
 
     /// The WAL tables (QuestDB applies their writes asynchronously).
@@ -494,6 +504,35 @@ impl Harness {
         let rows = self.query(sql);
         let first = rows.first().unwrap_or_else(|| panic!("no row from {sql}"));
         first[0].clone().unwrap_or_default()
+    }
+
+    /// `(id, datetime, conjoined, recalc)` of a table (e.g. `"{data}"`), in key order.
+    pub fn rows(&self, table: &str) -> Vec<(String, String, String, String)> {
+        self.query(&format!(
+            "SELECT id, {}, conjoined, recalc FROM {table} ORDER BY id, datetime",
+            self.minute("datetime")
+        ))
+        .into_iter()
+        .map(|r| {
+            let s = |i: usize| r[i].clone().unwrap_or_default();
+            (s(0), s(1), s(2), s(3))
+        })
+        .collect()
+    }
+
+    /// The number a query returns.
+    pub fn count(&self, sql: &str) -> i64 {
+        let n = self.one(sql);
+        n.parse()
+            .unwrap_or_else(|_| panic!("{sql} returned {n:?}, not a number"))
+    }
+
+    /// Rows still flagged in data, job and day together.
+    pub fn flagged(&self) -> i64 {
+        ["{data}", "{job}", "{day}"]
+            .iter()
+            .map(|t| self.count(&format!("SELECT count(*) FROM {t} WHERE recalc > 0")))
+            .sum()
     }
 
     /// A timestamp column as `YYYY-MM-DD HH:MI` text, in this dialect's SQL.
