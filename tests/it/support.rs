@@ -391,12 +391,21 @@ impl Harness {
     /// [`Harness::url`] to commands that talk to the store.
     pub fn command(&self) -> std::process::Command {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_recalcd"));
-        c.env_remove("RECALCD_CONFIG");
-        for (key, name) in self.config.tables.all() {
-            let key = key.trim_start_matches("tables.").to_uppercase();
-            c.env(format!("RECALCD__TABLES__{key}"), name);
-        }
+        c.env_remove("RECALCD_CONFIG").envs(self.table_env());
         c
+    }
+
+    /// The environment that gives the binary this test's table names.
+    pub fn table_env(&self) -> Vec<(String, String)> {
+        self.config
+            .tables
+            .all()
+            .iter()
+            .map(|(key, name)| {
+                let key = key.trim_start_matches("tables.").to_uppercase();
+                (format!("RECALCD__TABLES__{key}"), (*name).to_string())
+            })
+            .collect()
     }
 
     /// Runs `recalcd ARGS --database-url URL` and returns its output.
