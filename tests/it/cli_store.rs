@@ -1,9 +1,15 @@
 //! The real `recalcd` binary against a real PostgreSQL: `migrate`, `status`, and the
 //! one-line errors for bad input (exit code 2 for configuration, 1 for the rest).
+//! `migrate` and `status` run on both stores (`cli_store::postgres::*`,
+//! `cli_store::questdb::*`).
 
 use std::process::{Command, Output};
 
-use crate::support::TestDb;
+use recalcd::config::Dialect;
+
+use crate::support::{Harness, TestDb};
+
+on_both_stores!(migrate_twice_then_status);
 
 fn recalcd(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_recalcd"))
@@ -32,42 +38,51 @@ fn assert_one_line_error(o: &Output) {
     assert!(!err.contains("panicked"), "{err}");
 }
 
-#[test]
-fn migrate_twice_then_status() {
-    let db = TestDb::create_blocking();
-    let first = recalcd(&["migrate", "--database-url", &db.url]);
+fn migrate_twice_then_status(h: &Harness) {
+    let recalcd = |args: &[&str]| {
+        h.command()
+            .args(args)
+            .args(["--database-url", h.url()])
+            .env_remove("DATABASE_URL")
+            .env("RECALCD__LOG__LEVEL", "warn")
+            .output()
+            .expect("run recalcd")
+    };
+    let dialect = if h.is_postgres() {
+        Dialect::Postgres
+    } else {
+        Dialect::QuestDb
+    };
+    let latest = recalcd::store::migrate::latest_version(dialect);
+    let first = recalcd(&["migrate"]);
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(
         stdout(&first).contains("applied 0001_schema"),
         "{}",
         stdout(&first)
     );
-    let second = recalcd(&["migrate", "--database-url", &db.url]);
+    let second = recalcd(&["migrate"]);
     assert!(second.status.success(), "{}", stderr(&second));
     assert!(
         stdout(&second).contains(&format!(
-            "schema is up to date (migration {}, postgres)",
-            recalcd::store::migrate::latest_version(recalcd::config::Dialect::Postgres)
+            "schema is up to date (migration {latest}, {dialect})"
         )),
         "{}",
         stdout(&second)
     );
-    db.execute_blocking(
-        "INSERT INTO data (datetime, data_time, id, recalc, conjoined)
+    h.exec(
+        "INSERT INTO {data} (datetime, data_time, id, recalc, conjoined)
               VALUES ('2024-03-01 08:00', '2024-03-01 08:00', 7, 1, 'a=1;'),
                      ('2024-03-01 08:01', '2024-03-01 08:00', 7, 1, 'a=2;');
-         INSERT INTO equations (\"type\", id, name, eq) VALUES (1, 0, 'b', '+ $a 1');
-         INSERT INTO recalcd_errors (level, id, datetime, equation, reason)
-              VALUES ('data', 7, '2024-03-01 08:00', 'b', 'division by zero');",
+         INSERT INTO {equations} (\"type\", id, name, eq) VALUES (1, 0, 'b', '+ $a 1');
+         INSERT INTO {errors} (at, level, id, datetime, equation, reason)
+              VALUES ('2024-03-02 00:00', 'data', 7, '2024-03-01 08:00', 'b', 'division by zero');",
     );
-    let status = recalcd(&["status", "--database-url", &db.url]);
+    let status = recalcd(&["status"]);
     assert!(status.status.success(), "{}", stderr(&status));
     let out = stdout(&status);
     assert!(
-        out.contains(&format!(
-            "dialect: postgres (schema migration {})",
-            recalcd::store::migrate::latest_version(recalcd::config::Dialect::Postgres)
-        )),
+        out.contains(&format!("dialect: {dialect} (schema migration {latest})")),
         "{out}"
     );
     assert!(

@@ -1,12 +1,14 @@
 //! `recalcd demo` end to end: the real binary, with a throwaway server and with a
-//! database of the test's own.
+//! database of the test's own, on both stores (`demo::postgres::*`, `demo::questdb::*`).
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use recalcd::demo::{Dataset, Scale};
 
-use crate::support::TestDb;
+use crate::support::Harness;
+
+on_both_stores!(demo_with_a_database_keeps_the_data_and_refuses_a_database_with_data);
 
 /// The small scale the tests run at (the debug binary).
 const SCALE: Scale = Scale {
@@ -18,6 +20,11 @@ const SCALE: Scale = Scale {
 
 /// `recalcd demo` at [`SCALE`] with no database in the environment, plus `args`.
 fn demo(args: &[&str]) -> Output {
+    demo_with(args, &[])
+}
+
+/// [`demo`] with the environment `env` (e.g. [`Harness::table_env`]).
+fn demo_with(args: &[&str], env: &[(String, String)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_recalcd"));
     cmd.args([
         "demo",
@@ -36,6 +43,7 @@ fn demo(args: &[&str]) -> Output {
             cmd.env_remove(key);
         }
     }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.output().expect("run recalcd demo")
 }
 
@@ -96,10 +104,8 @@ fn demo_without_a_database_runs_on_a_throwaway_server_and_removes_it() {
     assert!(stdout.contains("are removed"), "{stdout}");
 }
 
-#[test]
-fn demo_with_a_database_keeps_the_data_and_refuses_a_database_with_data() {
-    let db = TestDb::create_blocking();
-    let out = demo(&["--database-url", &db.url]);
+fn demo_with_a_database_keeps_the_data_and_refuses_a_database_with_data(h: &Harness) {
+    let out = demo_with(&["--database-url", h.url()], &h.table_env());
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("the demo data stays there"), "{stdout}");
@@ -110,43 +116,38 @@ fn demo_with_a_database_keeps_the_data_and_refuses_a_database_with_data() {
     assert_summary_table(&stdout);
 
     let set = Dataset::new(SCALE, 1);
-    let count = |sql: &str| -> i64 {
-        db.query_blocking(sql)[0][0]
-            .as_deref()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(-1)
-    };
-    assert_eq!(count("SELECT count(*) FROM data"), set.row_count() as i64);
-    assert_eq!(count("SELECT count(*) FROM data WHERE recalc <> 0"), 0);
-    assert_eq!(count("SELECT count(*) FROM job"), set.scale.jobs() as i64);
-    assert_eq!(count("SELECT count(*) FROM job WHERE recalc <> 0"), 0);
+    let count = |sql: &str| h.count(sql);
+    assert_eq!(count("SELECT count(*) FROM {data}"), set.row_count() as i64);
+    assert_eq!(count("SELECT count(*) FROM {data} WHERE recalc <> 0"), 0);
+    assert_eq!(count("SELECT count(*) FROM {job}"), set.scale.jobs() as i64);
+    assert_eq!(count("SELECT count(*) FROM {job} WHERE recalc <> 0"), 0);
     // Each device's jobs start on each of the 3 days, after its day break.
-    assert_eq!(count("SELECT count(*) FROM day"), 6);
-    assert_eq!(count("SELECT count(*) FROM day WHERE recalc <> 0"), 0);
-    assert_eq!(count("SELECT count(*) FROM recalcd_errors"), 0);
+    assert_eq!(count("SELECT count(*) FROM {day}"), 6);
+    assert_eq!(count("SELECT count(*) FROM {day} WHERE recalc <> 0"), 0);
+    assert_eq!(count("SELECT count(*) FROM {errors}"), 0);
     assert_eq!(
-        count("SELECT count(*) FROM equations"),
+        count("SELECT count(*) FROM {equations}"),
         set.equations().len() as i64
     );
     // Values of every level were written: a data row reads its job's mean back.
     assert_eq!(
-        count("SELECT count(*) FROM data WHERE conjoined NOT LIKE '%tdev=%'"),
+        count("SELECT count(*) FROM {data} WHERE conjoined NOT LIKE '%tdev=%'"),
         0
     );
     assert_eq!(
-        count("SELECT count(*) FROM job WHERE conjoined NOT LIKE '%TSPIKE=%'"),
+        count("SELECT count(*) FROM {job} WHERE conjoined NOT LIKE '%TSPIKE=%'"),
         0
     );
     assert_eq!(
-        count("SELECT count(*) FROM day WHERE conjoined NOT LIKE '%DTMAX=%'"),
+        count("SELECT count(*) FROM {day} WHERE conjoined NOT LIKE '%DTMAX=%'"),
         0
     );
 
-    let again = demo(&["--database-url", &db.url]);
+    let again = demo_with(&["--database-url", h.url()], &h.table_env());
     assert_eq!(again.status.code(), Some(2), "{}", text(&again.stdout));
     let err = text(&again.stderr);
     assert!(err.contains("already holds data"), "{err}");
-    assert_eq!(count("SELECT count(*) FROM data"), set.row_count() as i64);
+    assert_eq!(count("SELECT count(*) FROM {data}"), set.row_count() as i64);
 }
 
 #[test]

@@ -1,19 +1,21 @@
-//! Every variable form and pseudo-constant at the data, job and day levels, on a real
-//! PostgreSQL, against hand-computed values. Device 1 is in Prague (UTC+1 in January)
+//! Every variable form and pseudo-constant at the data, job and day levels, on both
+//! stores (`engine_forms::postgres::*`, `engine_forms::questdb::*`), against
+//! hand-computed values. Device 1 is in Prague (UTC+1 in January)
 //! with a 06:00 day break (05:00 UTC). Batches of two flagged rows make most neighbours
 //! (previous row, job and day) come from the store rather than from the same batch.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
-use crate::support::TestDb;
+use crate::support::Harness;
 
-fn recalcd(db: &TestDb, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_recalcd"))
+on_both_stores!(every_form_and_pseudo_constant_at_every_level);
+
+fn recalcd(h: &Harness, args: &[&str]) -> String {
+    let out = h
+        .command()
         .args(args)
         .arg("--database-url")
-        .arg(&db.url)
-        .env_remove("RECALCD_CONFIG")
+        .arg(h.url())
         .env("RECALCD__POLL__BATCH_SIZE", "2")
         .output()
         .expect("run recalcd");
@@ -26,14 +28,21 @@ fn recalcd(db: &TestDb, args: &[&str]) -> String {
 }
 
 /// `conjoined` of every row of `table` by `datetime`, as name → value.
-fn values(db: &TestDb, table: &str) -> BTreeMap<String, BTreeMap<String, String>> {
-    db.query_blocking(&format!(
-        "SELECT to_char(datetime, 'MM-DD HH24:MI'), conjoined, recalc FROM {table} ORDER BY datetime"
+fn values(h: &Harness, table: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    h.query(&format!(
+        "SELECT {}, conjoined, recalc FROM {table} ORDER BY datetime",
+        h.minute("datetime")
     ))
     .into_iter()
     .map(|r| {
-        let at = r[0].clone().unwrap_or_default();
-        assert_eq!(r[2].as_deref(), Some("0"), "{table} {at} has recalc {:?}", r[2]);
+        // `MM-DD HH:MI`
+        let at = r[0].clone().unwrap_or_default().split_off(5);
+        assert_eq!(
+            r[2].as_deref(),
+            Some("0"),
+            "{table} {at} has recalc {:?}",
+            r[2]
+        );
         let pairs = r[1]
             .clone()
             .unwrap_or_default()
@@ -56,7 +65,7 @@ fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-const EQUATIONS: &str = r#"INSERT INTO equations ("type", id, name, eq) VALUES
+const EQUATIONS: &str = r#"INSERT INTO {equations} ("type", id, name, eq) VALUES
     (1, 0, 'prev', 'IFNA $$x -1'),
     (1, 0, 'mt', '#MT'), (1, 0, 'jt', '#JT'), (1, 0, 'rec', '#REC'),
     (1, 0, 'gid', '#GID'), (1, 0, 'jb', '#JB'), (1, 0, 'je', '#JE'),
@@ -70,9 +79,9 @@ const EQUATIONS: &str = r#"INSERT INTO equations ("type", id, name, eq) VALUES
     (5, 0, 'DUP', '+ $DSUM 0'), (5, 0, 'DPUP', 'IFNA $$DSUM -1'),
     (5, 0, 'DD', 'SCNT $d$x'), (5, 0, 'DMT', '#MT'), (5, 0, 'DRECS', '#RECS'),
     (5, 0, 'DJB', '#JB'), (5, 0, 'DJE', '#JE'), (5, 0, 'DVMT', '#VMT');
-  INSERT INTO constants (id, name, value) VALUES
+  INSERT INTO {constants} (id, name, value) VALUES
     (0, 'WB', '06:00'), (1, 'TZ', 'Europe/Prague');
-  INSERT INTO data (datetime, data_time, id, recalc, conjoined) VALUES
+  INSERT INTO {data} (datetime, data_time, id, recalc, conjoined) VALUES
     ('2024-01-10 05:30', '2024-01-10 05:30', 1, 1, 'x=1;'),
     ('2024-01-10 05:31', '2024-01-10 05:30', 1, 1, 'x=3;'),
     ('2024-01-10 05:33', '2024-01-10 05:30', 1, 1, 'x=8;'),
@@ -109,12 +118,10 @@ fn data_row(
     ])
 }
 
-#[test]
-fn every_form_and_pseudo_constant_at_every_level() {
-    let db = TestDb::create_blocking();
-    recalcd(&db, &["migrate"]);
-    db.execute_blocking(EQUATIONS);
-    let report = recalcd(&db, &["once"]);
+fn every_form_and_pseudo_constant_at_every_level(h: &Harness) {
+    recalcd(h, &["migrate"]);
+    h.exec(EQUATIONS);
+    let report = recalcd(h, &["once"]);
     // Batches of two flagged rows split the first day's jobs over several batches; the
     // day waits for the last of them instead of being rewritten by each.
     assert!(
@@ -127,7 +134,7 @@ fn every_form_and_pseudo_constant_at_every_level() {
     let j3 = ("2024-01-11T04:59:00", "2024-01-11T04:59:00");
     let j4 = ("2024-01-11T05:00:00", "2024-01-11T05:00:00");
     let (we1, we2) = ("2024-01-11T05:00:00", "2024-01-12T05:00:00");
-    let data = values(&db, "data");
+    let data = values(h, "{data}");
     let want_data = [
         (
             "01-10 05:30",
@@ -184,7 +191,7 @@ fn every_form_and_pseudo_constant_at_every_level() {
             ("JWE", we),
         ])
     };
-    let jobs = values(&db, "job");
+    let jobs = values(h, "{job}");
     assert_eq!(
         jobs["01-10 05:30"],
         job("12", "-1", "24", "180", "0,60,120", "3", j1, we1)
@@ -216,7 +223,7 @@ fn every_form_and_pseudo_constant_at_every_level() {
             ("DVMT", vmt),
         ])
     };
-    let days = values(&db, "day");
+    let days = values(h, "{day}");
     let d1 = ("2024-01-10T05:00:00", we1);
     let d2 = ("2024-01-11T05:00:00", we2);
     assert_eq!(days.len(), 2, "{days:?}");
@@ -227,21 +234,19 @@ fn every_form_and_pseudo_constant_at_every_level() {
     assert_eq!(days["01-11 05:00"], day("7", "23", "1", "1", d2, "0"));
 
     // One row changes: its neighbours (row, job, day before) all come from the store.
-    db.execute_blocking(
-        "UPDATE data SET conjoined = 'x=9;', recalc = 1 WHERE datetime = '2024-01-11 05:00'",
-    );
-    recalcd(&db, &["once"]);
-    let data = values(&db, "data");
+    h.exec("UPDATE {data} SET conjoined = 'x=9;', recalc = 1 WHERE datetime = '2024-01-11 05:00'");
+    recalcd(h, &["once"]);
+    let data = values(h, "{data}");
     assert_eq!(
         data["01-11 05:00"],
         data_row("9", "5", "0", "0", "1", j4, we2, "9", "5")
     );
-    let jobs = values(&db, "job");
+    let jobs = values(h, "{job}");
     assert_eq!(
         jobs["01-11 05:00"],
         job("9", "5", "18", "0", "0", "1", j4, we2)
     );
-    let days = values(&db, "day");
+    let days = values(h, "{day}");
     assert_eq!(days["01-11 05:00"], day("9", "23", "1", "1", d2, "0"));
     // Nothing before it was touched.
     assert_eq!(

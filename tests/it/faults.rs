@@ -75,7 +75,7 @@ fn the_server_restarting_mid_run_loses_and_doubles_nothing() {
     let server = TempServer::start().expect("the machine has PostgreSQL installed");
     let url = server.url();
     recalcd(&url, &["migrate"]);
-    execute(&url, EQUATIONS);
+    execute(&url, &crate::support::default_tables(EQUATIONS));
     execute(&url, &backlog);
     execute(&url, FAILING);
     let daemon = Daemon::start(&url, &[("RECALCD__POLL__BATCH_SIZE", "300"), HOURLY]);
@@ -139,7 +139,7 @@ fn refused_at_start_it_retries_with_back_off_until_the_server_answers() {
     let server = TempServer::start().expect("the machine has PostgreSQL installed");
     let url = server.url();
     recalcd(&url, &["migrate"]);
-    execute(&url, EQUATIONS);
+    execute(&url, &crate::support::default_tables(EQUATIONS));
     execute(&url, &backlog_sql(1..=2, 2, 2));
     server.stop().expect("stop the server");
     let mut daemon = Daemon::start(&url, &[]);

@@ -1,5 +1,6 @@
 //! The integration tests: one binary, talking to the real binary and a real PostgreSQL.
 
+#[macro_use]
 mod support;
 
 mod cli_equations;

@@ -1,21 +1,15 @@
 //! Whatever a producer writes into `conjoined` reads back the same after `recalcd once`
-//! rewrites the row, and again after the next recalculation (real binary, real
-//! PostgreSQL).
-
-use std::process::Command;
+//! rewrites the row, and again after the next recalculation (real binary, on both
+//! stores: `producer_text::postgres::*`, `producer_text::questdb::*`).
 
 use recalcd::conjoined;
 
-use crate::support::TestDb;
+use crate::support::Harness;
 
-fn recalcd(db: &TestDb, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_recalcd"))
-        .args(args)
-        .arg("--database-url")
-        .arg(&db.url)
-        .env_remove("RECALCD_CONFIG")
-        .output()
-        .expect("run recalcd");
+on_both_stores!(producer_text_reads_back_the_same_after_two_recalculations);
+
+fn recalcd(h: &Harness, args: &[&str]) {
+    let out = h.recalcd_raw(args);
     // Rows that failed (the unreadable one below) may have an exit code of their own;
     // 1 and 2 are errors.
     assert!(
@@ -51,15 +45,15 @@ fn producer_entries(text: &str) -> Vec<Result<(String, String), String>> {
     out
 }
 
-fn stored(db: &TestDb) -> Vec<String> {
-    db.query_blocking("SELECT conjoined FROM data WHERE id = 1 ORDER BY datetime")
+fn stored(h: &Harness) -> Vec<String> {
+    h.query("SELECT conjoined FROM {data} WHERE id = 1 ORDER BY datetime")
         .into_iter()
         .map(|r| r[0].clone().unwrap_or_default())
         .collect()
 }
 
-fn assert_read_back(db: &TestDb) -> Vec<String> {
-    let now = stored(db);
+fn assert_read_back(h: &Harness) -> Vec<String> {
+    let now = stored(h);
     assert_eq!(now.len(), PRODUCED.len());
     for (text, producer) in now.iter().zip(PRODUCED) {
         assert_eq!(
@@ -75,15 +69,13 @@ fn assert_read_back(db: &TestDb) -> Vec<String> {
     now
 }
 
-#[test]
-fn producer_text_reads_back_the_same_after_two_recalculations() {
-    let db = TestDb::create_blocking();
-    recalcd(&db, &["migrate"]);
+fn producer_text_reads_back_the_same_after_two_recalculations(h: &Harness) {
+    recalcd(h, &["migrate"]);
     let mut sql = String::from(
-        "INSERT INTO constants (id, name, value) VALUES (0, 'WB', '06:00');
-         INSERT INTO equations (\"type\", id, name, eq) VALUES
+        "INSERT INTO {constants} (id, name, value) VALUES (0, 'WB', '06:00');
+         INSERT INTO {equations} (\"type\", id, name, eq) VALUES
              (1, 0, 'hot', 'IF > $tmp 3 1 0'), (4, 0, 'N', '#RECS');
-         INSERT INTO data (datetime, data_time, id, recalc, conjoined) VALUES ",
+         INSERT INTO {data} (datetime, data_time, id, recalc, conjoined) VALUES ",
     );
     for (i, text) in PRODUCED.iter().enumerate() {
         let at = format!("2024-03-01 {:02}:00", 8 + i);
@@ -93,16 +85,16 @@ fn producer_text_reads_back_the_same_after_two_recalculations() {
             text.replace('\'', "''")
         ));
     }
-    db.execute_blocking(&sql);
+    h.exec(&sql);
 
-    recalcd(&db, &["once"]);
-    let first = assert_read_back(&db);
+    recalcd(h, &["once"]);
+    let first = assert_read_back(h);
     // The example of the report, byte for byte: the open tail stays last.
     assert_eq!(first[0], r"tmp=4;hot=1;path=C:\data\");
     assert!(first[3].ends_with(r"path=\"), "{}", first[3]);
 
-    db.execute_blocking("UPDATE data SET recalc = 1");
-    recalcd(&db, &["once"]);
-    let second = assert_read_back(&db);
+    h.exec("UPDATE {data} SET recalc = 1");
+    recalcd(h, &["once"]);
+    let second = assert_read_back(h);
     assert_eq!(second, first, "a second recalculation changes nothing");
 }

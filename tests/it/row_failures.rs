@@ -1,12 +1,16 @@
 //! A row's failure stays the row's: a row whose `conjoined` cannot be read feeds no
 //! other row, and a row the server cannot even send as text (bytes that are not UTF-8
 //! in a `SQL_ASCII` database) is named in an error and kept byte for byte while the
-//! rest is computed — by `recalcd once` and by the daemon.
+//! rest is computed — by `recalcd once` and by the daemon. The first runs on both
+//! stores (`row_failures::postgres::*`, `row_failures::questdb::*`); bytes that are not
+//! UTF-8 need PostgreSQL's `SQL_ASCII` (QuestDB stores only valid UTF-8).
 
 use std::process::Command;
 
 use crate::daemon::{eventually, execute, flagged, number, query, Daemon};
-use crate::support::TestDb;
+use crate::support::{default_tables, Harness, TestDb};
+
+on_both_stores!(a_row_whose_conjoined_cannot_be_read_feeds_no_other_row);
 
 /// Runs `recalcd` with `args` on `url`; its exit code and stderr.
 fn recalcd(url: &str, args: &[&str]) -> (Option<i32>, String) {
@@ -34,53 +38,45 @@ fn text(url: &str, sql: &str) -> String {
         .unwrap_or_default()
 }
 
+/// With table placeholders (see [`crate::support::substitute`]).
 const DEFINITIONS: &str = "
-    INSERT INTO constants (id, name, value) VALUES (0, 'WB', '00:00');
-    INSERT INTO equations (type, id, name, eq) VALUES
+    INSERT INTO {constants} (id, name, value) VALUES (0, 'WB', '00:00');
+    INSERT INTO {equations} (type, id, name, eq) VALUES
         (1, 0, 'd', 'IFNA - $tmp $$tmp 0'),
         (4, 0, 'avg', 'SNRM $tmp'),
         (4, 0, 'n', 'SCNT $tmp'),
         (5, 0, 'dn', 'SCNT $d$tmp');";
 
-#[test]
-fn a_row_whose_conjoined_cannot_be_read_feeds_no_other_row() {
-    let db = TestDb::create_blocking();
-    migrate(&db.url);
-    execute(&db.url, DEFINITIONS);
-    execute(
-        &db.url,
-        "INSERT INTO data (id, datetime, data_time, recalc, conjoined) VALUES
+fn a_row_whose_conjoined_cannot_be_read_feeds_no_other_row(h: &Harness) {
+    h.recalcd(&["migrate"]);
+    h.exec(DEFINITIONS);
+    h.exec(
+        "INSERT INTO {data} (id, datetime, data_time, recalc, conjoined) VALUES
             (1, '2024-04-01 08:00', '2024-04-01 08:00', 1, 'tmp=1;'),
             (1, '2024-04-01 08:01', '2024-04-01 08:00', 1, 'tmp=1000;garbage;'),
             (1, '2024-04-01 08:02', '2024-04-01 08:00', 1, 'tmp=4;');",
     );
-    let (code, err) = recalcd(&db.url, &["once"]);
-    assert_ne!(code, Some(1), "{err}");
-    assert_ne!(code, Some(2), "{err}");
-    let bad = query(
-        &db.url,
-        "SELECT conjoined, recalc FROM data WHERE datetime = '2024-04-01 08:01'",
-    )
-    .expect("query");
+    let out = h.recalcd_raw(&["once"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(1), "{err}");
+    assert_ne!(out.status.code(), Some(2), "{err}");
+    let bad = h.query("SELECT conjoined, recalc FROM {data} WHERE datetime = '2024-04-01 08:01'");
     assert_eq!(bad[0][0].as_deref(), Some("tmp=1000;garbage;"));
     assert_eq!(bad[0][1].as_deref(), Some("-1"));
     assert_eq!(
-        text(&db.url, "SELECT conjoined || ' ' || recalc FROM job"),
+        h.one("SELECT conjoined || ' ' || recalc FROM {job}"),
         "avg=2.5;n=2; 0"
     );
     assert_eq!(
-        text(&db.url, "SELECT conjoined || ' ' || recalc FROM day"),
+        h.one("SELECT conjoined || ' ' || recalc FROM {day}"),
         "dn=2; 0"
     );
     assert_eq!(
-        text(
-            &db.url,
-            "SELECT conjoined FROM data WHERE datetime = '2024-04-01 08:02'"
-        ),
+        h.one("SELECT conjoined FROM {data} WHERE datetime = '2024-04-01 08:02'"),
         "tmp=4;d=3;"
     );
     assert_eq!(
-        number(&db.url, "SELECT count(*) FROM recalcd_errors"),
+        h.count("SELECT count(*) FROM {errors}"),
         1,
         "one error, the bad row's"
     );
@@ -162,7 +158,7 @@ fn a_row_the_server_cannot_send_as_text_is_isolated_named_and_kept() {
             "ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'",
         ));
     migrate(&db.url);
-    execute(&db.url, DEFINITIONS);
+    execute(&db.url, &default_tables(DEFINITIONS));
     execute(&db.url, UNREADABLE);
 
     let (code, err) = recalcd(&db.url, &["once"]);

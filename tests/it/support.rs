@@ -303,3 +303,253 @@ impl Harness {
         matches!(self.guard, Guard::Postgres(_))
     }
 }
+
+/// Instantiates tests written once as `fn name(h: &Harness)` for both stores:
+/// `<module>::postgres::name` (always) and `<module>::questdb::name` (when `QUESTDB_URL`
+/// is set; otherwise it prints `skipped: QUESTDB_URL is not set`). `.ci/run` counts the
+/// QuestDB tests that ran by the `::questdb::` in their names.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    let h = crate::support::Harness::postgres_blocking();
+                    super::$name(&h);
+                }
+            )*
+        }
+        mod questdb {
+            $(
+                #[test]
+                fn $name() {
+                    let Some(h) = crate::support::Harness::questdb_blocking() else {
+                        eprintln!("skipped: QUESTDB_URL is not set");
+                        return;
+                    };
+                    super::$name(&h);
+                }
+            )*
+        }
+    };
+}
+
+/// `sql` with the placeholders `{data}`, `{job}`, `{day}`, `{constants}`, `{equations}`
+/// and `{errors}` replaced by the names in `tables`.
+pub fn substitute(sql: &str, tables: &recalcd::config::TableNames) -> String {
+    sql.replace("{data}", &tables.data)
+        .replace("{job}", &tables.job)
+        .replace("{day}", &tables.day)
+        .replace("{constants}", &tables.constants)
+        .replace("{equations}", &tables.equations)
+        .replace("{errors}", &tables.errors)
+}
+
+/// `sql` for the default table names (see [`substitute`]).
+pub fn default_tables(sql: &str) -> String {
+    substitute(sql, &Config::default().tables)
+}
+
+/// Runs `f` on a runtime of its own, in a thread of its own, and returns its output.
+fn run_blocking<F, T>(f: F) -> T
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    })
+    .join()
+    .expect("thread")
+}
+
+/// The blocking side of [`Harness`], for tests that run the real binary: its command
+/// line, and SQL written once for both stores. In SQL, `{data}`, `{job}`, `{day}`,
+/// `{constants}`, `{equations}` and `{errors}` stand for the test's table names.
+impl Harness {
+    /// [`Harness::postgres`] for tests without a runtime.
+    pub fn postgres_blocking() -> Harness {
+        run_blocking(Harness::postgres())
+    }
+
+    /// [`Harness::questdb`] for tests without a runtime.
+    pub fn questdb_blocking() -> Option<Harness> {
+        run_blocking(Harness::questdb())
+    }
+
+    /// The database URL the binary is given.
+    pub fn url(&self) -> &str {
+        &self.config.database.url
+    }
+
+    /// The real binary, configured for this test's store: its table names through the
+    /// environment (`RECALCD__TABLES__*`), no config file. Add `--database-url`
+    /// [`Harness::url`] to commands that talk to the store.
+    pub fn command(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_recalcd"));
+        c.env_remove("RECALCD_CONFIG").envs(self.table_env());
+        c
+    }
+
+    /// The environment that gives the binary this test's table names.
+    pub fn table_env(&self) -> Vec<(String, String)> {
+        self.config
+            .tables
+            .all()
+            .iter()
+            .map(|(key, name)| {
+                let key = key.trim_start_matches("tables.").to_uppercase();
+                (format!("RECALCD__TABLES__{key}"), (*name).to_string())
+            })
+            .collect()
+    }
+
+    /// Runs `recalcd ARGS --database-url URL` and returns its output.
+    pub fn recalcd_raw(&self, args: &[&str]) -> std::process::Output {
+        self.command()
+            .args(args)
+            .arg("--database-url")
+            .arg(self.url())
+            .output()
+            .expect("run recalcd")
+    }
+
+    /// [`Harness::recalcd_raw`] that must succeed.
+    pub fn recalcd(&self, args: &[&str]) -> std::process::Output {
+        let out = self.recalcd_raw(args);
+        assert!(
+            out.status.success(),
+            "recalcd {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// `sql` with the `{table}` placeholders replaced by this test's table names.
+    pub fn sub(&self, sql: &str) -> String {
+        substitute(sql, &self.config.tables)
+    }
+
+    /// The WAL tables (QuestDB applies their writes asynchronously).
+    fn wal_tables(&self) -> Vec<String> {
+        let t = &self.config.tables;
+        vec![
+            t.data.clone(),
+            t.job.clone(),
+            t.day.clone(),
+            t.errors.clone(),
+        ]
+    }
+
+    /// On QuestDB, waits until every WAL table of the test has applied its writes, so a
+    /// read sees everything written before (`wait_wal_table`; tables not created yet
+    /// are skipped). Nothing to do on PostgreSQL.
+    pub fn settle(&self) {
+        if self.is_postgres() {
+            return;
+        }
+        let url = self.url().to_string();
+        let tables = self.wal_tables();
+        run_blocking(async move {
+            let client = admin(&url).await;
+            for t in tables {
+                let exists = client
+                    .query_opt(
+                        "SELECT table_name FROM tables() WHERE table_name = $1",
+                        &[&t],
+                    )
+                    .await
+                    .expect("reading tables()")
+                    .is_some();
+                if exists {
+                    client
+                        .batch_execute(&format!("SELECT wait_wal_table('{t}')"))
+                        .await
+                        .expect("wait_wal_table");
+                }
+            }
+        });
+    }
+
+    /// Runs statements (see [`Harness::sub`]); on QuestDB, waits until they are applied.
+    pub fn exec(&self, sql: &str) {
+        let url = self.url().to_string();
+        let sql = self.sub(sql);
+        let statements = sql.clone();
+        run_blocking(async move { admin(&url).await.batch_execute(&statements).await })
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        self.settle();
+    }
+
+    /// Runs a query (see [`Harness::sub`]) after everything written is applied; every
+    /// column is read as text (`NULL` → `None`).
+    pub fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.settle();
+        let url = self.url().to_string();
+        let sql = self.sub(sql);
+        let query = sql.clone();
+        run_blocking(async move {
+            let rows = admin(&url).await.simple_query(&query).await?;
+            Ok::<_, tokio_postgres::Error>(
+                rows.into_iter()
+                    .filter_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(r) => {
+                            Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        })
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The first column of the first row of [`Harness::query`] (`""` for `NULL`).
+    pub fn one(&self, sql: &str) -> String {
+        let rows = self.query(sql);
+        let first = rows.first().unwrap_or_else(|| panic!("no row from {sql}"));
+        first[0].clone().unwrap_or_default()
+    }
+
+    /// `(id, datetime, conjoined, recalc)` of a table (e.g. `"{data}"`), in key order.
+    pub fn rows(&self, table: &str) -> Vec<(String, String, String, String)> {
+        self.query(&format!(
+            "SELECT id, {}, conjoined, recalc FROM {table} ORDER BY id, datetime",
+            self.minute("datetime")
+        ))
+        .into_iter()
+        .map(|r| {
+            let s = |i: usize| r[i].clone().unwrap_or_default();
+            (s(0), s(1), s(2), s(3))
+        })
+        .collect()
+    }
+
+    /// The number a query returns.
+    pub fn count(&self, sql: &str) -> i64 {
+        let n = self.one(sql);
+        n.parse()
+            .unwrap_or_else(|_| panic!("{sql} returned {n:?}, not a number"))
+    }
+
+    /// Rows still flagged in data, job and day together.
+    pub fn flagged(&self) -> i64 {
+        ["{data}", "{job}", "{day}"]
+            .iter()
+            .map(|t| self.count(&format!("SELECT count(*) FROM {t} WHERE recalc > 0")))
+            .sum()
+    }
+
+    /// A timestamp column as `YYYY-MM-DD HH:MI` text, in this dialect's SQL.
+    pub fn minute(&self, column: &str) -> String {
+        if self.is_postgres() {
+            format!("to_char({column}, 'YYYY-MM-DD HH24:MI')")
+        } else {
+            format!("to_str({column}, 'yyyy-MM-dd HH:mm')")
+        }
+    }
+}
