@@ -527,8 +527,12 @@ impl Recalculator {
         // A day with other jobs still flagged is computed by the batch that takes the
         // last of them: computing it now would be work thrown away (and rows rewritten).
         let all: Vec<TimeRange> = spans.iter().map(|(r, _)| *r).collect();
+        let targets: Vec<(i32, NaiveDateTime)> = devices
+            .values()
+            .flat_map(|d| d.target_jobs.iter().map(move |t| (d.id, *t)))
+            .collect();
         let waiting: Vec<(i32, NaiveDateTime)> = view
-            .flagged_jobs_in(&all)
+            .flagged_jobs_in(&all, &targets)
             .await?
             .into_iter()
             .filter(|(id, start)| !devices[id].target_jobs.contains(start))

@@ -299,15 +299,23 @@ impl<S: Store> View<'_, S> {
     }
 
     /// [`Store::flagged_jobs_in`]: the jobs the batch in flight computes are not
-    /// flagged any more; the jobs it flags (a job that follows) are.
+    /// flagged any more (the store may look past them, as past `except`); the jobs it
+    /// flags (a job that follows) are.
     pub(super) async fn flagged_jobs_in(
         &self,
         ranges: &[TimeRange],
+        except: &[(i32, NaiveDateTime)],
     ) -> Result<Vec<(i32, NaiveDateTime)>, StoreError> {
-        let stored = timed("flagged_jobs_in", self.store.flagged_jobs_in(ranges)).await?;
         let Some(f) = self.in_flight else {
-            return Ok(stored);
+            return timed(
+                "flagged_jobs_in",
+                self.store.flagged_jobs_in(ranges, except),
+            )
+            .await;
         };
+        let mut past: Vec<(i32, NaiveDateTime)> = except.to_vec();
+        past.extend(f.jobs.iter().copied());
+        let stored = timed("flagged_jobs_in", self.store.flagged_jobs_in(ranges, &past)).await?;
         let mut jobs: Vec<(i32, NaiveDateTime)> =
             stored.into_iter().filter(|j| !f.jobs.contains(j)).collect();
         jobs.extend(

@@ -771,11 +771,17 @@ pub trait Store {
     /// that start in one of the ranges (e.g. the days a batch is about to compute: a day
     /// whose other jobs are still flagged is better computed after them).
     ///
+    /// Only whether a range holds a flagged job besides those of `except` (the jobs the
+    /// batch computes) is asked: a dialect may stop looking in a range once it found one
+    /// (a long day then costs a probe or two, not one per flagged job). Every range
+    /// that holds such a job has at least one in the answer; `except` jobs may be in it.
+    ///
     /// # Errors
     /// [`StoreError`] if the query fails.
     fn flagged_jobs_in(
         &self,
         ranges: &[TimeRange],
+        except: &[(i32, NaiveDateTime)],
     ) -> impl Future<Output = Result<Vec<(i32, NaiveDateTime)>, StoreError>> + Send;
 
     /// The rows of `level` of every device whose `datetime` lies in `[from, to)`
@@ -1025,8 +1031,9 @@ impl Store for AnyStore {
     async fn flagged_jobs_in(
         &self,
         ranges: &[TimeRange],
+        except: &[(i32, NaiveDateTime)],
     ) -> Result<Vec<(i32, NaiveDateTime)>, StoreError> {
-        dispatch!(self, s => s.flagged_jobs_in(ranges).await)
+        dispatch!(self, s => s.flagged_jobs_in(ranges, except).await)
     }
     async fn load_between(
         &self,

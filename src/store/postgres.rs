@@ -811,6 +811,7 @@ impl Store for PgStore {
     async fn flagged_jobs_in(
         &self,
         ranges: &[TimeRange],
+        except: &[(i32, NaiveDateTime)],
     ) -> Result<Vec<(i32, NaiveDateTime)>, StoreError> {
         if ranges.is_empty() {
             return Ok(Vec::new());
@@ -818,13 +819,18 @@ impl Store for PgStore {
         let ids: Vec<i32> = ranges.iter().map(|r| r.id).collect();
         let from: Vec<NaiveDateTime> = ranges.iter().map(|r| r.from).collect();
         let to: Vec<NaiveDateTime> = ranges.iter().map(|r| r.to).collect();
+        let except_ids: Vec<i32> = except.iter().map(|j| j.0).collect();
+        let except_starts: Vec<NaiveDateTime> = except.iter().map(|j| j.1).collect();
         // Per range, the flagged jobs' starts one after the other, each the least
         // `data_time` after the one before: one probe of the index on flagged rows
-        // (migration 0004) per flagged job, not a read of every row of the range.
+        // (migration 0004) per flagged job, not a read of every row of the range — and
+        // only while the job found is one of `except`: the first other one answers.
         let sql = format!(
             r#"WITH RECURSIVE k AS (
                    SELECT * FROM unnest($1::int4[], $2::timestamp[], $3::timestamp[])
                           AS k(k_id, k_from, k_to)),
+               x AS (
+                   SELECT * FROM unnest($4::int4[], $5::timestamp[]) AS x(x_id, x_start)),
                flagged AS (
                    SELECT k_id, k_to,
                           (SELECT min(t.data_time) FROM "{data}" t
@@ -836,7 +842,9 @@ impl Store for PgStore {
                           (SELECT min(t.data_time) FROM "{data}" t
                             WHERE t.id = k_id AND t.recalc > 0
                               AND t.data_time > start AND t.data_time < k_to)
-                     FROM flagged WHERE start IS NOT NULL)
+                     FROM flagged
+                    WHERE start IS NOT NULL
+                      AND EXISTS (SELECT 1 FROM x WHERE x_id = k_id AND x_start = start))
                SELECT k_id, start FROM flagged WHERE start IS NOT NULL
                UNION
                SELECT j.id, j.datetime FROM k
@@ -848,7 +856,7 @@ impl Store for PgStore {
         let what = "looking for flagged jobs in days";
         let rows = self
             .client
-            .query(&sql, &[&ids, &from, &to])
+            .query(&sql, &[&ids, &from, &to, &except_ids, &except_starts])
             .await
             .map_err(StoreError::query(what))?;
         rows.iter()

@@ -1086,24 +1086,35 @@ async fn flagged_jobs_in_day_spans(h: &Harness) {
     // Device 1, March 1: job A has flagged data rows, job B a flagged job row; March 2:
     // job C has a flagged data row. Device 2: job D (March 1) has flagged data rows.
     let range = |id, from, to| TimeRange { id, from, to };
-    let mut found = store
-        .flagged_jobs_in(&[
-            range(1, t(1, 0, 0), t(2, 0, 0)),
-            range(2, t(1, 0, 0), t(1, 7, 0)), // ends before job D starts
-        ])
-        .await
-        .unwrap();
+    let march_1 = [
+        range(1, t(1, 0, 0), t(2, 0, 0)),
+        range(2, t(1, 0, 0), t(1, 7, 0)), // ends before job D starts
+    ];
+    let mut found = store.flagged_jobs_in(&march_1, &[]).await.unwrap();
     found.sort_unstable();
     assert_eq!(found, vec![(1, t(1, 8, 0)), (1, t(1, 12, 0))]);
     let found = store
-        .flagged_jobs_in(&[
-            range(1, t(2, 0, 0), t(3, 0, 0)),
-            range(2, t(1, 7, 0), t(1, 8, 0)),
-        ])
+        .flagged_jobs_in(
+            &[
+                range(1, t(2, 0, 0), t(3, 0, 0)),
+                range(2, t(1, 7, 0), t(1, 8, 0)),
+            ],
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(found.contains(&(1, t(2, 9, 0))) && found.contains(&(2, t(1, 7, 0))));
+    // Past the jobs a batch computes, the other flagged job of March 1 is still found;
+    // with both excepted, nothing but excepted jobs may come back.
+    let found = store
+        .flagged_jobs_in(&march_1, &[(1, t(1, 8, 0))])
+        .await
+        .unwrap();
+    assert!(found.contains(&(1, t(1, 12, 0))), "{found:?}");
+    let except = [(1, t(1, 8, 0)), (1, t(1, 12, 0))];
+    let found = store.flagged_jobs_in(&march_1, &except).await.unwrap();
+    assert!(found.iter().all(|j| except.contains(j)), "{found:?}");
 }
 
 async fn reflag_flags_the_ranges_rows_that_are_not_flagged(h: &Harness) {
