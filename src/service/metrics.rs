@@ -273,14 +273,14 @@ impl Metrics {
 /// The `kind` label of a store failure.
 pub fn store_error_kind(e: &StoreError) -> &'static str {
     match e {
-        StoreError::BadUrl { .. } => "config",
+        StoreError::BadUrl { .. } | StoreError::IlpRefused { .. } => "config",
         StoreError::Connect { .. } => "connect",
         StoreError::ConnectTimeout { .. } => "connect_timeout",
         StoreError::MissingTable { .. }
         | StoreError::Column { .. }
         | StoreError::Outdated { .. }
         | StoreError::TooNew { .. } => "schema",
-        StoreError::Query { .. } | StoreError::Closed { .. } => "query",
+        StoreError::Query { .. } | StoreError::Closed { .. } | StoreError::Ilp { .. } => "query",
         StoreError::Unexpected { .. } | StoreError::Unsupported { .. } => "unexpected",
     }
 }

@@ -550,6 +550,26 @@ pub enum StoreError {
         /// Why the dialect cannot, and what to do instead.
         why: String,
     },
+    /// QuestDB's line protocol (ILP over HTTP, `database.questdb_ilp`) refused or failed
+    /// while recalcd was `what`.
+    #[error("{what}: {source}")]
+    Ilp {
+        /// What recalcd was doing, naming the address (never the credentials).
+        what: String,
+        /// The client's error.
+        #[source]
+        source: ::questdb::Error,
+    },
+    /// The line protocol address configured explicitly (`database.questdb_ilp =
+    /// "host:port"`) refused recalcd at start-up; nothing waiting can cure that.
+    #[error("QuestDB's line protocol at {addr} (database.questdb_ilp) refused recalcd: {source}; fix the address or credentials, or set database.questdb_ilp = \"auto\" or \"off\" to write over PG wire")]
+    IlpRefused {
+        /// The address (never the credentials).
+        addr: String,
+        /// The client's error.
+        #[source]
+        source: ::questdb::Error,
+    },
     /// The server answered something recalcd cannot use.
     #[error("{what}: {detail}")]
     Unexpected {
@@ -570,6 +590,12 @@ impl StoreError {
                 driver_error_is_transient(source)
             }
             StoreError::ConnectTimeout { .. } | StoreError::Closed { .. } => true,
+            // The server went away mid-request (restart, network); refusals, bad
+            // credentials and rejected rows need a person.
+            StoreError::Ilp { source, .. } => matches!(
+                source.code(),
+                ::questdb::ErrorCode::SocketError | ::questdb::ErrorCode::ConnectTimeout
+            ),
             _ => false,
         }
     }
@@ -1035,7 +1061,7 @@ pub async fn connect(config: &Config) -> Result<AnyStore, StoreError> {
     tracing::debug!(dialect = %dialect, url = %config.database.redacted_url(), "connected");
     Ok(match dialect {
         Dialect::Postgres => AnyStore::Postgres(PgStore::new(client, config).await?),
-        Dialect::QuestDb => AnyStore::QuestDb(QuestStore::new(client, config)),
+        Dialect::QuestDb => AnyStore::QuestDb(QuestStore::open(client, config).await?),
     })
 }
 
