@@ -15,6 +15,7 @@ mod faults;
 mod http;
 mod pipeline;
 mod producer_text;
+mod questdb_ilp;
 mod readme;
 mod row_failures;
 mod stale_days;
