@@ -20,6 +20,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::types::{ToSql, Type};
 
@@ -57,11 +58,16 @@ impl QuestStore {
                 continue;
             }
             rows.sort_by_key(|r| (r.datetime, r.id));
+            let started = Instant::now();
             // See the producers' latest committed writes before comparing.
             self.wait_wal(self.table(level)).await?;
+            let waited = started.elapsed();
+            let (mut reread, mut sent) = (Duration::ZERO, Duration::ZERO);
             for chunk in rows.chunks(chunk_size) {
                 let keys: Vec<RowKey> = chunk.iter().map(|r| r.key()).collect();
+                let t = Instant::now();
                 let current = self.current(level, &keys).await?;
+                reread += t.elapsed();
                 let mut keep = Vec::with_capacity(chunk.len());
                 for r in chunk {
                     let unchanged = match (r.version.is_absent(), current.get(&r.key())) {
@@ -86,10 +92,21 @@ impl QuestStore {
                     outcome.errors_written += chunk_errors.len();
                 }
                 if !keep.is_empty() {
+                    let t = Instant::now();
                     self.send_rows(level, &keep).await?;
+                    sent += t.elapsed();
                     outcome.written += keep.len();
                 }
             }
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            tracing::debug!(
+                %level,
+                rows = rows.len(),
+                wait_wal_ms = ms(waited),
+                reread_ms = ms(reread),
+                send_ms = ms(sent),
+                "level written"
+            );
         }
         // Errors of rows the batch does not write (none are expected) are recorded too.
         let rest: Vec<&ErrorRecord> = errors.into_values().flatten().collect();
