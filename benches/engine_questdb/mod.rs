@@ -24,6 +24,8 @@
 //! (`DATABASE_URL`), one after the other, `RECALCD_BENCH_ROUNDS` times each.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
@@ -176,8 +178,13 @@ impl Bench {
     }
 }
 
+/// [`ilp_send`] from inside the runtime.
+fn ilp_write(sender: &mut Sender, table: &str, rows: Vec<&Row>) {
+    tokio::task::block_in_place(|| ilp_send(sender, table, rows));
+}
+
 /// `rows` into `table` by ILP, in `(datetime, id)` order, [`FLOOR_CHUNK`] per request.
-fn ilp_write(sender: &mut Sender, table: &str, mut rows: Vec<&Row>) {
+fn ilp_send(sender: &mut Sender, table: &str, mut rows: Vec<&Row>) {
     rows.sort_by_key(|r| (r.datetime, r.id));
     let micros = |t: NaiveDateTime| TimestampMicros::new(t.and_utc().timestamp_micros());
     for chunk in rows.chunks(FLOOR_CHUNK) {
@@ -195,7 +202,8 @@ fn ilp_write(sender: &mut Sender, table: &str, mut rows: Vec<&Row>) {
                 .and_then(|b| b.at(micros(r.datetime)))
                 .expect("ILP row");
         }
-        tokio::task::block_in_place(|| sender.flush_and_keep_with_flags(&buffer, true))
+        sender
+            .flush_and_keep_with_flags(&buffer, true)
             .expect("ILP write");
     }
 }
@@ -382,6 +390,7 @@ pub async fn bench(quest: &Quest) {
     print_median("QuestDB write-back / floor", &mut wb);
     print_median("QuestDB end to end / floor", &mut e2e);
     b.drop_tables().await;
+    guard_window(quest, &set).await;
     demo_on_both(quest, rounds).await;
 }
 
@@ -443,4 +452,79 @@ async fn demo_on_both(quest: &Quest, rounds: usize) {
     drop(pg);
     drop(pg_client);
     pg_db.drop_now().await;
+}
+
+/// Corrections the producer of [`guard_window`] writes.
+const PRODUCER_WRITES: usize = 1_000;
+
+/// The guard's window under a concurrent producer: `recalcd once` on the flagged rows
+/// while a producer corrects [`PRODUCER_WRITES`] rows (one ILP request each, every 2 ms, spread over the
+/// whole data set: the original content plus a `mark=N` channel, flagged). Afterwards
+/// recalcd drains what the producer flagged, and every corrected row must still hold
+/// its mark: one without it is a producer write the guard let recalcd overwrite.
+async fn guard_window(quest: &Quest, set: &Dataset) {
+    let prefix = format!("benchguard{}", std::process::id());
+    let mut b = Bench::open(quest, &prefix, set).await;
+    let rows = b.reset(set).await;
+    let originals: Arc<Vec<Row>> = Arc::new(set.jobs().flatten().collect());
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (originals, stop) = (originals.clone(), stop.clone());
+        let table = b.config.tables.data.clone();
+        let mut sender = quest.sender();
+        std::thread::spawn(move || {
+            let mut marked = Vec::new();
+            let n = originals.len();
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) && i < n.min(PRODUCER_WRITES) {
+                i += 1;
+                let mut r = originals[(i * 7919) % n].clone();
+                r.conjoined.push_str(&format!("mark={i};"));
+                r.recalc = 1;
+                ilp_send(&mut sender, &table, vec![&r]);
+                marked.push((r.id, r.datetime, format!("mark={i};")));
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            marked
+        })
+    };
+    let start = Instant::now();
+    let recalc = Recalculator::load(&b.store, b.config.engine.clone(), b.config.poll.batch_size)
+        .await
+        .expect("load equations");
+    let (during, _) = run_until_idle(&recalc, &mut b.store, |_| {})
+        .await
+        .expect("recalculate");
+    let elapsed = start.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let marked = producer.join().expect("producer");
+    b.wait_wal().await;
+    let (after, _) = run_until_idle(&recalc, &mut b.store, |_| {})
+        .await
+        .expect("drain");
+    let stored: HashMap<(i32, NaiveDateTime), String> = b.saved().await[0]
+        .iter()
+        .map(|r| ((r.id, r.datetime), r.conjoined.clone()))
+        .collect();
+    let lost = marked
+        .iter()
+        .filter(|(id, at, mark)| {
+            !stored
+                .get(&(*id, *at))
+                .is_some_and(|c| c.contains(mark.as_str()))
+        })
+        .count();
+    println!(
+        "guard under a concurrent producer: recalcd once on {rows} rows took {} while the \
+         producer corrected {} rows ({:.0}/s); the guard skipped {} of them, the longest \
+         window was {:.0} ms; after the drain ({} rows recomputed) {lost} producer \
+         corrections were lost",
+        secs(elapsed),
+        marked.len(),
+        marked.len() as f64 / elapsed.as_secs_f64(),
+        during.skipped,
+        during.guard_window.as_secs_f64() * 1e3,
+        after.data
+    );
+    b.drop_tables().await;
 }

@@ -367,6 +367,11 @@ pub struct WriteOutcome {
     /// (PostgreSQL: the writing transaction's id, which is each row's new `xmin`); a
     /// batch prepared while this one was being written takes its rows over with it.
     pub version: Option<RowVersion>,
+    /// The guard's window in this write-back: the longest time between the moment a
+    /// row's current content was last made visible to the guard and the commit of the
+    /// row's rewrite — a producer write committed in it can be overwritten. Zero where
+    /// the guard is atomic (PostgreSQL: row locks in one transaction).
+    pub guard_window: std::time::Duration,
 }
 
 /// The revision of the equations and constants: it changes whenever either table does.

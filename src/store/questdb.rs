@@ -7,31 +7,35 @@
 //! files and reports wrong row counts). Timestamps are bound and read as
 //! [`NaiveDateTime`] in UTC, as QuestDB sends them.
 //!
-//! **Write path: multi-row `INSERT … VALUES (…), (…)` over PG wire**, up to
-//! [`INSERT_CHUNK`] rows per statement with bound parameters. The line protocol
-//! (`questdb-rs`) ingests faster, but it is a second protocol and port to configure and
-//! secure, an extra dependency, and it gives no error per statement; write-back volume
-//! is bounded by the poll batch, and keeping one connection lets the guard's re-read
-//! and the write follow each other as closely as possible. Revisit if write-back
-//! throughput on QuestDB becomes the bottleneck.
+//! **Write path: the line protocol over HTTP** (`questdb/ilp.rs`, `database.questdb_ilp`), one
+//! request per chunk of 5,000 rows of one table, committed by QuestDB as
+//! one transaction of that table; where ILP is switched off (or refused under `auto`),
+//! multi-row `INSERT … VALUES (…), (…)` over PG wire, [`INSERT_CHUNK`] rows per
+//! statement. PG-wire inserts are applied at 10–30 k rows/s, the line protocol at
+//! several hundred thousand (`cargo bench --bench engine` with `QUESTDB_URL`). Days are
+//! written first, then jobs, then data rows, each level in time order: a batch cut
+//! short leaves data rows flagged and is recomputed (see `questdb/write.rs`).
 //!
 //! **The guard is not atomic on QuestDB** (no row locks, no conditional writes). For
-//! each chunk recalcd first waits until the table has applied its WAL
-//! (`wait_wal_table`), re-reads the current rows of the chunk's keys, and writes only
-//! rows whose content (`data_time`, `state`, `user`, `gps`, `recalc`, `conjoined`) still
-//! equals what it loaded — the [`RowVersion`] is a hash of that content — and rows it
-//! creates only if they are still absent. The remaining window is the time between that
-//! re-read and the chunk's `INSERT` (one round trip) plus the WAL apply lag of a
-//! producer's write; a producer write landing in it is overwritten. A producer "re-flag"
-//! that writes exactly the content recalcd read (same `recalc` value) cannot be told
-//! apart and is also overwritten; producers should re-flag with a different `recalc`.
+//! each level recalcd first waits until the table has applied its WAL
+//! (`wait_wal_table`), then per chunk re-reads the current rows of the chunk's keys,
+//! and writes only rows whose content (`data_time`, `state`, `user`, `gps`, `recalc`,
+//! `conjoined`) still equals what it loaded — the [`RowVersion`] is a hash of that
+//! content — and rows it creates only if they are still absent. The remaining window
+//! runs from that `wait_wal_table` (a producer write committed after it may not be
+//! applied yet when the chunk is re-read) to the commit of the chunk's write
+//! ([`WriteOutcome::guard_window`]); a producer write committed in it is overwritten.
+//! A producer "re-flag" that writes exactly the content recalcd read (same `recalc`
+//! value) cannot be told apart and is also overwritten; producers should re-flag with
+//! a different `recalc`.
 //!
 //! **Read-after-write.** WAL tables apply writes asynchronously; before reading a table
 //! recalcd wrote since its last read, it calls `wait_wal_table`, so a poll never returns
 //! rows recalcd has just cleared.
 //!
 //! There are no transactions across tables: a failed write-back may leave some levels
-//! written; re-running is idempotent (dedup), and rows still flagged are polled again.
+//! written; the write order makes sure the data rows that cause their recomputation
+//! are still flagged, and re-running is idempotent (dedup).
 //!
 //! **Several workers: a static split, no dynamic leases.** QuestDB has no row locks, no
 //! advisory locks and no conditional writes, so workers cannot lease devices. Each

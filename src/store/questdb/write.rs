@@ -58,6 +58,8 @@ impl QuestStore {
                 continue;
             }
             rows.sort_by_key(|r| (r.datetime, r.id));
+            // From here on, a producer's commit may be invisible to the re-reads below
+            // (WAL tables apply asynchronously): the guard's window opens.
             let started = Instant::now();
             // See the producers' latest committed writes before comparing.
             self.wait_wal(self.table(level)).await?;
@@ -95,6 +97,7 @@ impl QuestStore {
                     let t = Instant::now();
                     self.send_rows(level, &keep).await?;
                     sent += t.elapsed();
+                    outcome.guard_window = outcome.guard_window.max(started.elapsed());
                     outcome.written += keep.len();
                 }
             }
