@@ -322,6 +322,7 @@ mod tests {
             errors: 3,
             skipped: 1,
             followed: 1,
+            ..Report::default()
         };
         m.batch_done(&report, Duration::from_millis(30));
         m.batch_done(&report, Duration::from_millis(30));

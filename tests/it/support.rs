@@ -274,6 +274,9 @@ impl Harness {
                 .expect("dedup trigger");
         }
         h.config.database.dialect = DialectChoice::Forced(Dialect::QuestDb);
+        // PG-wire inserts: the line protocol would reach whatever answers on the URL
+        // host's port 9000 (a real QuestDB, in CI), not this PostgreSQL.
+        h.config.database.questdb_ilp = recalcd::config::IlpChoice::Off;
         assert_eq!(h.store().await.dialect(), Dialect::QuestDb);
         h
     }
