@@ -232,6 +232,16 @@ fn multi_insert(table: &str, columns: &str, rows: usize, width: usize) -> String
     sql
 }
 
+/// Whether the server says it is QuestDB (`version()`); assumed when it cannot say.
+async fn is_questdb(client: &Client) -> bool {
+    match client.query_one("SELECT version()", &[]).await {
+        Ok(row) => row
+            .try_get::<_, String>(0)
+            .is_ok_and(|v| super::detect_dialect(&v) == Dialect::QuestDb),
+        Err(_) => true,
+    }
+}
+
 impl QuestStore {
     /// Wraps a connected client (see [`super::connect`]), opens the line protocol
     /// sender as `database.questdb_ilp` says, and logs what this dialect cannot do.
@@ -247,7 +257,16 @@ impl QuestStore {
             "QuestDB: write-back re-reads rows before re-inserting them; a producer write \
              landing between that read and the insert can be overwritten (no row locks)"
         );
-        let ilp = match ilp::target(&config.database) {
+        let target = match ilp::target(&config.database) {
+            // `auto` with the dialect forced on a server that is not QuestDB (a
+            // PostgreSQL standing in for one): nothing to probe, PG wire it is.
+            Some((_, false)) if !is_questdb(&client).await => {
+                tracing::info!("not a QuestDB server: writing back with PG-wire inserts");
+                None
+            }
+            t => t,
+        };
+        let ilp = match target {
             None => None,
             Some((addr, explicit)) => match ilp::Ilp::open(&addr, &config.database).await {
                 Ok(sender) => {

@@ -53,6 +53,8 @@ async fn seeded() -> Option<Harness> {
         .await
         .expect("seed");
     assert!(out.skipped.is_empty());
+    // Applied before recalcd (another process) polls, so that it sees one batch.
+    h.sql("SELECT 1", Some(&h.config.tables.data)).await;
     Some(h)
 }
 
