@@ -58,8 +58,24 @@ async fn seeded() -> Option<Harness> {
     Some(h)
 }
 
+/// A configuration file, removed when dropped.
+struct ConfigFile(PathBuf);
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl std::ops::Deref for ConfigFile {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
 /// The TOML of `h`'s configuration (URL, tables) with `database.questdb_ilp = ilp`.
-fn config_file(h: &Harness, ilp: &str, url: Option<&str>) -> PathBuf {
+fn config_file(h: &Harness, ilp: &str, url: Option<&str>) -> ConfigFile {
     let c = &h.config;
     let t = &c.tables;
     let text = format!(
@@ -79,7 +95,7 @@ fn config_file(h: &Harness, ilp: &str, url: Option<&str>) -> PathBuf {
     );
     let path = std::env::temp_dir().join(format!("{}.toml", unique("recalcd_ilp")));
     std::fs::write(&path, text).expect("write the configuration");
-    path
+    ConfigFile(path)
 }
 
 fn command(config: &PathBuf, args: &[&str]) -> Command {
@@ -465,7 +481,8 @@ async fn cut_then_rerun(
         return;
     };
     let cut = Cut::new(ilp_address(), at, victim, kill_dir);
-    let mut child: Child = command(&config_file(&h, &cut.addr, None), &["once"])
+    let config = config_file(&h, &cut.addr, None);
+    let mut child: Child = command(&config, &["once"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
