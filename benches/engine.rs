@@ -25,9 +25,15 @@
 //! the median ratio: on a shared machine single runs vary widely. Each timed part also
 //! reports the CPU time this process and the PostgreSQL server used during it.
 //!
+//! With `QUESTDB_URL` set, the same benchmark also runs on that QuestDB first (against
+//! QuestDB's own floor, and the demo on both stores): see `engine_questdb/mod.rs`.
+//! `RECALCD_BENCH_QUESTDB_ONLY=1` then skips the PostgreSQL part.
+//!
 //! Prints figures; asserts nothing about time. `cargo bench --bench engine`.
 
 mod common;
+#[path = "engine_questdb/mod.rs"]
+mod on_questdb;
 
 use std::time::Instant;
 
@@ -231,6 +237,12 @@ async fn daemon_drain(config: &Config, client: &Client, rows: usize) {
 }
 
 async fn bench() {
+    if let Some(quest) = on_questdb::Quest::from_env() {
+        on_questdb::bench(&quest).await;
+        if std::env::var_os("RECALCD_BENCH_QUESTDB_ONLY").is_some() {
+            return;
+        }
+    }
     let (shape, scale) = shape_for(env_usize("RECALCD_BENCH_ROWS").unwrap_or(1_000_000));
     let set = Dataset::new(scale, 1);
     let db = BenchDb::create("recalcd_bench_engine").await;

@@ -134,6 +134,70 @@ pub struct DatabaseConfig {
     /// refusing connections, without schema) for this long without a break; `None` =
     /// retry forever.
     pub give_up_after: Option<Duration>,
+    /// QuestDB only: where write-back goes over the line protocol (`database.questdb_ilp`).
+    pub questdb_ilp: IlpChoice,
+}
+
+/// `database.questdb_ilp`: how recalcd writes results back to QuestDB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IlpChoice {
+    /// The line protocol over HTTP at the database URL's host, port 9000; where that
+    /// is refused, PG-wire inserts with one warning.
+    Auto,
+    /// The line protocol over HTTP at this `host:port`; recalcd stops if it is refused.
+    Address(String),
+    /// PG-wire inserts only.
+    Off,
+}
+
+impl IlpChoice {
+    /// QuestDB's HTTP port (REST and ILP over HTTP at `/write`).
+    pub const DEFAULT_PORT: u16 = 9000;
+
+    /// Parses `auto`, `off` or `host[:port]` (port 9000 when left out; `http://` is
+    /// accepted before it).
+    ///
+    /// # Errors
+    /// A message saying what is accepted.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => return Ok(Self::Auto),
+            "off" | "" => return Ok(Self::Off),
+            _ => {}
+        }
+        if s.to_ascii_lowercase().starts_with("https://") {
+            return Err(format!(
+                "`{s}`: TLS is not supported yet; use `http://host:port` or `host:port`"
+            ));
+        }
+        let bare = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
+        let (host, port) = match bare.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (bare, None),
+        };
+        if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+            return Err(format!(
+                "`{s}`: write an IPv6 address in brackets with its port, e.g. `[::1]:9000`"
+            ));
+        }
+        let port = match port {
+            None => Self::DEFAULT_PORT,
+            Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                format!("`{s}` has no valid port (expected `auto`, `off` or `host:port`, e.g. `127.0.0.1:9000`)")
+            })?,
+        };
+        let host_ok = !host.is_empty()
+            && host.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']')
+            });
+        if !host_ok {
+            return Err(format!(
+                "`{s}` is not an address (expected `auto`, `off` or `host:port`, e.g. `127.0.0.1:9000`; `https` is not supported)"
+            ));
+        }
+        Ok(Self::Address(format!("{host}:{port}")))
+    }
 }
 
 impl DatabaseConfig {
@@ -157,6 +221,7 @@ impl fmt::Debug for DatabaseConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("give_up_after", &self.give_up_after)
+            .field("questdb_ilp", &self.questdb_ilp)
             .finish()
     }
 }
@@ -269,6 +334,8 @@ pub struct RawDatabase {
     /// `database.give_up_after` (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub give_up_after: Option<String>,
+    /// `database.questdb_ilp`: `auto`, `off` or `host:port`.
+    pub questdb_ilp: String,
 }
 
 /// `[tables]` as written.
@@ -352,6 +419,7 @@ impl Default for RawConfig {
                 connect_timeout: "10s".into(),
                 statement_timeout: None,
                 give_up_after: None,
+                questdb_ilp: "auto".into(),
             },
             tables: RawTables {
                 data: "data".into(),
@@ -444,6 +512,8 @@ impl RawConfig {
             Some(s) => Some(parse_duration(s).map_err(|r| invalid("database.give_up_after", r))?)
                 .filter(|d| !d.is_zero()),
         };
+        let questdb_ilp = IlpChoice::parse(&self.database.questdb_ilp)
+            .map_err(|r| invalid("database.questdb_ilp", r))?;
         let shards = u32::try_from(self.worker.shards)
             .ok()
             .filter(|n| (1..=1_000_000).contains(n))
@@ -519,6 +589,7 @@ impl RawConfig {
                 connect_timeout,
                 statement_timeout,
                 give_up_after,
+                questdb_ilp,
             },
             tables,
             poll: PollConfig {
@@ -783,6 +854,31 @@ mod tests {
         raw.database.give_up_after = Some("soon".into());
         let e = raw.validate().unwrap_err();
         assert!(e.to_string().contains("database.give_up_after"), "{e}");
+    }
+
+    #[test]
+    fn questdb_ilp_accepts_auto_off_and_addresses() {
+        let addr = |s: &str| IlpChoice::Address(s.into());
+        assert_eq!(IlpChoice::parse(" Auto "), Ok(IlpChoice::Auto));
+        assert_eq!(IlpChoice::parse("off"), Ok(IlpChoice::Off));
+        assert_eq!(IlpChoice::parse("qdb:9100"), Ok(addr("qdb:9100")));
+        assert_eq!(IlpChoice::parse("qdb"), Ok(addr("qdb:9000")));
+        assert_eq!(
+            IlpChoice::parse("http://10.0.0.5:9000/"),
+            Ok(addr("10.0.0.5:9000"))
+        );
+        assert_eq!(IlpChoice::parse("[::1]:9000"), Ok(addr("[::1]:9000")));
+        for bad in ["qdb:port", "qdb:0", "::1", "https://qdb:9000", "a b:9000"] {
+            assert!(IlpChoice::parse(bad).is_err(), "{bad}");
+        }
+        let mut raw = RawConfig::default();
+        assert_eq!(
+            raw.clone().validate().unwrap().database.questdb_ilp,
+            IlpChoice::Auto
+        );
+        raw.database.questdb_ilp = "qdb:port".into();
+        let e = raw.validate().unwrap_err();
+        assert!(e.to_string().contains("database.questdb_ilp"), "{e}");
     }
 
     #[test]

@@ -171,7 +171,7 @@ pub fn scale_for(rows: usize) -> Scale {
     let jobs = (rows / 100).max(1) as u32;
     let devices = jobs.min(full.devices);
     let per_device = (jobs / devices).max(1);
-    let jobs_per_day = if per_device % full.jobs_per_day == 0 {
+    let jobs_per_day = if per_device.is_multiple_of(full.jobs_per_day) {
         full.jobs_per_day
     } else {
         1

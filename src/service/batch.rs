@@ -42,6 +42,9 @@ pub struct Report {
     pub skipped: usize,
     /// Next jobs and days flagged because the one before them changed.
     pub followed: usize,
+    /// The longest guard window of the batches' write-backs
+    /// ([`WriteOutcome::guard_window`]; zero on PostgreSQL).
+    pub guard_window: std::time::Duration,
 }
 
 impl Report {
@@ -55,6 +58,7 @@ impl Report {
         self.errors += other.errors;
         self.skipped += other.skipped;
         self.followed += other.followed;
+        self.guard_window = self.guard_window.max(other.guard_window);
     }
 
     /// Whether the batch found nothing flagged.
@@ -91,6 +95,7 @@ struct Prepared {
 fn written_report(mut report: Report, written: &WriteOutcome) -> Report {
     report.skipped = written.skipped.len();
     report.errors = written.errors_written;
+    report.guard_window = written.guard_window;
     for (level, key) in &written.skipped {
         match level {
             Level::Data => report.data = report.data.saturating_sub(1),

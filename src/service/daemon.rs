@@ -221,7 +221,10 @@ impl From<StoreError> for Failure {
 
 /// A failure no waiting can cure: give up with a non-zero exit.
 fn is_unusable(e: &StoreError) -> bool {
-    matches!(e, StoreError::BadUrl { .. } | StoreError::TooNew { .. })
+    matches!(
+        e,
+        StoreError::BadUrl { .. } | StoreError::TooNew { .. } | StoreError::IlpRefused { .. }
+    )
 }
 
 /// The schema is missing or outdated: someone has to run `recalcd migrate`.

@@ -288,14 +288,14 @@ impl Metrics {
 /// The `kind` label of a store failure.
 pub fn store_error_kind(e: &StoreError) -> &'static str {
     match e {
-        StoreError::BadUrl { .. } => "config",
+        StoreError::BadUrl { .. } | StoreError::IlpRefused { .. } => "config",
         StoreError::Connect { .. } => "connect",
         StoreError::ConnectTimeout { .. } => "connect_timeout",
         StoreError::MissingTable { .. }
         | StoreError::Column { .. }
         | StoreError::Outdated { .. }
         | StoreError::TooNew { .. } => "schema",
-        StoreError::Query { .. } | StoreError::Closed { .. } => "query",
+        StoreError::Query { .. } | StoreError::Closed { .. } | StoreError::Ilp { .. } => "query",
         StoreError::Unexpected { .. } | StoreError::Unsupported { .. } => "unexpected",
     }
 }
@@ -352,6 +352,7 @@ mod tests {
             errors: 3,
             skipped: 1,
             followed: 1,
+            ..Report::default()
         };
         m.batch_done(&report, Duration::from_millis(30));
         m.batch_done(&report, Duration::from_millis(30));

@@ -399,6 +399,11 @@ pub struct WriteOutcome {
     /// (PostgreSQL: the writing transaction's id, which is each row's new `xmin`); a
     /// batch prepared while this one was being written takes its rows over with it.
     pub version: Option<RowVersion>,
+    /// The guard's window in this write-back: the longest time between the moment a
+    /// row's current content was last made visible to the guard and the commit of the
+    /// row's rewrite — a producer write committed in it can be overwritten. Zero where
+    /// the guard is atomic (PostgreSQL: row locks in one transaction).
+    pub guard_window: std::time::Duration,
 }
 
 /// The revision of the equations and constants: it changes whenever either table does.
@@ -586,6 +591,26 @@ pub enum StoreError {
         /// Why the dialect cannot, and what to do instead.
         why: String,
     },
+    /// QuestDB's line protocol (ILP over HTTP, `database.questdb_ilp`) refused or failed
+    /// while recalcd was `what`.
+    #[error("{what}: {source}")]
+    Ilp {
+        /// What recalcd was doing, naming the address (never the credentials).
+        what: String,
+        /// The client's error.
+        #[source]
+        source: ::questdb::Error,
+    },
+    /// The line protocol address configured explicitly (`database.questdb_ilp =
+    /// "host:port"`) refused recalcd at start-up; nothing waiting can cure that.
+    #[error("QuestDB's line protocol at {addr} (database.questdb_ilp) refused recalcd: {source}; fix the address or credentials, or set database.questdb_ilp = \"auto\" or \"off\" to write over PG wire")]
+    IlpRefused {
+        /// The address (never the credentials).
+        addr: String,
+        /// The client's error.
+        #[source]
+        source: ::questdb::Error,
+    },
     /// The server answered something recalcd cannot use.
     #[error("{what}: {detail}")]
     Unexpected {
@@ -606,6 +631,12 @@ impl StoreError {
                 driver_error_is_transient(source)
             }
             StoreError::ConnectTimeout { .. } | StoreError::Closed { .. } => true,
+            // The server went away mid-request (restart, network); refusals, bad
+            // credentials and rejected rows need a person.
+            StoreError::Ilp { source, .. } => matches!(
+                source.code(),
+                ::questdb::ErrorCode::SocketError | ::questdb::ErrorCode::ConnectTimeout
+            ),
             _ => false,
         }
     }
@@ -1124,7 +1155,7 @@ pub async fn connect(config: &Config) -> Result<AnyStore, StoreError> {
     tracing::debug!(dialect = %dialect, url = %config.database.redacted_url(), "connected");
     Ok(match dialect {
         Dialect::Postgres => AnyStore::Postgres(PgStore::new(client, config).await?),
-        Dialect::QuestDb => AnyStore::QuestDb(QuestStore::new(client, config)),
+        Dialect::QuestDb => AnyStore::QuestDb(QuestStore::open(client, config).await?),
     })
 }
 

@@ -7,31 +7,35 @@
 //! files and reports wrong row counts). Timestamps are bound and read as
 //! [`NaiveDateTime`] in UTC, as QuestDB sends them.
 //!
-//! **Write path: multi-row `INSERT … VALUES (…), (…)` over PG wire**, up to
-//! [`INSERT_CHUNK`] rows per statement with bound parameters. The line protocol
-//! (`questdb-rs`) ingests faster, but it is a second protocol and port to configure and
-//! secure, an extra dependency, and it gives no error per statement; write-back volume
-//! is bounded by the poll batch, and keeping one connection lets the guard's re-read
-//! and the write follow each other as closely as possible. Revisit if write-back
-//! throughput on QuestDB becomes the bottleneck.
+//! **Write path: the line protocol over HTTP** (`questdb/ilp.rs`, `database.questdb_ilp`), one
+//! request per chunk of 5,000 rows of one table, committed by QuestDB as
+//! one transaction of that table; where ILP is switched off (or refused under `auto`),
+//! multi-row `INSERT … VALUES (…), (…)` over PG wire, [`INSERT_CHUNK`] rows per
+//! statement. PG-wire inserts are applied at 10–30 k rows/s, the line protocol at
+//! several hundred thousand (`cargo bench --bench engine` with `QUESTDB_URL`). Days are
+//! written first, then jobs, then data rows, each level in time order: a batch cut
+//! short leaves data rows flagged and is recomputed (see `questdb/write.rs`).
 //!
 //! **The guard is not atomic on QuestDB** (no row locks, no conditional writes). For
-//! each chunk recalcd first waits until the table has applied its WAL
-//! (`wait_wal_table`), re-reads the current rows of the chunk's keys, and writes only
-//! rows whose content (`data_time`, `state`, `user`, `gps`, `recalc`, `conjoined`) still
-//! equals what it loaded — the [`RowVersion`] is a hash of that content — and rows it
-//! creates only if they are still absent. The remaining window is the time between that
-//! re-read and the chunk's `INSERT` (one round trip) plus the WAL apply lag of a
-//! producer's write; a producer write landing in it is overwritten. A producer "re-flag"
-//! that writes exactly the content recalcd read (same `recalc` value) cannot be told
-//! apart and is also overwritten; producers should re-flag with a different `recalc`.
+//! each level recalcd first waits until the table has applied its WAL
+//! (`wait_wal_table`), then per chunk re-reads the current rows of the chunk's keys,
+//! and writes only rows whose content (`data_time`, `state`, `user`, `gps`, `recalc`,
+//! `conjoined`) still equals what it loaded — the [`RowVersion`] is a hash of that
+//! content — and rows it creates only if they are still absent. The remaining window
+//! runs from that `wait_wal_table` (a producer write committed after it may not be
+//! applied yet when the chunk is re-read) to the commit of the chunk's write
+//! ([`WriteOutcome::guard_window`]); a producer write committed in it is overwritten.
+//! A producer "re-flag" that writes exactly the content recalcd read (same `recalc`
+//! value) cannot be told apart and is also overwritten; producers should re-flag with
+//! a different `recalc`.
 //!
 //! **Read-after-write.** WAL tables apply writes asynchronously; before reading a table
 //! recalcd wrote since its last read, it calls `wait_wal_table`, so a poll never returns
 //! rows recalcd has just cleared.
 //!
 //! There are no transactions across tables: a failed write-back may leave some levels
-//! written; re-running is idempotent (dedup), and rows still flagged are polled again.
+//! written; the write order makes sure the data rows that cause their recomputation
+//! are still flagged, and re-running is idempotent (dedup).
 //!
 //! **Several workers: a static split, no dynamic leases.** QuestDB has no row locks, no
 //! advisory locks and no conditional writes, so workers cannot lease devices. Each
@@ -63,20 +67,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::NaiveDateTime;
 use futures_util::future::try_join_all;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use super::migrate::{migrations, render, statements};
 use super::schema::{self, TypeNames};
 use super::{
     check_version, equation_problem, flag_from, row_from, stored_error, Backlog, Constant,
-    Direction, Equation, EquationProblem, ErrorRecord, Flag, Lease, Level, MergedEquation,
-    MigrateReport, ReflagRanges, Revision, Row, RowKey, RowVersion, Status, Store, StoreError,
-    Sweep, TimeRange, Unsettled, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS, ROW_COLUMNS,
+    Direction, Equation, EquationProblem, Flag, Lease, Level, MergedEquation, MigrateReport,
+    ReflagRanges, Revision, Row, RowKey, RowVersion, Status, Store, StoreError, Sweep, TimeRange,
+    Unsettled, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS, ROW_COLUMNS,
 };
 use crate::config::{Config, Dialect, TableNames, WorkerConfig};
 
+mod ilp;
 mod reflag;
+mod write;
 
 /// Rows per multi-row `INSERT` (8 bound parameters each: 4,000 per statement, far below
 /// the protocol's 65,535).
@@ -93,6 +99,8 @@ pub struct QuestStore {
     /// This worker's static share of the devices (`[worker]`): QuestDB has no locks to
     /// lease devices with.
     worker: WorkerConfig,
+    /// Write-back over the line protocol; `None`: PG-wire inserts.
+    ilp: Option<ilp::Ilp>,
 }
 
 impl std::fmt::Debug for QuestStore {
@@ -224,10 +232,24 @@ fn multi_insert(table: &str, columns: &str, rows: usize, width: usize) -> String
     sql
 }
 
+/// Whether the server says it is QuestDB (`version()`); assumed when it cannot say.
+async fn is_questdb(client: &Client) -> bool {
+    match client.query_one("SELECT version()", &[]).await {
+        Ok(row) => row
+            .try_get::<_, String>(0)
+            .is_ok_and(|v| super::detect_dialect(&v) == Dialect::QuestDb),
+        Err(_) => true,
+    }
+}
+
 impl QuestStore {
-    /// Wraps a connected client (see [`super::connect`]) and logs what this dialect
-    /// cannot do.
-    pub fn new(client: Client, config: &Config) -> Self {
+    /// Wraps a connected client (see [`super::connect`]), opens the line protocol
+    /// sender as `database.questdb_ilp` says, and logs what this dialect cannot do.
+    ///
+    /// # Errors
+    /// [`StoreError::IlpRefused`] when an explicitly configured ILP address refuses
+    /// recalcd (with `auto`, a refusal falls back to PG-wire inserts with a warning).
+    pub async fn open(client: Client, config: &Config) -> Result<Self, StoreError> {
         if config.database.statement_timeout.is_some() {
             tracing::warn!("database.statement_timeout is ignored on QuestDB");
         }
@@ -235,12 +257,42 @@ impl QuestStore {
             "QuestDB: write-back re-reads rows before re-inserting them; a producer write \
              landing between that read and the insert can be overwritten (no row locks)"
         );
-        QuestStore {
+        let target = match ilp::target(&config.database) {
+            // `auto` with the dialect forced on a server that is not QuestDB (a
+            // PostgreSQL standing in for one): nothing to probe, PG wire it is.
+            Some((_, false)) if !is_questdb(&client).await => {
+                tracing::info!("not a QuestDB server: writing back with PG-wire inserts");
+                None
+            }
+            t => t,
+        };
+        let ilp = match target {
+            None => None,
+            Some((addr, explicit)) => match ilp::Ilp::open(&addr, &config.database).await {
+                Ok(sender) => {
+                    tracing::info!(addr = %sender.addr(), "QuestDB: writing back through the line protocol over HTTP");
+                    Some(sender)
+                }
+                Err(source) if explicit => return Err(StoreError::IlpRefused { addr, source }),
+                Err(e) => {
+                    tracing::warn!(
+                        addr = %addr,
+                        reason = %e,
+                        "QuestDB's line protocol (ILP over HTTP) is refused; writing back \
+                         with PG-wire inserts, several times slower (set database.questdb_ilp \
+                         to the right host:port, or to \"off\" to silence this)"
+                    );
+                    None
+                }
+            },
+        };
+        Ok(QuestStore {
             client,
             tables: config.tables.clone(),
             dirty: Default::default(),
             worker: config.worker,
-        }
+            ilp,
+        })
     }
 
     fn table(&self, level: Level) -> &str {
@@ -463,81 +515,6 @@ impl QuestStore {
             .map_err(StoreError::query(what))?;
         let v: Option<i32> = row.try_get(0).map_err(StoreError::query(what))?;
         Ok(v.unwrap_or(0))
-    }
-
-    async fn insert_rows(&self, level: Level, rows: &[&Row]) -> Result<(), StoreError> {
-        let what = format!("writing back {level} rows");
-        let sql = multi_insert(self.table(level), ROW_COLUMNS, rows.len(), ROW_TYPES.len());
-        let types: Vec<Type> = ROW_TYPES
-            .iter()
-            .cycle()
-            .take(rows.len() * 8)
-            .cloned()
-            .collect();
-        let stmt = self
-            .client
-            .prepare_typed(&sql, &types)
-            .await
-            .map_err(StoreError::query(&what))?;
-        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(rows.len() * 8);
-        for r in rows {
-            params.extend_from_slice(&r.params());
-        }
-        self.client
-            .execute(&stmt, &params)
-            .await
-            .map_err(StoreError::query(&what))?;
-        self.dirty[slot(level)].store(true, Ordering::Release);
-        Ok(())
-    }
-
-    async fn insert_errors(&self, errors: &[&ErrorRecord]) -> Result<(), StoreError> {
-        let what = "recording error records";
-        let at = chrono::Utc::now().naive_utc();
-        let levels: Vec<&str> = errors.iter().map(|e| e.level.as_str()).collect();
-        for (chunk, levels) in errors.chunks(INSERT_CHUNK).zip(levels.chunks(INSERT_CHUNK)) {
-            let sql = multi_insert(
-                &self.tables.errors,
-                "at, level, id, datetime, equation, reason",
-                chunk.len(),
-                6,
-            );
-            let types: Vec<Type> = [
-                Type::TIMESTAMP,
-                Type::VARCHAR,
-                Type::INT4,
-                Type::TIMESTAMP,
-                Type::VARCHAR,
-                Type::VARCHAR,
-            ]
-            .iter()
-            .cycle()
-            .take(chunk.len() * 6)
-            .cloned()
-            .collect();
-            let stmt = self
-                .client
-                .prepare_typed(&sql, &types)
-                .await
-                .map_err(StoreError::query(what))?;
-            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(chunk.len() * 6);
-            for (e, level) in chunk.iter().zip(levels) {
-                params.extend_from_slice(&[
-                    &at,
-                    level,
-                    &e.key.id,
-                    &e.key.datetime,
-                    &e.equation,
-                    &e.reason,
-                ]);
-            }
-            self.client
-                .execute(&stmt, &params)
-                .await
-                .map_err(StoreError::query(what))?;
-        }
-        self.dirty[ERRORS_SLOT].store(true, Ordering::Release);
-        Ok(())
     }
 
     /// `columns` of the `limit` oldest flagged rows of `level` (after `after`) that also
@@ -1107,48 +1084,7 @@ impl Store for QuestStore {
 
     #[tracing::instrument(skip_all, fields(data = batch.data.len(), jobs = batch.jobs.len(), days = batch.days.len(), errors = batch.errors.len()))]
     async fn write_back(&mut self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
-        let mut outcome = WriteOutcome::default();
-        for level in Level::ALL {
-            let rows = batch.rows(level);
-            if rows.is_empty() {
-                continue;
-            }
-            // See the producers' latest committed writes before comparing.
-            self.wait_wal(self.table(level)).await?;
-            for chunk in rows.chunks(INSERT_CHUNK) {
-                let keys: Vec<RowKey> = chunk.iter().map(Row::key).collect();
-                let current = self.current(level, &keys).await?;
-                let mut keep = Vec::with_capacity(chunk.len());
-                for r in chunk {
-                    let unchanged = match (r.version.is_absent(), current.get(&r.key())) {
-                        (true, None) => true,
-                        (false, Some(now)) => now.version == r.version,
-                        _ => false,
-                    };
-                    if unchanged {
-                        keep.push(r);
-                    } else {
-                        outcome.skipped.push((level, r.key()));
-                    }
-                }
-                if !keep.is_empty() {
-                    self.insert_rows(level, &keep).await?;
-                    outcome.written += keep.len();
-                }
-            }
-        }
-        let errors = batch.errors_except(&outcome.skipped);
-        if !errors.is_empty() {
-            self.insert_errors(&errors).await?;
-            outcome.errors_written = errors.len();
-        }
-        if !outcome.skipped.is_empty() {
-            tracing::info!(
-                skipped = outcome.skipped.len(),
-                "rows changed by a producer since they were read were left to the producer"
-            );
-        }
-        Ok(outcome)
+        self.write_batch(batch).await
     }
 
     async fn status(&self, latest_errors: usize) -> Result<Status, StoreError> {

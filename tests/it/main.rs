@@ -18,6 +18,7 @@ mod faults;
 mod http;
 mod pipeline;
 mod producer_text;
+mod questdb_ilp;
 mod readme;
 mod row_failures;
 mod stale_days;

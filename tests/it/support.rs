@@ -206,6 +206,12 @@ impl Harness {
         let prefix = unique("t");
         let mut config = Config::default();
         config.database.url = url.clone();
+        // Where the QuestDB's HTTP port is not the URL host's 9000 (a test server on
+        // other ports), `QUESTDB_ILP` names it: `host:port` or `off`.
+        if let Ok(ilp) = std::env::var("QUESTDB_ILP") {
+            config.database.questdb_ilp = recalcd::config::IlpChoice::parse(&ilp)
+                .expect("QUESTDB_ILP: auto, off or host:port");
+        }
         let t = &mut config.tables;
         for name in [
             &mut t.data,
@@ -268,6 +274,9 @@ impl Harness {
                 .expect("dedup trigger");
         }
         h.config.database.dialect = DialectChoice::Forced(Dialect::QuestDb);
+        // PG-wire inserts: the line protocol would reach whatever answers on the URL
+        // host's port 9000 (a real QuestDB, in CI), not this PostgreSQL.
+        h.config.database.questdb_ilp = recalcd::config::IlpChoice::Off;
         assert_eq!(h.store().await.dialect(), Dialect::QuestDb);
         h
     }
