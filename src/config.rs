@@ -605,6 +605,23 @@ impl RawConfig {
 }
 
 impl TableNames {
+    /// The same tables, every name prefixed with `prefix_`: several test runs or
+    /// benchmarks keep apart on one QuestDB, which has a single database.
+    pub fn prefixed(&self, prefix: &str) -> TableNames {
+        let p = |name: &str| format!("{prefix}_{name}");
+        TableNames {
+            data: p(&self.data),
+            job: p(&self.job),
+            day: p(&self.day),
+            constants: p(&self.constants),
+            equations: p(&self.equations),
+            errors: p(&self.errors),
+            problems: p(&self.problems),
+            migrations: p(&self.migrations),
+            revision: p(&self.revision),
+        }
+    }
+
     /// Every table with its configuration key.
     pub fn all(&self) -> [(&'static str, &str); 9] {
         [

@@ -75,19 +75,7 @@ impl Quest {
         let mut config = Config::default();
         config.database.url = self.url.clone();
         config.database.questdb_ilp = IlpChoice::Address(self.ilp.clone());
-        let t = &mut config.tables;
-        for name in [
-            &mut t.data,
-            &mut t.job,
-            &mut t.day,
-            &mut t.constants,
-            &mut t.equations,
-            &mut t.errors,
-            &mut t.migrations,
-            &mut t.revision,
-        ] {
-            *name = format!("{prefix}_{name}");
-        }
+        config.tables = config.tables.prefixed(prefix);
         config
     }
 

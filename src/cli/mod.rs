@@ -124,9 +124,50 @@ impl GlobalArgs {
         secrets
             .iter()
             .filter(|s| !s.is_empty())
-            .fold(message, |m, s| {
-                m.replace(s.as_str(), config::connection::PASSWORD_MASK)
-            })
+            .fold(message, |m, s| mask(&m, s))
+    }
+}
+
+/// `message` with every occurrence of `secret` masked, except inside a longer word: a
+/// password `quest` is masked in `admin:quest@host` and `'quest'`, but `questdb_ilp`
+/// keeps its name.
+fn mask(message: &str, secret: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(secret) {
+        let (before, after) = (&rest[..at], &rest[at + secret.len()..]);
+        let glued = (word(before.chars().next_back()) && word(secret.chars().next()))
+            || (word(after.chars().next()) && word(secret.chars().next_back()));
+        out.push_str(before);
+        out.push_str(if glued {
+            secret
+        } else {
+            config::connection::PASSWORD_MASK
+        });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod scrub_tests {
+    use super::mask;
+
+    #[test]
+    fn a_password_is_masked_where_it_stands_alone_not_inside_a_longer_word() {
+        let m = mask(
+            "postgres://admin:quest@h/qdb: password 'quest' refused; see questdb_ilp",
+            "quest",
+        );
+        assert_eq!(
+            m,
+            "postgres://admin:***@h/qdb: password '***' refused; see questdb_ilp"
+        );
+        // A password of other characters is masked wherever it stands.
+        assert_eq!(mask("x:p@ss!y", "p@ss!"), "x:***y");
+        assert_eq!(mask("quest quest", "quest"), "*** ***");
     }
 }
 

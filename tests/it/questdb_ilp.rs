@@ -77,21 +77,16 @@ impl std::ops::Deref for ConfigFile {
 /// The TOML of `h`'s configuration (URL, tables) with `database.questdb_ilp = ilp`.
 fn config_file(h: &Harness, ilp: &str, url: Option<&str>) -> ConfigFile {
     let c = &h.config;
-    let t = &c.tables;
+    let tables: String = c
+        .tables
+        .all()
+        .iter()
+        .map(|(key, name)| format!("{} = \"{name}\"\n", key.trim_start_matches("tables.")))
+        .collect();
     let text = format!(
-        "[database]\nurl = \"{}\"\nquestdb_ilp = \"{ilp}\"\n\
-         [tables]\ndata = \"{}\"\njob = \"{}\"\nday = \"{}\"\nconstants = \"{}\"\n\
-         equations = \"{}\"\nerrors = \"{}\"\nmigrations = \"{}\"\nrevision = \"{}\"\n\
+        "[database]\nurl = \"{}\"\nquestdb_ilp = \"{ilp}\"\n[tables]\n{tables}\
          [http]\nlisten = \"off\"\n",
         url.unwrap_or(&c.database.url),
-        t.data,
-        t.job,
-        t.day,
-        t.constants,
-        t.equations,
-        t.errors,
-        t.migrations,
-        t.revision
     );
     let path = std::env::temp_dir().join(format!("{}.toml", unique("recalcd_ilp")));
     std::fs::write(&path, text).expect("write the configuration");

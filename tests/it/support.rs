@@ -212,19 +212,7 @@ impl Harness {
             config.database.questdb_ilp = recalcd::config::IlpChoice::parse(&ilp)
                 .expect("QUESTDB_ILP: auto, off or host:port");
         }
-        let t = &mut config.tables;
-        for name in [
-            &mut t.data,
-            &mut t.job,
-            &mut t.day,
-            &mut t.constants,
-            &mut t.equations,
-            &mut t.errors,
-            &mut t.migrations,
-            &mut t.revision,
-        ] {
-            *name = format!("{prefix}_{name}");
-        }
+        config.tables = config.tables.prefixed(&prefix);
         let names = config
             .tables
             .all()
