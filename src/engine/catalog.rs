@@ -17,7 +17,7 @@ use super::validation::{same_level_deps, validate_into};
 use crate::lang::context::{fold, ConstSlot, Level, Slot, Symbols, VarForm};
 use crate::lang::value::{parse_number, Value};
 use crate::lang::Equation;
-use crate::store;
+use crate::model;
 
 pub use super::validation::{Problem, ProblemKind};
 
@@ -127,7 +127,7 @@ pub struct Catalog {
 impl Catalog {
     /// Validates and compiles the stored equations (each exactly once) and builds the
     /// sets, leaving out every equation with a [`Problem`].
-    pub fn build(records: &[store::Equation]) -> Catalog {
+    pub fn build(records: &[model::Equation]) -> Catalog {
         let mut symbols = Symbols::new();
         let validated = validate_into(records, &mut symbols);
         let default_set = Arc::new(order(validated.default_set));
@@ -356,7 +356,7 @@ fn constant_value(text: &str) -> Value {
 
 impl Constants {
     /// Groups the stored constants by device, device values replacing the defaults.
-    pub fn build(records: &[store::Constant], symbols: &Symbols) -> Constants {
+    pub fn build(records: &[model::Constant], symbols: &Symbols) -> Constants {
         let mut defaults = DeviceConstants::default();
         for c in records.iter().filter(|c| c.id == 0) {
             defaults.set(symbols, &c.name, &c.value);
@@ -384,8 +384,8 @@ impl Constants {
 mod tests {
     use super::*;
 
-    fn eq(kind: i32, id: i32, name: &str, src: &str) -> store::Equation {
-        store::Equation {
+    fn eq(kind: i32, id: i32, name: &str, src: &str) -> model::Equation {
+        model::Equation {
             kind,
             id,
             name: name.into(),
@@ -507,22 +507,22 @@ mod tests {
         let label = symbols.constant("label");
         let consts = Constants::build(
             &[
-                store::Constant {
+                model::Constant {
                     id: 0,
                     name: "TMAX".into(),
                     value: "20".into(),
                 },
-                store::Constant {
+                model::Constant {
                     id: 0,
                     name: "WB".into(),
                     value: "06:00".into(),
                 },
-                store::Constant {
+                model::Constant {
                     id: 4,
                     name: "tmax".into(),
                     value: "25.5".into(),
                 },
-                store::Constant {
+                model::Constant {
                     id: 4,
                     name: "LABEL".into(),
                     value: "boiler".into(),

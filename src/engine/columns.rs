@@ -18,7 +18,7 @@ use chrono::NaiveDateTime;
 use super::record::{Columns, Record};
 use crate::lang::context::{Slot, Symbols};
 use crate::lang::value::Value;
-use crate::store::Row;
+use crate::model::Row;
 
 /// One channel over a job's readable data rows, in time order.
 #[derive(Debug, Clone, PartialEq)]

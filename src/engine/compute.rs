@@ -39,7 +39,7 @@ use super::record::{new_row, Columns, Output, Record};
 use crate::lang::context::{Slot, Symbols};
 use crate::lang::value::Value;
 use crate::lang::{seed_for, Equation, Machine};
-use crate::store::{self, ErrorRecord, Row, RowKey};
+use crate::model::{self, ErrorRecord, Row, RowKey};
 
 /// How the engine runs (`[engine]` in the configuration).
 #[derive(Debug, Clone, PartialEq)]
@@ -256,7 +256,7 @@ impl Timeline {
             if flagged && rows.is_empty() {
                 if let Some(mut row) = stored.clone() {
                     out.errors.push(ErrorRecord {
-                        level: store::Level::Job,
+                        level: model::Level::Job,
                         key: row.key(),
                         equation: "(job)".into(),
                         reason: "the job has no data rows".into(),
@@ -474,7 +474,7 @@ struct Outputs {
 fn finish(
     rec: Record,
     symbols: &Symbols,
-    level: store::Level,
+    level: model::Level,
     eqs: &[Arc<Equation>],
     outs: &[Output],
     mut failed: Vec<(String, String)>,
@@ -567,7 +567,7 @@ pub fn compute(
                 let mut row = r.clone();
                 row.recalc = -1;
                 out.errors.push(ErrorRecord {
-                    level: store::Level::Day,
+                    level: model::Level::Day,
                     key: row.key(),
                     equation: "#WB".into(),
                     reason: format!("the day cannot be computed: {why}"),
@@ -621,7 +621,7 @@ pub fn compute(
             let (row, changed) = finish(
                 rec,
                 symbols,
-                store::Level::Data,
+                model::Level::Data,
                 &set.data,
                 &outs.data,
                 Vec::new(),
@@ -646,7 +646,7 @@ pub fn compute(
         let (row, changed) = finish(
             job.rec.clone(),
             symbols,
-            store::Level::Job,
+            model::Level::Job,
             &set.job,
             &outs.job,
             extra,
@@ -668,7 +668,7 @@ pub fn compute(
         let (row, changed) = finish(
             rec,
             symbols,
-            store::Level::Day,
+            model::Level::Day,
             &set.day,
             &outs.day,
             Vec::new(),

@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use crate::conjoined::{self, ConjoinedError, Kept};
 use crate::lang::context::{Slot, Symbols};
 use crate::lang::value::Value;
-use crate::store::{Row, RowVersion};
+use crate::model::{Row, RowVersion};
 
 /// The slots of the columns that are readable as channels (`$gps` reads the
 /// `gps` column, not `conjoined`), for the names the equations use.
@@ -308,7 +308,7 @@ impl Record {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::RowVersion;
+    use crate::model::RowVersion;
 
     fn row(conjoined: &str) -> Row {
         let t = NaiveDateTime::parse_from_str("2024-03-01 06:00:00", "%Y-%m-%d %H:%M:%S").unwrap();

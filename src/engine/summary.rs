@@ -18,7 +18,7 @@ use super::day::{DayBreak, DayClock, DaySpan};
 use super::record::{new_row, Columns, Record};
 use crate::lang::value::Value;
 use crate::lang::Machine;
-use crate::store::Row;
+use crate::model::Row;
 
 /// What one device's summary reads.
 #[derive(Debug, Clone, Default)]
@@ -156,7 +156,7 @@ fn put(values: &mut Vec<(Arc<str>, Value)>, name: Arc<str>, v: Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Constant, Equation, RowVersion};
+    use crate::model::{Constant, Equation, RowVersion};
 
     fn t(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()

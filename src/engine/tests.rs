@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 
 use super::catalog::{Catalog, Constants};
 use super::compute::{compute, DeviceBatch, Options, Outcome};
-use crate::store::{Constant, Equation, Row, RowVersion};
+use crate::model::{Constant, Equation, Row, RowVersion};
 
 fn t(s: &str) -> NaiveDateTime {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use crate::lang::context::{fold, Level, Symbols, VarForm};
 use crate::lang::{Equation, EquationError, EquationKey};
-use crate::store;
+use crate::model;
 
 /// The characters an equation's name (its output channel) cannot contain: `conjoined`
 /// entries are `name=value;` with `\` escapes, and CSV fields are split at `,`.
@@ -188,12 +188,12 @@ pub fn same_name(a: &str, b: &str) -> bool {
 /// leaves out.
 ///
 /// [`Catalog::build`]: super::catalog::Catalog::build
-pub fn validate(records: &[store::Equation]) -> Vec<Problem> {
+pub fn validate(records: &[model::Equation]) -> Vec<Problem> {
     validate_into(records, &mut Symbols::new()).problems
 }
 
 /// [`validate`], compiling into `symbols` and keeping the sets (for the loader).
-pub(crate) fn validate_into(records: &[store::Equation], symbols: &mut Symbols) -> Validated {
+pub(crate) fn validate_into(records: &[model::Equation], symbols: &mut Symbols) -> Validated {
     let mut report = Report::default();
     let entries: Vec<Entry> = records
         .iter()
@@ -247,7 +247,7 @@ struct Entry {
 impl Entry {
     fn compile(
         record: usize,
-        r: &store::Equation,
+        r: &model::Equation,
         symbols: &mut Symbols,
         report: &mut Report,
     ) -> Entry {
@@ -536,8 +536,8 @@ fn cycle_through(start: usize, deps: &[Vec<usize>]) -> Option<Vec<usize>> {
 mod tests {
     use super::*;
 
-    fn eq(kind: i32, id: i32, name: &str, src: &str) -> store::Equation {
-        store::Equation {
+    fn eq(kind: i32, id: i32, name: &str, src: &str) -> model::Equation {
+        model::Equation {
             kind,
             id,
             name: name.into(),
@@ -546,7 +546,7 @@ mod tests {
     }
 
     /// (record, device, message) of every problem.
-    fn found(records: &[store::Equation]) -> Vec<(usize, Option<i32>, String)> {
+    fn found(records: &[model::Equation]) -> Vec<(usize, Option<i32>, String)> {
         validate(records)
             .into_iter()
             .map(|p| (p.record, p.device, p.to_string()))
@@ -554,7 +554,7 @@ mod tests {
     }
 
     /// The names each set keeps: the default set, then each device's.
-    fn kept(records: &[store::Equation]) -> Vec<(i32, Vec<String>)> {
+    fn kept(records: &[model::Equation]) -> Vec<(i32, Vec<String>)> {
         let v = validate_into(records, &mut Symbols::new());
         let names = |eqs: &[Arc<Equation>]| eqs.iter().map(|e| e.key.name.clone()).collect();
         std::iter::once((0, names(&v.default_set)))
