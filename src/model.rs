@@ -142,6 +142,18 @@ pub struct Equation {
     pub eq: String,
 }
 
+impl Equation {
+    /// The equation of type `kind` for device `id` (0: every device) writing `name`.
+    pub fn new(kind: i32, id: i32, name: &str, eq: &str) -> Equation {
+        Equation {
+            kind,
+            id,
+            name: name.to_owned(),
+            eq: eq.to_owned(),
+        }
+    }
+}
+
 /// An output that could not be computed, to be recorded with the row's write-back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorRecord {

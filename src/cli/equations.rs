@@ -203,13 +203,8 @@ fn merge_plan(stored: &[store::Equation], file: &[store::Equation]) -> MergePlan
 mod tests {
     use super::*;
 
-    fn e(kind: i32, id: i32, name: &str, eq: &str) -> store::Equation {
-        store::Equation {
-            kind,
-            id,
-            name: name.into(),
-            eq: eq.into(),
-        }
+    fn e(kind: i32, id: i32, name: &str, src: &str) -> store::Equation {
+        store::Equation::new(kind, id, name, src)
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod healthcheck;
 mod migrate;
 mod once;
 mod prune;
+mod range;
 mod reflag;
 mod run;
 mod status;

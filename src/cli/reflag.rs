@@ -2,11 +2,10 @@
 
 use std::process::ExitCode;
 
-use chrono::NaiveDate;
 use recalcd::service::reflag::{reflag, ReflagError};
 use recalcd::store::{self, Level, Store};
 
-use super::summary::parse_date;
+use super::range::DateRange;
 use super::GlobalArgs;
 
 /// A level to flag (`--level`).
@@ -33,12 +32,8 @@ impl From<LevelArg> for Level {
 /// Arguments of `recalcd reflag` (its description is on [`super::Command::Reflag`]).
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// First day of the range (inclusive), YYYY-MM-DD.
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
-    pub from: NaiveDate,
-    /// Last day of the range (inclusive), YYYY-MM-DD.
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
-    pub to: NaiveDate,
+    #[command(flatten)]
+    pub range: DateRange,
     /// Only this device (it must have rows in the data, job or day table).
     #[arg(long, value_name = "N")]
     pub id: Option<i32>,
@@ -55,12 +50,7 @@ pub struct Args {
 
 /// Runs `recalcd reflag`.
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    if args.from > args.to {
-        return Err(super::usage(format!(
-            "--from {} is after --to {}",
-            args.from, args.to
-        )));
-    }
+    let DateRange { from, to } = args.range.checked()?;
     let mut levels: Vec<Level> = args.level.iter().map(|&l| l.into()).collect();
     levels.sort();
     levels.dedup();
@@ -69,16 +59,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let flagged = super::runtime()?.block_on(async {
         let mut store = store::connect(&config).await?;
         store.check_schema().await?;
-        match reflag(
-            &mut store,
-            &config.engine,
-            args.from,
-            args.to,
-            args.id,
-            &levels,
-        )
-        .await
-        {
+        match reflag(&mut store, &config.engine, from, to, args.id, &levels).await {
             Err(e @ ReflagError::UnknownDevice(_)) => Err(super::usage(e.to_string())),
             other => Ok(other?),
         }
@@ -86,10 +67,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let devices = args
         .id
         .map_or_else(|| "all devices".to_owned(), |id| format!("device {id}"));
-    println!(
-        "flagged the working days {} ..= {} of {devices}:",
-        args.from, args.to
-    );
+    println!("flagged the working days {} ..= {} of {devices}:", from, to);
     for (level, n) in flagged {
         println!("{level} rows flagged: {n}");
     }

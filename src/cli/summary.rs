@@ -10,6 +10,7 @@ use recalcd::lang::Value;
 use recalcd::service::summary::summaries;
 use recalcd::store::{self, Store, Unsettled};
 
+use super::range::DateRange;
 use super::status::printable;
 use super::GlobalArgs;
 
@@ -28,12 +29,8 @@ pub enum Format {
 /// Arguments of `recalcd summary` (its description is on [`super::Command::Summary`]).
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// First day of the range (inclusive), YYYY-MM-DD.
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
-    pub from: NaiveDate,
-    /// Last day of the range (inclusive), YYYY-MM-DD.
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
-    pub to: NaiveDate,
+    #[command(flatten)]
+    pub range: DateRange,
     /// Only this device.
     #[arg(long, value_name = "N")]
     pub id: Option<i32>,
@@ -42,19 +39,9 @@ pub struct Args {
     pub format: Format,
 }
 
-/// A `--from` / `--to` date (also `recalcd reflag`'s).
-pub(super) fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("'{s}' is not a date YYYY-MM-DD"))
-}
-
 /// Runs `recalcd summary`.
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    if args.from > args.to {
-        return Err(super::usage(format!(
-            "--from {} is after --to {}",
-            args.from, args.to
-        )));
-    }
+    let DateRange { from, to } = args.range.checked()?;
     let config = global.load_config()?;
     super::init_logging(&config.log);
     let (list, unsettled) = super::runtime()?.block_on(async {
@@ -67,9 +54,9 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 )));
             }
         }
-        let list = summaries(&store, &config.engine, args.from, args.to, args.id).await?;
-        let start = args.from.and_time(NaiveTime::MIN);
-        let end = (args.to + chrono::Duration::days(1)).and_time(NaiveTime::MIN);
+        let list = summaries(&store, &config.engine, from, to, args.id).await?;
+        let start = from.and_time(NaiveTime::MIN);
+        let end = (to + chrono::Duration::days(1)).and_time(NaiveTime::MIN);
         let unsettled = store.unsettled_between(start, end, args.id).await?;
         anyhow::Ok((list, unsettled))
     })?;
@@ -83,7 +70,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    if let Some(note) = unsettled_note(&unsettled, args.from, args.to) {
+    if let Some(note) = unsettled_note(&unsettled, from, to) {
         eprintln!("{note}");
     }
     if list.iter().all(|s| s.values.is_empty()) {

@@ -385,12 +385,7 @@ mod tests {
     use super::*;
 
     fn eq(kind: i32, id: i32, name: &str, src: &str) -> model::Equation {
-        model::Equation {
-            kind,
-            id,
-            name: name.into(),
-            eq: src.into(),
-        }
+        model::Equation::new(kind, id, name, src)
     }
 
     fn names(eqs: &[Arc<Equation>]) -> Vec<&str> {

@@ -537,12 +537,7 @@ mod tests {
     use super::*;
 
     fn eq(kind: i32, id: i32, name: &str, src: &str) -> model::Equation {
-        model::Equation {
-            kind,
-            id,
-            name: name.into(),
-            eq: src.into(),
-        }
+        model::Equation::new(kind, id, name, src)
     }
 
     /// (record, device, message) of every problem.

@@ -228,13 +228,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn e(kind: i32, id: i32, name: &str, eq: &str) -> store::Equation {
-        store::Equation {
-            kind,
-            id,
-            name: name.into(),
-            eq: eq.into(),
-        }
+    fn e(kind: i32, id: i32, name: &str, src: &str) -> store::Equation {
+        store::Equation::new(kind, id, name, src)
     }
 
     #[test]
