@@ -504,7 +504,7 @@ fn a_backlog_is_drained_with_pipelined_batches_and_the_same_results() {
 }
 
 /// On PostgreSQL nothing the producer wrote is lost. On QuestDB the guard is not atomic
-/// (README, "the guard"): a re-flag landing between recalcd's re-read of a chunk and its
+/// (docs/store.md, "the guard"): a re-flag landing between recalcd's re-read of a chunk and its
 /// write is overwritten with the value recalcd computed from what it read. What QuestDB
 /// promises, and what is checked there: every row holds a value the producer wrote,
 /// computed, with no flag left; a row holds an older value only if the producer
