@@ -10,6 +10,8 @@
 //!   the [`model`]'s rows. Knows nothing of the store or the configuration.
 //! - [`store`] — the one storage interface and its dialects (PostgreSQL, QuestDB):
 //!   migrations, polling, loading and batched write-back.
+//! - [`index`] — the indexes over recalculated channels: pure algorithms (buckets,
+//!   features, conditions, search plans), no I/O.
 //! - [`conjoined`] — the codec of the `conjoined` column (`name=value;…`).
 //! - [`config`] — configuration: the TOML mirror and the validated [`config::Config`].
 #![deny(missing_docs)]
@@ -18,6 +20,7 @@ pub mod config;
 pub mod conjoined;
 pub mod demo;
 pub mod engine;
+pub mod index;
 pub mod lang;
 pub mod model;
 pub mod service;
@@ -48,6 +51,7 @@ mod layering {
         let mut files = vec![src.join("model.rs"), src.join("conjoined.rs")];
         sources(&src.join("lang"), &mut files);
         sources(&src.join("engine"), &mut files);
+        sources(&src.join("index"), &mut files);
         assert!(files.len() > 10, "{files:?}");
         for file in files {
             let text = std::fs::read_to_string(&file).expect("a source file");

@@ -1,0 +1,329 @@
+//! Buckets and their features: the data of the feature index.
+//!
+//! A bucket covers `[start, start + length)` of one level; levels are listed coarse to
+//! fine, each dividing the one above it, and every bucket is aligned to UTC midnight,
+//! so the hierarchy is implicit in the bucket times: the parent of a bucket is the
+//! bucket of the next coarser level that contains its start.
+
+use std::fmt;
+
+use super::{Micros, Point};
+
+/// The features of one bucket. Only numeric values are counted; rows holding the
+/// channel as something else are counted in `other`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Features {
+    /// How many numeric values.
+    pub count: u64,
+    /// How many rows hold the channel but not as a number.
+    pub other: u64,
+    /// Sum of the values.
+    pub sum: f64,
+    /// Sum of the squared values.
+    pub sum_sq: f64,
+    /// Smallest value (`+inf` when `count == 0`).
+    pub min: f64,
+    /// Largest value (`-inf` when `count == 0`).
+    pub max: f64,
+    /// Time and value of the first numeric value (`(Micros::MAX, 0.0)` when none).
+    pub first: (Micros, f64),
+    /// Time and value of the last numeric value (`(Micros::MIN, 0.0)` when none).
+    pub last: (Micros, f64),
+}
+
+impl Features {
+    /// The features of a bucket without values.
+    pub const EMPTY: Features = Features {
+        count: 0,
+        other: 0,
+        sum: 0.0,
+        sum_sq: 0.0,
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+        first: (Micros::MAX, 0.0),
+        last: (Micros::MIN, 0.0),
+    };
+
+    /// Adds one point (points may come in any order; ties keep the earlier one as
+    /// first and the later one as last).
+    pub fn add(&mut self, p: Point) {
+        let Some(v) = p.v else {
+            self.other += 1;
+            return;
+        };
+        self.count += 1;
+        self.sum += v;
+        self.sum_sq += v * v;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        if p.t < self.first.0 {
+            self.first = (p.t, v);
+        }
+        if p.t >= self.last.0 {
+            self.last = (p.t, v);
+        }
+    }
+
+    /// Combines the features of two disjoint sets of rows (a parent from its children).
+    pub fn combine(&mut self, o: &Features) {
+        self.count += o.count;
+        self.other += o.other;
+        self.sum += o.sum;
+        self.sum_sq += o.sum_sq;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        if o.count > 0 && o.first.0 < self.first.0 {
+            self.first = o.first;
+        }
+        if o.count > 0 && o.last.0 >= self.last.0 {
+            self.last = o.last;
+        }
+    }
+
+    /// The features of `points`.
+    pub fn of(points: impl IntoIterator<Item = Point>) -> Features {
+        let mut f = Features::EMPTY;
+        for p in points {
+            f.add(p);
+        }
+        f
+    }
+
+    /// Whether the bucket holds no row of the channel at all.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0 && self.other == 0
+    }
+
+    /// The mean of the values, if any.
+    pub fn mean(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / self.count as f64)
+    }
+}
+
+/// One bucket of one device's channel at one level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    /// The level's index in [`Levels`] (0 = coarsest).
+    pub level: usize,
+    /// The bucket's start, a multiple of the level's length since UTC midnight.
+    pub start: Micros,
+    /// Its features.
+    pub features: Features,
+}
+
+/// The bucket lengths of an index, coarse to fine, each dividing the one above it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Levels(Vec<Micros>);
+
+/// Why a list of levels was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LevelsError {
+    /// No level.
+    #[error("an index needs at least one level")]
+    Empty,
+    /// A length is zero or negative.
+    #[error("level {0} is not a positive length")]
+    NotPositive(usize),
+    /// A length does not divide a day or the day does not divide it.
+    #[error("level {0} neither divides a day nor is a whole number of days")]
+    NotAligned(usize),
+    /// A level does not divide the level above it (or is not finer).
+    #[error("level {fine} does not divide level {coarse} above it (levels run coarse to fine)")]
+    NotDividing {
+        /// The coarser level's position.
+        coarse: usize,
+        /// The finer level's position.
+        fine: usize,
+    },
+}
+
+impl Levels {
+    /// Checks and keeps `lengths` (coarse to fine).
+    ///
+    /// # Errors
+    /// When a length is not positive, not aligned to UTC midnight, or does not divide
+    /// the one above it.
+    pub fn new(lengths: Vec<Micros>) -> Result<Levels, LevelsError> {
+        if lengths.is_empty() {
+            return Err(LevelsError::Empty);
+        }
+        for (i, &l) in lengths.iter().enumerate() {
+            if l <= 0 {
+                return Err(LevelsError::NotPositive(i));
+            }
+            if super::DAY % l != 0 && l % super::DAY != 0 {
+                return Err(LevelsError::NotAligned(i));
+            }
+            if i > 0 && (lengths[i - 1] <= l || lengths[i - 1] % l != 0) {
+                return Err(LevelsError::NotDividing {
+                    coarse: i - 1,
+                    fine: i,
+                });
+            }
+        }
+        Ok(Levels(lengths))
+    }
+
+    /// The lengths, coarse to fine.
+    pub fn lengths(&self) -> &[Micros] {
+        &self.0
+    }
+
+    /// The number of levels.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always false: a [`Levels`] has at least one level.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The finest level's index.
+    pub fn finest(&self) -> usize {
+        self.0.len() - 1
+    }
+
+    /// The length of `level`.
+    pub fn length(&self, level: usize) -> Micros {
+        self.0[level]
+    }
+
+    /// The start of the bucket of `level` that holds `t`.
+    pub fn bucket_start(&self, level: usize, t: Micros) -> Micros {
+        t.div_euclid(self.0[level]) * self.0[level]
+    }
+}
+
+impl fmt::Display for Levels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, l) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("/")?;
+            }
+            write_length(f, *l)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a length as `1d`, `1h`, `10m`, `5s` or `250ms` (the largest exact unit).
+pub fn write_length(f: &mut impl fmt::Write, l: Micros) -> fmt::Result {
+    const UNITS: [(Micros, &str); 5] = [
+        (super::DAY, "d"),
+        (3_600 * super::SECOND, "h"),
+        (60 * super::SECOND, "m"),
+        (super::SECOND, "s"),
+        (1_000, "ms"),
+    ];
+    for (unit, name) in UNITS {
+        if l % unit == 0 {
+            return write!(f, "{}{name}", l / unit);
+        }
+    }
+    write!(f, "{l}us")
+}
+
+/// The buckets of every level over `points` (one device, any order), finest level
+/// first built from the points, each coarser level combined from the one below.
+/// Buckets without any row are left out. Within a level, buckets are in time order.
+pub fn build(levels: &Levels, points: &[Point]) -> Vec<Vec<Bucket>> {
+    let finest = levels.finest();
+    let mut fine: std::collections::BTreeMap<Micros, Features> = Default::default();
+    for p in points {
+        fine.entry(levels.bucket_start(finest, p.t))
+            .or_insert(Features::EMPTY)
+            .add(*p);
+    }
+    let mut out = vec![Vec::new(); levels.len()];
+    out[finest] = fine
+        .into_iter()
+        .map(|(start, features)| Bucket {
+            level: finest,
+            start,
+            features,
+        })
+        .collect();
+    for level in (0..finest).rev() {
+        out[level] = combine_up(levels, level, &out[level + 1]);
+    }
+    out
+}
+
+/// The buckets of `level` combined from `children` (buckets of `level + 1`, in time
+/// order).
+pub fn combine_up(levels: &Levels, level: usize, children: &[Bucket]) -> Vec<Bucket> {
+    let mut out: Vec<Bucket> = Vec::new();
+    for c in children {
+        let start = levels.bucket_start(level, c.start);
+        match out.last_mut() {
+            Some(b) if b.start == start => b.features.combine(&c.features),
+            _ => out.push(Bucket {
+                level,
+                start,
+                features: c.features,
+            }),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{DAY, SECOND};
+
+    fn levels() -> Levels {
+        Levels::new(vec![DAY, 3_600 * SECOND, 600 * SECOND, 60 * SECOND]).unwrap()
+    }
+
+    #[test]
+    fn levels_are_checked() {
+        assert!(levels().to_string() == "1d/1h/10m/1m");
+        assert_eq!(Levels::new(vec![]), Err(LevelsError::Empty));
+        assert_eq!(
+            Levels::new(vec![3_600 * SECOND, 7 * 60 * SECOND]),
+            Err(LevelsError::NotAligned(1))
+        );
+        assert_eq!(
+            Levels::new(vec![600 * SECOND, 3_600 * SECOND]),
+            Err(LevelsError::NotDividing { coarse: 0, fine: 1 })
+        );
+    }
+
+    #[test]
+    fn parents_equal_features_of_their_rows() {
+        let points: Vec<Point> = (0..5000)
+            .map(|i| Point {
+                t: i * 37 * SECOND - 3 * DAY / 2,
+                v: (i % 11 != 0).then(|| ((i * 7919) % 1000) as f64 / 10.0),
+            })
+            .collect();
+        let levels = levels();
+        let built = build(&levels, &points);
+        for (level, buckets) in built.iter().enumerate() {
+            let len = levels.length(level);
+            for b in buckets {
+                let direct = Features::of(
+                    points
+                        .iter()
+                        .copied()
+                        .filter(|p| p.t >= b.start && p.t < b.start + len),
+                );
+                assert_eq!(b.features.count, direct.count);
+                assert_eq!(b.features.other, direct.other);
+                assert_eq!((b.features.min, b.features.max), (direct.min, direct.max));
+                assert_eq!(
+                    (b.features.first, b.features.last),
+                    (direct.first, direct.last)
+                );
+                assert!((b.features.sum - direct.sum).abs() < 1e-6);
+            }
+            let rows: u64 = buckets
+                .iter()
+                .map(|b| b.features.count + b.features.other)
+                .sum();
+            assert_eq!(rows, points.len() as u64);
+        }
+    }
+}
