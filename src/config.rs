@@ -20,8 +20,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub mod connection;
+pub mod index;
 
 pub use connection::ConnectionString;
+pub use index::{FeatureIndexConfig, IndexConfig};
 
 /// Why a configuration could not be loaded; every variant names the offending key.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,8 @@ pub struct Config {
     pub engine: crate::engine::compute::Options,
     /// The HTTP endpoint (health and metrics).
     pub http: HttpConfig,
+    /// The declared indexes (`[index]`).
+    pub index: IndexConfig,
 }
 
 /// `[http]`: the endpoint serving `/healthz`, `/readyz` and `/metrics`.
@@ -251,6 +255,13 @@ pub struct TableNames {
     /// recalcd's revision counter of the equations and constants (PostgreSQL only: the
     /// daemon reloads them when it changes).
     pub revision: String,
+    /// The catalogue of built indexes (in the index database); each built index's
+    /// buckets live in a table named after it and the channel
+    /// (`{index}_feature_{channel}`).
+    pub index: String,
+    /// The log of index buckets to recompute (in the data store, written with the
+    /// write-back).
+    pub index_dirty: String,
 }
 
 /// `[poll]`.
@@ -316,6 +327,9 @@ pub struct RawConfig {
     pub engine: RawEngine,
     /// `[http]`.
     pub http: RawHttp,
+    /// `[index]` (optional).
+    #[serde(default)]
+    pub index: index::RawIndex,
 }
 
 /// `[database]` as written.
@@ -352,6 +366,18 @@ pub struct RawTables {
     pub problems: String,
     pub migrations: String,
     pub revision: String,
+    #[serde(default = "default_index_table")]
+    pub index: String,
+    #[serde(default = "default_index_dirty_table")]
+    pub index_dirty: String,
+}
+
+fn default_index_table() -> String {
+    "recalcd_index".into()
+}
+
+fn default_index_dirty_table() -> String {
+    "recalcd_index_dirty".into()
 }
 
 /// `[poll]` as written.
@@ -431,6 +457,8 @@ impl Default for RawConfig {
                 problems: "recalcd_equation_problems".into(),
                 migrations: "recalcd_migrations".into(),
                 revision: "recalcd_revision".into(),
+                index: default_index_table(),
+                index_dirty: default_index_dirty_table(),
             },
             poll: RawPoll {
                 interval: "5s".into(),
@@ -453,6 +481,7 @@ impl Default for RawConfig {
             http: RawHttp {
                 listen: "127.0.0.1:9187".into(),
             },
+            index: index::RawIndex::default(),
         }
     }
 }
@@ -538,6 +567,8 @@ impl RawConfig {
             problems: identifier("tables.problems", t.problems)?,
             migrations: identifier("tables.migrations", t.migrations)?,
             revision: identifier("tables.revision", t.revision)?,
+            index: identifier("tables.index", t.index)?,
+            index_dirty: identifier("tables.index_dirty", t.index_dirty)?,
         };
         let all = tables.all();
         for (i, (key, name)) in all.iter().enumerate() {
@@ -577,6 +608,7 @@ impl RawConfig {
         let default_zone = crate::engine::day::parse_zone(&self.engine.default_timezone)
             .map_err(|e| invalid("engine.default_timezone", e.to_string()))?;
         let listen = parse_listen(&self.http.listen).map_err(|r| invalid("http.listen", r))?;
+        let index = self.index.validate()?;
         Ok(Config {
             engine: crate::engine::compute::Options {
                 max_iterations,
@@ -600,6 +632,7 @@ impl RawConfig {
             },
             log: LogConfig { format, level },
             http: HttpConfig { listen },
+            index,
         })
     }
 }
@@ -619,11 +652,13 @@ impl TableNames {
             problems: p(&self.problems),
             migrations: p(&self.migrations),
             revision: p(&self.revision),
+            index: p(&self.index),
+            index_dirty: p(&self.index_dirty),
         }
     }
 
     /// Every table with its configuration key.
-    pub fn all(&self) -> [(&'static str, &str); 9] {
+    pub fn all(&self) -> [(&'static str, &str); 11] {
         [
             ("tables.data", &self.data),
             ("tables.job", &self.job),
@@ -634,6 +669,8 @@ impl TableNames {
             ("tables.problems", &self.problems),
             ("tables.migrations", &self.migrations),
             ("tables.revision", &self.revision),
+            ("tables.index", &self.index),
+            ("tables.index_dirty", &self.index_dirty),
         ]
     }
 }

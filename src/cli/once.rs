@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use recalcd::service::index::Maintainer;
 use recalcd::service::{run_until_idle, Recalculator};
 use recalcd::store::{self, Store};
 
@@ -22,9 +23,14 @@ pub fn run(_args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         let mut store = store::connect(&config).await?;
         store.check_schema().await?;
-        let recalc =
-            Recalculator::load(&store, config.engine.clone(), config.poll.batch_size).await?;
+        let recalc = Recalculator::load(&store, config.engine.clone(), config.poll.batch_size)
+            .await?
+            .with_indexes(config.index.clone());
+        // Marks a crash left behind first, then those of this run.
+        let mut maintainer = Maintainer::new(&config);
+        maintain(&mut maintainer, &store).await;
         let (total, elapsed) = run_until_idle(&recalc, &mut store, |_| {}).await?;
+        maintain(&mut maintainer, &store).await;
         let secs = elapsed.as_secs_f64();
         println!(
             "wrote {} data rows, {} job rows, {} day rows in {secs:.2} s ({:.0} data rows/s)",
@@ -48,4 +54,14 @@ pub fn run(_args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     })
+}
+
+/// Brings the built indexes up to date; a failure is logged, not fatal (the marks stay
+/// for the next run).
+async fn maintain(maintainer: &mut Option<Maintainer>, store: &store::AnyStore) {
+    if let Some(m) = maintainer {
+        if let Err(e) = m.catch_up(store).await {
+            tracing::warn!(error = format!("{:#}", anyhow::Error::from(e)), "cannot bring the indexes up to date; the next run retries");
+        }
+    }
 }

@@ -130,6 +130,9 @@ pub struct Recalculator {
     /// Where each level's sweep over the flagged rows continues (see
     /// [`Store::poll_flagged`]).
     cursors: Mutex<Sweep>,
+    /// The declared indexes, whose buckets each write-back marks
+    /// ([`super::index::marks`]).
+    indexes: crate::config::IndexConfig,
 }
 
 impl Recalculator {
@@ -170,7 +173,15 @@ impl Recalculator {
             batch_size: batch_size.max(1),
             loaded,
             cursors: Mutex::new([None; 3]),
+            indexes: Default::default(),
         })
+    }
+
+    /// The same, marking the buckets of these declared indexes with every write-back
+    /// (see [`super::index`]).
+    pub fn with_indexes(mut self, indexes: crate::config::IndexConfig) -> Recalculator {
+        self.indexes = indexes;
+        self
     }
 
     /// How many equations and constants were loaded.
@@ -329,6 +340,7 @@ impl Recalculator {
                 batch.rows_mut(level).push(next);
             }
         }
+        batch.index_marks = super::index::marks(&self.indexes, &batch.data);
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         debug!(
             poll_ms = ms(t1 - t0),

@@ -285,6 +285,8 @@ struct Session {
     /// Notifications that rows were flagged (PostgreSQL with `poll.notify`); `None`:
     /// poll every interval.
     wakeups: Option<Wakeups>,
+    /// Keeps the built indexes up to date; `None` when no index is declared.
+    maintainer: Option<super::index::Maintainer>,
 }
 
 impl Session {
@@ -309,8 +311,9 @@ impl Session {
         let mut revision_warned = false;
         // Read before loading, so a change made while loading is seen next time.
         let revision = current_revision(&store, &mut revision_warned).await?;
-        let recalc =
-            Recalculator::load(&store, config.engine.clone(), config.poll.batch_size).await?;
+        let recalc = Recalculator::load(&store, config.engine.clone(), config.poll.batch_size)
+            .await?
+            .with_indexes(config.index.clone());
         info!(
             dialect = %store.dialect(),
             notifications = wakeups.is_some(),
@@ -322,7 +325,20 @@ impl Session {
             revision,
             revision_warned,
             wakeups,
+            maintainer: super::index::Maintainer::new(config),
         })
+    }
+
+    /// Brings the built indexes up to date with the write-backs so far (and, at
+    /// start-up, with what a crash left marked). A failure is logged and retried with
+    /// the next batch: the data rows never wait for the index.
+    async fn maintain(&mut self) {
+        let Some(m) = self.maintainer.as_mut() else {
+            return;
+        };
+        if let Err(e) = m.catch_up(&self.store).await {
+            warn!(error = %Chain(&e), "cannot bring the indexes up to date; retrying after the next batch");
+        }
     }
 
     /// Waits `interval`, or until a notification says rows were flagged: `false` when
@@ -377,6 +393,7 @@ impl Session {
             let elapsed = started.elapsed();
             monitor.batch_done(&report, elapsed);
             backoff.reset();
+            self.maintain().await;
             if report.is_idle() {
                 stalled = 0;
                 if !self.idle(config.poll.interval, stop).await? {
@@ -460,7 +477,9 @@ impl Session {
             return Ok(());
         }
         let recalc =
-            Recalculator::load(&self.store, config.engine.clone(), config.poll.batch_size).await?;
+            Recalculator::load(&self.store, config.engine.clone(), config.poll.batch_size)
+                .await?
+                .with_indexes(config.index.clone());
         let loaded = recalc.loaded();
         info!(
             equations = loaded.equations,

@@ -1,7 +1,8 @@
 //! The service layer: where the pure engine meets the store. It polls, loads, computes
 //! and writes back in batches ([`batch`]), runs that as a daemon that survives the
 //! store going away ([`daemon`]), evaluates summaries ([`summary`]), and flags date
-//! ranges for recalculation ([`reflag`]).
+//! ranges for recalculation ([`reflag`]); it keeps the built indexes up to date with
+//! the write-backs ([`index`]).
 //!
 //! `recalcd run` is the daemon with an HTTP endpoint ([`http`]: health and Prometheus
 //! [`metrics`]) and systemd notifications ([`systemd`]) beside it ([`supervisor`]);
@@ -12,6 +13,7 @@ pub mod batch;
 pub mod daemon;
 pub mod health;
 pub mod http;
+pub mod index;
 mod inflight;
 pub mod metrics;
 pub mod monitor;

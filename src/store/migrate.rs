@@ -2,7 +2,7 @@
 //!
 //! Each file is `NNNN_name.sql`; the list below embeds them with `include_str!`, in
 //! order. They are forward only. Placeholders `{data}`, `{job}`, `{day}`, `{constants}`,
-//! `{equations}`, `{errors}`, `{problems}`, `{revision}` are replaced by the configured table names
+//! `{equations}`, `{errors}`, `{problems}`, `{revision}`, `{index}`, `{index_dirty}` are replaced by the configured table names
 //! (validated identifiers, so the substitution cannot inject SQL). Each dialect applies them in
 //! its own way (one transaction each on PostgreSQL) and records every applied version
 //! in the `tables.migrations` table, so running `migrate` twice changes nothing.
@@ -48,12 +48,14 @@ const POSTGRES: &[Migration] = &[
     migration!("postgres", 0003, "notify"),
     migration!("postgres", 0004, "flagged_jobs"),
     migration!("postgres", 0005, "problems"),
+    migration!("postgres", 0006, "index"),
 ];
 
 #[allow(clippy::zero_prefixed_literal)]
 const QUESTDB: &[Migration] = &[
     migration!("questdb", 0001, "schema"),
     migration!("questdb", 0002, "problems"),
+    migration!("questdb", 0003, "index"),
 ];
 
 /// The migrations of `dialect`, in order.
@@ -81,6 +83,8 @@ pub fn render(migration: &Migration, tables: &TableNames) -> String {
         .replace("{errors}", &tables.errors)
         .replace("{problems}", &tables.problems)
         .replace("{revision}", &tables.revision)
+        .replace("{index_dirty}", &tables.index_dirty)
+        .replace("{index}", &tables.index)
 }
 
 /// Splits rendered SQL into statements: at `;` ending a line, dropping `--` comment

@@ -38,6 +38,7 @@ use chrono::NaiveDateTime;
 
 use crate::config::{Config, Dialect, DialectChoice};
 
+pub mod index;
 pub mod migrate;
 pub mod postgres;
 pub mod questdb;
@@ -204,6 +205,22 @@ pub struct WriteBatch {
     pub days: Vec<Row>,
     /// Outputs that could not be computed; dropped for rows the guard skips.
     pub errors: Vec<ErrorRecord>,
+    /// The index buckets the data rows touch, recorded in the dirty log with the rows
+    /// (PostgreSQL: in the same transaction; QuestDB: before the rows). Each once.
+    pub index_marks: Vec<IndexMark>,
+}
+
+/// A finest bucket of a declared index that a written data row falls in: recorded in
+/// the dirty log, so that the index is brought up to date (and until then not trusted)
+/// there.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IndexMark {
+    /// The indexed channel, lower-case.
+    pub channel: String,
+    /// The row's device.
+    pub id: i32,
+    /// The start of the finest bucket holding the row.
+    pub start: NaiveDateTime,
 }
 
 impl WriteBatch {

@@ -47,6 +47,7 @@ use super::{
 };
 use crate::config::{Config, DatabaseConfig, Dialect, TableNames, WorkerConfig};
 
+pub mod index;
 pub mod lease;
 mod listen;
 mod reflag;
@@ -1132,6 +1133,7 @@ impl Store for PgStore {
                 "staged rows applied"
             );
         }
+        PgStore::index_mark(&tx, &tables.index_dirty, &batch.index_marks).await?;
         let errors = batch.errors_except(&outcome.skipped);
         if !errors.is_empty() {
             let what = "recording error records";

@@ -81,6 +81,7 @@ use super::{
 use crate::config::{Config, Dialect, TableNames, WorkerConfig};
 
 mod ilp;
+pub mod index;
 mod reflag;
 mod write;
 

@@ -78,6 +78,23 @@ pub(crate) fn expected<'a>(tables: &'a TableNames, ty: &TypeNames) -> Vec<(&'a s
             tables.migrations.as_str(),
             vec![("version", ty.int), ("name", ty.text)],
         ),
+        (
+            tables.index.as_str(),
+            vec![
+                ("kind", ty.symbol),
+                ("channel", ty.symbol),
+                ("params", ty.text),
+                ("bucket_table", ty.text),
+            ],
+        ),
+        (
+            tables.index_dirty.as_str(),
+            vec![
+                ("channel", ty.symbol),
+                ("id", ty.int),
+                ("start", ty.timestamp),
+            ],
+        ),
     ]);
     out
 }

@@ -48,6 +48,8 @@ impl QuestStore {
         } else {
             INSERT_CHUNK
         };
+        // Before the rows: a crash after them must leave their buckets marked.
+        self.index_mark(&batch.index_marks).await?;
         let mut errors: HashMap<(Level, RowKey), Vec<&ErrorRecord>> = HashMap::new();
         for e in &batch.errors {
             errors.entry((e.level, e.key)).or_default().push(e);

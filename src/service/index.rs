@@ -1,0 +1,303 @@
+//! Keeping the built indexes exact as rows are recalculated.
+//!
+//! Every write-back records the finest buckets its data rows fall in, for every
+//! declared feature index whose devices include the row's ([`marks`]; the store writes
+//! them with the rows, in the same transaction on PostgreSQL). [`Maintainer::catch_up`]
+//! then recomputes those buckets from the stored rows — each once however many of its
+//! rows changed — then their parents from their children, writes them to the index
+//! database, and clears the marks. A search treats marked spans as untrusted until
+//! then. It runs after each run of batches and at start-up of `once` and `run`
+//! (marks left by a crash); if the index database fails, the marks stay and the next
+//! round retries: data rows are never held back by the index.
+//!
+//! Only built indexes are kept: the marks of an index declared but not built are
+//! cleared (a build reads the stored rows anyway).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tracing::{debug, info};
+
+use crate::config::{Config, IndexConfig};
+use crate::index::feature::{Bucket, Features, Levels};
+use crate::index::{datetime, micros, Micros};
+use crate::store::index::{Built, IndexStore, FEATURE};
+use crate::store::{AnyStore, IndexMark, Row, StoreError};
+
+/// Marks read and recomputed per round.
+const MARKS_PER_ROUND: usize = 20_000;
+
+/// The dirty-log marks of written data rows: per declared feature index covering the
+/// row's device, the start of the finest bucket holding it; each mark once, sorted.
+pub fn marks(index: &IndexConfig, rows: &[Row]) -> Vec<IndexMark> {
+    if index.feature.is_empty() {
+        return Vec::new();
+    }
+    let mut out = BTreeSet::new();
+    for f in &index.feature {
+        let finest = f.levels.finest();
+        let channel = f.channel.to_lowercase();
+        for r in rows.iter().filter(|r| f.covers(r.id)) {
+            let start = f.levels.bucket_start(finest, micros(r.datetime));
+            out.insert(IndexMark {
+                channel: channel.clone(),
+                id: r.id,
+                start: datetime(start),
+            });
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// What one [`Maintainer::catch_up`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CatchUp {
+    /// Dirty-log marks cleared.
+    pub marks: usize,
+    /// Buckets recomputed and written (every level).
+    pub buckets: usize,
+}
+
+/// Brings the built indexes up to date with the dirty log.
+#[derive(Debug)]
+pub struct Maintainer {
+    config: Config,
+    index: Option<IndexStore>,
+}
+
+impl Maintainer {
+    /// A maintainer for the declared indexes; `None` when none is declared.
+    pub fn new(config: &Config) -> Option<Maintainer> {
+        (!config.index.feature.is_empty()).then(|| Maintainer {
+            config: config.clone(),
+            index: None,
+        })
+    }
+
+    /// Recomputes every marked bucket of the built indexes and clears the marks.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the data store or the index database fails; the marks not
+    /// yet cleared stay for the next round (the connection to the index database is
+    /// opened again then).
+    pub async fn catch_up(&mut self, data: &AnyStore) -> Result<CatchUp, StoreError> {
+        let mut done = CatchUp::default();
+        loop {
+            let marks = data.dirty_marks(MARKS_PER_ROUND).await?;
+            if marks.is_empty() {
+                break;
+            }
+            let n = marks.len();
+            match self.round(data, &marks).await {
+                Ok(buckets) => done.buckets += buckets,
+                Err(e) => {
+                    self.index = None;
+                    return Err(e);
+                }
+            }
+            data.clear_dirty(&marks).await?;
+            done.marks += n;
+            if n < MARKS_PER_ROUND {
+                break;
+            }
+        }
+        if done.marks > 0 {
+            info!(
+                marks = done.marks,
+                buckets = done.buckets,
+                "indexes brought up to date"
+            );
+        }
+        Ok(done)
+    }
+
+    /// Recomputes the buckets of `marks`; returns how many buckets it wrote.
+    async fn round(
+        &mut self,
+        data: &AnyStore,
+        marks: &[crate::store::index::DirtyMark],
+    ) -> Result<usize, StoreError> {
+        if self.index.is_none() {
+            self.index = Some(IndexStore::connect(&self.config).await?);
+        }
+        let Some(index) = self.index.as_mut() else {
+            return Ok(0);
+        };
+        let catalogue = index.catalogue().await?;
+        let mut by_channel: BTreeMap<&str, BTreeMap<i32, Vec<Micros>>> = BTreeMap::new();
+        for m in marks {
+            by_channel
+                .entry(m.channel.as_str())
+                .or_default()
+                .entry(m.id)
+                .or_default()
+                .push(micros(m.start));
+        }
+        let mut written = 0;
+        for (channel, devices) in by_channel {
+            let Some(mut built) = catalogue
+                .iter()
+                .find(|b| b.kind == FEATURE && b.channel == channel)
+                .cloned()
+            else {
+                debug!(channel, "marks of an index not built: nothing to keep");
+                continue;
+            };
+            let levels = built.levels()?.clone();
+            // The span a mark stands for: its declared finest bucket (the built index
+            // may have other levels).
+            let span = self
+                .config
+                .index
+                .feature(channel)
+                .map_or(levels.length(levels.finest()), |f| {
+                    f.levels.length(f.levels.finest())
+                });
+            let mut range = built.range;
+            for (id, starts) in devices {
+                let spans: Vec<(Micros, Micros)> = starts.iter().map(|&s| (s, s + span)).collect();
+                let buckets = recompute(data, index, &built, &levels, id, &spans).await?;
+                written += buckets;
+                for (a, b) in spans {
+                    let (a, b) = (
+                        levels.bucket_start(0, a),
+                        levels.bucket_start(0, b - 1) + levels.length(0),
+                    );
+                    range = Some(range.map_or((a, b), |(f, t)| (f.min(a), t.max(b))));
+                }
+            }
+            if range != built.range {
+                built.range = range;
+                index.record(&built).await?;
+            }
+        }
+        Ok(written)
+    }
+}
+
+/// Recomputes the finest buckets of device `id` overlapping `spans` from the stored
+/// rows, then their ancestors from their children; returns the buckets written.
+async fn recompute(
+    data: &AnyStore,
+    index: &mut IndexStore,
+    built: &Built,
+    levels: &Levels,
+    id: i32,
+    spans: &[(Micros, Micros)],
+) -> Result<usize, StoreError> {
+    let finest = levels.finest();
+    let len = levels.length(finest);
+    // The finest buckets to recompute, and the rows they hold.
+    let mut starts: BTreeSet<Micros> = BTreeSet::new();
+    for &(a, b) in spans {
+        let mut s = levels.bucket_start(finest, a);
+        while s < b {
+            starts.insert(s);
+            s += len;
+        }
+    }
+    let read: Vec<(Micros, Micros)> = starts.iter().map(|&s| (s, s + len)).collect();
+    let points = data.load_points(&built.channel, id, &read).await?;
+    let mut features: BTreeMap<Micros, Features> =
+        starts.iter().map(|&s| (s, Features::EMPTY)).collect();
+    for p in points {
+        if let Some(f) = features.get_mut(&levels.bucket_start(finest, p.t)) {
+            f.add(p);
+        }
+    }
+    let mut changed: Vec<Bucket> = features
+        .into_iter()
+        .map(|(start, features)| Bucket {
+            level: finest,
+            start,
+            features,
+        })
+        .collect();
+    let mut written = changed.len();
+    index.write_buckets(built, id, &changed).await?;
+    for level in (0..finest).rev() {
+        let plen = levels.length(level);
+        let parents: BTreeSet<Micros> = changed
+            .iter()
+            .map(|b| levels.bucket_start(level, b.start))
+            .collect();
+        let spans: Vec<(Micros, Micros)> = parents.iter().map(|&p| (p, p + plen)).collect();
+        let children = index.load_buckets(built, id, level + 1, &spans).await?;
+        let mut combined: BTreeMap<Micros, Features> =
+            parents.iter().map(|&p| (p, Features::EMPTY)).collect();
+        for c in &children {
+            if let Some(f) = combined.get_mut(&levels.bucket_start(level, c.start)) {
+                f.combine(&c.features);
+            }
+        }
+        changed = combined
+            .into_iter()
+            .map(|(start, features)| Bucket {
+                level,
+                start,
+                features,
+            })
+            .collect();
+        written += changed.len();
+        index.write_buckets(built, id, &changed).await?;
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::index::{RawFeatureIndex, RawIndex};
+
+    #[test]
+    fn marks_are_per_covered_device_and_finest_bucket_once() {
+        let index = RawIndex {
+            database_url: None,
+            feature: vec![
+                RawFeatureIndex {
+                    channel: "Tmp".into(),
+                    levels: vec!["1h".into(), "1m".into()],
+                    unit: None,
+                    devices: Some(vec![7]),
+                },
+                RawFeatureIndex {
+                    channel: "p".into(),
+                    levels: vec!["1d".into(), "10m".into()],
+                    unit: None,
+                    devices: None,
+                },
+            ],
+        }
+        .validate()
+        .unwrap();
+        let t = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        let row = |id: i32, at: &str| Row {
+            datetime: t(at),
+            data_time: t(at),
+            id,
+            state: 0,
+            user: None,
+            gps: None,
+            recalc: 0,
+            conjoined: String::new(),
+            version: crate::model::RowVersion::ABSENT,
+            unreadable: None,
+        };
+        let rows = [
+            row(7, "2024-04-20 10:00:01"),
+            row(7, "2024-04-20 10:00:59"),
+            row(7, "2024-04-20 10:01:00"),
+            row(8, "2024-04-20 10:05:00"),
+        ];
+        let m = marks(&index, &rows);
+        let got: Vec<(String, i32, String)> = m
+            .iter()
+            .map(|m| (m.channel.clone(), m.id, m.start.format("%H:%M").to_string()))
+            .collect();
+        let want = [("p", 7, "10:00"), ("p", 8, "10:00"), ("tmp", 7, "10:00"), ("tmp", 7, "10:01")];
+        let want: Vec<(String, i32, String)> = want
+            .iter()
+            .map(|(c, i, s)| (c.to_string(), *i, s.to_string()))
+            .collect();
+        assert_eq!(got, want);
+    }
+}

@@ -1,0 +1,565 @@
+//! The indexes on PostgreSQL: the catalogue and bucket tables ([`PgIndex`], in the
+//! index database) and the index's reads and dirty log in the data store ([`PgStore`]).
+
+use chrono::NaiveDateTime;
+use tokio_postgres::Client;
+
+use super::PgStore;
+use crate::config::TableNames;
+use crate::index::feature::{Bucket, Levels};
+use crate::index::{datetime, micros, Micros, Point};
+use crate::store::index::{channel_point, levels_of, Built, DirtyMark, IndexSize, StoredFeatures};
+use crate::store::StoreError;
+
+/// The columns of a bucket row after its key, in [`StoredFeatures`] order.
+const FEATURE_COLUMNS: &str = "count, other, sum, sum_sq, min, max, first_time, first_value, last_time, last_value";
+
+/// The catalogue and bucket tables of the feature index in a PostgreSQL database.
+pub struct PgIndex {
+    client: Client,
+    catalogue: String,
+}
+
+impl std::fmt::Debug for PgIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgIndex")
+            .field("catalogue", &self.catalogue)
+            .finish()
+    }
+}
+
+fn q(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
+    StoreError::query(what)
+}
+
+impl PgIndex {
+    /// Wraps a connection to the index database.
+    pub(crate) fn new(client: Client, tables: &TableNames) -> PgIndex {
+        PgIndex {
+            client,
+            catalogue: tables.index.clone(),
+        }
+    }
+
+    /// Creates the catalogue if missing (migration 0006 does the same in the data
+    /// store; the index database may be another one).
+    pub(crate) async fn ensure_catalogue(&self) -> Result<(), StoreError> {
+        let sql = format!(
+            r#"SET TIME ZONE 'UTC';
+               CREATE TABLE IF NOT EXISTS "{}" (
+                   kind         text      NOT NULL,
+                   channel      text      NOT NULL,
+                   params       text      NOT NULL,
+                   bucket_table text      NOT NULL,
+                   range_from   timestamp,
+                   range_to     timestamp,
+                   built_at     timestamp NOT NULL,
+                   points       bigint    NOT NULL DEFAULT 0,
+                   other        bigint    NOT NULL DEFAULT 0,
+                   PRIMARY KEY (kind, channel))"#,
+            self.catalogue
+        );
+        self.client
+            .batch_execute(&sql)
+            .await
+            .map_err(q("creating the index catalogue"))
+    }
+
+    pub(crate) async fn catalogue(&self) -> Result<Vec<Built>, StoreError> {
+        let what = "reading the index catalogue";
+        let sql = format!(
+            r#"SELECT kind, channel, params, bucket_table, range_from, range_to, built_at, points, other
+                 FROM "{}" ORDER BY kind, channel"#,
+            self.catalogue
+        );
+        let rows = self.client.query(&sql, &[]).await.map_err(q(what))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let params: String = r.try_get(2).map_err(q(what))?;
+            let from: Option<NaiveDateTime> = r.try_get(4).map_err(q(what))?;
+            let to: Option<NaiveDateTime> = r.try_get(5).map_err(q(what))?;
+            out.push(Built {
+                kind: r.try_get(0).map_err(q(what))?,
+                channel: r.try_get(1).map_err(q(what))?,
+                levels: levels_of(&params),
+                params,
+                bucket_table: r.try_get(3).map_err(q(what))?,
+                range: from.zip(to).map(|(a, b)| (micros(a), micros(b))),
+                built_at: r.try_get(6).map_err(q(what))?,
+                points: r.try_get::<_, i64>(7).map_err(q(what))?.max(0) as u64,
+                other: r.try_get::<_, i64>(8).map_err(q(what))?.max(0) as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn create_table(&self, table: &str) -> Result<(), StoreError> {
+        let sql = format!(
+            r#"DROP TABLE IF EXISTS "{table}";
+               CREATE TABLE "{table}" (
+                   id          integer          NOT NULL,
+                   level_len   bigint           NOT NULL,
+                   start       timestamp        NOT NULL,
+                   count       bigint           NOT NULL,
+                   other       bigint           NOT NULL,
+                   sum         double precision NOT NULL,
+                   sum_sq      double precision NOT NULL,
+                   min         double precision,
+                   max         double precision,
+                   first_time  timestamp,
+                   first_value double precision,
+                   last_time   timestamp,
+                   last_value  double precision,
+                   PRIMARY KEY (id, level_len, start))"#
+        );
+        self.client
+            .batch_execute(&sql)
+            .await
+            .map_err(q(format!("creating the bucket table `{table}`")))
+    }
+
+    pub(crate) async fn record(&self, b: &Built) -> Result<(), StoreError> {
+        let sql = format!(
+            r#"INSERT INTO "{}" (kind, channel, params, bucket_table, range_from, range_to, built_at, points, other)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               ON CONFLICT (kind, channel) DO UPDATE SET
+                   params = EXCLUDED.params, bucket_table = EXCLUDED.bucket_table,
+                   range_from = EXCLUDED.range_from, range_to = EXCLUDED.range_to,
+                   built_at = EXCLUDED.built_at, points = EXCLUDED.points, other = EXCLUDED.other"#,
+            self.catalogue
+        );
+        let from = b.range.map(|r| datetime(r.0));
+        let to = b.range.map(|r| datetime(r.1));
+        let points = i64::try_from(b.points).unwrap_or(i64::MAX);
+        let other = i64::try_from(b.other).unwrap_or(i64::MAX);
+        self.client
+            .execute(
+                &sql,
+                &[
+                    &b.kind,
+                    &b.channel,
+                    &b.params,
+                    &b.bucket_table,
+                    &from,
+                    &to,
+                    &b.built_at,
+                    &points,
+                    &other,
+                ],
+            )
+            .await
+            .map_err(q(format!("recording the index of `{}`", b.channel)))?;
+        Ok(())
+    }
+
+    pub(crate) async fn drop_index(&mut self, b: &Built) -> Result<(), StoreError> {
+        let what = format!("dropping the index of `{}`", b.channel);
+        let tx = self.client.transaction().await.map_err(q(&what))?;
+        tx.batch_execute(&format!(r#"DROP TABLE IF EXISTS "{}""#, b.bucket_table))
+            .await
+            .map_err(q(&what))?;
+        tx.execute(
+            &format!(
+                r#"DELETE FROM "{}" WHERE kind = $1 AND channel = $2"#,
+                self.catalogue
+            ),
+            &[&b.kind, &b.channel],
+        )
+        .await
+        .map_err(q(&what))?;
+        tx.commit().await.map_err(q(&what))
+    }
+
+    pub(crate) async fn replace_buckets(
+        &mut self,
+        table: &str,
+        levels: &Levels,
+        id: i32,
+        (from, to): (Micros, Micros),
+        buckets: &[Bucket],
+    ) -> Result<(), StoreError> {
+        let what = format!("writing buckets to `{table}`");
+        let tx = self.client.transaction().await.map_err(q(&what))?;
+        tx.execute(
+            &format!(r#"DELETE FROM "{table}" WHERE id = $1 AND start >= $2 AND start < $3"#),
+            &[&id, &datetime(from), &datetime(to)],
+        )
+        .await
+        .map_err(q(&what))?;
+        upsert(&tx, table, levels, id, buckets, &what).await?;
+        tx.commit().await.map_err(q(&what))
+    }
+
+    pub(crate) async fn write_buckets(
+        &mut self,
+        table: &str,
+        levels: &Levels,
+        id: i32,
+        buckets: &[Bucket],
+    ) -> Result<(), StoreError> {
+        let what = format!("writing buckets to `{table}`");
+        upsert(&self.client, table, levels, id, buckets, &what).await
+    }
+
+    pub(crate) async fn load_buckets(
+        &self,
+        table: &str,
+        id: i32,
+        level_len: Micros,
+        spans: &[(Micros, Micros)],
+    ) -> Result<Vec<Bucket>, StoreError> {
+        let what = format!("reading buckets from `{table}`");
+        let from: Vec<NaiveDateTime> = spans.iter().map(|s| datetime(s.0)).collect();
+        let to: Vec<NaiveDateTime> = spans.iter().map(|s| datetime(s.1)).collect();
+        let sql = format!(
+            r#"SELECT b.start, {FEATURE_COLUMNS}
+                 FROM unnest($3::timestamp[], $4::timestamp[]) s(f, t)
+                 JOIN "{table}" b ON b.id = $1 AND b.level_len = $2 AND b.start >= s.f AND b.start < s.t
+                WHERE b.count > 0 OR b.other > 0
+                ORDER BY b.start"#
+        );
+        let rows = self
+            .client
+            .query(&sql, &[&id, &level_len, &from, &to])
+            .await
+            .map_err(q(&what))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let start: NaiveDateTime = r.try_get(0).map_err(q(&what))?;
+            let stored = StoredFeatures {
+                count: r.try_get(1).map_err(q(&what))?,
+                other: r.try_get(2).map_err(q(&what))?,
+                sum: r.try_get(3).map_err(q(&what))?,
+                sum_sq: r.try_get(4).map_err(q(&what))?,
+                min: r.try_get(5).map_err(q(&what))?,
+                max: r.try_get(6).map_err(q(&what))?,
+                first_time: r.try_get(7).map_err(q(&what))?,
+                first_value: r.try_get(8).map_err(q(&what))?,
+                last_time: r.try_get(9).map_err(q(&what))?,
+                last_value: r.try_get(10).map_err(q(&what))?,
+            };
+            out.push(Bucket {
+                level: 0,
+                start: micros(start),
+                features: stored.features(),
+            });
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn devices(&self, table: &str) -> Result<Vec<i32>, StoreError> {
+        let what = format!("listing the devices of `{table}`");
+        // A loose index scan: one probe of the primary key per device.
+        let sql = format!(
+            r#"WITH RECURSIVE d(id) AS (
+                   (SELECT id FROM "{table}" ORDER BY id LIMIT 1)
+                   UNION ALL
+                   SELECT (SELECT id FROM "{table}" WHERE id > d.id ORDER BY id LIMIT 1)
+                     FROM d WHERE d.id IS NOT NULL)
+               SELECT id FROM d WHERE id IS NOT NULL"#
+        );
+        let rows = self.client.query(&sql, &[]).await.map_err(q(&what))?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(q(&what)))
+            .collect()
+    }
+
+    pub(crate) async fn size(&self, table: &str, coarsest: Micros) -> Result<IndexSize, StoreError> {
+        let what = format!("measuring `{table}`");
+        let sql = format!(
+            r#"SELECT (SELECT count(*) FROM "{table}"),
+                      pg_total_relation_size('"{table}"'),
+                      COALESCE(sum(count), 0)::bigint, COALESCE(sum(other), 0)::bigint
+                 FROM "{table}" WHERE level_len = $1"#
+        );
+        let r = self
+            .client
+            .query_one(&sql, &[&coarsest])
+            .await
+            .map_err(q(&what))?;
+        let n = |i: usize| -> Result<u64, StoreError> {
+            Ok(r.try_get::<_, i64>(i).map_err(q(&what))?.max(0) as u64)
+        };
+        Ok(IndexSize {
+            buckets: n(0)?,
+            bytes: Some(n(1)?),
+            points: n(2)?,
+            other: n(3)?,
+        })
+    }
+}
+
+/// One `INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE` of `buckets`.
+async fn upsert(
+    client: &impl tokio_postgres::GenericClient,
+    table: &str,
+    levels: &Levels,
+    id: i32,
+    buckets: &[Bucket],
+    what: &str,
+) -> Result<(), StoreError> {
+    for chunk in buckets.chunks(50_000) {
+        let n = chunk.len();
+        let mut level_len = Vec::with_capacity(n);
+        let mut start = Vec::with_capacity(n);
+        let mut count = Vec::with_capacity(n);
+        let mut other = Vec::with_capacity(n);
+        let mut sum = Vec::with_capacity(n);
+        let mut sum_sq = Vec::with_capacity(n);
+        let mut min = Vec::with_capacity(n);
+        let mut max = Vec::with_capacity(n);
+        let mut first_time = Vec::with_capacity(n);
+        let mut first_value = Vec::with_capacity(n);
+        let mut last_time = Vec::with_capacity(n);
+        let mut last_value = Vec::with_capacity(n);
+        for b in chunk {
+            let s = StoredFeatures::of(&b.features);
+            level_len.push(levels.length(b.level));
+            start.push(datetime(b.start));
+            count.push(s.count);
+            other.push(s.other);
+            sum.push(s.sum);
+            sum_sq.push(s.sum_sq);
+            min.push(s.min);
+            max.push(s.max);
+            first_time.push(s.first_time);
+            first_value.push(s.first_value);
+            last_time.push(s.last_time);
+            last_value.push(s.last_value);
+        }
+        let sql = format!(
+            r#"INSERT INTO "{table}" (id, level_len, start, {FEATURE_COLUMNS})
+               SELECT $1, * FROM unnest($2::bigint[], $3::timestamp[], $4::bigint[], $5::bigint[],
+                                        $6::float8[], $7::float8[], $8::float8[], $9::float8[],
+                                        $10::timestamp[], $11::float8[], $12::timestamp[], $13::float8[])
+               ON CONFLICT (id, level_len, start) DO UPDATE SET
+                   count = EXCLUDED.count, other = EXCLUDED.other, sum = EXCLUDED.sum,
+                   sum_sq = EXCLUDED.sum_sq, min = EXCLUDED.min, max = EXCLUDED.max,
+                   first_time = EXCLUDED.first_time, first_value = EXCLUDED.first_value,
+                   last_time = EXCLUDED.last_time, last_value = EXCLUDED.last_value"#
+        );
+        client
+            .execute(
+                &sql,
+                &[
+                    &id,
+                    &level_len,
+                    &start,
+                    &count,
+                    &other,
+                    &sum,
+                    &sum_sq,
+                    &min,
+                    &max,
+                    &first_time,
+                    &first_value,
+                    &last_time,
+                    &last_value,
+                ],
+            )
+            .await
+            .map_err(q(what))?;
+    }
+    Ok(())
+}
+
+impl PgStore {
+    /// [`crate::store::AnyStore::load_points`] on PostgreSQL (`spans` merged).
+    pub(crate) async fn index_points(
+        &self,
+        channel: &str,
+        id: i32,
+        spans: &[(Micros, Micros)],
+    ) -> Result<Vec<Point>, StoreError> {
+        let what = format!("reading `{channel}` of device {id}");
+        let from: Vec<NaiveDateTime> = spans.iter().map(|s| datetime(s.0)).collect();
+        let to: Vec<NaiveDateTime> = spans.iter().map(|s| datetime(s.1)).collect();
+        let sql = format!(
+            r#"SELECT d.datetime, d.conjoined
+                 FROM unnest($2::timestamp[], $3::timestamp[]) s(f, t)
+                 JOIN "{}" d ON d.id = $1 AND d.datetime >= s.f AND d.datetime < s.t
+                ORDER BY d.datetime"#,
+            self.tables.data
+        );
+        let rows = self
+            .client
+            .query(&sql, &[&id, &from, &to])
+            .await
+            .map_err(q(&what))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let t: NaiveDateTime = r.try_get(0).map_err(q(&what))?;
+            let text: Option<String> = r.try_get(1).map_err(q(&what))?;
+            if let Some(p) = text.and_then(|c| channel_point(micros(t), &c, channel)) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The dirty-log bucket starts of `channel` (lower-case) and device `id` near
+    /// `range`, and the `datetime` of its flagged data rows in `range`.
+    pub(crate) async fn index_untrusted(
+        &self,
+        channel: &str,
+        id: i32,
+        (from, to): (Micros, Micros),
+    ) -> Result<(Vec<NaiveDateTime>, Vec<NaiveDateTime>), StoreError> {
+        let what = format!("reading what the index of `{channel}` cannot vouch for");
+        // A mark's bucket starts before `from` when `from` cuts it: look one day back
+        // (finest levels are at most a day long, or whole days aligned to midnight).
+        let back = datetime(from - crate::index::DAY);
+        let dirty = self
+            .client
+            .query(
+                &format!(
+                    r#"SELECT start FROM "{}" WHERE channel = $1 AND id = $2 AND start >= $3 AND start < $4"#,
+                    self.tables.index_dirty
+                ),
+                &[&channel, &id, &back, &datetime(to)],
+            )
+            .await
+            .map_err(q(&what))?;
+        let flagged = self
+            .client
+            .query(
+                &format!(
+                    r#"SELECT datetime FROM "{}" WHERE id = $1 AND datetime >= $2 AND datetime < $3 AND recalc > 0"#,
+                    self.tables.data
+                ),
+                &[&id, &datetime(from), &datetime(to)],
+            )
+            .await
+            .map_err(q(&what))?;
+        let col = |rows: Vec<tokio_postgres::Row>| -> Result<Vec<NaiveDateTime>, StoreError> {
+            rows.iter()
+                .map(|r| r.try_get(0).map_err(q(&what)))
+                .collect()
+        };
+        Ok((col(dirty)?, col(flagged)?))
+    }
+
+    pub(crate) async fn index_dirty_marks(&self, limit: usize) -> Result<Vec<DirtyMark>, StoreError> {
+        let what = "reading the index's dirty log";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    r#"SELECT channel, id, start, xmin::text::bigint FROM "{}" ORDER BY start, channel, id LIMIT $1"#,
+                    self.tables.index_dirty
+                ),
+                &[&limit],
+            )
+            .await
+            .map_err(q(what))?;
+        rows.iter()
+            .map(|r| {
+                Ok(DirtyMark {
+                    channel: r.try_get(0).map_err(q(what))?,
+                    id: r.try_get(1).map_err(q(what))?,
+                    start: r.try_get(2).map_err(q(what))?,
+                    token: r.try_get(3).map_err(q(what))?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn index_clear_dirty(&self, marks: &[DirtyMark]) -> Result<(), StoreError> {
+        let what = "clearing the index's dirty log";
+        let channel: Vec<&str> = marks.iter().map(|m| m.channel.as_str()).collect();
+        let id: Vec<i32> = marks.iter().map(|m| m.id).collect();
+        let start: Vec<NaiveDateTime> = marks.iter().map(|m| m.start).collect();
+        let token: Vec<i64> = marks.iter().map(|m| m.token).collect();
+        self.client
+            .execute(
+                &format!(
+                    r#"DELETE FROM "{}" d USING unnest($1::text[], $2::int[], $3::timestamp[], $4::bigint[]) m(channel, id, start, token)
+                        WHERE d.channel = m.channel AND d.id = m.id AND d.start = m.start
+                          AND d.xmin::text::bigint = m.token"#,
+                    self.tables.index_dirty
+                ),
+                &[&channel, &id, &start, &token],
+            )
+            .await
+            .map_err(q(what))?;
+        Ok(())
+    }
+
+    pub(crate) async fn index_dirty_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let what = "counting the index's dirty log";
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    r#"SELECT channel, count(*) FROM "{}" GROUP BY channel ORDER BY channel"#,
+                    self.tables.index_dirty
+                ),
+                &[],
+            )
+            .await
+            .map_err(q(what))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(q(what))?,
+                    r.try_get::<_, i64>(1).map_err(q(what))?.max(0) as u64,
+                ))
+            })
+            .collect()
+    }
+
+    pub(crate) async fn index_extent(
+        &self,
+        range: Option<(Micros, Micros)>,
+    ) -> Result<Vec<(i32, Micros, Micros)>, StoreError> {
+        let what = "finding the devices and range to index";
+        let (from, to) = range.unwrap_or((Micros::MIN / 2, Micros::MAX / 2));
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    r#"SELECT id, min(datetime), max(datetime) FROM "{}"
+                        WHERE datetime >= $1 AND datetime < $2 GROUP BY id ORDER BY id"#,
+                    self.tables.data
+                ),
+                &[&datetime(from), &datetime(to)],
+            )
+            .await
+            .map_err(q(what))?;
+        rows.iter()
+            .map(|r| {
+                let a: NaiveDateTime = r.try_get(1).map_err(q(what))?;
+                let b: NaiveDateTime = r.try_get(2).map_err(q(what))?;
+                Ok((r.try_get(0).map_err(q(what))?, micros(a), micros(b)))
+            })
+            .collect()
+    }
+
+    /// Records the dirty marks of a write-back in its transaction (a mark made again
+    /// gets the transaction's `xmin`, so a maintenance that read the older one leaves
+    /// it).
+    pub(crate) async fn index_mark(
+        tx: &tokio_postgres::Transaction<'_>,
+        table: &str,
+        marks: &[crate::store::IndexMark],
+    ) -> Result<(), StoreError> {
+        if marks.is_empty() {
+            return Ok(());
+        }
+        let channel: Vec<&str> = marks.iter().map(|m| m.channel.as_str()).collect();
+        let id: Vec<i32> = marks.iter().map(|m| m.id).collect();
+        let start: Vec<NaiveDateTime> = marks.iter().map(|m| m.start).collect();
+        tx.execute(
+            &format!(
+                r#"INSERT INTO "{table}" (channel, id, start)
+                   SELECT * FROM unnest($1::text[], $2::int[], $3::timestamp[])
+                   ON CONFLICT (channel, id, start) DO UPDATE SET start = EXCLUDED.start"#
+            ),
+            &[&channel, &id, &start],
+        )
+        .await
+        .map_err(q("marking index buckets to recompute"))?;
+        Ok(())
+    }
+}
