@@ -19,6 +19,7 @@ mod demo;
 mod equations;
 mod eval;
 mod healthcheck;
+mod index;
 mod migrate;
 mod once;
 mod prune;
@@ -296,6 +297,17 @@ pub enum Command {
     /// `#TZ`) on `--from` to its day break on the day after `--to`. Rows flagged already
     /// keep their flag and are not counted. Prints how many rows it flagged per level.
     Reflag(reflag::Args),
+    /// Build, list and drop the indexes over recalculated channels (`[[index.feature]]`).
+    ///
+    /// A feature index keeps, per device, a hierarchy of time buckets of one channel
+    /// (e.g. 1d/1h/10m/1m, aligned to UTC midnight) with count, sum, sum of squares,
+    /// min, max, first and last. Once built, every write-back keeps it exact: the
+    /// buckets the written rows fall in are recorded with the rows and recomputed after
+    /// the batch (and at start-up of `once` and `run`). Writes that are never flagged,
+    /// deleted rows and dropped partitions reach it only through `index build`.
+    /// An undeclared channel is a usage error (exit 2) naming the declared ones.
+    #[command(subcommand_required = true)]
+    Index(index::Args),
 }
 
 /// A mistake in what the user asked for (beyond what clap checks): exit code 2.
@@ -330,6 +342,7 @@ pub fn main() -> ExitCode {
         Command::Reflag(args) => reflag::run(args, &cli.global),
         Command::Prune(args) => prune::run(args, &cli.global),
         Command::Healthcheck(args) => healthcheck::run(args, &cli.global),
+        Command::Index(args) => index::run(args, &cli.global),
     };
     match outcome {
         Ok(code) => code,

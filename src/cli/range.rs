@@ -30,6 +30,6 @@ impl DateRange {
 }
 
 /// A `--from` / `--to` date.
-fn parse_date(s: &str) -> Result<NaiveDate, String> {
+pub(super) fn parse_date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("'{s}' is not a date YYYY-MM-DD"))
 }

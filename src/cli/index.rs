@@ -1,0 +1,436 @@
+//! `recalcd index build | list | drop`: the built indexes over recalculated channels.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use indicatif::{ProgressBar, ProgressStyle};
+use recalcd::config::{Config, FeatureIndexConfig};
+use recalcd::index::feature::{build, Levels};
+use recalcd::index::{datetime, micros, Micros};
+use recalcd::store::index::{Built, IndexStore, FEATURE};
+use recalcd::store::{self, AnyStore, Store};
+
+use super::GlobalArgs;
+
+/// Arguments of `recalcd index`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: IndexCommand,
+}
+
+/// What to do with the indexes.
+#[derive(Debug, clap::Subcommand)]
+enum IndexCommand {
+    /// Build (or rebuild) an index from the stored rows, with a progress bar.
+    ///
+    /// Reads the data rows of the channel device by device, one coarsest bucket (e.g.
+    /// a day) at a time, and replaces the buckets of that span: memory stays at one
+    /// span's rows whatever the range. Without --from/--to it builds the whole range
+    /// of the stored rows; with them, the days from --from to --to (both inclusive,
+    /// widened to whole coarsest buckets). An index built with other parameters (levels,
+    /// devices) than declared is dropped and rebuilt over the given range. Rows a
+    /// producer wrote without flagging them, deleted rows and dropped partitions reach
+    /// the index only through this command.
+    Build(BuildArgs),
+    /// List every declared and built index: kind, channel, levels, devices, built
+    /// range, size, staleness (buckets waiting to be recomputed) and values that are
+    /// not numbers; a declared index not built, or built with other parameters than
+    /// declared, says so.
+    List,
+    /// Drop a built index (its buckets and its catalogue record); the declaration in
+    /// the configuration stays.
+    Drop(DropArgs),
+}
+
+/// The kinds of index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Kind {
+    /// Hierarchical time buckets with count, sum, sum of squares, min, max, first and
+    /// last (`[[index.feature]]`).
+    Feature,
+}
+
+/// `recalcd index build`.
+#[derive(Debug, clap::Args)]
+struct BuildArgs {
+    /// The kind of index (needed only where one channel has indexes of several kinds).
+    #[arg(long, value_enum, default_value = "feature")]
+    kind: Kind,
+    /// The channel, as declared in `[[index.feature]]` (case-insensitive).
+    #[arg(long)]
+    channel: String,
+    /// Only this device.
+    #[arg(long, value_name = "N")]
+    id: Option<i32>,
+    /// First day to build (inclusive), YYYY-MM-DD; with --to.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::range::parse_date, requires = "to")]
+    from: Option<NaiveDate>,
+    /// Last day to build (inclusive), YYYY-MM-DD; with --from.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::range::parse_date, requires = "from")]
+    to: Option<NaiveDate>,
+}
+
+/// `recalcd index drop`.
+#[derive(Debug, clap::Args)]
+struct DropArgs {
+    /// The kind of index.
+    #[arg(long, value_enum, default_value = "feature")]
+    kind: Kind,
+    /// The channel (case-insensitive).
+    #[arg(long)]
+    channel: String,
+}
+
+/// Runs `recalcd index …`.
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let config = global.load_config()?;
+    super::init_logging(&config.log);
+    match args.command {
+        IndexCommand::Build(a) => build_index(a, &config),
+        IndexCommand::List => list(&config),
+        IndexCommand::Drop(a) => drop_index(a, &config),
+    }
+}
+
+/// The declared feature index of `channel`, or a usage error naming the declared ones.
+fn declared<'a>(config: &'a Config, channel: &str) -> anyhow::Result<&'a FeatureIndexConfig> {
+    config.index.feature(channel).ok_or_else(|| {
+        super::usage(format!(
+            "--channel {channel}: no feature index is declared for it; declared: {}",
+            config.index.declared_channels()
+        ))
+    })
+}
+
+async fn open(config: &Config) -> anyhow::Result<(AnyStore, IndexStore)> {
+    let data = store::connect(config).await?;
+    data.check_schema().await?;
+    let index = IndexStore::connect(config).await?;
+    Ok((data, index))
+}
+
+fn build_index(args: BuildArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let Kind::Feature = args.kind;
+    let decl = declared(config, &args.channel)?;
+    if let Some(id) = args.id {
+        if !decl.covers(id) {
+            return Err(super::usage(format!(
+                "--id {id}: the index of `{}` covers only devices {}",
+                decl.channel,
+                decl.params().split("devices=").nth(1).unwrap_or("")
+            )));
+        }
+    }
+    let levels = decl.levels.clone();
+    let coarse = levels.length(0);
+    let range = match (args.from, args.to) {
+        (Some(from), Some(to)) => {
+            if from > to {
+                return Err(super::usage(format!("--from {from} is after --to {to}")));
+            }
+            let a = micros(from.and_time(chrono::NaiveTime::MIN));
+            let b = micros(to.and_time(chrono::NaiveTime::MIN)) + recalcd::index::DAY;
+            Some((
+                levels.bucket_start(0, a),
+                levels.bucket_start(0, b - 1) + coarse,
+            ))
+        }
+        _ => None,
+    };
+    super::runtime()?.block_on(async {
+        let started = Instant::now();
+        let (data, mut index) = open(config).await?;
+        let params = decl.params();
+        let existing = index.built(&decl.channel).await?;
+        let (mut built, fresh) = match existing {
+            Some(b) if b.params == params && b.levels.is_some() => (b, false),
+            other => {
+                if let Some(b) = other {
+                    eprintln!(
+                        "note: the index of `{}` was built with {} and is declared with {}: rebuilding it",
+                        decl.channel, b.params, params
+                    );
+                }
+                (
+                    index.create(&config.tables, &decl.channel, &params).await?,
+                    true,
+                )
+            }
+        };
+        // The devices: those with rows in the range, and those the index holds (their
+        // buckets in the range are replaced too, by nothing if their rows are gone).
+        let mut devices: std::collections::BTreeMap<i32, (Micros, Micros)> = Default::default();
+        for (id, first, last) in data.data_extent(range).await? {
+            let span = range.unwrap_or((
+                levels.bucket_start(0, first),
+                levels.bucket_start(0, last) + coarse,
+            ));
+            devices.insert(id, span);
+        }
+        if !fresh {
+            for id in index.devices(&built).await? {
+                if let Some(span) = range {
+                    devices.entry(id).or_insert(span);
+                } else {
+                    devices.entry(id).or_insert((0, 0));
+                }
+            }
+        }
+        devices.retain(|id, _| decl.covers(*id) && args.id.is_none_or(|want| want == *id));
+        let chunks: u64 = devices
+            .values()
+            .map(|(a, b)| ((b - a).max(0) / coarse) as u64)
+            .sum();
+        let bar = progress(chunks, &decl.channel, &levels);
+        let (mut values, mut buckets) = (0u64, 0u64);
+        for (&id, &(from, to)) in &devices {
+            if range.is_none() && !fresh {
+                // The whole device is rebuilt: its buckets outside its rows go too.
+                index
+                    .replace_buckets(&built, id, (Micros::MIN / 4, Micros::MAX / 4), &[])
+                    .await?;
+            }
+            let mut at = from;
+            while at < to {
+                let span = (at, at + coarse);
+                let points = data.load_points(&decl.channel, id, &[span]).await?;
+                values += points.len() as u64;
+                let all: Vec<_> = build(&levels, &points).into_iter().flatten().collect();
+                buckets += all.len() as u64;
+                index.replace_buckets(&built, id, span, &all).await?;
+                bar.inc(1);
+                bar.set_message(format!("device {id}, {values} values"));
+                at += coarse;
+            }
+            if from < to {
+                built.range = Some(built.range.map_or((from, to), |(f, t)| {
+                    (f.min(from), t.max(to))
+                }));
+            }
+        }
+        bar.finish_and_clear();
+        if built.range.is_none() {
+            built.range = range;
+        }
+        let size = index.size(&built).await?;
+        built.points = size.points;
+        built.other = size.other;
+        built.built_at = chrono::Utc::now().naive_utc();
+        index.record(&built).await?;
+        println!(
+            "built the feature index of `{}` ({}): {} device(s), {}, {} values read, {} buckets written in {:.2} s",
+            decl.channel,
+            levels,
+            devices.len(),
+            range_text(built.range),
+            values,
+            buckets,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn progress(total: u64, channel: &str, levels: &Levels) -> ProgressBar {
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
+    let style = ProgressStyle::with_template(
+        "{prefix} [{bar:40}] {pos}/{len} spans, {elapsed} ({eta} left) {msg}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_prefix(format!("indexing {channel} ({levels})"));
+    bar
+}
+
+/// `2024-04-01 .. 2024-04-30` (the last day included), or `nothing built`.
+fn range_text(range: Option<(Micros, Micros)>) -> String {
+    match range {
+        Some((a, b)) if a < b => {
+            let day = |t: Micros| datetime(t).format("%Y-%m-%d %H:%M").to_string();
+            format!("{} .. {}", day(a), day(b))
+        }
+        _ => "nothing built".into(),
+    }
+}
+
+fn list(config: &Config) -> anyhow::Result<ExitCode> {
+    super::runtime()?.block_on(async {
+        let (data, index) = open(config).await?;
+        let catalogue = index.catalogue().await?;
+        let dirty = data.dirty_counts().await?;
+        let mut lines = vec![[
+            "kind".to_string(),
+            "channel".into(),
+            "levels".into(),
+            "devices".into(),
+            "range".into(),
+            "size".into(),
+            "stale".into(),
+            "not numbers".into(),
+            "state".into(),
+        ]];
+        let stale = |channel: &str| {
+            dirty
+                .iter()
+                .find(|(c, _)| c == channel)
+                .map_or(0, |(_, n)| *n)
+        };
+        let mut shown: Vec<&Built> = Vec::new();
+        for decl in &config.index.feature {
+            let key = decl.channel.to_lowercase();
+            let built = catalogue
+                .iter()
+                .find(|b| b.kind == FEATURE && b.channel == key);
+            let devices = decl
+                .devices
+                .as_ref()
+                .map_or("all".to_string(), |d| {
+                    d.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+                });
+            let mut line = [
+                FEATURE.to_string(),
+                decl.channel.clone(),
+                decl.levels.to_string(),
+                devices,
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "declared, not built".into(),
+            ];
+            if let Some(b) = built {
+                shown.push(b);
+                fill(&index, b, &mut line, stale(&key)).await?;
+                if b.params != decl.params() {
+                    line[8] = format!(
+                        "built with other parameters ({}) than declared: rebuild it",
+                        b.params
+                    );
+                }
+            }
+            lines.push(line);
+        }
+        for b in catalogue.iter().filter(|b| !shown.contains(b)) {
+            let mut line = [
+                b.kind.clone(),
+                b.channel.clone(),
+                b.params.clone(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "built, not declared (drop it with `recalcd index drop`)".into(),
+            ];
+            fill(&index, b, &mut line, stale(&b.channel)).await?;
+            lines.push(line);
+        }
+        if lines.len() == 1 {
+            println!(
+                "no index declared or built (declare one with [[index.feature]] in the configuration)"
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        print_table(&lines);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Fills the built columns of a `list` line.
+async fn fill(
+    index: &IndexStore,
+    b: &Built,
+    line: &mut [String; 9],
+    stale: u64,
+) -> anyhow::Result<()> {
+    line[4] = range_text(b.range);
+    match index.size(b).await {
+        Ok(size) => {
+            line[3] = if line[3] == "-" {
+                let d = index.devices(b).await?;
+                d.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+            } else {
+                line[3].clone()
+            };
+            line[5] = match size.bytes {
+                Some(bytes) => format!("{} buckets, {}", size.buckets, human_bytes(bytes)),
+                None => format!("{} buckets", size.buckets),
+            };
+            line[7] = size.other.to_string();
+        }
+        Err(e) => line[5] = format!("unknown ({e})"),
+    }
+    line[6] = if stale == 0 {
+        "0".into()
+    } else {
+        format!("{stale} buckets")
+    };
+    line[8] = "built".into();
+    Ok(())
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn print_table(lines: &[[String; 9]]) {
+    let mut widths = [0usize; 9];
+    for l in lines {
+        for (w, c) in widths.iter_mut().zip(l) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for l in lines {
+        let mut out = String::new();
+        for (i, (c, w)) in l.iter().zip(widths).enumerate() {
+            if i + 1 == l.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        println!("{}", out.trim_end());
+    }
+}
+
+fn drop_index(args: DropArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let Kind::Feature = args.kind;
+    super::runtime()?.block_on(async {
+        let mut index = IndexStore::connect(config).await?;
+        let built = index.built(&args.channel).await?;
+        if built.is_none() && config.index.feature(&args.channel).is_none() {
+            return Err(super::usage(format!(
+                "--channel {}: no feature index is declared or built for it; declared: {}",
+                args.channel,
+                config.index.declared_channels()
+            )));
+        }
+        if index.drop_index(&args.channel).await? {
+            println!("dropped the feature index of `{}`", args.channel);
+        } else {
+            println!(
+                "the feature index of `{}` is not built: nothing to drop",
+                args.channel
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
