@@ -189,7 +189,7 @@ fn build_index(args: BuildArgs, config: &Config) -> anyhow::Result<ExitCode> {
             if range.is_none() && !fresh {
                 // The whole device is rebuilt: its buckets outside its rows go too.
                 index
-                    .replace_buckets(&built, id, (Micros::MIN / 4, Micros::MAX / 4), &[])
+                    .replace_buckets(&built, id, recalcd::store::index::ALL_TIME, &[])
                     .await?;
             }
             let mut at = from;

@@ -23,6 +23,13 @@ use crate::index::{datetime, micros, Micros, Point};
 pub use super::postgres::index::PgIndex;
 pub use super::questdb::index::QuestIndex;
 
+/// Every time the stores can hold: `[0001-01-01, 10000-01-01)` (PostgreSQL's
+/// timestamps go further, chrono's and QuestDB's not as far back as that).
+pub const ALL_TIME: (Micros, Micros) = (
+    -62_135_596_800 * crate::index::SECOND,
+    253_402_300_800 * crate::index::SECOND,
+);
+
 /// The kind of the feature index, as the catalogue records it.
 pub const FEATURE: &str = "feature";
 

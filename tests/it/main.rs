@@ -16,6 +16,7 @@ mod engine_forms;
 mod engine_once;
 mod faults;
 mod http;
+mod index_store;
 mod pipeline;
 mod producer_text;
 mod questdb_ilp;

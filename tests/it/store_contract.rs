@@ -522,6 +522,7 @@ async fn write_back_clears_flags_and_records_errors(h: &Harness) {
                 equation: "hot".into(),
                 reason: "$tmp is empty".into(),
             }],
+            index_marks: vec![],
         })
         .await
         .unwrap();
@@ -713,6 +714,7 @@ async fn guard_keeps_what_a_producer_wrote_meanwhile(h: &Harness) {
             jobs: vec![job],
             days: vec![],
             errors,
+            index_marks: vec![],
         })
         .await
         .unwrap();

@@ -514,7 +514,7 @@ impl PgStore {
         range: Option<(Micros, Micros)>,
     ) -> Result<Vec<(i32, Micros, Micros)>, StoreError> {
         let what = "finding the devices and range to index";
-        let (from, to) = range.unwrap_or((Micros::MIN / 2, Micros::MAX / 2));
+        let (from, to) = range.unwrap_or(crate::store::index::ALL_TIME);
         let rows = self
             .client
             .query(

@@ -1,0 +1,450 @@
+//! The feature index's storage, maintenance and `recalcd index` commands through the
+//! real binary, on both stores (`index_store::postgres::*`, `index_store::questdb::*`).
+//! On QuestDB the index lives in a PostgreSQL database of its own (data in QuestDB,
+//! index in PostgreSQL); on PostgreSQL in the data store, and in a second database in
+//! `index_in_another_postgres_database`.
+//!
+//! Every comparison is with `index::feature::build` over the points the test reads
+//! from the stored rows itself (its own small `conjoined` reader), not with what
+//! recalcd read.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use recalcd::config::index::{RawFeatureIndex, RawIndex};
+use recalcd::config::Config;
+use recalcd::index::feature::{build, Bucket, Levels};
+use recalcd::index::{Micros, Point};
+use recalcd::store::index::IndexStore;
+
+use crate::support::{unique, Harness, TestDb};
+
+on_both_stores!(
+    build_stores_the_buckets_of_the_stored_rows,
+    recomputed_rows_update_the_buckets_as_a_fresh_build,
+    marks_survive_an_index_database_outage_and_are_recomputed_at_next_start,
+    list_and_drop,
+    bad_index_input_is_a_usage_error,
+);
+
+const LEVELS: [&str; 4] = ["1d", "1h", "10m", "1m"];
+
+/// A test's store, its index database (when not the data store) and config file.
+struct Setup<'a> {
+    h: &'a Harness,
+    _index_db: Option<TestDb>,
+    index_url: Option<String>,
+    path: PathBuf,
+}
+
+impl Setup<'_> {
+    /// Declares `tmp` (raw, every device) and `dbl` (computed, devices 5 and 7); `extra`
+    /// is appended to the file.
+    fn new<'h>(h: &'h Harness, separate: bool, extra: &str) -> Setup<'h> {
+        let index_db = (separate || !h.is_postgres()).then(TestDb::create_blocking);
+        let index_url = index_db.as_ref().map(|d| d.url.clone());
+        let dir = std::env::temp_dir().join(unique("recalcd-index-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("recalcd.toml");
+        let s = Setup {
+            h,
+            _index_db: index_db,
+            index_url,
+            path,
+        };
+        s.write_config(&LEVELS, extra);
+        s
+    }
+
+    fn write_config(&self, tmp_levels: &[&str], extra: &str) {
+        let mut text = String::from("[log]\nlevel = \"warn\"\n[index]\n");
+        if let Some(u) = &self.index_url {
+            text.push_str(&format!("database_url = \"{u}\"\n"));
+        }
+        let quoted: Vec<String> = tmp_levels.iter().map(|l| format!("\"{l}\"")).collect();
+        text.push_str(&format!(
+            "[[index.feature]]\nchannel = \"tmp\"\nlevels = [{}]\n",
+            quoted.join(", ")
+        ));
+        text.push_str(
+            "[[index.feature]]\nchannel = \"DBL\"\nlevels = [\"1d\", \"1h\", \"10m\", \"1m\"]\ndevices = [5, 7]\n",
+        );
+        text.push_str(extra);
+        std::fs::write(&self.path, text).unwrap();
+    }
+
+    /// The configuration the binary reads (for the library calls of the test).
+    fn config(&self) -> Config {
+        let mut c = self.h.config.clone();
+        c.index = RawIndex {
+            database_url: self.index_url.clone(),
+            feature: vec![
+                RawFeatureIndex {
+                    channel: "tmp".into(),
+                    levels: LEVELS.iter().map(|s| s.to_string()).collect(),
+                    unit: None,
+                    devices: None,
+                },
+                RawFeatureIndex {
+                    channel: "dbl".into(),
+                    levels: LEVELS.iter().map(|s| s.to_string()).collect(),
+                    unit: None,
+                    devices: Some(vec![5, 7]),
+                },
+            ],
+        }
+        .validate()
+        .unwrap();
+        c
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.h
+            .command()
+            .args(args)
+            .arg("--config")
+            .arg(&self.path)
+            .arg("--database-url")
+            .arg(self.h.url())
+            .envs(env.iter().copied())
+            .output()
+            .expect("run recalcd")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, &[]);
+        assert!(
+            out.status.success(),
+            "recalcd {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Rows of devices 5, 7 and 9 over two days at irregular times: `x` always, `tmp`
+    /// a number, a string (`hot`) or absent; `dbl = x * 2` computed by `once`.
+    fn load(&self) {
+        self.ok(&["migrate"]);
+        let mut values = Vec::new();
+        for id in [5, 7, 9] {
+            for k in 0..700i64 {
+                let t = chrono::NaiveDate::from_ymd_opt(2024, 3, 1)
+                    .unwrap()
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap()
+                    + chrono::Duration::seconds(k * 251 + i64::from(id) * 7);
+                let x = ((k * 37 + i64::from(id)) % 50) as f64 / 4.0;
+                let tmp = match k % 13 {
+                    0 => "tmp=hot;".to_string(),
+                    5 => String::new(),
+                    _ => format!("tmp={};", (k % 41) as f64 - 10.5),
+                };
+                let at = t.format("%Y-%m-%d %H:%M:%S");
+                values.push(format!("('{at}', '{at}', {id}, 1, 'x={x};{tmp}')"));
+            }
+        }
+        self.h.exec(&format!(
+            r#"INSERT INTO {{equations}} ("type", id, name, eq) VALUES (1, 0, 'dbl', '* $x 2');
+               INSERT INTO {{data}} (datetime, data_time, id, recalc, conjoined) VALUES {};"#,
+            values.join(",\n")
+        ));
+        self.ok(&["once"]);
+    }
+
+    /// The points of `channel` of device `id`, read by the test from the stored rows.
+    fn points(&self, channel: &str, id: i32) -> Vec<Point> {
+        let rows = self.h.query(&format!(
+            "SELECT datetime, conjoined FROM {{data}} WHERE id = {id} ORDER BY datetime"
+        ));
+        let mut out = Vec::new();
+        for r in rows {
+            let t = parse_time(r[0].as_deref().unwrap());
+            let text = r[1].clone().unwrap_or_default();
+            let last = text
+                .split(';')
+                .filter_map(|e| e.split_once('='))
+                .filter(|(n, _)| n.trim().eq_ignore_ascii_case(channel))
+                .last();
+            if let Some((_, v)) = last {
+                out.push(Point {
+                    t,
+                    v: v.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
+                });
+            }
+        }
+        out
+    }
+
+    /// The stored buckets of every level of device `id`, as `build` lists them.
+    fn stored(&self, channel: &str, id: i32) -> Vec<Vec<Bucket>> {
+        let config = self.config();
+        let channel = channel.to_string();
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let index = IndexStore::connect(&config).await.expect("index store");
+                    let built = index
+                        .built(&channel)
+                        .await
+                        .expect("catalogue")
+                        .expect("built");
+                    let mut out = Vec::new();
+                    for level in 0..LEVELS.len() {
+                        out.push(
+                            index
+                                .load_buckets(&built, id, level, &[recalcd::store::index::ALL_TIME])
+                                .await
+                                .expect("buckets"),
+                        );
+                    }
+                    out
+                })
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// Asserts that the stored buckets of `channel` and device `id` are those of its
+    /// stored rows.
+    fn assert_exact(&self, channel: &str, id: i32) {
+        let levels = levels();
+        let want = build(&levels, &self.points(channel, id));
+        let got = self.stored(channel, id);
+        assert_eq!(got.len(), want.len());
+        for (level, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(
+                g.len(),
+                w.len(),
+                "{channel} device {id} level {level}: bucket count"
+            );
+            for (a, b) in g.iter().zip(w) {
+                assert_eq!((a.level, a.start), (b.level, b.start));
+                let (fa, fb) = (a.features, b.features);
+                assert_eq!((fa.count, fa.other), (fb.count, fb.other), "at {}", b.start);
+                assert_eq!((fa.min, fa.max), (fb.min, fb.max), "at {}", b.start);
+                assert_eq!((fa.first, fa.last), (fb.first, fb.last), "at {}", b.start);
+                let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * (1.0 + y.abs());
+                assert!(close(fa.sum, fb.sum) && close(fa.sum_sq, fb.sum_sq));
+            }
+        }
+        assert!(
+            want[3].len() > 100,
+            "the data fill many finest buckets ({})",
+            want[3].len()
+        );
+    }
+
+    fn dirty(&self) -> i64 {
+        let pending = if self.h.is_postgres() {
+            ""
+        } else {
+            " WHERE pending"
+        };
+        self.h.count(&format!(
+            "SELECT count(*) FROM {}{pending}",
+            self.h.config.tables.index_dirty
+        ))
+    }
+}
+
+fn levels() -> Levels {
+    let s = recalcd::index::SECOND;
+    Levels::new(vec![86_400 * s, 3_600 * s, 600 * s, 60 * s]).unwrap()
+}
+
+/// `2024-03-01 00:04:11` (PostgreSQL) or `2024-03-01T00:04:11.000000Z` (QuestDB).
+fn parse_time(s: &str) -> Micros {
+    let s = s.trim_end_matches('Z').replace('T', " ");
+    let t = chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M:%S%.f")
+        .unwrap_or_else(|e| panic!("{s}: {e}"));
+    recalcd::index::micros(t)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn build_stores_the_buckets_of_the_stored_rows(h: &Harness) {
+    let s = Setup::new(h, false, "");
+    s.load();
+    let out = s.ok(&["index", "build", "--channel", "tmp"]);
+    assert!(out.contains("built the feature index of `tmp` (1d/1h/10m/1m): 3 device(s)"), "{out}");
+    let out = s.ok(&["index", "build", "--channel", "dbl"]);
+    assert!(out.contains("2 device(s)"), "{out}");
+    for id in [5, 7, 9] {
+        s.assert_exact("tmp", id);
+    }
+    s.assert_exact("dbl", 5);
+    s.assert_exact("dbl", 7);
+    // A rebuild of one day of one device changes nothing.
+    s.ok(&[
+        "index", "build", "--channel", "tmp", "--id", "7", "--from", "2024-03-02", "--to",
+        "2024-03-02",
+    ]);
+    s.assert_exact("tmp", 7);
+    // A row changed without a flag reaches the index through a rebuild of its range.
+    h.exec("UPDATE {data} SET conjoined = 'x=1;tmp=999;' WHERE id = 9 AND datetime = '2024-03-01 00:01:03'");
+    s.ok(&["index", "build", "--channel", "tmp", "--from", "2024-03-01", "--to", "2024-03-01"]);
+    s.assert_exact("tmp", 9);
+    assert_eq!(s.stored("tmp", 9)[0][0].features.max, 999.0);
+}
+
+fn recomputed_rows_update_the_buckets_as_a_fresh_build(h: &Harness) {
+    let s = Setup::new(h, false, "");
+    s.load();
+    s.ok(&["index", "build", "--channel", "dbl"]);
+    let before = s.stored("dbl", 5);
+    h.exec("UPDATE {equations} SET eq = '* $x 3' WHERE name = 'dbl'");
+    s.ok(&["reflag", "--from", "2024-03-02", "--to", "2024-03-02"]);
+    s.ok(&["once"]);
+    assert_eq!(s.dirty(), 0, "every mark was cleared");
+    s.assert_exact("dbl", 5);
+    s.assert_exact("dbl", 7);
+    let after = s.stored("dbl", 5);
+    assert_eq!(before[0][0], after[0][0], "March 1 untouched");
+    assert_ne!(before[0][1], after[0][1], "March 2 recomputed");
+}
+
+fn marks_survive_an_index_database_outage_and_are_recomputed_at_next_start(h: &Harness) {
+    let s = Setup::new(h, false, "");
+    s.load();
+    s.ok(&["index", "build", "--channel", "dbl"]);
+    h.exec("UPDATE {equations} SET eq = '+ $x 1000' WHERE name = 'dbl'");
+    s.ok(&["reflag", "--from", "2024-02-29", "--to", "2024-03-03"]);
+    // The write-back happens; the index database is unreachable, so maintenance fails
+    // and the marks stay.
+    let down = [(
+        "RECALCD__INDEX__DATABASE_URL",
+        "postgres://postgres@127.0.0.1:1/nowhere",
+    )];
+    let out = s.run(&["once"], &down);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot bring the indexes up to date"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(s.dirty() > 0, "the marks were kept");
+    let list = s.ok(&["index", "list"]);
+    let line = list.lines().find(|l| l.contains("DBL")).unwrap();
+    assert!(line.contains(" buckets  "), "staleness shown: {list}");
+    // The next start recomputes them.
+    s.ok(&["once"]);
+    assert_eq!(s.dirty(), 0);
+    s.assert_exact("dbl", 5);
+    s.assert_exact("dbl", 7);
+    assert!(s.stored("dbl", 5)[0][0].features.min >= 1000.0);
+}
+
+fn list_and_drop(h: &Harness) {
+    let s = Setup::new(
+        h,
+        false,
+        "[[index.feature]]\nchannel = \"never\"\nlevels = [\"1h\"]\n",
+    );
+    s.load();
+    s.ok(&["index", "build", "--channel", "TMP"]);
+    let list = s.ok(&["index", "list"]);
+    let line = |name: &str| {
+        list.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("{name} in {list}"))
+            .to_string()
+    };
+    let tmp = line("tmp");
+    assert!(tmp.starts_with("feature"), "{tmp}");
+    assert!(tmp.contains("1d/1h/10m/1m") && tmp.contains("all"), "{tmp}");
+    assert!(tmp.contains("2024-03-01 00:00 .. 2024-03-04 00:00"), "{tmp}");
+    assert!(tmp.ends_with("built"), "{tmp}");
+    // The strings `hot` of the three devices: k % 13 == 0 for k in 0..700.
+    let hot = 3 * (0..700).filter(|k| k % 13 == 0).count();
+    assert!(tmp.contains(&format!("  {hot}  ")), "{hot} not numbers: {tmp}");
+    if h.is_postgres() {
+        assert!(tmp.contains(" kB") || tmp.contains(" MB"), "{tmp}");
+    }
+    assert!(line("DBL").ends_with("declared, not built"), "{list}");
+    assert!(line("never").ends_with("declared, not built"), "{list}");
+    // Declared with other levels now: list says so.
+    s.write_config(&["1d", "1h"], "");
+    let list = s.ok(&["index", "list"]);
+    assert!(list.contains("built with other parameters (1d/1h/10m/1m)"), "{list}");
+    let out = s.ok(&["index", "drop", "--channel", "tmp"]);
+    assert!(out.contains("dropped"), "{out}");
+    let list = s.ok(&["index", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.contains("tmp") && l.ends_with("declared, not built")),
+        "{list}"
+    );
+    let out = s.ok(&["index", "drop", "--channel", "tmp"]);
+    assert!(out.contains("nothing to drop"), "{out}");
+}
+
+fn bad_index_input_is_a_usage_error(h: &Harness) {
+    let s = Setup::new(h, false, "");
+    s.ok(&["migrate"]);
+    for (args, says) in [
+        (
+            vec!["index", "build", "--channel", "temp"],
+            "--channel temp: no feature index is declared for it; declared: tmp, DBL",
+        ),
+        (
+            vec!["index", "build", "--channel", "dbl", "--id", "9"],
+            "--id 9: the index of `DBL` covers only devices 5,7",
+        ),
+        (
+            vec![
+                "index", "build", "--channel", "tmp", "--from", "2024-03-05", "--to", "2024-03-01",
+            ],
+            "--from 2024-03-05 is after --to 2024-03-01",
+        ),
+        (
+            vec!["index", "build", "--channel", "tmp", "--from", "2024-03-05"],
+            "--to",
+        ),
+        (
+            vec!["index", "drop", "--channel", "temp"],
+            "no feature index is declared or built for it; declared: tmp, DBL",
+        ),
+    ] {
+        let out = s.run(&args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+    // A bad declaration names the index and the level.
+    s.write_config(&["1h", "7m"], "");
+    let out = s.run(&["index", "list"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("index `tmp`: level `7m`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn index_in_another_postgres_database() {
+    let h = Harness::postgres_blocking();
+    let s = Setup::new(&h, true, "");
+    s.load();
+    s.ok(&["index", "build", "--channel", "tmp"]);
+    s.assert_exact("tmp", 5);
+    // The catalogue and buckets are in the index database, not the data store.
+    let index_db = s._index_db.as_ref().unwrap();
+    let n = index_db.query_blocking("SELECT count(*) FROM recalcd_index_feature_tmp");
+    assert_ne!(n[0][0].as_deref(), Some("0"));
+    assert_eq!(
+        h.count("SELECT count(*) FROM information_schema.tables WHERE table_name = 'recalcd_index_feature_tmp'"),
+        0
+    );
+    // Maintenance writes there too.
+    h.exec("UPDATE {equations} SET eq = '* $x 5' WHERE name = 'dbl'");
+    s.ok(&["index", "build", "--channel", "dbl"]);
+    s.ok(&["reflag", "--from", "2024-03-01", "--to", "2024-03-02"]);
+    s.ok(&["once"]);
+    assert_eq!(s.dirty(), 0);
+    s.assert_exact("dbl", 7);
+}
