@@ -25,6 +25,7 @@ on_both_stores!(
     marks_survive_an_index_database_outage_and_are_recomputed_at_next_start,
     list_and_drop,
     bad_index_input_is_a_usage_error,
+    the_read_api_of_the_search,
 );
 
 const LEVELS: [&str; 4] = ["1d", "1h", "10m", "1m"];
@@ -447,4 +448,107 @@ fn index_in_another_postgres_database() {
     s.ok(&["once"]);
     assert_eq!(s.dirty(), 0);
     s.assert_exact("dbl", 7);
+}
+
+/// Runs `f` with the data store and the index database of `s`, on a runtime of its own.
+fn with_stores<T: Send + 'static>(
+    s: &Setup<'_>,
+    f: impl FnOnce(
+            recalcd::store::AnyStore,
+            IndexStore,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>
+        + Send
+        + 'static,
+) -> T {
+    let config = s.config();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let data = recalcd::store::connect(&config).await.expect("data store");
+                let index = IndexStore::connect(&config).await.expect("index store");
+                f(data, index).await
+            })
+    })
+    .join()
+    .unwrap()
+}
+
+fn the_read_api_of_the_search(h: &Harness) {
+    let s = Setup::new(h, false, "");
+    s.load();
+    s.ok(&["index", "build", "--channel", "tmp"]);
+    let at = |d: u32, hh: u32, mm: u32| {
+        recalcd::index::micros(
+            chrono::NaiveDate::from_ymd_opt(2024, 3, d)
+                .unwrap()
+                .and_hms_opt(hh, mm, 0)
+                .unwrap(),
+        )
+    };
+    let minute = 60 * recalcd::index::SECOND;
+    let spans = vec![
+        (at(1, 1, 0), at(1, 2, 0)),
+        (at(1, 1, 30), at(1, 3, 0)),
+        (at(2, 0, 0), at(2, 0, 10)),
+    ];
+    let want: Vec<Point> = s
+        .points("tmp", 7)
+        .into_iter()
+        .filter(|p| (at(1, 1, 0)..at(1, 3, 0)).contains(&p.t) || (at(2, 0, 0)..at(2, 0, 10)).contains(&p.t))
+        .collect();
+    assert!(want.iter().any(|p| p.v.is_none()) && want.len() > 20);
+    let range = (at(1, 0, 0), at(3, 0, 0));
+    let (devices, points, trusted) = with_stores(&s, move |data, index| {
+        Box::pin(async move {
+            let built = index.built("TMP").await.unwrap().unwrap();
+            (
+                index.devices(&built).await.unwrap(),
+                data.load_points("tmp", 7, &spans).await.unwrap(),
+                data.untrusted("tmp", 7, minute, range).await.unwrap(),
+            )
+        })
+    });
+    assert_eq!(devices, vec![5, 7, 9]);
+    assert_eq!(points, want);
+    assert_eq!(trusted, vec![], "nothing flagged or marked");
+
+    // Rows still flagged are not trusted: their finest buckets.
+    h.exec("UPDATE {data} SET recalc = 1 WHERE id = 7 AND datetime >= '2024-03-01 05:00' AND datetime < '2024-03-01 05:10'");
+    let flagged: Vec<(Micros, Micros)> = s
+        .points("x", 7)
+        .iter()
+        .filter(|p| (at(1, 5, 0)..at(1, 5, 10)).contains(&p.t))
+        .map(|p| (p.t / minute * minute, p.t / minute * minute + minute))
+        .collect();
+    assert!(flagged.len() >= 2);
+    let untrusted = with_stores(&s, move |data, _| {
+        Box::pin(async move { data.untrusted("TMP", 7, minute, range).await.unwrap() })
+    });
+    assert_eq!(untrusted, flagged);
+    // Recomputed while the index database is down: no longer flagged, but marked.
+    let down = [(
+        "RECALCD__INDEX__DATABASE_URL",
+        "postgres://postgres@127.0.0.1:1/nowhere",
+    )];
+    assert!(s.run(&["once"], &down).status.success());
+    assert_eq!(h.count("SELECT count(*) FROM {data} WHERE recalc > 0"), 0);
+    let untrusted = with_stores(&s, move |data, _| {
+        Box::pin(async move { data.untrusted("tmp", 7, minute, range).await.unwrap() })
+    });
+    assert_eq!(untrusted, flagged);
+    // A range cutting a marked bucket cuts its span.
+    let (a, b) = flagged[0];
+    let cut = with_stores(&s, move |data, _| {
+        Box::pin(async move { data.untrusted("tmp", 7, minute, (a + 1, b - 1)).await.unwrap() })
+    });
+    assert_eq!(cut, vec![(a + 1, b - 1)]);
+    s.ok(&["once"]);
+    let untrusted = with_stores(&s, move |data, _| {
+        Box::pin(async move { data.untrusted("tmp", 7, minute, range).await.unwrap() })
+    });
+    assert_eq!(untrusted, vec![]);
+    s.assert_exact("tmp", 7);
 }
