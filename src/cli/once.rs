@@ -61,7 +61,10 @@ pub fn run(_args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
 async fn maintain(maintainer: &mut Option<Maintainer>, store: &store::AnyStore) {
     if let Some(m) = maintainer {
         if let Err(e) = m.catch_up(store).await {
-            tracing::warn!(error = format!("{:#}", anyhow::Error::from(e)), "cannot bring the indexes up to date; the next run retries");
+            tracing::warn!(
+                error = format!("{:#}", anyhow::Error::from(e)),
+                "cannot bring the indexes up to date; the next run retries"
+            );
         }
     }
 }

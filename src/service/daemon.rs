@@ -476,10 +476,9 @@ impl Session {
         if self.revision == Some(revision) {
             return Ok(());
         }
-        let recalc =
-            Recalculator::load(&self.store, config.engine.clone(), config.poll.batch_size)
-                .await?
-                .with_indexes(config.index.clone());
+        let recalc = Recalculator::load(&self.store, config.engine.clone(), config.poll.batch_size)
+            .await?
+            .with_indexes(config.index.clone());
         let loaded = recalc.loaded();
         info!(
             equations = loaded.equations,

@@ -274,7 +274,7 @@ mod tests {
             datetime: t(at),
             data_time: t(at),
             id,
-            state: 0,
+            state: Some(0),
             user: None,
             gps: None,
             recalc: 0,
@@ -293,7 +293,12 @@ mod tests {
             .iter()
             .map(|m| (m.channel.clone(), m.id, m.start.format("%H:%M").to_string()))
             .collect();
-        let want = [("p", 7, "10:00"), ("p", 8, "10:00"), ("tmp", 7, "10:00"), ("tmp", 7, "10:01")];
+        let want = [
+            ("p", 7, "10:00"),
+            ("p", 8, "10:00"),
+            ("tmp", 7, "10:00"),
+            ("tmp", 7, "10:01"),
+        ];
         let want: Vec<(String, i32, String)> = want
             .iter()
             .map(|(c, i, s)| (c.to_string(), *i, s.to_string()))

@@ -499,7 +499,8 @@ impl AnyStore {
             return Ok(Vec::new());
         }
         let key = channel.to_lowercase();
-        let (dirty, flagged) = data_dispatch!(self, s => s.index_untrusted(&key, id, (from, to)).await)?;
+        let (dirty, flagged) =
+            data_dispatch!(self, s => s.index_untrusted(&key, id, (from, to)).await)?;
         let mut spans: Vec<(Micros, Micros)> = Vec::with_capacity(dirty.len() + flagged.len());
         for start in dirty {
             let s = micros(start);
@@ -601,9 +602,15 @@ mod tests {
     #[test]
     fn features_round_trip_their_storage() {
         let f = Features::of([
-            Point { t: 10, v: Some(2.0) },
+            Point {
+                t: 10,
+                v: Some(2.0),
+            },
             Point { t: 20, v: None },
-            Point { t: 30, v: Some(-1.0) },
+            Point {
+                t: 30,
+                v: Some(-1.0),
+            },
         ]);
         assert_eq!(StoredFeatures::of(&f).features(), f);
         assert_eq!(

@@ -164,8 +164,7 @@ impl Setup<'_> {
             let last = text
                 .split(';')
                 .filter_map(|e| e.split_once('='))
-                .filter(|(n, _)| n.trim().eq_ignore_ascii_case(channel))
-                .last();
+                .rfind(|(n, _)| n.trim().eq_ignore_ascii_case(channel));
             if let Some((_, v)) = last {
                 out.push(Point {
                     t,
@@ -272,7 +271,10 @@ fn build_stores_the_buckets_of_the_stored_rows(h: &Harness) {
     let s = Setup::new(h, false, "");
     s.load();
     let out = s.ok(&["index", "build", "--channel", "tmp"]);
-    assert!(out.contains("built the feature index of `tmp` (1d/1h/10m/1m): 3 device(s)"), "{out}");
+    assert!(
+        out.contains("built the feature index of `tmp` (1d/1h/10m/1m): 3 device(s)"),
+        "{out}"
+    );
     let out = s.ok(&["index", "build", "--channel", "dbl"]);
     assert!(out.contains("2 device(s)"), "{out}");
     for id in [5, 7, 9] {
@@ -282,13 +284,30 @@ fn build_stores_the_buckets_of_the_stored_rows(h: &Harness) {
     s.assert_exact("dbl", 7);
     // A rebuild of one day of one device changes nothing.
     s.ok(&[
-        "index", "build", "--channel", "tmp", "--id", "7", "--from", "2024-03-02", "--to",
+        "index",
+        "build",
+        "--channel",
+        "tmp",
+        "--id",
+        "7",
+        "--from",
+        "2024-03-02",
+        "--to",
         "2024-03-02",
     ]);
     s.assert_exact("tmp", 7);
     // A row changed without a flag reaches the index through a rebuild of its range.
     h.exec("UPDATE {data} SET conjoined = 'x=1;tmp=999;' WHERE id = 9 AND datetime = '2024-03-01 00:01:03'");
-    s.ok(&["index", "build", "--channel", "tmp", "--from", "2024-03-01", "--to", "2024-03-01"]);
+    s.ok(&[
+        "index",
+        "build",
+        "--channel",
+        "tmp",
+        "--from",
+        "2024-03-01",
+        "--to",
+        "2024-03-01",
+    ]);
     s.assert_exact("tmp", 9);
     assert_eq!(s.stored("tmp", 9)[0][0].features.max, 999.0);
 }
@@ -358,11 +377,17 @@ fn list_and_drop(h: &Harness) {
     let tmp = line("tmp");
     assert!(tmp.starts_with("feature"), "{tmp}");
     assert!(tmp.contains("1d/1h/10m/1m") && tmp.contains("all"), "{tmp}");
-    assert!(tmp.contains("2024-03-01 00:00 .. 2024-03-04 00:00"), "{tmp}");
+    assert!(
+        tmp.contains("2024-03-01 00:00 .. 2024-03-04 00:00"),
+        "{tmp}"
+    );
     assert!(tmp.ends_with("built"), "{tmp}");
     // The strings `hot` of the three devices: k % 13 == 0 for k in 0..700.
     let hot = 3 * (0..700).filter(|k| k % 13 == 0).count();
-    assert!(tmp.contains(&format!("  {hot}  ")), "{hot} not numbers: {tmp}");
+    assert!(
+        tmp.contains(&format!("  {hot}  ")),
+        "{hot} not numbers: {tmp}"
+    );
     if h.is_postgres() {
         assert!(tmp.contains(" kB") || tmp.contains(" MB"), "{tmp}");
     }
@@ -371,7 +396,10 @@ fn list_and_drop(h: &Harness) {
     // Declared with other levels now: list says so.
     s.write_config(&["1d", "1h"], "");
     let list = s.ok(&["index", "list"]);
-    assert!(list.contains("built with other parameters (1d/1h/10m/1m)"), "{list}");
+    assert!(
+        list.contains("built with other parameters (1d/1h/10m/1m)"),
+        "{list}"
+    );
     let out = s.ok(&["index", "drop", "--channel", "tmp"]);
     assert!(out.contains("dropped"), "{out}");
     let list = s.ok(&["index", "list"]);
@@ -398,7 +426,14 @@ fn bad_index_input_is_a_usage_error(h: &Harness) {
         ),
         (
             vec![
-                "index", "build", "--channel", "tmp", "--from", "2024-03-05", "--to", "2024-03-01",
+                "index",
+                "build",
+                "--channel",
+                "tmp",
+                "--from",
+                "2024-03-05",
+                "--to",
+                "2024-03-01",
             ],
             "--from 2024-03-05 is after --to 2024-03-01",
         ),
@@ -497,7 +532,9 @@ fn the_read_api_of_the_search(h: &Harness) {
     let want: Vec<Point> = s
         .points("tmp", 7)
         .into_iter()
-        .filter(|p| (at(1, 1, 0)..at(1, 3, 0)).contains(&p.t) || (at(2, 0, 0)..at(2, 0, 10)).contains(&p.t))
+        .filter(|p| {
+            (at(1, 1, 0)..at(1, 3, 0)).contains(&p.t) || (at(2, 0, 0)..at(2, 0, 10)).contains(&p.t)
+        })
         .collect();
     assert!(want.iter().any(|p| p.v.is_none()) && want.len() > 20);
     let range = (at(1, 0, 0), at(3, 0, 0));
@@ -542,7 +579,11 @@ fn the_read_api_of_the_search(h: &Harness) {
     // A range cutting a marked bucket cuts its span.
     let (a, b) = flagged[0];
     let cut = with_stores(&s, move |data, _| {
-        Box::pin(async move { data.untrusted("tmp", 7, minute, (a + 1, b - 1)).await.unwrap() })
+        Box::pin(async move {
+            data.untrusted("tmp", 7, minute, (a + 1, b - 1))
+                .await
+                .unwrap()
+        })
     });
     assert_eq!(cut, vec![(a + 1, b - 1)]);
     s.ok(&["once"]);

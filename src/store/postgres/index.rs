@@ -12,7 +12,8 @@ use crate::store::index::{channel_point, levels_of, Built, DirtyMark, IndexSize,
 use crate::store::StoreError;
 
 /// The columns of a bucket row after its key, in [`StoredFeatures`] order.
-const FEATURE_COLUMNS: &str = "count, other, sum, sum_sq, min, max, first_time, first_value, last_time, last_value";
+const FEATURE_COLUMNS: &str =
+    "count, other, sum, sum_sq, min, max, first_time, first_value, last_time, last_value";
 
 /// The catalogue and bucket tables of the feature index in a PostgreSQL database.
 pub struct PgIndex {
@@ -264,7 +265,11 @@ impl PgIndex {
             .collect()
     }
 
-    pub(crate) async fn size(&self, table: &str, coarsest: Micros) -> Result<IndexSize, StoreError> {
+    pub(crate) async fn size(
+        &self,
+        table: &str,
+        coarsest: Micros,
+    ) -> Result<IndexSize, StoreError> {
         let what = format!("measuring `{table}`");
         let sql = format!(
             r#"SELECT (SELECT count(*) FROM "{table}"),
@@ -439,7 +444,10 @@ impl PgStore {
         Ok((col(dirty)?, col(flagged)?))
     }
 
-    pub(crate) async fn index_dirty_marks(&self, limit: usize) -> Result<Vec<DirtyMark>, StoreError> {
+    pub(crate) async fn index_dirty_marks(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<DirtyMark>, StoreError> {
         let what = "reading the index's dirty log";
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self

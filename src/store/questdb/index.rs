@@ -114,7 +114,11 @@ impl QuestIndex {
         unsupported("listing a QuestDB feature index's devices")
     }
 
-    pub(crate) async fn size(&self, _table: &str, _coarsest: Micros) -> Result<IndexSize, StoreError> {
+    pub(crate) async fn size(
+        &self,
+        _table: &str,
+        _coarsest: Micros,
+    ) -> Result<IndexSize, StoreError> {
         unsupported("measuring a QuestDB feature index")
     }
 }
@@ -129,7 +133,8 @@ impl QuestStore {
     ) -> Result<Vec<Point>, StoreError> {
         let what = format!("reading `{channel}` of device {id}");
         let data = self.tables.data.clone();
-        self.settle(super::slot(crate::store::Level::Data), &data).await?;
+        self.settle(super::slot(crate::store::Level::Data), &data)
+            .await?;
         let sql = format!(
             r#"SELECT datetime, conjoined FROM "{data}"
                 WHERE id = $1 AND datetime >= $2 AND datetime < $3 ORDER BY datetime"#
@@ -179,7 +184,8 @@ impl QuestStore {
             .await
             .map_err(q(&what))?;
         let data = self.tables.data.clone();
-        self.settle(super::slot(crate::store::Level::Data), &data).await?;
+        self.settle(super::slot(crate::store::Level::Data), &data)
+            .await?;
         let flagged = self
             .client
             .query(
@@ -198,7 +204,10 @@ impl QuestStore {
         Ok((col(dirty)?, col(flagged)?))
     }
 
-    pub(crate) async fn index_dirty_marks(&self, limit: usize) -> Result<Vec<DirtyMark>, StoreError> {
+    pub(crate) async fn index_dirty_marks(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<DirtyMark>, StoreError> {
         let what = "reading the index's dirty log";
         let table = self.tables.index_dirty.clone();
         self.wait_wal(&table).await?;
@@ -220,7 +229,10 @@ impl QuestStore {
                         .try_get::<_, Option<String>>(0)
                         .map_err(q(what))?
                         .unwrap_or_default(),
-                    id: r.try_get::<_, Option<i32>>(1).map_err(q(what))?.unwrap_or(0),
+                    id: r
+                        .try_get::<_, Option<i32>>(1)
+                        .map_err(q(what))?
+                        .unwrap_or(0),
                     start: r.try_get(2).map_err(q(what))?,
                     token: marked.map_or(0, micros),
                 })
@@ -238,13 +250,24 @@ impl QuestStore {
         let clear: Vec<&DirtyMark> = marks.iter().filter(|m| current.contains(m)).collect();
         let table = self.tables.index_dirty.clone();
         for chunk in clear.chunks(INSERT_CHUNK) {
-            let sql = multi_insert(&table, "start, channel, id, pending, marked", chunk.len(), 5);
-            let types: Vec<Type> = [Type::TIMESTAMP, Type::VARCHAR, Type::INT4, Type::BOOL, Type::TIMESTAMP]
-                .iter()
-                .cycle()
-                .take(chunk.len() * 5)
-                .cloned()
-                .collect();
+            let sql = multi_insert(
+                &table,
+                "start, channel, id, pending, marked",
+                chunk.len(),
+                5,
+            );
+            let types: Vec<Type> = [
+                Type::TIMESTAMP,
+                Type::VARCHAR,
+                Type::INT4,
+                Type::BOOL,
+                Type::TIMESTAMP,
+            ]
+            .iter()
+            .cycle()
+            .take(chunk.len() * 5)
+            .cloned()
+            .collect();
             let stmt = self
                 .client
                 .prepare_typed(&sql, &types)
@@ -295,7 +318,8 @@ impl QuestStore {
     ) -> Result<Vec<(i32, Micros, Micros)>, StoreError> {
         let what = "finding the devices and range to index";
         let data = self.tables.data.clone();
-        self.settle(super::slot(crate::store::Level::Data), &data).await?;
+        self.settle(super::slot(crate::store::Level::Data), &data)
+            .await?;
         let (from, to) = range.unwrap_or((0, 4_102_444_800 * crate::index::SECOND));
         let rows = self
             .client
@@ -322,13 +346,24 @@ impl QuestStore {
         let table = self.tables.index_dirty.clone();
         let now = chrono::Utc::now().naive_utc();
         for chunk in marks.chunks(INSERT_CHUNK) {
-            let sql = multi_insert(&table, "start, channel, id, pending, marked", chunk.len(), 5);
-            let types: Vec<Type> = [Type::TIMESTAMP, Type::VARCHAR, Type::INT4, Type::BOOL, Type::TIMESTAMP]
-                .iter()
-                .cycle()
-                .take(chunk.len() * 5)
-                .cloned()
-                .collect();
+            let sql = multi_insert(
+                &table,
+                "start, channel, id, pending, marked",
+                chunk.len(),
+                5,
+            );
+            let types: Vec<Type> = [
+                Type::TIMESTAMP,
+                Type::VARCHAR,
+                Type::INT4,
+                Type::BOOL,
+                Type::TIMESTAMP,
+            ]
+            .iter()
+            .cycle()
+            .take(chunk.len() * 5)
+            .cloned()
+            .collect();
             let stmt = self
                 .client
                 .prepare_typed(&sql, &types)
