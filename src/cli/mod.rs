@@ -100,6 +100,9 @@ impl GlobalArgs {
         }
         let mut config = Config::load(self.config.as_deref(), self.database_url.as_deref())?;
         self.remember_secrets(config.database.secrets());
+        if let Some(url) = &config.index.database_url {
+            self.remember_secrets(config::connection::secrets(url));
+        }
         if let Some(d) = self.dialect {
             config.database.dialect = match d {
                 DialectArg::Auto => DialectChoice::Auto,

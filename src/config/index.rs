@@ -122,6 +122,8 @@ impl RawIndex {
             Some(u) if u.trim().is_empty() => None,
             Some(u) => {
                 super::ConnectionString::parse(u.trim()).map_err(|e| {
+                    let e = std::error::Error::source(&e)
+                        .map_or_else(|| e.to_string(), |c| format!("{e}: {c}"));
                     invalid(
                         "index.database_url",
                         format!("not a connection string ({e})"),
@@ -290,9 +292,10 @@ mod tests {
         });
         assert!(e.contains("declared twice"), "{e}");
         let e = error(RawIndex {
-            database_url: Some("postgres://a b@".into()),
+            database_url: Some("postgres://u:TopSecret@h:port/d".into()),
             feature: vec![],
         });
-        assert!(e.contains("index.database_url"), "{e}");
+        assert!(e.contains("index.database_url") && e.contains("port"), "{e}");
+        assert!(!e.contains("TopSecret"), "{e}");
     }
 }
