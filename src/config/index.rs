@@ -295,7 +295,10 @@ mod tests {
             database_url: Some("postgres://u:TopSecret@h:port/d".into()),
             feature: vec![],
         });
-        assert!(e.contains("index.database_url") && e.contains("port"), "{e}");
+        assert!(
+            e.contains("index.database_url") && e.contains("port"),
+            "{e}"
+        );
         assert!(!e.contains("TopSecret"), "{e}");
     }
 }

@@ -1,8 +1,8 @@
 //! The feature index's storage, maintenance and `recalcd index` commands through the
 //! real binary, on both stores (`index_store::postgres::*`, `index_store::questdb::*`).
-//! On QuestDB the index lives in a PostgreSQL database of its own (data in QuestDB,
-//! index in PostgreSQL); on PostgreSQL in the data store, and in a second database in
-//! `index_in_another_postgres_database`.
+//! The index lives in the data store; in a second PostgreSQL database in
+//! `index_in_another_postgres_database`, and in PostgreSQL with the data in QuestDB in
+//! `data_in_questdb_index_in_postgres`.
 //!
 //! Every comparison is with `index::feature::build` over the points the test reads
 //! from the stored rows itself (its own small `conjoined` reader), not with what
@@ -42,7 +42,7 @@ impl Setup<'_> {
     /// Declares `tmp` (raw, every device) and `dbl` (computed, devices 5 and 7); `extra`
     /// is appended to the file.
     fn new<'h>(h: &'h Harness, separate: bool, extra: &str) -> Setup<'h> {
-        let index_db = (separate || !h.is_postgres()).then(TestDb::create_blocking);
+        let index_db = separate.then(TestDb::create_blocking);
         let index_url = index_db.as_ref().map(|d| d.url.clone());
         let dir = std::env::temp_dir().join(unique("recalcd-index-"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -247,6 +247,18 @@ impl Setup<'_> {
             "SELECT count(*) FROM {}{pending}",
             self.h.config.tables.index_dirty
         ))
+    }
+}
+
+impl Drop for Setup<'_> {
+    fn drop(&mut self) {
+        // QuestDB has one database: the bucket tables go with the test's prefix.
+        if !self.h.is_postgres() && self.index_url.is_none() {
+            for channel in ["tmp", "dbl"] {
+                let t = recalcd::store::index::bucket_table(&self.h.config.tables, channel);
+                self.h.exec(&format!(r#"DROP TABLE IF EXISTS "{t}""#));
+            }
+        }
     }
 }
 
@@ -462,20 +474,35 @@ fn bad_index_input_is_a_usage_error(h: &Harness) {
 }
 
 #[test]
+fn data_in_questdb_index_in_postgres() {
+    let Some(h) = Harness::questdb_blocking() else {
+        eprintln!("skipped: QUESTDB_URL is not set");
+        return;
+    };
+    index_in_another_database(&h);
+}
+
+#[test]
 fn index_in_another_postgres_database() {
-    let h = Harness::postgres_blocking();
-    let s = Setup::new(&h, true, "");
+    index_in_another_database(&Harness::postgres_blocking());
+}
+
+fn index_in_another_database(h: &Harness) {
+    let s = Setup::new(h, true, "");
     s.load();
     s.ok(&["index", "build", "--channel", "tmp"]);
     s.assert_exact("tmp", 5);
     // The catalogue and buckets are in the index database, not the data store.
     let index_db = s._index_db.as_ref().unwrap();
-    let n = index_db.query_blocking("SELECT count(*) FROM recalcd_index_feature_tmp");
+    let table = recalcd::store::index::bucket_table(&h.config.tables, "tmp");
+    let n = index_db.query_blocking(&format!("SELECT count(*) FROM {table}"));
     assert_ne!(n[0][0].as_deref(), Some("0"));
-    assert_eq!(
-        h.count("SELECT count(*) FROM information_schema.tables WHERE table_name = 'recalcd_index_feature_tmp'"),
-        0
-    );
+    let in_data = if h.is_postgres() {
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = '{t}'"
+    } else {
+        "SELECT count() FROM tables() WHERE table_name = '{t}'"
+    };
+    assert_eq!(h.count(&in_data.replace("{t}", &table)), 0);
     // Maintenance writes there too.
     h.exec("UPDATE {equations} SET eq = '* $x 5' WHERE name = 'dbl'");
     s.ok(&["index", "build", "--channel", "dbl"]);

@@ -1,8 +1,11 @@
 //! The indexes on QuestDB: the index's reads and dirty log in a QuestDB data store
-//! ([`QuestStore`]); and [`QuestIndex`], the catalogue and bucket tables in a QuestDB
-//! index database — **not implemented yet**: every call says so, and
-//! `index.database_url` can point the index at a PostgreSQL database meanwhile (data in
-//! QuestDB, index in PostgreSQL is supported).
+//! ([`QuestStore`]), and the catalogue and bucket tables in a QuestDB index database
+//! ([`QuestIndex`]).
+//!
+//! QuestDB has neither `DELETE` nor transactions across statements: a dropped index
+//! is a catalogue record with `dropped = true`, a bucket whose rows went away is
+//! written with empty features, and a rebuilt span is written bucket table first,
+//! catalogue last (a build cut short is finished by running it again).
 //!
 //! The dirty log has no `DELETE`: a mark is a row `(start, channel, id)` with
 //! `pending = true` and the time it was `marked`, deduplicated on its key; clearing it
@@ -18,16 +21,19 @@ use super::{multi_insert, QuestStore, INSERT_CHUNK};
 use crate::config::TableNames;
 use crate::index::feature::{Bucket, Levels};
 use crate::index::{datetime, micros, Micros, Point};
-use crate::store::index::{channel_point, Built, DirtyMark, IndexSize};
+use crate::store::index::{channel_point, levels_of, Built, DirtyMark, IndexSize};
 use crate::store::{IndexMark, StoreError};
 
 fn q(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
     StoreError::query(what)
 }
 
-/// The feature index kept in a QuestDB database: not implemented yet.
+/// The catalogue and bucket tables of the feature index in a QuestDB database.
+///
+/// Every table is a WAL table deduplicated on its key, so writing a key again replaces
+/// it; each write waits until its table has applied it (`wait_wal_table`), so the next
+/// read — the parents of a recomputed bucket read their children — sees it.
 pub struct QuestIndex {
-    #[allow(dead_code)]
     client: Client,
     catalogue: String,
 }
@@ -40,13 +46,31 @@ impl std::fmt::Debug for QuestIndex {
     }
 }
 
-fn unsupported<T>(what: &str) -> Result<T, StoreError> {
-    Err(StoreError::Unsupported {
-        what: what.to_string(),
-        why: "keeping the feature index in QuestDB is not implemented yet; set \
-              index.database_url to a PostgreSQL database (the data may stay in QuestDB)"
-            .into(),
-    })
+/// The columns of a bucket row, in the order [`QuestIndex::insert_buckets`] binds them.
+const BUCKET_COLUMNS: &str = "start, id, level_len, count, other, sum, sum_sq, min, max, first_time, first_value, last_time, last_value";
+
+const BUCKET_TYPES: [Type; 13] = [
+    Type::TIMESTAMP,
+    Type::INT4,
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::TIMESTAMP,
+    Type::FLOAT8,
+    Type::TIMESTAMP,
+    Type::FLOAT8,
+];
+
+/// Buckets per multi-row `INSERT` (13 parameters each).
+const BUCKET_CHUNK: usize = 400;
+
+/// QuestDB keeps no designated timestamp before 1970: spans are clamped to it.
+fn clamp((from, to): (Micros, Micros)) -> (Micros, Micros) {
+    (from.max(0), to.max(0))
 }
 
 impl QuestIndex {
@@ -58,68 +82,396 @@ impl QuestIndex {
         }
     }
 
+    async fn wait_wal(&self, table: &str) -> Result<(), StoreError> {
+        self.client
+            .batch_execute(&format!("SELECT wait_wal_table('{table}')"))
+            .await
+            .map_err(q(format!(
+                "waiting for table `{table}` to apply its WAL (wait_wal_table)"
+            )))
+    }
+
+    /// Creates the catalogue if missing (as migration 0003 does in the data store).
     pub(crate) async fn ensure_catalogue(&self) -> Result<(), StoreError> {
-        Ok(())
+        let sql = format!(
+            r#"CREATE TABLE IF NOT EXISTS "{}" (
+                   at TIMESTAMP, kind SYMBOL, channel SYMBOL, params VARCHAR, bucket_table VARCHAR,
+                   range_from TIMESTAMP, range_to TIMESTAMP, built_at TIMESTAMP,
+                   points LONG, other LONG, dropped BOOLEAN
+               ) TIMESTAMP(at) PARTITION BY YEAR WAL DEDUP UPSERT KEYS(at, kind, channel)"#,
+            self.catalogue
+        );
+        self.client
+            .batch_execute(&sql)
+            .await
+            .map_err(q("creating the index catalogue"))
     }
 
     pub(crate) async fn catalogue(&self) -> Result<Vec<Built>, StoreError> {
-        // Nothing can have been built here.
-        Ok(Vec::new())
+        let what = "reading the index catalogue";
+        self.wait_wal(&self.catalogue).await?;
+        let sql = format!(
+            r#"SELECT kind, channel, params, bucket_table, range_from, range_to, built_at, points, other
+                 FROM "{}" WHERE NOT dropped ORDER BY kind, channel"#,
+            self.catalogue
+        );
+        let rows = self.client.query(&sql, &[]).await.map_err(q(what))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let text = |i: usize| -> Result<String, StoreError> {
+                Ok(r.try_get::<_, Option<String>>(i)
+                    .map_err(q(what))?
+                    .unwrap_or_default())
+            };
+            let params = text(2)?;
+            let from: Option<NaiveDateTime> = r.try_get(4).map_err(q(what))?;
+            let to: Option<NaiveDateTime> = r.try_get(5).map_err(q(what))?;
+            let built_at: Option<NaiveDateTime> = r.try_get(6).map_err(q(what))?;
+            let count = |i: usize| -> Result<u64, StoreError> {
+                Ok(r.try_get::<_, Option<i64>>(i)
+                    .map_err(q(what))?
+                    .unwrap_or(0)
+                    .max(0) as u64)
+            };
+            out.push(Built {
+                kind: text(0)?,
+                channel: text(1)?,
+                levels: levels_of(&params),
+                params,
+                bucket_table: text(3)?,
+                range: from.zip(to).map(|(a, b)| (micros(a), micros(b))),
+                built_at: built_at.unwrap_or_default(),
+                points: count(7)?,
+                other: count(8)?,
+            });
+        }
+        Ok(out)
     }
 
-    pub(crate) async fn create_table(&self, _table: &str) -> Result<(), StoreError> {
-        unsupported("building a feature index in QuestDB")
+    pub(crate) async fn create_table(&self, table: &str) -> Result<(), StoreError> {
+        let what = format!("creating the bucket table `{table}`");
+        self.client
+            .batch_execute(&format!(r#"DROP TABLE IF EXISTS "{table}""#))
+            .await
+            .map_err(q(&what))?;
+        self.client
+            .batch_execute(&format!(
+                r#"CREATE TABLE "{table}" (
+                       start TIMESTAMP, id INT, level_len LONG, count LONG, other LONG,
+                       sum DOUBLE, sum_sq DOUBLE, min DOUBLE, max DOUBLE,
+                       first_time TIMESTAMP, first_value DOUBLE, last_time TIMESTAMP, last_value DOUBLE
+                   ) TIMESTAMP(start) PARTITION BY MONTH WAL DEDUP UPSERT KEYS(start, id, level_len)"#
+            ))
+            .await
+            .map_err(q(&what))
     }
 
-    pub(crate) async fn record(&self, _b: &Built) -> Result<(), StoreError> {
-        unsupported("recording a feature index in QuestDB")
+    async fn write_record(&self, b: &Built, dropped: bool) -> Result<(), StoreError> {
+        let sql = format!(
+            r#"INSERT INTO "{}" (at, kind, channel, params, bucket_table, range_from, range_to, built_at, points, other, dropped)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
+            self.catalogue
+        );
+        let what = format!("recording the index of `{}`", b.channel);
+        let stmt = self
+            .client
+            .prepare_typed(
+                &sql,
+                &[
+                    Type::TIMESTAMP,
+                    Type::VARCHAR,
+                    Type::VARCHAR,
+                    Type::VARCHAR,
+                    Type::VARCHAR,
+                    Type::TIMESTAMP,
+                    Type::TIMESTAMP,
+                    Type::TIMESTAMP,
+                    Type::INT8,
+                    Type::INT8,
+                    Type::BOOL,
+                ],
+            )
+            .await
+            .map_err(q(&what))?;
+        // One fixed `at` for every record: the key (kind, channel) decides.
+        let at = datetime(0);
+        let from = b.range.map(|r| datetime(r.0));
+        let to = b.range.map(|r| datetime(r.1));
+        let points = i64::try_from(b.points).unwrap_or(i64::MAX);
+        let other = i64::try_from(b.other).unwrap_or(i64::MAX);
+        self.client
+            .execute(
+                &stmt,
+                &[
+                    &at,
+                    &b.kind,
+                    &b.channel,
+                    &b.params,
+                    &b.bucket_table,
+                    &from,
+                    &to,
+                    &b.built_at,
+                    &points,
+                    &other,
+                    &dropped,
+                ],
+            )
+            .await
+            .map_err(q(&what))?;
+        self.wait_wal(&self.catalogue).await
     }
 
-    pub(crate) async fn drop_index(&mut self, _b: &Built) -> Result<(), StoreError> {
-        unsupported("dropping a feature index in QuestDB")
+    pub(crate) async fn record(&self, b: &Built) -> Result<(), StoreError> {
+        self.write_record(b, false).await
+    }
+
+    pub(crate) async fn drop_index(&mut self, b: &Built) -> Result<(), StoreError> {
+        self.client
+            .batch_execute(&format!(r#"DROP TABLE IF EXISTS "{}""#, b.bucket_table))
+            .await
+            .map_err(q(format!("dropping the index of `{}`", b.channel)))?;
+        self.write_record(b, true).await
+    }
+
+    /// Multi-row `INSERT`s of `buckets` (keys already present are replaced), then waits
+    /// until the table has applied them.
+    async fn insert_buckets(
+        &self,
+        table: &str,
+        id: i32,
+        rows: &[(Micros, Micros, crate::store::index::StoredFeatures)],
+    ) -> Result<(), StoreError> {
+        let what = format!("writing buckets to `{table}`");
+        for chunk in rows.chunks(BUCKET_CHUNK) {
+            let sql = multi_insert(table, BUCKET_COLUMNS, chunk.len(), BUCKET_TYPES.len());
+            let types: Vec<Type> = BUCKET_TYPES
+                .iter()
+                .cycle()
+                .take(chunk.len() * BUCKET_TYPES.len())
+                .cloned()
+                .collect();
+            let stmt = self
+                .client
+                .prepare_typed(&sql, &types)
+                .await
+                .map_err(q(&what))?;
+            let starts: Vec<NaiveDateTime> = chunk.iter().map(|r| datetime(r.0)).collect();
+            let mut params: Vec<&(dyn ToSql + Sync)> =
+                Vec::with_capacity(chunk.len() * BUCKET_TYPES.len());
+            for ((_, len, f), start) in chunk.iter().zip(&starts) {
+                params.extend_from_slice(&[
+                    start,
+                    &id,
+                    len,
+                    &f.count,
+                    &f.other,
+                    &f.sum,
+                    &f.sum_sq,
+                    &f.min,
+                    &f.max,
+                    &f.first_time,
+                    &f.first_value,
+                    &f.last_time,
+                    &f.last_value,
+                ]);
+            }
+            self.client
+                .execute(&stmt, &params)
+                .await
+                .map_err(q(&what))?;
+        }
+        self.wait_wal(table).await
     }
 
     pub(crate) async fn replace_buckets(
         &mut self,
-        _table: &str,
-        _levels: &Levels,
-        _id: i32,
-        _range: (Micros, Micros),
-        _buckets: &[Bucket],
+        table: &str,
+        levels: &Levels,
+        id: i32,
+        range: (Micros, Micros),
+        buckets: &[Bucket],
     ) -> Result<(), StoreError> {
-        unsupported("writing feature index buckets to QuestDB")
+        let (from, to) = clamp(range);
+        let what = format!("reading bucket keys from `{table}`");
+        // No DELETE: the buckets of the span that are not rebuilt become empty ones.
+        let existing = self
+            .client
+            .query(
+                &format!(
+                    r#"SELECT start, level_len FROM "{table}"
+                        WHERE id = $1 AND start >= $2 AND start < $3 AND (count > 0 OR other > 0)"#
+                ),
+                &[&id, &datetime(from), &datetime(to)],
+            )
+            .await
+            .map_err(q(&what))?;
+        let mut rows: Vec<(Micros, Micros, crate::store::index::StoredFeatures)> = buckets
+            .iter()
+            .map(|b| {
+                (
+                    b.start,
+                    levels.length(b.level),
+                    crate::store::index::StoredFeatures::of(&b.features),
+                )
+            })
+            .collect();
+        let kept: std::collections::HashSet<(Micros, Micros)> =
+            rows.iter().map(|r| (r.0, r.1)).collect();
+        let empty =
+            crate::store::index::StoredFeatures::of(&crate::index::feature::Features::EMPTY);
+        for r in existing {
+            let start: NaiveDateTime = r.try_get(0).map_err(q(&what))?;
+            let len: i64 = r.try_get(1).map_err(q(&what))?;
+            let key = (micros(start), len);
+            if !kept.contains(&key) {
+                rows.push((key.0, key.1, empty));
+            }
+        }
+        rows.sort_by_key(|r| (r.0, r.1));
+        self.insert_buckets(table, id, &rows).await
     }
 
     pub(crate) async fn write_buckets(
         &mut self,
-        _table: &str,
-        _levels: &Levels,
-        _id: i32,
-        _buckets: &[Bucket],
+        table: &str,
+        levels: &Levels,
+        id: i32,
+        buckets: &[Bucket],
     ) -> Result<(), StoreError> {
-        unsupported("writing feature index buckets to QuestDB")
+        let mut rows: Vec<(Micros, Micros, crate::store::index::StoredFeatures)> = buckets
+            .iter()
+            .map(|b| {
+                (
+                    b.start,
+                    levels.length(b.level),
+                    crate::store::index::StoredFeatures::of(&b.features),
+                )
+            })
+            .collect();
+        rows.sort_by_key(|r| (r.0, r.1));
+        self.insert_buckets(table, id, &rows).await
     }
 
     pub(crate) async fn load_buckets(
         &self,
-        _table: &str,
-        _id: i32,
-        _level_len: Micros,
-        _spans: &[(Micros, Micros)],
+        table: &str,
+        id: i32,
+        level_len: Micros,
+        spans: &[(Micros, Micros)],
     ) -> Result<Vec<Bucket>, StoreError> {
-        unsupported("reading feature index buckets from QuestDB")
+        let what = format!("reading buckets from `{table}`");
+        let sql = format!(
+            r#"SELECT start, count, other, sum, sum_sq, min, max, first_time, first_value, last_time, last_value
+                 FROM "{table}"
+                WHERE id = $1 AND level_len = $2 AND start >= $3 AND start < $4 AND (count > 0 OR other > 0)
+                ORDER BY start"#
+        );
+        let stmt = self
+            .client
+            .prepare_typed(
+                &sql,
+                &[Type::INT4, Type::INT8, Type::TIMESTAMP, Type::TIMESTAMP],
+            )
+            .await
+            .map_err(q(&what))?;
+        let mut out = Vec::new();
+        for &span in spans {
+            let (a, b) = clamp(span);
+            if a >= b {
+                continue;
+            }
+            let rows = self
+                .client
+                .query(&stmt, &[&id, &level_len, &datetime(a), &datetime(b)])
+                .await
+                .map_err(q(&what))?;
+            for r in rows {
+                let start: NaiveDateTime = r.try_get(0).map_err(q(&what))?;
+                let n = |i: usize| -> Result<i64, StoreError> {
+                    Ok(r.try_get::<_, Option<i64>>(i)
+                        .map_err(q(&what))?
+                        .unwrap_or(0))
+                };
+                let stored = crate::store::index::StoredFeatures {
+                    count: n(1)?,
+                    other: n(2)?,
+                    sum: r
+                        .try_get::<_, Option<f64>>(3)
+                        .map_err(q(&what))?
+                        .unwrap_or(0.0),
+                    sum_sq: r
+                        .try_get::<_, Option<f64>>(4)
+                        .map_err(q(&what))?
+                        .unwrap_or(0.0),
+                    min: r.try_get(5).map_err(q(&what))?,
+                    max: r.try_get(6).map_err(q(&what))?,
+                    first_time: r.try_get(7).map_err(q(&what))?,
+                    first_value: r.try_get(8).map_err(q(&what))?,
+                    last_time: r.try_get(9).map_err(q(&what))?,
+                    last_value: r.try_get(10).map_err(q(&what))?,
+                };
+                out.push(Bucket {
+                    level: 0,
+                    start: micros(start),
+                    features: stored.features(),
+                });
+            }
+        }
+        Ok(out)
     }
 
-    pub(crate) async fn devices(&self, _table: &str) -> Result<Vec<i32>, StoreError> {
-        unsupported("listing a QuestDB feature index's devices")
+    pub(crate) async fn devices(&self, table: &str) -> Result<Vec<i32>, StoreError> {
+        let what = format!("listing the devices of `{table}`");
+        let rows = self
+            .client
+            .query(
+                &format!(r#"SELECT DISTINCT id FROM "{table}" ORDER BY id"#),
+                &[],
+            )
+            .await
+            .map_err(q(&what))?;
+        rows.iter()
+            .map(|r| {
+                Ok(r.try_get::<_, Option<i32>>(0)
+                    .map_err(q(&what))?
+                    .unwrap_or(0))
+            })
+            .collect()
     }
 
     pub(crate) async fn size(
         &self,
-        _table: &str,
-        _coarsest: Micros,
+        table: &str,
+        coarsest: Micros,
     ) -> Result<IndexSize, StoreError> {
-        unsupported("measuring a QuestDB feature index")
+        let what = format!("measuring `{table}`");
+        let all = self
+            .client
+            .query_one(&format!(r#"SELECT count() FROM "{table}""#), &[])
+            .await
+            .map_err(q(&what))?;
+        let sums = self
+            .client
+            .query_one(
+                &format!(
+                    r#"SELECT sum(count), sum(other) FROM "{table}" WHERE level_len = {coarsest}"#
+                ),
+                &[],
+            )
+            .await
+            .map_err(q(&what))?;
+        let n = |r: &tokio_postgres::Row, i: usize| -> Result<u64, StoreError> {
+            Ok(r.try_get::<_, Option<i64>>(i)
+                .map_err(q(&what))?
+                .unwrap_or(0)
+                .max(0) as u64)
+        };
+        Ok(IndexSize {
+            buckets: n(&all, 0)?,
+            bytes: None,
+            points: n(&sums, 0)?,
+            other: n(&sums, 1)?,
+        })
     }
 }
 
