@@ -7,7 +7,10 @@
 //!   buckets (e.g. 1 d / 1 h / 10 min / 1 min, aligned to UTC midnight), each with
 //!   features that combine upward (count, sum, sum of squares, min, max, first, last).
 
+pub mod condition;
+mod exact;
 pub mod feature;
+pub mod scan;
 
 /// A point in time: microseconds since 1970-01-01 00:00 UTC (the stores' timestamp
 /// resolution).
@@ -27,6 +30,14 @@ pub struct Point {
     /// (a string, a vector, an unreadable value). Rows without the channel are not
     /// points.
     pub v: Option<f64>,
+}
+
+impl Point {
+    /// The value when it is a number: `None` for a missing value and for NaN, which
+    /// the index and the search count as "not a number" like a string.
+    pub fn value(&self) -> Option<f64> {
+        self.v.filter(|v| !v.is_nan())
+    }
 }
 
 /// `t` as [`Micros`].
