@@ -10,7 +10,10 @@
 pub mod condition;
 mod exact;
 pub mod feature;
+pub mod judge;
+mod plan;
 pub mod scan;
+pub mod search;
 
 /// A point in time: microseconds since 1970-01-01 00:00 UTC (the stores' timestamp
 /// resolution).
