@@ -262,7 +262,11 @@ impl<'a> Parser<'a> {
     }
 
     fn skip_spaces(&mut self) {
-        while self.chars.get(self.pos).is_some_and(|(_, c)| c.is_whitespace()) {
+        while self
+            .chars
+            .get(self.pos)
+            .is_some_and(|(_, c)| c.is_whitespace())
+        {
             self.pos += 1;
         }
     }
@@ -369,7 +373,8 @@ impl<'a> Parser<'a> {
         const EXPECTED: &str = "a number such as 1500, -2.5 or 1e3";
         let column = self.column();
         let start = self.pos;
-        let text = self.take_while(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'));
+        let text =
+            self.take_while(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'));
         match text.parse::<f64>() {
             Ok(x) if x.is_finite() && !text.is_empty() => Ok(x),
             _ => {
@@ -448,7 +453,10 @@ mod tests {
         assert_eq!((c.op, c.x), (Op::Ge, 20.0));
         let c = Condition::parse("Sum(250ms)<=-1.5e-3").unwrap();
         assert_eq!((c.op, c.x, c.length()), (Op::Le, -1.5e-3, 250_000));
-        assert_eq!(Condition::parse("MIN(1d) < 0").unwrap().to_string(), "MIN(1d) < 0");
+        assert_eq!(
+            Condition::parse("MIN(1d) < 0").unwrap().to_string(),
+            "MIN(1d) < 0"
+        );
         assert_eq!(Condition::parse("max(10m)>=7.5").unwrap().op, Op::Ge);
     }
 

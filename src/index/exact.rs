@@ -190,13 +190,19 @@ mod tests {
         // 0.1 + 0.2 is a little more than 0.3 as doubles, exactly.
         assert_eq!(cmp(&[0.1, 0.2], 0.3, 1), Some(Ordering::Greater));
         assert_eq!(cmp(&[0.5, 0.25], 0.75, 1), Some(Ordering::Equal));
-        assert_eq!(cmp(&[1e300, -1e300, 1e-300], 0.0, 1), Some(Ordering::Greater));
+        assert_eq!(
+            cmp(&[1e300, -1e300, 1e-300], 0.0, 1),
+            Some(Ordering::Greater)
+        );
         assert_eq!(cmp(&[1e300, 1.0, -1e300], 1.0, 1), Some(Ordering::Equal));
         assert_eq!(cmp(&[-5e-324, 0.0], 0.0, 1), Some(Ordering::Less));
         assert_eq!(cmp(&[3.0, 4.0, 5.0], 4.0, 3), Some(Ordering::Equal));
         assert_eq!(cmp(&[3.0, 4.0, 5.5], 4.0, 3), Some(Ordering::Greater));
         assert_eq!(cmp(&[-3.0, -4.0, -5.0], -4.0, 3), Some(Ordering::Equal));
-        assert_eq!(cmp(&[f64::MAX, f64::MAX], f64::MAX, 2), Some(Ordering::Equal));
+        assert_eq!(
+            cmp(&[f64::MAX, f64::MAX], f64::MAX, 2),
+            Some(Ordering::Equal)
+        );
         assert_eq!(cmp(&[f64::INFINITY, 1.0], 5.0, 2), Some(Ordering::Greater));
         assert_eq!(cmp(&[f64::INFINITY, f64::NEG_INFINITY], 5.0, 2), None);
         assert_eq!(cmp(&[f64::NAN], 5.0, 1), None);
@@ -210,7 +216,9 @@ mod tests {
         let mut window = std::collections::VecDeque::new();
         let mut seed: u64 = 42;
         for _ in 0..20_000 {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let v = ((seed >> 11) % 2_000_001) as i64 - 1_000_000;
             let v = v * (1 << (seed % 20));
             s.add(v as f64);

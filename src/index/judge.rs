@@ -75,8 +75,8 @@ pub fn judge(cond: &Condition, own: &Features, cover: &Features) -> Verdict {
             if own.is_empty() {
                 return Verdict::Empty;
             }
-            let some_sat = own.count > 0
-                && op.holds(if op.is_upward() { own.max } else { own.min }, x);
+            let some_sat =
+                own.count > 0 && op.holds(if op.is_upward() { own.max } else { own.min }, x);
             let all_sat = own.other == 0
                 && own.count > 0
                 && op.holds(if op.is_upward() { own.min } else { own.max }, x);
@@ -117,12 +117,8 @@ pub fn judge(cond: &Condition, own: &Features, cover: &Features) -> Verdict {
         }
         // A window's maximum is at least its opening row's value and at most the cover's
         // maximum; its minimum at most the opening row's value, at least the cover's.
-        Agg::Max => {
-            range_verdict(op, x, own.min, cover.max)
-        }
-        Agg::Min => {
-            range_verdict(op, x, cover.min, own.max)
-        }
+        Agg::Max => range_verdict(op, x, own.min, cover.max),
+        Agg::Min => range_verdict(op, x, cover.min, own.max),
     }
 }
 
@@ -172,6 +168,9 @@ mod tests {
         assert_eq!(judge(&run, &f, &f), Verdict::Possible);
         let f = features(&[1.0, 19.0]);
         assert_eq!(judge(&run, &f, &f), Verdict::NoMatch);
-        assert_eq!(judge(&run, &Features::EMPTY, &Features::EMPTY), Verdict::Empty);
+        assert_eq!(
+            judge(&run, &Features::EMPTY, &Features::EMPTY),
+            Verdict::Empty
+        );
     }
 }

@@ -21,7 +21,7 @@ use super::judge::Verdict;
 use super::scan::{self, Match};
 use super::{Micros, Point};
 
-/// One judged bucket of the final level.
+/// One judged bucket: of the final level, or (RUN) a coarser certain one.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Slot {
     /// The bucket's start.
@@ -134,7 +134,8 @@ impl Plan {
         // Raw slots are read whole (their rows are counted from the points).
         for s in &plan.slots {
             if s.raw {
-                plan.reads.push((s.start.max(range.0), (s.start + s.len).min(range.1)));
+                plan.reads
+                    .push((s.start.max(range.0), (s.start + s.len).min(range.1)));
             }
         }
         plan.reads = merge_spans(std::mem::take(&mut plan.reads));
@@ -154,7 +155,9 @@ impl Plan {
                 continue;
             }
             match out.last_mut() {
-                Some((_, end)) if *end == i && self.slots[i - 1].start + s.len == s.start => {
+                Some((_, end))
+                    if *end == i && self.slots[i - 1].start + self.slots[i - 1].len == s.start =>
+                {
                     *end = i + 1
                 }
                 _ => out.push((i, i + 1)),
@@ -279,7 +282,8 @@ impl Plan {
             for &i in &g {
                 let s = self.slots[i];
                 if s.verdict == Verdict::Possible {
-                    self.reads.push((s.start.max(from), (s.start + s.len).min(to)));
+                    self.reads
+                        .push((s.start.max(from), (s.start + s.len).min(to)));
                 }
             }
             self.run_groups.push(g);
@@ -336,8 +340,9 @@ impl Plan {
                                     .map(|p| {
                                         (
                                             p.t,
-                                            p.value()
-                                                .is_some_and(|v| self.cond.op.holds(v, self.cond.x)),
+                                            p.value().is_some_and(|v| {
+                                                self.cond.op.holds(v, self.cond.x)
+                                            }),
                                         )
                                     }),
                             ),

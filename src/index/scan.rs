@@ -63,7 +63,11 @@ fn window_holds(agg: Agg, op: Op, x: f64, values: &[f64]) -> bool {
             for v in values {
                 sum.add(*v);
             }
-            let count = if agg == Agg::Avg { values.len() as u64 } else { 1 };
+            let count = if agg == Agg::Avg {
+                values.len() as u64
+            } else {
+                1
+            };
             sum.cmp_scaled(x, count)
                 .is_some_and(|o| op.holds_ordering(o))
         }
@@ -105,7 +109,7 @@ pub fn brute_force(cond: &Condition, points: &[Point]) -> Vec<Match> {
                 let mut j = i;
                 while j + 1 < points.len()
                     && sat(&points[j + 1])
-                    && !max_gap.is_some_and(|g| points[j + 1].t - points[j].t > g)
+                    && max_gap.is_none_or(|g| points[j + 1].t - points[j].t <= g)
                 {
                     j += 1;
                 }
@@ -128,12 +132,9 @@ pub fn evaluate(cond: &Condition, points: &[Point]) -> Vec<Match> {
             merge(windows_opened(cond, agg, window, points, Micros::MAX))
         }
         Kind::Run { min_span, max_gap } => merge(runs(
-            points.iter().map(|p| {
-                (
-                    p.t,
-                    p.value().is_some_and(|v| cond.op.holds(v, cond.x)),
-                )
-            }),
+            points
+                .iter()
+                .map(|p| (p.t, p.value().is_some_and(|v| cond.op.holds(v, cond.x)))),
             min_span,
             max_gap,
         )),
@@ -187,7 +188,9 @@ pub(crate) fn windows_opened(
             Agg::Min | Agg::Max => extreme
                 .front()
                 .is_some_and(|&i| cond.op.holds(numeric[i].1, cond.x)),
-            Agg::Sum => sum.cmp_scaled(cond.x, 1).is_some_and(|o| cond.op.holds_ordering(o)),
+            Agg::Sum => sum
+                .cmp_scaled(cond.x, 1)
+                .is_some_and(|o| cond.op.holds_ordering(o)),
             Agg::Avg => sum
                 .cmp_scaled(cond.x, (hi - lo) as u64)
                 .is_some_and(|o| cond.op.holds_ordering(o)),
@@ -290,7 +293,12 @@ mod tests {
 
     #[test]
     fn touching_spans_merge() {
-        let p = pts(&[(0, Some(5.0)), (2, Some(5.0)), (4, Some(0.0)), (9, Some(5.0))]);
+        let p = pts(&[
+            (0, Some(5.0)),
+            (2, Some(5.0)),
+            (4, Some(0.0)),
+            (9, Some(5.0)),
+        ]);
         let c = Condition::parse("MAX(3s) > 4").unwrap();
         // 0 → [0,2], 2 → [2,4] share row 2; 4 → {4} fails; 9 → [9,9].
         assert_eq!(brute_force(&c, &p), vec![m(0, 4), m(9, 9)]);
@@ -351,8 +359,14 @@ mod tests {
     }
 
     pub(crate) fn condition() -> impl Strategy<Value = Condition> {
-        (0usize..5, 0usize..4, -40i32..40, 1i64..30, prop::option::of(1i64..10)).prop_map(
-            |(kind, op, x, len, gap)| {
+        (
+            0usize..5,
+            0usize..4,
+            -40i32..40,
+            1i64..30,
+            prop::option::of(1i64..10),
+        )
+            .prop_map(|(kind, op, x, len, gap)| {
                 let op = [">", ">=", "<", "<="][op];
                 let x = f64::from(x) / 4.0;
                 let text = match kind {
@@ -367,8 +381,7 @@ mod tests {
                     Kind::Run { .. } => c.with_max_gap(gap.map(|g| g * SECOND)).expect("a run"),
                     _ => c,
                 }
-            },
-        )
+            })
     }
 
     proptest! {

@@ -166,7 +166,9 @@ enum Pending {
         spans: Vec<(Micros, Micros)>,
     },
     /// The raw points of the plan (or of the whole range, when scanning).
-    Points { spans: Vec<(Micros, Micros)> },
+    Points {
+        spans: Vec<(Micros, Micros)>,
+    },
     Done(Outcome),
 }
 
@@ -203,6 +205,8 @@ pub struct Search {
     parents: Vec<(Micros, Micros)>,
     /// RUN: times inside buckets whose rows all fail.
     breakers: Vec<Micros>,
+    /// RUN: certain buckets above the final level, kept whole.
+    carried: Vec<Slot>,
     /// The final level's judgement while refining.
     last: Option<Final>,
     /// The plan whose points are pending.
@@ -274,6 +278,7 @@ impl Search {
             buckets_read: vec![0; levels.map_or(0, Levels::len)],
             parents: Vec::new(),
             breakers: Vec::new(),
+            carried: Vec::new(),
             last: None,
             plan: None,
         };
@@ -298,6 +303,8 @@ impl Search {
     }
 
     /// What the search needs next (the same step until it is answered).
+    // Not an iterator: asking twice gives the same step; the answer advances it.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Step {
         match &self.pending {
             Pending::Judge { level, spans } | Pending::Refine { level, spans } => Step::Buckets {
@@ -468,7 +475,9 @@ impl Search {
         known: &BTreeMap<Micros, Features>,
     ) -> Option<Features> {
         let end = (start + len).saturating_add(self.margin()).min(self.to);
-        if self.is_untrusted(start, end) {
+        // Every bucket starting before `end` counts, whole: an untrusted one taints.
+        let reach = start + (end - start + len - 1) / len * len;
+        if self.is_untrusted(start, reach) {
             return None;
         }
         let mut cover = Features::EMPTY;
@@ -503,6 +512,19 @@ impl Search {
                     Some(cover) => judge(&self.cond, &f, &cover),
                 },
             };
+            let slot = Slot {
+                start,
+                len,
+                verdict,
+                features,
+                raw,
+            };
+            if level < self.stop && self.keeps_certain(&slot) {
+                // A RUN passes through it whole: its first and last rows stand for it.
+                self.rows_settled += features.map_or(0, |f| f.count + f.other);
+                self.carried.push(slot);
+                continue;
+            }
             if !raw && matches!(verdict, Verdict::NoMatch | Verdict::Empty) {
                 let f = features.unwrap_or(Features::EMPTY);
                 self.rows_settled += f.count + f.other;
@@ -511,13 +533,7 @@ impl Search {
                 }
                 continue;
             }
-            live.push(Slot {
-                start,
-                len,
-                verdict,
-                features,
-                raw,
-            });
+            live.push(slot);
         }
         if self.auto && (level >= 1 || level == self.stop) && self.unselective(&live) {
             self.switch_to_scan();
@@ -532,6 +548,19 @@ impl Search {
             return;
         }
         self.finish(level, live, known, fetched);
+    }
+
+    /// Whether a certain bucket above the final level can stand as it is: for RUN, when
+    /// no gap inside it can break a run.
+    fn keeps_certain(&self, slot: &Slot) -> bool {
+        slot.verdict == Verdict::Certain
+            && !slot.raw
+            && match self.cond.kind {
+                Kind::Run { max_gap, .. } => {
+                    max_gap.is_none_or(|g| slot.len <= g.saturating_add(1))
+                }
+                Kind::Window { .. } => false,
+            }
     }
 
     /// Whether reading the possible buckets would read most of the rows.
@@ -549,6 +578,7 @@ impl Search {
     fn switch_to_scan(&mut self) {
         self.method = Method::Scan;
         self.rows_settled = 0;
+        self.carried.clear();
         self.plan = None;
         self.pending = Pending::Points {
             spans: vec![(self.from, self.to)],
@@ -620,11 +650,14 @@ impl Search {
 
     fn plan_reads(&mut self, last: Final) {
         let breakers = std::mem::take(&mut self.breakers);
+        let mut slots = last.slots;
+        slots.append(&mut self.carried);
+        slots.sort_unstable_by_key(|s| s.start);
         let untrusted = |a: Micros, b: Micros| self.is_untrusted(a, b);
         let plan = Plan::new(
             &self.cond,
             (self.from, self.to),
-            last.slots,
+            slots,
             breakers,
             &last.known,
             &untrusted,
