@@ -730,31 +730,7 @@ impl Config {
     }
 }
 
-/// Parses `"250ms"`, `"5s"`, `"2m"`, `"1h"` or `"30d"`.
-///
-/// # Errors
-/// A message saying what is accepted.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (use e.g. `250ms`, `5s`, `2m`, `1h`)"))?;
-    let d = match unit.trim() {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        "d" => Duration::from_secs(n.saturating_mul(86_400)),
-        _ => {
-            return Err(format!(
-                "`{s}` has no known unit (use e.g. `250ms`, `5s`, `2m`, `1h`)"
-            ))
-        }
-    };
-    Ok(d)
-}
+pub use crate::duration::parse_duration;
 
 /// Checks `log.level`: comma-separated directives, each a level (`error`, `warn`,
 /// `info`, `debug`, `trace`, `off`) or `target=level` (e.g. `recalcd=debug`); span

@@ -12,6 +12,7 @@
 //!   migrations, polling, loading and batched write-back.
 //! - [`index`] — the indexes over recalculated channels: pure algorithms (buckets,
 //!   features, conditions, search plans), no I/O.
+//! - [`duration`] — durations with a unit (`250ms`, `5s`, `1h`): the one parser.
 //! - [`conjoined`] — the codec of the `conjoined` column (`name=value;…`).
 //! - [`config`] — configuration: the TOML mirror and the validated [`config::Config`].
 #![deny(missing_docs)]
@@ -19,6 +20,7 @@
 pub mod config;
 pub mod conjoined;
 pub mod demo;
+pub mod duration;
 pub mod engine;
 pub mod index;
 pub mod lang;
@@ -48,7 +50,11 @@ mod layering {
     #[test]
     fn pure_layers_import_no_io_layer() {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut files = vec![src.join("model.rs"), src.join("conjoined.rs")];
+        let mut files = vec![
+            src.join("model.rs"),
+            src.join("conjoined.rs"),
+            src.join("duration.rs"),
+        ];
         sources(&src.join("lang"), &mut files);
         sources(&src.join("engine"), &mut files);
         sources(&src.join("index"), &mut files);

@@ -10,7 +10,7 @@ use std::fmt;
 use super::{Micros, Point};
 
 /// The features of one bucket. Only numeric values are counted; rows holding the
-/// channel as something else are counted in `other`.
+/// channel as something else (or as NaN) are counted in `other`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Features {
     /// How many numeric values.
@@ -47,7 +47,7 @@ impl Features {
     /// Adds one point (points may come in any order; ties keep the earlier one as
     /// first and the later one as last).
     pub fn add(&mut self, p: Point) {
-        let Some(v) = p.v else {
+        let Some(v) = p.value() else {
             self.other += 1;
             return;
         };

@@ -6,8 +6,34 @@
 //! - [`feature`] — the feature index: per device and channel a hierarchy of time
 //!   buckets (e.g. 1 d / 1 h / 10 min / 1 min, aligned to UTC midnight), each with
 //!   features that combine upward (count, sum, sum of squares, min, max, first, last).
+//! - [`condition`] — the search conditions (`AVG(w) > X`, `RUN(>= X, d)`, …), parsed
+//!   with the column of any error.
+//! - [`scan`] — the exact semantics: the brute-force oracle and the O(n) evaluator.
+//! - [`judge`] — what a bucket's features say: no match, certain, possible.
+//! - [`search`] — one search of one device, a SANS-IO state machine the store drives.
+//!
+//! # The available engines
+//!
+//! Every engine answers exactly what [`scan::brute_force`] gives over the rows in the
+//! range; they differ in what they read ([`search::Method`]):
+//!
+//! | engine | reads | wins when | cannot |
+//! |---|---|---|---|
+//! | scan | every row | most of the range could match; no index | — |
+//! | filtering | coarse-to-fine buckets, rows of *possible* buckets | `MIN`, `MAX`, `RUN`; selective conditions | — |
+//! | fixed | one level (closest to the window), rows of *possible* buckets | `AVG`, `SUM` | — |
+//!
+//! `auto` picks filtering or fixed by the condition, and scans when there is no index or
+//! when, once the buckets are judged, most rows would be read anyway. Buckets cut by the
+//! range or overlapping a span the caller does not trust are always read raw.
 
+pub mod condition;
+mod exact;
 pub mod feature;
+pub mod judge;
+mod plan;
+pub mod scan;
+pub mod search;
 
 /// A point in time: microseconds since 1970-01-01 00:00 UTC (the stores' timestamp
 /// resolution).
@@ -27,6 +53,14 @@ pub struct Point {
     /// (a string, a vector, an unreadable value). Rows without the channel are not
     /// points.
     pub v: Option<f64>,
+}
+
+impl Point {
+    /// The value when it is a number: `None` for a missing value and for NaN, which
+    /// the index and the search count as "not a number" like a string.
+    pub fn value(&self) -> Option<f64> {
+        self.v.filter(|v| !v.is_nan())
+    }
 }
 
 /// `t` as [`Micros`].
