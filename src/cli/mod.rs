@@ -26,6 +26,7 @@ mod prune;
 mod range;
 mod reflag;
 mod run;
+mod search;
 mod status;
 mod summary;
 
@@ -311,6 +312,28 @@ pub enum Command {
     /// An undeclared channel is a usage error (exit 2) naming the declared ones.
     #[command(subcommand_required = true)]
     Index(index::Args),
+    /// Find where a condition holds on a channel: `AVG|MIN|MAX|SUM(w) op X` or
+    /// `RUN(op X, d)`.
+    ///
+    /// Per device, the rows of the channel with a numeric value, in time order, inside
+    /// [--from, --to) (UTC). For `AGG(w) op X`, each row at time t opens the window of the
+    /// rows with t <= time < t + w, however few it holds (before a gap, at the range's
+    /// end); a window matches when its aggregate satisfies the condition; the answer is
+    /// the union of the matching windows' spans (first to last row), merged where spans
+    /// overlap or share a row. `RUN(op X, d)`: a maximal run of consecutive rows all
+    /// satisfying `op X` whose span (last - first row time) is at least d; a value that
+    /// is not a number breaks a run, and --max-gap breaks runs at longer gaps. Matches are
+    /// ordered by device, then time.
+    ///
+    /// With a built feature index (`[[index.feature]]`, `recalcd index build`) only the
+    /// buckets that could hold a match are read raw; the answer is exactly what a scan of
+    /// every row gives. Rows still flagged, and buckets waiting to be recomputed, are read
+    /// raw. Without an index the search scans and says so. The statistics (method, rows
+    /// read of the rows in range, buckets read per level, time) go to stderr, or into the
+    /// JSON. A malformed condition, an empty range, a window longer than the range, an
+    /// indexed method on a channel without an index, or a channel that no index declares
+    /// and no row holds: exit 2.
+    Search(search::Args),
 }
 
 /// A mistake in what the user asked for (beyond what clap checks): exit code 2.
@@ -346,6 +369,7 @@ pub fn main() -> ExitCode {
         Command::Prune(args) => prune::run(args, &cli.global),
         Command::Healthcheck(args) => healthcheck::run(args, &cli.global),
         Command::Index(args) => index::run(args, &cli.global),
+        Command::Search(args) => search::run(args, &cli.global),
     };
     match outcome {
         Ok(code) => code,

@@ -2,7 +2,7 @@
 //! and writes back in batches ([`batch`]), runs that as a daemon that survives the
 //! store going away ([`daemon`]), evaluates summaries ([`summary`]), and flags date
 //! ranges for recalculation ([`reflag`]); it keeps the built indexes up to date with
-//! the write-backs ([`index`]).
+//! the write-backs ([`index`]) and searches them ([`search`]).
 //!
 //! `recalcd run` is the daemon with an HTTP endpoint ([`http`]: health and Prometheus
 //! [`metrics`]) and systemd notifications ([`systemd`]) beside it ([`supervisor`]);
@@ -18,6 +18,7 @@ mod inflight;
 pub mod metrics;
 pub mod monitor;
 pub mod reflag;
+pub mod search;
 pub mod summary;
 pub mod supervisor;
 pub mod systemd;

@@ -548,6 +548,14 @@ impl AnyStore {
         data_dispatch!(self, s => s.index_dirty_counts().await)
     }
 
+    /// The devices with data rows in `[from, to)`, in order.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    pub async fn devices_in(&self, range: (Micros, Micros)) -> Result<Vec<i32>, StoreError> {
+        data_dispatch!(self, s => s.index_devices_in(range).await)
+    }
+
     /// The devices with data rows in `[from, to)` (all time for `None`), and the first
     /// and last `datetime` of their rows.
     ///

@@ -22,6 +22,7 @@ mod producer_text;
 mod questdb_ilp;
 mod readme;
 mod row_failures;
+mod search;
 mod stale_days;
 mod store_contract;
 mod workers;

@@ -517,6 +517,35 @@ impl PgStore {
             .collect()
     }
 
+    /// The devices with data rows in `[from, to)`: a loose scan of the primary key (one
+    /// probe per device), not a scan of the rows.
+    pub(crate) async fn index_devices_in(
+        &self,
+        range: (Micros, Micros),
+    ) -> Result<Vec<i32>, StoreError> {
+        let what = "finding the devices with rows in the range";
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    r#"WITH RECURSIVE ids(id) AS (
+                           SELECT min(id) FROM "{data}"
+                           UNION ALL
+                           SELECT (SELECT min(d.id) FROM "{data}" d WHERE d.id > ids.id)
+                             FROM ids WHERE ids.id IS NOT NULL)
+                       SELECT id FROM ids WHERE id IS NOT NULL AND EXISTS (
+                           SELECT 1 FROM "{data}" d
+                            WHERE d.id = ids.id AND d.datetime >= $1 AND d.datetime < $2)
+                       ORDER BY id"#,
+                    data = self.tables.data
+                ),
+                &[&datetime(range.0), &datetime(range.1)],
+            )
+            .await
+            .map_err(q(what))?;
+        rows.iter().map(|r| r.try_get(0).map_err(q(what))).collect()
+    }
+
     pub(crate) async fn index_extent(
         &self,
         range: Option<(Micros, Micros)>,

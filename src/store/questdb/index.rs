@@ -664,6 +664,30 @@ impl QuestStore {
             .collect()
     }
 
+    /// The devices with data rows in `[from, to)` (an interval scan on the designated
+    /// timestamp).
+    pub(crate) async fn index_devices_in(
+        &self,
+        range: (Micros, Micros),
+    ) -> Result<Vec<i32>, StoreError> {
+        let what = "finding the devices with rows in the range";
+        let data = self.tables.data.clone();
+        self.settle(super::slot(crate::store::Level::Data), &data)
+            .await?;
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    r#"SELECT DISTINCT id FROM "{data}"
+                        WHERE datetime >= $1 AND datetime < $2 ORDER BY id"#
+                ),
+                &[&datetime(range.0), &datetime(range.1)],
+            )
+            .await
+            .map_err(q(what))?;
+        rows.iter().map(|r| r.try_get(0).map_err(q(what))).collect()
+    }
+
     pub(crate) async fn index_extent(
         &self,
         range: Option<(Micros, Micros)>,
