@@ -2,6 +2,7 @@
 //! index database) and the index's reads and dirty log in the data store ([`PgStore`]).
 
 use chrono::NaiveDateTime;
+use futures_util::TryStreamExt;
 use tokio_postgres::Client;
 
 use super::PgStore;
@@ -386,16 +387,19 @@ impl PgStore {
                 ORDER BY d.datetime"#,
             self.tables.data
         );
+        // Streamed: a scan of a year of 1 Hz rows keeps its points, not its rows.
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&id, &from, &to];
         let rows = self
             .client
-            .query(&sql, &[&id, &from, &to])
+            .query_raw(&sql, params)
             .await
             .map_err(q(&what))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
+        let mut rows = std::pin::pin!(rows);
+        let mut out = Vec::new();
+        while let Some(r) = rows.try_next().await.map_err(q(&what))? {
             let t: NaiveDateTime = r.try_get(0).map_err(q(&what))?;
-            let text: Option<String> = r.try_get(1).map_err(q(&what))?;
-            if let Some(p) = text.and_then(|c| channel_point(micros(t), &c, channel)) {
+            let text: Option<&str> = r.try_get(1).map_err(q(&what))?;
+            if let Some(p) = text.and_then(|c| channel_point(micros(t), c, channel)) {
                 out.push(p);
             }
         }

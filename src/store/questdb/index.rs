@@ -14,6 +14,7 @@
 //! the process that writes back, between batches, so that does not happen there).
 
 use chrono::NaiveDateTime;
+use futures_util::TryStreamExt;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
@@ -498,15 +499,19 @@ impl QuestStore {
             .map_err(q(&what))?;
         let mut out = Vec::new();
         for &(a, b) in spans {
+            // Streamed: a scan of a long range keeps its points, not its rows.
+            let (a, b) = (datetime(a), datetime(b));
+            let params: [&(dyn ToSql + Sync); 3] = [&id, &a, &b];
             let rows = self
                 .client
-                .query(&stmt, &[&id, &datetime(a), &datetime(b)])
+                .query_raw(&stmt, params)
                 .await
                 .map_err(q(&what))?;
-            for r in rows {
+            let mut rows = std::pin::pin!(rows);
+            while let Some(r) = rows.try_next().await.map_err(q(&what))? {
                 let t: NaiveDateTime = r.try_get(0).map_err(q(&what))?;
-                let text: Option<String> = r.try_get(1).map_err(q(&what))?;
-                if let Some(p) = text.and_then(|c| channel_point(micros(t), &c, channel)) {
+                let text: Option<&str> = r.try_get(1).map_err(q(&what))?;
+                if let Some(p) = text.and_then(|c| channel_point(micros(t), c, channel)) {
                     out.push(p);
                 }
             }
