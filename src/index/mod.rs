@@ -1,5 +1,5 @@
 //! The indexes over recalculated channels: pure algorithms, tested and benchmarked in
-//! memory. Nothing here knows SQL, the store, the configuration or tokio; the store
+//! memory. Nothing here knows SQL, the store, the configuration or the async runtime; the store
 //! keeps what these types describe (in its dialect modules) and the service drives
 //! the searches.
 //!

@@ -304,7 +304,7 @@ fn unselective_conditions_scan_under_auto() {
         })
         .collect();
     let memory = Memory::new(&levels, &points, &[], 0);
-    for text in ["AVG(1m) > 50", "MAX(1m) > 99", "RUN(> 10, 2s)"] {
+    for text in ["AVG(1m) > 50", "MAX(1m) > 99", "RUN(> 50, 2s)"] {
         let cond = Condition::parse(text).expect("a condition");
         let mut search = Search::new(
             &cond,
