@@ -141,6 +141,14 @@ fn condition() -> impl Strategy<Value = Condition> {
         })
 }
 
+/// 256 cases a property, or `PROPTEST_CASES` for a longer hunt.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(256)
+}
+
 /// Checks every method on one case against the oracle.
 fn check(
     points: &[Point],
@@ -180,7 +188,7 @@ fn check(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn every_engine_equals_the_oracle(
