@@ -20,7 +20,8 @@
 //!   bucket edges). It wins for `AVG` and `SUM`, whose bounds do not tighten much going
 //!   down.
 //! - **Auto** picks filtering for `MIN`, `MAX` and `RUN`, fixed for `AVG` and `SUM`, and
-//!   scans when there is no index or when, once judged, most rows would be read anyway.
+//!   scans when there is no index or when, once the final level is judged, most rows
+//!   (with the windows' margins) would be read anyway.
 //!
 //! Both indexed engines judge each bucket three ways ([`Verdict`]): *no match* (skipped,
 //! children too), *certain* (its windows' spans follow from the features; rows are read
@@ -38,7 +39,8 @@ use super::plan::{merge_spans, Known, Plan, Slot};
 use super::scan::{self, Match};
 use super::{datetime, Micros, Point};
 
-/// Beyond this share of the rows to read, `Auto` scans instead.
+/// Beyond this share of the rows to read (judged at the final level), `Auto` scans
+/// instead.
 const UNSELECTIVE: f64 = 0.7;
 
 /// A search engine.
@@ -385,14 +387,18 @@ impl Search {
                 (scan::evaluate(&self.cond, &inside), inside.len() as u64)
             }
         };
-        self.pending = Pending::Done(Outcome {
+        self.pending = Pending::Done(self.outcome(matches, rows_in_range));
+        Ok(())
+    }
+
+    fn outcome(&self, matches: Vec<Match>, rows_in_range: u64) -> Outcome {
+        Outcome {
             matches,
             method: self.method,
             rows_in_range,
             rows_read: self.rows_read,
             buckets_read: self.buckets_read.clone(),
-        });
-        Ok(())
+        }
     }
 
     fn needs(&self) -> &'static str {
@@ -535,7 +541,7 @@ impl Search {
             }
             live.push(slot);
         }
-        if self.auto && (level >= 1 || level == self.stop) && self.unselective(&live) {
+        if self.auto && level == self.stop && self.unselective(&live, len) {
             self.switch_to_scan();
             return;
         }
@@ -564,13 +570,18 @@ impl Search {
     }
 
     /// Whether reading the possible buckets would read most of the rows.
-    fn unselective(&self, live: &[Slot]) -> bool {
+    /// Judged at the final level only: finer levels often prune what coarser ones could
+    /// not, and descending costs only buckets. Possible buckets are read with a window's
+    /// margin.
+    fn unselective(&self, live: &[Slot], len: Micros) -> bool {
         let rows = |s: &Slot| s.features.map_or(0, |f| f.count + f.other) as f64;
+        let widen = 1.0 + self.margin() as f64 / len as f64;
         let possible: f64 = live
             .iter()
             .filter(|s| s.verdict == Verdict::Possible)
             .map(rows)
-            .sum();
+            .sum::<f64>()
+            * widen;
         let total = self.rows_settled as f64 + live.iter().map(rows).sum::<f64>();
         total > 0.0 && possible > UNSELECTIVE * total
     }
@@ -662,6 +673,12 @@ impl Search {
             &last.known,
             &untrusted,
         );
+        if plan.reads().is_empty() {
+            // Nothing to read: the buckets answered.
+            let (matches, raw) = plan.assemble(&[]);
+            self.pending = Pending::Done(self.outcome(matches, self.rows_settled + raw));
+            return;
+        }
         self.pending = Pending::Points {
             spans: plan.reads().to_vec(),
         };

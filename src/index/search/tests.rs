@@ -141,6 +141,14 @@ fn condition() -> impl Strategy<Value = Condition> {
         })
 }
 
+/// 256 cases a property, or `PROPTEST_CASES` for a longer hunt.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(256)
+}
+
 /// Checks every method on one case against the oracle.
 fn check(
     points: &[Point],
@@ -180,7 +188,7 @@ fn check(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn every_engine_equals_the_oracle(
@@ -304,7 +312,7 @@ fn unselective_conditions_scan_under_auto() {
         })
         .collect();
     let memory = Memory::new(&levels, &points, &[], 0);
-    for text in ["AVG(1m) > 50", "MAX(1m) > 99", "RUN(> 10, 2s)"] {
+    for text in ["AVG(1m) > 50", "MAX(1m) > 99", "RUN(> 50, 2s)"] {
         let cond = Condition::parse(text).expect("a condition");
         let mut search = Search::new(
             &cond,
