@@ -78,3 +78,17 @@ pub fn datetime(t: Micros) -> chrono::NaiveDateTime {
             chrono::NaiveDateTime::MAX
         })
 }
+
+/// `spans` sorted and merged where they overlap or touch.
+pub fn merge_spans(mut spans: Vec<(Micros, Micros)>) -> Vec<(Micros, Micros)> {
+    spans.retain(|s| s.0 < s.1);
+    spans.sort_unstable();
+    let mut out: Vec<(Micros, Micros)> = Vec::with_capacity(spans.len());
+    for s in spans {
+        match out.last_mut() {
+            Some(last) if s.0 <= last.1 => last.1 = last.1.max(s.1),
+            _ => out.push(s),
+        }
+    }
+    out
+}

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use super::condition::{Condition, Kind};
 use super::feature::Features;
 use super::judge::Verdict;
+use super::merge_spans;
 use super::scan::{self, Match};
 use super::{Micros, Point};
 
@@ -84,20 +85,6 @@ pub(crate) struct Plan {
     /// RUN: the groups of slots (indices into `slots`) between breakers worth reading.
     run_groups: Vec<Vec<usize>>,
     reads: Vec<(Micros, Micros)>,
-}
-
-/// `spans` sorted and merged where they overlap or touch.
-pub(crate) fn merge_spans(mut spans: Vec<(Micros, Micros)>) -> Vec<(Micros, Micros)> {
-    spans.retain(|s| s.0 < s.1);
-    spans.sort_unstable();
-    let mut out: Vec<(Micros, Micros)> = Vec::with_capacity(spans.len());
-    for s in spans {
-        match out.last_mut() {
-            Some(last) if s.0 <= last.1 => last.1 = last.1.max(s.1),
-            _ => out.push(s),
-        }
-    }
-    out
 }
 
 /// The points of `points` (time order) with `from <= t < to`.

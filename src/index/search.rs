@@ -35,7 +35,8 @@ use std::fmt;
 use super::condition::{Agg, Condition, Kind};
 use super::feature::{Bucket, Features, Levels};
 use super::judge::{judge, Verdict};
-use super::plan::{merge_spans, Known, Plan, Slot};
+use super::merge_spans;
+use super::plan::{Known, Plan, Slot};
 use super::scan::{self, Match};
 use super::{datetime, Micros, Point};
 

@@ -18,7 +18,7 @@ use chrono::NaiveDateTime;
 use super::{AnyStore, StoreError};
 use crate::config::{Config, DatabaseConfig, Dialect, DialectChoice, TableNames};
 use crate::index::feature::{Bucket, Features, Levels};
-use crate::index::{datetime, micros, Micros, Point};
+use crate::index::{datetime, merge_spans, micros, Micros, Point};
 
 pub use super::postgres::index::PgIndex;
 pub use super::questdb::index::QuestIndex;
@@ -151,20 +151,6 @@ pub fn channel_point(t: Micros, conjoined: &str, channel: &str) -> Option<Point>
         _ => None,
     };
     Some(Point { t, v })
-}
-
-/// `spans` sorted and merged where they overlap or touch; empty spans dropped.
-pub fn merge_spans(spans: &[(Micros, Micros)]) -> Vec<(Micros, Micros)> {
-    let mut s: Vec<(Micros, Micros)> = spans.iter().copied().filter(|(a, b)| a < b).collect();
-    s.sort_unstable();
-    let mut out: Vec<(Micros, Micros)> = Vec::with_capacity(s.len());
-    for (a, b) in s {
-        match out.last_mut() {
-            Some(last) if a <= last.1 => last.1 = last.1.max(b),
-            _ => out.push((a, b)),
-        }
-    }
-    out
 }
 
 /// Stored features: the columns `count, other, sum, sum_sq, min, max, first_time,
@@ -422,7 +408,7 @@ impl IndexStore {
                 detail: format!("level {level} does not exist (it has {})", levels.len()),
             });
         }
-        let spans = merge_spans(spans);
+        let spans = merge_spans(spans.to_vec());
         if spans.is_empty() {
             return Ok(Vec::new());
         }
@@ -474,7 +460,7 @@ impl AnyStore {
         id: i32,
         spans: &[(Micros, Micros)],
     ) -> Result<Vec<Point>, StoreError> {
-        let spans = merge_spans(spans);
+        let spans = merge_spans(spans.to_vec());
         if spans.is_empty() {
             return Ok(Vec::new());
         }
@@ -512,7 +498,7 @@ impl AnyStore {
             let s = micros(t).div_euclid(finest) * finest;
             spans.push((s, s + finest));
         }
-        Ok(merge_spans(&spans)
+        Ok(merge_spans(spans)
             .into_iter()
             .filter_map(|(a, b)| {
                 let (a, b) = (a.max(from), b.min(to));
@@ -602,7 +588,7 @@ mod tests {
     #[test]
     fn spans_merge() {
         assert_eq!(
-            merge_spans(&[(5, 9), (0, 2), (2, 3), (8, 12), (20, 20)]),
+            merge_spans(vec![(5, 9), (0, 2), (2, 3), (8, 12), (20, 20)]),
             vec![(0, 3), (5, 12)]
         );
     }
