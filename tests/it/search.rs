@@ -15,6 +15,7 @@ use crate::support::{unique, Harness};
 
 on_both_stores!(
     every_method_answers_as_a_brute_force_scan,
+    random_series_and_conditions_answer_as_a_brute_force_scan,
     output_formats_and_limit,
     bad_search_input_is_a_usage_error,
 );
@@ -61,36 +62,36 @@ impl Setup<'_> {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Devices 5 and 7 over three days from 2024-03-01, a row every 20–70 s with a
-    /// two-hour gap: `tmp` a wandering number with bursts, sometimes `hot` or absent;
-    /// `x` always. Computed by `once`, then indexed.
+    /// Devices 5 and 7 over three days from 2024-03-01 in the default [`Shape`].
     fn load(&self) {
+        self.load_shaped(&Shape::DEFAULT, 0x9e37_79b9_7f4a_7c15, start());
+    }
+
+    /// Devices 5 and 7 over `shape.days` days from `origin`, a row every
+    /// `shape.step` (± random) with random gaps: `tmp` a wandering number with bursts,
+    /// sometimes `hot` or absent; `x` always. Computed by `once`, then indexed.
+    fn load_shaped(&self, shape: &Shape, seed: u64, origin: chrono::NaiveDateTime) {
         self.ok(&["migrate"]);
         let mut values = Vec::new();
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move || {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 33) as i64
-        };
+        let mut rng = Lcg(seed);
         for id in [5, 7] {
-            let mut t = start() + chrono::Duration::seconds(i64::from(id));
-            let end = start() + chrono::Duration::days(3);
+            let mut t = origin + chrono::Duration::seconds(i64::from(id));
+            let end = origin + chrono::Duration::days(shape.days);
             let mut level = 20.0f64;
             while t < end {
-                level += (next() % 21 - 10) as f64 / 10.0;
-                let burst = if next() % 97 == 0 { 25.0 } else { 0.0 };
-                let tmp = match next() % 40 {
+                level += (rng.next() % 21 - 10) as f64 / 10.0;
+                let burst = if rng.next() % 97 == 0 { 25.0 } else { 0.0 };
+                let tmp = match rng.next() % shape.odd_in {
                     0 => "tmp=hot;".to_string(),
                     1 => String::new(),
                     _ => format!("tmp={:.1};", level + burst),
                 };
-                let at = t.format("%Y-%m-%d %H:%M:%S");
+                let at = t.format("%Y-%m-%d %H:%M:%S%.3f");
                 values.push(format!("('{at}', '{at}', {id}, 1, 'x=1;{tmp}')"));
-                t += chrono::Duration::seconds(20 + next() % 51);
-                if t.format("%H:%M").to_string() == "13:00" || next() % 2000 == 0 {
-                    t += chrono::Duration::hours(2);
+                let jitter = rng.next() % (shape.step_ms / 2 + 1);
+                t += chrono::Duration::milliseconds(shape.step_ms / 2 + jitter * 2);
+                if rng.next() % shape.gap_in == 0 {
+                    t += chrono::Duration::minutes(5 + rng.next() % 180);
                 }
             }
         }
@@ -162,6 +163,40 @@ impl Setup<'_> {
             })
             .collect();
         (matches, out["stats"].clone())
+    }
+}
+
+/// How a data set looks.
+struct Shape {
+    /// Days of rows.
+    days: i64,
+    /// Mean time between rows, in milliseconds.
+    step_ms: i64,
+    /// One row in this many is `hot` or has no `tmp` (each half of the time).
+    odd_in: i64,
+    /// One row in this many is followed by a gap of 5 minutes to 3 hours.
+    gap_in: i64,
+}
+
+impl Shape {
+    const DEFAULT: Shape = Shape {
+        days: 3,
+        step_ms: 45_000,
+        odd_in: 40,
+        gap_in: 1500,
+    };
+}
+
+/// A small deterministic generator (the test's data are the same on every run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> i64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) as i64
     }
 }
 
@@ -252,6 +287,85 @@ fn every_method_answers_as_a_brute_force_scan(h: &Harness) {
     );
     assert!(read * 4 < all, "read {read} of {all}");
     assert!(stats["buckets_read"]["1d"].as_u64().unwrap() > 0, "{stats}");
+}
+
+/// Random data sets (dense, sparse, many values that are not numbers, many gaps) and
+/// random conditions of every kind over random ranges: every method against the
+/// brute-force scan. `RECALCD_SEARCH_CASES` sets the number of cases (default 2).
+fn random_series_and_conditions_answer_as_a_brute_force_scan(h: &Harness) {
+    let cases: u64 = std::env::var("RECALCD_SEARCH_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let s = Setup::new(h);
+    for case in 0..cases {
+        let mut rng = Lcg(0x5eed ^ (case * 7919));
+        let step_ms = [2_000, 5_000, 30_000, 120_000][(rng.next() % 4) as usize];
+        let shape = Shape {
+            // At most about 45,000 rows per device: the suite stays quick.
+            days: if step_ms < 30_000 {
+                1
+            } else {
+                1 + rng.next() % 2
+            },
+            step_ms,
+            odd_in: 3 + rng.next() % 60,
+            gap_in: 20 + rng.next() % 2000,
+        };
+        // Each case a week of its own (QuestDB has no DELETE to empty the tables).
+        let origin = start() + chrono::Duration::days(7 * case as i64);
+        s.load_shaped(&shape, rng.next() as u64, origin);
+        let day = chrono::Duration::days(shape.days);
+        for _ in 0..3 {
+            let a = origin + chrono::Duration::seconds(rng.next() % 40_000);
+            let b = origin + day - chrono::Duration::milliseconds(rng.next() % 30_000_000);
+            let (from, to) = (
+                a.format("%Y-%m-%dT%H:%M:%S").to_string(),
+                b.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+            );
+            let window = [500, 20_000, 90_000, 600_000, 3_600_000][(rng.next() % 5) as usize];
+            let w = format!("{window}ms");
+            let x = 10 + rng.next() % 25;
+            let op = [">", ">=", "<", "<="][(rng.next() % 4) as usize];
+            let (cond, gap) = match rng.next() % 5 {
+                0 => (format!("AVG({w}) {op} {x}"), None),
+                1 => (format!("MIN({w}) {op} {x}"), None),
+                2 => (format!("MAX({w}) {op} {x}"), None),
+                3 => (format!("SUM({w}) {op} {}", x * 20), None),
+                _ => (
+                    format!("RUN({op} {x}, {w})"),
+                    (rng.next() % 2 == 0).then(|| format!("{}s", 1 + rng.next() % 300)),
+                ),
+            };
+            let parsed = Condition::parse(&cond)
+                .unwrap()
+                .with_max_gap(
+                    gap.as_deref()
+                        .map(|g| recalcd::duration::parse_micros(g).unwrap() as i64),
+                )
+                .unwrap();
+            let mut want = Vec::new();
+            for id in [5, 7] {
+                let points = s.points(id, micros(a), micros(b));
+                want.extend(
+                    brute_force(&parsed, &points)
+                        .into_iter()
+                        .map(|m| (id, m.from, m.to)),
+                );
+            }
+            let extra: Vec<&str> = gap
+                .as_deref()
+                .map(|g| vec!["--max-gap", g])
+                .unwrap_or_default();
+            for method in ["auto", "filtering", "fixed", "scan"] {
+                let (got, _) = s.search(&cond, method, (&from, &to), &extra);
+                assert_eq!(
+                    got, want,
+                    "case {case}: {cond} {extra:?} by {method} over {from} .. {to}"
+                );
+            }
+        }
+    }
 }
 
 /// A range end as the binary reads it: a date alone is midnight (`--from`) or the next
