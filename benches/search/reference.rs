@@ -125,14 +125,14 @@ pub fn conditions() -> Vec<Cond> {
         // Selective: only the planted overheats (above 100 °C) and dropouts (−40 °C).
         c(Kind::Avg, Op::Gt, "100.0314", 300, true),
         c(Kind::Max, Op::Gt, "105.05", 60, true),
-        c(Kind::Min, Op::Gt, "100.05", 600, true),
-        c(Kind::Min, Op::Le, "-20.05", 10, true),
+        c(Kind::Min, Op::Gt, "100.05", 300, true),
+        c(Kind::Min, Op::Lt, "-20.05", 10, true),
         c(Kind::Sum, Op::Gt, "60300.05", 600, true),
         c(Kind::Run, Op::Gt, "100.05", 300, true),
         // Unselective: most of the time matches.
-        c(Kind::Avg, Op::Gt, "20.0314", 60, false),
-        c(Kind::Max, Op::Gt, "0.05", 3600, false),
-        c(Kind::Run, Op::Ge, "0.05", 600, false),
+        c(Kind::Avg, Op::Ge, "20.0314", 60, false),
+        c(Kind::Max, Op::Gt, "0.05", 600, false),
+        c(Kind::Run, Op::Le, "89.95", 600, false),
     ]
 }
 
