@@ -36,10 +36,10 @@
 //! Prints figures; asserts nothing about time. `cargo bench --bench engine`.
 
 mod common;
-#[path = "engine_index/mod.rs"]
-mod with_index;
 #[path = "engine_questdb/mod.rs"]
 mod on_questdb;
+#[path = "engine_index/mod.rs"]
+mod with_index;
 
 use std::time::Instant;
 

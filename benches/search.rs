@@ -27,9 +27,9 @@
 //! answers' checks are printed too (`answer: equal to the reference` or the first
 //! difference) and never stop the run. `cargo bench --bench search`.
 
-mod common;
 #[path = "search/binary.rs"]
 mod binary;
+mod common;
 #[path = "search/reference.rs"]
 mod reference;
 #[path = "search/series.rs"]
@@ -236,7 +236,11 @@ async fn one_condition(
     } else {
         match sql::run(client, cond, CHANNEL, series::DEVICE, from, to).await {
             Ok((answer, took)) => {
-                println!("  SQL baseline: {}; {}", secs(took), check(&answer, &expected));
+                println!(
+                    "  SQL baseline: {}; {}",
+                    secs(took),
+                    check(&answer, &expected)
+                );
                 Some(took)
             }
             Err(e) => {
@@ -256,8 +260,18 @@ async fn one_condition(
     for method in ["scan", "auto", "filtering", "fixed"] {
         let text = cond.to_string();
         let args = [
-            "--channel", CHANNEL, "--id", &id, "--from", from_arg, "--to", to_arg, "--where",
-            &text, "--method", method,
+            "--channel",
+            CHANNEL,
+            "--id",
+            &id,
+            "--from",
+            from_arg,
+            "--to",
+            to_arg,
+            "--where",
+            &text,
+            "--method",
+            method,
         ];
         match recalcd.search(&args) {
             Ok(s) => {
@@ -304,7 +318,7 @@ async fn one_condition(
 /// The targets of issue 13 for one condition, as text.
 fn targets(line: &Line) -> String {
     let Some(auto) = &line.auto else {
-        return "targets: not measured (recalcd search unavailable)".into();
+        return "not measured (recalcd search unavailable)".into();
     };
     let wall = auto.wall.as_secs_f64();
     let mut out = Vec::new();
@@ -325,12 +339,9 @@ fn targets(line: &Line) -> String {
         }
     } else if let Some(scan) = line.scan {
         let x = wall / scan.as_secs_f64();
-        out.push(format!(
-            "auto / scan {x:.2} (≤ 1.2: {})",
-            verdict(x <= 1.2)
-        ));
+        out.push(format!("auto / scan {x:.2} (≤ 1.2: {})", verdict(x <= 1.2)));
     }
-    format!("targets: {}", out.join("; "))
+    out.join("; ")
 }
 
 async fn bench() {
@@ -402,7 +413,14 @@ async fn bench() {
 
     // 3. The index build, its size.
     match recalcd.run(&[
-        "index", "build", "--channel", CHANNEL, "--from", &from_arg, "--to", &to_arg,
+        "index",
+        "build",
+        "--channel",
+        CHANNEL,
+        "--from",
+        &from_arg,
+        "--to",
+        &to_arg,
     ]) {
         Ok(out) => {
             let x = out.wall.as_secs_f64() / read.as_secs_f64();
@@ -421,7 +439,11 @@ async fn bench() {
     let sizes = table_sizes(&client).await;
     println!("tables (pg_total_relation_size):");
     for (name, size) in &sizes {
-        let mark = if is_index_table(name) { "  (index)" } else { "" };
+        let mark = if is_index_table(name) {
+            "  (index)"
+        } else {
+            ""
+        };
         println!("  {name}: {}{mark}", mb(*size));
     }
     let index_size: i64 = sizes
@@ -468,9 +490,10 @@ async fn bench() {
             opt(l.sql),
             opt(l.scan),
             opt(l.auto.as_ref().map(|a| a.wall)),
-            l.auto
-                .as_ref()
-                .map_or("–".to_string(), |a| format!("{} of {}", a.rows_read, a.rows_in_range)),
+            l.auto.as_ref().map_or("–".to_string(), |a| format!(
+                "{} of {}",
+                a.rows_read, a.rows_in_range
+            )),
             targets(l)
         );
     }

@@ -63,10 +63,8 @@ fn recalcd(config: &Path, url: &str, args: &[&str]) -> Result<Duration, String> 
 impl IndexBench {
     /// The configuration files for `channel` (`RECALCD_BENCH_INDEX`) and `batch_size`.
     pub fn new(channel: &str, url: &str, batch_size: usize) -> IndexBench {
-        let dir = std::env::temp_dir().join(format!(
-            "recalcd_bench_engine_index_{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("recalcd_bench_engine_index_{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let poll = format!("[poll]\nbatch_size = {batch_size}\n");
         let without = dir.join("without.toml");
@@ -151,7 +149,10 @@ impl IndexBench {
                 } else {
                     match self.without() {
                         Ok(once) => {
-                            println!("  round {round}: recalcd once without an index {}", secs(once));
+                            println!(
+                                "  round {round}: recalcd once without an index {}",
+                                secs(once)
+                            );
                             times[0] = Some(once);
                         }
                         Err(e) => {

@@ -72,9 +72,19 @@ impl Recalcd {
                 .lines()
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("(nothing on stderr)");
+            let shown: Vec<String> = args
+                .iter()
+                .map(|a| {
+                    if a.contains(' ') {
+                        format!("'{a}'")
+                    } else {
+                        (*a).to_string()
+                    }
+                })
+                .collect();
             return Err(format!(
                 "`recalcd {}` exited with {}: {first}",
-                args.join(" "),
+                shown.join(" "),
                 out.status
                     .code()
                     .map_or("a signal".to_string(), |c| format!("code {c}"))
@@ -141,8 +151,6 @@ fn parse_search(stdout: &str, wall: Duration) -> Result<Search, String> {
                     .join(", ")
             })
             .unwrap_or_default(),
-        elapsed_ms: stats["elapsed_ms"]
-            .as_f64()
-            .ok_or("no stats.elapsed_ms")?,
+        elapsed_ms: stats["elapsed_ms"].as_f64().ok_or("no stats.elapsed_ms")?,
     })
 }

@@ -77,9 +77,9 @@ pub struct Cond {
 
 /// `300` as `5m`, `3600` as `1h`, `45` as `45s`.
 pub fn duration_text(secs: u32) -> String {
-    if secs % 3600 == 0 {
+    if secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
-    } else if secs % 60 == 0 {
+    } else if secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")
@@ -92,7 +92,13 @@ impl fmt::Display for Cond {
         let w = duration_text(self.secs);
         match self.kind {
             Kind::Run => write!(f, "RUN({} {}, {w})", self.op.text(), self.x),
-            k => write!(f, "{}({w}) {} {}", format!("{k:?}").to_uppercase(), self.op.text(), self.x),
+            k => write!(
+                f,
+                "{}({w}) {} {}",
+                format!("{k:?}").to_uppercase(),
+                self.op.text(),
+                self.x
+            ),
         }
     }
 }
@@ -150,7 +156,9 @@ pub fn answer(cond: &Cond, id: i32, t0: i64, tenths: &[i32]) -> Vec<Match> {
     if cond.kind == Kind::Run {
         let mut run: Option<usize> = None;
         for i in 0..=n {
-            let ok = i < n && cond.op.holds(f64::from(tenths[i]) / 10.0, x);
+            let ok = tenths
+                .get(i)
+                .is_some_and(|&v| cond.op.holds(f64::from(v) / 10.0, x));
             match (ok, run) {
                 (true, None) => run = Some(i),
                 (false, Some(first)) => {
@@ -210,10 +218,7 @@ pub fn answer(cond: &Cond, id: i32, t0: i64, tenths: &[i32]) -> Vec<Match> {
 
 /// The rows the matches cover (first to last row, at 1 Hz), as a fraction of `rows`.
 pub fn covered(matches: &[Match], rows: usize) -> f64 {
-    let n: i64 = matches
-        .iter()
-        .map(|m| (m.2 - m.1) / 1_000_000 + 1)
-        .sum();
+    let n: i64 = matches.iter().map(|m| (m.2 - m.1) / 1_000_000 + 1).sum();
     n as f64 / rows.max(1) as f64
 }
 
