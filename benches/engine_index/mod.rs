@@ -4,7 +4,8 @@
 //! declares no index, once with one declaring a feature index on `CHANNEL` (levels
 //! `1d/1h/10m/1m`) built by `recalcd index build` right before, so that the index is
 //! maintained with every write-back — alternating which goes first, and prints the
-//! ratio with / without; the median over `RECALCD_BENCH_ROUNDS` (target ≤ 1.10).
+//! ratio with / without; the median over `RECALCD_BENCH_ROUNDS` (target ≤ 1.10). Before
+//! a round without the index, the one built before is dropped (`recalcd index drop`).
 //!
 //! Both sides run the binary (not the in-process loop of the rest of the benchmark), so
 //! that whatever `recalcd once` does for the index is measured. Where `index build` or
@@ -86,8 +87,17 @@ impl IndexBench {
         }
     }
 
-    /// `recalcd once` without the index, on the seeded backlog.
-    fn without(&self) -> Result<Duration, String> {
+    /// `recalcd once` without the index, on the seeded backlog; an index built by an
+    /// earlier round is dropped first (`recalcd index drop`), so that nothing of it is
+    /// maintained.
+    fn without(&self, built: bool) -> Result<Duration, String> {
+        if built {
+            recalcd(
+                &self.with,
+                &self.url,
+                &["index", "drop", "--channel", &self.channel],
+            )?;
+        }
         recalcd(&self.without, &self.url, &["once"])
     }
 
@@ -125,6 +135,7 @@ impl IndexBench {
             self.channel
         );
         let mut ratios = Vec::with_capacity(rounds);
+        let mut built = false;
         for round in 1..=rounds {
             let mut times = [None, None];
             for k in 0..2 {
@@ -134,6 +145,7 @@ impl IndexBench {
                 if with_index {
                     match self.with(set) {
                         Ok((build, once)) => {
+                            built = true;
                             println!(
                                 "  round {round}: index build (on the flagged rows) {}, recalcd once with the index {}",
                                 secs(build),
@@ -147,7 +159,7 @@ impl IndexBench {
                         }
                     }
                 } else {
-                    match self.without() {
+                    match self.without(built) {
                         Ok(once) => {
                             println!(
                                 "  round {round}: recalcd once without an index {}",
