@@ -29,11 +29,17 @@
 //! QuestDB's own floor, and the demo on both stores): see `engine_questdb/mod.rs`.
 //! `RECALCD_BENCH_QUESTDB_ONLY=1` then skips the PostgreSQL part.
 //!
+//! `RECALCD_BENCH_INDEX=tmp` instead compares `recalcd once` (the binary) with a feature
+//! index declared and built on that channel against the same without it, in alternating
+//! rounds (issue 13: at most 10 % slower); see `engine_index/mod.rs`.
+//!
 //! Prints figures; asserts nothing about time. `cargo bench --bench engine`.
 
 mod common;
 #[path = "engine_questdb/mod.rs"]
 mod on_questdb;
+#[path = "engine_index/mod.rs"]
+mod with_index;
 
 use std::time::Instant;
 
@@ -273,6 +279,17 @@ async fn bench() {
     );
 
     let rounds = env_usize("RECALCD_BENCH_ROUNDS").unwrap_or(1).max(1);
+    if let Ok(channel) = std::env::var("RECALCD_BENCH_INDEX") {
+        drop(store);
+        let index = with_index::IndexBench::new(&channel, &db.url, config.poll.batch_size);
+        index
+            .run(&client, &set, rounds, || reset(&client, &set))
+            .await;
+        drop(index);
+        drop(client);
+        db.drop_now().await;
+        return;
+    }
     let mut ratios = Vec::with_capacity(rounds);
     for round in 1..=rounds {
         if rounds > 1 {

@@ -1,0 +1,198 @@
+//! `RECALCD_BENCH_INDEX=CHANNEL` (issue 13, point 6): the engine benchmark with one
+//! indexed channel against the same without it. Each round times the real binary's
+//! `recalcd once` twice on the re-seeded backlog — once with a configuration that
+//! declares no index, once with one declaring a feature index on `CHANNEL` (levels
+//! `1d/1h/10m/1m`) built by `recalcd index build` right before, so that the index is
+//! maintained with every write-back — alternating which goes first, and prints the
+//! ratio with / without; the median over `RECALCD_BENCH_ROUNDS` (target ≤ 1.10). Before
+//! a round without the index, the one built before is dropped (`recalcd index drop`).
+//!
+//! Both sides run the binary (not the in-process loop of the rest of the benchmark), so
+//! that whatever `recalcd once` does for the index is measured. Where `index build` or
+//! the `[[index.feature]]` configuration is not available the round says so (the
+//! binary's exit code and first error line) and stops.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use recalcd::demo::Dataset;
+use tokio_postgres::Client;
+
+use crate::common::{print_median, secs};
+
+/// The two configuration files: without and with the index.
+pub struct IndexBench {
+    channel: String,
+    without: PathBuf,
+    with: PathBuf,
+    url: String,
+    dir: PathBuf,
+}
+
+/// Runs the binary with `config` and `args`; its wall time, or the error line.
+fn recalcd(config: &Path, url: &str, args: &[&str]) -> Result<Duration, String> {
+    let exe = env!("CARGO_BIN_EXE_recalcd");
+    let start = Instant::now();
+    let out = Command::new(exe)
+        .arg("--config")
+        .arg(config)
+        .arg("--database-url")
+        .arg(url)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .map_err(|e| format!("cannot start {exe}: {e}"))?;
+    let took = start.elapsed();
+    if out.status.success() {
+        return Ok(took);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = stderr
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("(nothing on stderr)");
+    Err(format!(
+        "`recalcd {}` exited with {}: {first}",
+        args.join(" "),
+        out.status
+            .code()
+            .map_or("a signal".to_string(), |c| format!("code {c}"))
+    ))
+}
+
+impl IndexBench {
+    /// The configuration files for `channel` (`RECALCD_BENCH_INDEX`) and `batch_size`.
+    pub fn new(channel: &str, url: &str, batch_size: usize) -> IndexBench {
+        let dir =
+            std::env::temp_dir().join(format!("recalcd_bench_engine_index_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let poll = format!("[poll]\nbatch_size = {batch_size}\n");
+        let without = dir.join("without.toml");
+        let with = dir.join("with.toml");
+        std::fs::write(&without, &poll).expect("config file");
+        std::fs::write(
+            &with,
+            format!(
+                "{poll}\n[[index.feature]]\nchannel = \"{channel}\"\nlevels = [\"1d\", \"1h\", \"10m\", \"1m\"]\n"
+            ),
+        )
+        .expect("config file");
+        IndexBench {
+            channel: channel.to_string(),
+            without,
+            with,
+            url: url.to_string(),
+            dir,
+        }
+    }
+
+    /// `recalcd once` without the index, on the seeded backlog; an index built by an
+    /// earlier round is dropped first (`recalcd index drop`), so that nothing of it is
+    /// maintained.
+    fn without(&self, built: bool) -> Result<Duration, String> {
+        if built {
+            recalcd(
+                &self.with,
+                &self.url,
+                &["index", "drop", "--channel", &self.channel],
+            )?;
+        }
+        recalcd(&self.without, &self.url, &["once"])
+    }
+
+    /// `recalcd index build` on the seeded rows, then `recalcd once` with the index.
+    fn with(&self, set: &Dataset) -> Result<(Duration, Duration), String> {
+        let (from, to) = (Dataset::start().to_string(), set.end().to_string());
+        let build = recalcd(
+            &self.with,
+            &self.url,
+            &[
+                "index",
+                "build",
+                "--channel",
+                &self.channel,
+                "--from",
+                &from,
+                "--to",
+                &to,
+            ],
+        )?;
+        let once = recalcd(&self.with, &self.url, &["once"])?;
+        Ok((build, once))
+    }
+
+    /// The rounds: with and without, alternating which goes first, re-seeding before
+    /// each; `reset` re-seeds the backlog.
+    pub async fn run<F, Fut>(&self, client: &Client, set: &Dataset, rounds: usize, reset: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = usize>,
+    {
+        println!(
+            "engine benchmark with a feature index on {} (RECALCD_BENCH_INDEX), `recalcd once` \
+             of the binary with and without it, {rounds} round(s):",
+            self.channel
+        );
+        let mut ratios = Vec::with_capacity(rounds);
+        let mut built = false;
+        for round in 1..=rounds {
+            let mut times = [None, None];
+            for k in 0..2 {
+                // Odd rounds: without first; even rounds: with first.
+                let with_index = (k == 0) == (round % 2 == 0);
+                reset().await;
+                if with_index {
+                    match self.with(set) {
+                        Ok((build, once)) => {
+                            built = true;
+                            println!(
+                                "  round {round}: index build (on the flagged rows) {}, recalcd once with the index {}",
+                                secs(build),
+                                secs(once)
+                            );
+                            times[1] = Some(once);
+                        }
+                        Err(e) => {
+                            println!("  round {round}: with the index unavailable — {e}");
+                            return;
+                        }
+                    }
+                } else {
+                    match self.without(built) {
+                        Ok(once) => {
+                            println!(
+                                "  round {round}: recalcd once without an index {}",
+                                secs(once)
+                            );
+                            times[0] = Some(once);
+                        }
+                        Err(e) => {
+                            println!("  round {round}: recalcd once failed — {e}");
+                            return;
+                        }
+                    }
+                }
+            }
+            if let [Some(without), Some(with)] = times {
+                let flagged: i64 = client
+                    .query_one("SELECT count(*) FROM data WHERE recalc > 0", &[])
+                    .await
+                    .and_then(|r| r.try_get(0))
+                    .expect("count");
+                let ratio = with.as_secs_f64() / without.as_secs_f64();
+                println!(
+                    "  round {round}: with / without {ratio:.3} (target ≤ 1.10); rows still flagged after: {flagged}"
+                );
+                ratios.push(ratio);
+            }
+        }
+        print_median("with the index / without", &mut ratios);
+    }
+}
+
+impl Drop for IndexBench {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
