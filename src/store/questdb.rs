@@ -64,6 +64,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use futures_util::future::try_join_all;
@@ -73,12 +74,13 @@ use tokio_postgres::Client;
 use super::migrate::{migrations, render, statements};
 use super::schema::{self, TypeNames};
 use super::{
-    check_version, equation_problem, flag_from, row_from, stored_error, Backlog, Constant,
-    Direction, Equation, EquationProblem, Flag, Lease, Level, MergedEquation, MigrateReport,
-    ReflagRanges, Revision, Row, RowKey, RowVersion, Status, Store, StoreError, Sweep, TimeRange,
-    Unsettled, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS, ROW_COLUMNS,
+    check_version, content_version, equation_problem, flag_from, open_client, row_from,
+    stored_error, Backlog, Constant, Direction, Equation, EquationProblem, Flag, Lease, Level,
+    MergedEquation, MigrateReport, ReflagRanges, Revision, Row, RowKey, RowVersion, Status, Store,
+    StoreError, Sweep, TimeRange, Unsettled, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS,
+    ROW_COLUMNS,
 };
-use crate::config::{Config, Dialect, TableNames, WorkerConfig};
+use crate::config::{Config, DatabaseConfig, Dialect, TableNames, WorkerConfig};
 
 mod ilp;
 mod reflag;
@@ -94,8 +96,12 @@ pub struct QuestStore {
     client: Client,
     /// Table names from the configuration.
     tables: TableNames,
-    /// Per level (and errors): written since the last `wait_wal_table`.
-    dirty: [AtomicBool; 4],
+    /// Per level (and errors): written since the last `wait_wal_table` — shared with
+    /// the writer session ([`Store::open_writer`]), so that a read on this one waits
+    /// for what the other wrote.
+    dirty: Arc<[AtomicBool; 4]>,
+    /// The connection settings, for the writer session.
+    database: DatabaseConfig,
     /// This worker's static share of the devices (`[worker]`): QuestDB has no locks to
     /// lease devices with.
     worker: WorkerConfig,
@@ -119,21 +125,6 @@ fn slot(level: Level) -> usize {
         Level::Job => 1,
         Level::Day => 2,
     }
-}
-
-/// The version of a QuestDB row: a hash of everything but its key.
-fn content_version(r: &Row) -> RowVersion {
-    let mut h = std::hash::DefaultHasher::new();
-    (
-        r.data_time,
-        r.state,
-        &r.user,
-        &r.gps,
-        r.recalc,
-        &r.conjoined,
-    )
-        .hash(&mut h);
-    RowVersion::of(h.finish() as i64)
 }
 
 fn quest_row(r: &tokio_postgres::Row, what: &str) -> Result<Row, StoreError> {
@@ -290,6 +281,7 @@ impl QuestStore {
             client,
             tables: config.tables.clone(),
             dirty: Default::default(),
+            database: config.database.clone(),
             worker: config.worker,
             ilp,
         })
@@ -783,8 +775,22 @@ impl Store for QuestStore {
         Ok(())
     }
 
+    /// A second connection that shares this one's line protocol sender and its record
+    /// of the tables written since their last `wait_wal_table`. Safe without
+    /// transactions: the batch prepared meanwhile reads the rows of the batch being
+    /// written from memory (`service::inflight`), whatever part of it QuestDB has
+    /// applied, and the rows it takes over carry the content hash of what was written
+    /// ([`super::WrittenVersions::Content`]), which is what the guard reads back.
     async fn open_writer(&self) -> Result<Option<Self>, StoreError> {
-        Ok(None) // no transactions: see [`Store::open_writer`]
+        let client = open_client(&self.database).await?;
+        Ok(Some(QuestStore {
+            client,
+            tables: self.tables.clone(),
+            dirty: Arc::clone(&self.dirty),
+            database: self.database.clone(),
+            worker: self.worker,
+            ilp: self.ilp.clone(),
+        }))
     }
 
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {

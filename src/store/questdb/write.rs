@@ -26,7 +26,8 @@ use tokio_postgres::types::{ToSql, Type};
 
 use super::{multi_insert, slot, QuestStore, ERRORS_SLOT, INSERT_CHUNK, ROW_TYPES};
 use crate::store::{
-    ErrorRecord, Level, Row, RowKey, StoreError, WriteBatch, WriteOutcome, ROW_COLUMNS,
+    ErrorRecord, Level, Row, RowKey, StoreError, WriteBatch, WriteOutcome, WrittenVersions,
+    ROW_COLUMNS,
 };
 
 /// The levels in the order they are written: flags that cause recomputation last.
@@ -42,7 +43,11 @@ impl QuestStore {
         &mut self,
         batch: &WriteBatch,
     ) -> Result<WriteOutcome, StoreError> {
-        let mut outcome = WriteOutcome::default();
+        // Each row written reads back with the hash of the content written.
+        let mut outcome = WriteOutcome {
+            version: Some(WrittenVersions::Content),
+            ..WriteOutcome::default()
+        };
         let chunk_size = if self.ilp.is_some() {
             ILP_CHUNK
         } else {
