@@ -83,6 +83,7 @@ use super::{
 use crate::config::{Config, DatabaseConfig, Dialect, TableNames, WorkerConfig};
 
 mod ilp;
+mod jobs;
 mod reflag;
 mod write;
 
@@ -804,37 +805,7 @@ impl Store for QuestStore {
     }
 
     async fn load_job_rows(&self, jobs: &[(i32, NaiveDateTime)]) -> Result<Vec<Row>, StoreError> {
-        if jobs.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.settle(slot(Level::Data), &self.tables.data).await?;
-        let mut jobs = jobs.to_vec();
-        jobs.sort();
-        jobs.dedup();
-        let what = "loading the data rows of jobs";
-        // A job's rows start at its start: the bound lets QuestDB skip older partitions.
-        let sql = format!(
-            r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE id = $1 AND data_time = $2 AND datetime >= $2"#,
-            self.tables.data
-        );
-        let stmt = self
-            .client
-            .prepare_typed(&sql, &[Type::INT4, Type::TIMESTAMP])
-            .await
-            .map_err(StoreError::query(what))?;
-        let results = try_join_all(
-            jobs.iter()
-                .map(|(id, start)| async { self.client.query(&stmt, &[id, start]).await }),
-        )
-        .await
-        .map_err(StoreError::query(what))?;
-        let mut rows = results
-            .iter()
-            .flatten()
-            .map(|r| quest_row(r, what))
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.sort_by_key(Row::key);
-        Ok(rows)
+        self.job_rows(jobs).await
     }
 
     async fn load_in_ranges(
@@ -867,38 +838,7 @@ impl Store for QuestStore {
         ranges: &[TimeRange],
         _except: &[(i32, NaiveDateTime)],
     ) -> Result<Vec<(i32, NaiveDateTime)>, StoreError> {
-        // Every flagged job of the ranges (a `DISTINCT` per range; no early stop).
-        if ranges.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.settle(slot(Level::Data), &self.tables.data).await?;
-        self.settle(slot(Level::Job), &self.tables.job).await?;
-        let what = "looking for flagged jobs in days";
-        let data = format!(
-            r#"SELECT DISTINCT id, data_time FROM "{}"
-                WHERE id = $1 AND data_time >= $2 AND data_time < $3 AND recalc > 0"#,
-            self.tables.data
-        );
-        let job = format!(
-            r#"SELECT id, datetime FROM "{}"
-                WHERE id = $1 AND datetime >= $2 AND datetime < $3 AND recalc > 0"#,
-            self.tables.job
-        );
-        let mut out = Vec::new();
-        for sql in [data, job] {
-            for r in &self.per_range(&sql, ranges, what).await? {
-                let key: (Option<i32>, Option<NaiveDateTime>) = (
-                    r.try_get(0).map_err(StoreError::query(what))?,
-                    r.try_get(1).map_err(StoreError::query(what))?,
-                );
-                if let (Some(id), Some(start)) = key {
-                    out.push((id, start));
-                }
-            }
-        }
-        out.sort_unstable();
-        out.dedup();
-        Ok(out)
+        self.flagged_jobs(ranges).await
     }
 
     async fn load_between(

@@ -49,7 +49,10 @@ impl QuestStore {
             ..WriteOutcome::default()
         };
         let chunk_size = if self.ilp.is_some() {
-            ILP_CHUNK
+            std::env::var("TMP_ILP_CHUNK")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(ILP_CHUNK)
         } else {
             INSERT_CHUNK
         };
@@ -73,7 +76,11 @@ impl QuestStore {
             // after the `wait_wal_table` above, so the window does not grow.
             let chunks: Vec<&[&Row]> = rows.chunks(chunk_size).collect();
             let keys_of = |chunk: &[&Row]| chunk.iter().map(|r| r.key()).collect::<Vec<RowKey>>();
+            let (mut reread, mut sending) = (Duration::ZERO, Duration::ZERO);
+            let timed = |d: &mut Duration, t: Instant| *d += t.elapsed();
+            let t = Instant::now();
             let mut current = self.current(level, &keys_of(chunks[0])).await?;
+            reread += t.elapsed();
             for (i, chunk) in chunks.iter().enumerate() {
                 let mut keep = Vec::with_capacity(chunk.len());
                 for r in chunk.iter() {
@@ -99,27 +106,36 @@ impl QuestStore {
                     outcome.errors_written += chunk_errors.len();
                 }
                 let next = chunks.get(i + 1).map(|c| keys_of(c));
-                let (sent, reread) = tokio::join!(
+                let (mut send_time, mut read_time) = (Duration::ZERO, Duration::ZERO);
+                let (sent, next_current) = tokio::join!(
                     async {
-                        if keep.is_empty() {
+                        let t = Instant::now();
+                        let sent = if keep.is_empty() {
                             Ok(())
                         } else {
                             self.send_rows(level, &keep).await
-                        }
+                        };
+                        timed(&mut send_time, t);
+                        sent
                     },
                     async {
-                        match &next {
+                        let t = Instant::now();
+                        let read = match &next {
                             Some(keys) => self.current(level, keys).await.map(Some),
                             None => Ok(None),
-                        }
+                        };
+                        timed(&mut read_time, t);
+                        read
                     }
                 );
+                sending += send_time;
+                reread += read_time;
                 sent?;
                 if !keep.is_empty() {
                     outcome.guard_window = outcome.guard_window.max(started.elapsed());
                     outcome.written += keep.len();
                 }
-                if let Some(c) = reread? {
+                if let Some(c) = next_current? {
                     current = c;
                 }
             }
@@ -129,6 +145,8 @@ impl QuestStore {
                 rows = rows.len(),
                 wait_wal_ms = ms(waited),
                 write_ms = ms(started.elapsed() - waited),
+                reread_ms = ms(reread),
+                send_ms = ms(sending),
                 "level written"
             );
         }
