@@ -8,7 +8,7 @@
 //! [`NaiveDateTime`] in UTC, as QuestDB sends them.
 //!
 //! **Write path: the line protocol over HTTP** (`questdb/ilp.rs`, `database.questdb_ilp`), one
-//! request per chunk of 5,000 rows of one table, committed by QuestDB as
+//! request per chunk of 10,000 rows of one table, committed by QuestDB as
 //! one transaction of that table; where ILP is switched off (or refused under `auto`),
 //! multi-row `INSERT … VALUES (…), (…)` over PG wire, [`INSERT_CHUNK`] rows per
 //! statement. PG-wire inserts are applied at 10–30 k rows/s, the line protocol at

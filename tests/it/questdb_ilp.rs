@@ -25,13 +25,13 @@ use recalcd::store::{Store, WriteBatch};
 
 use crate::support::{unique, Harness};
 
-/// 12 jobs of 600 rows: 7,200 data rows in one batch, so two ILP requests of data
-/// rows (5,000 each at most) after one of days and one of jobs.
+/// 12 jobs of 1,000 rows: 12,000 data rows in one batch, so two ILP requests of data
+/// rows (10,000 each at most) after one of days and one of jobs.
 const SCALE: Scale = Scale {
     devices: 2,
     days: 3,
     jobs_per_day: 2,
-    rows_per_job: Some(600),
+    rows_per_job: Some(1000),
 };
 
 /// A QuestDB harness with the demo's equations, constants and flagged data rows,
@@ -225,11 +225,11 @@ async fn ilp_writes_the_same_rows_as_pg_wire_inserts() {
         "{log}"
     );
     assert!(
-        log.contains("wrote 7200 data rows, 12 job rows, 6 day rows"),
+        log.contains("wrote 12000 data rows, 12 job rows, 6 day rows"),
         "{log}"
     );
     let via_ilp = contents(&h).await;
-    assert_eq!(via_ilp.len(), 7200 + 12 + 6);
+    assert_eq!(via_ilp.len(), 12000 + 12 + 6);
     assert!(via_ilp.iter().all(|r| r[7] == "0"), "every flag is cleared");
     assert_eq!(via_ilp, reference().await);
 }
@@ -276,7 +276,7 @@ async fn an_explicit_ilp_address_that_refuses_stops_recalcd_with_one_message() {
             "{log}"
         );
         // Stopped before touching anything: every data row still flagged.
-        assert_eq!(progress(&h).await, (0, 0, 7200, 7200), "{log}");
+        assert_eq!(progress(&h).await, (0, 0, 12000, 12000), "{log}");
     }
 }
 
@@ -334,7 +334,7 @@ async fn auto_falls_back_to_pg_wire_with_one_warning_where_ilp_is_refused() {
     );
     assert!(log.contains("127.0.0.3:9000"), "{log}");
     assert!(!log.contains("quest@"), "{log}");
-    assert_eq!(progress(&h).await, (6, 12, 0, 7200));
+    assert_eq!(progress(&h).await, (6, 12, 0, 12000));
 }
 
 /// What [`Cut`] does at its request.
@@ -495,7 +495,7 @@ async fn cut_then_rerun(
     let (days, jobs, flagged, all) = progress(&h).await;
     assert_eq!(
         (days, jobs, flagged, all),
-        (expected.0, expected.1, expected.2, 7200),
+        (expected.0, expected.1, expected.2, 12000),
         "half-applied as planned: {log}"
     );
     let out = recalcd(&config_file(&h, &ilp_address(), None), &["once"]);
@@ -505,15 +505,15 @@ async fn cut_then_rerun(
 
 #[tokio::test]
 async fn recalcd_killed_mid_write_leaves_data_flagged_and_the_next_run_completes_the_batch() {
-    // Request 1 is the days, 2 the jobs, 3 the first 5,000 data rows, 4 the other 2,200:
-    // killed in the middle of the 4th, the days, jobs and 5,000 data rows are written,
-    // 2,200 data rows still flagged.
-    cut_then_rerun(Victim::Recalcd, 4, (6, 12, 2200), None, || {}).await;
+    // Request 1 is the days, 2 the jobs, 3 the first 10,000 data rows, 4 the other 2,000:
+    // killed in the middle of the 4th, the days, jobs and 10,000 data rows are written,
+    // 2,000 data rows still flagged.
+    cut_then_rerun(Victim::Recalcd, 4, (6, 12, 2000), None, || {}).await;
 }
 
 #[tokio::test]
 async fn recalcd_killed_mid_write_of_the_jobs_leaves_every_data_row_flagged() {
-    cut_then_rerun(Victim::Recalcd, 2, (6, 0, 7200), None, || {}).await;
+    cut_then_rerun(Victim::Recalcd, 2, (6, 0, 12000), None, || {}).await;
 }
 
 #[tokio::test]
@@ -523,7 +523,7 @@ async fn server_killed_mid_write_leaves_data_flagged_and_the_next_run_completes_
         return;
     };
     let restart = dir.clone();
-    cut_then_rerun(Victim::Server, 3, (6, 12, 7200), Some(dir), move || {
+    cut_then_rerun(Victim::Server, 3, (6, 12, 12000), Some(dir), move || {
         let start = PathBuf::from(
             std::env::var("QUESTDB_START").unwrap_or_else(|_| "../shared/questdb/start.sh".into()),
         );
