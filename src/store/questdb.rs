@@ -84,6 +84,7 @@ use crate::config::{Config, DatabaseConfig, Dialect, TableNames, WorkerConfig};
 
 mod ilp;
 mod jobs;
+mod poll;
 mod reflag;
 mod write;
 
@@ -508,49 +509,6 @@ impl QuestStore {
             .map_err(StoreError::query(what))?;
         let v: Option<i32> = row.try_get(0).map_err(StoreError::query(what))?;
         Ok(v.unwrap_or(0))
-    }
-
-    /// `columns` of the `limit` oldest flagged rows of `level` (after `after`) that also
-    /// satisfy `filter` (SQL starting with ` AND`), read with `decode` and handed over in
-    /// (id, datetime) order
-    /// (`datetime >= $1` bounds the scan of the designated timestamp).
-    async fn poll_oldest<T>(
-        &self,
-        level: Level,
-        columns: &str,
-        filter: String,
-        after: Option<RowKey>,
-        limit: usize,
-        decode: fn(&tokio_postgres::Row, &str) -> Result<T, StoreError>,
-    ) -> Result<Vec<T>, StoreError> {
-        self.settle(slot(level), self.table(level)).await?;
-        let what = format!("polling flagged {level} rows");
-        let cursor = if after.is_some() {
-            " AND datetime >= $1 AND (datetime > $1 OR id > $2)"
-        } else {
-            ""
-        };
-        let sql = format!(
-            r#"SELECT * FROM (
-                   SELECT {columns} FROM "{}"
-                    WHERE recalc > 0{filter}{cursor}
-                    ORDER BY datetime, id LIMIT {limit}) oldest
-                ORDER BY id, datetime"#,
-            self.table(level)
-        );
-        let rows = match after {
-            None => self.client.query(&sql, &[]).await,
-            Some(k) => {
-                let stmt = self
-                    .client
-                    .prepare_typed(&sql, &[Type::TIMESTAMP, Type::INT4])
-                    .await
-                    .map_err(StoreError::query(&what))?;
-                self.client.query(&stmt, &[&k.datetime, &k.id]).await
-            }
-        }
-        .map_err(StoreError::query(&what))?;
-        rows.iter().map(|r| decode(r, &what)).collect()
     }
 
     /// Runs `sql` (parameters: device id, from, to) once per range, prepared once and
