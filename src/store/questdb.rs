@@ -64,7 +64,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use futures_util::future::try_join_all;
@@ -98,10 +97,13 @@ pub struct QuestStore {
     client: Client,
     /// Table names from the configuration.
     tables: TableNames,
-    /// Per level (and errors): written since the last `wait_wal_table` — shared with
-    /// the writer session ([`Store::open_writer`]), so that a read on this one waits
-    /// for what the other wrote.
-    dirty: Arc<[AtomicBool; 4]>,
+    /// Per level (and errors): written since the last `wait_wal_table`.
+    dirty: [AtomicBool; 4],
+    /// A writer session ([`Store::open_writer`]): each write-back waits until QuestDB
+    /// has applied what it wrote before it returns, so that the other session, which
+    /// reads the batch being written from memory, finds every batch written before it
+    /// applied — while this one waits, that one prepares the next batch.
+    applies_before_returning: bool,
     /// The connection settings, for the writer session.
     database: DatabaseConfig,
     /// This worker's static share of the devices (`[worker]`): QuestDB has no locks to
@@ -283,6 +285,7 @@ impl QuestStore {
             client,
             tables: config.tables.clone(),
             dirty: Default::default(),
+            applies_before_returning: false,
             database: config.database.clone(),
             worker: config.worker,
             ilp,
@@ -734,18 +737,20 @@ impl Store for QuestStore {
         Ok(())
     }
 
-    /// A second connection that shares this one's line protocol sender and its record
-    /// of the tables written since their last `wait_wal_table`. Safe without
+    /// A second connection that shares this one's line protocol sender. Safe without
     /// transactions: the batch prepared meanwhile reads the rows of the batch being
     /// written from memory (`service::inflight`), whatever part of it QuestDB has
-    /// applied, and the rows it takes over carry the content hash of what was written
-    /// ([`super::WrittenVersions::Content`]), which is what the guard reads back.
+    /// applied; the batches written before it were applied before their write-back
+    /// returned (`applies_before_returning`); and the rows it takes over carry the
+    /// content hash of what was written ([`super::WrittenVersions::Content`]), which is
+    /// what the guard reads back.
     async fn open_writer(&self) -> Result<Option<Self>, StoreError> {
         let client = open_client(&self.database).await?;
         Ok(Some(QuestStore {
             client,
             tables: self.tables.clone(),
-            dirty: Arc::clone(&self.dirty),
+            dirty: Default::default(),
+            applies_before_returning: true,
             database: self.database.clone(),
             worker: self.worker,
             ilp: self.ilp.clone(),

@@ -157,6 +157,17 @@ impl QuestStore {
             self.insert_errors(&rest).await?;
             outcome.errors_written += rest.len();
         }
+        if self.applies_before_returning {
+            let started = Instant::now();
+            for level in WRITE_ORDER {
+                self.settle(slot(level), self.table(level)).await?;
+            }
+            self.settle(ERRORS_SLOT, &self.tables.errors).await?;
+            tracing::debug!(
+                wait_wal_ms = started.elapsed().as_secs_f64() * 1e3,
+                "batch applied"
+            );
+        }
         if !outcome.skipped.is_empty() {
             tracing::info!(
                 skipped = outcome.skipped.len(),
