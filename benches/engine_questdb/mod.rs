@@ -9,7 +9,7 @@
 //! 2. Timed, end to end: what `recalcd once` does (load the equations, batches of
 //!    poll, load, compute and write back until nothing is flagged), then
 //!    `wait_wal_table` on data, job and day, so that everything written is applied.
-//!    The peak RSS is read right after (reset before: `malloc_trim`, then
+//!    The peak RSS is read right after (reset before: `mi_collect`, then
 //!    `/proc/self/clear_refs`), and printed with the RSS it started from.
 //! 3. Not timed: read back the rows recalcd wrote; reset as in 1.
 //! 4. Timed, recalcd's write-back alone: those rows handed to `Store::write_back` in
@@ -234,21 +234,21 @@ fn batches(
     out
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
 extern "C" {
-    /// glibc: gives the heap's free memory back to the system.
-    fn malloc_trim(pad: usize) -> std::os::raw::c_int;
+    /// mimalloc (the benchmark's global allocator, linked in by the `mimalloc` crate):
+    /// with `force`, gives every free page back to the system.
+    fn mi_collect(force: bool);
 }
 
 /// Starts counting the peak RSS afresh (Linux: `clear_refs` 5 resets `VmHWM`) and
 /// returns the RSS now (MB): what the benchmark itself holds before recalcd starts.
 /// Free memory the allocator kept from seeding (the 1,000,000 rows) is given back
-/// first (glibc), so that the peak is recalcd's, not the seeding's.
+/// first, so that the peak is recalcd's, not the seeding's.
 fn reset_peak_rss() -> f64 {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `malloc_trim` only releases free heap memory; no pointer is passed.
+    // SAFETY: `mi_collect` only releases free memory of the allocator; no pointer is
+    // passed, and every thread may call it.
     unsafe {
-        malloc_trim(0);
+        mi_collect(true);
     }
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     std::fs::read_to_string("/proc/self/status")

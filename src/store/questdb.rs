@@ -31,7 +31,8 @@
 //!
 //! **Read-after-write.** WAL tables apply writes asynchronously; before reading a table
 //! recalcd wrote since its last read, it calls `wait_wal_table`, so a poll never returns
-//! rows recalcd has just cleared.
+//! rows recalcd has just cleared. A writer session ([`Store::open_writer`]) instead
+//! waits for what it wrote before each write-back returns.
 //!
 //! There are no transactions across tables: a failed write-back may leave some levels
 //! written; the write order makes sure the data rows that cause their recomputation
