@@ -22,9 +22,10 @@ use std::sync::Arc;
 use chrono::NaiveDateTime;
 
 use crate::engine::columns::JobColumns;
+use crate::store::content_version;
 use crate::store::{
     Direction, Flag, Lease, Level, Row, RowKey, RowVersion, Store, StoreError, TimeRange,
-    WriteBatch,
+    WriteBatch, WrittenVersions,
 };
 
 /// The rows of a batch being written, by level and key: the batch itself, shared
@@ -79,12 +80,12 @@ impl InFlight {
     }
 
     /// Gives the rows of `next` that were taken over from this batch the version its
-    /// commit gave them.
-    pub(super) fn adopt(&self, next: &mut WriteBatch, version: RowVersion) {
+    /// commit gave them (`versions` of this batch's row of the same key).
+    pub(super) fn adopt(&self, next: &mut WriteBatch, versions: WrittenVersions) {
         for level in Level::ALL {
             for r in next.rows_mut(level) {
-                if self.contains(level, &r.key()) {
-                    r.version = version;
+                if let Some(written) = self.get(level, &r.key()) {
+                    r.version = versions.of(written);
                 }
             }
         }
@@ -121,30 +122,58 @@ impl InFlight {
 /// are forgotten once more than [`RECENT_VALUES`] values are held.
 #[derive(Debug, Default)]
 pub(super) struct Recent {
-    /// Newest first: per written batch, the version its commit gave its rows, its jobs'
-    /// columns and how many values they hold.
-    batches: VecDeque<(RowVersion, JobColumnsByJob, usize)>,
+    /// Newest first: per written batch, its jobs' columns with the version its commit
+    /// gave each job's row, and how many values they hold.
+    batches: VecDeque<(VersionedColumns, usize)>,
     /// Values held in all.
     values: usize,
 }
+
+/// The `$d$x` channels of jobs, by job, with the version of the job row as written.
+type VersionedColumns = HashMap<(i32, NaiveDateTime), (RowVersion, JobColumns)>;
 
 /// How many values [`Recent`] holds at most (about 32 MB of numbers).
 const RECENT_VALUES: usize = 4_000_000;
 
 impl Recent {
     /// Remembers the jobs of a batch that has been written, whose commit gave its rows
-    /// `version` (nothing is remembered without one: the rows could not be told
+    /// `versions` (nothing is remembered without them: the rows could not be told
     /// current later).
-    pub(super) fn remember(&mut self, written: InFlight, version: Option<RowVersion>) {
-        let Some(version) = version else {
+    pub(super) fn remember(&mut self, written: InFlight, versions: Option<WrittenVersions>) {
+        let Some(versions) = versions else {
             return;
         };
-        let columns = written.columns;
-        let size = columns.values().map(JobColumns::size).sum();
+        let InFlight {
+            batch,
+            index,
+            columns,
+            ..
+        } = written;
+        let job_rows = batch.rows(Level::Job);
+        let mut jobs = HashMap::with_capacity(columns.len());
+        let mut size = 0;
+        for (job, columns) in columns {
+            let key = RowKey {
+                id: job.0,
+                datetime: job.1,
+            };
+            let row = index[Level::Job as usize]
+                .get(&key)
+                .and_then(|&i| job_rows.get(i));
+            let version = match (versions, row) {
+                (WrittenVersions::All(v), _) => Some(v),
+                (WrittenVersions::Content, row) => row.map(content_version),
+            };
+            // Without its row, a job's version is not known: it is not remembered.
+            if let Some(version) = version {
+                size += columns.size();
+                jobs.insert(job, (version, columns));
+            }
+        }
         self.values += size;
-        self.batches.push_front((version, columns, size));
+        self.batches.push_front((jobs, size));
         while self.values > RECENT_VALUES && self.batches.len() > 1 {
-            if let Some((_, _, size)) = self.batches.pop_back() {
+            if let Some((_, size)) = self.batches.pop_back() {
                 self.values -= size;
             }
         }
@@ -158,11 +187,11 @@ impl Recent {
     }
 
     /// The columns of `job` as a remembered batch wrote them, if its stored job row
-    /// still carries that batch's `version`.
+    /// still carries the version that batch's commit gave it.
     fn job(&self, job: &(i32, NaiveDateTime), version: RowVersion) -> Option<&JobColumns> {
         self.batches
             .iter()
-            .find_map(|(v, jobs, _)| jobs.get(job).map(|c| (*v, c)))
+            .find_map(|(jobs, _)| jobs.get(job))
             .filter(|(v, _)| *v == version)
             .map(|(_, c)| c)
     }
@@ -493,7 +522,7 @@ mod tests {
     fn recent_keeps_the_computed_jobs_columns_while_the_job_row_carries_the_batch_version() {
         let (_, f) = in_flight();
         let mut recent = Recent::default();
-        recent.remember(f, Some(RowVersion::of(7)));
+        recent.remember(f, Some(WrittenVersions::All(RowVersion::of(7))));
         let kept = recent.job(&(1, t(0)), RowVersion::of(7));
         assert_eq!(kept, Some(&columns(1, 0, &[0, 1, 2])));
         assert!(
@@ -512,6 +541,49 @@ mod tests {
     }
 
     #[test]
+    fn content_versions_are_those_of_the_rows_as_the_batch_writes_them() {
+        // The batch writes device 1's job 0 (its row and columns) and data row minute 1.
+        let mut job = row(1, 0, 0);
+        job.conjoined = "y=3;".into();
+        let mut data = row(1, 1, 0);
+        data.recalc = 0;
+        data.conjoined = "x=1;z=2;".into();
+        let batch = Arc::new(WriteBatch {
+            data: vec![data.clone()],
+            jobs: vec![job.clone()],
+            ..WriteBatch::default()
+        });
+        let f = InFlight::new(
+            batch,
+            HashSet::from([(1, t(0))]),
+            vec![columns(1, 0, &[0, 1, 2])],
+        );
+        // The next batch took both over (with other content: it recomputed them) and
+        // loaded minute 2 from the store.
+        let mut taken = data.clone();
+        taken.conjoined = "x=1;z=5;".into();
+        let mut stored = row(1, 2, 0);
+        stored.version = RowVersion::of(42);
+        let mut next = WriteBatch {
+            data: vec![taken, stored],
+            jobs: vec![job.clone()],
+            ..WriteBatch::default()
+        };
+        f.adopt(&mut next, WrittenVersions::Content);
+        assert_eq!(next.data[0].version, content_version(&data));
+        assert_ne!(next.data[0].version, content_version(&next.data[0]));
+        assert_eq!(next.data[1].version, RowVersion::of(42), "not in flight");
+        assert_eq!(next.jobs[0].version, content_version(&job));
+        let mut recent = Recent::default();
+        recent.remember(f, Some(WrittenVersions::Content));
+        let kept = recent.job(&(1, t(0)), content_version(&job));
+        assert_eq!(kept, Some(&columns(1, 0, &[0, 1, 2])));
+        let mut changed = job.clone();
+        changed.recalc = 1;
+        assert!(recent.job(&(1, t(0)), content_version(&changed)).is_none());
+    }
+
+    #[test]
     fn recent_forgets_the_oldest_batches_beyond_its_size() {
         let mut recent = Recent::default();
         let big = (0..60).collect::<Vec<u32>>();
@@ -523,7 +595,7 @@ mod tests {
                 HashSet::new(),
                 vec![columns(1, 0, &big)],
             );
-            recent.remember(f, Some(RowVersion::of(v as i64)));
+            recent.remember(f, Some(WrittenVersions::All(RowVersion::of(v as i64))));
         }
         assert!(recent.values <= RECENT_VALUES);
         assert_eq!(recent.batches.len(), RECENT_VALUES / per_batch);

@@ -270,10 +270,9 @@ pub struct WriteOutcome {
     pub skipped: Vec<(Level, RowKey)>,
     /// Error records written.
     pub errors_written: usize,
-    /// The version every row written now carries, where the dialect knows it at commit
-    /// (PostgreSQL: the writing transaction's id, which is each row's new `xmin`); a
-    /// batch prepared while this one was being written takes its rows over with it.
-    pub version: Option<RowVersion>,
+    /// The versions the rows written now carry, where the dialect knows them at commit;
+    /// a batch prepared while this one was being written takes its rows over with them.
+    pub version: Option<WrittenVersions>,
     /// The guard's window in this write-back: the longest time between the moment a
     /// row's current content was last made visible to the guard and the commit of the
     /// row's rewrite — a producer write committed in it can be overwritten. Zero where
@@ -633,8 +632,11 @@ pub trait Store {
 
     /// Opens a second session of this store to write batches back on while this one
     /// prepares the next batch (the pipeline of `recalcd once`). `None` when the dialect
-    /// cannot overlap the two safely: QuestDB has no transactions, so a batch being
-    /// written is visible half-done, and the next batch could read it so.
+    /// cannot overlap the two safely. The batch prepared meanwhile reads the rows of the
+    /// batch being written from memory, so a store whose writes show half-done
+    /// (QuestDB: no transactions across tables, WAL applied asynchronously) can offer
+    /// one too, as long as its [`WriteOutcome::version`] says what the written rows
+    /// read back as.
     ///
     /// # Errors
     /// [`StoreError`] if the connection cannot be opened.
@@ -1142,6 +1144,46 @@ pub(crate) fn flag_from(r: &tokio_postgres::Row, what: &str) -> Result<Flag, Sto
         key: RowKey { id, datetime },
         data_time: data_time.unwrap_or(datetime),
     })
+}
+
+/// The version each row of a committed write-back carries, as the store will read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrittenVersions {
+    /// Every row written carries this one (PostgreSQL: the writing transaction's id,
+    /// which is each row's new `xmin`).
+    All(RowVersion),
+    /// Each row's version is a hash of its content as written (QuestDB, whose rows
+    /// have no version of their own: see [`content_version`]).
+    Content,
+}
+
+impl WrittenVersions {
+    /// The version `row`, as written by this write-back, carries now.
+    pub fn of(self, row: &Row) -> RowVersion {
+        match self {
+            WrittenVersions::All(v) => v,
+            WrittenVersions::Content => content_version(row),
+        }
+    }
+}
+
+/// The version of a row where the store keeps none (QuestDB): a hash of everything but
+/// its key and its version — `data_time`, `state`, `user`, `gps`, `recalc`, `conjoined`.
+/// Stable within one build of recalcd (the hasher has fixed keys), which is all the
+/// guard needs: versions are compared within one process.
+pub fn content_version(r: &Row) -> RowVersion {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (
+        r.data_time,
+        r.state,
+        &r.user,
+        &r.gps,
+        r.recalc,
+        &r.conjoined,
+    )
+        .hash(&mut h);
+    RowVersion::of(h.finish() as i64)
 }
 
 /// Columns read for every data, job and day row, in [`row_from`]'s order.

@@ -43,7 +43,8 @@ use super::{
     check_version, equation_problem, flag_from, open_client, row_from, stored_error, Backlog,
     Constant, Direction, Equation, EquationProblem, Flag, Lease, Level, MergedEquation,
     MigrateReport, ReflagRanges, Revision, Row, RowKey, RowVersion, Status, Store, StoreError,
-    Sweep, TimeRange, Unsettled, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS, ROW_COLUMNS,
+    Sweep, TimeRange, Unsettled, Wakeups, WriteBatch, WriteOutcome, WrittenVersions, FLAG_COLUMNS,
+    ROW_COLUMNS,
 };
 use crate::config::{Config, DatabaseConfig, Dialect, TableNames, WorkerConfig};
 
@@ -1045,7 +1046,7 @@ impl Store for PgStore {
             .await
             .and_then(|r| r.try_get(0))
             .map_err(StoreError::query(what))?;
-        outcome.version = Some(RowVersion::of(xid));
+        outcome.version = Some(WrittenVersions::All(RowVersion::of(xid)));
         for level in Level::ALL {
             let rows = batch.rows(level);
             if rows.is_empty() {

@@ -8,7 +8,7 @@
 //! [`NaiveDateTime`] in UTC, as QuestDB sends them.
 //!
 //! **Write path: the line protocol over HTTP** (`questdb/ilp.rs`, `database.questdb_ilp`), one
-//! request per chunk of 5,000 rows of one table, committed by QuestDB as
+//! request per chunk of 10,000 rows of one table, committed by QuestDB as
 //! one transaction of that table; where ILP is switched off (or refused under `auto`),
 //! multi-row `INSERT … VALUES (…), (…)` over PG wire, [`INSERT_CHUNK`] rows per
 //! statement. PG-wire inserts are applied at 10–30 k rows/s, the line protocol at
@@ -31,7 +31,8 @@
 //!
 //! **Read-after-write.** WAL tables apply writes asynchronously; before reading a table
 //! recalcd wrote since its last read, it calls `wait_wal_table`, so a poll never returns
-//! rows recalcd has just cleared.
+//! rows recalcd has just cleared. A writer session ([`Store::open_writer`]) instead
+//! waits for what it wrote before each write-back returns.
 //!
 //! There are no transactions across tables: a failed write-back may leave some levels
 //! written; the write order makes sure the data rows that cause their recomputation
@@ -73,15 +74,18 @@ use tokio_postgres::Client;
 use super::migrate::{migrations, render, statements};
 use super::schema::{self, TypeNames};
 use super::{
-    check_version, equation_problem, flag_from, row_from, stored_error, Backlog, Constant,
-    Direction, Equation, EquationProblem, Flag, Lease, Level, MergedEquation, MigrateReport,
-    ReflagRanges, Revision, Row, RowKey, RowVersion, Status, Store, StoreError, Sweep, TimeRange,
-    Unsettled, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS, ROW_COLUMNS,
+    check_version, content_version, equation_problem, flag_from, open_client, row_from,
+    stored_error, Backlog, Constant, Direction, Equation, EquationProblem, Flag, Lease, Level,
+    MergedEquation, MigrateReport, ReflagRanges, Revision, Row, RowKey, RowVersion, Status, Store,
+    StoreError, Sweep, TimeRange, Unsettled, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS,
+    ROW_COLUMNS,
 };
-use crate::config::{Config, Dialect, TableNames, WorkerConfig};
+use crate::config::{Config, DatabaseConfig, Dialect, TableNames, WorkerConfig};
 
 mod ilp;
 pub mod index;
+mod jobs;
+mod poll;
 mod reflag;
 mod write;
 
@@ -97,6 +101,13 @@ pub struct QuestStore {
     tables: TableNames,
     /// Per level (and errors): written since the last `wait_wal_table`.
     dirty: [AtomicBool; 4],
+    /// A writer session ([`Store::open_writer`]): each write-back waits until QuestDB
+    /// has applied what it wrote before it returns, so that the other session, which
+    /// reads the batch being written from memory, finds every batch written before it
+    /// applied — while this one waits, that one prepares the next batch.
+    applies_before_returning: bool,
+    /// The connection settings, for the writer session.
+    database: DatabaseConfig,
     /// This worker's static share of the devices (`[worker]`): QuestDB has no locks to
     /// lease devices with.
     worker: WorkerConfig,
@@ -120,21 +131,6 @@ fn slot(level: Level) -> usize {
         Level::Job => 1,
         Level::Day => 2,
     }
-}
-
-/// The version of a QuestDB row: a hash of everything but its key.
-fn content_version(r: &Row) -> RowVersion {
-    let mut h = std::hash::DefaultHasher::new();
-    (
-        r.data_time,
-        r.state,
-        &r.user,
-        &r.gps,
-        r.recalc,
-        &r.conjoined,
-    )
-        .hash(&mut h);
-    RowVersion::of(h.finish() as i64)
 }
 
 fn quest_row(r: &tokio_postgres::Row, what: &str) -> Result<Row, StoreError> {
@@ -291,6 +287,8 @@ impl QuestStore {
             client,
             tables: config.tables.clone(),
             dirty: Default::default(),
+            applies_before_returning: false,
+            database: config.database.clone(),
             worker: config.worker,
             ilp,
         })
@@ -518,49 +516,6 @@ impl QuestStore {
         Ok(v.unwrap_or(0))
     }
 
-    /// `columns` of the `limit` oldest flagged rows of `level` (after `after`) that also
-    /// satisfy `filter` (SQL starting with ` AND`), read with `decode` and handed over in
-    /// (id, datetime) order
-    /// (`datetime >= $1` bounds the scan of the designated timestamp).
-    async fn poll_oldest<T>(
-        &self,
-        level: Level,
-        columns: &str,
-        filter: String,
-        after: Option<RowKey>,
-        limit: usize,
-        decode: fn(&tokio_postgres::Row, &str) -> Result<T, StoreError>,
-    ) -> Result<Vec<T>, StoreError> {
-        self.settle(slot(level), self.table(level)).await?;
-        let what = format!("polling flagged {level} rows");
-        let cursor = if after.is_some() {
-            " AND datetime >= $1 AND (datetime > $1 OR id > $2)"
-        } else {
-            ""
-        };
-        let sql = format!(
-            r#"SELECT * FROM (
-                   SELECT {columns} FROM "{}"
-                    WHERE recalc > 0{filter}{cursor}
-                    ORDER BY datetime, id LIMIT {limit}) oldest
-                ORDER BY id, datetime"#,
-            self.table(level)
-        );
-        let rows = match after {
-            None => self.client.query(&sql, &[]).await,
-            Some(k) => {
-                let stmt = self
-                    .client
-                    .prepare_typed(&sql, &[Type::TIMESTAMP, Type::INT4])
-                    .await
-                    .map_err(StoreError::query(&what))?;
-                self.client.query(&stmt, &[&k.datetime, &k.id]).await
-            }
-        }
-        .map_err(StoreError::query(&what))?;
-        rows.iter().map(|r| decode(r, &what)).collect()
-    }
-
     /// Runs `sql` (parameters: device id, from, to) once per range, prepared once and
     /// pipelined, and returns every row of every answer.
     async fn per_range(
@@ -784,8 +739,24 @@ impl Store for QuestStore {
         Ok(())
     }
 
+    /// A second connection that shares this one's line protocol sender. Safe without
+    /// transactions: the batch prepared meanwhile reads the rows of the batch being
+    /// written from memory (`service::inflight`), whatever part of it QuestDB has
+    /// applied; the batches written before it were applied before their write-back
+    /// returned (`applies_before_returning`); and the rows it takes over carry the
+    /// content hash of what was written ([`super::WrittenVersions::Content`]), which is
+    /// what the guard reads back.
     async fn open_writer(&self) -> Result<Option<Self>, StoreError> {
-        Ok(None) // no transactions: see [`Store::open_writer`]
+        let client = open_client(&self.database).await?;
+        Ok(Some(QuestStore {
+            client,
+            tables: self.tables.clone(),
+            dirty: Default::default(),
+            applies_before_returning: true,
+            database: self.database.clone(),
+            worker: self.worker,
+            ilp: self.ilp.clone(),
+        }))
     }
 
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {
@@ -799,37 +770,7 @@ impl Store for QuestStore {
     }
 
     async fn load_job_rows(&self, jobs: &[(i32, NaiveDateTime)]) -> Result<Vec<Row>, StoreError> {
-        if jobs.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.settle(slot(Level::Data), &self.tables.data).await?;
-        let mut jobs = jobs.to_vec();
-        jobs.sort();
-        jobs.dedup();
-        let what = "loading the data rows of jobs";
-        // A job's rows start at its start: the bound lets QuestDB skip older partitions.
-        let sql = format!(
-            r#"SELECT {ROW_COLUMNS} FROM "{}" WHERE id = $1 AND data_time = $2 AND datetime >= $2"#,
-            self.tables.data
-        );
-        let stmt = self
-            .client
-            .prepare_typed(&sql, &[Type::INT4, Type::TIMESTAMP])
-            .await
-            .map_err(StoreError::query(what))?;
-        let results = try_join_all(
-            jobs.iter()
-                .map(|(id, start)| async { self.client.query(&stmt, &[id, start]).await }),
-        )
-        .await
-        .map_err(StoreError::query(what))?;
-        let mut rows = results
-            .iter()
-            .flatten()
-            .map(|r| quest_row(r, what))
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.sort_by_key(Row::key);
-        Ok(rows)
+        self.job_rows(jobs).await
     }
 
     async fn load_in_ranges(
@@ -862,38 +803,7 @@ impl Store for QuestStore {
         ranges: &[TimeRange],
         _except: &[(i32, NaiveDateTime)],
     ) -> Result<Vec<(i32, NaiveDateTime)>, StoreError> {
-        // Every flagged job of the ranges (a `DISTINCT` per range; no early stop).
-        if ranges.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.settle(slot(Level::Data), &self.tables.data).await?;
-        self.settle(slot(Level::Job), &self.tables.job).await?;
-        let what = "looking for flagged jobs in days";
-        let data = format!(
-            r#"SELECT DISTINCT id, data_time FROM "{}"
-                WHERE id = $1 AND data_time >= $2 AND data_time < $3 AND recalc > 0"#,
-            self.tables.data
-        );
-        let job = format!(
-            r#"SELECT id, datetime FROM "{}"
-                WHERE id = $1 AND datetime >= $2 AND datetime < $3 AND recalc > 0"#,
-            self.tables.job
-        );
-        let mut out = Vec::new();
-        for sql in [data, job] {
-            for r in &self.per_range(&sql, ranges, what).await? {
-                let key: (Option<i32>, Option<NaiveDateTime>) = (
-                    r.try_get(0).map_err(StoreError::query(what))?,
-                    r.try_get(1).map_err(StoreError::query(what))?,
-                );
-                if let (Some(id), Some(start)) = key {
-                    out.push((id, start));
-                }
-            }
-        }
-        out.sort_unstable();
-        out.dedup();
-        Ok(out)
+        self.flagged_jobs(ranges).await
     }
 
     async fn load_between(

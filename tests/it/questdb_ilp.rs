@@ -25,13 +25,13 @@ use recalcd::store::{Store, WriteBatch};
 
 use crate::support::{unique, Harness};
 
-/// 12 jobs of 600 rows: 7,200 data rows in one batch, so two ILP requests of data
-/// rows (5,000 each at most) after one of days and one of jobs.
+/// 12 jobs of 1,000 rows: 12,000 data rows in one batch, so two ILP requests of data
+/// rows (10,000 each at most) after one of days and one of jobs.
 const SCALE: Scale = Scale {
     devices: 2,
     days: 3,
     jobs_per_day: 2,
-    rows_per_job: Some(600),
+    rows_per_job: Some(1000),
 };
 
 /// A QuestDB harness with the demo's equations, constants and flagged data rows,
@@ -225,11 +225,11 @@ async fn ilp_writes_the_same_rows_as_pg_wire_inserts() {
         "{log}"
     );
     assert!(
-        log.contains("wrote 7200 data rows, 12 job rows, 6 day rows"),
+        log.contains("wrote 12000 data rows, 12 job rows, 6 day rows"),
         "{log}"
     );
     let via_ilp = contents(&h).await;
-    assert_eq!(via_ilp.len(), 7200 + 12 + 6);
+    assert_eq!(via_ilp.len(), 12000 + 12 + 6);
     assert!(via_ilp.iter().all(|r| r[7] == "0"), "every flag is cleared");
     assert_eq!(via_ilp, reference().await);
 }
@@ -276,7 +276,7 @@ async fn an_explicit_ilp_address_that_refuses_stops_recalcd_with_one_message() {
             "{log}"
         );
         // Stopped before touching anything: every data row still flagged.
-        assert_eq!(progress(&h).await, (0, 0, 7200, 7200), "{log}");
+        assert_eq!(progress(&h).await, (0, 0, 12000, 12000), "{log}");
     }
 }
 
@@ -334,7 +334,7 @@ async fn auto_falls_back_to_pg_wire_with_one_warning_where_ilp_is_refused() {
     );
     assert!(log.contains("127.0.0.3:9000"), "{log}");
     assert!(!log.contains("quest@"), "{log}");
-    assert_eq!(progress(&h).await, (6, 12, 0, 7200));
+    assert_eq!(progress(&h).await, (6, 12, 0, 12000));
 }
 
 /// What [`Cut`] does at its request.
@@ -495,7 +495,7 @@ async fn cut_then_rerun(
     let (days, jobs, flagged, all) = progress(&h).await;
     assert_eq!(
         (days, jobs, flagged, all),
-        (expected.0, expected.1, expected.2, 7200),
+        (expected.0, expected.1, expected.2, 12000),
         "half-applied as planned: {log}"
     );
     let out = recalcd(&config_file(&h, &ilp_address(), None), &["once"]);
@@ -505,15 +505,15 @@ async fn cut_then_rerun(
 
 #[tokio::test]
 async fn recalcd_killed_mid_write_leaves_data_flagged_and_the_next_run_completes_the_batch() {
-    // Request 1 is the days, 2 the jobs, 3 the first 5,000 data rows, 4 the other 2,200:
-    // killed in the middle of the 4th, the days, jobs and 5,000 data rows are written,
-    // 2,200 data rows still flagged.
-    cut_then_rerun(Victim::Recalcd, 4, (6, 12, 2200), None, || {}).await;
+    // Request 1 is the days, 2 the jobs, 3 the first 10,000 data rows, 4 the other 2,000:
+    // killed in the middle of the 4th, the days, jobs and 10,000 data rows are written,
+    // 2,000 data rows still flagged.
+    cut_then_rerun(Victim::Recalcd, 4, (6, 12, 2000), None, || {}).await;
 }
 
 #[tokio::test]
 async fn recalcd_killed_mid_write_of_the_jobs_leaves_every_data_row_flagged() {
-    cut_then_rerun(Victim::Recalcd, 2, (6, 0, 7200), None, || {}).await;
+    cut_then_rerun(Victim::Recalcd, 2, (6, 0, 12000), None, || {}).await;
 }
 
 #[tokio::test]
@@ -523,7 +523,7 @@ async fn server_killed_mid_write_leaves_data_flagged_and_the_next_run_completes_
         return;
     };
     let restart = dir.clone();
-    cut_then_rerun(Victim::Server, 3, (6, 12, 7200), Some(dir), move || {
+    cut_then_rerun(Victim::Server, 3, (6, 12, 12000), Some(dir), move || {
         let start = PathBuf::from(
             std::env::var("QUESTDB_START").unwrap_or_else(|_| "../shared/questdb/start.sh".into()),
         );
@@ -534,4 +534,89 @@ async fn server_killed_mid_write_leaves_data_flagged_and_the_next_run_completes_
         assert!(out.status.success(), "{}", text(&out));
     })
     .await;
+}
+
+/// What the pipeline of `recalcd once` relies on to overlap a batch's write-back with
+/// the preparation of the next: a row written back reads back with the version
+/// [`WrittenVersions::of`] gives it from the written content — through the line
+/// protocol and through PG-wire inserts, for NULLs, empty and non-ASCII texts,
+/// negative flags and sub-second times.
+#[tokio::test]
+async fn written_rows_read_back_with_the_version_the_write_back_announces() {
+    use recalcd::config::IlpChoice;
+    use recalcd::store::{Level, Row, RowKey, RowVersion, WrittenVersions};
+    let Some(mut h) = Harness::questdb().await else {
+        eprintln!("QUESTDB_URL not set: skipped");
+        return;
+    };
+    let at = |s: i64| {
+        chrono::DateTime::from_timestamp_micros(1_767_225_600_000_000 + s * 1_234_567)
+            .expect("a time")
+            .naive_utc()
+    };
+    let row = |i: i64, state, user: Option<&str>, gps: Option<&str>, recalc, conjoined: &str| Row {
+        datetime: at(i),
+        data_time: at(i - i % 3),
+        id: 7,
+        state,
+        user: user.map(String::from),
+        gps: gps.map(String::from),
+        recalc,
+        conjoined: conjoined.into(),
+        version: RowVersion::ABSENT,
+        unreadable: None,
+    };
+    let rows = |base: i64| {
+        vec![
+            row(base, None, None, None, 0, ""),
+            row(base + 1, Some(-3), Some(""), Some(""), -1, "a=1;"),
+            row(
+                base + 2,
+                Some(2),
+                Some("Zoë ü 東京"),
+                Some("1.5 -2.25"),
+                2,
+                "x=\"q\";y=1e-7;",
+            ),
+            row(
+                base + 3,
+                Some(i32::MAX),
+                Some("a,b c=d"),
+                None,
+                1,
+                "t=2026-01-01 00:00:00;",
+            ),
+        ]
+    };
+    for (ilp, base) in [(None, 0), (Some(IlpChoice::Off), 10)] {
+        if let Some(choice) = &ilp {
+            h.config.database.questdb_ilp = choice.clone();
+        }
+        let mut store = h.migrated().await;
+        let written = rows(base);
+        let outcome = store
+            .write_back(&WriteBatch {
+                data: written.clone(),
+                ..WriteBatch::default()
+            })
+            .await
+            .expect("write back");
+        assert!(outcome.skipped.is_empty());
+        let versions = outcome.version.expect("QuestDB announces the versions");
+        assert_eq!(versions, WrittenVersions::Content);
+        let keys: Vec<RowKey> = written.iter().map(Row::key).collect();
+        let read = store
+            .load_rows(Level::Data, &keys)
+            .await
+            .expect("read back");
+        assert_eq!(read.len(), written.len(), "via {ilp:?}");
+        for (w, r) in written.iter().zip(&read) {
+            assert_eq!(r.key(), w.key());
+            assert_eq!(
+                r.version,
+                versions.of(w),
+                "via {ilp:?}: {w:?} read as {r:?}"
+            );
+        }
+    }
 }

@@ -52,6 +52,7 @@ mod questdb_logic_on_postgres {
     }
     emulated!(
         poll_is_bounded_and_ordered,
+        poll_cuts_a_tie_of_timestamps_by_device,
         loads_what_the_engine_needs,
         write_back_clears_flags_and_records_errors,
         write_back_is_idempotent,
@@ -66,6 +67,7 @@ contract!(
     migrate_twice_changes_nothing,
     schema_problems_are_named,
     poll_is_bounded_and_ordered,
+    poll_cuts_a_tie_of_timestamps_by_device,
     loads_what_the_engine_needs,
     write_back_clears_flags_and_records_errors,
     write_back_is_idempotent,
@@ -150,6 +152,34 @@ async fn seed_example(store: &mut AnyStore) {
 
 fn keys(rows: &[Row]) -> Vec<RowKey> {
     rows.iter().map(Row::key).collect()
+}
+
+/// A poll's limit that cuts through rows of one timestamp takes the lowest ids of it,
+/// and the sweep goes on with the others (QuestDB asks by timestamp alone and then
+/// completes the tie by id: `store/questdb/poll.rs`).
+async fn poll_cuts_a_tie_of_timestamps_by_device(h: &Harness) {
+    let mut store = h.migrated().await;
+    let (t0, t1, t2) = (t(1, 7, 0), t(1, 8, 0), t(1, 9, 0));
+    let mut rows = vec![row(9, t0, t0, 1), row(1, t2, t1, 1), row(6, t1, t1, 0)];
+    rows.extend([5, 3, 1, 4, 2].map(|id| row(id, t1, t1, 1)));
+    seed(&mut store, Level::Data, rows).await;
+    let key = |id, datetime| RowKey { id, datetime };
+    let first = store.poll_flagged(Level::Data, None, 3).await.unwrap();
+    assert_eq!(keys(&first), vec![key(1, t1), key(2, t1), key(9, t0)]);
+    let cursor = sweep_cursor(keys(&first));
+    assert_eq!(cursor, Some(key(2, t1)));
+    // All of the answer within the tie.
+    let next = store.poll_flagged(Level::Data, cursor, 2).await.unwrap();
+    assert_eq!(keys(&next), vec![key(3, t1), key(4, t1)]);
+    let rest = store
+        .poll_flagged(Level::Data, sweep_cursor(keys(&next)), 10)
+        .await
+        .unwrap();
+    assert_eq!(keys(&rest), vec![key(1, t2), key(5, t1)]);
+    // A limit that ends exactly at the end of a tie.
+    let whole = store.poll_flagged(Level::Data, None, 6).await.unwrap();
+    assert_eq!(whole.len(), 6);
+    assert!(whole.iter().all(|r| r.datetime <= t1 && r.recalc > 0));
 }
 
 async fn migrate_twice_changes_nothing(h: &Harness) {

@@ -21,7 +21,8 @@ use questdb::ingress::{Buffer, Sender, TimestampMicros};
 use crate::config::{DatabaseConfig, IlpChoice};
 use crate::store::{Row, StoreError};
 
-/// An open ILP/HTTP sender.
+/// An open ILP/HTTP sender (a clone shares the client: the writer session's).
+#[derive(Clone)]
 pub(crate) struct Ilp {
     /// The client; `Sender` is blocking, so it is used on the blocking pool only.
     sender: Arc<Mutex<Sender>>,
