@@ -214,10 +214,14 @@ impl PgIndex {
         let from: Vec<NaiveDateTime> = spans.iter().map(|s| datetime(s.0)).collect();
         let to: Vec<NaiveDateTime> = spans.iter().map(|s| datetime(s.1)).collect();
         let sql = format!(
+            // LATERAL: one range scan of the key per span (see `index_points`).
             r#"SELECT b.start, {FEATURE_COLUMNS}
                  FROM unnest($3::timestamp[], $4::timestamp[]) s(f, t)
-                 JOIN "{table}" b ON b.id = $1 AND b.level_len = $2 AND b.start >= s.f AND b.start < s.t
-                WHERE b.count > 0 OR b.other > 0
+                CROSS JOIN LATERAL (
+                      SELECT * FROM "{table}" x
+                       WHERE x.id = $1 AND x.level_len = $2 AND x.start >= s.f AND x.start < s.t
+                         AND (x.count > 0 OR x.other > 0)
+                      OFFSET 0) b
                 ORDER BY b.start"#
         );
         let rows = self
@@ -381,10 +385,16 @@ impl PgStore {
         let from: Vec<NaiveDateTime> = spans.iter().map(|s| datetime(s.0)).collect();
         let to: Vec<NaiveDateTime> = spans.iter().map(|s| datetime(s.1)).collect();
         let sql = format!(
+            // One range scan of the primary key per span: LATERAL, fenced with OFFSET 0
+            // so the planner cannot flatten it into a join that reads the whole device
+            // and filters it per span (8.5 s instead of 7 ms for 67 spans of a million
+            // rows, with statistics not yet gathered). The points are sorted below.
             r#"SELECT d.datetime, d.conjoined
                  FROM unnest($2::timestamp[], $3::timestamp[]) s(f, t)
-                 JOIN "{}" d ON d.id = $1 AND d.datetime >= s.f AND d.datetime < s.t
-                ORDER BY d.datetime"#,
+                CROSS JOIN LATERAL (
+                      SELECT datetime, conjoined FROM "{}" x
+                       WHERE x.id = $1 AND x.datetime >= s.f AND x.datetime < s.t
+                      OFFSET 0) d"#,
             self.tables.data
         );
         // Streamed: a scan of a year of 1 Hz rows keeps its points, not its rows.
@@ -403,6 +413,8 @@ impl PgStore {
                 out.push(p);
             }
         }
+        // In time order (already so, span by span, in practice: then this is linear).
+        out.sort_by_key(|p| p.t);
         Ok(out)
     }
 
