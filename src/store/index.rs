@@ -171,6 +171,33 @@ pub(crate) struct StoredFeatures {
 }
 
 impl StoredFeatures {
+    /// The features in columns 1 to 10 of `r` (the order of the bucket tables'
+    /// `count, other, sum, sum_sq, min, max, first_time, first_value, last_time,
+    /// last_value`); missing counts and sums read as 0.
+    pub(crate) fn from_row(r: &tokio_postgres::Row, what: &str) -> Result<Self, StoreError> {
+        let q = |e| StoreError::query(what.to_string())(e);
+        let n = |i: usize| -> Result<i64, StoreError> {
+            Ok(r.try_get::<_, Option<i64>>(i).map_err(q)?.unwrap_or(0))
+        };
+        let x = |i: usize| -> Result<f64, StoreError> {
+            Ok(r.try_get::<_, Option<f64>>(i).map_err(q)?.unwrap_or(0.0))
+        };
+        Ok(StoredFeatures {
+            count: n(1)?,
+            other: n(2)?,
+            sum: x(3)?,
+            sum_sq: x(4)?,
+            min: r.try_get(5).map_err(q)?,
+            max: r.try_get(6).map_err(q)?,
+            first_time: r.try_get(7).map_err(q)?,
+            first_value: r.try_get(8).map_err(q)?,
+            last_time: r.try_get(9).map_err(q)?,
+            last_value: r.try_get(10).map_err(q)?,
+        })
+    }
+}
+
+impl StoredFeatures {
     /// How `f` is stored.
     pub fn of(f: &Features) -> StoredFeatures {
         let some = f.count > 0;

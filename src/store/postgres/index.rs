@@ -232,18 +232,7 @@ impl PgIndex {
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let start: NaiveDateTime = r.try_get(0).map_err(q(&what))?;
-            let stored = StoredFeatures {
-                count: r.try_get(1).map_err(q(&what))?,
-                other: r.try_get(2).map_err(q(&what))?,
-                sum: r.try_get(3).map_err(q(&what))?,
-                sum_sq: r.try_get(4).map_err(q(&what))?,
-                min: r.try_get(5).map_err(q(&what))?,
-                max: r.try_get(6).map_err(q(&what))?,
-                first_time: r.try_get(7).map_err(q(&what))?,
-                first_value: r.try_get(8).map_err(q(&what))?,
-                last_time: r.try_get(9).map_err(q(&what))?,
-                last_value: r.try_get(10).map_err(q(&what))?,
-            };
+            let stored = StoredFeatures::from_row(&r, &what)?;
             out.push(Bucket {
                 level: 0,
                 start: micros(start),

@@ -388,29 +388,7 @@ impl QuestIndex {
                 .map_err(q(&what))?;
             for r in rows {
                 let start: NaiveDateTime = r.try_get(0).map_err(q(&what))?;
-                let n = |i: usize| -> Result<i64, StoreError> {
-                    Ok(r.try_get::<_, Option<i64>>(i)
-                        .map_err(q(&what))?
-                        .unwrap_or(0))
-                };
-                let stored = crate::store::index::StoredFeatures {
-                    count: n(1)?,
-                    other: n(2)?,
-                    sum: r
-                        .try_get::<_, Option<f64>>(3)
-                        .map_err(q(&what))?
-                        .unwrap_or(0.0),
-                    sum_sq: r
-                        .try_get::<_, Option<f64>>(4)
-                        .map_err(q(&what))?
-                        .unwrap_or(0.0),
-                    min: r.try_get(5).map_err(q(&what))?,
-                    max: r.try_get(6).map_err(q(&what))?,
-                    first_time: r.try_get(7).map_err(q(&what))?,
-                    first_value: r.try_get(8).map_err(q(&what))?,
-                    last_time: r.try_get(9).map_err(q(&what))?,
-                    last_value: r.try_get(10).map_err(q(&what))?,
-                };
+                let stored = crate::store::index::StoredFeatures::from_row(&r, &what)?;
                 out.push(Bucket {
                     level: 0,
                     start: micros(start),
@@ -606,40 +584,12 @@ impl QuestStore {
             .collect();
         let clear: Vec<&DirtyMark> = marks.iter().filter(|m| current.contains(m)).collect();
         let table = self.tables.index_dirty.clone();
-        for chunk in clear.chunks(INSERT_CHUNK) {
-            let sql = multi_insert(
-                &table,
-                "start, channel, id, pending, marked",
-                chunk.len(),
-                5,
-            );
-            let types: Vec<Type> = [
-                Type::TIMESTAMP,
-                Type::VARCHAR,
-                Type::INT4,
-                Type::BOOL,
-                Type::TIMESTAMP,
-            ]
+        let rows: Vec<(NaiveDateTime, &str, i32, bool, NaiveDateTime)> = clear
             .iter()
-            .cycle()
-            .take(chunk.len() * 5)
-            .cloned()
+            .map(|m| (m.start, m.channel.as_str(), m.id, false, datetime(m.token)))
             .collect();
-            let stmt = self
-                .client
-                .prepare_typed(&sql, &types)
-                .await
-                .map_err(q("clearing the index's dirty log"))?;
-            let marked: Vec<NaiveDateTime> = chunk.iter().map(|m| datetime(m.token)).collect();
-            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(chunk.len() * 5);
-            for (m, t) in chunk.iter().zip(&marked) {
-                params.extend_from_slice(&[&m.start, &m.channel, &m.id, &false, t]);
-            }
-            self.client
-                .execute(&stmt, &params)
-                .await
-                .map_err(q("clearing the index's dirty log"))?;
-        }
+        self.write_dirty(&rows, "clearing the index's dirty log")
+            .await?;
         self.wait_wal(&table).await
     }
 
@@ -724,40 +674,53 @@ impl QuestStore {
 
     /// Records a write-back's marks, before its data rows (see the module docs).
     pub(crate) async fn index_mark(&self, marks: &[IndexMark]) -> Result<(), StoreError> {
-        let table = self.tables.index_dirty.clone();
         let now = chrono::Utc::now().naive_utc();
-        for chunk in marks.chunks(INSERT_CHUNK) {
+        let rows: Vec<(NaiveDateTime, &str, i32, bool, NaiveDateTime)> = marks
+            .iter()
+            .map(|m| (m.start, m.channel.as_str(), m.id, true, now))
+            .collect();
+        self.write_dirty(&rows, "marking index buckets to recompute")
+            .await?;
+        Ok(())
+    }
+
+    /// Upserts rows `(start, channel, id, pending, marked)` of the dirty log (dedup
+    /// replaces a bucket's earlier row).
+    async fn write_dirty(
+        &self,
+        rows: &[(NaiveDateTime, &str, i32, bool, NaiveDateTime)],
+        what: &'static str,
+    ) -> Result<(), StoreError> {
+        const COLUMNS: [Type; 5] = [
+            Type::TIMESTAMP,
+            Type::VARCHAR,
+            Type::INT4,
+            Type::BOOL,
+            Type::TIMESTAMP,
+        ];
+        for chunk in rows.chunks(INSERT_CHUNK) {
             let sql = multi_insert(
-                &table,
+                &self.tables.index_dirty,
                 "start, channel, id, pending, marked",
                 chunk.len(),
-                5,
+                COLUMNS.len(),
             );
-            let types: Vec<Type> = [
-                Type::TIMESTAMP,
-                Type::VARCHAR,
-                Type::INT4,
-                Type::BOOL,
-                Type::TIMESTAMP,
-            ]
-            .iter()
-            .cycle()
-            .take(chunk.len() * 5)
-            .cloned()
-            .collect();
+            let types: Vec<Type> = COLUMNS
+                .iter()
+                .cycle()
+                .take(chunk.len() * 5)
+                .cloned()
+                .collect();
             let stmt = self
                 .client
                 .prepare_typed(&sql, &types)
                 .await
-                .map_err(q("marking index buckets to recompute"))?;
+                .map_err(q(what))?;
             let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(chunk.len() * 5);
-            for m in chunk {
-                params.extend_from_slice(&[&m.start, &m.channel, &m.id, &true, &now]);
+            for (start, channel, id, pending, marked) in chunk {
+                params.extend_from_slice(&[start, channel, id, pending, marked]);
             }
-            self.client
-                .execute(&stmt, &params)
-                .await
-                .map_err(q("marking index buckets to recompute"))?;
+            self.client.execute(&stmt, &params).await.map_err(q(what))?;
         }
         Ok(())
     }
