@@ -285,6 +285,11 @@ impl<'a> Parser<'a> {
     /// The text from the current position to the next space or punctuation.
     fn found(&mut self) -> String {
         self.skip_spaces();
+        self.rest_word()
+    }
+
+    /// The word at the current position, quoted, or `the end`.
+    fn rest_word(&self) -> String {
         let rest: String = self.chars[self.pos..]
             .iter()
             .map(|(_, c)| *c)
@@ -299,16 +304,7 @@ impl<'a> Parser<'a> {
 
     fn found_at(&self, word: &str) -> String {
         if word.is_empty() {
-            let rest: String = self.chars[self.pos..]
-                .iter()
-                .map(|(_, c)| *c)
-                .take_while(|c| !c.is_whitespace())
-                .collect();
-            if rest.is_empty() {
-                "the end".into()
-            } else {
-                format!("`{rest}`")
-            }
+            self.rest_word()
         } else {
             format!("`{word}`")
         }
