@@ -1,6 +1,7 @@
-//! The `--from D --to D` date range of `recalcd summary` and `recalcd reflag`.
+//! The `--from D --to D` date range of `recalcd summary` and `recalcd reflag`, and the
+//! `--from T --to T` times of `search` and the other index commands.
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
 /// Days `from` to `to`, both inclusive.
 #[derive(Debug, Clone, Copy, clap::Args)]
@@ -32,4 +33,33 @@ impl DateRange {
 /// A `--from` / `--to` date.
 pub(super) fn parse_date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("'{s}' is not a date YYYY-MM-DD"))
+}
+
+/// A `--from` time: a date alone is its midnight.
+pub(super) fn parse_from(s: &str) -> Result<NaiveDateTime, String> {
+    parse_time(s, false)
+}
+
+/// A `--to` time: a date alone is the next midnight (the whole day included).
+pub(super) fn parse_to(s: &str) -> Result<NaiveDateTime, String> {
+    parse_time(s, true)
+}
+
+fn parse_time(s: &str, end_of_day: bool) -> Result<NaiveDateTime, String> {
+    let s = s.trim();
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Ok(t);
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let d = if end_of_day {
+            d.succ_opt()
+                .ok_or_else(|| format!("'{s}' is the last representable day"))?
+        } else {
+            d
+        };
+        return Ok(d.and_time(NaiveTime::MIN));
+    }
+    Err(format!(
+        "'{s}' is not a time YYYY-MM-DDTHH:MM:SS[.ffffff] (UTC) or a date YYYY-MM-DD"
+    ))
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::NaiveDateTime;
 use recalcd::index::condition::Condition;
 use recalcd::index::feature::write_length;
 use recalcd::index::search::Method;
@@ -14,6 +14,7 @@ use recalcd::service::search::{search, Answer, Request};
 use recalcd::store::index::IndexStore;
 use recalcd::store::{self, Store};
 
+use super::range::{parse_from, parse_to};
 use super::GlobalArgs;
 
 /// How matches are printed.
@@ -88,35 +89,6 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-}
-
-/// A `--from` time: a date alone is its midnight.
-fn parse_from(s: &str) -> Result<NaiveDateTime, String> {
-    parse_time(s, false)
-}
-
-/// A `--to` time: a date alone is the next midnight (the whole day included).
-fn parse_to(s: &str) -> Result<NaiveDateTime, String> {
-    parse_time(s, true)
-}
-
-fn parse_time(s: &str, end_of_day: bool) -> Result<NaiveDateTime, String> {
-    let s = s.trim();
-    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
-        return Ok(t);
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let d = if end_of_day {
-            d.succ_opt()
-                .ok_or_else(|| format!("'{s}' is the last representable day"))?
-        } else {
-            d
-        };
-        return Ok(d.and_time(NaiveTime::MIN));
-    }
-    Err(format!(
-        "'{s}' is not a time YYYY-MM-DDTHH:MM:SS[.ffffff] (UTC) or a date YYYY-MM-DD"
-    ))
 }
 
 /// Runs `recalcd search`.

@@ -11,6 +11,7 @@
 //! - [`scan`] — the exact semantics: the brute-force oracle and the O(n) evaluator.
 //! - [`judge`] — what a bucket's features say: no match, certain, possible.
 //! - [`search`] — one search of one device, a SANS-IO state machine the store drives.
+//! - [`series`] — the series files users hand to the similarity commands.
 //!
 //! # The available engines
 //!
@@ -34,6 +35,7 @@ pub mod judge;
 mod plan;
 pub mod scan;
 pub mod search;
+pub mod series;
 
 /// A point in time: microseconds since 1970-01-01 00:00 UTC (the stores' timestamp
 /// resolution).
