@@ -21,8 +21,8 @@
 //! | engine | reads | wins when | cannot |
 //! |---|---|---|---|
 //! | scan | every row | most of the range could match; no index | — |
-//! | filtering | coarse-to-fine buckets, rows of *possible* buckets | `MIN`, `MAX`, `RUN`; selective conditions | — |
-//! | fixed | one level (closest to the window), rows of *possible* buckets | `AVG`, `SUM` | — |
+//! | filtering | coarse-to-fine buckets, rows of *possible* buckets | `MIN`, `MAX`, `RUN`, `SUM`; selective conditions | — |
+//! | fixed | one level (closest to the window), rows of *possible* buckets | `AVG` | — |
 //!
 //! `auto` picks filtering or fixed by the condition, and scans when there is no index or
 //! when, once the buckets are judged, most rows would be read anyway. Buckets cut by the
