@@ -26,8 +26,8 @@ enum IndexCommand {
     /// Build (or rebuild) an index from the stored rows, with a progress bar.
     ///
     /// Reads the data rows of the channel device by device, one coarsest bucket (e.g.
-    /// a day) at a time, and replaces the buckets of that span: memory stays at one
-    /// span's rows whatever the range. Without --from/--to it builds the whole range
+    /// a day) at a time, and replaces the buckets of that span, reading the next spans
+    /// meanwhile: memory stays at a few spans' rows whatever the range. Without --from/--to it builds the whole range
     /// of the stored rows; with them, the days from --from to --to (both inclusive,
     /// widened to whole coarsest buckets). An index built with other parameters (levels,
     /// devices) than declared is dropped and rebuilt over the given range. Rows a
@@ -142,6 +142,7 @@ fn build_index(args: BuildArgs, config: &Config) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         let started = Instant::now();
         let (data, mut index) = open(config).await?;
+        let data = std::sync::Arc::new(data);
         let params = decl.params();
         let existing = index.built(&decl.channel).await?;
         let (mut built, fresh) = match existing {
@@ -192,18 +193,36 @@ fn build_index(args: BuildArgs, config: &Config) -> anyhow::Result<ExitCode> {
                     .replace_buckets(&built, id, recalcd::store::index::ALL_TIME, &[])
                     .await?;
             }
-            let mut at = from;
-            while at < to {
-                let span = (at, at + coarse);
-                let points = data.load_points(&decl.channel, id, &[span]).await?;
+            // The next spans' rows are read (on another worker) while this one's
+            // buckets are computed and written: the build takes about as long as the
+            // slower of the two, not their sum. At most `AHEAD` spans wait in memory.
+            const AHEAD: usize = 2;
+            let (tx, mut rx) = tokio::sync::mpsc::channel(AHEAD);
+            let reader = tokio::spawn({
+                let (data, channel) = (data.clone(), decl.channel.clone());
+                async move {
+                    let mut at = from;
+                    while at < to {
+                        let span = (at, at + coarse);
+                        let points = data.load_points(&channel, id, &[span]).await;
+                        let failed = points.is_err();
+                        if tx.send((span, points)).await.is_err() || failed {
+                            break;
+                        }
+                        at += coarse;
+                    }
+                }
+            });
+            while let Some((span, points)) = rx.recv().await {
+                let points = points?;
                 values += points.len() as u64;
                 let all: Vec<_> = build(&levels, &points).into_iter().flatten().collect();
                 buckets += all.len() as u64;
                 index.replace_buckets(&built, id, span, &all).await?;
                 bar.inc(1);
                 bar.set_message(format!("device {id}, {values} values"));
-                at += coarse;
             }
+            reader.await?;
             if from < to {
                 built.range = Some(built.range.map_or((from, to), |(f, t)| {
                     (f.min(from), t.max(to))
