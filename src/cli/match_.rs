@@ -143,8 +143,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         })
     };
     if let Some(pattern) = &pattern {
-        check_pattern(pattern)
-            .map_err(|e| super::usage(format!("--pattern: {e}")))?;
+        check_pattern(pattern).map_err(|e| super::usage(format!("--pattern: {e}")))?;
     }
     if let Some(path) = &args.series {
         let Some(pattern) = pattern else {
@@ -155,9 +154,12 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         return offline(&pattern, path, &q, args.profile_out.as_deref());
     }
     // clap requires these unless --series.
-    let (Some(channel), Some(id), Some(from), Some(to)) = (args.channel, args.id, args.from, args.to)
+    let (Some(channel), Some(id), Some(from), Some(to)) =
+        (args.channel, args.id, args.from, args.to)
     else {
-        return Err(super::usage("--channel, --id, --from and --to are required"));
+        return Err(super::usage(
+            "--channel, --id, --from and --to are required",
+        ));
     };
     if to <= from {
         return Err(super::usage(format!(
@@ -169,9 +171,9 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let source = match (pattern, &args.like) {
         (Some(p), _) => PatternSource::Values(p),
         (None, Some(span)) => {
-            let (a, b) = span.split_once("..").ok_or_else(|| {
-                super::usage(format!("--like {span}: expected FROM..TO"))
-            })?;
+            let (a, b) = span
+                .split_once("..")
+                .ok_or_else(|| super::usage(format!("--like {span}: expected FROM..TO")))?;
             let a = parse_from(a).map_err(|e| super::usage(format!("--like: {e}")))?;
             let b = parse_to(b).map_err(|e| super::usage(format!("--like: {e}")))?;
             if b <= a {
@@ -309,7 +311,14 @@ fn json(a: &Answer, metric: Metric, elapsed_ms: u128) -> String {
 fn csv(a: &Answer) -> String {
     let mut out = String::from("id,from,to,distance\n");
     for m in &a.matches {
-        let _ = writeln!(out, "{},{},{},{}", m.id, stamp(m.from), stamp(m.to), m.distance);
+        let _ = writeln!(
+            out,
+            "{},{},{},{}",
+            m.id,
+            stamp(m.from),
+            stamp(m.to),
+            m.distance
+        );
     }
     out
 }

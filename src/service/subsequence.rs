@@ -168,7 +168,9 @@ pub async fn run(data: &AnyStore, request: &Request) -> Result<Answer, MatchFail
         }
         PatternSource::Like(a, b) => {
             let started = Instant::now();
-            let points = data.load_points(&request.channel, request.id, &[(*a, *b)]).await?;
+            let points = data
+                .load_points(&request.channel, request.id, &[(*a, *b)])
+                .await?;
             load_ms += started.elapsed().as_millis() as u64;
             rows_read += points.len() as u64;
             let (v, _, d) = numbers(&points);
@@ -199,7 +201,9 @@ pub async fn run(data: &AnyStore, request: &Request) -> Result<Answer, MatchFail
                 (_, Err(e @ (NotApplicable::ZNorm | NotApplicable::NoRadius))) => {
                     Some(format!("--method index: {e}; the exact profile was used"))
                 }
-                (_, _) => Some(format!("--method index: {no_index}; the exact profile was used")),
+                (_, _) => Some(format!(
+                    "--method index: {no_index}; the exact profile was used"
+                )),
             };
         }
     }
@@ -217,7 +221,9 @@ pub async fn run(data: &AnyStore, request: &Request) -> Result<Answer, MatchFail
     while t < to {
         let end = to.min(t.saturating_add(length));
         let started = Instant::now();
-        let points = data.load_points(&request.channel, request.id, &[(t, end)]).await?;
+        let points = data
+            .load_points(&request.channel, request.id, &[(t, end)])
+            .await?;
         load_ms += started.elapsed().as_millis() as u64;
         rows_read += points.len() as u64;
         let (vals, times, d) = numbers(&points);
@@ -254,9 +260,12 @@ pub async fn run(data: &AnyStore, request: &Request) -> Result<Answer, MatchFail
         return Err(QueryError::LongPattern { m, n }.into());
     }
     profiler.finish(&mut refine);
-    let forbidden = like_index
-        .filter(|&a| a + m <= n)
-        .map(|a| (a.saturating_sub(query.exclusion - 1), a + query.exclusion - 1));
+    let forbidden = like_index.filter(|&a| a + m <= n).map(|a| {
+        (
+            a.saturating_sub(query.exclusion - 1),
+            a + query.exclusion - 1,
+        )
+    });
     let refined = refine.refined;
     let found = refine.selector.finish(forbidden);
     // The times of the matches' first and last rows, re-reading only their slices.
@@ -299,7 +308,8 @@ pub async fn run(data: &AnyStore, request: &Request) -> Result<Answer, MatchFail
         })
         .collect::<Vec<_>>();
     if matches.len() < found.len() && note.is_none() {
-        note = Some("rows changed while matching: some matches' times could not be read again".into());
+        note =
+            Some("rows changed while matching: some matches' times could not be read again".into());
     }
     Ok(Answer {
         matches,

@@ -174,9 +174,7 @@ impl Profiler {
         let kernel_l1 = k.iter().map(|v| v.abs()).sum();
         let kernel_sq = k.iter().map(|v| v * v).sum();
         let kernel_sum = k.iter().sum();
-        let scratch_len = forward
-            .get_scratch_len()
-            .max(inverse.get_scratch_len());
+        let scratch_len = forward.get_scratch_len().max(inverse.get_scratch_len());
         let mut scratch = vec![Complex::default(); scratch_len];
         let kernel = if k.iter().all(|&v| v == 0.0) {
             None
@@ -417,7 +415,11 @@ fn block_stats(centred: &[f64], m: usize, elem_err: f64, raw: &[f64], out: &mut 
         let t = centred[i];
         let before = if i % m == 0 { (0.0, 0.0, 0.0) } else { pre[i] };
         let after = (before.0 + t, before.1 + t * t, before.2 + t.abs());
-        pre[i + 1] = if (i + 1) % m == 0 { (0.0, 0.0, 0.0) } else { after };
+        pre[i + 1] = if (i + 1) % m == 0 {
+            (0.0, 0.0, 0.0)
+        } else {
+            after
+        };
         tot[i / m] = after;
     }
     out.clear();
@@ -427,7 +429,11 @@ fn block_stats(centred: &[f64], m: usize, elem_err: f64, raw: &[f64], out: &mut 
     // Runs of equal values ending at each index, to know constant windows exactly.
     let mut runs = Vec::with_capacity(len);
     for i in 0..len {
-        run = if i > 0 && raw[i] == raw[i - 1] { run + 1 } else { 1 };
+        run = if i > 0 && raw[i] == raw[i - 1] {
+            run + 1
+        } else {
+            1
+        };
         runs.push(run);
     }
     for j in 0..windows {
@@ -441,13 +447,7 @@ fn block_stats(centred: &[f64], m: usize, elem_err: f64, raw: &[f64], out: &mut 
             let (ps, pw, _) = pre[j];
             let (qs, qw, _) = pre[j + m];
             let (_, nw, na) = tot[a + 1];
-            (
-                (ts - ps) + qs,
-                (tw - pw) + qw,
-                ta + na,
-                ta + na,
-                tw + nw,
-            )
+            ((ts - ps) + qs, (tw - pw) + qw, ta + na, ta + na, tw + nw)
         };
         let k = 2.0 * (mf + 2.0) * eps;
         out.push(WindowStats {

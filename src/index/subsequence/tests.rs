@@ -179,7 +179,10 @@ fn estimates_agree_with_exact_distances() {
         assert_eq!(est.len(), 3000 - 64 + 1);
         for (j, e) in est.iter().enumerate() {
             let exact = super::exact::distance_sq(&p, &series[j..j + 64], &mut scratch);
-            assert!((e * e - exact).abs() < 1e-8 * (1.0 + exact), "{metric:?} window {j}: {e}² vs {exact}");
+            assert!(
+                (e * e - exact).abs() < 1e-8 * (1.0 + exact),
+                "{metric:?} window {j}: {e}² vs {exact}"
+            );
         }
         assert!(est[1000] < 1e-6);
     }
@@ -188,12 +191,22 @@ fn estimates_agree_with_exact_distances() {
 #[test]
 fn the_refinement_stays_small_for_a_top_k_query() {
     let series: Vec<f64> = (0..20_000)
-        .map(|i| ((i as f64) * 0.013).sin() * 5.0 + ((i * 2_654_435_761usize) % 1000) as f64 / 300.0)
+        .map(|i| {
+            ((i as f64) * 0.013).sin() * 5.0 + ((i * 2_654_435_761usize) % 1000) as f64 / 300.0
+        })
         .collect();
     let pattern = series[5000..5128].to_vec();
-    let query = Query { k: Some(5), within: None, exclusion: 128, metric: Metric::ZNorm };
+    let query = Query {
+        k: Some(5),
+        within: None,
+        exclusion: 128,
+        metric: Metric::ZNorm,
+    };
     let mut profiler = Profiler::new(Pattern::new(&pattern, Metric::ZNorm), 4096);
-    let mut refine = Refine { selector: Selector::new(&query), refined: 0 };
+    let mut refine = Refine {
+        selector: Selector::new(&query),
+        refined: 0,
+    };
     profiler.push(&series, &mut refine);
     profiler.finish(&mut refine);
     // The heap holds (k + 1)·(2M − 1) = 1,530 windows; on this periodic series the
@@ -203,5 +216,13 @@ fn the_refinement_stays_small_for_a_top_k_query() {
     let got = refine.selector.finish(None);
     assert_eq!(got[0].start, 5000);
     assert_eq!(got[0].distance, 0.0);
-    assert_eq!(got, brute_force(&Pattern::new(&pattern, Metric::ZNorm), &series, &query, None));
+    assert_eq!(
+        got,
+        brute_force(
+            &Pattern::new(&pattern, Metric::ZNorm),
+            &series,
+            &query,
+            None
+        )
+    );
 }
