@@ -105,7 +105,20 @@ impl Setup<'_> {
     fn run(&self, args: &[&str]) -> Output {
         let mut all = vec!["match", "--channel", "tmp", "--id", "5"];
         all.extend_from_slice(args);
-        self.h.recalcd_raw(&all)
+        self.raw(&all)
+    }
+
+    /// `recalcd ARGS` on the test's store, logging warnings only (stderr holds the
+    /// command's own lines).
+    fn raw(&self, args: &[&str]) -> Output {
+        self.h
+            .command()
+            .env("RECALCD__LOG__LEVEL", "warn")
+            .args(args)
+            .arg("--database-url")
+            .arg(self.h.url())
+            .output()
+            .expect("run recalcd")
     }
 
     /// `recalcd match … --format json`: (from, to, distance) per match, and the stats.
@@ -511,7 +524,7 @@ fn bad_match_input_is_a_usage_error(h: &Harness) {
             "{args:?}: {stderr}"
         );
     }
-    let out = s.h.recalcd_raw(&[
+    let out = s.raw(&[
         "match",
         "--channel",
         "nothing",

@@ -145,7 +145,7 @@ proptest! {
         from in 0usize..1000,
     ) {
         let m = w * pieces;
-        prop_assume!(series.len() >= m + 1);
+        prop_assume!(series.len() > m);
         let f = 1 + f_share % (w / 2).max(1);
         let from = from % (series.len() - m);
         let pattern: Vec<f64> = series[from..from + m].iter().map(|v| v + 0.25).collect();

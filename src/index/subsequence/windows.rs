@@ -186,7 +186,7 @@ impl WindowIndex {
     pub fn candidates(&self, pattern: &[f64], radius: f64) -> Result<Vec<usize>, NotApplicable> {
         let m = pattern.len();
         let w = self.w;
-        if m % w != 0 || m == 0 {
+        if !m.is_multiple_of(w) || m == 0 {
             return Err(NotApplicable::Length { m, w });
         }
         let p = m / w;
@@ -303,7 +303,7 @@ pub fn applicable(w: usize, m: usize, query: &Query) -> Result<f64, NotApplicabl
     let Some(radius) = query.within else {
         return Err(NotApplicable::NoRadius);
     };
-    if m % w != 0 {
+    if !m.is_multiple_of(w) {
         return Err(NotApplicable::Length { m, w });
     }
     Ok(radius)
