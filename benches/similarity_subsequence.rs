@@ -127,13 +127,13 @@ fn main() {
             "a stretch of the series + noise",
             Box::new(|r: &mut Rng| {
                 let at = (r.uniform() * (n - M) as f64) as usize;
-                series[at..at + M].iter().map(|v| v + 0.3 * r.normal()).collect()
+                series[at..at + M]
+                    .iter()
+                    .map(|v| v + 0.3 * r.normal())
+                    .collect()
             }),
         ),
-        (
-            "a fresh random walk",
-            Box::new(|r: &mut Rng| r.walk(M)),
-        ),
+        ("a fresh random walk", Box::new(|r: &mut Rng| r.walk(M))),
     ];
     let mut checked: Option<(Pattern, Vec<Match>)> = None;
     for (name, make) in &kinds {
@@ -189,7 +189,10 @@ fn main() {
     let index = WindowIndex::build(&series, w, f, group).expect("valid parameters");
     let build_ms = ms(started.elapsed());
     let at = n / 2;
-    let raw: Vec<f64> = series[at..at + M].iter().map(|v| v + 0.5 * rng.normal()).collect();
+    let raw: Vec<f64> = series[at..at + M]
+        .iter()
+        .map(|v| v + 0.5 * rng.normal())
+        .collect();
     let ep = Pattern::new(&raw, Metric::Euclid);
     let top = query_prepared(
         &ep,
