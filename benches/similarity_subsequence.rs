@@ -17,13 +17,15 @@ use recalcd::index::subsequence::select::Selector;
 use recalcd::index::subsequence::windows::{within, WindowIndex};
 use recalcd::index::subsequence::{Match, Metric, Query};
 
-#[allow(dead_code)]
 mod common;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const M: usize = 256;
+
+/// Makes one query pattern.
+type MakePattern<'a> = Box<dyn Fn(&mut Rng) -> Vec<f64> + 'a>;
 
 /// A xorshift generator with roughly normal steps (sum of four uniforms).
 struct Rng(u64);
@@ -122,7 +124,7 @@ fn main() {
         exclusion: M,
         metric: Metric::ZNorm,
     };
-    let kinds: [(&str, Box<dyn Fn(&mut Rng) -> Vec<f64>>); 2] = [
+    let kinds: [(&str, MakePattern); 2] = [
         (
             "a stretch of the series + noise",
             Box::new(|r: &mut Rng| {
