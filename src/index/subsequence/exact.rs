@@ -78,8 +78,9 @@ pub fn znormalise(x: &[f64], out: &mut [f64]) -> bool {
         out.fill(0.0);
         return true;
     }
+    let inv = 1.0 / sd;
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = (v - mean) / sd;
+        *o = (v - mean) * inv;
     }
     false
 }

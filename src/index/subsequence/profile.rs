@@ -93,6 +93,13 @@ pub struct WindowStats {
     pub err_w: f64,
     /// Every value of the window equal.
     pub constant: bool,
+    /// `1/σ` (0 when the centred sums leave no variance), for the z-normalised metric.
+    pub inv_sd: f64,
+    /// Relative error bound of `m·σ²`; infinite when σ cannot be trusted (the window is
+    /// then always recomputed).
+    pub rel_var: f64,
+    /// The error bound the centring and the direct computation add, `4m·e_t`.
+    pub base_err: f64,
 }
 
 /// One block of the series ready for any pattern of length `m`: its centre, its
@@ -292,7 +299,13 @@ impl Profiler {
             norm_sq += *t * *t;
         }
         let elem_err = f64::EPSILON * (centre.abs() + max_dev);
-        block_stats(&self.time[..len], m, elem_err, values, &mut block.stats);
+        block_stats(
+            &self.time[..len],
+            m,
+            (centre, elem_err),
+            values,
+            &mut block.stats,
+        );
         if block.spectrum.len() != self.spec.len() {
             block.spectrum = self.forward.make_output_vec();
         }
@@ -353,27 +366,15 @@ impl Profiler {
                         };
                         (v, v)
                     } else {
-                        let v = st.w - st.s * st.s / mf;
-                        let err_v = st.err_w
-                            + (2.0 * st.s.abs() * st.err_s + st.err_s * st.err_s) / mf
-                            + 4.0 * eps * (st.w + st.s * st.s / mf);
-                        if v > 0.0 {
-                            let sd = (v / mf).sqrt();
-                            let estimate = self.kernel_sq + mf - 2.0 * p / sd;
-                            if v > 4.0 * err_v {
-                                let r = err_v / v;
-                                let mean = block.centre + st.s / mf;
-                                let e_t = 4.0 * eps * (mean.abs() / sd + mf.sqrt());
-                                let err = 2.0 * err_p / sd
-                                    + 2.0 * (p.abs() + err_p) / sd * r
-                                    + 4.0 * mf * e_t
-                                    + exact_rel * (self.kernel_sq + mf);
-                                (estimate, estimate - 2.0 * err)
-                            } else {
-                                (estimate, 0.0)
-                            }
+                        let estimate = self.kernel_sq + mf - 2.0 * p * st.inv_sd;
+                        if st.rel_var.is_finite() {
+                            let err = 2.0 * err_p * st.inv_sd
+                                + 2.0 * (p.abs() + err_p) * st.inv_sd * st.rel_var
+                                + st.base_err
+                                + exact_rel * (self.kernel_sq + mf);
+                            (estimate, estimate - 2.0 * err)
                         } else {
-                            (self.kernel_sq + mf, 0.0)
+                            (estimate, 0.0)
                         }
                     }
                 }
@@ -404,7 +405,13 @@ impl Profiler {
 
 /// The statistics of every window of a block: `centred` are its centred values,
 /// `raw` the same values before centring (for exact constancy).
-fn block_stats(centred: &[f64], m: usize, elem_err: f64, raw: &[f64], out: &mut Vec<WindowStats>) {
+fn block_stats(
+    centred: &[f64],
+    m: usize,
+    (centre, elem_err): (f64, f64),
+    raw: &[f64],
+    out: &mut Vec<WindowStats>,
+) {
     let len = centred.len();
     let eps = f64::EPSILON;
     // Prefix sums restarted at every multiple of m: (Σ t', Σ t'², Σ |t'|).
@@ -450,12 +457,33 @@ fn block_stats(centred: &[f64], m: usize, elem_err: f64, raw: &[f64], out: &mut 
             ((ts - ps) + qs, (tw - pw) + qw, ta + na, ta + na, tw + nw)
         };
         let k = 2.0 * (mf + 2.0) * eps;
+        let err_s = k * err_scale_s + mf * elem_err;
+        let err_w = k * err_scale_w + 2.0 * elem_err * abs + mf * elem_err * elem_err;
+        // The z-normalised side: σ from the sums, and how far it can be trusted.
+        let v = w - s * s / mf;
+        let err_v =
+            err_w + (2.0 * s.abs() * err_s + err_s * err_s) / mf + 4.0 * eps * (w + s * s / mf);
+        let (inv_sd, rel_var, base_err) = if v > 0.0 {
+            let sd = (v / mf).sqrt();
+            if v > 4.0 * err_v {
+                let mean = centre + s / mf;
+                let e_t = 4.0 * eps * (mean.abs() / sd + mf.sqrt());
+                (1.0 / sd, err_v / v, 4.0 * mf * e_t)
+            } else {
+                (1.0 / sd, f64::INFINITY, 0.0)
+            }
+        } else {
+            (0.0, f64::INFINITY, 0.0)
+        };
         out.push(WindowStats {
             s,
             w,
-            err_s: k * err_scale_s + mf * elem_err,
-            err_w: k * err_scale_w + 2.0 * elem_err * abs + mf * elem_err * elem_err,
+            err_s,
+            err_w,
             constant: runs[j + m - 1] >= m,
+            inv_sd,
+            rel_var,
+            base_err,
         });
     }
 }
