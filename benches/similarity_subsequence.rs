@@ -72,7 +72,7 @@ fn query_prepared(
 ) -> (Vec<Match>, u64) {
     let mut profiler = Profiler::new(pattern.clone(), block);
     let mut refine = Refine {
-        selector: Selector::new(q),
+        selector: Selector::new(q, false),
         refined: 0,
     };
     for b in blocks {
@@ -167,7 +167,7 @@ fn main() {
     let started = Instant::now();
     let mut profiler = Profiler::new(pattern.clone(), block);
     let mut refine = Refine {
-        selector: Selector::new(&q),
+        selector: Selector::new(&q, false),
         refined: 0,
     };
     profiler.push(&series, &mut refine);

@@ -259,7 +259,7 @@ fn offline(
     }
     let mut profiler = Profiler::new(prepared, DEFAULT_BLOCK);
     let mut refine = Refine {
-        selector: Selector::new(query),
+        selector: Selector::new(query, false),
         refined: 0,
     };
     profiler.push(&values, &mut refine);

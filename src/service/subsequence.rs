@@ -210,7 +210,7 @@ pub async fn run(data: &AnyStore, request: &Request) -> Result<Answer, MatchFail
     let pattern = Pattern::new(&values, query.metric);
     let mut profiler = Profiler::new(pattern, DEFAULT_BLOCK);
     let mut refine = Refine {
-        selector: Selector::new(&query),
+        selector: Selector::new(&query, like.is_some()),
         refined: 0,
     };
     let mut slices: Vec<Slice> = Vec::new();

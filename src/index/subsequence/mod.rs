@@ -28,7 +28,7 @@
 //!
 //! The profile engine is *blocked*: it processes the series in blocks of a fixed FFT
 //! size (`m − 1` values of overlap), so its memory is bounded for any series length
-//! whatever the input; [`select::Selector`] keeps at most `(k + 1)·(2·exclusion − 1)`
+//! whatever the input; [`select::Selector`] keeps at most `k·(2·exclusion − 1)`
 //! windows for a top-k query, enough for the greedy choice (see there).
 
 pub mod exact;

@@ -5,9 +5,9 @@
 //! and `M − 1` on either side), so the `k`-th match is found among the first
 //! `k·(2M − 1)` windows of that order; a forbidden range (the pattern's own occurrence,
 //! at most `2M − 1` starts) adds as many again. A top-k query therefore keeps only the
-//! best `(k + 1)·(2M − 1)` windows seen — a max-heap — and a window whose *lower bound*
-//! exceeds the worst of a full heap cannot matter: engines ask [`Selector::threshold`]
-//! before computing a window exactly. A query with only a radius keeps every window
+//! best `k·(2M − 1)` windows seen (`(k + 1)·(2M − 1)` with a forbidden range) — a
+//! max-heap — and a window whose *lower bound* exceeds the worst of a full heap cannot
+//! matter: engines ask [`Selector::threshold`] before computing a window exactly. A query with only a radius keeps every window
 //! within it (its answer may be that large).
 
 use std::cmp::Ordering;
@@ -45,14 +45,18 @@ pub struct Selector {
 }
 
 impl Selector {
-    /// A selector for `query` (checked).
-    pub fn new(query: &Query) -> Selector {
+    /// A selector for `query` (checked); `forbidden_zone` when [`Selector::finish`] will
+    /// be given a forbidden range of starts (at most `2·exclusion − 1` of them).
+    pub fn new(query: &Query, forbidden_zone: bool) -> Selector {
         let zone = query.exclusion.saturating_mul(2).saturating_sub(1);
+        let extra = usize::from(forbidden_zone);
         Selector {
             k: query.k,
             exclusion: query.exclusion,
             within_sq: query.within.map_or(f64::INFINITY, |d| d * d),
-            cap: query.k.map(|k| k.saturating_add(1).saturating_mul(zone)),
+            cap: query
+                .k
+                .map(|k| k.saturating_add(extra).saturating_mul(zone)),
             kept: BinaryHeap::new(),
         }
     }
@@ -97,7 +101,8 @@ impl Selector {
     }
 
     /// The matches: the greedy choice over the kept windows, never a start within
-    /// `forbidden` (inclusive).
+    /// `forbidden` (inclusive; at most `2·exclusion − 1` starts, and only when the
+    /// selector was made for a forbidden zone).
     pub fn finish(self, forbidden: Option<(usize, usize)>) -> Vec<Match> {
         let sorted = self.kept.into_sorted_vec();
         greedy(

@@ -29,7 +29,7 @@ fn profile_answer(
 ) -> Vec<Match> {
     let mut profiler = Profiler::new(pattern.clone(), block);
     let mut refine = Refine {
-        selector: Selector::new(query),
+        selector: Selector::new(query, forbidden.is_some()),
         refined: 0,
     };
     for piece in series.chunks(chunk.max(1)) {
@@ -204,14 +204,14 @@ fn the_refinement_stays_small_for_a_top_k_query() {
     };
     let mut profiler = Profiler::new(Pattern::new(&pattern, Metric::ZNorm), 4096);
     let mut refine = Refine {
-        selector: Selector::new(&query),
+        selector: Selector::new(&query, false),
         refined: 0,
     };
     profiler.push(&series, &mut refine);
     profiler.finish(&mut refine);
-    // The heap holds (k + 1)·(2M − 1) = 1,530 windows; on this periodic series the
-    // threshold falls slowly, so about a quarter of the ~20,000 windows are recomputed
-    // (5,398 when written) — far from all of them.
+    // The heap holds k·(2M − 1) = 1,275 windows; on this periodic series the threshold
+    // falls slowly, so about a quarter of the ~20,000 windows are recomputed (5,398 with
+    // a heap of 1,530 when written) — far from all of them.
     assert!(refine.refined < 8_000, "refined {}", refine.refined);
     let got = refine.selector.finish(None);
     assert_eq!(got[0].start, 5000);

@@ -262,7 +262,7 @@ pub fn within(
     let m = pattern.len();
     let candidates = index.candidates(&pattern.raw, radius)?;
     let limit = radius * radius;
-    let mut selector = Selector::new(query);
+    let mut selector = Selector::new(query, forbidden.is_some());
     let mut rows_read = 0u64;
     let mut covered_to = 0usize;
     for &j in &candidates {
