@@ -540,3 +540,77 @@ fn bad_match_input_is_a_usage_error(h: &Harness) {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds `nothing`"));
 }
+
+/// The test-only `--series` mode the stumpy check script uses: the same answer as the
+/// oracle by row number, and MASS's profile within the stated tolerance of the exact
+/// distances (no store involved).
+#[test]
+fn series_file_mode_answers_as_the_oracle() {
+    let dir = std::env::temp_dir().join(unique("recalcd-match-series-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut x = 50.0f64;
+    let mut seed = 7u64;
+    let series: Vec<f64> = (0..3000)
+        .map(|_| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            x += ((seed >> 33) % 2001) as f64 / 1000.0 - 1.0;
+            x
+        })
+        .collect();
+    let pattern = series[1200..1232].to_vec();
+    let (s_path, p_path, prof) = (dir.join("s.csv"), dir.join("p.csv"), dir.join("prof.txt"));
+    std::fs::write(&s_path, join(&series)).unwrap();
+    std::fs::write(&p_path, join(&pattern)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recalcd"))
+        .args(["match", "--k", "4", "--exclusion", "33", "--series"])
+        .arg(&s_path)
+        .arg("--pattern")
+        .arg(&p_path)
+        .arg("--profile-out")
+        .arg(&prof)
+        .output()
+        .expect("run recalcd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = Pattern::new(&pattern, Metric::ZNorm);
+    let q = Query {
+        k: Some(4),
+        within: None,
+        exclusion: 33,
+        metric: Metric::ZNorm,
+    };
+    let want = brute_force(&p, &series, &q, None);
+    let got: Vec<(usize, f64)> = v["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["start"].as_u64().unwrap() as usize,
+                m["distance"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[0], (1200, 0.0));
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.0, w.start);
+        assert!((g.1 - w.distance).abs() <= 1e-14 * w.distance);
+    }
+    let profile: Vec<f64> = std::fs::read_to_string(&prof)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(profile.len(), series.len() - 32 + 1);
+    let mut scratch = vec![0.0; 32];
+    for (j, d) in profile.iter().enumerate() {
+        let exact =
+            recalcd::index::subsequence::exact::distance_sq(&p, &series[j..j + 32], &mut scratch);
+        assert!((d * d - exact).abs() < 1e-6, "window {j}: {d}² vs {exact}");
+    }
+}
