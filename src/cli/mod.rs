@@ -20,6 +20,7 @@ mod equations;
 mod eval;
 mod healthcheck;
 mod index;
+mod match_;
 mod migrate;
 mod once;
 mod prune;
@@ -334,6 +335,19 @@ pub enum Command {
     /// indexed method on a channel without an index, or a channel that no index declares
     /// and no row holds: exit 2.
     Search(search::Args),
+    /// Where a pattern occurs in one device's rows of a channel: the top-k
+    /// non-overlapping windows by z-normalised (or plain Euclidean) distance, exact.
+    ///
+    /// The pattern is a CSV file (`--pattern`, one value per line or `time,value`) or a
+    /// span of the same device (`--like FROM..TO`, whose own occurrence is not a match).
+    /// Windows are rows in time order (non-numbers left out and counted); matches start
+    /// at least `--exclusion` rows apart (default: the pattern length), chosen best
+    /// first as `stumpy.match` does; ties by time. Computed with FFT distance profiles
+    /// (MASS) in blocks, so memory stays bounded for any range. A pattern longer than
+    /// the range, with fewer than 4 values or with non-numbers, `--k 0`, a file that is
+    /// not CSV: exit 2.
+    #[command(name = "match")]
+    Match(match_::Args),
 }
 
 /// A mistake in what the user asked for (beyond what clap checks): exit code 2.
@@ -370,6 +384,7 @@ pub fn main() -> ExitCode {
         Command::Healthcheck(args) => healthcheck::run(args, &cli.global),
         Command::Index(args) => index::run(args, &cli.global),
         Command::Search(args) => search::run(args, &cli.global),
+        Command::Match(args) => match_::run(args, &cli.global),
     };
     match outcome {
         Ok(code) => code,

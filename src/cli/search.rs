@@ -173,7 +173,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS`, with `.ffffff` only when the time has a fraction.
-fn stamp(t: Micros) -> String {
+pub(super) fn stamp(t: Micros) -> String {
     let d = datetime(t);
     if t.rem_euclid(1_000_000) == 0 {
         d.format("%Y-%m-%dT%H:%M:%S").to_string()

@@ -36,6 +36,7 @@ mod plan;
 pub mod scan;
 pub mod search;
 pub mod series;
+pub mod subsequence;
 
 /// A point in time: microseconds since 1970-01-01 00:00 UTC (the stores' timestamp
 /// resolution).

@@ -17,6 +17,7 @@ mod engine_once;
 mod faults;
 mod http;
 mod index_store;
+mod match_;
 mod pipeline;
 mod producer_text;
 mod questdb_ilp;
