@@ -29,8 +29,8 @@ use super::feature::{Bucket, Levels};
 use super::m4::{add_points, merge_into, Column, Columns};
 use super::{merge_spans, Micros, Point};
 
-/// One picture of the plot.
-#[derive(Debug, Clone, PartialEq)]
+/// One picture of the plot (serialised with the field names below; see `docs/plot.md`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Frame {
     /// The refinement step (0 = coarsest).
     pub step: usize,
