@@ -23,6 +23,7 @@ mod index;
 mod match_;
 mod migrate;
 mod once;
+mod plot;
 mod prune;
 mod range;
 mod reflag;
@@ -348,6 +349,18 @@ pub enum Command {
     /// not CSV: exit 2.
     #[command(name = "match")]
     Match(match_::Args),
+    /// Draw a channel of a device over a range as a line chart (PNG or SVG).
+    ///
+    /// The chart is pixel-identical to one drawn from every raw row of [--from, --to)
+    /// (UTC; the time labels are in the device's zone): per pixel column it needs only
+    /// the first, last, smallest and largest value (M4), which the feature index gives
+    /// for every bucket lying in one column; only buckets straddling a column's edge,
+    /// cut by the range, or not trusted (rows still flagged, buckets to recompute) are
+    /// refined, down to raw rows. `--progressive DIR` writes the coarse-to-fine frames.
+    /// Several channels (`--channel a,b`) get a panel each; `--where COND` shades a
+    /// search's matches. A range without data draws an empty chart that says so (exit
+    /// 0); an unknown channel or device, or a size or range beyond the limits: exit 2.
+    Plot(plot::Args),
 }
 
 /// A mistake in what the user asked for (beyond what clap checks): exit code 2.
@@ -385,6 +398,7 @@ pub fn main() -> ExitCode {
         Command::Index(args) => index::run(args, &cli.global),
         Command::Search(args) => search::run(args, &cli.global),
         Command::Match(args) => match_::run(args, &cli.global),
+        Command::Plot(args) => plot::run(args, &cli.global),
     };
     match outcome {
         Ok(code) => code,

@@ -19,6 +19,7 @@ mod http;
 mod index_store;
 mod match_;
 mod pipeline;
+mod plot;
 mod producer_text;
 mod questdb_ilp;
 mod readme;
