@@ -12,6 +12,7 @@
 //! - [`judge`] — what a bucket's features say: no match, certain, possible.
 //! - [`search`] — one search of one device, a SANS-IO state machine the store drives.
 //! - [`series`] — the series files users hand to the similarity commands.
+//! - [`similarity`] — whole matching of jobs: DFT-bounded exact nearest neighbours.
 //!
 //! # The available engines
 //!
@@ -36,6 +37,7 @@ mod plan;
 pub mod scan;
 pub mod search;
 pub mod series;
+pub mod similarity;
 
 /// A point in time: microseconds since 1970-01-01 00:00 UTC (the stores' timestamp
 /// resolution).
