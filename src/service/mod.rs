@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod reflag;
 pub mod search;
+pub mod similar;
 pub mod summary;
 pub mod supervisor;
 pub mod systemd;
