@@ -237,8 +237,11 @@ fn job_arg(id: i32, j: i64) -> (Key, String) {
     )
 }
 
-/// The queries compared, as (arguments, query, filter).
-fn cases(s: &Setup) -> Vec<(Vec<String>, Vec<f64>, Query, Box<dyn Fn(&Key) -> bool>)> {
+/// One query compared: the arguments, the query series, the query and the filter.
+type Case = (Vec<String>, Vec<f64>, Query, Box<dyn Fn(&Key) -> bool>);
+
+/// The queries compared.
+fn cases(s: &Setup) -> Vec<Case> {
     let jobs = s.jobs();
     let (k12, a12) = job_arg(1, 2);
     let q12 = jobs[&k12].0.clone();

@@ -527,9 +527,9 @@ mod tests {
     fn ties_go_by_id_then_start_and_constants_have_a_distance() {
         let params = Params::new(8, 2).unwrap();
         let mut spectrum = Spectrum::new(params);
-        let a: Vec<f64> = (0..8).map(|i| f64::from(i)).collect();
+        let a: Vec<f64> = (0..8).map(f64::from).collect();
         let flat = vec![5.0; 8];
-        let data = vec![
+        let data: [Vec<f64>; 4] = [
             a.clone(),
             a.clone(),
             flat.clone(),
