@@ -207,7 +207,7 @@ async fn similarity_round(
     devices: &BTreeMap<i32, Vec<Micros>>,
 ) -> Result<usize, StoreError> {
     use crate::index::similarity::{Key, Params, Spectrum};
-    let Some(mut built) = catalogue
+    let Some(built) = catalogue
         .iter()
         .find(|b| b.kind == crate::store::similarity::SIMILARITY && b.channel == channel)
         .cloned()
@@ -227,7 +227,8 @@ async fn similarity_round(
         .flat_map(|(&id, starts)| starts.iter().map(move |&start| (Key { id, start }, None)))
         .collect();
     let mut spectrum = Spectrum::new(params);
-    let mut range = built.range;
+    // The indexed range stays: an entry outside it is kept but not used (a query
+    // outside the range scans), since the jobs around it were never indexed.
     let mut done = 0;
     for chunk in jobs.chunks(1_000) {
         let found = data.jobs_points(channel, chunk).await?;
@@ -243,17 +244,9 @@ async fn similarity_round(
             .map(|j| j.0)
             .filter(|k| !kept.contains(k))
             .collect();
-        for e in &entries {
-            let (a, b) = (e.key.start, e.key.start + 1);
-            range = Some(range.map_or((a, b), |(f, t)| (f.min(a), t.max(b))));
-        }
         index.write_entries(&built, &entries).await?;
         index.remove_entries(&built, &gone).await?;
         done += chunk.len();
-    }
-    if range != built.range {
-        built.range = range;
-        index.record(&built).await?;
     }
     Ok(done)
 }
@@ -389,5 +382,57 @@ mod tests {
             .map(|(c, i, s)| (c.to_string(), *i, s.to_string()))
             .collect();
         assert_eq!(got, want);
+    }
+}
+
+#[cfg(test)]
+mod similarity_tests {
+    use super::*;
+    use crate::config::index::RawIndex;
+    use crate::config::similarity::RawSimilarityIndex;
+
+    #[test]
+    fn similarity_marks_are_the_jobs_of_covered_devices() {
+        let index = RawIndex {
+            similarity: vec![RawSimilarityIndex {
+                channel: "Tmp".into(),
+                length: Some(16),
+                coefficients: Some(2),
+                devices: Some(vec![7]),
+            }],
+            ..RawIndex::default()
+        }
+        .validate()
+        .unwrap();
+        let t = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        let row = |id: i32, at: &str, job: &str| Row {
+            datetime: t(at),
+            data_time: t(job),
+            id,
+            state: Some(0),
+            user: None,
+            gps: None,
+            recalc: 0,
+            conjoined: String::new(),
+            version: crate::model::RowVersion::ABSENT,
+            unreadable: None,
+        };
+        let rows = [
+            row(7, "2024-04-20 10:00:01", "2024-04-20 10:00:00"),
+            row(7, "2024-04-20 10:05:00", "2024-04-20 10:00:00"),
+            row(7, "2024-04-20 11:00:00", "2024-04-20 11:00:00"),
+            row(8, "2024-04-20 10:05:00", "2024-04-20 10:00:00"),
+        ];
+        let got: Vec<(String, i32, String)> = marks(&index, &rows)
+            .iter()
+            .map(|m| (m.channel.clone(), m.id, m.start.format("%H:%M").to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("similarity=tmp".to_string(), 7, "10:00".to_string()),
+                ("similarity=tmp".to_string(), 7, "11:00".to_string()),
+            ]
+        );
     }
 }

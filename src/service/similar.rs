@@ -200,13 +200,13 @@ pub async fn similar(
             "the similarity index of `{}` covers only some devices ({}); ask for one of them with --id",
             req.channel, b.params
         )),
-        (Some(b), Some(_)) => match (req.range, b.range) {
-            (Some(r), Some(built_range)) if r.0 < built_range.0 || r.1 > built_range.1 => Some(format!(
+        (Some(b), Some(_)) => match (req.range.unwrap_or(ALL_TIME), b.range) {
+            (r, Some(built_range)) if r.0 < built_range.0 || r.1 > built_range.1 => Some(format!(
                 "the range asked for is not inside the indexed range {} .. {} (extend it with `recalcd index extend`)",
                 crate::index::datetime(built_range.0).format("%Y-%m-%d %H:%M:%S"),
                 crate::index::datetime(built_range.1).format("%Y-%m-%d %H:%M:%S")
             )),
-            (Some(_), None) => Some("the similarity index is built over no range yet".into()),
+            (_, None) => Some("the similarity index is built over no range yet".into()),
             _ => None,
         },
     };

@@ -28,6 +28,7 @@ pub(super) fn declared<'a>(
 /// `2024-04-01 00:00 .. 2024-04-30 00:00` of job starts, or `nothing built`.
 fn range_text(range: Option<(Micros, Micros)>) -> String {
     match range {
+        Some(r) if r == ALL_TIME => "every job".into(),
         Some((a, b)) if a < b => {
             let t = |t: Micros| datetime(t).format("%Y-%m-%d %H:%M").to_string();
             format!("{} .. {}", t(a), t(b))
@@ -88,7 +89,6 @@ pub(super) async fn build(
     devices.retain(|id| decl.covers(*id) && only.is_none_or(|want| want == *id));
     let mut spectrum = Spectrum::new(params);
     let (mut jobs, mut skipped, mut values) = (0u64, 0u64, 0u64);
-    let mut first_last: Option<(Micros, Micros)> = None;
     for &id in &devices {
         let series = data.job_series(&decl.channel, id, span).await?;
         let mut entries = Vec::new();
@@ -103,10 +103,6 @@ pub(super) async fn build(
             }
         }
         jobs += entries.len() as u64;
-        for e in &entries {
-            let s = e.key.start;
-            first_last = Some(first_last.map_or((s, s + 1), |(a, b)| (a.min(s), b.max(s + 1))));
-        }
         if !new {
             let kept: BTreeSet<Key> = entries.iter().map(|e| e.key).collect();
             let gone: Vec<Key> = index
@@ -119,7 +115,9 @@ pub(super) async fn build(
         }
         index.write_entries(&built, &entries).await?;
     }
-    let covered = range.or(first_last);
+    // A build without a range covered every job there is: later ones reach the index
+    // through the write-backs' marks.
+    let covered = range.or(Some(ALL_TIME));
     if let Some((a, b)) = covered {
         built.range = Some(built.range.map_or((a, b), |(f, t)| (f.min(a), t.max(b))));
     }

@@ -8,6 +8,7 @@
 //! query per batch of jobs.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use super::series::{is_constant, mean_sigma};
 use super::{Entry, Metric, Params};
@@ -66,6 +67,21 @@ impl Prepared {
             super::series::znormalise(&mut values);
         }
         Prepared { metric, values }
+    }
+
+    /// The distance to `z`, already prepared for the metric (see
+    /// [`Nearest::give_prepared`]), or `None` as soon as its square exceeds `abandon_sq`.
+    pub fn prepared_distance(&self, z: &[f64], abandon_sq: f64) -> Option<f64> {
+        let mut sum = 0.0;
+        for (cq, cz) in self.values.chunks(16).zip(z.chunks(16)) {
+            for (a, b) in cq.iter().zip(cz) {
+                sum += (a - b) * (a - b);
+            }
+            if sum > abandon_sq {
+                return None;
+            }
+        }
+        Some(sum.sqrt())
     }
 
     /// The distance to `x` (resampled, raw; as long as the query), or `None` as soon as
@@ -163,6 +179,8 @@ pub struct Index {
     znorm: Vec<f32>,
     /// The plain bound vectors, `2c + 1` per entry.
     euclid: Vec<f32>,
+    /// Where each job's entry is, for updates.
+    slots: HashMap<Key, usize>,
 }
 
 impl Index {
@@ -174,6 +192,7 @@ impl Index {
             entries: Vec::new(),
             znorm: Vec::new(),
             euclid: Vec::new(),
+            slots: HashMap::new(),
         }
     }
 
@@ -182,8 +201,13 @@ impl Index {
         self.params
     }
 
-    /// Adds a job's entry (a key given twice is held twice: callers give each once).
+    /// Adds a job's entry, or replaces the one it has.
     pub fn push(&mut self, key: Key, entry: Entry) {
+        if self.slots.contains_key(&key) {
+            self.update(key, Some(entry));
+            return;
+        }
+        self.slots.insert(key, self.keys.len());
         entry.push_znorm(&self.params, &mut self.znorm);
         entry.push_euclid(&self.params, &mut self.euclid);
         self.keys.push(key);
@@ -192,10 +216,13 @@ impl Index {
 
     /// Replaces the entry of `key` (or adds it); `None` removes it.
     pub fn update(&mut self, key: Key, entry: Option<Entry>) {
-        if let Some(i) = self.keys.iter().position(|k| *k == key) {
+        if let Some(i) = self.slots.remove(&key) {
             let last = self.keys.len() - 1;
             self.keys.swap_remove(i);
             self.entries.swap_remove(i);
+            if i != last {
+                self.slots.insert(self.keys[i], i);
+            }
             for (flat, dims) in [
                 (&mut self.znorm, 2 * self.params.coefficients),
                 (&mut self.euclid, 2 * self.params.coefficients + 1),
@@ -232,9 +259,10 @@ impl Index {
         self.keys.is_empty()
     }
 
-    /// Bytes held in memory (keys, entries and bound vectors).
+    /// Bytes held in memory (keys, their slots, entries and bound vectors; the hash
+    /// table's spare capacity not counted).
     pub fn bytes(&self) -> usize {
-        self.keys.len() * std::mem::size_of::<Key>()
+        self.keys.len() * (std::mem::size_of::<Key>() + std::mem::size_of::<(Key, usize)>())
             + self.entries.len() * (8 + 4 * 2 * self.params.coefficients)
             + 4 * (self.znorm.len() + self.euclid.len())
     }
@@ -255,19 +283,63 @@ pub struct Outcome {
     pub refined: usize,
 }
 
+/// Above this many remaining candidates (and an eighth of the jobs), the second round
+/// refines them in storage order instead of sorting them: bounds that prune little
+/// (white noise) cost no more than a scan.
+#[cfg(not(test))]
+const UNORDERED: usize = 8192;
+/// Small in the tests, so that both kinds of round two are held to the oracle.
+#[cfg(test)]
+const UNORDERED: usize = 4;
+
 /// One exact search over an [`Index`] (see the module's docs).
+///
+/// Round one keeps the `max(64, 8k)` smallest bounds (a bounded heap during the bound
+/// scan) and refines them in increasing order. Round two takes every other job whose
+/// bound does not exceed the k-th best distance found: sorted when they are few (and
+/// refined until a bound exceeds the k-th best), in storage order otherwise (each
+/// skipped when its bound exceeds the k-th best at its turn). Either way every job whose
+/// bound could still beat the answer is compared.
 #[derive(Debug)]
 pub struct Nearest {
     query: Prepared,
     best: Best,
-    /// Bounds of the jobs not yet examined, beyond `queue`, all ≥ those in `queue`.
-    rest: Vec<(f32, u32)>,
-    /// Bounds in increasing order, examined from `at`.
+    /// The bound of every job, `INFINITY` for jobs not admitted.
+    bounds: Vec<f32>,
+    /// The jobs of the current round, with their bounds.
     queue: Vec<(f32, u32)>,
     at: usize,
+    /// The largest `(bound, slot)` of round one: round two takes the jobs above it.
+    cutoff: Option<(f32, u32)>,
+    /// 1 or 2.
+    round: u8,
+    /// Whether the current round is in storage order.
+    unordered: bool,
     keys: Vec<Key>,
     candidates: usize,
     refined: usize,
+}
+
+fn pair_order(a: &(f32, u32), b: &(f32, u32)) -> Ordering {
+    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+}
+
+/// A `(bound, slot)` ordered by bound then slot, for the round-one heap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ranked(f32, u32);
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        pair_order(&(self.0, self.1), &(other.0, other.1))
+    }
 }
 
 impl Nearest {
@@ -294,56 +366,80 @@ impl Nearest {
             }
         };
         let qnorm = qv.iter().map(|v| v * v).sum::<f32>().sqrt();
-        let mut bounds: Vec<(f32, u32)> = Vec::with_capacity(index.len());
+        let within = query.within.unwrap_or(f64::INFINITY) as f32;
+        let first = query.k.map_or(usize::MAX, |k| k.saturating_mul(8).max(64));
+        let mut heap: std::collections::BinaryHeap<Ranked> = std::collections::BinaryHeap::new();
+        let mut bounds: Vec<f32> = Vec::with_capacity(index.len());
+        let mut candidates = 0;
         for (i, (key, e)) in index.keys.iter().zip(flat.chunks_exact(dims)).enumerate() {
             if !accept(key) {
+                bounds.push(f32::INFINITY);
                 continue;
             }
+            candidates += 1;
             let mut s = 0.0f32;
             for (a, b) in e.iter().zip(&qv) {
                 s += (a - b) * (a - b);
             }
             let lb = s.sqrt();
-            // ‖e‖ + ‖q‖ ≤ 2‖q‖ + ‖e − q‖.
+            // ‖e‖ + ‖q‖ ≤ 2‖q‖ + ‖e − q‖: the rounding error's scale.
             let safe = (lb - SLACK * (lb + 2.0 * qnorm)).max(0.0);
-            bounds.push((safe, i as u32));
+            let safe = if safe <= within { safe } else { f32::INFINITY };
+            bounds.push(safe);
+            if safe.is_finite() {
+                let r = Ranked(safe, i as u32);
+                if heap.len() < first {
+                    heap.push(r);
+                } else if heap.peek().is_some_and(|top| r < *top) {
+                    heap.pop();
+                    heap.push(r);
+                }
+            }
         }
-        let candidates = bounds.len();
-        let within = query.within.unwrap_or(f64::INFINITY) as f32;
-        if within.is_finite() {
-            bounds.retain(|b| b.0 <= within);
-        }
-        let mut search = Nearest {
+        let queue: Vec<(f32, u32)> = heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|r| (r.0, r.1))
+            .collect();
+        let cutoff = queue.last().copied();
+        Nearest {
             query: prepared,
             best: Best::new(query),
-            rest: bounds,
-            queue: Vec::new(),
+            bounds,
+            queue,
             at: 0,
+            cutoff,
+            round: 1,
+            unordered: false,
             keys: index.keys.clone(),
             candidates,
             refined: 0,
-        };
-        // First round: the few smallest bounds, sorted; the rest waits unsorted.
-        let first = query.k.map_or(usize::MAX, |k| k.saturating_mul(8).max(64));
-        search.refill(first);
-        search
+        }
     }
 
-    /// Moves up to `n` of the smallest remaining bounds (at most the current threshold)
-    /// into the sorted queue.
-    fn refill(&mut self, n: usize) {
-        let threshold = self.best.threshold() as f32;
-        if threshold.is_finite() {
-            self.rest.retain(|b| b.0 <= threshold);
-        }
-        let mut take = std::mem::take(&mut self.rest);
-        if n < take.len() {
-            take.select_nth_unstable_by(n, |a, b| a.0.total_cmp(&b.0));
-            self.rest = take.split_off(n);
-        }
-        take.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        self.queue = take;
+    /// Round two: every job above round one's cutoff whose bound is at most the
+    /// current threshold.
+    fn second_round(&mut self) {
+        self.round = 2;
         self.at = 0;
+        let Some(cutoff) = self.cutoff else {
+            self.queue.clear();
+            return;
+        };
+        let threshold = self.best.threshold();
+        let mut rest: Vec<(f32, u32)> = self
+            .bounds
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b.is_finite() && f64::from(b) <= threshold)
+            .map(|(i, &b)| (b, i as u32))
+            .filter(|p| pair_order(p, &cutoff) == Ordering::Greater)
+            .collect();
+        self.unordered = rest.len() > UNORDERED.max(self.bounds.len() / 8);
+        if !self.unordered {
+            rest.sort_unstable_by(pair_order);
+        }
+        self.queue = rest;
     }
 
     /// Up to `max` jobs whose series the search needs next (empty when it is done).
@@ -351,27 +447,31 @@ impl Nearest {
         let mut out = Vec::new();
         while out.len() < max.max(1) {
             if self.at == self.queue.len() {
-                if self.rest.is_empty() {
-                    break;
+                if self.round == 1 {
+                    self.second_round();
+                    continue;
                 }
-                self.refill(usize::MAX);
-                continue;
-            }
-            let (lb, i) = self.queue[self.at];
-            if f64::from(lb) > self.best.threshold() {
-                self.queue.clear();
-                self.rest.clear();
-                self.at = 0;
                 break;
             }
+            let (lb, i) = self.queue[self.at];
             self.at += 1;
+            if f64::from(lb) > self.best.threshold() {
+                if self.unordered {
+                    continue;
+                }
+                // In order: no later bound can do better. Round one's end is round two's
+                // start, which filters by the threshold itself.
+                self.at = self.queue.len();
+                continue;
+            }
             out.push(self.keys[i as usize]);
         }
         out
     }
 
     /// The series of `key` (resampled, raw), as asked by [`Nearest::wanted`]; `None`
-    /// when the job is gone (it is skipped).
+    /// when the job is gone (it is skipped). Any other job may be given too (a job the
+    /// index cannot vouch for): it is compared the same way.
     pub fn give(&mut self, key: Key, values: Option<&[f64]>) {
         let Some(values) = values else {
             return;
@@ -379,6 +479,17 @@ impl Nearest {
         self.refined += 1;
         let t = self.best.threshold();
         if let Some(distance) = self.query.distance(values, t * t) {
+            self.best.offer(Match { key, distance });
+        }
+    }
+
+    /// [`Nearest::give`] for a series already prepared for the metric (z-normalised by
+    /// [`super::series::znormalise`] for [`Metric::ZNorm`], as is for
+    /// [`Metric::Euclid`]): a store that keeps prepared copies skips that pass.
+    pub fn give_prepared(&mut self, key: Key, prepared: &[f64]) {
+        self.refined += 1;
+        let t = self.best.threshold();
+        if let Some(distance) = self.query.prepared_distance(prepared, t * t) {
             self.best.offer(Match { key, distance });
         }
     }
