@@ -68,7 +68,7 @@ fn brute(znormed: &[f64], n: usize, q: &[f64], k: usize) -> Vec<Match> {
     });
     for (i, x) in znormed.chunks_exact(n).enumerate() {
         let t = best.threshold();
-        let limit = t * t;
+        let limit = recalcd::index::similarity::knn::abandon_sq(t);
         let mut sum = 0.0;
         let mut abandoned = false;
         for (cq, cx) in q.chunks(16).zip(x.chunks(16)) {

@@ -119,6 +119,13 @@ impl Prepared {
     }
 }
 
+/// The square a partial sum may reach before a series at distance ≤ `t` is ruled out:
+/// a little above `t²`, so that a series whose distance rounds to `t` (a tie, decided by
+/// its key) is never abandoned, whatever order the series come in.
+pub fn abandon_sq(t: f64) -> f64 {
+    t * t * (1.0 + 1e-9)
+}
+
 /// The matches so far: the k best (by [`Match::order`]) within the distance asked.
 #[derive(Debug, Clone)]
 pub struct Best {
@@ -478,7 +485,7 @@ impl Nearest {
         };
         self.refined += 1;
         let t = self.best.threshold();
-        if let Some(distance) = self.query.distance(values, t * t) {
+        if let Some(distance) = self.query.distance(values, abandon_sq(t)) {
             self.best.offer(Match { key, distance });
         }
     }
@@ -489,7 +496,7 @@ impl Nearest {
     pub fn give_prepared(&mut self, key: Key, prepared: &[f64]) {
         self.refined += 1;
         let t = self.best.threshold();
-        if let Some(distance) = self.query.prepared_distance(prepared, t * t) {
+        if let Some(distance) = self.query.prepared_distance(prepared, abandon_sq(t)) {
             self.best.offer(Match { key, distance });
         }
     }
@@ -522,7 +529,7 @@ pub fn brute_force<'a>(
         candidates += 1;
         refined += 1;
         let t = best.threshold();
-        if let Some(distance) = prepared.distance(x, t * t) {
+        if let Some(distance) = prepared.distance(x, abandon_sq(t)) {
             best.offer(Match { key, distance });
         }
     }
