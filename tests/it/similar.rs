@@ -362,15 +362,9 @@ fn answers_equal_a_brute_force_with_and_without_the_index(h: &Harness) {
     assert!(got[0].2 < 1e-9, "{got:?}");
     // The query's own `hot` values are counted as dropped.
     assert!(stats["dropped"].as_u64().unwrap() >= 1, "{stats}");
-    // A range outside the indexed one scans and says so.
+    // A build without a range covers every job, whatever the range asked for.
     let (_, stats) = s.similar(&["--job", &job_arg(1, 2).1, "--from", "2023-01-01"]);
-    assert!(
-        stats["method"]
-            .as_str()
-            .unwrap()
-            .contains("not inside the indexed range"),
-        "{stats}"
-    );
+    assert_eq!(stats["method"], "index", "{stats}");
 }
 
 fn a_recalculated_job_updates_its_entry(h: &Harness) {
@@ -457,6 +451,27 @@ fn list_extend_rebuild_drop_cleanup(h: &Harness) {
     assert!(
         out.contains("2024-03-01 00:00 .. 2024-03-02 00:00"),
         "{out}"
+    );
+    // A range outside the indexed one scans and says so, with the same answer.
+    let (got, stats) = s.similar(&["--job", &job_arg(1, 2).1, "--from", "2024-02-01"]);
+    assert!(
+        stats["method"]
+            .as_str()
+            .unwrap()
+            .contains("not inside the indexed range"),
+        "{stats}"
+    );
+    let (k12, _) = job_arg(1, 2);
+    let q = s.jobs()[&k12].0.clone();
+    let query = Query {
+        metric: Metric::ZNorm,
+        k: Some(10),
+        within: None,
+    };
+    same(
+        &got,
+        &s.oracle(&q, &query, |k| *k != k12),
+        "a scan outside the range",
     );
     // Not overlapping: refused.
     let o = s.run(&[
