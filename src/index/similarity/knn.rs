@@ -181,7 +181,6 @@ impl Best {
 pub struct Index {
     params: Params,
     keys: Vec<Key>,
-    entries: Vec<Entry>,
     /// The z-normalised bound vectors, `2c` per entry.
     znorm: Vec<f32>,
     /// The plain bound vectors, `2c + 1` per entry.
@@ -196,7 +195,6 @@ impl Index {
         Index {
             params,
             keys: Vec::new(),
-            entries: Vec::new(),
             znorm: Vec::new(),
             euclid: Vec::new(),
             slots: HashMap::new(),
@@ -218,7 +216,6 @@ impl Index {
         entry.push_znorm(&self.params, &mut self.znorm);
         entry.push_euclid(&self.params, &mut self.euclid);
         self.keys.push(key);
-        self.entries.push(entry);
     }
 
     /// Replaces the entry of `key` (or adds it); `None` removes it.
@@ -226,7 +223,6 @@ impl Index {
         if let Some(i) = self.slots.remove(&key) {
             let last = self.keys.len() - 1;
             self.keys.swap_remove(i);
-            self.entries.swap_remove(i);
             if i != last {
                 self.slots.insert(self.keys[i], i);
             }
@@ -251,11 +247,6 @@ impl Index {
         &self.keys
     }
 
-    /// The entries, in the order of [`Index::keys`].
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
-    }
-
     /// How many jobs it holds.
     pub fn len(&self) -> usize {
         self.keys.len()
@@ -266,11 +257,10 @@ impl Index {
         self.keys.is_empty()
     }
 
-    /// Bytes held in memory (keys, their slots, entries and bound vectors; the hash
+    /// Bytes held in memory (keys, their slots and the bound vectors of both metrics; the hash
     /// table's spare capacity not counted).
     pub fn bytes(&self) -> usize {
         self.keys.len() * (std::mem::size_of::<Key>() + std::mem::size_of::<(Key, usize)>())
-            + self.entries.len() * (8 + 4 * 2 * self.params.coefficients)
             + 4 * (self.znorm.len() + self.euclid.len())
     }
 }
