@@ -431,6 +431,54 @@ fn a_recalculated_job_updates_its_entry(h: &Harness) {
 fn list_extend_rebuild_drop_cleanup(h: &Harness) {
     let s = Setup::new(h);
     s.load();
+    // A feature index beside it: extend, rebuild and cleanup serve both kinds.
+    let feature = "[[index.feature]]\nchannel = \"tmp\"\nlevels = [\"1d\", \"1h\"]\n";
+    let text = std::fs::read_to_string(&s.path).unwrap();
+    std::fs::write(&s.path, format!("{text}{feature}")).unwrap();
+    s.ok(&[
+        "index",
+        "build",
+        "--channel",
+        "tmp",
+        "--from",
+        "2024-03-01",
+        "--to",
+        "2024-03-01",
+    ]);
+    let o = s.run(&[
+        "index",
+        "extend",
+        "--channel",
+        "tmp",
+        "--from",
+        "2024-03-03",
+        "--to",
+        "2024-03-04",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = s.ok(&[
+        "index",
+        "extend",
+        "--channel",
+        "tmp",
+        "--from",
+        "2024-03-01",
+        "--to",
+        "2024-03-02",
+    ]);
+    assert!(out.contains("built the feature index"), "{out}");
+    let list = s.ok(&["index", "list"]);
+    assert!(
+        list.contains("2024-03-01 00:00 .. 2024-03-03 00:00"),
+        "{list}"
+    );
+    let out = s.ok(&["index", "rebuild", "--channel", "tmp"]);
+    assert!(out.contains("built the feature index"), "{out}");
     let list = s.ok(&["index", "list"]);
     assert!(
         list.contains("similarity") && list.contains("declared, not built"),
@@ -517,7 +565,7 @@ fn list_extend_rebuild_drop_cleanup(h: &Harness) {
     // Rebuilt with new parameters from the configuration.
     std::fs::write(
         &s.path,
-        "[log]\nlevel = \"warn\"\n[[index.similarity]]\nchannel = \"tmp\"\nlength = 16\ncoefficients = 2\n",
+        format!("[log]\nlevel = \"warn\"\n[[index.similarity]]\nchannel = \"tmp\"\nlength = 16\ncoefficients = 2\n{feature}"),
     )
     .unwrap();
     let list = s.ok(&["index", "list"]);
@@ -542,7 +590,7 @@ fn list_extend_rebuild_drop_cleanup(h: &Harness) {
     );
     s.ok(&["index", "build", "--kind", "similarity", "--channel", "tmp"]);
     let out = s.ok(&["index", "cleanup"]);
-    assert!(out.contains("1 index(es) dropped"), "{out}");
+    assert!(out.contains("2 index(es) dropped"), "{out}");
     let list = s.ok(&["index", "list"]);
     assert!(list.contains("declared, not built"), "{list}");
 }
