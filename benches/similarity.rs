@@ -172,7 +172,7 @@ fn whole() {
             let t = Instant::now();
             let mut s = Nearest::new(&index, &q, &query, |_| true);
             loop {
-                let want = s.wanted(16);
+                let want = s.wanted(&index, 16);
                 if want.is_empty() {
                     break;
                 }

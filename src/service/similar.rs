@@ -228,7 +228,7 @@ pub async fn similar(
         let mut search = Nearest::new(&mem, &values, &req.query, accept);
         let mut refined_dropped = 0;
         loop {
-            let want = search.wanted(BATCH);
+            let want = search.wanted(&mem, BATCH);
             if want.is_empty() {
                 break;
             }

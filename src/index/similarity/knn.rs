@@ -312,7 +312,6 @@ pub struct Nearest {
     round: u8,
     /// Whether the current round is in storage order.
     unordered: bool,
-    keys: Vec<Key>,
     candidates: usize,
     refined: usize,
 }
@@ -408,7 +407,6 @@ impl Nearest {
             cutoff,
             round: 1,
             unordered: false,
-            keys: index.keys.clone(),
             candidates,
             refined: 0,
         }
@@ -439,8 +437,9 @@ impl Nearest {
         self.queue = rest;
     }
 
-    /// Up to `max` jobs whose series the search needs next (empty when it is done).
-    pub fn wanted(&mut self, max: usize) -> Vec<Key> {
+    /// Up to `max` jobs whose series the search needs next (empty when it is done);
+    /// `index` is the one the search was made for.
+    pub fn wanted(&mut self, index: &Index, max: usize) -> Vec<Key> {
         let mut out = Vec::new();
         while out.len() < max.max(1) {
             if self.at == self.queue.len() {
@@ -461,7 +460,9 @@ impl Nearest {
                 self.at = self.queue.len();
                 continue;
             }
-            out.push(self.keys[i as usize]);
+            if let Some(k) = index.keys.get(i as usize) {
+                out.push(*k);
+            }
         }
         out
     }
@@ -576,7 +577,7 @@ mod tests {
     ) -> Outcome {
         let mut s = Nearest::new(index, q, query, accept);
         loop {
-            let want = s.wanted(batch);
+            let want = s.wanted(index, batch);
             if want.is_empty() {
                 break;
             }
@@ -666,7 +667,7 @@ mod tests {
         };
         let mut s = Nearest::new(&index, &a, &query, |_| true);
         loop {
-            let w = s.wanted(1);
+            let w = s.wanted(&index, 1);
             if w.is_empty() {
                 break;
             }
