@@ -361,6 +361,7 @@ async fn bench() {
             unit: Some("°C".into()),
             devices: None,
         }],
+        ..recalcd::config::index::RawIndex::default()
     }
     .validate()
     .expect("the index's configuration");

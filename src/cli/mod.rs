@@ -29,6 +29,7 @@ mod range;
 mod reflag;
 mod run;
 mod search;
+mod similar;
 mod status;
 mod summary;
 
@@ -361,6 +362,19 @@ pub enum Command {
     /// search's matches. A range without data draws an empty chart that says so (exit
     /// 0); an unknown channel or device, or a size or range beyond the limits: exit 2.
     Plot(plot::Args),
+    /// The jobs whose series of a channel are nearest a given job (--job ID@START, left
+    /// out of the answer) or series (--series FILE.csv), by z-normalised Euclidean
+    /// distance (population σ; a constant series z-normalises to zeros) or, with
+    /// --metric euclid, plain Euclidean distance. Each job's numbers are resampled
+    /// linearly over time to the index's length (default 256); values that are not
+    /// numbers are dropped and counted. The k nearest (--k, default 10), or with --within
+    /// D every job at distance ≤ D (capped by --k only when given), nearest first, ties
+    /// by device id then job start. With a built similarity index (`[[index.similarity]]`,
+    /// `recalcd index build --kind similarity`) only jobs whose DFT lower bound could
+    /// beat the answer are read; the answer is exactly a scan's. Without one it scans and
+    /// says so in the statistics. Bad input (--k 0, an unknown job, a file that is not a
+    /// series CSV, fewer than 4 numbers): exit 2.
+    Similar(similar::Args),
 }
 
 /// A mistake in what the user asked for (beyond what clap checks): exit code 2.
@@ -399,6 +413,7 @@ pub fn main() -> ExitCode {
         Command::Search(args) => search::run(args, &cli.global),
         Command::Match(args) => match_::run(args, &cli.global),
         Command::Plot(args) => plot::run(args, &cli.global),
+        Command::Similar(args) => similar::run(args, &cli.global),
     };
     match outcome {
         Ok(code) => code,

@@ -16,6 +16,7 @@
 //!   line charts).
 //! - [`plot`] — the progressive view, a SANS-IO state machine from the coarsest level
 //!   to the exact M4 of every row.
+//! - [`similarity`] — whole matching of jobs: DFT-bounded exact nearest neighbours.
 //!
 //! # The available engines
 //!
@@ -42,6 +43,7 @@ pub mod plot;
 pub mod scan;
 pub mod search;
 pub mod series;
+pub mod similarity;
 pub mod subsequence;
 
 /// A point in time: microseconds since 1970-01-01 00:00 UTC (the stores' timestamp

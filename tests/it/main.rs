@@ -25,6 +25,7 @@ mod questdb_ilp;
 mod readme;
 mod row_failures;
 mod search;
+mod similar;
 mod stale_days;
 mod store_contract;
 mod workers;
