@@ -301,19 +301,36 @@ const UNORDERED: usize = 4;
 pub struct Nearest {
     query: Prepared,
     best: Best,
-    /// The bound of every job, `INFINITY` for jobs not admitted.
+    /// The bound of every job not in round one, `INFINITY` for jobs not admitted (and,
+    /// once round one is queued, for its jobs: round two takes the finite rest).
     bounds: Vec<f32>,
     /// The jobs of the current round, with their bounds.
     queue: Vec<(f32, u32)>,
     at: usize,
-    /// The largest `(bound, slot)` of round one: round two takes the jobs above it.
-    cutoff: Option<(f32, u32)>,
     /// 1 or 2.
     round: u8,
     /// Whether the current round is in storage order.
     unordered: bool,
     candidates: usize,
     refined: usize,
+}
+
+/// `‖a − b‖²` over the shorter length, in eight lanes (vectorised by the compiler).
+fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    let mut lanes = [0.0f32; 8];
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            let d = x[l] - y[l];
+            lanes[l] += d * d;
+        }
+    }
+    let mut s: f32 = lanes.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += (x - y) * (x - y);
+    }
+    s
 }
 
 fn pair_order(a: &(f32, u32), b: &(f32, u32)) -> Ordering {
@@ -364,6 +381,21 @@ impl Nearest {
         let qnorm = qv.iter().map(|v| v * v).sum::<f32>().sqrt();
         let within = query.within.unwrap_or(f64::INFINITY) as f32;
         let first = query.k.map_or(usize::MAX, |k| k.saturating_mul(8).max(64));
+        // The safe bound of a squared coefficient distance `s`: its root lowered by the
+        // rounding error's scale (‖e‖ + ‖q‖ ≤ 2‖q‖ + ‖e − q‖). It grows with `s`, so the
+        // scan ranks jobs by `s` and takes roots only for the ones it keeps.
+        let safe = |s: f32| {
+            if !s.is_finite() {
+                return f32::INFINITY; // not admitted
+            }
+            let lb = s.sqrt();
+            let b = (lb - SLACK * (lb + 2.0 * qnorm)).max(0.0);
+            if b <= within {
+                b
+            } else {
+                f32::INFINITY
+            }
+        };
         let mut heap: std::collections::BinaryHeap<Ranked> = std::collections::BinaryHeap::new();
         let mut bounds: Vec<f32> = Vec::with_capacity(index.len());
         let mut candidates = 0;
@@ -373,38 +405,35 @@ impl Nearest {
                 continue;
             }
             candidates += 1;
-            let mut s = 0.0f32;
-            for (a, b) in e.iter().zip(&qv) {
-                s += (a - b) * (a - b);
+            let s = squared_distance(e, &qv);
+            bounds.push(s);
+            // Equal `s` from a later slot never ranks before the heap's top.
+            if heap.len() < first {
+                heap.push(Ranked(s, i as u32));
+            } else if heap.peek().is_some_and(|top| s < top.0) {
+                heap.pop();
+                heap.push(Ranked(s, i as u32));
             }
-            let lb = s.sqrt();
-            // ‖e‖ + ‖q‖ ≤ 2‖q‖ + ‖e − q‖: the rounding error's scale.
-            let safe = (lb - SLACK * (lb + 2.0 * qnorm)).max(0.0);
-            let safe = if safe <= within { safe } else { f32::INFINITY };
-            bounds.push(safe);
-            if safe.is_finite() {
-                let r = Ranked(safe, i as u32);
-                if heap.len() < first {
-                    heap.push(r);
-                } else if heap.peek().is_some_and(|top| r < *top) {
-                    heap.pop();
-                    heap.push(r);
-                }
-            }
+        }
+        // The squares become safe bounds (infinite beyond `within`).
+        for b in &mut bounds {
+            *b = safe(*b);
         }
         let queue: Vec<(f32, u32)> = heap
             .into_sorted_vec()
             .into_iter()
-            .map(|r| (r.0, r.1))
+            .map(|r| (bounds[r.1 as usize], r.1))
+            .filter(|r| r.0.is_finite())
             .collect();
-        let cutoff = queue.last().copied();
+        for &(_, i) in &queue {
+            bounds[i as usize] = f32::INFINITY;
+        }
         Nearest {
             query: prepared,
             best: Best::new(query),
             bounds,
             queue,
             at: 0,
-            cutoff,
             round: 1,
             unordered: false,
             candidates,
@@ -412,15 +441,11 @@ impl Nearest {
         }
     }
 
-    /// Round two: every job above round one's cutoff whose bound is at most the
-    /// current threshold.
+    /// Round two: every job not in round one whose bound is at most the current
+    /// threshold.
     fn second_round(&mut self) {
         self.round = 2;
         self.at = 0;
-        let Some(cutoff) = self.cutoff else {
-            self.queue.clear();
-            return;
-        };
         let threshold = self.best.threshold();
         let mut rest: Vec<(f32, u32)> = self
             .bounds
@@ -428,7 +453,6 @@ impl Nearest {
             .enumerate()
             .filter(|(_, &b)| b.is_finite() && f64::from(b) <= threshold)
             .map(|(i, &b)| (b, i as u32))
-            .filter(|p| pair_order(p, &cutoff) == Ordering::Greater)
             .collect();
         self.unordered = rest.len() > UNORDERED.max(self.bounds.len() / 8);
         if !self.unordered {
