@@ -2,7 +2,8 @@
 //! and writes back in batches ([`batch`]), runs that as a daemon that survives the
 //! store going away ([`daemon`]), evaluates summaries ([`summary`]), and flags date
 //! ranges for recalculation ([`reflag`]); it keeps the built indexes up to date with
-//! the write-backs ([`index`]) and searches them ([`search`]).
+//! the write-backs ([`index`]) and searches them ([`search`]); [`serve`] is the read-only
+//! web view and its JSON API.
 //!
 //! `recalcd run` is the daemon with an HTTP endpoint ([`http`]: health and Prometheus
 //! [`metrics`]) and systemd notifications ([`systemd`]) beside it ([`supervisor`]);
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod reflag;
 pub mod search;
+pub mod serve;
 pub mod summary;
 pub mod supervisor;
 pub mod systemd;
