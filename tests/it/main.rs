@@ -23,6 +23,7 @@ mod questdb_ilp;
 mod readme;
 mod row_failures;
 mod search;
+mod serve;
 mod stale_days;
 mod store_contract;
 mod workers;

@@ -90,6 +90,7 @@ fn json(value: &serde_json::Value) -> Response {
 }
 
 /// The query string's parameters, checked against what an endpoint accepts.
+#[derive(Debug)]
 struct Params<'a> {
     map: &'a HashMap<String, String>,
 }
