@@ -12,6 +12,10 @@
 //! - [`judge`] — what a bucket's features say: no match, certain, possible.
 //! - [`search`] — one search of one device, a SANS-IO state machine the store drives.
 //! - [`series`] — the series files users hand to the similarity commands.
+//! - [`m4`] — M4 aggregation: per pixel column first, last, min and max (pixel-exact
+//!   line charts).
+//! - [`plot`] — the progressive view, a SANS-IO state machine from the coarsest level
+//!   to the exact M4 of every row.
 //!
 //! # The available engines
 //!
@@ -32,7 +36,9 @@ pub mod condition;
 mod exact;
 pub mod feature;
 pub mod judge;
+pub mod m4;
 mod plan;
+pub mod plot;
 pub mod scan;
 pub mod search;
 pub mod series;

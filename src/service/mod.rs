@@ -2,8 +2,8 @@
 //! and writes back in batches ([`batch`]), runs that as a daemon that survives the
 //! store going away ([`daemon`]), evaluates summaries ([`summary`]), and flags date
 //! ranges for recalculation ([`reflag`]); it keeps the built indexes up to date with
-//! the write-backs ([`index`]) and searches them ([`search`]); [`serve`] is the read-only
-//! web view and its JSON API.
+//! the write-backs ([`index`]), searches them ([`search`]) and plots channels from them
+//! ([`plot`]); [`serve`] is the read-only web view and its JSON API.
 //!
 //! `recalcd run` is the daemon with an HTTP endpoint ([`http`]: health and Prometheus
 //! [`metrics`]) and systemd notifications ([`systemd`]) beside it ([`supervisor`]);
@@ -18,6 +18,7 @@ pub mod index;
 mod inflight;
 pub mod metrics;
 pub mod monitor;
+pub mod plot;
 pub mod reflag;
 pub mod search;
 pub mod serve;

@@ -92,11 +92,11 @@ impl SearchFailure {
     }
 }
 
-/// The index a search may use: the declaration and what was built for it.
-struct Usable<'a> {
-    declared: &'a FeatureIndexConfig,
-    built: Built,
-    levels: Levels,
+/// The index a search (or a plot) may use: the declaration and what was built for it.
+pub(crate) struct Usable<'a> {
+    pub(crate) declared: &'a FeatureIndexConfig,
+    pub(crate) built: Built,
+    pub(crate) levels: Levels,
 }
 
 /// Runs `request`. `declared` is the channel's `[[index.feature]]` (if any), `index`
@@ -269,8 +269,8 @@ pub fn level_name(l: Micros) -> String {
     s
 }
 
-/// The index the search may use, or why none (a note for the user).
-async fn usable<'a>(
+/// The index the search (or a plot) may use, or why none (a note for the user).
+pub(crate) async fn usable<'a>(
     index: Option<&IndexStore>,
     declared: Option<&'a FeatureIndexConfig>,
 ) -> Result<(Option<Usable<'a>>, Option<String>), StoreError> {
@@ -319,7 +319,10 @@ async fn usable<'a>(
 }
 
 /// The parts of `range` outside the built range (all of it when nothing was built).
-fn outside(built: Option<(Micros, Micros)>, range: (Micros, Micros)) -> Vec<(Micros, Micros)> {
+pub(crate) fn outside(
+    built: Option<(Micros, Micros)>,
+    range: (Micros, Micros),
+) -> Vec<(Micros, Micros)> {
     let (from, to) = range;
     match built {
         None => vec![(from, to)],

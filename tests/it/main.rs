@@ -18,6 +18,7 @@ mod faults;
 mod http;
 mod index_store;
 mod pipeline;
+mod plot;
 mod producer_text;
 mod questdb_ilp;
 mod readme;

@@ -1,0 +1,303 @@
+//! Plots: the service API (`recalcd::service::plot`) through the real stores and
+//! `recalcd plot` through the real binary, on both stores (`plot::postgres::*`,
+//! `plot::questdb::*`).
+//!
+//! Every comparison is with `index::m4::m4` over the points the test reads from the
+//! stored rows itself (its own small `conjoined` reader), not with what recalcd read.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use recalcd::config::index::{RawFeatureIndex, RawIndex};
+use recalcd::config::Config;
+use recalcd::index::m4::{m4, Columns};
+use recalcd::index::{Micros, Point, SECOND};
+use recalcd::service::plot::{plot, Plot, PlotFailure, PlotRequest};
+use recalcd::store::index::IndexStore;
+
+use crate::support::{unique, Harness};
+
+on_both_stores!(
+    the_final_frame_is_m4_of_every_row,
+    unknown_device_and_channel_are_refused,
+);
+
+/// A test's store and config file: `tmp` indexed with `1d/1h/10m/1m` and unit `°C`.
+pub(crate) struct Setup<'a> {
+    pub(crate) h: &'a Harness,
+    pub(crate) path: PathBuf,
+    pub(crate) dir: PathBuf,
+}
+
+impl Setup<'_> {
+    pub(crate) fn new(h: &Harness) -> Setup<'_> {
+        let dir = std::env::temp_dir().join(unique("recalcd-plot-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("recalcd.toml");
+        std::fs::write(
+            &path,
+            "[log]\nlevel = \"warn\"\n[index]\n[[index.feature]]\nchannel = \"tmp\"\n\
+             levels = [\"1d\", \"1h\", \"10m\", \"1m\"]\nunit = \"°C\"\n",
+        )
+        .unwrap();
+        Setup { h, path, dir }
+    }
+
+    /// The configuration the binary reads (for the library calls of the test).
+    pub(crate) fn config(&self) -> Config {
+        let mut c = self.h.config.clone();
+        c.index = RawIndex {
+            database_url: None,
+            feature: vec![RawFeatureIndex {
+                channel: "tmp".into(),
+                levels: ["1d", "1h", "10m", "1m"].map(String::from).to_vec(),
+                unit: Some("°C".into()),
+                devices: None,
+            }],
+        }
+        .validate()
+        .unwrap();
+        c
+    }
+
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
+        self.h
+            .command()
+            .args(args)
+            .arg("--config")
+            .arg(&self.path)
+            .arg("--database-url")
+            .arg(self.h.url())
+            .output()
+            .expect("run recalcd")
+    }
+
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "recalcd {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Rows of devices 5 and 7 over two days from 2024-03-01 at irregular times: `x`
+    /// always, `tmp` a number, a string (`hot`) or absent; then the index of `tmp`.
+    pub(crate) fn load(&self) {
+        self.ok(&["migrate"]);
+        let mut values = Vec::new();
+        for id in [5, 7] {
+            for k in 0..900i64 {
+                let t = start() + chrono::Duration::seconds(k * 191 + i64::from(id) * 7);
+                let x = ((k * 37 + i64::from(id)) % 50) as f64 / 4.0;
+                let tmp = match k % 13 {
+                    0 => "tmp=hot;".to_string(),
+                    5 => String::new(),
+                    _ => format!("tmp={};", ((k * 7919) % 83) as f64 - 20.5),
+                };
+                let at = t.format("%Y-%m-%d %H:%M:%S");
+                values.push(format!("('{at}', '{at}', {id}, 0, 'x={x};{tmp}')"));
+            }
+        }
+        self.h.exec(&format!(
+            r#"INSERT INTO {{data}} (datetime, data_time, id, recalc, conjoined) VALUES {};"#,
+            values.join(",\n")
+        ));
+        self.h.settle();
+        self.ok(&["index", "build", "--channel", "tmp"]);
+    }
+
+    /// The points of `channel` of device `id`, read by the test from the stored rows.
+    pub(crate) fn points(&self, channel: &str, id: i32) -> Vec<Point> {
+        let rows = self.h.query(&format!(
+            "SELECT datetime, conjoined FROM {{data}} WHERE id = {id} ORDER BY datetime"
+        ));
+        let mut out = Vec::new();
+        for r in rows {
+            let t = parse_time(r[0].as_deref().unwrap());
+            let text = r[1].clone().unwrap_or_default();
+            let last = text
+                .split(';')
+                .filter_map(|e| e.split_once('='))
+                .rfind(|(n, _)| n.trim().eq_ignore_ascii_case(channel));
+            if let Some((_, v)) = last {
+                out.push(Point {
+                    t,
+                    v: v.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
+                });
+            }
+        }
+        out
+    }
+
+    /// Runs the plot API on a runtime of its own.
+    pub(crate) fn plot(
+        &self,
+        req: PlotRequest,
+        stop_after: Option<usize>,
+    ) -> Result<Plot, PlotFailure> {
+        let config = self.config();
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    let data = recalcd::store::connect(&config).await.expect("data store");
+                    let index = IndexStore::connect(&config).await.expect("index store");
+                    plot(&data, Some(&index), &config.index, &req, stop_after).await
+                })
+        })
+        .join()
+        .unwrap()
+    }
+}
+
+impl Drop for Setup<'_> {
+    fn drop(&mut self) {
+        if !self.h.is_postgres() {
+            let t = recalcd::store::index::bucket_table(&self.h.config.tables, "tmp");
+            self.h.exec(&format!(r#"DROP TABLE IF EXISTS "{t}""#));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub(crate) fn start() -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2024, 3, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+}
+
+pub(crate) fn start_micros() -> Micros {
+    recalcd::index::micros(start())
+}
+
+/// `2024-03-01 00:04:11` (PostgreSQL) or `2024-03-01T00:04:11.000000Z` (QuestDB).
+fn parse_time(s: &str) -> Micros {
+    let s = s.trim_end_matches('Z').replace('T', " ");
+    let t = chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M:%S%.f")
+        .unwrap_or_else(|e| panic!("{s}: {e}"));
+    recalcd::index::micros(t)
+}
+
+fn req(channel: &str, id: i32, range: (Micros, Micros), width: u32) -> PlotRequest {
+    PlotRequest {
+        channel: channel.into(),
+        id,
+        range,
+        width,
+    }
+}
+
+fn the_final_frame_is_m4_of_every_row(h: &Harness) {
+    let s = Setup::new(h);
+    s.load();
+    let t0 = start_micros();
+    // Ranges whose ends align with no bucket, widths whose edges cut buckets, a range
+    // beyond the data, and one covering it all.
+    let mut seed = 0x2545_f491_u64;
+    let mut rnd = |n: i64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as i64
+    };
+    let mut cases = vec![
+        (t0 - 86_400 * SECOND, t0 + 3 * 86_400 * SECOND, 333u32),
+        (t0 + 3_601 * SECOND + 17, t0 + 86_400 * SECOND + 99, 1_200),
+        (t0 + 5 * 86_400 * SECOND, t0 + 6 * 86_400 * SECOND, 50),
+    ];
+    for _ in 0..6 {
+        let from = t0 + rnd(150_000) * SECOND + rnd(1_000_000);
+        cases.push((
+            from,
+            from + (1 + rnd(120_000)) * SECOND,
+            1 + rnd(900) as u32,
+        ));
+    }
+    let tmp7 = s.points("tmp", 7);
+    for (round, flagged) in [false, true].into_iter().enumerate() {
+        if flagged {
+            // Rows changed and still flagged: the index must not be trusted there.
+            h.exec(
+                "UPDATE {data} SET recalc = 1, conjoined = 'x=1;tmp=500;' WHERE id = 7 \
+                 AND datetime >= '2024-03-01 05:00' AND datetime < '2024-03-01 07:10'",
+            );
+            h.settle();
+        }
+        let now = s.points("tmp", 7);
+        assert!(flagged == (now != tmp7));
+        for &(from, to, width) in &cases {
+            let p = s
+                .plot(req("TMP", 7, (from, to), width), None)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let cols = Columns::new(from, to, width).unwrap();
+            let last = p.frames.last().unwrap();
+            assert!(last.exact, "round {round} {from}..{to}/{width}");
+            assert_eq!(
+                last.columns,
+                m4(&cols, now.iter().copied()),
+                "round {round} {from}..{to}/{width}"
+            );
+            assert!(p.frames[..p.frames.len() - 1].iter().all(|f| !f.exact));
+            assert_eq!(p.unit.as_deref(), Some("°C"));
+            assert_eq!(p.note, None);
+            let first = s.plot(req("tmp", 7, (from, to), width), Some(0)).unwrap();
+            assert_eq!(first.frames.len(), 1);
+            assert_eq!(first.frames[0], p.frames[0]);
+        }
+    }
+    // The whole data at 1,200 px reads far fewer rows than it holds.
+    let all = s
+        .plot(req("tmp", 5, (t0, t0 + 2 * 86_400 * SECOND), 120), None)
+        .unwrap();
+    let last = all.frames.last().unwrap();
+    assert!(all.frames.len() >= 2);
+    assert!(
+        last.rows_read < 900 / 2,
+        "rows read: {} of 900",
+        last.rows_read
+    );
+    // A channel without an index: raw rows, and a note.
+    let x = s
+        .plot(req("x", 5, (t0, t0 + 86_400 * SECOND), 77), None)
+        .unwrap();
+    let cols = Columns::new(t0, t0 + 86_400 * SECOND, 77).unwrap();
+    assert_eq!(x.frames.len(), 1);
+    assert_eq!(x.frames[0].level, None);
+    assert_eq!(x.frames[0].columns, m4(&cols, s.points("x", 5)));
+    assert!(x
+        .note
+        .unwrap()
+        .contains("no feature index is declared for `x`"));
+}
+
+fn unknown_device_and_channel_are_refused(h: &Harness) {
+    let s = Setup::new(h);
+    s.load();
+    let t0 = start_micros();
+    let day = (t0, t0 + 86_400 * SECOND);
+    let e = s.plot(req("tmp", 99, day, 100), None).unwrap_err();
+    assert!(e.is_usage() && e.to_string().contains("--id 99"), "{e}");
+    let e = s.plot(req("nope", 5, day, 100), None).unwrap_err();
+    assert!(
+        e.is_usage() && e.to_string().contains("--channel nope"),
+        "{e}"
+    );
+    let e = s.plot(req("tmp", 5, day, 100_000), None).unwrap_err();
+    assert!(e.is_usage() && e.to_string().contains("16384"), "{e}");
+    // A range without data: an empty plot, not an error.
+    let empty = s
+        .plot(req("tmp", 5, (t0 - 86_400 * SECOND, t0), 100), None)
+        .unwrap();
+    assert!(empty
+        .frames
+        .last()
+        .unwrap()
+        .columns
+        .iter()
+        .all(Option::is_none));
+}
