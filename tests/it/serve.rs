@@ -311,6 +311,45 @@ fn the_api_answers_as_the_command_line(h: &Harness) {
     );
     assert_eq!(one["matches"].as_array().unwrap().len(), 1);
     assert_eq!(one["stats"]["matches"], n);
+    // Plots: the frames of `service::plot` itself, coarse first, final exact.
+    for (id, from, to, width) in [
+        (5, "2024-03-01", "2024-03-02", "700"),
+        (7, "2024-03-01T05:17:03", "2024-03-02T13:01:00.5", "333"),
+        (5, "2024-03-01T10:00:00", "2024-03-01T10:07:00", "400"),
+    ] {
+        let id_text = id.to_string();
+        let params = |step: &'static str| {
+            vec![
+                ("channel", "tmp"),
+                ("id", id_text.as_str()),
+                ("from", from),
+                ("to", to),
+                ("width", width),
+                ("step", step),
+            ]
+        };
+        let all = server.json("/api/plot", &params("all"), 200);
+        let coarse = server.json("/api/plot", &params("coarse"), 200);
+        let fine = server.json("/api/plot", &params("final"), 200);
+        let expected = service_plot(h, &config, id, from, to, width.parse().unwrap());
+        let frames = all["frames"].as_array().unwrap();
+        assert_eq!(frames.len(), expected.frames.len());
+        for (got, want) in frames.iter().zip(&expected.frames) {
+            assert_frame(got, want);
+        }
+        assert_eq!(coarse["frames"].as_array().unwrap().len(), 1);
+        assert_frame(&coarse["frames"][0], &expected.frames[0]);
+        assert_eq!(fine["frames"].as_array().unwrap().len(), 1);
+        let last = expected.frames.last().unwrap();
+        assert!(last.exact);
+        assert_frame(&fine["frames"][0], last);
+        assert!(
+            last.columns.iter().any(Option::is_some),
+            "{from}..{to}: nothing drawn"
+        );
+        assert_eq!(all["unit"], "°C");
+        assert_eq!(all["width"], width.parse::<u64>().unwrap());
+    }
     server.stop();
 }
 
@@ -377,11 +416,11 @@ fn bad_requests_get_a_json_message_naming_the_parameter(h: &Harness) {
             vec![
                 ("channel", "tmp"),
                 ("where", "MAX(1m) > 1"),
-                ("from", "1900-01-01"),
+                ("from", "1800-01-01"),
                 ("to", "2100-01-01"),
             ],
             400,
-            "36525 days, the limit",
+            "73200 days, the limit",
         ),
         (
             "/api/search",
@@ -418,6 +457,53 @@ fn bad_requests_get_a_json_message_naming_the_parameter(h: &Harness) {
             ]),
             400,
             "unknown parameter `colour`",
+        ),
+        (
+            "/api/plot",
+            with(&[("channel", "nosuch"), ("id", "5"), ("width", "300")]),
+            404,
+            "`channel` nosuch",
+        ),
+        (
+            "/api/plot",
+            with(&[("channel", "tmp"), ("id", "999"), ("width", "300")]),
+            404,
+            "`id` 999",
+        ),
+        (
+            "/api/plot",
+            with(&[("channel", "tmp"), ("width", "300")]),
+            400,
+            "missing parameter `id`",
+        ),
+        (
+            "/api/plot",
+            with(&[("channel", "tmp"), ("id", "5"), ("width", "0")]),
+            400,
+            "`width`: '0'",
+        ),
+        (
+            "/api/plot",
+            with(&[("channel", "tmp"), ("id", "5"), ("width", "20000")]),
+            400,
+            "from 1 to 16384, the limit",
+        ),
+        (
+            "/api/plot",
+            with(&[
+                ("channel", "tmp"),
+                ("id", "5"),
+                ("width", "300"),
+                ("step", "fine"),
+            ]),
+            400,
+            "`step`: 'fine'",
+        ),
+        (
+            "/api/plot",
+            with(&[("channel", "tmp"), ("id", "5")]),
+            400,
+            "missing parameter `width`",
         ),
         ("/api/nothing", vec![], 404, "no such page"),
         // Nothing a viewer sends reaches SQL unbound.
@@ -489,4 +575,63 @@ fn a_store_without_schema_stops_serve_at_start() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot open a session on the store"), "{err}");
+}
+
+/// `service::plot` run by the test on the same stores and configuration.
+fn service_plot(
+    h: &Harness,
+    config: &Path,
+    id: i32,
+    from: &str,
+    to: &str,
+    width: u32,
+) -> recalcd::service::plot::Plot {
+    use recalcd::index::{micros, parse_time};
+    let mut cfg = recalcd::config::Config::load(Some(config), Some(h.url())).expect("config");
+    cfg.tables = h.config.tables.clone();
+    cfg.database = h.config.database.clone();
+    let req = recalcd::service::plot::PlotRequest {
+        channel: "tmp".into(),
+        id,
+        range: (
+            micros(parse_time(from, false).unwrap()),
+            micros(parse_time(to, true).unwrap()),
+        ),
+        width,
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let data = recalcd::store::connect(&cfg).await.expect("data store");
+            let index = recalcd::store::index::IndexStore::connect(&cfg)
+                .await
+                .expect("index store");
+            recalcd::service::plot::plot(&data, Some(&index), &cfg.index, &req, None)
+                .await
+                .expect("plot")
+        })
+}
+
+/// The API's frame `got` says what the service's frame `want` holds.
+pub fn assert_frame(got: &serde_json::Value, want: &recalcd::service::plot::Frame) {
+    assert_eq!(got["step"], want.step as u64);
+    assert_eq!(got["exact"], want.exact);
+    assert_eq!(got["rows_read"], want.rows_read);
+    assert_eq!(got["buckets_read"], want.buckets_read);
+    let columns = got["columns"].as_array().expect("columns");
+    assert_eq!(columns.len(), want.columns.len());
+    for (i, (g, w)) in columns.iter().zip(&want.columns).enumerate() {
+        match w {
+            None => assert!(g.is_null(), "column {i}: {g}"),
+            Some(c) => {
+                let p = |v: &serde_json::Value| (v[0].as_i64().unwrap(), v[1].as_f64());
+                assert_eq!(p(&g["first"]), (c.first.t, c.first.v), "column {i}");
+                assert_eq!(p(&g["last"]), (c.last.t, c.last.v), "column {i}");
+                assert_eq!(g["min"].as_f64(), Some(c.min), "column {i}");
+                assert_eq!(g["max"].as_f64(), Some(c.max), "column {i}");
+            }
+        }
+    }
 }

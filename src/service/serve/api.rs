@@ -19,13 +19,11 @@ use super::App;
 use crate::index::condition::Condition;
 use crate::index::search::Method;
 use crate::index::{micros, Micros};
+use crate::service::plot::{self, Plot, PlotFailure, PlotRequest, Point};
 use crate::service::search::{level_name, search as run_search, stamp, Request, SearchFailure};
 use crate::store::{Store, StoreError};
 
-/// The widest plot the API draws, in pixel columns.
-pub const MAX_WIDTH: u32 = 10_000;
-/// The longest range the API accepts, in days (a century).
-pub const MAX_RANGE_DAYS: i64 = 36_525;
+pub use crate::service::plot::{MAX_RANGE, MAX_WIDTH};
 /// The most matches `/api/search` lists (the statistics count all).
 pub const MAX_LISTED: usize = 100_000;
 
@@ -151,9 +149,10 @@ impl<'a> Params<'a> {
                 stamp(from)
             )));
         }
-        if to - from > MAX_RANGE_DAYS * 86_400_000_000 {
+        if to - from > MAX_RANGE {
             return Err(ApiError::bad(format!(
-                "`from`..`to` spans more than {MAX_RANGE_DAYS} days, the limit"
+                "`from`..`to` spans more than {} days, the limit",
+                MAX_RANGE / crate::index::DAY
             )));
         }
         Ok((from, to))
@@ -342,15 +341,119 @@ fn param_named(message: String) -> String {
     out
 }
 
-/// `GET /api/plot?channel&id&from&to&width[&step=coarse|final]`.
+/// `GET /api/plot?channel&id&from&to&width[&step=coarse|final|all]`: `{"channel", "id",
+/// "from", "to", "width", "unit", "note", "frames": [{"step", "level", "exact",
+/// "rows_read", "buckets_read", "columns": [null | {"first": [t, v], "last": [t, v],
+/// "min", "max"}]}]}` with times in microseconds since 1970 (UTC). `step=coarse` answers
+/// the coarsest frame only (fast: the first thing a viewer sees), `final` the final
+/// pixel-exact frame only, `all` (the default) every frame, coarse to fine.
 pub async fn plot(
-    State(_app): State<App>,
-    Query(_q): Query<HashMap<String, String>>,
+    State(app): State<App>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "plots are not in this build yet (the plot engine has not landed)",
-    ))
+    let p = Params::new(&q, &["channel", "id", "from", "to", "width", "step"])?;
+    let channel = p.required("channel")?;
+    let id = p
+        .id()?
+        .ok_or_else(|| ApiError::bad("missing parameter `id`"))?;
+    let range = p.range()?;
+    let text = p.required("width")?;
+    let width = text
+        .parse::<u32>()
+        .ok()
+        .filter(|w| (1..=MAX_WIDTH).contains(w))
+        .ok_or_else(|| {
+            ApiError::bad(format!(
+                "`width`: '{text}' is not a number of pixel columns from 1 to {MAX_WIDTH}, the limit"
+            ))
+        })?;
+    let (stop_after, only_last) = match p.optional("step").unwrap_or("all") {
+        "all" => (None, false),
+        "coarse" => (Some(0), false),
+        "final" => (None, true),
+        other => {
+            return Err(ApiError::bad(format!(
+                "`step`: '{other}' is not one of coarse, final, all"
+            )))
+        }
+    };
+    let request = PlotRequest {
+        channel: channel.to_string(),
+        id,
+        range,
+        width,
+    };
+    let session = app.session().await?;
+    let outcome = plot::plot(
+        &session.data,
+        session.index.as_ref(),
+        &app.config().index,
+        &request,
+        stop_after,
+    )
+    .await;
+    let mut answer = match outcome {
+        Ok(a) => a,
+        Err(PlotFailure::Store(e)) => return Err(App::failed(session, &e)),
+        Err(e @ (PlotFailure::UnknownChannel { .. } | PlotFailure::UnknownDevice(_))) => {
+            return Err(ApiError::not_found(param_named(e.to_string())))
+        }
+        Err(e) if e.is_usage() => return Err(ApiError::bad(param_named(e.to_string()))),
+        Err(e) => {
+            tracing::warn!(error = %e, "a plot failed");
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                e.to_string(),
+            ));
+        }
+    };
+    drop(session);
+    if only_last && answer.frames.len() > 1 {
+        answer.frames.drain(..answer.frames.len() - 1);
+    }
+    Ok(json(&plot_json(&request, &answer)))
+}
+
+/// The JSON of a plot (see [`plot`]).
+pub fn plot_json(request: &PlotRequest, answer: &Plot) -> serde_json::Value {
+    let point = |p: &Point| serde_json::json!([p.t, p.v]);
+    let frames: Vec<serde_json::Value> = answer
+        .frames
+        .iter()
+        .map(|f| {
+            let columns: Vec<serde_json::Value> = f
+                .columns
+                .iter()
+                .map(|c| match c {
+                    None => serde_json::Value::Null,
+                    Some(c) => serde_json::json!({
+                        "first": point(&c.first),
+                        "last": point(&c.last),
+                        "min": c.min,
+                        "max": c.max,
+                    }),
+                })
+                .collect();
+            serde_json::json!({
+                "step": f.step,
+                "level": f.level.map(level_name),
+                "exact": f.exact,
+                "rows_read": f.rows_read,
+                "buckets_read": f.buckets_read,
+                "columns": columns,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "channel": request.channel,
+        "id": request.id,
+        "from": stamp(request.range.0),
+        "to": stamp(request.range.1),
+        "width": request.width,
+        "unit": answer.unit,
+        "note": answer.note,
+        "frames": frames,
+    })
 }
 
 #[cfg(test)]
