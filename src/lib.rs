@@ -12,11 +12,13 @@
 //!   migrations, polling, loading and batched write-back.
 //! - [`index`] — the indexes over recalculated channels: pure algorithms (buckets,
 //!   features, conditions, search plans), no I/O.
+//! - [`chart`] — line charts of M4 columns without antialiasing (PNG and SVG), pixel-exact.
 //! - [`duration`] — durations with a unit (`250ms`, `5s`, `1h`): the one parser.
 //! - [`conjoined`] — the codec of the `conjoined` column (`name=value;…`).
 //! - [`config`] — configuration: the TOML mirror and the validated [`config::Config`].
 #![deny(missing_docs)]
 
+pub mod chart;
 pub mod config;
 pub mod conjoined;
 pub mod demo;
@@ -58,6 +60,7 @@ mod layering {
         sources(&src.join("lang"), &mut files);
         sources(&src.join("engine"), &mut files);
         sources(&src.join("index"), &mut files);
+        sources(&src.join("chart"), &mut files);
         assert!(files.len() > 10, "{files:?}");
         for file in files {
             let text = std::fs::read_to_string(&file).expect("a source file");

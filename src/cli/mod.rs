@@ -22,6 +22,7 @@ mod healthcheck;
 mod index;
 mod migrate;
 mod once;
+mod plot;
 mod prune;
 mod range;
 mod reflag;
@@ -336,6 +337,18 @@ pub enum Command {
     /// indexed method on a channel without an index, or a channel that no index declares
     /// and no row holds: exit 2.
     Search(search::Args),
+    /// Draw a channel of a device over a range as a line chart (PNG or SVG).
+    ///
+    /// The chart is pixel-identical to one drawn from every raw row of [--from, --to)
+    /// (UTC; the time labels are in the device's zone): per pixel column it needs only
+    /// the first, last, smallest and largest value (M4), which the feature index gives
+    /// for every bucket lying in one column; only buckets straddling a column's edge,
+    /// cut by the range, or not trusted (rows still flagged, buckets to recompute) are
+    /// refined, down to raw rows. `--progressive DIR` writes the coarse-to-fine frames.
+    /// Several channels (`--channel a,b`) get a panel each; `--where COND` shades a
+    /// search's matches. A range without data draws an empty chart that says so (exit
+    /// 0); an unknown channel or device, or a size or range beyond the limits: exit 2.
+    Plot(plot::Args),
     /// Serve a read-only web view of the channels, and its JSON API, on `serve.listen`.
     ///
     /// The page (embedded: no network needed) picks a device, a channel and a range and
@@ -383,6 +396,7 @@ pub fn main() -> ExitCode {
         Command::Healthcheck(args) => healthcheck::run(args, &cli.global),
         Command::Index(args) => index::run(args, &cli.global),
         Command::Search(args) => search::run(args, &cli.global),
+        Command::Plot(args) => plot::run(args, &cli.global),
         Command::Serve(args) => serve::run(args, &cli.global),
     };
     match outcome {

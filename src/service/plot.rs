@@ -10,6 +10,8 @@
 //! raw rows read a day at a time — and the answer's note says so.
 
 use crate::config::IndexConfig;
+use crate::engine::catalog::{Catalog, Constants};
+use crate::engine::day::parse_zone;
 use crate::index::plot::{Plot as Planner, PlotError, Step};
 use crate::index::{Micros, DAY};
 use crate::store::index::IndexStore;
@@ -238,6 +240,26 @@ pub async fn plot(
         unit: decl.and_then(|d| d.unit.clone()),
         note,
     })
+}
+
+/// The zone device `id` reads its times in: its `#TZ` constant when that names a zone,
+/// else `default` (the configuration's `engine.default_timezone`).
+///
+/// # Errors
+/// [`StoreError`] if the equations or constants cannot be read.
+pub async fn device_zone(
+    data: &AnyStore,
+    id: i32,
+    default: chrono_tz::Tz,
+) -> Result<chrono_tz::Tz, StoreError> {
+    let catalog = Catalog::build(&data.load_equations().await?);
+    let constants = Constants::build(&data.load_constants().await?, catalog.symbols());
+    Ok(constants
+        .for_device(id)
+        .zone
+        .as_deref()
+        .and_then(|z| parse_zone(z).ok())
+        .unwrap_or(default))
 }
 
 /// `spans` cut into groups of pieces no longer than `chunk` each group, in order (one

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::process::Output;
 
+use recalcd::chart::{Canvas, Chart, Layout, Panel, Scale, SERIES};
 use recalcd::config::index::{RawFeatureIndex, RawIndex};
 use recalcd::config::Config;
 use recalcd::index::m4::{m4, Columns};
@@ -20,6 +21,10 @@ use crate::support::{unique, Harness};
 on_both_stores!(
     the_final_frame_is_m4_of_every_row,
     unknown_device_and_channel_are_refused,
+    the_chart_is_pixel_exact,
+    an_empty_range_draws_an_empty_chart,
+    bad_plot_input_is_one_line_and_exit_2,
+    several_channels_and_shaded_matches,
 );
 
 /// A test's store and config file: `tmp` indexed with `1d/1h/10m/1m` and unit `°C`.
@@ -300,4 +305,273 @@ fn unknown_device_and_channel_are_refused(h: &Harness) {
         .columns
         .iter()
         .all(Option::is_none));
+}
+
+/// `2024-03-01T05:17:03`-style argument for `t`.
+fn arg(t: Micros) -> String {
+    recalcd::index::datetime(t)
+        .format("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string()
+}
+
+/// Whether the plot areas of `a` and `b` (laid out as `l`) hold the same pixels.
+fn plot_area_diff(l: &Layout, a: &Canvas, b: &Canvas) -> Option<(i64, i64)> {
+    for p in 0..l.panels {
+        let y0 = l.y0(p) as i64;
+        for y in y0..y0 + l.panel_height as i64 {
+            for x in l.x0 as i64..(l.x0 + l.columns) as i64 {
+                if a.get(x, y) != b.get(x, y) {
+                    return Some((x, y));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn the_chart_is_pixel_exact(h: &Harness) {
+    let s = Setup::new(h);
+    s.load();
+    let t0 = start_micros();
+    let now = s.points("tmp", 7);
+    for (from, to, w, hgt) in [
+        // Two days at 800 px: many buckets, refined where they straddle a column.
+        (
+            t0 + 1_234 * SECOND + 5,
+            t0 + 2 * 86_400 * SECOND - 77,
+            800u32,
+            300u32,
+        ),
+        // An hour and a half: few rows, fewer than columns.
+        (t0 + 7_000 * SECOND, t0 + 12_400 * SECOND, 400, 200),
+    ] {
+        let out = s.dir.join(format!("c-{w}.png"));
+        let frames = s.dir.join(format!("frames-{w}"));
+        let o = s.run(&[
+            "plot",
+            "--channel",
+            "tmp",
+            "--id",
+            "7",
+            "--from",
+            &arg(from),
+            "--to",
+            &arg(to),
+            "--width",
+            &w.to_string(),
+            "--height",
+            &hgt.to_string(),
+            "--out",
+            out.to_str().unwrap(),
+            "--progressive",
+            frames.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let got = Canvas::from_png(&std::fs::read(&out).unwrap()).unwrap();
+        let layout = Layout::new(w, hgt, 1).unwrap();
+        assert_eq!((got.width(), got.height()), (w, hgt));
+        // The chart of M4 over every row, as the test computes it.
+        let cols = Columns::new(from, to, layout.columns).unwrap();
+        let columns = m4(&cols, now.iter().copied());
+        let want = Chart {
+            layout,
+            title: String::new(),
+            status: String::new(),
+            panels: vec![Panel {
+                label: String::new(),
+                columns: columns.clone(),
+                shade: vec![],
+                empty: String::new(),
+                color: SERIES[0],
+            }],
+            ticks: vec![],
+        }
+        .render();
+        assert_eq!(
+            plot_area_diff(&layout, &got, &want),
+            None,
+            "{w} px: M4 of every row"
+        );
+        // Every raw row drawn and joined in time order sets the same series pixels.
+        let scale = Scale::of(&columns, layout.y0(0) as i64, layout.panel_height as i64).unwrap();
+        let mut raw = Canvas::new(w, hgt, [255; 3]);
+        let mut prev: Option<(i64, i64)> = None;
+        let mut drawn = 0;
+        for p in &now {
+            let (Some(v), Some(c)) = (p.value(), cols.of(p.t)) else {
+                continue;
+            };
+            let (x, y) = (layout.x0 as i64 + c as i64, scale.row(v));
+            let (px, py) = prev.unwrap_or((x, y));
+            raw.line(px, py, x, y, SERIES[0]);
+            prev = Some((x, y));
+            drawn += 1;
+        }
+        assert!(drawn > 20, "{drawn} rows drawn");
+        for y in 0..hgt as i64 {
+            for x in 0..w as i64 {
+                let a = got.get(x, y) == Some(SERIES[0]);
+                let b = raw.get(x, y) == Some(SERIES[0]);
+                assert_eq!(a, b, "{w} px: pixel ({x}, {y}) of every raw row drawn");
+            }
+        }
+        // The frames: coarsest first, the last one the chart itself.
+        let mut names: Vec<String> = std::fs::read_dir(&frames)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert!(names.len() >= 2, "{names:?}");
+        assert_eq!(names[0], "frame-00.png");
+        let last =
+            Canvas::from_png(&std::fs::read(frames.join(names.last().unwrap())).unwrap()).unwrap();
+        assert_eq!(last, got);
+        let first = Canvas::from_png(&std::fs::read(frames.join(&names[0])).unwrap()).unwrap();
+        assert_ne!(first, got, "the first frame is the coarse one");
+    }
+    // SVG: the same scene as vector shapes.
+    let svg = s.dir.join("c.svg");
+    s.ok(&[
+        "plot",
+        "--channel",
+        "tmp",
+        "--id",
+        "7",
+        "--from",
+        "2024-03-01",
+        "--to",
+        "2024-03-02",
+        "--width",
+        "600",
+        "--height",
+        "200",
+        "--out",
+        svg.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg") && text.contains("<path") && text.contains("tmp (°C)"));
+}
+
+fn an_empty_range_draws_an_empty_chart(h: &Harness) {
+    let s = Setup::new(h);
+    s.load();
+    let out = s.dir.join("empty.png");
+    let o = s.run(&[
+        "plot",
+        "--channel",
+        "tmp",
+        "--id",
+        "5",
+        "--from",
+        "2023-01-01",
+        "--to",
+        "2023-01-02",
+        "--width",
+        "400",
+        "--height",
+        "150",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no data in this range"));
+    let img = Canvas::from_png(&std::fs::read(&out).unwrap()).unwrap();
+    let l = Layout::new(400, 150, 1).unwrap();
+    let mut ink = 0;
+    for y in l.y0(0) as i64..(l.y0(0) + l.panel_height) as i64 {
+        for x in l.x0 as i64..(l.x0 + l.columns) as i64 {
+            assert_ne!(img.get(x, y), Some(SERIES[0]));
+            ink += (img.get(x, y) == Some(recalcd::chart::INK)) as usize;
+        }
+    }
+    assert!(
+        ink > 50,
+        "the chart says why it is empty ({ink} pixels of text)"
+    );
+}
+
+fn bad_plot_input_is_one_line_and_exit_2(h: &Harness) {
+    let s = Setup::new(h);
+    s.load();
+    let out = s.dir.join("x.png");
+    let out = out.to_str().unwrap();
+    let defaults = [
+        ("--channel", "tmp"),
+        ("--id", "5"),
+        ("--from", "2024-03-01"),
+        ("--to", "2024-03-02"),
+        ("--out", out),
+    ];
+    for (extra, says) in [
+        (vec![("--channel", "nope")], "--channel nope"),
+        (vec![("--id", "99")], "--id 99"),
+        (
+            vec![("--from", "2024-03-02"), ("--to", "2024-03-01")],
+            "is not after",
+        ),
+        (
+            vec![("--from", "1800-01-01"), ("--to", "2200-01-01")],
+            "200 years",
+        ),
+        (vec![("--width", "100000")], "the limit is 8192"),
+        (vec![("--width", "50")], "the limit is at least 200"),
+        (vec![("--out", "x.gif")], ".png or .svg"),
+        (vec![("--where", "AVG(5m) >")], "--where"),
+    ] {
+        let mut args: Vec<&str> = vec!["plot"];
+        for (k, v) in defaults.iter().filter(|d| extra.iter().all(|e| e.0 != d.0)) {
+            args.extend([*k, *v]);
+        }
+        for (k, v) in &extra {
+            args.extend([*k, *v]);
+        }
+        let o = s.run(&args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+fn several_channels_and_shaded_matches(h: &Harness) {
+    let s = Setup::new(h);
+    s.load();
+    let out = s.dir.join("two.png");
+    s.ok(&[
+        "plot",
+        "--channel",
+        "tmp,x",
+        "--id",
+        "5",
+        "--from",
+        "2024-03-01",
+        "--to",
+        "2024-03-02",
+        "--width",
+        "600",
+        "--height",
+        "300",
+        "--where",
+        "MAX(5m) > 55",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let img = Canvas::from_png(&std::fs::read(&out).unwrap()).unwrap();
+    let l = Layout::new(600, 300, 2).unwrap();
+    let count = |p: u32, c: [u8; 3]| {
+        let mut n = 0;
+        for y in l.y0(p) as i64..(l.y0(p) + l.panel_height) as i64 {
+            for x in l.x0 as i64..(l.x0 + l.columns) as i64 {
+                n += (img.get(x, y) == Some(c)) as usize;
+            }
+        }
+        n
+    };
+    assert!(count(0, SERIES[0]) > 100 && count(1, SERIES[1]) > 100);
+    assert!(
+        count(0, recalcd::chart::SHADE) > 0,
+        "tmp's matches are shaded"
+    );
+    // x never exceeds 12.25: nothing to shade.
+    assert_eq!(count(1, recalcd::chart::SHADE), 0);
 }
