@@ -3,6 +3,7 @@
 #[macro_use]
 mod support;
 
+mod browser;
 mod cli_equations;
 mod cli_lang;
 mod cli_problems;

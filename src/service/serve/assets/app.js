@@ -149,6 +149,10 @@
     const frame = answer.frames[answer.frames.length - 1];
     shown = { frame, phase, fromUs, toUs, unit: answer.unit };
     const drawn = draw(shown);
+    // Every frame drawn, in order: what a test checks the progression with.
+    state.history = (state.history || []).concat([
+      { seq: my, phase, step: frame.step, level: frame.level, exact: frame.exact, drawn },
+    ]);
     Object.assign(state, {
       phase,
       seq: my,
@@ -235,8 +239,10 @@
     ctx.textBaseline = "top";
     for (let k = 0; k <= 4; k++) {
       const t = fromUs + ((toUs - fromUs) * k) / 4;
+      ctx.textAlign = k === 0 ? "left" : k === 4 ? "right" : "center";
       ctx.fillText(stamp(Math.round(t / 1e6) * 1e6).replace("T", " "), M.left + (W * k) / 4, M.top + H + 6);
     }
+    ctx.textAlign = "center";
     ctx.fillText("UTC", M.left + W / 2, M.top + H + 24);
     if (empty) {
       ctx.textBaseline = "middle";
