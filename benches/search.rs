@@ -32,6 +32,8 @@ mod binary;
 mod common;
 #[path = "search/reference.rs"]
 mod reference;
+#[path = "search/seed.rs"]
+mod seed;
 #[path = "search/series.rs"]
 mod series;
 #[path = "search/sql.rs"]
@@ -40,16 +42,15 @@ mod sql;
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Span, NaiveDateTime};
-use common::{connect, env_usize, secs, BenchDb, ROW_TYPES};
+use common::{connect, env_usize, secs, BenchDb};
 use futures_util::{pin_mut, StreamExt};
 use recalcd::config::Config;
-use recalcd::store::{self, Row, Store};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use recalcd::store::{self, Store};
 use tokio_postgres::Client;
 
 use binary::{Recalcd, Search};
 use reference::{Cond, Match};
-use series::Series;
+use seed::seed;
 
 /// The indexed channel.
 const CHANNEL: &str = "tmp";
@@ -61,9 +62,6 @@ levels = ["1d", "1h", "10m", "1m"]
 unit = "°C"
 "#;
 
-/// Rows per chunk handed from the generator thread to the `COPY`.
-const CHUNK: usize = 20_000;
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -71,52 +69,6 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(bench());
-}
-
-/// Streams the generated rows into `data` while the generator runs on a thread of its
-/// own; returns the `tmp` values in tenths.
-async fn seed(client: &Client, rows: usize) -> Vec<i32> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Row>>(4);
-    let generator = std::thread::spawn(move || {
-        let mut series = Series::new(rows, 13);
-        println!(
-            "  planted: {} overheats (8–40 min towards 106–118 °C), {} sensor dropouts (2–15 s at −40 °C)",
-            series.overheat_count(),
-            series.dropout_count()
-        );
-        let mut tenths = Vec::with_capacity(rows);
-        let mut chunk = Vec::with_capacity(CHUNK);
-        while let Some((row, t)) = series.next_row() {
-            tenths.push(t);
-            chunk.push(row);
-            if chunk.len() == CHUNK {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                if tx.blocking_send(full).is_err() {
-                    break;
-                }
-            }
-        }
-        if !chunk.is_empty() {
-            let _ = tx.blocking_send(chunk);
-        }
-        tenths
-    });
-    let sink = client
-        .copy_in(&format!(
-            "COPY data ({}) FROM STDIN BINARY",
-            common::COLUMNS
-        ))
-        .await
-        .expect("COPY");
-    let writer = BinaryCopyInWriter::new(sink, &ROW_TYPES);
-    pin_mut!(writer);
-    while let Some(chunk) = rx.recv().await {
-        for r in &chunk {
-            writer.as_mut().write(&r.params()).await.expect("COPY row");
-        }
-    }
-    writer.finish().await.expect("COPY finish");
-    generator.join().expect("the generator thread")
 }
 
 /// Streams the rows `index build` reads with `COPY … TO STDOUT`; returns the bytes.

@@ -60,8 +60,9 @@ impl Columns {
     }
 }
 
-/// The M4 tuple of one pixel column.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The M4 tuple of one pixel column (serialised as `{"first": {"t", "v"}, "last": …,
+/// "min", "max"}`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Column {
     /// The first point (earliest time) in the column.
     pub first: Point,

@@ -53,7 +53,7 @@ pub const SECOND: Micros = 1_000_000;
 pub const DAY: Micros = 86_400 * SECOND;
 
 /// One stored row of a channel, in time order within a device.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Point {
     /// The row's `datetime`.
     pub t: Micros,

@@ -12,7 +12,11 @@
 //! contributes exactly its min, max, first and last to that column. Only buckets that
 //! straddle a column's edge, are cut by the range, or overlap a span the caller does
 //! not trust (dirty buckets, rows still flagged, outside the built range) are refined:
-//! their children at the next level, and at the finest level their raw rows. Untrusted
+//! their children at the next level, and at the finest level their raw rows — or, for
+//! a finest bucket straddling one edge, on each side whose column the rest of it
+//! already reaches below the bucket's minimum and above its maximum, only the rows next
+//! to the edge (the last value before it, the first after it; see `probe_edges`).
+//! Untrusted
 //! spans are read raw whole (their buckets may be missing or stale), and nothing is
 //! counted twice: a bucket is used only when no part of it is read raw.
 //!
@@ -25,8 +29,8 @@ use super::feature::{Bucket, Levels};
 use super::m4::{add_points, merge_into, Column, Columns};
 use super::{merge_spans, Micros, Point};
 
-/// One picture of the plot.
-#[derive(Debug, Clone, PartialEq)]
+/// One picture of the plot (serialised with the field names below; see `docs/plot.md`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Frame {
     /// The refinement step (0 = coarsest).
     pub step: usize,
@@ -93,6 +97,40 @@ enum Pending {
     Done,
 }
 
+/// The rows next to one column edge inside a straddling bucket.
+#[derive(Debug, Clone, PartialEq)]
+struct Probe {
+    /// The span read, `[lo, hi)`, within the bucket's values.
+    lo: Micros,
+    hi: Micros,
+    /// The column edge.
+    edge: Micros,
+    /// The columns left and right of it.
+    columns: (usize, usize),
+    /// The bucket's first and last value.
+    first: (Micros, f64),
+    last: (Micros, f64),
+    /// Whether the side left (right) of the edge is read whole: its rows are added to
+    /// the columns as they come.
+    full: (bool, bool),
+    /// The last value before the edge and the first at or after it, seen so far.
+    left: Option<(Micros, f64)>,
+    right: Option<(Micros, f64)>,
+}
+
+impl Probe {
+    fn see(&mut self, p: Point) {
+        let Some(v) = p.value() else { return };
+        if p.t < self.edge {
+            if self.left.is_none_or(|l| p.t >= l.0) {
+                self.left = Some((p.t, v));
+            }
+        } else if self.right.is_none_or(|r| p.t < r.0) {
+            self.right = Some((p.t, v));
+        }
+    }
+}
+
 /// One progressive plot of one device's channel (see the module's docs).
 pub struct Plot {
     /// The pixel columns.
@@ -107,6 +145,10 @@ pub struct Plot {
     open: Vec<Bucket>,
     /// Spans to read raw at the end.
     raw: Vec<(Micros, Micros)>,
+    /// Trusted finest buckets whose values straddle one column edge, with the edge.
+    straddling: Vec<(Bucket, Micros)>,
+    /// The rows next to column edges being read, in time order, disjoint.
+    probes: Vec<Probe>,
     /// What comes next.
     pending: Pending,
     /// The last frame.
@@ -149,6 +191,8 @@ impl Plot {
             cols,
             levels: levels.cloned(),
             raw: untrusted.clone(),
+            straddling: Vec::new(),
+            probes: Vec::new(),
             untrusted,
             exact: vec![None; width as usize],
             open: Vec::new(),
@@ -233,7 +277,10 @@ impl Plot {
                 }
             }
             if finest {
-                self.raw.push((s.max(from), e.min(to)));
+                match self.edge_of(&b, s, e) {
+                    Some(edge) => self.straddling.push((b, edge)),
+                    None => self.raw.push((s.max(from), e.min(to))),
+                }
             } else {
                 let child = levels.bucket_start(level + 1, from);
                 refine.push((s.max(child), e.min(to)));
@@ -246,13 +293,14 @@ impl Plot {
                 spans: merge_spans(refine),
             }
         } else {
-            self.raw = merge_spans(std::mem::take(&mut self.raw));
-            if self.raw.is_empty() {
+            self.probe_edges();
+            let mut spans = std::mem::take(&mut self.raw);
+            spans.extend(self.probes.iter().map(|p| (p.lo, p.hi)));
+            let spans = merge_spans(spans);
+            if spans.is_empty() {
                 Pending::Done
             } else {
-                Pending::Points {
-                    spans: self.raw.clone(),
-                }
+                Pending::Points { spans }
             }
         };
         let exact = after == Pending::Done;
@@ -270,7 +318,25 @@ impl Plot {
             return Err(self.unexpected("points"));
         };
         self.rows_read += points.len() as u64;
-        add_points(&self.cols, &mut self.exact, points);
+        if self.probes.is_empty() {
+            add_points(&self.cols, &mut self.exact, points);
+            return Ok(());
+        }
+        for p in points {
+            let i = self.probes.partition_point(|x| x.hi <= p.t);
+            match self.probes.get_mut(i).filter(|x| x.lo <= p.t) {
+                Some(probe)
+                    if !(if p.t < probe.edge {
+                        probe.full.0
+                    } else {
+                        probe.full.1
+                    }) =>
+                {
+                    probe.see(p)
+                }
+                _ => add_points(&self.cols, &mut self.exact, [p]),
+            }
+        }
         Ok(())
     }
 
@@ -281,6 +347,33 @@ impl Plot {
     /// [`PlotError::Unexpected`] when points were not asked for.
     pub fn give_points(&mut self, points: Vec<Point>) -> Result<(), PlotError> {
         self.feed_points(points)?;
+        let mut unresolved = Vec::new();
+        for p in std::mem::take(&mut self.probes) {
+            let found_left = p.full.0 || p.left.is_some();
+            let found_right = p.full.1 || p.right.is_some();
+            if !(found_left && found_right) {
+                // The probe found no value on one side: read the bucket's rows (the
+                // rows of a side read whole come again: M4 takes them twice alike).
+                unresolved.push((p.first.0, p.last.0 + 1));
+                continue;
+            }
+            if let (false, Some(l)) = (p.full.0, p.left) {
+                let first = Column::point(p.first.0, p.first.1);
+                merge_into(&mut self.exact[p.columns.0], &first);
+                merge_into(&mut self.exact[p.columns.0], &Column::point(l.0, l.1));
+            }
+            if let (false, Some(r)) = (p.full.1, p.right) {
+                let last = Column::point(p.last.0, p.last.1);
+                merge_into(&mut self.exact[p.columns.1], &Column::point(r.0, r.1));
+                merge_into(&mut self.exact[p.columns.1], &last);
+            }
+        }
+        if !unresolved.is_empty() {
+            self.pending = Pending::Points {
+                spans: merge_spans(unresolved),
+            };
+            return Ok(());
+        }
         self.open.clear();
         self.emit(true, Pending::Done);
         Ok(())
@@ -296,6 +389,64 @@ impl Plot {
                 Pending::Done => "nothing",
             },
         }
+    }
+
+    /// The column edge a trusted finest bucket straddles, when its values lie in two
+    /// neighbouring columns (then only the rows next to that edge may be needed).
+    fn edge_of(&self, b: &Bucket, s: Micros, e: Micros) -> Option<Micros> {
+        let f = &b.features;
+        if f.count == 0 || self.is_untrusted(s, e) {
+            return None;
+        }
+        let (a, z) = (self.cols.of(f.first.0)?, self.cols.of(f.last.0)?);
+        (z == a + 1).then(|| self.cols.start(z))
+    }
+
+    /// Decides, for every finest bucket straddling one column edge, what to read of
+    /// each side of the edge: when the exact part of that side's column already
+    /// reaches below the bucket's minimum and above its maximum, the side changes
+    /// neither the column's minimum nor its maximum, and only its value next to the
+    /// edge is missing (its other end, the bucket's first or last value, is known);
+    /// otherwise the side is read whole.
+    fn probe_edges(&mut self) {
+        let mut probes = Vec::new();
+        for (b, edge) in std::mem::take(&mut self.straddling) {
+            let f = &b.features;
+            let (Some(a), Some(z)) = (self.cols.of(f.first.0), self.cols.of(f.last.0)) else {
+                continue;
+            };
+            let covers = |c: &Option<Column>| c.is_some_and(|c| c.min <= f.min && c.max >= f.max);
+            // A side the rest of its column does not cover is read whole.
+            let (left_full, right_full) = (!covers(&self.exact[a]), !covers(&self.exact[z]));
+            if left_full && right_full {
+                self.raw.push((f.first.0, f.last.0 + 1));
+                continue;
+            }
+            let len = self.levels.as_ref().map_or(1, |l| l.length(l.finest()));
+            // About four rows on either side at the bucket's mean rate.
+            let reach = (len / f.count as Micros).saturating_mul(4).max(1);
+            probes.push(Probe {
+                lo: if left_full {
+                    f.first.0
+                } else {
+                    f.first.0.max(edge - reach)
+                },
+                hi: if right_full {
+                    f.last.0 + 1
+                } else {
+                    (f.last.0 + 1).min(edge.saturating_add(reach))
+                },
+                edge,
+                columns: (a, z),
+                first: f.first,
+                last: f.last,
+                full: (left_full, right_full),
+                left: None,
+                right: None,
+            });
+        }
+        probes.sort_by_key(|p| p.lo);
+        self.probes = probes;
     }
 
     /// Whether `[s, e)` overlaps an untrusted span.
@@ -445,6 +596,62 @@ mod tests {
         );
         assert_eq!(frames.len(), 2);
         assert!(!frames[0].exact);
+    }
+
+    #[test]
+    fn straddling_buckets_read_only_the_rows_next_to_the_edge() {
+        // Six hours at 1 Hz (a slow wave), 7 columns on a range aligned to nothing.
+        let pts: Vec<Point> = (0..21_600)
+            .map(|i| Point {
+                t: i * SECOND,
+                v: Some((i as f64 / 2_000.0).sin() * 10.0 + (i % 3) as f64 / 10.0),
+            })
+            .collect();
+        let l = levels();
+        let built = build(&l, &pts);
+        let range = (1_234 * SECOND + 5, 20_001 * SECOND + 7);
+        let frames = drive(Some(&l), &built, &pts, range, 7, vec![]);
+        let last = frames.last().unwrap();
+        let cols = Columns::new(range.0, range.1, 7).unwrap();
+        assert_eq!(last.columns, m4(&cols, pts.iter().copied()));
+        // Two range ends (a 10 s bucket each) and six edges of about eight rows.
+        // The range ends cut two buckets (6 + 2 rows); reading the six straddling
+        // buckets whole would add 60 rows, the probes read about 8 each.
+        assert!(last.rows_read <= 8 + 6 * 9, "{}", last.rows_read);
+    }
+
+    #[test]
+    fn a_probe_that_finds_nothing_reads_the_bucket() {
+        // Columns of 15 s; the bucket [10 s, 20 s) straddles the edge at 15 s with its
+        // rows far from it: the probes find nothing, the bucket is read.
+        let l = Levels::new(vec![60 * SECOND, 10 * SECOND]).unwrap();
+        let mut pts: Vec<Point> = (0..10)
+            .map(|i| Point {
+                t: 10 * SECOND + i * SECOND / 10,
+                v: Some(i as f64),
+            })
+            .collect();
+        pts.push(Point {
+            t: 19_900_000,
+            v: Some(5.0),
+        });
+        for t in [1, 2, 21, 22] {
+            pts.push(Point {
+                t: t * SECOND,
+                v: Some(if t % 2 == 0 { 100.0 } else { -100.0 }),
+            });
+        }
+        pts.sort_by_key(|p| p.t);
+        let built = build(&l, &pts);
+        let range = (0, 60 * SECOND);
+        let frames = drive(Some(&l), &built, &pts, range, 4, vec![]);
+        let last = frames.last().unwrap();
+        let cols = Columns::new(range.0, range.1, 4).unwrap();
+        assert_eq!(last.columns, m4(&cols, pts.iter().copied()));
+        assert_eq!(
+            last.rows_read, 11,
+            "the probes read nothing, then the bucket"
+        );
     }
 
     #[test]

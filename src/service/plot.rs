@@ -44,8 +44,8 @@ pub struct PlotRequest {
     pub width: u32,
 }
 
-/// The frames of one plot and what to label it with.
-#[derive(Debug, Clone, PartialEq)]
+/// The frames of one plot and what to label it with (serialised as in `docs/plot.md`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Plot {
     /// Coarsest first; the last is exact unless the caller stopped early.
     pub frames: Vec<Frame>,
@@ -302,6 +302,31 @@ mod tests {
         assert_eq!(
             chunked(&[(0, 6), (8, 16)], 10),
             vec![vec![(0, 6), (8, 12)], vec![(12, 16)]]
+        );
+    }
+
+    #[test]
+    fn plots_serialise_as_documented() {
+        let p = Plot {
+            frames: vec![Frame {
+                step: 0,
+                level: Some(DAY),
+                columns: vec![Some(Column::point(5, 1.5)), None],
+                exact: false,
+                rows_read: 0,
+                buckets_read: 7,
+            }],
+            unit: Some("°C".into()),
+            note: None,
+        };
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"unit": "°C", "note": null, "frames": [{
+                "step": 0, "level": 86_400_000_000i64, "exact": false, "rows_read": 0,
+                "buckets_read": 7, "columns": [
+                    {"first": {"t": 5, "v": 1.5}, "last": {"t": 5, "v": 1.5}, "min": 1.5, "max": 1.5},
+                    null]}]})
         );
     }
 
