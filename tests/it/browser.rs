@@ -327,7 +327,10 @@ fn the_page_draws_coarse_then_final_zooms_and_shades_matches() {
     check_progression(&first);
     check_against_api(&server, &first);
     assert_eq!(first["from"], "2024-03-01T00:00:00");
-    assert_eq!(first["level"].as_str().is_some(), true, "{first}");
+    assert!(
+        first["level"].as_u64().is_some(),
+        "drawn from the index: {first}"
+    );
     let line = "b > 150 && r < 100";
     assert!(canvas_pixels(&browser, line) > 300, "the line is not drawn");
 

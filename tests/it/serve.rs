@@ -617,6 +617,7 @@ fn service_plot(
 /// The API's frame `got` says what the service's frame `want` holds.
 pub fn assert_frame(got: &serde_json::Value, want: &recalcd::service::plot::Frame) {
     assert_eq!(got["step"], want.step as u64);
+    assert_eq!(got["level"].as_i64(), want.level);
     assert_eq!(got["exact"], want.exact);
     assert_eq!(got["rows_read"], want.rows_read);
     assert_eq!(got["buckets_read"], want.buckets_read);
@@ -626,7 +627,7 @@ pub fn assert_frame(got: &serde_json::Value, want: &recalcd::service::plot::Fram
         match w {
             None => assert!(g.is_null(), "column {i}: {g}"),
             Some(c) => {
-                let p = |v: &serde_json::Value| (v[0].as_i64().unwrap(), v[1].as_f64());
+                let p = |v: &serde_json::Value| (v["t"].as_i64().unwrap(), v["v"].as_f64());
                 assert_eq!(p(&g["first"]), (c.first.t, c.first.v), "column {i}");
                 assert_eq!(p(&g["last"]), (c.last.t, c.last.v), "column {i}");
                 assert_eq!(g["min"].as_f64(), Some(c.min), "column {i}");

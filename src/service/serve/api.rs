@@ -19,7 +19,7 @@ use super::App;
 use crate::index::condition::Condition;
 use crate::index::search::Method;
 use crate::index::{micros, Micros};
-use crate::service::plot::{self, Plot, PlotFailure, PlotRequest, Point};
+use crate::service::plot::{self, Plot, PlotFailure, PlotRequest};
 use crate::service::search::{level_name, search as run_search, stamp, Request, SearchFailure};
 use crate::store::{Store, StoreError};
 
@@ -343,8 +343,8 @@ fn param_named(message: String) -> String {
 
 /// `GET /api/plot?channel&id&from&to&width[&step=coarse|final|all]`: `{"channel", "id",
 /// "from", "to", "width", "unit", "note", "frames": [{"step", "level", "exact",
-/// "rows_read", "buckets_read", "columns": [null | {"first": [t, v], "last": [t, v],
-/// "min", "max"}]}]}` with times in microseconds since 1970 (UTC). `step=coarse` answers
+/// "rows_read", "buckets_read", "columns": [null | {"first": {"t", "v"}, "last": {"t",
+/// "v"}, "min", "max"}]}]}` with times and the level in microseconds (docs/plot.md). `step=coarse` answers
 /// the coarsest frame only (fast: the first thing a viewer sees), `final` the final
 /// pixel-exact frame only, `all` (the default) every frame, coarse to fine.
 pub async fn plot(
@@ -414,46 +414,21 @@ pub async fn plot(
     Ok(json(&plot_json(&request, &answer)))
 }
 
-/// The JSON of a plot (see [`plot`]).
+/// The JSON of a plot (see [`plot`]): the plot's own serialisation (docs/plot.md) with
+/// the request beside it.
 pub fn plot_json(request: &PlotRequest, answer: &Plot) -> serde_json::Value {
-    let point = |p: &Point| serde_json::json!([p.t, p.v]);
-    let frames: Vec<serde_json::Value> = answer
-        .frames
-        .iter()
-        .map(|f| {
-            let columns: Vec<serde_json::Value> = f
-                .columns
-                .iter()
-                .map(|c| match c {
-                    None => serde_json::Value::Null,
-                    Some(c) => serde_json::json!({
-                        "first": point(&c.first),
-                        "last": point(&c.last),
-                        "min": c.min,
-                        "max": c.max,
-                    }),
-                })
-                .collect();
-            serde_json::json!({
-                "step": f.step,
-                "level": f.level.map(level_name),
-                "exact": f.exact,
-                "rows_read": f.rows_read,
-                "buckets_read": f.buckets_read,
-                "columns": columns,
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "channel": request.channel,
-        "id": request.id,
-        "from": stamp(request.range.0),
-        "to": stamp(request.range.1),
-        "width": request.width,
-        "unit": answer.unit,
-        "note": answer.note,
-        "frames": frames,
-    })
+    let mut v = serde_json::to_value(answer).unwrap_or_else(|e| {
+        // Serialising plain numbers and strings cannot fail; say so if it ever does.
+        serde_json::json!({ "error": format!("the plot could not be written as JSON: {e}") })
+    });
+    if let Some(o) = v.as_object_mut() {
+        o.insert("channel".into(), request.channel.clone().into());
+        o.insert("id".into(), request.id.into());
+        o.insert("from".into(), stamp(request.range.0).into());
+        o.insert("to".into(), stamp(request.range.1).into());
+        o.insert("width".into(), request.width.into());
+    }
+    v
 }
 
 #[cfg(test)]

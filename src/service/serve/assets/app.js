@@ -170,7 +170,7 @@
       drawn,
       note: answer.note || null,
     });
-    const what = frame.level ? "level " + frame.level : "raw rows";
+    const what = frame.level ? "level " + length(frame.level) : "raw rows";
     status(
       (phase === "final" ? "final frame" : "first frame") + " (" + what + "): " +
         drawn + " of " + frame.columns.length + " pixel columns, " +
@@ -257,9 +257,9 @@
     frame.columns.forEach((c, i) => {
       if (!c) return;
       const x = M.left + i + 0.5;
-      if (prev && prev.last[1] !== null && c.first[1] !== null) {
-        ctx.moveTo(prev.x, y(prev.last[1]));
-        ctx.lineTo(x, y(c.first[1]));
+      if (prev && prev.last.v !== null && c.first.v !== null) {
+        ctx.moveTo(prev.x, y(prev.last.v));
+        ctx.lineTo(x, y(c.first.v));
       }
       ctx.moveTo(x, y(c.max));
       ctx.lineTo(x, y(c.min) + (c.max === c.min ? 1 : 0));
@@ -268,6 +268,13 @@
     });
     ctx.stroke();
     return drawn;
+  }
+  // A level's length (µs) as recalcd writes it: 1d, 1h, 10m, 1s, 500ms.
+  function length(us) {
+    for (const [unit, n] of [["d", 864e8], ["h", 36e8], ["m", 6e7], ["s", 1e6], ["ms", 1e3]]) {
+      if (us >= n && us % n === 0) return us / n + unit;
+    }
+    return us + "us";
   }
   function fmt(v) {
     const a = Math.abs(v);
