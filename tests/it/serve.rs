@@ -353,6 +353,9 @@ fn the_api_answers_as_the_command_line(h: &Harness) {
     server.stop();
 }
 
+/// A bad request: the path, its parameters, the status and a part of the message.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str);
+
 fn bad_requests_get_a_json_message_naming_the_parameter(h: &Harness) {
     let config = config_file("");
     load(h, &config);
@@ -363,7 +366,7 @@ fn bad_requests_get_a_json_message_naming_the_parameter(h: &Harness) {
         p.extend_from_slice(extra);
         p
     };
-    let cases: Vec<(&str, Vec<(&str, &str)>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         // Unknown channel and device: 404.
         (
             "/api/search",
