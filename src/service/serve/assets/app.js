@@ -124,7 +124,7 @@
     }
     const params = { channel: v.channel, id: v.id, from: v.from, to: v.to, width: plotWidth() };
     if (v.where) {
-      api("/api/search", { channel: v.channel, id: v.id, from: v.from, to: v.to, where: v.where })
+      api("api/search", { channel: v.channel, id: v.id, from: v.from, to: v.to, where: v.where })
         .then((found) => {
           if (my !== seq) return;
           matches = found.matches.map((m) => [parseUs(m.from), parseUs(m.to)]);
@@ -135,10 +135,10 @@
         .catch((e) => my === seq && fail(my, "where: " + e.message, true));
     }
     try {
-      const coarse = await api("/api/plot", Object.assign({ step: "coarse" }, params));
+      const coarse = await api("api/plot", Object.assign({ step: "coarse" }, params));
       if (my !== seq) return;
       show(my, coarse, "coarse", fromUs, toUs);
-      const fine = await api("/api/plot", Object.assign({ step: "final" }, params));
+      const fine = await api("api/plot", Object.assign({ step: "final" }, params));
       if (my !== seq) return;
       show(my, fine, "final", fromUs, toUs);
     } catch (e) {
@@ -349,7 +349,7 @@
 
   async function start() {
     try {
-      channels = (await api("/api/channels", {})).channels;
+      channels = (await api("api/channels", {})).channels;
     } catch (e) {
       fail(seq, e.message);
       return;
