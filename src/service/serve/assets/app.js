@@ -147,6 +147,10 @@
   }
   function show(my, answer, phase, fromUs, toUs) {
     const frame = answer.frames[answer.frames.length - 1];
+    if (!frame) {
+      fail(my, "the server answered no frame");
+      return;
+    }
     shown = { frame, phase, fromUs, toUs, unit: answer.unit };
     const drawn = draw(shown);
     // Every frame drawn, in order: what a test checks the progression with.
