@@ -22,10 +22,12 @@ use serde::{Deserialize, Serialize};
 pub mod connection;
 pub mod index;
 pub mod serve;
+pub mod similarity;
 
 pub use connection::ConnectionString;
 pub use index::{FeatureIndexConfig, IndexConfig};
 pub use serve::ServeConfig;
+pub use similarity::SimilarityIndexConfig;
 
 /// Why a configuration could not be loaded; every variant names the offending key.
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,10 @@
 //! indexed channel against the same without it. Each round times the real binary's
 //! `recalcd once` twice on the re-seeded backlog — once with a configuration that
 //! declares no index, once with one declaring a feature index on `CHANNEL` (levels
-//! `1d/1h/10m/1m`) built by `recalcd index build` right before, so that the index is
+//! `1d/1h/10m/1m`, or `RECALCD_BENCH_INDEX_LEVELS`, e.g. `1d,1h`: this data set has a
+//! row every 30–60 s, so a 1-minute finest level holds one or two rows a bucket and
+//! keeping it costs about a bucket write per row written) built by `recalcd index
+//! build` right before, so that the index is
 //! maintained with every write-back — alternating which goes first, and prints the
 //! ratio with / without; the median over `RECALCD_BENCH_ROUNDS` (target ≤ 1.10). Before
 //! a round without the index, the one built before is dropped (`recalcd index drop`).
@@ -24,6 +27,8 @@ use crate::common::{print_median, secs};
 /// The two configuration files: without and with the index.
 pub struct IndexBench {
     channel: String,
+    /// The declared levels, as written in the configuration.
+    levels: String,
     without: PathBuf,
     with: PathBuf,
     url: String,
@@ -68,18 +73,24 @@ impl IndexBench {
             std::env::temp_dir().join(format!("recalcd_bench_engine_index_{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let poll = format!("[poll]\nbatch_size = {batch_size}\n");
+        let levels = std::env::var("RECALCD_BENCH_INDEX_LEVELS")
+            .unwrap_or_else(|_| "1d,1h,10m,1m".to_string());
+        let levels: Vec<String> = levels
+            .split(',')
+            .map(|l| format!("\"{}\"", l.trim()))
+            .collect();
+        let levels = levels.join(", ");
         let without = dir.join("without.toml");
         let with = dir.join("with.toml");
         std::fs::write(&without, &poll).expect("config file");
         std::fs::write(
             &with,
-            format!(
-                "{poll}\n[[index.feature]]\nchannel = \"{channel}\"\nlevels = [\"1d\", \"1h\", \"10m\", \"1m\"]\n"
-            ),
+            format!("{poll}\n[[index.feature]]\nchannel = \"{channel}\"\nlevels = [{levels}]\n"),
         )
         .expect("config file");
         IndexBench {
             channel: channel.to_string(),
+            levels,
             without,
             with,
             url: url.to_string(),
@@ -130,9 +141,9 @@ impl IndexBench {
         Fut: std::future::Future<Output = usize>,
     {
         println!(
-            "engine benchmark with a feature index on {} (RECALCD_BENCH_INDEX), `recalcd once` \
-             of the binary with and without it, {rounds} round(s):",
-            self.channel
+            "engine benchmark with a feature index on {} (RECALCD_BENCH_INDEX, levels [{}]), \
+             `recalcd once` of the binary with and without it, {rounds} round(s):",
+            self.channel, self.levels
         );
         let mut ratios = Vec::with_capacity(rounds);
         let mut built = false;

@@ -1,4 +1,7 @@
-//! `recalcd index build | list | drop`: the built indexes over recalculated channels.
+//! `recalcd index build | list | drop | extend | rebuild | cleanup`: the built indexes
+//! over recalculated channels.
+
+mod similarity;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -26,8 +29,8 @@ enum IndexCommand {
     /// Build (or rebuild) an index from the stored rows, with a progress bar.
     ///
     /// Reads the data rows of the channel device by device, one coarsest bucket (e.g.
-    /// a day) at a time, and replaces the buckets of that span: memory stays at one
-    /// span's rows whatever the range. Without --from/--to it builds the whole range
+    /// a day) at a time, and replaces the buckets of that span, reading the next spans
+    /// meanwhile: memory stays at a few spans' rows whatever the range. Without --from/--to it builds the whole range
     /// of the stored rows; with them, the days from --from to --to (both inclusive,
     /// widened to whole coarsest buckets). An index built with other parameters (levels,
     /// devices) than declared is dropped and rebuilt over the given range. Rows a
@@ -42,6 +45,15 @@ enum IndexCommand {
     /// Drop a built index (its buckets and its catalogue record); the declaration in
     /// the configuration stays.
     Drop(DropArgs),
+    /// Extend a built index over a new range of days (--from/--to, both inclusive),
+    /// which must overlap the indexed range; the parameters stay those it was built
+    /// with (an index declared with other parameters than built: use `rebuild`).
+    Extend(ExtendArgs),
+    /// Drop a built index and build it again over the whole stored range with the
+    /// parameters now declared.
+    Rebuild(DropArgs),
+    /// Drop every built index of every kind, and its tables.
+    Cleanup,
 }
 
 /// The kinds of index.
@@ -50,6 +62,26 @@ enum Kind {
     /// Hierarchical time buckets with count, sum, sum of squares, min, max, first and
     /// last (`[[index.feature]]`).
     Feature,
+    /// Whole matching of jobs: each job's series resampled, with its first DFT
+    /// coefficients (`[[index.similarity]]`).
+    Similarity,
+}
+
+/// `recalcd index extend`.
+#[derive(Debug, clap::Args)]
+struct ExtendArgs {
+    /// The kind of index.
+    #[arg(long, value_enum, default_value = "feature")]
+    kind: Kind,
+    /// The channel (case-insensitive).
+    #[arg(long)]
+    channel: String,
+    /// First day of the new range (inclusive), YYYY-MM-DD.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::range::parse_date)]
+    from: NaiveDate,
+    /// Last day of the new range (inclusive), YYYY-MM-DD.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::range::parse_date)]
+    to: NaiveDate,
 }
 
 /// `recalcd index build`.
@@ -91,7 +123,136 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         IndexCommand::Build(a) => build_index(a, &config),
         IndexCommand::List => list(&config),
         IndexCommand::Drop(a) => drop_index(a, &config),
+        IndexCommand::Extend(a) => extend(a, &config),
+        IndexCommand::Rebuild(a) => rebuild(a, &config),
+        IndexCommand::Cleanup => cleanup(&config),
     }
+}
+
+/// Days `from` to `to` (inclusive) as `[from 00:00, to + 1 day 00:00)`.
+fn day_span(from: NaiveDate, to: NaiveDate) -> anyhow::Result<(Micros, Micros)> {
+    if from > to {
+        return Err(super::usage(format!("--from {from} is after --to {to}")));
+    }
+    Ok((
+        micros(from.and_time(chrono::NaiveTime::MIN)),
+        micros(to.and_time(chrono::NaiveTime::MIN)) + recalcd::index::DAY,
+    ))
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Feature => FEATURE,
+        Kind::Similarity => recalcd::store::similarity::SIMILARITY,
+    }
+}
+
+fn extend(args: ExtendArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let (a, b) = day_span(args.from, args.to)?;
+    let kind = kind_name(args.kind);
+    let built = super::runtime()?.block_on(async {
+        let index = IndexStore::connect(config).await?;
+        anyhow::Ok(index.built_kind(kind, &args.channel).await?)
+    })?;
+    let Some(built) = built else {
+        return Err(super::usage(format!(
+            "--channel {}: no {kind} index is built for it: build one with `recalcd index build --kind {kind} --channel {}`",
+            args.channel, args.channel
+        )));
+    };
+    let Some((f, t)) = built.range else {
+        return Err(super::usage(format!(
+            "--channel {}: the {kind} index is built over no range yet: use `recalcd index build`",
+            args.channel
+        )));
+    };
+    if !(a < t && f < b) {
+        return Err(super::usage(format!(
+            "--from {} --to {}: the new range must overlap the indexed one ({} .. {})",
+            args.from,
+            args.to,
+            datetime(f).format("%Y-%m-%d %H:%M"),
+            datetime(t).format("%Y-%m-%d %H:%M")
+        )));
+    }
+    match args.kind {
+        Kind::Feature => {
+            let decl = declared(config, &args.channel)?;
+            if built.params != decl.params() {
+                return Err(super::usage(format!(
+                    "--channel {}: built with {} but declared with {}: use `recalcd index rebuild`",
+                    args.channel,
+                    built.params,
+                    decl.params()
+                )));
+            }
+            build_index(
+                BuildArgs {
+                    kind: args.kind,
+                    channel: args.channel,
+                    id: None,
+                    from: Some(args.from),
+                    to: Some(args.to),
+                },
+                config,
+            )
+        }
+        Kind::Similarity => {
+            let decl = similarity::declared(config, &args.channel)?;
+            if built.params != decl.params_text() {
+                return Err(super::usage(format!(
+                    "--channel {}: built with {} but declared with {}: use `recalcd index rebuild`",
+                    args.channel,
+                    built.params,
+                    decl.params_text()
+                )));
+            }
+            super::runtime()?.block_on(similarity::build(config, decl, Some((a, b)), None, false))
+        }
+    }
+}
+
+fn rebuild(args: DropArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    match args.kind {
+        Kind::Feature => {
+            declared(config, &args.channel)?;
+            super::runtime()?.block_on(async {
+                let mut index = IndexStore::connect(config).await?;
+                index.drop_index(&args.channel).await?;
+                anyhow::Ok(())
+            })?;
+            build_index(
+                BuildArgs {
+                    kind: args.kind,
+                    channel: args.channel,
+                    id: None,
+                    from: None,
+                    to: None,
+                },
+                config,
+            )
+        }
+        Kind::Similarity => {
+            let decl = similarity::declared(config, &args.channel)?;
+            super::runtime()?.block_on(similarity::build(config, decl, None, None, true))
+        }
+    }
+}
+
+fn cleanup(config: &Config) -> anyhow::Result<ExitCode> {
+    super::runtime()?.block_on(async {
+        let mut index = IndexStore::connect(config).await?;
+        let catalogue = index.catalogue().await?;
+        for b in &catalogue {
+            index.drop_built(b).await?;
+            println!(
+                "dropped the {} index of `{}` ({})",
+                b.kind, b.channel, b.bucket_table
+            );
+        }
+        println!("{} index(es) dropped", catalogue.len());
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// The declared feature index of `channel`, or a usage error naming the declared ones.
@@ -112,7 +273,23 @@ async fn open(config: &Config) -> anyhow::Result<(AnyStore, IndexStore)> {
 }
 
 fn build_index(args: BuildArgs, config: &Config) -> anyhow::Result<ExitCode> {
-    let Kind::Feature = args.kind;
+    if args.kind == Kind::Similarity {
+        let decl = similarity::declared(config, &args.channel)?;
+        if let Some(id) = args.id {
+            if !decl.covers(id) {
+                return Err(super::usage(format!(
+                    "--id {id}: the similarity index of `{}` does not cover device {id} ({})",
+                    decl.channel,
+                    decl.params_text()
+                )));
+            }
+        }
+        let range = match (args.from, args.to) {
+            (Some(f), Some(t)) => Some(day_span(f, t)?),
+            _ => None,
+        };
+        return super::runtime()?.block_on(similarity::build(config, decl, range, args.id, false));
+    }
     let decl = declared(config, &args.channel)?;
     if let Some(id) = args.id {
         if !decl.covers(id) {
@@ -142,6 +319,7 @@ fn build_index(args: BuildArgs, config: &Config) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         let started = Instant::now();
         let (data, mut index) = open(config).await?;
+        let data = std::sync::Arc::new(data);
         let params = decl.params();
         let existing = index.built(&decl.channel).await?;
         let (mut built, fresh) = match existing {
@@ -192,18 +370,36 @@ fn build_index(args: BuildArgs, config: &Config) -> anyhow::Result<ExitCode> {
                     .replace_buckets(&built, id, recalcd::store::index::ALL_TIME, &[])
                     .await?;
             }
-            let mut at = from;
-            while at < to {
-                let span = (at, at + coarse);
-                let points = data.load_points(&decl.channel, id, &[span]).await?;
+            // The next spans' rows are read (on another worker) while this one's
+            // buckets are computed and written: the build takes about as long as the
+            // slower of the two, not their sum. At most `AHEAD` spans wait in memory.
+            const AHEAD: usize = 2;
+            let (tx, mut rx) = tokio::sync::mpsc::channel(AHEAD);
+            let reader = tokio::spawn({
+                let (data, channel) = (data.clone(), decl.channel.clone());
+                async move {
+                    let mut at = from;
+                    while at < to {
+                        let span = (at, at + coarse);
+                        let points = data.load_points(&channel, id, &[span]).await;
+                        let failed = points.is_err();
+                        if tx.send((span, points)).await.is_err() || failed {
+                            break;
+                        }
+                        at += coarse;
+                    }
+                }
+            });
+            while let Some((span, points)) = rx.recv().await {
+                let points = points?;
                 values += points.len() as u64;
                 let all: Vec<_> = build(&levels, &points).into_iter().flatten().collect();
                 buckets += all.len() as u64;
                 index.replace_buckets(&built, id, span, &all).await?;
                 bar.inc(1);
                 bar.set_message(format!("device {id}, {values} values"));
-                at += coarse;
             }
+            reader.await?;
             if from < to {
                 built.range = Some(built.range.map_or((from, to), |(f, t)| {
                     (f.min(from), t.max(to))
@@ -317,6 +513,7 @@ fn list(config: &Config) -> anyhow::Result<ExitCode> {
             }
             lines.push(line);
         }
+        lines.extend(similarity::list_lines(config, &index, &catalogue, &dirty, &mut shown).await);
         for b in catalogue.iter().filter(|b| !shown.contains(b)) {
             let mut line = [
                 b.kind.clone(),
@@ -329,12 +526,18 @@ fn list(config: &Config) -> anyhow::Result<ExitCode> {
                 "-".into(),
                 "built, not declared (drop it with `recalcd index drop`)".into(),
             ];
-            fill(&index, b, &mut line, stale(&b.channel)).await?;
+            if b.kind == recalcd::store::similarity::SIMILARITY {
+                let mark = recalcd::store::similarity::mark_channel(&b.channel);
+                similarity::fill(&index, b, &mut line, stale(&mark)).await;
+                line[8] = "built, not declared (drop it with `recalcd index drop --kind similarity`)".into();
+            } else {
+                fill(&index, b, &mut line, stale(&b.channel)).await?;
+            }
             lines.push(line);
         }
         if lines.len() == 1 {
             println!(
-                "no index declared or built (declare one with [[index.feature]] in the configuration)"
+                "no index declared or built (declare one with [[index.feature]] or [[index.similarity]] in the configuration)"
             );
             return Ok(ExitCode::SUCCESS);
         }
@@ -412,7 +615,30 @@ fn print_table(lines: &[[String; 9]]) {
 }
 
 fn drop_index(args: DropArgs, config: &Config) -> anyhow::Result<ExitCode> {
-    let Kind::Feature = args.kind;
+    if args.kind == Kind::Similarity {
+        return super::runtime()?.block_on(async {
+            let mut index = IndexStore::connect(config).await?;
+            let kind = recalcd::store::similarity::SIMILARITY;
+            match index.built_kind(kind, &args.channel).await? {
+                Some(b) => {
+                    index.drop_built(&b).await?;
+                    println!("dropped the similarity index of `{}`", args.channel);
+                }
+                None if config.index.similarity(&args.channel).is_none() => {
+                    return Err(super::usage(format!(
+                        "--channel {}: no similarity index is declared or built for it; declared: {}",
+                        args.channel,
+                        config.index.declared_similarity()
+                    )))
+                }
+                None => println!(
+                    "the similarity index of `{}` is not built: nothing to drop",
+                    args.channel
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        });
+    }
     super::runtime()?.block_on(async {
         let mut index = IndexStore::connect(config).await?;
         let built = index.built(&args.channel).await?;

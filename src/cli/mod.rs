@@ -20,6 +20,7 @@ mod equations;
 mod eval;
 mod healthcheck;
 mod index;
+mod match_;
 mod migrate;
 mod once;
 mod plot;
@@ -28,6 +29,7 @@ mod range;
 mod reflag;
 mod run;
 mod search;
+mod similar;
 mod serve;
 mod status;
 mod summary;
@@ -337,6 +339,19 @@ pub enum Command {
     /// indexed method on a channel without an index, or a channel that no index declares
     /// and no row holds: exit 2.
     Search(search::Args),
+    /// Where a pattern occurs in one device's rows of a channel: the top-k
+    /// non-overlapping windows by z-normalised (or plain Euclidean) distance, exact.
+    ///
+    /// The pattern is a CSV file (`--pattern`, one value per line or `time,value`) or a
+    /// span of the same device (`--like FROM..TO`, whose own occurrence is not a match).
+    /// Windows are rows in time order (non-numbers left out and counted); matches start
+    /// at least `--exclusion` rows apart (default: the pattern length), chosen best
+    /// first as `stumpy.match` does; ties by time. Computed with FFT distance profiles
+    /// (MASS) in blocks, so memory stays bounded for any range. A pattern longer than
+    /// the range, with fewer than 4 values or with non-numbers, `--k 0`, a file that is
+    /// not CSV: exit 2.
+    #[command(name = "match")]
+    Match(match_::Args),
     /// Draw a channel of a device over a range as a line chart (PNG or SVG).
     ///
     /// The chart is pixel-identical to one drawn from every raw row of [--from, --to)
@@ -349,6 +364,19 @@ pub enum Command {
     /// search's matches. A range without data draws an empty chart that says so (exit
     /// 0); an unknown channel or device, or a size or range beyond the limits: exit 2.
     Plot(plot::Args),
+    /// The jobs whose series of a channel are nearest a given job (--job ID@START, left
+    /// out of the answer) or series (--series FILE.csv), by z-normalised Euclidean
+    /// distance (population σ; a constant series z-normalises to zeros) or, with
+    /// --metric euclid, plain Euclidean distance. Each job's numbers are resampled
+    /// linearly over time to the index's length (default 256); values that are not
+    /// numbers are dropped and counted. The k nearest (--k, default 10), or with --within
+    /// D every job at distance ≤ D (capped by --k only when given), nearest first, ties
+    /// by device id then job start. With a built similarity index (`[[index.similarity]]`,
+    /// `recalcd index build --kind similarity`) only jobs whose DFT lower bound could
+    /// beat the answer are read; the answer is exactly a scan's. Without one it scans and
+    /// says so in the statistics. Bad input (--k 0, an unknown job, a file that is not a
+    /// series CSV, fewer than 4 numbers): exit 2.
+    Similar(similar::Args),
     /// Serve a read-only web view of the channels, and its JSON API, on `serve.listen`.
     ///
     /// The page (embedded: no network needed) picks a device, a channel and a range and
@@ -396,7 +424,9 @@ pub fn main() -> ExitCode {
         Command::Healthcheck(args) => healthcheck::run(args, &cli.global),
         Command::Index(args) => index::run(args, &cli.global),
         Command::Search(args) => search::run(args, &cli.global),
+        Command::Match(args) => match_::run(args, &cli.global),
         Command::Plot(args) => plot::run(args, &cli.global),
+        Command::Similar(args) => similar::run(args, &cli.global),
         Command::Serve(args) => serve::run(args, &cli.global),
     };
     match outcome {

@@ -10,7 +10,9 @@ use recalcd::index::condition::Condition;
 use recalcd::index::feature::write_length;
 use recalcd::index::search::Method;
 use recalcd::index::{micros, Micros};
-use recalcd::service::search::{level_name, search, stamp, Answer, Request};
+/// Times as the search's output writes them (`match` and `similar` write them so too).
+pub(super) use recalcd::service::search::stamp;
+use recalcd::service::search::{level_name, search, Answer, Request};
 use recalcd::store::index::IndexStore;
 use recalcd::store::{self, Store};
 

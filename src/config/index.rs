@@ -30,6 +30,9 @@ pub struct RawIndex {
     /// `[[index.feature]]`: one table per indexed channel.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub feature: Vec<RawFeatureIndex>,
+    /// `[[index.similarity]]`: one table per channel whose jobs are compared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub similarity: Vec<super::similarity::RawSimilarityIndex>,
 }
 
 /// One `[[index.feature]]` table as written.
@@ -55,6 +58,8 @@ pub struct IndexConfig {
     pub database_url: Option<String>,
     /// The declared feature indexes, one per channel.
     pub feature: Vec<FeatureIndexConfig>,
+    /// The declared similarity indexes, one per channel.
+    pub similarity: Vec<super::similarity::SimilarityIndexConfig>,
 }
 
 /// One declared feature index.
@@ -98,6 +103,22 @@ impl IndexConfig {
         self.feature
             .iter()
             .find(|f| crate::conjoined::same_name(&f.channel, channel))
+    }
+
+    /// The similarity index declared for `channel` (case-insensitive).
+    pub fn similarity(&self, channel: &str) -> Option<&super::similarity::SimilarityIndexConfig> {
+        self.similarity
+            .iter()
+            .find(|f| crate::conjoined::same_name(&f.channel, channel))
+    }
+
+    /// The declared similarity channels, for messages: `tmp, pressure`, or `none`.
+    pub fn declared_similarity(&self) -> String {
+        if self.similarity.is_empty() {
+            return "none (declare one with [[index.similarity]] in the configuration)".into();
+        }
+        let names: Vec<&str> = self.similarity.iter().map(|f| f.channel.as_str()).collect();
+        names.join(", ")
     }
 
     /// The declared channels, for messages: `tmp, pressure`, or `none`.
@@ -205,9 +226,11 @@ impl RawIndex {
                 devices,
             });
         }
+        let similarity = super::similarity::validate(self.similarity)?;
         Ok(IndexConfig {
             database_url,
             feature,
+            similarity,
         })
     }
 }
@@ -258,6 +281,7 @@ mod tests {
         let c = RawIndex {
             database_url: None,
             feature: vec![f],
+            ..RawIndex::default()
         }
         .validate()
         .unwrap();
@@ -274,26 +298,31 @@ mod tests {
         let e = error(RawIndex {
             database_url: None,
             feature: vec![raw("tmp", &["1h", "7m"])],
+            ..RawIndex::default()
         });
         assert!(e.contains("index `tmp`") && e.contains("level `7m`"), "{e}");
         let e = error(RawIndex {
             database_url: None,
             feature: vec![raw("p", &["10m", "1h"])],
+            ..RawIndex::default()
         });
         assert!(e.contains("index `p`") && e.contains("level `1h`"), "{e}");
         let e = error(RawIndex {
             database_url: None,
             feature: vec![raw("p", &["1h", "fast"])],
+            ..RawIndex::default()
         });
         assert!(e.contains("level `fast`"), "{e}");
         let e = error(RawIndex {
             database_url: None,
             feature: vec![raw("Tmp", &["1h"]), raw("tmp", &["1d"])],
+            ..RawIndex::default()
         });
         assert!(e.contains("declared twice"), "{e}");
         let e = error(RawIndex {
             database_url: Some("postgres://u:TopSecret@h:port/d".into()),
             feature: vec![],
+            ..RawIndex::default()
         });
         assert!(
             e.contains("index.database_url") && e.contains("port"),

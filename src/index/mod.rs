@@ -16,6 +16,7 @@
 //!   line charts).
 //! - [`plot`] — the progressive view, a SANS-IO state machine from the coarsest level
 //!   to the exact M4 of every row.
+//! - [`similarity`] — whole matching of jobs: DFT-bounded exact nearest neighbours.
 //!
 //! # The available engines
 //!
@@ -25,8 +26,8 @@
 //! | engine | reads | wins when | cannot |
 //! |---|---|---|---|
 //! | scan | every row | most of the range could match; no index | — |
-//! | filtering | coarse-to-fine buckets, rows of *possible* buckets | `MIN`, `MAX`, `RUN`; selective conditions | — |
-//! | fixed | one level (closest to the window), rows of *possible* buckets | `AVG`, `SUM` | — |
+//! | filtering | coarse-to-fine buckets, rows of *possible* buckets | `MIN`, `MAX`, `RUN`, `SUM`; selective conditions | — |
+//! | fixed | one level (closest to the window), rows of *possible* buckets | `AVG` | — |
 //!
 //! `auto` picks filtering or fixed by the condition, and scans when there is no index or
 //! when, once the buckets are judged, most rows would be read anyway. Buckets cut by the
@@ -42,6 +43,8 @@ pub mod plot;
 pub mod scan;
 pub mod search;
 pub mod series;
+pub mod similarity;
+pub mod subsequence;
 
 /// A point in time: microseconds since 1970-01-01 00:00 UTC (the stores' timestamp
 /// resolution).

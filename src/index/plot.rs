@@ -12,10 +12,12 @@
 //! contributes exactly its min, max, first and last to that column. Only buckets that
 //! straddle a column's edge, are cut by the range, or overlap a span the caller does
 //! not trust (dirty buckets, rows still flagged, outside the built range) are refined:
-//! their children at the next level, and at the finest level their raw rows — or, for
-//! a finest bucket straddling one edge, on each side whose column the rest of it
-//! already reaches below the bucket's minimum and above its maximum, only the rows next
-//! to the edge (the last value before it, the first after it; see `probe_edges`).
+//! their children at the next level, and at the finest level their raw rows. A bucket
+//! straddling one edge is not refined where the rest of the column already reaches
+//! below its minimum and above its maximum: there only the rows next to the edge are
+//! read (the last value before it, the first after it; see `covered` and
+//! `probe_edges`) — at any level when both sides are covered, side by side at the
+//! finest level.
 //! Untrusted
 //! spans are read raw whole (their buckets may be missing or stale), and nothing is
 //! counted twice: a bucket is used only when no part of it is read raw.
@@ -257,6 +259,7 @@ impl Plot {
         let (from, to) = (self.cols.from, self.cols.to);
         self.open.clear();
         let mut refine: Vec<(Micros, Micros)> = Vec::new();
+        let mut rest: Vec<(Bucket, Micros, Micros)> = Vec::new();
         for b in buckets {
             let (s, e) = (b.start, b.start.saturating_add(len));
             if e <= from || s >= to {
@@ -276,16 +279,23 @@ impl Plot {
                     continue;
                 }
             }
-            if finest {
-                match self.edge_of(&b, s, e) {
-                    Some(edge) => self.straddling.push((b, edge)),
-                    None => self.raw.push((s.max(from), e.min(to))),
+            rest.push((b, s, e));
+        }
+        // Decided once every bucket of the level that lies in one column is counted, so
+        // that the coverage of the columns is as complete as it gets at this level.
+        for (b, s, e) in rest {
+            match self.edge_of(&b, s, e) {
+                Some(edge) if finest || self.covered(&b) => self.straddling.push((b, edge)),
+                _ if finest => {
+                    self.raw.push((s.max(from), e.min(to)));
+                    self.open.push(b);
                 }
-            } else {
-                let child = levels.bucket_start(level + 1, from);
-                refine.push((s.max(child), e.min(to)));
+                _ => {
+                    let child = levels.bucket_start(level + 1, from);
+                    refine.push((s.max(child), e.min(to)));
+                    self.open.push(b);
+                }
             }
-            self.open.push(b);
         }
         let after = if !refine.is_empty() {
             Pending::Buckets {
@@ -402,6 +412,18 @@ impl Plot {
         (z == a + 1).then(|| self.cols.start(z))
     }
 
+    /// Whether the exact parts of both columns a bucket's values fall in already reach
+    /// below its minimum and above its maximum (then only its rows next to the edge
+    /// between them are missing, at any level).
+    fn covered(&self, b: &Bucket) -> bool {
+        let f = &b.features;
+        let covers = |c: Option<usize>| {
+            c.and_then(|c| self.exact[c])
+                .is_some_and(|c| c.min <= f.min && c.max >= f.max)
+        };
+        covers(self.cols.of(f.first.0)) && covers(self.cols.of(f.last.0))
+    }
+
     /// Decides, for every finest bucket straddling one column edge, what to read of
     /// each side of the edge: when the exact part of that side's column already
     /// reaches below the bucket's minimum and above its maximum, the side changes
@@ -422,7 +444,7 @@ impl Plot {
                 self.raw.push((f.first.0, f.last.0 + 1));
                 continue;
             }
-            let len = self.levels.as_ref().map_or(1, |l| l.length(l.finest()));
+            let len = self.levels.as_ref().map_or(1, |l| l.length(b.level));
             // About four rows on either side at the bucket's mean rate.
             let reach = (len / f.count as Micros).saturating_mul(4).max(1);
             probes.push(Probe {
@@ -459,12 +481,9 @@ impl Plot {
     fn emit(&mut self, exact: bool, after: Pending) {
         let mut columns = self.exact.clone();
         if !exact {
-            let len = match (&self.levels, self.level) {
-                (Some(l), Some(level)) => l.length(level),
-                _ => 0,
-            };
-            for b in &self.open {
-                self.spread(&mut columns, b, len);
+            let len = |b: &Bucket| self.levels.as_ref().map_or(0, |l| l.length(b.level));
+            for b in self.open.iter().chain(self.straddling.iter().map(|x| &x.0)) {
+                self.spread(&mut columns, b, len(b));
             }
         }
         self.frame = Some(Frame {

@@ -12,14 +12,17 @@
 //!   without an index, and the best when most of the range could match.
 //! - **Filtering** (the seed's filtering search) judges the coarsest level's buckets and
 //!   descends only under buckets where a match is possible or certain, down to the finest
-//!   level not shorter than the window (for `RUN`, the finest level: finer buckets only
-//!   cut what must be read). It wins for `MIN`, `MAX` and `RUN`, whose bounds tighten as
-//!   buckets shrink, and for selective conditions.
+//!   level not shorter than the window (for `RUN` and `SUM`, the finest level: for `RUN`
+//!   finer buckets only cut what must be read; a `SUM` window's bound is the sum of the
+//!   buckets it can reach, one window plus one bucket long, so it tightens from two
+//!   windows' worth at a window-long level to little more than one at a finer one). It
+//!   wins for `MIN`, `MAX`, `RUN` and `SUM`, whose bounds tighten as buckets shrink, and
+//!   for selective conditions.
 //! - **Fixed** (the seed's fixed-interval search) judges only the level closest to the
 //!   window, each bucket with the buckets following it within a window (windows straddle
-//!   bucket edges). It wins for `AVG` and `SUM`, whose bounds do not tighten much going
-//!   down.
-//! - **Auto** picks filtering for `MIN`, `MAX` and `RUN`, fixed for `AVG` and `SUM`, and
+//!   bucket edges). It wins for `AVG`, whose bound (the values' range) does not tighten
+//!   much going down.
+//! - **Auto** picks filtering for `MIN`, `MAX`, `RUN` and `SUM`, fixed for `AVG`, and
 //!   scans when there is no index or when, once the final level is judged, most rows
 //!   (with the windows' margins) would be read anyway.
 //!
@@ -254,10 +257,7 @@ impl Search {
             }
             (_, None) | (Method::Scan, _) => Method::Scan,
             (Method::Auto, Some(_)) => match cond.kind {
-                Kind::Window {
-                    agg: Agg::Avg | Agg::Sum,
-                    ..
-                } => Method::Fixed,
+                Kind::Window { agg: Agg::Avg, .. } => Method::Fixed,
                 _ => Method::Filtering,
             },
             (m, Some(_)) => m,
@@ -688,11 +688,11 @@ impl Search {
 }
 
 /// The filtering search's last level: the finest not shorter than the window (the
-/// finest for RUN, whose bounds only get better finer down; the coarsest when every
-/// level is shorter than the window).
+/// finest for RUN and SUM, whose bounds only get better finer down; the coarsest when
+/// every level is shorter than the window).
 fn stop_level(levels: &Levels, cond: &Condition) -> usize {
     match cond.kind {
-        Kind::Run { .. } => levels.finest(),
+        Kind::Run { .. } | Kind::Window { agg: Agg::Sum, .. } => levels.finest(),
         Kind::Window { window, .. } => (0..levels.len())
             .rev()
             .find(|&l| levels.length(l) >= window)

@@ -31,10 +31,22 @@ const MARKS_PER_ROUND: usize = 250_000;
 /// The dirty-log marks of written data rows: per declared feature index covering the
 /// row's device, the start of the finest bucket holding it; each mark once, sorted.
 pub fn marks(index: &IndexConfig, rows: &[Row]) -> Vec<IndexMark> {
-    if index.feature.is_empty() {
+    if index.feature.is_empty() && index.similarity.is_empty() {
         return Vec::new();
     }
     let mut out = BTreeSet::new();
+    // Similarity indexes: the job of each row (its `data_time`), under the index's own
+    // dirty-log key.
+    for s in &index.similarity {
+        let channel = crate::store::similarity::mark_channel(&s.channel);
+        for r in rows.iter().filter(|r| s.covers(r.id)) {
+            out.insert(IndexMark {
+                channel: channel.clone(),
+                id: r.id,
+                start: r.data_time,
+            });
+        }
+    }
     for f in &index.feature {
         let finest = f.levels.finest();
         let channel = f.channel.to_lowercase();
@@ -69,9 +81,11 @@ pub struct Maintainer {
 impl Maintainer {
     /// A maintainer for the declared indexes; `None` when none is declared.
     pub fn new(config: &Config) -> Option<Maintainer> {
-        (!config.index.feature.is_empty()).then(|| Maintainer {
-            config: config.clone(),
-            index: None,
+        (!config.index.feature.is_empty() || !config.index.similarity.is_empty()).then(|| {
+            Maintainer {
+                config: config.clone(),
+                index: None,
+            }
         })
     }
 
@@ -136,6 +150,10 @@ impl Maintainer {
         }
         let mut written = 0;
         for (channel, devices) in by_channel {
+            if let Some(plain) = channel.strip_prefix(SIMILARITY_MARK) {
+                written += similarity_round(data, index, &catalogue, plain, &devices).await?;
+                continue;
+            }
             let Some(mut built) = catalogue
                 .iter()
                 .find(|b| b.kind == FEATURE && b.channel == channel)
@@ -174,6 +192,63 @@ impl Maintainer {
         }
         Ok(written)
     }
+}
+
+/// `similarity=`: the prefix of a similarity index's marks.
+const SIMILARITY_MARK: &str = "similarity=";
+
+/// Recomputes the entries of the marked jobs (`devices`: per device the job starts) of
+/// the built similarity index of `channel`; returns the entries written or removed.
+async fn similarity_round(
+    data: &AnyStore,
+    index: &mut IndexStore,
+    catalogue: &[Built],
+    channel: &str,
+    devices: &BTreeMap<i32, Vec<Micros>>,
+) -> Result<usize, StoreError> {
+    use crate::index::similarity::{Key, Params, Spectrum};
+    let Some(built) = catalogue
+        .iter()
+        .find(|b| b.kind == crate::store::similarity::SIMILARITY && b.channel == channel)
+        .cloned()
+    else {
+        debug!(
+            channel,
+            "marks of a similarity index not built: nothing to keep"
+        );
+        return Ok(0);
+    };
+    let Some(params) = Params::parse(&built.params) else {
+        debug!(channel, params = %built.params, "similarity index with unreadable parameters: rebuild it");
+        return Ok(0);
+    };
+    let jobs: Vec<(Key, Option<Micros>)> = devices
+        .iter()
+        .flat_map(|(&id, starts)| starts.iter().map(move |&start| (Key { id, start }, None)))
+        .collect();
+    let mut spectrum = Spectrum::new(params);
+    // The indexed range stays: an entry outside it is kept but not used (a query
+    // outside the range scans), since the jobs around it were never indexed.
+    let mut done = 0;
+    for chunk in jobs.chunks(1_000) {
+        let found = data.jobs_points(channel, chunk).await?;
+        let mut entries = Vec::new();
+        for j in &found {
+            if let Some(e) = super::similar::entry_of(j, &mut spectrum, params) {
+                entries.push(e);
+            }
+        }
+        let kept: BTreeSet<Key> = entries.iter().map(|e| e.key).collect();
+        let gone: Vec<Key> = chunk
+            .iter()
+            .map(|j| j.0)
+            .filter(|k| !kept.contains(k))
+            .collect();
+        index.write_entries(&built, &entries).await?;
+        index.remove_entries(&built, &gone).await?;
+        done += chunk.len();
+    }
+    Ok(done)
 }
 
 /// Recomputes the finest buckets of device `id` overlapping `spans` from the stored
@@ -268,6 +343,7 @@ mod tests {
                     devices: None,
                 },
             ],
+            ..RawIndex::default()
         }
         .validate()
         .unwrap();
@@ -306,5 +382,57 @@ mod tests {
             .map(|(c, i, s)| (c.to_string(), *i, s.to_string()))
             .collect();
         assert_eq!(got, want);
+    }
+}
+
+#[cfg(test)]
+mod similarity_tests {
+    use super::*;
+    use crate::config::index::RawIndex;
+    use crate::config::similarity::RawSimilarityIndex;
+
+    #[test]
+    fn similarity_marks_are_the_jobs_of_covered_devices() {
+        let index = RawIndex {
+            similarity: vec![RawSimilarityIndex {
+                channel: "Tmp".into(),
+                length: Some(16),
+                coefficients: Some(2),
+                devices: Some(vec![7]),
+            }],
+            ..RawIndex::default()
+        }
+        .validate()
+        .unwrap();
+        let t = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        let row = |id: i32, at: &str, job: &str| Row {
+            datetime: t(at),
+            data_time: t(job),
+            id,
+            state: Some(0),
+            user: None,
+            gps: None,
+            recalc: 0,
+            conjoined: String::new(),
+            version: crate::model::RowVersion::ABSENT,
+            unreadable: None,
+        };
+        let rows = [
+            row(7, "2024-04-20 10:00:01", "2024-04-20 10:00:00"),
+            row(7, "2024-04-20 10:05:00", "2024-04-20 10:00:00"),
+            row(7, "2024-04-20 11:00:00", "2024-04-20 11:00:00"),
+            row(8, "2024-04-20 10:05:00", "2024-04-20 10:00:00"),
+        ];
+        let got: Vec<(String, i32, String)> = marks(&index, &rows)
+            .iter()
+            .map(|m| (m.channel.clone(), m.id, m.start.format("%H:%M").to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("similarity=tmp".to_string(), 7, "10:00".to_string()),
+                ("similarity=tmp".to_string(), 7, "11:00".to_string()),
+            ]
+        );
     }
 }

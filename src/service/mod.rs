@@ -21,6 +21,8 @@ pub mod monitor;
 pub mod plot;
 pub mod reflag;
 pub mod search;
+pub mod similar;
+pub mod subsequence;
 pub mod serve;
 pub mod summary;
 pub mod supervisor;

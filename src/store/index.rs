@@ -106,6 +106,11 @@ pub struct DirtyMark {
 /// but letters, digits and `_` replaced by `_`; when that changed the name or made it
 /// too long, a hash of the channel keeps distinct channels apart.
 pub fn bucket_table(tables: &TableNames, channel: &str) -> String {
+    kind_table(tables, FEATURE, channel)
+}
+
+/// `{tables.index}_{kind}_{channel}`, cleaned as [`bucket_table`] says.
+pub(crate) fn kind_table(tables: &TableNames, kind: &str, channel: &str) -> String {
     let lower = channel.to_lowercase();
     let clean: String = lower
         .chars()
@@ -117,7 +122,7 @@ pub fn bucket_table(tables: &TableNames, channel: &str) -> String {
             }
         })
         .collect();
-    let prefix = format!("{}_feature_", tables.index);
+    let prefix = format!("{}_{kind}_", tables.index);
     let plain = format!("{prefix}{clean}");
     if clean == lower && plain.len() <= 63 {
         return plain;
@@ -378,6 +383,14 @@ impl IndexStore {
     /// [`StoreError`] if the statement fails.
     pub async fn record(&mut self, built: &Built) -> Result<(), StoreError> {
         dispatch!(self, s => s.record(built).await)
+    }
+
+    /// Drops `built`: its table and its catalogue record.
+    ///
+    /// # Errors
+    /// [`StoreError`] if a statement fails.
+    pub async fn drop_built(&mut self, built: &Built) -> Result<(), StoreError> {
+        dispatch!(self, s => s.drop_index(built).await)
     }
 
     /// Drops the built index of `channel`: its bucket table and its catalogue record.

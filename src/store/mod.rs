@@ -43,6 +43,7 @@ pub mod migrate;
 pub mod postgres;
 pub mod questdb;
 mod schema;
+pub mod similarity;
 mod wakeups;
 
 pub use crate::model::{Constant, Equation, ErrorRecord, Level, Row, RowKey, RowVersion};

@@ -52,6 +52,7 @@ pub mod index;
 pub mod lease;
 mod listen;
 mod reflag;
+mod similarity;
 
 /// Serialises concurrent `recalcd migrate` runs (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x7265_6361_6c63_6401;

@@ -87,6 +87,7 @@ pub mod index;
 mod jobs;
 mod poll;
 mod reflag;
+mod similarity;
 mod write;
 
 /// Rows per multi-row `INSERT` (8 bound parameters each: 4,000 per statement, far below

@@ -93,6 +93,7 @@ impl Setup<'_> {
                     devices: Some(vec![5, 7]),
                 },
             ],
+            ..RawIndex::default()
         }
         .validate()
         .unwrap();

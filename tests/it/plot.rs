@@ -59,6 +59,7 @@ impl Setup<'_> {
                 unit: Some("°C".into()),
                 devices: None,
             }],
+            ..RawIndex::default()
         }
         .validate()
         .unwrap();

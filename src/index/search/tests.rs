@@ -295,6 +295,50 @@ fn selective_conditions_read_few_rows() {
     }
 }
 
+/// A SUM over a window as long as a level is judged down to the finest level: at the
+/// window's own level every bucket's reach (two windows) sums past the threshold, at the
+/// finest one only the buckets near the bump do.
+#[test]
+fn selective_sums_descend_to_the_finest_level() {
+    let (levels, _) = day();
+    let points: Vec<Point> = (0..86_400i64)
+        .map(|i| Point {
+            t: i * SECOND,
+            v: Some(
+                10.0 + if (50_000..50_300).contains(&i) {
+                    5.0
+                } else {
+                    0.0
+                },
+            ),
+        })
+        .collect();
+    let memory = Memory::new(&levels, &points, &[], 0);
+    let cond = Condition::parse("SUM(10m) > 7000").expect("a condition");
+    let want = scan::evaluate(&cond, &points);
+    assert!(!want.is_empty(), "the bump matches");
+    let run = |method| {
+        let mut search = Search::new(&cond, Some(&levels), (0, 86_400 * SECOND), vec![], method)
+            .expect("a search");
+        memory.drive(&mut search)
+    };
+    let auto = run(Method::Auto);
+    assert_eq!(auto.matches, want);
+    assert_eq!(auto.method, Method::Filtering);
+    assert!(
+        auto.rows_read * 20 < auto.rows_in_range,
+        "read {}",
+        auto.rows_read
+    );
+    let fixed = run(Method::Fixed);
+    assert_eq!(fixed.matches, want);
+    assert!(
+        fixed.rows_read > 10 * auto.rows_read,
+        "fixed read {}",
+        fixed.rows_read
+    );
+}
+
 #[test]
 fn unselective_conditions_scan_under_auto() {
     let (levels, _) = day();

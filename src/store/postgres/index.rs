@@ -18,7 +18,7 @@ const FEATURE_COLUMNS: &str =
 
 /// The catalogue and bucket tables of the feature index in a PostgreSQL database.
 pub struct PgIndex {
-    client: Client,
+    pub(super) client: Client,
     catalogue: String,
 }
 

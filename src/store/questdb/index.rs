@@ -35,7 +35,7 @@ fn q(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> StoreErro
 /// it; each write waits until its table has applied it (`wait_wal_table`), so the next
 /// read — the parents of a recomputed bucket read their children — sees it.
 pub struct QuestIndex {
-    client: Client,
+    pub(super) client: Client,
     catalogue: String,
 }
 
@@ -83,7 +83,7 @@ impl QuestIndex {
         }
     }
 
-    async fn wait_wal(&self, table: &str) -> Result<(), StoreError> {
+    pub(super) async fn wait_wal(&self, table: &str) -> Result<(), StoreError> {
         self.client
             .batch_execute(&format!("SELECT wait_wal_table('{table}')"))
             .await

@@ -1,0 +1,291 @@
+//! `recalcd similar`: the jobs most like a given job or series (its description is on
+//! [`super::Command::Similar`]).
+
+use std::process::ExitCode;
+
+use chrono::NaiveDateTime;
+use recalcd::index::similarity::{Key, Metric, Query};
+use recalcd::index::{datetime, micros, Micros};
+use recalcd::service::similar::{similar, Answer, Request, Target};
+use recalcd::store::index::IndexStore;
+use recalcd::store::{self, Store};
+
+use super::range::{parse_from, parse_to};
+use super::GlobalArgs;
+
+/// How matches are printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// An aligned table for people; the statistics on stderr.
+    #[default]
+    Table,
+    /// CSV (`id,job,distance`) with a header row; the statistics on stderr.
+    Csv,
+    /// One JSON object: `{"matches": [...], "stats": {...}}`.
+    Json,
+}
+
+/// The distances.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum MetricArg {
+    /// Euclidean distance of the z-normalised series (population σ).
+    #[default]
+    Znorm,
+    /// Plain Euclidean distance.
+    Euclid,
+}
+
+/// Arguments of `recalcd similar`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The channel: a data-level `conjoined` name (case-insensitive).
+    #[arg(long)]
+    channel: String,
+    /// The job to compare with: device id and job start, ID@YYYY-MM-DDTHH:MM:SS[.ffffff].
+    #[arg(long, value_name = "ID@START", value_parser = parse_job, conflicts_with = "series", required_unless_present = "series")]
+    job: Option<Key>,
+    /// A series file to compare with: one value per line (an optional header line), or
+    /// `time,value` lines.
+    #[arg(long, value_name = "FILE.csv")]
+    series: Option<std::path::PathBuf>,
+    /// The k nearest jobs (default 10; with --within, a cap only when given).
+    #[arg(long, value_name = "N")]
+    k: Option<usize>,
+    /// Every job at a distance ≤ D.
+    #[arg(long, value_name = "D")]
+    within: Option<f64>,
+    /// The distance.
+    #[arg(long, value_enum, default_value_t = MetricArg::Znorm)]
+    metric: MetricArg,
+    /// Only jobs of this device.
+    #[arg(long, value_name = "N")]
+    id: Option<i32>,
+    /// Only jobs starting at or after T (UTC; a date for its midnight).
+    #[arg(long, value_name = "T", value_parser = parse_from)]
+    from: Option<NaiveDateTime>,
+    /// Only jobs starting before T (UTC; a date for the next midnight).
+    #[arg(long, value_name = "T", value_parser = parse_to)]
+    to: Option<NaiveDateTime>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+fn parse_job(s: &str) -> Result<Key, String> {
+    let (id, start) = s
+        .split_once('@')
+        .ok_or_else(|| format!("'{s}' is not ID@START (e.g. 7@2024-04-20T08:00:00)"))?;
+    let id: i32 = id
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{id}' in '{s}' is not a device id"))?;
+    let t = NaiveDateTime::parse_from_str(start.trim(), "%Y-%m-%dT%H:%M:%S%.f").map_err(|_| {
+        format!("'{start}' in '{s}' is not a job start YYYY-MM-DDTHH:MM:SS[.ffffff]")
+    })?;
+    Ok(Key {
+        id,
+        start: micros(t),
+    })
+}
+
+/// Runs `recalcd similar`.
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    if args.k == Some(0) {
+        return Err(super::usage("--k 0: ask for at least one match"));
+    }
+    if let Some(d) = args.within {
+        if !d.is_finite() || d < 0.0 {
+            return Err(super::usage(format!(
+                "--within {d}: a distance is a number ≥ 0"
+            )));
+        }
+    }
+    let range = match (args.from, args.to) {
+        (None, None) => None,
+        (from, to) => {
+            let (a, b) = (
+                from.map_or(recalcd::store::index::ALL_TIME.0, micros),
+                to.map_or(recalcd::store::index::ALL_TIME.1, micros),
+            );
+            if b <= a {
+                return Err(super::usage(format!(
+                    "--to {} is not after --from {}",
+                    stamp(b),
+                    stamp(a)
+                )));
+            }
+            Some((a, b))
+        }
+    };
+    let target = match (&args.job, &args.series) {
+        (Some(k), _) => Target::Job(*k),
+        (None, Some(path)) => {
+            let text = std::fs::read(path).map_err(|e| {
+                super::usage(format!("--series {}: cannot be read ({e})", path.display()))
+            })?;
+            let text = String::from_utf8(text).map_err(|_| {
+                super::usage(format!(
+                    "--series {}: not a CSV text file (not UTF-8)",
+                    path.display()
+                ))
+            })?;
+            let file = recalcd::index::series::parse(&text).map_err(|e| {
+                super::usage(format!(
+                    "--series {}: not a series CSV: {e}",
+                    path.display()
+                ))
+            })?;
+            Target::Series(file)
+        }
+        (None, None) => return Err(super::usage("give --job ID@START or --series FILE.csv")),
+    };
+    let query = Query {
+        metric: match args.metric {
+            MetricArg::Znorm => Metric::ZNorm,
+            MetricArg::Euclid => Metric::Euclid,
+        },
+        k: match (args.k, args.within) {
+            (Some(k), _) => Some(k),
+            (None, Some(_)) => None,
+            (None, None) => Some(10),
+        },
+        within: args.within,
+    };
+    let config = global.load_config()?;
+    super::init_logging(&config.log);
+    let request = Request {
+        channel: args.channel.clone(),
+        target,
+        query,
+        id: args.id,
+        range,
+    };
+    let answer = super::runtime()?.block_on(async {
+        let data = store::connect(&config).await?;
+        data.check_schema().await?;
+        let index = match IndexStore::connect(&config).await {
+            Ok(ix) => Some(ix),
+            Err(e) => {
+                tracing::warn!(error = %e, "the index store cannot be reached: scanning");
+                None
+            }
+        };
+        similar(&config, &data, index.as_ref(), &request)
+            .await
+            .map_err(|e| {
+                if e.is_usage() {
+                    super::usage(e.to_string())
+                } else {
+                    anyhow::Error::new(e)
+                }
+            })
+    })?;
+    if let Some(why) = &answer.why {
+        eprintln!("note: scanning: {why}");
+    }
+    match args.format {
+        Format::Json => println!("{}", json(&answer)),
+        Format::Csv => {
+            println!("id,job,distance");
+            for m in &answer.matches {
+                println!("{},{},{}", m.key.id, stamp(m.key.start), m.distance);
+            }
+            eprintln!("{}", stats_line(&answer));
+        }
+        Format::Table => {
+            let mut lines = vec![["id".to_string(), "job".into(), "distance".into()]];
+            for m in &answer.matches {
+                lines.push([
+                    m.key.id.to_string(),
+                    stamp(m.key.start),
+                    format!("{:.6}", m.distance),
+                ]);
+            }
+            let w: Vec<usize> = (0..3)
+                .map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0))
+                .collect();
+            for l in &lines {
+                println!(
+                    "{:>w0$}  {:<w1$}  {:>w2$}",
+                    l[0],
+                    l[1],
+                    l[2],
+                    w0 = w[0],
+                    w1 = w[1],
+                    w2 = w[2]
+                );
+            }
+            eprintln!("{}", stats_line(&answer));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS`, with `.ffffff` only when the time has a fraction.
+fn stamp(t: Micros) -> String {
+    let d = datetime(t);
+    if t.rem_euclid(1_000_000) == 0 {
+        d.format("%Y-%m-%dT%H:%M:%S").to_string()
+    } else {
+        d.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+    }
+}
+
+fn method_text(a: &Answer) -> String {
+    match &a.why {
+        Some(why) => format!("{} ({why})", a.method),
+        None => a.method.to_string(),
+    }
+}
+
+fn stats_line(a: &Answer) -> String {
+    format!(
+        "{} match(es); method {}; {} candidate(s), {} refined of {} job(s); {} value(s) not numbers dropped; index load {} ms, {} ms in all",
+        a.matches.len(),
+        method_text(a),
+        a.candidates,
+        a.refined,
+        a.total,
+        a.dropped,
+        a.load_ms,
+        a.elapsed_ms
+    )
+}
+
+fn json(a: &Answer) -> String {
+    let matches: Vec<serde_json::Value> = a
+        .matches
+        .iter()
+        .map(|m| serde_json::json!({"id": m.key.id, "job": stamp(m.key.start), "distance": m.distance}))
+        .collect();
+    serde_json::json!({
+        "matches": matches,
+        "stats": {
+            "method": method_text(a),
+            "candidates": a.candidates,
+            "refined": a.refined,
+            "total": a.total,
+            "dropped": a.dropped,
+            "load_ms": a.load_ms,
+            "elapsed_ms": a.elapsed_ms,
+        }
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_parse_with_their_errors() {
+        let k = parse_job("7@2024-04-20T08:00:00.5").unwrap();
+        assert_eq!(k.id, 7);
+        assert_eq!(stamp(k.start), "2024-04-20T08:00:00.500000");
+        assert!(parse_job("7-2024").unwrap_err().contains("ID@START"));
+        assert!(parse_job("x@2024-04-20T08:00:00")
+            .unwrap_err()
+            .contains("device id"));
+        assert!(parse_job("7@yesterday").unwrap_err().contains("job start"));
+    }
+}

@@ -1,0 +1,350 @@
+//! `recalcd similar`: the jobs whose series of a channel look most like a given one.
+//!
+//! The search itself is pure ([`crate::index::similarity`]); this drives it with the
+//! entries from the index store and the candidate jobs' rows from the data store. With
+//! a built index the entries are loaded once (`load_ms`), bounds are computed for every
+//! job, and only candidates are read, in batches; the jobs the index cannot vouch for
+//! (in the dirty log, or with rows still flagged) are read and compared directly. Without
+//! an index, or when the range asked for is not inside the indexed range, every job is
+//! read (a scan) and the report says why.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::index::series::SeriesFile;
+use crate::index::similarity::series::{resample, resample_even, SeriesError};
+use crate::index::similarity::{
+    brute_force, Best, Index, Key, Match, Metric, Nearest, Params, Query, Spectrum,
+};
+use crate::index::{Micros, Point};
+use crate::store::index::{IndexStore, ALL_TIME};
+use crate::store::similarity::{JobSeries, StoredEntry, SIMILARITY};
+use crate::store::{AnyStore, StoreError};
+
+/// Candidate jobs read per query of the data store.
+const BATCH: usize = 64;
+
+/// What is compared with the jobs.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A stored job (excluded from the answer).
+    Job(Key),
+    /// A series from a file.
+    Series(SeriesFile),
+}
+
+/// What to look for.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The channel (case-insensitive).
+    pub channel: String,
+    /// The series compared.
+    pub target: Target,
+    /// The query: metric, k, within.
+    pub query: Query,
+    /// Only jobs of this device.
+    pub id: Option<i32>,
+    /// Only jobs starting in `[from, to)`; `None`: any.
+    pub range: Option<(Micros, Micros)>,
+}
+
+/// The answer and what it cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The matches, nearest first (ties by device id, then job start).
+    pub matches: Vec<Match>,
+    /// `index` or `scan`.
+    pub method: &'static str,
+    /// Why it scanned, when it did.
+    pub why: Option<String>,
+    /// Jobs that passed the filters.
+    pub candidates: usize,
+    /// Jobs whose series were read and compared.
+    pub refined: usize,
+    /// Jobs considered in all (the index's entries, or the jobs scanned).
+    pub total: usize,
+    /// Values left out as not numbers (in the query and the series compared).
+    pub dropped: u64,
+    /// Reading the index, ms.
+    pub load_ms: u128,
+    /// The whole query, ms.
+    pub elapsed_ms: u128,
+}
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SimilarError {
+    /// A store could not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The request cannot be answered as given (the user's input).
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl SimilarError {
+    /// Whether the user's input is at fault (exit code 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, SimilarError::Usage(_))
+    }
+}
+
+/// The stored entry of a job's series, or `None` when it holds fewer numbers than
+/// needed.
+pub fn entry_of(job: &JobSeries, spectrum: &mut Spectrum, params: Params) -> Option<StoredEntry> {
+    let r = resample(&job.points, params.length).ok()?;
+    Some(StoredEntry {
+        key: job.key,
+        end: job.end,
+        points: u32::try_from(job.points.len() as u64 - r.dropped).unwrap_or(u32::MAX),
+        dropped: u32::try_from(r.dropped).unwrap_or(u32::MAX),
+        entry: spectrum.entry(&r.values),
+    })
+}
+
+fn resampled(points: &[Point], length: usize) -> Option<(Vec<f64>, u64)> {
+    resample(points, length).ok().map(|r| (r.values, r.dropped))
+}
+
+/// Answers `req`.
+///
+/// # Errors
+/// [`SimilarError::Usage`] for an unknown job or a series with fewer than 4 numbers;
+/// [`SimilarError::Store`] if a store fails.
+pub async fn similar(
+    config: &Config,
+    data: &AnyStore,
+    index: Option<&IndexStore>,
+    req: &Request,
+) -> Result<Answer, SimilarError> {
+    let started = Instant::now();
+    let channel = req.channel.to_lowercase();
+    let built = match index {
+        Some(ix) => ix.built_kind(SIMILARITY, &channel).await?,
+        None => None,
+    };
+    let built_params = built.as_ref().and_then(|b| Params::parse(&b.params));
+    let declared = config.index.similarity(&channel);
+    let params = built_params
+        .or(declared.map(|d| d.params))
+        .unwrap_or(Params {
+            length: crate::config::similarity::DEFAULT_LENGTH,
+            coefficients: crate::config::similarity::DEFAULT_COEFFICIENTS,
+        });
+    // The query series.
+    let (values, mut dropped, exclude) = match &req.target {
+        Target::Job(key) => {
+            let jobs = data.jobs_points(&channel, &[(*key, None)]).await?;
+            let Some(job) = jobs.into_iter().next() else {
+                return Err(SimilarError::Usage(format!(
+                    "--job {}@{}: no such job (no data rows of device {} with that job start)",
+                    key.id,
+                    crate::index::datetime(key.start).format("%Y-%m-%dT%H:%M:%S%.f"),
+                    key.id
+                )));
+            };
+            let r = resample(&job.points, params.length).map_err(
+                |SeriesError::TooFew { numbers }| {
+                    SimilarError::Usage(format!(
+                    "--job {}@{}: its `{}` series holds {numbers} number(s); at least 4 are needed",
+                    key.id,
+                    crate::index::datetime(key.start).format("%Y-%m-%dT%H:%M:%S%.f"),
+                    req.channel
+                ))
+                },
+            )?;
+            (r.values, r.dropped, Some(*key))
+        }
+        Target::Series(file) => {
+            let too_few = |n: usize| {
+                SimilarError::Usage(format!(
+                    "--series: the file holds {n} value(s); at least 4 are needed"
+                ))
+            };
+            let values = match &file.times {
+                Some(times) => {
+                    let points: Vec<Point> = times
+                        .iter()
+                        .zip(&file.values)
+                        .map(|(&t, &v)| Point { t, v: Some(v) })
+                        .collect();
+                    resample(&points, params.length)
+                        .map_err(|SeriesError::TooFew { numbers }| too_few(numbers))?
+                        .values
+                }
+                None => resample_even(&file.values, params.length)
+                    .map_err(|SeriesError::TooFew { numbers }| too_few(numbers))?,
+            };
+            (values, 0, None)
+        }
+    };
+    let range = req.range.unwrap_or(ALL_TIME);
+    let accept = |k: &Key| {
+        Some(*k) != exclude
+            && req.id.is_none_or(|id| id == k.id)
+            && k.start >= range.0
+            && k.start < range.1
+    };
+    // Index or scan?
+    let why = match (&built, built_params) {
+        (None, _) => Some(format!(
+            "no similarity index of `{}` is built (declare it with [[index.similarity]] and run `recalcd index build --kind similarity --channel {}`)",
+            req.channel, req.channel
+        )),
+        (Some(b), None) => Some(format!(
+            "the similarity index of `{}` was built with parameters `{}` this version cannot read: rebuild it",
+            req.channel, b.params
+        )),
+        (Some(b), Some(_)) if !covers(&b.params, req.id) => Some(format!(
+            "the similarity index of `{}` covers only some devices ({}); ask for one of them with --id",
+            req.channel, b.params
+        )),
+        (Some(b), Some(_)) => match (req.range.unwrap_or(ALL_TIME), b.range) {
+            (r, Some(built_range)) if r.0 < built_range.0 || r.1 > built_range.1 => Some(format!(
+                "the range asked for is not inside the indexed range {} .. {} (extend it with `recalcd index extend`)",
+                crate::index::datetime(built_range.0).format("%Y-%m-%d %H:%M:%S"),
+                crate::index::datetime(built_range.1).format("%Y-%m-%d %H:%M:%S")
+            )),
+            (_, None) => Some("the similarity index is built over no range yet".into()),
+            _ => None,
+        },
+    };
+    if let (None, Some(b), Some(ix)) = (&why, &built, index) {
+        let t = Instant::now();
+        let stored = ix.load_entries(b, params).await?;
+        let untrusted: BTreeSet<Key> = data.untrusted_jobs(&channel).await?.into_iter().collect();
+        let mut ends: BTreeMap<Key, Micros> = BTreeMap::new();
+        let mut mem = Index::new(params);
+        for e in stored {
+            if untrusted.contains(&e.key) {
+                continue;
+            }
+            ends.insert(e.key, e.end);
+            mem.push(e.key, e.entry);
+        }
+        let load_ms = t.elapsed().as_millis();
+        let total = mem.len();
+        let mut search = Nearest::new(&mem, &values, &req.query, accept);
+        let mut refined_dropped = 0;
+        loop {
+            let want = search.wanted(&mem, BATCH);
+            if want.is_empty() {
+                break;
+            }
+            let asked: Vec<(Key, Option<Micros>)> =
+                want.iter().map(|k| (*k, ends.get(k).copied())).collect();
+            let got = data.jobs_points(&channel, &asked).await?;
+            let by_key: BTreeMap<Key, &JobSeries> = got.iter().map(|j| (j.key, j)).collect();
+            for k in want {
+                let r = by_key
+                    .get(&k)
+                    .and_then(|j| resampled(&j.points, params.length));
+                if let Some((_, d)) = &r {
+                    refined_dropped += d;
+                }
+                search.give(k, r.as_ref().map(|(v, _)| v.as_slice()));
+            }
+        }
+        // The jobs the index cannot vouch for, compared directly.
+        let extra: Vec<(Key, Option<Micros>)> = untrusted
+            .iter()
+            .filter(|k| accept(k))
+            .map(|k| (*k, None))
+            .collect();
+        let mut extra_n = 0;
+        for chunk in extra.chunks(BATCH) {
+            for j in data.jobs_points(&channel, chunk).await? {
+                if declared.is_some_and(|d| !d.covers(j.key.id)) {
+                    continue;
+                }
+                if let Some((v, d)) = resampled(&j.points, params.length) {
+                    refined_dropped += d;
+                    extra_n += 1;
+                    search.give(j.key, Some(&v));
+                }
+            }
+        }
+        let outcome = search.finish();
+        dropped += refined_dropped;
+        return Ok(Answer {
+            matches: outcome.matches,
+            method: "index",
+            why: None,
+            candidates: outcome.candidates + extra_n,
+            refined: outcome.refined,
+            total: total + extra_n,
+            dropped,
+            load_ms,
+            elapsed_ms: started.elapsed().as_millis(),
+        });
+    }
+    // A scan: every job of every device with rows in the range.
+    let mut best = Best::new(&req.query);
+    let (mut candidates, mut total) = (0, 0);
+    let devices: Vec<i32> = match req.id {
+        Some(id) => vec![id],
+        // A job's rows lie at or after its start: devices with rows from the range's start.
+        None => data
+            .data_extent(Some((range.0, ALL_TIME.1)))
+            .await?
+            .into_iter()
+            .map(|d| d.0)
+            .collect(),
+    };
+    for id in devices {
+        let jobs = data.job_series(&channel, id, range).await?;
+        let mut series: Vec<(Key, Vec<f64>)> = Vec::new();
+        for j in &jobs {
+            if j.points.is_empty() {
+                continue;
+            }
+            total += 1;
+            if !accept(&j.key) {
+                continue;
+            }
+            if let Some((v, d)) = resampled(&j.points, params.length) {
+                dropped += d;
+                series.push((j.key, v));
+            }
+        }
+        let outcome = brute_force(
+            &values,
+            &req.query,
+            series.iter().map(|(k, v)| (*k, v.as_slice())),
+            |_| true,
+        );
+        candidates += outcome.candidates;
+        for m in outcome.matches {
+            best.offer(m);
+        }
+    }
+    Ok(Answer {
+        matches: best.into_vec(),
+        method: "scan",
+        why,
+        candidates,
+        refined: candidates,
+        total,
+        dropped,
+        load_ms: 0,
+        elapsed_ms: started.elapsed().as_millis(),
+    })
+}
+
+/// Whether an index built with `params` (`… devices=5,7`) holds every job `id` asks for.
+fn covers(params: &str, id: Option<i32>) -> bool {
+    let Some(list) = params.split(" devices=").nth(1) else {
+        return true;
+    };
+    id.is_some_and(|id| list.split(',').any(|d| d.trim().parse() == Ok(id)))
+}
+
+/// The metric named on the command line.
+pub fn metric(name: &str) -> Option<Metric> {
+    match name {
+        "znorm" => Some(Metric::ZNorm),
+        "euclid" => Some(Metric::Euclid),
+        _ => None,
+    }
+}

@@ -1,0 +1,325 @@
+//! `recalcd match`: where a pattern occurs in one device's rows of a channel.
+//!
+//! Drives the pure profile engine ([`crate::index::subsequence::profile`]) with the
+//! device's rows read from the data store in time slices (the slice length adapts to
+//! keep each read near [`SLICE_ROWS`] rows), so the memory stays bounded for any range:
+//! the engine holds one FFT block and the windows a top-k answer needs, the driver only
+//! the rows of the slice in hand and, per slice, where it starts. The times of the
+//! matches' first and last rows are read again afterwards, slice by slice, only for the
+//! slices that hold them.
+//!
+//! No stored subsequence index exists yet: every query runs the exact profile, and a
+//! query that asks for the window index (`--method index`) is told so.
+
+use std::time::Instant;
+
+use crate::index::subsequence::exact::Pattern;
+use crate::index::subsequence::profile::{Profiler, Refine, DEFAULT_BLOCK};
+use crate::index::subsequence::select::Selector;
+use crate::index::subsequence::windows::{self, NotApplicable};
+use crate::index::subsequence::{check_pattern, Query, QueryError};
+use crate::index::{Micros, DAY};
+use crate::store::{AnyStore, StoreError};
+
+/// Rows a slice read aims at.
+pub const SLICE_ROWS: usize = 1 << 18;
+
+/// Where the pattern comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PatternSource {
+    /// Values from a file.
+    Values(Vec<f64>),
+    /// The numbers of the same device and channel in a span `[from, to)`; the span's own
+    /// occurrence is not a match.
+    Like(Micros, Micros),
+}
+
+/// The engine asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Method {
+    /// The window index where it applies, else the profile.
+    #[default]
+    Auto,
+    /// The sliding-window DFT index.
+    Index,
+    /// The exact distance profile (MASS).
+    Profile,
+}
+
+/// What to match.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The channel (a data-level `conjoined` name, case-insensitive).
+    pub channel: String,
+    /// The device.
+    pub id: i32,
+    /// The range searched, half-open `[from, to)`.
+    pub range: (Micros, Micros),
+    /// The pattern.
+    pub pattern: PatternSource,
+    /// k, radius, exclusion (0: the pattern length) and metric.
+    pub query: Query,
+    /// The engine asked for.
+    pub method: Method,
+}
+
+/// One match: its first and last row's times and its distance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Found {
+    /// The device.
+    pub id: i32,
+    /// The first row's time.
+    pub from: Micros,
+    /// The last row's time.
+    pub to: Micros,
+    /// The distance to the pattern.
+    pub distance: f64,
+}
+
+/// The matches and what they cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The matches, by distance then time.
+    pub matches: Vec<Found>,
+    /// The engine used: `profile` (the only one with a stored series so far).
+    pub method: &'static str,
+    /// Windows whose lower bound let them be candidates.
+    pub candidates: u64,
+    /// Windows recomputed exactly.
+    pub refined: u64,
+    /// Windows in the range (numbers − m + 1).
+    pub total: u64,
+    /// Rows of the channel left out as non-numbers (range and `--like` span).
+    pub dropped: u64,
+    /// Rows read from the store (the range, the `--like` span, the match times).
+    pub rows_read: u64,
+    /// Milliseconds spent reading rows.
+    pub load_ms: u64,
+    /// Why the engine asked for was not used, when it was not.
+    pub note: Option<String>,
+}
+
+/// Why a match failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MatchFailure {
+    /// A store could not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The query or the pattern cannot be used.
+    #[error("{0}")]
+    Query(#[from] QueryError),
+    /// The `--like` span holds no usable pattern.
+    #[error("--like: {0}")]
+    Like(QueryError),
+    /// No row of the device in the range holds the channel.
+    #[error("no row of device {id} in the range holds `{channel}`")]
+    NoRows {
+        /// The device.
+        id: i32,
+        /// The channel.
+        channel: String,
+    },
+}
+
+impl MatchFailure {
+    /// Whether the user asked for something that cannot be (exit code 2), rather than
+    /// a store failing.
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, MatchFailure::Store(_))
+    }
+}
+
+/// One slice read: where its numbers start in the series, how many, its time span.
+#[derive(Debug, Clone, Copy)]
+struct Slice {
+    first: usize,
+    count: usize,
+    span: (Micros, Micros),
+}
+
+/// The numbers of `points` and how many were not numbers.
+fn numbers(points: &[crate::index::Point]) -> (Vec<f64>, Vec<Micros>, u64) {
+    let mut values = Vec::with_capacity(points.len());
+    let mut times = Vec::with_capacity(points.len());
+    for p in points {
+        if let Some(v) = p.value() {
+            values.push(v);
+            times.push(p.t);
+        }
+    }
+    let dropped = (points.len() - values.len()) as u64;
+    (values, times, dropped)
+}
+
+/// Runs `request`.
+///
+/// # Errors
+/// [`MatchFailure`]: a store failing, a bad pattern or query, a pattern longer than the
+/// range, a channel the device has no row of.
+pub async fn run(data: &AnyStore, request: &Request) -> Result<Answer, MatchFailure> {
+    let (from, to) = request.range;
+    let mut rows_read = 0u64;
+    let mut dropped = 0u64;
+    let mut load_ms = 0u64;
+    let (values, like) = match &request.pattern {
+        PatternSource::Values(v) => {
+            check_pattern(v)?;
+            (v.clone(), None)
+        }
+        PatternSource::Like(a, b) => {
+            let started = Instant::now();
+            let points = data
+                .load_points(&request.channel, request.id, &[(*a, *b)])
+                .await?;
+            load_ms += started.elapsed().as_millis() as u64;
+            rows_read += points.len() as u64;
+            let (v, _, d) = numbers(&points);
+            dropped += d;
+            check_pattern(&v).map_err(MatchFailure::Like)?;
+            (v, Some(*a))
+        }
+    };
+    let m = values.len();
+    let query = Query {
+        exclusion: match request.query.exclusion {
+            0 => m,
+            e => e,
+        },
+        ..request.query
+    };
+    query.check()?;
+    let mut note = None;
+    match request.method {
+        Method::Profile => {}
+        Method::Auto | Method::Index => {
+            let no_index = "no stored subsequence index exists yet (`recalcd index build \
+                            --kind subsequence` is not implemented)";
+            note = match (request.method, windows::applicable(1, m, &query)) {
+                // The index cannot serve this query anyway: auto needs no word.
+                (Method::Auto, Err(_)) => None,
+                (Method::Auto, Ok(_)) => Some(format!("{no_index}: the exact profile was used")),
+                (_, Err(e @ (NotApplicable::ZNorm | NotApplicable::NoRadius))) => {
+                    Some(format!("--method index: {e}; the exact profile was used"))
+                }
+                (_, _) => Some(format!(
+                    "--method index: {no_index}; the exact profile was used"
+                )),
+            };
+        }
+    }
+    let pattern = Pattern::new(&values, query.metric);
+    let mut profiler = Profiler::new(pattern, DEFAULT_BLOCK);
+    let mut refine = Refine {
+        selector: Selector::new(&query, like.is_some()),
+        refined: 0,
+    };
+    let mut slices: Vec<Slice> = Vec::new();
+    let mut n = 0usize;
+    let mut like_index: Option<usize> = None;
+    let mut t = from;
+    let mut length: Micros = DAY;
+    while t < to {
+        let end = to.min(t.saturating_add(length));
+        let started = Instant::now();
+        let points = data
+            .load_points(&request.channel, request.id, &[(t, end)])
+            .await?;
+        load_ms += started.elapsed().as_millis() as u64;
+        rows_read += points.len() as u64;
+        let (vals, times, d) = numbers(&points);
+        dropped += d;
+        if let Some(a) = like.filter(|&a| from <= a && a < to) {
+            if like_index.is_none() && t <= a && a < end {
+                like_index = Some(n + times.partition_point(|&x| x < a));
+            }
+        }
+        if !vals.is_empty() {
+            slices.push(Slice {
+                first: n,
+                count: vals.len(),
+                span: (t, end),
+            });
+        }
+        n += vals.len();
+        profiler.push(&vals, &mut refine);
+        // Aim at SLICE_ROWS rows a read: halve after a heavy slice, double after a light one.
+        if points.len() > 2 * SLICE_ROWS {
+            length = (length / 2).max(1);
+        } else if points.len() < SLICE_ROWS / 2 {
+            length = length.saturating_mul(2);
+        }
+        t = end;
+    }
+    if n == 0 && dropped == 0 {
+        return Err(MatchFailure::NoRows {
+            id: request.id,
+            channel: request.channel.clone(),
+        });
+    }
+    if n < m {
+        return Err(QueryError::LongPattern { m, n }.into());
+    }
+    profiler.finish(&mut refine);
+    let forbidden = like_index.filter(|&a| a + m <= n).map(|a| {
+        (
+            a.saturating_sub(query.exclusion - 1),
+            a + query.exclusion - 1,
+        )
+    });
+    let refined = refine.refined;
+    let found = refine.selector.finish(forbidden);
+    // The times of the matches' first and last rows, re-reading only their slices.
+    let mut wanted: Vec<usize> = found
+        .iter()
+        .flat_map(|f| [f.start, f.start + m - 1])
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut time_of = std::collections::HashMap::with_capacity(wanted.len());
+    let mut i = 0;
+    while i < wanted.len() {
+        let at = slices.partition_point(|s| s.first + s.count <= wanted[i]);
+        let Some(slice) = slices.get(at).copied() else {
+            break;
+        };
+        let started = Instant::now();
+        let points = data
+            .load_points(&request.channel, request.id, &[slice.span])
+            .await?;
+        load_ms += started.elapsed().as_millis() as u64;
+        rows_read += points.len() as u64;
+        let (_, times, _) = numbers(&points);
+        while i < wanted.len() && wanted[i] < slice.first + slice.count {
+            if let Some(&t) = times.get(wanted[i] - slice.first) {
+                time_of.insert(wanted[i], t);
+            }
+            i += 1;
+        }
+    }
+    let matches = found
+        .iter()
+        .filter_map(|f| {
+            Some(Found {
+                id: request.id,
+                from: *time_of.get(&f.start)?,
+                to: *time_of.get(&(f.start + m - 1))?,
+                distance: f.distance,
+            })
+        })
+        .collect::<Vec<_>>();
+    if matches.len() < found.len() && note.is_none() {
+        note =
+            Some("rows changed while matching: some matches' times could not be read again".into());
+    }
+    Ok(Answer {
+        matches,
+        method: "profile",
+        candidates: refined,
+        refined,
+        total: (n + 1 - m) as u64,
+        dropped,
+        rows_read,
+        load_ms,
+        note,
+    })
+}
