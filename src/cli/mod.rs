@@ -29,8 +29,8 @@ mod range;
 mod reflag;
 mod run;
 mod search;
-mod similar;
 mod serve;
+mod similar;
 mod status;
 mod summary;
 
