@@ -19,6 +19,9 @@
 //! 4. A one-day zoom (ends aligned with no bucket) in the middle: first and final frame.
 //! 5. `recalcd plot … --out FILE.png` of the whole range through the real binary (wall
 //!    time, process start and PNG encoding included).
+//! 6. The same through `recalcd serve`'s API with 8 concurrent viewers: latency p50 and
+//!    p99 of the first and the final frame (`plot/serve.rs`; `RECALCD_BENCH_VIEWERS`,
+//!    `RECALCD_BENCH_VIEWS`; `RECALCD_BENCH_SERVE=0` skips it).
 //!
 //! Prints figures next to the targets; the checks never stop the run.
 //! `cargo bench --bench plot`.
@@ -28,6 +31,8 @@ mod common;
 mod seed;
 #[path = "search/series.rs"]
 mod series;
+#[path = "plot/serve.rs"]
+mod serve;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -440,6 +445,22 @@ async fn bench() {
         if ok { err } else { format!("FAILED: {err}") }
     );
 
+    // 6. Through `recalcd serve`'s API, several viewers at once.
+    let served = if std::env::var("RECALCD_BENCH_SERVE").as_deref() == Ok("0") {
+        println!("\nrecalcd serve: skipped (RECALCD_BENCH_SERVE=0)");
+        None
+    } else {
+        println!("\nrecalcd serve, /api/plot:");
+        serve::viewers(
+            exe,
+            &config_file,
+            &db.url,
+            series::DEVICE,
+            (from, to),
+            WIDTH,
+        )
+    };
+
     // Summary against the targets.
     let f = full.plot.frames.last().expect("a frame");
     let in_range = (to - from) / SECOND;
@@ -491,6 +512,18 @@ async fn bench() {
         ms(zoom_first.best),
         verdict(zoom.best <= Duration::from_millis(100))
     );
+
+    if let Some((coarse, fine, viewers)) = &served {
+        for l in [coarse, fine] {
+            println!(
+                "| serve API, {viewers} viewers: {} | p50 {}, p99 {} ({} requests) | — |",
+                l.what,
+                ms(l.quantile(0.5)),
+                ms(l.quantile(0.99)),
+                l.times.len()
+            );
+        }
+    }
 
     drop(index);
     drop(data);

@@ -21,10 +21,12 @@ use serde::{Deserialize, Serialize};
 
 pub mod connection;
 pub mod index;
+pub mod serve;
 pub mod similarity;
 
 pub use connection::ConnectionString;
 pub use index::{FeatureIndexConfig, IndexConfig};
+pub use serve::ServeConfig;
 pub use similarity::SimilarityIndexConfig;
 
 /// Why a configuration could not be loaded; every variant names the offending key.
@@ -115,6 +117,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// The declared indexes (`[index]`).
     pub index: IndexConfig,
+    /// `recalcd serve` (`[serve]`).
+    pub serve: ServeConfig,
 }
 
 /// `[http]`: the endpoint serving `/healthz`, `/readyz` and `/metrics`.
@@ -332,6 +336,8 @@ pub struct RawConfig {
     /// `[index]` (optional).
     #[serde(default)]
     pub index: index::RawIndex,
+    /// `[serve]`.
+    pub serve: serve::RawServe,
 }
 
 /// `[database]` as written.
@@ -484,6 +490,11 @@ impl Default for RawConfig {
                 listen: "127.0.0.1:9187".into(),
             },
             index: index::RawIndex::default(),
+            serve: serve::RawServe {
+                listen: "127.0.0.1:9188".into(),
+                token: None,
+                pool_size: 8,
+            },
         }
     }
 }
@@ -611,6 +622,7 @@ impl RawConfig {
             .map_err(|e| invalid("engine.default_timezone", e.to_string()))?;
         let listen = parse_listen(&self.http.listen).map_err(|r| invalid("http.listen", r))?;
         let index = self.index.validate()?;
+        let serve = self.serve.validate()?;
         Ok(Config {
             engine: crate::engine::compute::Options {
                 max_iterations,
@@ -635,6 +647,7 @@ impl RawConfig {
             log: LogConfig { format, level },
             http: HttpConfig { listen },
             index,
+            serve,
         })
     }
 }
@@ -934,6 +947,7 @@ mod tests {
         // Every key of the mirror appears in the file, the optional one commented.
         assert!(text.contains("# statement_timeout = "));
         assert!(text.contains("# give_up_after = "));
+        assert!(text.contains("# token = "));
     }
 
     #[test]

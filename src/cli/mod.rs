@@ -29,6 +29,7 @@ mod range;
 mod reflag;
 mod run;
 mod search;
+mod serve;
 mod similar;
 mod status;
 mod summary;
@@ -117,7 +118,8 @@ impl GlobalArgs {
         Ok(config)
     }
 
-    fn remember_secrets(&self, secrets: Vec<String>) {
+    /// Adds `secrets` to what every error message is scrubbed of.
+    pub fn remember_secrets(&self, secrets: Vec<String>) {
         if let Ok(mut s) = self.secrets.lock() {
             s.extend(secrets);
         }
@@ -375,6 +377,17 @@ pub enum Command {
     /// says so in the statistics. Bad input (--k 0, an unknown job, a file that is not a
     /// series CSV, fewer than 4 numbers): exit 2.
     Similar(similar::Args),
+    /// Serve a read-only web view of the channels, and its JSON API, on `serve.listen`.
+    ///
+    /// The page (embedded: no network needed) picks a device, a channel and a range and
+    /// draws the chart from the feature index's coarsest level at once, then refines it
+    /// in place to the pixel-exact frame; drag across it to zoom; type a search
+    /// condition to shade its matches; the address reproduces the view. The API
+    /// (`/api/channels`, `/api/plot`, `/api/search`) is documented in docs/serve.md.
+    /// With `serve.token` set, the API needs `Authorization: Bearer <token>`. Queries run
+    /// on a pool of `serve.pool_size` connections; nothing is written. Prints
+    /// `recalcd serve: listening on http://ADDR/` when ready; SIGTERM or SIGINT stops it.
+    Serve(serve::Args),
 }
 
 /// A mistake in what the user asked for (beyond what clap checks): exit code 2.
@@ -414,6 +427,7 @@ pub fn main() -> ExitCode {
         Command::Match(args) => match_::run(args, &cli.global),
         Command::Plot(args) => plot::run(args, &cli.global),
         Command::Similar(args) => similar::run(args, &cli.global),
+        Command::Serve(args) => serve::run(args, &cli.global),
     };
     match outcome {
         Ok(code) => code,

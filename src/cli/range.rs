@@ -1,7 +1,7 @@
 //! The `--from D --to D` date range of `recalcd summary` and `recalcd reflag`, and the
 //! `--from T --to T` times of `search` and the other index commands.
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{NaiveDate, NaiveDateTime};
 
 /// Days `from` to `to`, both inclusive.
 #[derive(Debug, Clone, Copy, clap::Args)]
@@ -46,20 +46,5 @@ pub(super) fn parse_to(s: &str) -> Result<NaiveDateTime, String> {
 }
 
 fn parse_time(s: &str, end_of_day: bool) -> Result<NaiveDateTime, String> {
-    let s = s.trim();
-    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
-        return Ok(t);
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let d = if end_of_day {
-            d.succ_opt()
-                .ok_or_else(|| format!("'{s}' is the last representable day"))?
-        } else {
-            d
-        };
-        return Ok(d.and_time(NaiveTime::MIN));
-    }
-    Err(format!(
-        "'{s}' is not a time YYYY-MM-DDTHH:MM:SS[.ffffff] (UTC) or a date YYYY-MM-DD"
-    ))
+    recalcd::index::parse_time(s, end_of_day)
 }

@@ -9,8 +9,10 @@ use chrono::NaiveDateTime;
 use recalcd::index::condition::Condition;
 use recalcd::index::feature::write_length;
 use recalcd::index::search::Method;
-use recalcd::index::{datetime, micros, Micros};
-use recalcd::service::search::{search, Answer, Request};
+use recalcd::index::{micros, Micros};
+/// Times as the search's output writes them (`match` and `similar` write them so too).
+pub(super) use recalcd::service::search::stamp;
+use recalcd::service::search::{level_name, search, Answer, Request};
 use recalcd::store::index::IndexStore;
 use recalcd::store::{self, Store};
 
@@ -159,7 +161,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     }
     let shown = args.limit.unwrap_or(usize::MAX).min(answer.matches.len());
     match args.format {
-        Format::Json => println!("{}", json(&answer, shown, elapsed_ms)),
+        Format::Json => println!("{}", answer.to_json(shown, elapsed_ms)),
         Format::Csv => {
             print!("{}", csv(&answer, shown));
             eprintln!("{}", stats_line(&answer, shown, elapsed_ms));
@@ -170,47 +172,6 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS`, with `.ffffff` only when the time has a fraction.
-pub(super) fn stamp(t: Micros) -> String {
-    let d = datetime(t);
-    if t.rem_euclid(1_000_000) == 0 {
-        d.format("%Y-%m-%dT%H:%M:%S").to_string()
-    } else {
-        d.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
-    }
-}
-
-/// A level's length as the output names it (`1d`, `10m`).
-fn level_name(l: Micros) -> String {
-    let mut s = String::new();
-    let _ = write_length(&mut s, l);
-    s
-}
-
-fn json(a: &Answer, shown: usize, elapsed_ms: u128) -> String {
-    let matches: Vec<serde_json::Value> = a.matches[..shown]
-        .iter()
-        .map(|m| serde_json::json!({"id": m.id, "from": stamp(m.from), "to": stamp(m.to)}))
-        .collect();
-    let buckets: serde_json::Map<String, serde_json::Value> = a
-        .buckets_read
-        .iter()
-        .map(|(l, n)| (level_name(*l), serde_json::json!(n)))
-        .collect();
-    let mut stats = serde_json::json!({
-        "method": a.method.as_str(),
-        "matches": a.matches.len(),
-        "rows_in_range": a.rows_in_range,
-        "rows_read": a.rows_read,
-        "buckets_read": buckets,
-        "elapsed_ms": elapsed_ms,
-    });
-    if let Some(note) = &a.note {
-        stats["note"] = serde_json::json!(note);
-    }
-    serde_json::json!({"matches": matches, "stats": stats}).to_string()
 }
 
 fn csv(a: &Answer, shown: usize) -> String {

@@ -90,6 +90,32 @@ pub fn datetime(t: Micros) -> chrono::NaiveDateTime {
         })
 }
 
+/// A time as the commands and the API take it (UTC): `YYYY-MM-DDTHH:MM:SS[.ffffff]`, or
+/// a date `YYYY-MM-DD` for its midnight — or, with `end_of_day` (a range's end), for the
+/// next midnight, so that the whole day is included.
+///
+/// # Errors
+/// A message quoting `s` and naming the accepted forms.
+pub fn parse_time(s: &str, end_of_day: bool) -> Result<chrono::NaiveDateTime, String> {
+    use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+    let s = s.trim();
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Ok(t);
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let d = if end_of_day {
+            d.succ_opt()
+                .ok_or_else(|| format!("'{s}' is the last representable day"))?
+        } else {
+            d
+        };
+        return Ok(d.and_time(NaiveTime::MIN));
+    }
+    Err(format!(
+        "'{s}' is not a time YYYY-MM-DDTHH:MM:SS[.ffffff] (UTC) or a date YYYY-MM-DD"
+    ))
+}
+
 /// `spans` sorted and merged where they overlap or touch.
 pub fn merge_spans(mut spans: Vec<(Micros, Micros)>) -> Vec<(Micros, Micros)> {
     spans.retain(|s| s.0 < s.1);

@@ -3,7 +3,7 @@
 //! store going away ([`daemon`]), evaluates summaries ([`summary`]), and flags date
 //! ranges for recalculation ([`reflag`]); it keeps the built indexes up to date with
 //! the write-backs ([`index`]), searches them ([`search`]) and plots channels from them
-//! ([`plot`]).
+//! ([`plot`]); [`serve`] is the read-only web view and its JSON API.
 //!
 //! `recalcd run` is the daemon with an HTTP endpoint ([`http`]: health and Prometheus
 //! [`metrics`]) and systemd notifications ([`systemd`]) beside it ([`supervisor`]);
@@ -21,6 +21,7 @@ pub mod monitor;
 pub mod plot;
 pub mod reflag;
 pub mod search;
+pub mod serve;
 pub mod similar;
 pub mod subsequence;
 pub mod summary;

@@ -221,6 +221,54 @@ pub async fn search(
     Ok(answer)
 }
 
+impl Answer {
+    /// The answer as `recalcd search --format json` prints it and `recalcd serve`'s
+    /// `/api/search` returns it: `{"matches": [{"id", "from", "to"}, …], "stats":
+    /// {"method", "matches", "rows_in_range", "rows_read", "buckets_read", "elapsed_ms"[,
+    /// "note"]}}`, listing the first `shown` matches (the stats count all).
+    pub fn to_json(&self, shown: usize, elapsed_ms: u128) -> serde_json::Value {
+        let matches: Vec<serde_json::Value> = self.matches[..shown.min(self.matches.len())]
+            .iter()
+            .map(|m| serde_json::json!({"id": m.id, "from": stamp(m.from), "to": stamp(m.to)}))
+            .collect();
+        let buckets: serde_json::Map<String, serde_json::Value> = self
+            .buckets_read
+            .iter()
+            .map(|(l, n)| (level_name(*l), serde_json::json!(n)))
+            .collect();
+        let mut stats = serde_json::json!({
+            "method": self.method.as_str(),
+            "matches": self.matches.len(),
+            "rows_in_range": self.rows_in_range,
+            "rows_read": self.rows_read,
+            "buckets_read": buckets,
+            "elapsed_ms": elapsed_ms,
+        });
+        if let Some(note) = &self.note {
+            stats["note"] = serde_json::json!(note);
+        }
+        serde_json::json!({"matches": matches, "stats": stats})
+    }
+}
+
+/// A time as the search's output writes it: `YYYY-MM-DDTHH:MM:SS`, with `.ffffff` only
+/// when the time has a fraction (UTC).
+pub fn stamp(t: Micros) -> String {
+    let d = crate::index::datetime(t);
+    if t.rem_euclid(1_000_000) == 0 {
+        d.format("%Y-%m-%dT%H:%M:%S").to_string()
+    } else {
+        d.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+    }
+}
+
+/// A level's length as the output names it (`1d`, `10m`).
+pub fn level_name(l: Micros) -> String {
+    let mut s = String::new();
+    let _ = crate::index::feature::write_length(&mut s, l);
+    s
+}
+
 /// The index the search (or a plot) may use, or why none (a note for the user).
 pub(crate) async fn usable<'a>(
     index: Option<&IndexStore>,

@@ -279,6 +279,17 @@ impl IndexStore {
     /// # Errors
     /// [`StoreError`] if the database cannot be reached or the catalogue not created.
     pub async fn connect(config: &Config) -> Result<IndexStore, StoreError> {
+        let store = Self::open(config).await?;
+        store.ensure_catalogue().await?;
+        Ok(store)
+    }
+
+    /// [`IndexStore::connect`] without creating the catalogue: for readers that must
+    /// never write (`recalcd serve`); reading a missing catalogue fails.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the database cannot be reached.
+    pub async fn open(config: &Config) -> Result<IndexStore, StoreError> {
         let mut database: DatabaseConfig = config.database.clone();
         if let Some(url) = &config.index.database_url {
             if *url != database.url {
@@ -303,7 +314,6 @@ impl IndexStore {
             Dialect::Postgres => IndexStore::Postgres(PgIndex::new(client, &config.tables)),
             Dialect::QuestDb => IndexStore::QuestDb(QuestIndex::new(client, &config.tables)),
         };
-        store.ensure_catalogue().await?;
         Ok(store)
     }
 

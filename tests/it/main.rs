@@ -3,6 +3,7 @@
 #[macro_use]
 mod support;
 
+mod browser;
 mod cli_equations;
 mod cli_lang;
 mod cli_problems;
@@ -25,6 +26,7 @@ mod questdb_ilp;
 mod readme;
 mod row_failures;
 mod search;
+mod serve;
 mod similar;
 mod stale_days;
 mod store_contract;
