@@ -176,15 +176,69 @@ impl Best {
     }
 }
 
+/// Values the first pass of a bound scan reads per entry: the first coefficients, where
+/// most of a smooth series' energy lies.
+const HEAD: usize = 4;
+
+/// The bound vectors of one metric, split after [`HEAD`] values: the scan reads the heads
+/// (16 bytes an entry) of every job and the tails only of jobs whose head could still
+/// rank them among the best — the scan is bound by memory bandwidth.
+#[derive(Debug, Clone, PartialEq)]
+struct Flat {
+    head: Vec<f32>,
+    tail: Vec<f32>,
+    head_dims: usize,
+    tail_dims: usize,
+}
+
+impl Flat {
+    fn new(dims: usize) -> Flat {
+        let head_dims = dims.min(HEAD);
+        Flat {
+            head: Vec::new(),
+            tail: Vec::new(),
+            head_dims,
+            tail_dims: dims - head_dims,
+        }
+    }
+
+    fn push(&mut self, v: &[f32]) {
+        self.head.extend_from_slice(&v[..self.head_dims]);
+        self.tail.extend_from_slice(&v[self.head_dims..]);
+    }
+
+    fn tail(&self, i: usize) -> &[f32] {
+        &self.tail[i * self.tail_dims..(i + 1) * self.tail_dims]
+    }
+
+    /// Moves the last entry to `i` (whose entry goes), as `Vec::swap_remove`.
+    fn swap_remove(&mut self, i: usize, last: usize) {
+        for (flat, dims) in [
+            (&mut self.head, self.head_dims),
+            (&mut self.tail, self.tail_dims),
+        ] {
+            if i != last {
+                let (head, tail) = flat.split_at_mut(last * dims);
+                head[i * dims..(i + 1) * dims].copy_from_slice(&tail[..dims]);
+            }
+            flat.truncate(last * dims);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.head.len() + self.tail.len()
+    }
+}
+
 /// Every entry of one index, flat for the bound scans.
 #[derive(Debug, Clone)]
 pub struct Index {
     params: Params,
     keys: Vec<Key>,
     /// The z-normalised bound vectors, `2c` per entry.
-    znorm: Vec<f32>,
+    znorm: Flat,
     /// The plain bound vectors, `2c + 1` per entry.
-    euclid: Vec<f32>,
+    euclid: Flat,
     /// Where each job's entry is, for updates.
     slots: HashMap<Key, usize>,
 }
@@ -195,8 +249,8 @@ impl Index {
         Index {
             params,
             keys: Vec::new(),
-            znorm: Vec::new(),
-            euclid: Vec::new(),
+            znorm: Flat::new(2 * params.coefficients),
+            euclid: Flat::new(2 * params.coefficients + 1),
             slots: HashMap::new(),
         }
     }
@@ -213,8 +267,12 @@ impl Index {
             return;
         }
         self.slots.insert(key, self.keys.len());
-        entry.push_znorm(&self.params, &mut self.znorm);
-        entry.push_euclid(&self.params, &mut self.euclid);
+        let mut v = Vec::with_capacity(2 * self.params.coefficients + 1);
+        entry.push_znorm(&self.params, &mut v);
+        self.znorm.push(&v);
+        v.clear();
+        entry.push_euclid(&self.params, &mut v);
+        self.euclid.push(&v);
         self.keys.push(key);
     }
 
@@ -226,16 +284,8 @@ impl Index {
             if i != last {
                 self.slots.insert(self.keys[i], i);
             }
-            for (flat, dims) in [
-                (&mut self.znorm, 2 * self.params.coefficients),
-                (&mut self.euclid, 2 * self.params.coefficients + 1),
-            ] {
-                if i != last {
-                    let (head, tail) = flat.split_at_mut(last * dims);
-                    head[i * dims..(i + 1) * dims].copy_from_slice(&tail[..dims]);
-                }
-                flat.truncate(last * dims);
-            }
+            self.znorm.swap_remove(i, last);
+            self.euclid.swap_remove(i, last);
         }
         if let Some(e) = entry {
             self.push(key, e);
@@ -301,9 +351,14 @@ const UNORDERED: usize = 4;
 pub struct Nearest {
     query: Prepared,
     best: Best,
-    /// The bound of every job not in round one, `INFINITY` for jobs not admitted (and,
-    /// once round one is queued, for its jobs: round two takes the finite rest).
+    /// The squared bound of every job not in round one, `INFINITY` for jobs not
+    /// admitted (and, once round one is queued, for its jobs: round two takes the finite
+    /// rest).
     bounds: Vec<f32>,
+    /// Whether a job's bound is its head's alone (completed in round two when needed).
+    partial: Vec<bool>,
+    /// What turns squares into safe bounds.
+    scale: Scale,
     /// The jobs of the current round, with their bounds.
     queue: Vec<(f32, u32)>,
     at: usize,
@@ -355,6 +410,35 @@ impl Ord for Ranked {
     }
 }
 
+/// Turns the scan's squared coefficient distances into safe bounds.
+#[derive(Debug, Clone)]
+struct Scale {
+    /// The query vector's norm: with ‖e‖ + ‖q‖ ≤ 2‖q‖ + ‖e − q‖, the rounding error's scale.
+    qnorm: f32,
+    /// `--within`, or infinity.
+    within: f32,
+    /// The query vector's tail, to complete partial bounds.
+    q_tail: Vec<f32>,
+    metric: Metric,
+}
+
+impl Scale {
+    /// The safe bound of squared distance `s`: its root lowered by the rounding error's
+    /// scale; infinite for jobs not admitted and beyond `within`. It grows with `s`.
+    fn safe(&self, s: f32) -> f32 {
+        if !s.is_finite() {
+            return f32::INFINITY;
+        }
+        let lb = s.sqrt();
+        let b = (lb - SLACK * (lb + 2.0 * self.qnorm)).max(0.0);
+        if b <= self.within {
+            b
+        } else {
+            f32::INFINITY
+        }
+    }
+}
+
 impl Nearest {
     /// A search of `index` for the jobs nearest `values` (resampled, raw, as long as
     /// the index's series) among those `accept` admits.
@@ -368,45 +452,45 @@ impl Nearest {
         let mut spectrum = super::Spectrum::new(index.params);
         let entry = spectrum.entry(values);
         let mut qv = Vec::new();
-        let (flat, dims) = match query.metric {
+        let flat = match query.metric {
             Metric::ZNorm => {
                 entry.push_znorm(&index.params, &mut qv);
-                (&index.znorm, 2 * index.params.coefficients)
+                &index.znorm
             }
             Metric::Euclid => {
                 entry.push_euclid(&index.params, &mut qv);
-                (&index.euclid, 2 * index.params.coefficients + 1)
+                &index.euclid
             }
         };
         let qnorm = qv.iter().map(|v| v * v).sum::<f32>().sqrt();
         let within = query.within.unwrap_or(f64::INFINITY) as f32;
         let first = query.k.map_or(usize::MAX, |k| k.saturating_mul(8).max(64));
-        // The safe bound of a squared coefficient distance `s`: its root lowered by the
-        // rounding error's scale (‖e‖ + ‖q‖ ≤ 2‖q‖ + ‖e − q‖). It grows with `s`, so the
-        // scan ranks jobs by `s` and takes roots only for the ones it keeps.
-        let safe = |s: f32| {
-            if !s.is_finite() {
-                return f32::INFINITY; // not admitted
-            }
-            let lb = s.sqrt();
-            let b = (lb - SLACK * (lb + 2.0 * qnorm)).max(0.0);
-            if b <= within {
-                b
-            } else {
-                f32::INFINITY
-            }
-        };
+        let (q_head, q_tail) = qv.split_at(flat.head_dims);
+        // Each job's bound is ranked by its square. A job whose head alone already ranks
+        // it behind round one's heap keeps the head's square (a lower bound too, marked
+        // partial): the heap's top only falls, so such a job would never have entered it.
         let mut heap: std::collections::BinaryHeap<Ranked> = std::collections::BinaryHeap::new();
         let mut bounds: Vec<f32> = Vec::with_capacity(index.len());
+        let mut partial: Vec<bool> = Vec::with_capacity(index.len());
         let mut candidates = 0;
-        for (i, (key, e)) in index.keys.iter().zip(flat.chunks_exact(dims)).enumerate() {
+        let heads = flat.head.chunks_exact(flat.head_dims.max(1));
+        for (i, (key, head)) in index.keys.iter().zip(heads).enumerate() {
             if !accept(key) {
                 bounds.push(f32::INFINITY);
+                partial.push(false);
                 continue;
             }
             candidates += 1;
-            let s = squared_distance(e, &qv);
+            let h = squared_distance(head, q_head);
+            let full = heap.len() < first || heap.peek().is_some_and(|top| h < top.0);
+            if !full {
+                bounds.push(h);
+                partial.push(true);
+                continue;
+            }
+            let s = h + squared_distance(flat.tail(i), q_tail);
             bounds.push(s);
+            partial.push(false);
             // Equal `s` from a later slot never ranks before the heap's top.
             if heap.len() < first {
                 heap.push(Ranked(s, i as u32));
@@ -415,14 +499,16 @@ impl Nearest {
                 heap.push(Ranked(s, i as u32));
             }
         }
-        // The squares become safe bounds (infinite beyond `within`).
-        for b in &mut bounds {
-            *b = safe(*b);
-        }
+        let scale = Scale {
+            qnorm,
+            within,
+            q_tail: q_tail.to_vec(),
+            metric: query.metric,
+        };
         let queue: Vec<(f32, u32)> = heap
             .into_sorted_vec()
             .into_iter()
-            .map(|r| (bounds[r.1 as usize], r.1))
+            .map(|r| (scale.safe(r.0), r.1))
             .filter(|r| r.0.is_finite())
             .collect();
         for &(_, i) in &queue {
@@ -432,6 +518,8 @@ impl Nearest {
             query: prepared,
             best: Best::new(query),
             bounds,
+            partial,
+            scale,
             queue,
             at: 0,
             round: 1,
@@ -442,18 +530,40 @@ impl Nearest {
     }
 
     /// Round two: every job not in round one whose bound is at most the current
-    /// threshold.
-    fn second_round(&mut self) {
+    /// threshold (a partial bound that passes is completed first).
+    fn second_round(&mut self, index: &Index) {
         self.round = 2;
         self.at = 0;
         let threshold = self.best.threshold();
-        let mut rest: Vec<(f32, u32)> = self
-            .bounds
-            .iter()
-            .enumerate()
-            .filter(|(_, &b)| b.is_finite() && f64::from(b) <= threshold)
-            .map(|(i, &b)| (b, i as u32))
-            .collect();
+        let flat = match self.scale.metric {
+            Metric::ZNorm => &index.znorm,
+            Metric::Euclid => &index.euclid,
+        };
+        let passes = |b: f32| f64::from(b) <= threshold;
+        // A square above this cannot pass (the inverse of `Scale::safe`, widened by a
+        // millionth): most jobs are ruled out without a root.
+        let reach = (threshold + 2.0 * f64::from(SLACK) * f64::from(self.scale.qnorm))
+            / (1.0 - f64::from(SLACK));
+        let square_max = reach * reach * (1.0 + 1e-6);
+        let mut rest: Vec<(f32, u32)> = Vec::new();
+        for (i, &s) in self.bounds.iter().enumerate() {
+            if f64::from(s) > square_max {
+                continue;
+            }
+            let mut b = self.scale.safe(s);
+            if !b.is_finite() || !passes(b) {
+                continue;
+            }
+            if self.partial[i] {
+                b = self
+                    .scale
+                    .safe(s + squared_distance(flat.tail(i), &self.scale.q_tail));
+                if !b.is_finite() || !passes(b) {
+                    continue;
+                }
+            }
+            rest.push((b, i as u32));
+        }
         self.unordered = rest.len() > UNORDERED.max(self.bounds.len() / 8);
         if !self.unordered {
             rest.sort_unstable_by(pair_order);
@@ -468,7 +578,7 @@ impl Nearest {
         while out.len() < max.max(1) {
             if self.at == self.queue.len() {
                 if self.round == 1 {
-                    self.second_round();
+                    self.second_round(index);
                     continue;
                 }
                 break;
@@ -717,6 +827,43 @@ mod tests {
         // Two constants are at distance 0.
         let p = Prepared::new(Metric::ZNorm, &flat);
         assert_eq!(p.distance(&[1.0; 8], f64::INFINITY), Some(0.0));
+    }
+
+    /// Many more jobs than round one keeps, so most bounds stay partial (the head alone)
+    /// until round two completes the ones that could still match.
+    #[test]
+    fn partial_bounds_never_lose_a_match() {
+        let n = 32;
+        let params = Params::new(n, 6).unwrap();
+        let data = series(7, n, 3_000);
+        let mut spectrum = Spectrum::new(params);
+        let mut index = Index::new(params);
+        let key = |i: usize| Key {
+            id: i as i32,
+            start: i as i64,
+        };
+        for (i, x) in data.iter().enumerate() {
+            index.push(key(i), spectrum.entry(x));
+        }
+        for (q, metric, k, within) in [
+            (3, Metric::ZNorm, Some(1), None),
+            (8, Metric::ZNorm, Some(5), None),
+            (13, Metric::Euclid, Some(3), None),
+            (17, Metric::Euclid, None, Some(4.0)),
+            (22, Metric::ZNorm, Some(10), Some(3.0)),
+        ] {
+            let query = Query { metric, k, within };
+            let noisy: Vec<f64> = data[q].iter().map(|v| v + 0.01).collect();
+            let got = run(&index, &data, &noisy, &query, 7, &|_| true);
+            let want = brute_force(
+                &noisy,
+                &query,
+                data.iter().enumerate().map(|(i, x)| (key(i), x.as_slice())),
+                |_| true,
+            );
+            assert_eq!(got.matches, want.matches, "query {q}");
+            assert!(got.refined < want.refined, "query {q} pruned nothing");
+        }
     }
 
     #[test]
