@@ -196,29 +196,7 @@ impl RawIndex {
                     format!("index `{channel}`: {named}{e} (e.g. levels = [\"1d\", \"1h\", \"10m\", \"1m\"])"),
                 )
             })?;
-            let devices = match raw.devices {
-                None => None,
-                Some(list) => {
-                    let mut ids = Vec::with_capacity(list.len());
-                    for id in list {
-                        ids.push(i32::try_from(id).map_err(|_| {
-                            invalid(
-                                "index.feature.devices",
-                                format!("index `{channel}`: device {id} is not a 32-bit device id"),
-                            )
-                        })?);
-                    }
-                    if ids.is_empty() {
-                        return Err(invalid(
-                            "index.feature.devices",
-                            format!("index `{channel}`: an empty list indexes nothing; leave `devices` out to index every device"),
-                        ));
-                    }
-                    ids.sort_unstable();
-                    ids.dedup();
-                    Some(ids)
-                }
-            };
+            let devices = devices(raw.devices, "index.feature.devices", &channel)?;
             feature.push(FeatureIndexConfig {
                 channel,
                 levels,
@@ -254,6 +232,38 @@ pub fn length_text(l: Micros) -> String {
     // Writing to a String cannot fail.
     let _ = write_length(&mut s, l);
     s
+}
+
+/// An index's optional `devices` list, validated (`key` names it in errors): sorted and
+/// deduplicated 32-bit ids; `None` indexes every device.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] for an id beyond 32 bits or an empty list.
+pub(super) fn devices(
+    list: Option<Vec<i64>>,
+    key: &'static str,
+    channel: &str,
+) -> Result<Option<Vec<i32>>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { key, reason };
+    let Some(list) = list else {
+        return Ok(None);
+    };
+    let mut ids = Vec::with_capacity(list.len());
+    for id in list {
+        ids.push(i32::try_from(id).map_err(|_| {
+            invalid(format!(
+                "index `{channel}`: device {id} is not a 32-bit device id"
+            ))
+        })?);
+    }
+    if ids.is_empty() {
+        return Err(invalid(format!(
+            "index `{channel}`: an empty list indexes nothing; leave `devices` out to index every device"
+        )));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(Some(ids))
 }
 
 #[cfg(test)]

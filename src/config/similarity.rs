@@ -108,29 +108,7 @@ pub fn validate(raw: Vec<RawSimilarityIndex>) -> Result<Vec<SimilarityIndexConfi
             };
             invalid(key, format!("index `{channel}`: {e}"))
         })?;
-        let devices = match r.devices {
-            None => None,
-            Some(list) => {
-                let mut ids = Vec::with_capacity(list.len());
-                for id in list {
-                    ids.push(i32::try_from(id).map_err(|_| {
-                        invalid(
-                            "index.similarity.devices",
-                            format!("index `{channel}`: device {id} is not a 32-bit device id"),
-                        )
-                    })?);
-                }
-                if ids.is_empty() {
-                    return Err(invalid(
-                        "index.similarity.devices",
-                        format!("index `{channel}`: an empty list indexes nothing; leave `devices` out to index every device"),
-                    ));
-                }
-                ids.sort_unstable();
-                ids.dedup();
-                Some(ids)
-            }
-        };
+        let devices = super::index::devices(r.devices, "index.similarity.devices", &channel)?;
         out.push(SimilarityIndexConfig {
             channel,
             params,
