@@ -58,9 +58,36 @@ pub struct JobSeries {
     pub points: Vec<Point>,
 }
 
+/// The jobs of device `id` from a query's rows `(job start, datetime, conjoined)`,
+/// sorted by job start then time (either dialect; `what` names the read in errors).
+///
+/// # Errors
+/// [`StoreError`] if the stream fails or a row does not have those columns.
+pub(crate) async fn job_rows(
+    rows: tokio_postgres::RowStream,
+    id: i32,
+    channel: &str,
+    what: &str,
+) -> Result<Vec<JobSeries>, StoreError> {
+    use futures_util::TryStreamExt;
+    let q = || StoreError::query(what);
+    let mut rows = std::pin::pin!(rows);
+    let mut raw = Vec::new();
+    while let Some(r) = rows.try_next().await.map_err(q())? {
+        let start: chrono::NaiveDateTime = r.try_get(0).map_err(q())?;
+        let t: chrono::NaiveDateTime = r.try_get(1).map_err(q())?;
+        raw.push((
+            crate::index::micros(start),
+            crate::index::micros(t),
+            r.try_get(2).map_err(q())?,
+        ));
+    }
+    Ok(split_jobs(id, channel, raw))
+}
+
 /// Splits rows `(job start, datetime, conjoined)` sorted by job start then time into
 /// jobs of device `id`.
-pub(crate) fn split_jobs(
+fn split_jobs(
     id: i32,
     channel: &str,
     rows: Vec<(Micros, Micros, Option<String>)>,

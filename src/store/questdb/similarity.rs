@@ -14,7 +14,7 @@ use super::{multi_insert, QuestStore, INSERT_CHUNK};
 use crate::index::similarity::{Entry, Key, Params};
 use crate::index::{datetime, micros, Micros};
 use crate::store::index::{channel_point, IndexSize};
-use crate::store::similarity::{split_jobs, JobSeries, StoredEntry};
+use crate::store::similarity::{job_rows, JobSeries, StoredEntry};
 use crate::store::StoreError;
 
 fn q(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
@@ -292,14 +292,7 @@ impl QuestStore {
             .query_raw(&stmt, params)
             .await
             .map_err(q(&what))?;
-        let mut rows = std::pin::pin!(rows);
-        let mut raw = Vec::new();
-        while let Some(r) = rows.try_next().await.map_err(q(&what))? {
-            let start: NaiveDateTime = r.try_get(0).map_err(q(&what))?;
-            let t: NaiveDateTime = r.try_get(1).map_err(q(&what))?;
-            raw.push((micros(start), micros(t), r.try_get(2).map_err(q(&what))?));
-        }
-        Ok(split_jobs(id, channel, raw))
+        job_rows(rows, id, channel, &what).await
     }
 
     pub(crate) async fn jobs_points(
