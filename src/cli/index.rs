@@ -484,23 +484,12 @@ fn list(config: &Config) -> anyhow::Result<ExitCode> {
             let built = catalogue
                 .iter()
                 .find(|b| b.kind == FEATURE && b.channel == key);
-            let devices = decl
-                .devices
-                .as_ref()
-                .map_or("all".to_string(), |d| {
-                    d.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
-                });
-            let mut line = [
-                FEATURE.to_string(),
-                decl.channel.clone(),
+            let mut line = declared_line(
+                FEATURE,
+                &decl.channel,
                 decl.levels.to_string(),
-                devices,
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "declared, not built".into(),
-            ];
+                decl.devices.as_deref(),
+            );
             if let Some(b) = built {
                 shown.push(b);
                 fill(&index, b, &mut line, stale(&key)).await?;
@@ -577,6 +566,29 @@ async fn fill(
     };
     line[8] = "built".into();
     Ok(())
+}
+
+/// The `index list` line of a declared index, as if not built (`fill` completes it).
+fn declared_line(
+    kind: &str,
+    channel: &str,
+    params: String,
+    devices: Option<&[i32]>,
+) -> [String; 9] {
+    let devices = devices.map_or("all".to_string(), |d| {
+        d.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+    });
+    [
+        kind.to_string(),
+        channel.to_string(),
+        params,
+        devices,
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        "declared, not built".into(),
+    ]
 }
 
 fn human_bytes(b: u64) -> String {

@@ -178,20 +178,12 @@ pub(super) async fn list_lines<'a>(
         let built = catalogue
             .iter()
             .find(|b| b.kind == SIMILARITY && b.channel == key);
-        let devices = decl.devices.as_ref().map_or("all".to_string(), |d| {
-            d.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
-        });
-        let mut line = [
-            SIMILARITY.to_string(),
-            decl.channel.clone(),
+        let mut line = super::declared_line(
+            SIMILARITY,
+            &decl.channel,
             decl.params.to_string(),
-            devices,
-            "-".into(),
-            "-".into(),
-            "-".into(),
-            "-".into(),
-            "declared, not built".into(),
-        ];
+            decl.devices.as_deref(),
+        );
         if let Some(b) = built {
             shown.push(b);
             let mark = recalcd::store::similarity::mark_channel(&key);
