@@ -262,15 +262,6 @@ pub enum IndexStore {
     QuestDb(QuestIndex),
 }
 
-macro_rules! dispatch {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            IndexStore::Postgres($s) => $e,
-            IndexStore::QuestDb($s) => $e,
-        }
-    };
-}
-
 impl IndexStore {
     /// Connects to `index.database_url` (or the data store's URL), detects its dialect
     /// (the data store's forced dialect applies only when it is the same database) and
@@ -326,7 +317,7 @@ impl IndexStore {
     }
 
     async fn ensure_catalogue(&self) -> Result<(), StoreError> {
-        dispatch!(self, s => s.ensure_catalogue().await)
+        index_dispatch!(self, s => s.ensure_catalogue().await)
     }
 
     /// Every built index, by kind and channel.
@@ -334,7 +325,7 @@ impl IndexStore {
     /// # Errors
     /// [`StoreError`] if the catalogue cannot be read.
     pub async fn catalogue(&self) -> Result<Vec<Built>, StoreError> {
-        dispatch!(self, s => s.catalogue().await)
+        index_dispatch!(self, s => s.catalogue().await)
     }
 
     /// The built feature index of `channel` (case-insensitive), if any.
@@ -342,12 +333,7 @@ impl IndexStore {
     /// # Errors
     /// [`StoreError`] if the catalogue cannot be read.
     pub async fn built(&self, channel: &str) -> Result<Option<Built>, StoreError> {
-        let key = channel.to_lowercase();
-        Ok(self
-            .catalogue()
-            .await?
-            .into_iter()
-            .find(|b| b.kind == FEATURE && b.channel == key))
+        self.built_kind(FEATURE, channel).await
     }
 
     /// Creates an empty bucket table for `channel` (dropping a previous one) and records
@@ -372,7 +358,7 @@ impl IndexStore {
             points: 0,
             other: 0,
         };
-        dispatch!(self, s => s.create_table(&built.bucket_table).await)?;
+        index_dispatch!(self, s => s.create_table(&built.bucket_table).await)?;
         self.record(&built).await?;
         Ok(built)
     }
@@ -382,7 +368,7 @@ impl IndexStore {
     /// # Errors
     /// [`StoreError`] if the statement fails.
     pub async fn record(&mut self, built: &Built) -> Result<(), StoreError> {
-        dispatch!(self, s => s.record(built).await)
+        index_dispatch!(self, s => s.record(built).await)
     }
 
     /// Drops `built`: its table and its catalogue record.
@@ -390,7 +376,7 @@ impl IndexStore {
     /// # Errors
     /// [`StoreError`] if a statement fails.
     pub async fn drop_built(&mut self, built: &Built) -> Result<(), StoreError> {
-        dispatch!(self, s => s.drop_index(built).await)
+        index_dispatch!(self, s => s.drop_index(built).await)
     }
 
     /// Drops the built index of `channel`: its bucket table and its catalogue record.
@@ -402,7 +388,7 @@ impl IndexStore {
         let Some(built) = self.built(channel).await? else {
             return Ok(false);
         };
-        dispatch!(self, s => s.drop_index(&built).await)?;
+        index_dispatch!(self, s => s.drop_index(&built).await)?;
         Ok(true)
     }
 
@@ -420,7 +406,7 @@ impl IndexStore {
         buckets: &[Bucket],
     ) -> Result<(), StoreError> {
         let levels = built.levels()?.clone();
-        dispatch!(self, s => s.replace_buckets(&built.bucket_table, &levels, id, (from, to), buckets).await)
+        index_dispatch!(self, s => s.replace_buckets(&built.bucket_table, &levels, id, (from, to), buckets).await)
     }
 
     /// Writes these buckets of device `id` (inserted or replaced; a bucket with empty
@@ -435,7 +421,7 @@ impl IndexStore {
         buckets: &[Bucket],
     ) -> Result<(), StoreError> {
         let levels = built.levels()?.clone();
-        dispatch!(self, s => s.write_buckets(&built.bucket_table, &levels, id, buckets).await)
+        index_dispatch!(self, s => s.write_buckets(&built.bucket_table, &levels, id, buckets).await)
     }
 
     /// The buckets of level `level` (an index into the built [`Levels`]) of device `id`
@@ -464,7 +450,7 @@ impl IndexStore {
         }
         let len = levels.length(level);
         let mut out: Vec<Bucket> =
-            dispatch!(self, s => s.load_buckets(&built.bucket_table, id, len, &spans).await)?;
+            index_dispatch!(self, s => s.load_buckets(&built.bucket_table, id, len, &spans).await)?;
         for b in &mut out {
             b.level = level;
         }
@@ -476,7 +462,7 @@ impl IndexStore {
     /// # Errors
     /// [`StoreError`] if the query fails.
     pub async fn devices(&self, built: &Built) -> Result<Vec<i32>, StoreError> {
-        dispatch!(self, s => s.devices(&built.bucket_table).await)
+        index_dispatch!(self, s => s.devices(&built.bucket_table).await)
     }
 
     /// The size of the built index.
@@ -485,17 +471,8 @@ impl IndexStore {
     /// [`StoreError`] if a query fails.
     pub async fn size(&self, built: &Built) -> Result<IndexSize, StoreError> {
         let coarsest = built.levels()?.length(0);
-        dispatch!(self, s => s.size(&built.bucket_table, coarsest).await)
+        index_dispatch!(self, s => s.size(&built.bucket_table, coarsest).await)
     }
-}
-
-macro_rules! data_dispatch {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            AnyStore::Postgres($s) => $e,
-            AnyStore::QuestDb($s) => $e,
-        }
-    };
 }
 
 impl AnyStore {

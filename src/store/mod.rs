@@ -38,6 +38,26 @@ use chrono::NaiveDateTime;
 
 use crate::config::{Config, Dialect, DialectChoice};
 
+/// A `match` over the dialects of an [`AnyStore`], binding the dialect's store as `$s`.
+macro_rules! data_dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyStore::Postgres($s) => $e,
+            AnyStore::QuestDb($s) => $e,
+        }
+    };
+}
+
+/// A `match` over the dialects of an [`index::IndexStore`], binding its store as `$s`.
+macro_rules! index_dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            IndexStore::Postgres($s) => $e,
+            IndexStore::QuestDb($s) => $e,
+        }
+    };
+}
+
 pub mod index;
 pub mod migrate;
 pub mod postgres;
@@ -851,15 +871,6 @@ pub enum AnyStore {
     QuestDb(QuestStore),
 }
 
-macro_rules! dispatch {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            AnyStore::Postgres($s) => $e,
-            AnyStore::QuestDb($s) => $e,
-        }
-    };
-}
-
 impl AnyStore {
     /// Inserts constants and equations (see [`PgStore::insert_definitions`]).
     ///
@@ -870,7 +881,7 @@ impl AnyStore {
         constants: &[Constant],
         equations: &[Equation],
     ) -> Result<(), StoreError> {
-        dispatch!(self, s => s.insert_definitions(constants, equations).await)
+        data_dispatch!(self, s => s.insert_definitions(constants, equations).await)
     }
 
     /// The user tables (data, job, day, constants, equations) that hold at least one row.
@@ -878,19 +889,19 @@ impl AnyStore {
     /// # Errors
     /// [`StoreError::Query`] if a query fails.
     pub async fn tables_holding_rows(&self) -> Result<Vec<String>, StoreError> {
-        dispatch!(self, s => s.tables_holding_rows().await)
+        data_dispatch!(self, s => s.tables_holding_rows().await)
     }
 }
 
 impl Store for AnyStore {
     fn dialect(&self) -> Dialect {
-        dispatch!(self, s => s.dialect())
+        data_dispatch!(self, s => s.dialect())
     }
     async fn migrate(&mut self) -> Result<MigrateReport, StoreError> {
-        dispatch!(self, s => s.migrate().await)
+        data_dispatch!(self, s => s.migrate().await)
     }
     async fn check_schema(&self) -> Result<(), StoreError> {
-        dispatch!(self, s => s.check_schema().await)
+        data_dispatch!(self, s => s.check_schema().await)
     }
     async fn poll_flagged(
         &self,
@@ -898,10 +909,10 @@ impl Store for AnyStore {
         after: Option<RowKey>,
         limit: usize,
     ) -> Result<Vec<Row>, StoreError> {
-        dispatch!(self, s => s.poll_flagged(level, after, limit).await)
+        data_dispatch!(self, s => s.poll_flagged(level, after, limit).await)
     }
     async fn lease(&mut self, after: &Sweep, limit: usize) -> Result<Lease, StoreError> {
-        dispatch!(self, s => s.lease(after, limit).await)
+        data_dispatch!(self, s => s.lease(after, limit).await)
     }
     async fn poll_leased(
         &self,
@@ -910,13 +921,13 @@ impl Store for AnyStore {
         after: Option<RowKey>,
         limit: usize,
     ) -> Result<Vec<Flag>, StoreError> {
-        dispatch!(self, s => s.poll_leased(level, lease, after, limit).await)
+        data_dispatch!(self, s => s.poll_leased(level, lease, after, limit).await)
     }
     async fn release(&mut self, lease: Lease) -> Result<(), StoreError> {
-        dispatch!(self, s => s.release(lease).await)
+        data_dispatch!(self, s => s.release(lease).await)
     }
     async fn wakeups(&self) -> Result<Option<Wakeups>, StoreError> {
-        dispatch!(self, s => s.wakeups().await)
+        data_dispatch!(self, s => s.wakeups().await)
     }
     async fn open_writer(&self) -> Result<Option<Self>, StoreError> {
         Ok(match self {
@@ -925,24 +936,24 @@ impl Store for AnyStore {
         })
     }
     async fn load_rows(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Row>, StoreError> {
-        dispatch!(self, s => s.load_rows(level, keys).await)
+        data_dispatch!(self, s => s.load_rows(level, keys).await)
     }
     async fn load_job_rows(&self, jobs: &[(i32, NaiveDateTime)]) -> Result<Vec<Row>, StoreError> {
-        dispatch!(self, s => s.load_job_rows(jobs).await)
+        data_dispatch!(self, s => s.load_job_rows(jobs).await)
     }
     async fn load_in_ranges(
         &self,
         level: Level,
         ranges: &[TimeRange],
     ) -> Result<Vec<Row>, StoreError> {
-        dispatch!(self, s => s.load_in_ranges(level, ranges).await)
+        data_dispatch!(self, s => s.load_in_ranges(level, ranges).await)
     }
     async fn flagged_jobs_in(
         &self,
         ranges: &[TimeRange],
         except: &[(i32, NaiveDateTime)],
     ) -> Result<Vec<(i32, NaiveDateTime)>, StoreError> {
-        dispatch!(self, s => s.flagged_jobs_in(ranges, except).await)
+        data_dispatch!(self, s => s.flagged_jobs_in(ranges, except).await)
     }
     async fn load_between(
         &self,
@@ -950,47 +961,47 @@ impl Store for AnyStore {
         from: NaiveDateTime,
         to: NaiveDateTime,
     ) -> Result<Vec<Row>, StoreError> {
-        dispatch!(self, s => s.load_between(level, from, to).await)
+        data_dispatch!(self, s => s.load_between(level, from, to).await)
     }
     async fn previous(
         &self,
         level: Level,
         keys: &[RowKey],
     ) -> Result<Vec<Option<Row>>, StoreError> {
-        dispatch!(self, s => s.previous(level, keys).await)
+        data_dispatch!(self, s => s.previous(level, keys).await)
     }
     async fn next(&self, level: Level, keys: &[RowKey]) -> Result<Vec<Option<Row>>, StoreError> {
-        dispatch!(self, s => s.next(level, keys).await)
+        data_dispatch!(self, s => s.next(level, keys).await)
     }
     async fn load_constants(&self) -> Result<Vec<Constant>, StoreError> {
-        dispatch!(self, s => s.load_constants().await)
+        data_dispatch!(self, s => s.load_constants().await)
     }
     async fn load_equations(&self) -> Result<Vec<Equation>, StoreError> {
-        dispatch!(self, s => s.load_equations().await)
+        data_dispatch!(self, s => s.load_equations().await)
     }
     async fn replace_equations(&mut self, equations: &[Equation]) -> Result<(), StoreError> {
-        dispatch!(self, s => s.replace_equations(equations).await)
+        data_dispatch!(self, s => s.replace_equations(equations).await)
     }
     async fn merge_equations(&mut self, equations: &[MergedEquation]) -> Result<(), StoreError> {
-        dispatch!(self, s => s.merge_equations(equations).await)
+        data_dispatch!(self, s => s.merge_equations(equations).await)
     }
     async fn revision(&self) -> Result<Revision, StoreError> {
-        dispatch!(self, s => s.revision().await)
+        data_dispatch!(self, s => s.revision().await)
     }
     async fn write_back(&mut self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
-        dispatch!(self, s => s.write_back(batch).await)
+        data_dispatch!(self, s => s.write_back(batch).await)
     }
     async fn status(&self, latest_errors: usize) -> Result<Status, StoreError> {
-        dispatch!(self, s => s.status(latest_errors).await)
+        data_dispatch!(self, s => s.status(latest_errors).await)
     }
     async fn reflag(&mut self, level: Level, ranges: &ReflagRanges) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.reflag(level, ranges).await)
+        data_dispatch!(self, s => s.reflag(level, ranges).await)
     }
     async fn record_problems(&self, problems: &[EquationProblem]) -> Result<(), StoreError> {
-        dispatch!(self, s => s.record_problems(problems).await)
+        data_dispatch!(self, s => s.record_problems(problems).await)
     }
     async fn prune_errors(&self, before: NaiveDateTime) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.prune_errors(before).await)
+        data_dispatch!(self, s => s.prune_errors(before).await)
     }
     async fn unsettled_between(
         &self,
@@ -998,10 +1009,10 @@ impl Store for AnyStore {
         to: NaiveDateTime,
         id: Option<i32>,
     ) -> Result<Vec<Unsettled>, StoreError> {
-        dispatch!(self, s => s.unsettled_between(from, to, id).await)
+        data_dispatch!(self, s => s.unsettled_between(from, to, id).await)
     }
     async fn device_known(&self, id: i32) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.device_known(id).await)
+        data_dispatch!(self, s => s.device_known(id).await)
     }
 }
 

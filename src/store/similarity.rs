@@ -114,24 +114,6 @@ fn split_jobs(
     out
 }
 
-macro_rules! index_dispatch {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            IndexStore::Postgres($s) => $e,
-            IndexStore::QuestDb($s) => $e,
-        }
-    };
-}
-
-macro_rules! data_dispatch {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            AnyStore::Postgres($s) => $e,
-            AnyStore::QuestDb($s) => $e,
-        }
-    };
-}
-
 impl IndexStore {
     /// The built index of `kind` and `channel` (case-insensitive), if any.
     ///
