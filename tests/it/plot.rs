@@ -67,25 +67,11 @@ impl Setup<'_> {
     }
 
     pub(crate) fn run(&self, args: &[&str]) -> Output {
-        self.h
-            .command()
-            .args(args)
-            .arg("--config")
-            .arg(&self.path)
-            .arg("--database-url")
-            .arg(self.h.url())
-            .output()
-            .expect("run recalcd")
+        self.h.run_with(&self.path, args)
     }
 
     pub(crate) fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "recalcd {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.h.ok_with(&self.path, args)
     }
 
     /// Rows of devices 5 and 7 over two days from 2024-03-01 at irregular times: `x`

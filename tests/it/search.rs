@@ -41,25 +41,11 @@ impl Setup<'_> {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.h
-            .command()
-            .args(args)
-            .arg("--config")
-            .arg(&self.path)
-            .arg("--database-url")
-            .arg(self.h.url())
-            .output()
-            .expect("run recalcd")
+        self.h.run_with(&self.path, args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "recalcd {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.h.ok_with(&self.path, args)
     }
 
     /// Devices 5 and 7 over three days from 2024-03-01 in the default [`Shape`].

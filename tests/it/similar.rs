@@ -47,25 +47,11 @@ impl Setup<'_> {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.h
-            .command()
-            .args(args)
-            .arg("--config")
-            .arg(&self.path)
-            .arg("--database-url")
-            .arg(self.h.url())
-            .output()
-            .expect("run recalcd")
+        self.h.run_with(&self.path, args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "recalcd {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.h.ok_with(&self.path, args)
     }
 
     /// Jobs of devices 1 and 2 (12 each, 2 hours apart from 2024-03-01): 20 to 40 rows

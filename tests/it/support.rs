@@ -392,6 +392,29 @@ impl Harness {
         c
     }
 
+    /// `recalcd ARGS --config CONFIG --database-url …` on this test's store.
+    pub fn run_with(&self, config: &std::path::Path, args: &[&str]) -> std::process::Output {
+        self.command()
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .arg("--database-url")
+            .arg(self.url())
+            .output()
+            .expect("run recalcd")
+    }
+
+    /// [`Harness::run_with`], which must succeed; its standard output.
+    pub fn ok_with(&self, config: &std::path::Path, args: &[&str]) -> String {
+        let out = self.run_with(config, args);
+        assert!(
+            out.status.success(),
+            "recalcd {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The environment that gives the binary this test's table names.
     pub fn table_env(&self) -> Vec<(String, String)> {
         self.config
