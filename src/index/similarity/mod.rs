@@ -23,6 +23,8 @@
 pub mod knn;
 pub mod series;
 pub mod spectrum;
+pub mod vptree;
+pub mod xcorr;
 
 pub use knn::{brute_force, Best, Index, Key, Match, Nearest, Outcome, Query};
 pub use spectrum::{Entry, Spectrum};
