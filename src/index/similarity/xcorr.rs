@@ -158,6 +158,25 @@ impl Xcorr {
         p
     }
 
+    /// The standardised series a prepared one stands for (its inverse FFT; equal to
+    /// the series it was prepared from but for rounding).
+    pub fn series_of(&mut self, p: &Prepared) -> Vec<f64> {
+        self.product.copy_from_slice(&p.spectrum);
+        self.product[0].im = 0.0;
+        if self.n.is_multiple_of(2) {
+            if let Some(last) = self.product.last_mut() {
+                last.im = 0.0;
+            }
+        }
+        let ok = self
+            .inverse
+            .process_with_scratch(&mut self.product, &mut self.real, &mut self.scratch)
+            .is_ok();
+        debug_assert!(ok);
+        let n = self.n as f64;
+        self.real.iter().map(|v| v / n).collect()
+    }
+
     /// `log K(a, b)`.
     fn log_kernel(&mut self, a: &Prepared, b: &Prepared) -> f64 {
         for ((p, x), y) in self.product.iter_mut().zip(&a.spectrum).zip(&b.spectrum) {
@@ -209,9 +228,7 @@ pub fn direct_distance(x: &[f64], y: &[f64], gamma: f64) -> f64 {
     znormalise(&mut zy);
     let log_k = |a: &[f64], b: &[f64]| {
         let cc: Vec<f64> = (0..n)
-            .map(|k| {
-                gamma * (0..n).map(|m| a[(m + k) % n] * b[m]).sum::<f64>() / n as f64
-            })
+            .map(|k| gamma * (0..n).map(|m| a[(m + k) % n] * b[m]).sum::<f64>() / n as f64)
             .collect();
         let max = cc.iter().fold(f64::NEG_INFINITY, |m, &c| m.max(c));
         max + cc.iter().map(|c| (c - max).exp()).sum::<f64>().ln()
@@ -278,7 +295,10 @@ mod tests {
                 for _ in 0..20 {
                     let (x, y) = (series(&mut rng, n, &base), series(&mut rng, n, &base));
                     let (fast, slow) = (xc.distance_of(&x, &y), direct_distance(&x, &y, gamma));
-                    assert!((fast - slow).abs() < 1e-7, "n {n} γ {gamma}: {fast} vs {slow}");
+                    assert!(
+                        (fast - slow).abs() < 1e-7,
+                        "n {n} γ {gamma}: {fast} vs {slow}"
+                    );
                     assert!((0.0..=std::f64::consts::SQRT_2 + 1e-12).contains(&fast));
                 }
             }
