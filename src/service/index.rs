@@ -399,6 +399,7 @@ mod similarity_tests {
                 length: Some(16),
                 coefficients: Some(2),
                 devices: Some(vec![7]),
+                gamma: None,
             }],
             ..RawIndex::default()
         }

@@ -42,6 +42,17 @@ use super::series::znormalise;
 /// The default `γ` (the notebook's `corr`).
 pub const DEFAULT_GAMMA: f64 = 5.0;
 
+/// The `γ` recorded in an index's parameters text (`… gamma=5 …`); `None` when the
+/// text has none (an index built before the distance existed) or it is not a finite
+/// number > 0.
+pub fn gamma_in(params: &str) -> Option<f64> {
+    params
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("gamma="))
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|g| g.is_finite() && *g > 0.0)
+}
+
 /// A series made ready for distances: its spectrum and `log K(x,x)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prepared {
