@@ -246,6 +246,7 @@ async fn similarity_round(
             .collect();
         index.write_entries(&built, &entries).await?;
         index.remove_entries(&built, &gone).await?;
+        super::similar::xcorr::keep_tree(index, &built, &found, &gone).await?;
         done += chunk.len();
     }
     Ok(done)

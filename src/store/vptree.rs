@@ -128,6 +128,15 @@ impl IndexStore {
         Ok((nodes, paths))
     }
 
+    /// The stored nodes of the tree of `built` (enough to insert jobs).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails or a row cannot be read.
+    pub async fn load_tree_nodes(&self, built: &Built) -> Result<Vec<NodeRow>, StoreError> {
+        let (n, _) = tree_tables(&built.bucket_table);
+        index_dispatch!(self, s => s.load_tree_nodes(&n).await)
+    }
+
     /// Drops the tree's tables (if any).
     ///
     /// # Errors
