@@ -266,7 +266,7 @@ pub(crate) async fn query_series(
     };
     Ok(match &req.target {
         Target::Job(key) => {
-            let jobs = data.jobs_points(&channel, &[(*key, None)]).await?;
+            let jobs = data.jobs_points(channel, &[(*key, None)]).await?;
             let Some(job) = jobs.into_iter().next() else {
                 return Err(SimilarError::Usage(format!(
                     "--job {}@{}: no such job (no data rows of device {} with that job start)",

@@ -46,7 +46,7 @@ pub(crate) fn f64_bytes(values: &[f64]) -> Vec<u8> {
 
 /// Little-endian bytes as f64 values (`None` for a length not a multiple of 8).
 pub(crate) fn bytes_f64(bytes: &[u8]) -> Option<Vec<f64>> {
-    (bytes.len() % 8 == 0).then(|| {
+    bytes.len().is_multiple_of(8).then(|| {
         bytes
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
@@ -61,7 +61,7 @@ pub(crate) fn f32_bytes(values: &[f32]) -> Vec<u8> {
 
 /// Little-endian bytes as f32 values (`None` for a length not a multiple of 4).
 pub(crate) fn bytes_f32(bytes: &[u8]) -> Option<Vec<f32>> {
-    (bytes.len() % 4 == 0).then(|| {
+    bytes.len().is_multiple_of(4).then(|| {
         bytes
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))

@@ -236,7 +236,10 @@ fn the_tree_follows_recalculations(h: &Harness) {
     // Job 4 of device 1 becomes a smooth wave, job 6 of device 2 loses its numbers.
     let (k14, _) = job_arg(1, 4);
     rewrite(&s, k14, |i, n| {
-        format!("{}", (i as f64 * 6.28 / n as f64).sin() * 4.0)
+        format!(
+            "{}",
+            (i as f64 * std::f64::consts::TAU / n as f64).sin() * 4.0
+        )
     });
     let (k26, _) = job_arg(2, 6);
     rewrite(&s, k26, |_, _| "hot".into());
