@@ -62,12 +62,12 @@ pub(super) async fn build(
                     decl.channel, b.params, params_text
                 );
             }
-            (
-                index
-                    .create_similarity(&config.tables, &decl.channel, &params_text)
-                    .await?,
-                true,
-            )
+            let created = index
+                .create_similarity(&config.tables, &decl.channel, &params_text)
+                .await?;
+            // A tree of the index replaced must not outlive it if this build is cut short.
+            index.drop_tree(&created).await?;
+            (created, true)
         }
     };
     let params = decl.params;

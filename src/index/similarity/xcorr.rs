@@ -317,6 +317,18 @@ mod tests {
     }
 
     #[test]
+    fn gamma_is_read_from_the_params_text() {
+        assert_eq!(gamma_in("length=256 coefficients=8 gamma=5"), Some(5.0));
+        assert_eq!(
+            gamma_in("length=16 coefficients=2 gamma=0.25 devices=7"),
+            Some(0.25)
+        );
+        // Written before the distance existed, or out of range.
+        assert_eq!(gamma_in("length=256 coefficients=8"), None);
+        assert_eq!(gamma_in("length=256 coefficients=8 gamma=-1"), None);
+    }
+
+    #[test]
     fn nothing_overflows_for_a_large_gamma() {
         let mut xc = Xcorr::new(256, 1e4);
         let x: Vec<f64> = (0..256).map(|i| (i as f64 * 0.1).sin()).collect();

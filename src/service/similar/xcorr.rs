@@ -79,8 +79,18 @@ pub async fn similar_xcorr(
             ));
         } else if let Some(ix) = index {
             let t = Instant::now();
-            let (nodes, paths) = ix.load_tree(b).await?;
-            match VpTree::from_parts(&mut xcorr, nodes, paths) {
+            let loaded = match ix.load_tree(b).await {
+                Ok((nodes, paths)) => {
+                    VpTree::from_parts(&mut xcorr, nodes, paths).map_err(|e| e.to_string())
+                }
+                // Tables missing (a build cut short): the scan still answers.
+                Err(e) if !e.is_transient() => Err(format!(
+                    "the vantage-point tree of `{}` cannot be read ({e}): rebuild the index",
+                    req.channel
+                )),
+                Err(e) => return Err(e.into()),
+            };
+            match loaded {
                 Ok(tree) => {
                     let load_ms = t.elapsed().as_millis();
                     return search_tree(
@@ -89,7 +99,7 @@ pub async fn similar_xcorr(
                     )
                     .await;
                 }
-                Err(e) => why = Some(e.to_string()),
+                Err(e) => why = Some(e),
             }
         }
     }
