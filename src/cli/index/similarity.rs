@@ -9,7 +9,7 @@ use recalcd::config::{Config, SimilarityIndexConfig};
 use recalcd::index::similarity::xcorr::{Prepared, Xcorr};
 use recalcd::index::similarity::{Key, Spectrum};
 use recalcd::index::{datetime, Micros};
-use recalcd::service::similar::xcorr::{keep_tree, write_new_tree};
+use recalcd::service::similar::xcorr::{write_new_tree, TreeKeeper};
 use recalcd::service::similar::{entry_of, resampled};
 use recalcd::store::index::{Built, IndexStore, ALL_TIME};
 use recalcd::store::similarity::SIMILARITY;
@@ -93,6 +93,11 @@ pub(super) async fn build(
     // The vantage-point tree: built anew over every job of a new index, kept otherwise.
     let mut xcorr = Xcorr::new(params.length, decl.gamma);
     let mut tree_items: Vec<(Key, Prepared)> = Vec::new();
+    let mut keeper = if new {
+        None
+    } else {
+        TreeKeeper::load(&index, &built).await?
+    };
     let (mut jobs, mut skipped, mut values) = (0u64, 0u64, 0u64);
     for &id in &devices {
         let series = data.job_series(&decl.channel, id, span).await?;
@@ -117,7 +122,9 @@ pub(super) async fn build(
                 .filter(|k| !kept.contains(k))
                 .collect();
             index.remove_entries(&built, &gone).await?;
-            keep_tree(&mut index, &built, &series, &gone).await?;
+            if let Some(k) = keeper.as_mut() {
+                k.apply(&mut index, &built, &series, &gone).await?;
+            }
         } else {
             for j in &series {
                 if let Some((v, _)) = resampled(&j.points, params.length) {

@@ -9,7 +9,7 @@
 //! index, an index built before the distance existed (no `gamma` in its parameters), or
 //! a range outside the indexed one, every job is read and compared (a scan) and the
 //! report says why. The tree is built, extended and kept up to date with the rest of the
-//! index ([`write_new_tree`], [`keep_tree`]).
+//! index ([`write_new_tree`], [`TreeKeeper`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -251,48 +251,72 @@ pub async fn write_new_tree(
     })
 }
 
-/// Brings the tree of `built` (if it has one) up to date: the `changed` jobs are taken
-/// out and sent down again (those with fewer than 4 numbers only taken out), the `gone`
-/// ones taken out. Returns the distances computed.
-///
-/// # Errors
-/// [`StoreError`] if a statement fails, or the stored tree cannot be read (rebuild it).
-pub async fn keep_tree(
-    index: &mut IndexStore,
-    built: &Built,
-    changed: &[JobSeries],
-    gone: &[Key],
-) -> Result<u64, StoreError> {
-    let Some((params, gamma)) = tree_params(built) else {
-        return Ok(0);
-    };
-    if changed.is_empty() && gone.is_empty() {
-        return Ok(0);
-    }
-    let mut xcorr = Xcorr::new(params.length, gamma);
-    let nodes = index.load_tree_nodes(built).await?;
-    let mut tree =
-        VpTree::from_parts(&mut xcorr, nodes, Vec::new()).map_err(|e| StoreError::Unexpected {
-            what: format!("reading the vantage-point tree of `{}`", built.channel),
-            detail: e.to_string(),
-        })?;
-    let mut paths = Vec::new();
-    let mut removed: Vec<Key> = gone.to_vec();
-    let mut distances = 0;
-    for j in changed {
-        match resampled(&j.points, params.length) {
-            Some((v, _)) => {
-                let p = xcorr.prepare(&v);
-                let (path, n) = tree.insert(&mut xcorr, j.key, &p);
-                distances += n;
-                paths.push((j.key, path));
+/// The tree of a built index held for maintenance: its vantage points (no paths — a job
+/// is sent down from the root without them), loaded once for many updates.
+#[derive(Debug)]
+pub struct TreeKeeper {
+    tree: VpTree,
+    xcorr: Xcorr,
+    length: usize,
+}
+
+impl TreeKeeper {
+    /// The tree of `built`, or `None` when it has none (built before `--metric xcorr`).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the nodes cannot be read, or do not make a tree (rebuild it).
+    pub async fn load(index: &IndexStore, built: &Built) -> Result<Option<TreeKeeper>, StoreError> {
+        let Some((params, gamma)) = tree_params(built) else {
+            return Ok(None);
+        };
+        let mut xcorr = Xcorr::new(params.length, gamma);
+        let nodes = index.load_tree_nodes(built).await?;
+        let tree = VpTree::from_parts(&mut xcorr, nodes, Vec::new()).map_err(|e| {
+            StoreError::Unexpected {
+                what: format!("reading the vantage-point tree of `{}`", built.channel),
+                detail: e.to_string(),
             }
-            None => removed.push(j.key),
-        }
+        })?;
+        Ok(Some(TreeKeeper {
+            tree,
+            xcorr,
+            length: params.length,
+        }))
     }
-    let kept: BTreeSet<Key> = paths.iter().map(|(k, _)| *k).collect();
-    removed.retain(|k| !kept.contains(k));
-    index.write_paths(built, &paths).await?;
-    index.remove_paths(built, &removed).await?;
-    Ok(distances)
+
+    /// Brings the stored paths up to date: the `changed` jobs are sent down again (those
+    /// with fewer than 4 numbers only taken out), the `gone` ones taken out. Returns the
+    /// distances computed.
+    ///
+    /// # Errors
+    /// [`StoreError`] if a statement fails.
+    pub async fn apply(
+        &mut self,
+        index: &mut IndexStore,
+        built: &Built,
+        changed: &[JobSeries],
+        gone: &[Key],
+    ) -> Result<u64, StoreError> {
+        let mut paths = Vec::new();
+        let mut removed: Vec<Key> = gone.to_vec();
+        let mut distances = 0;
+        for j in changed {
+            match resampled(&j.points, self.length) {
+                Some((v, _)) => {
+                    let p = self.xcorr.prepare(&v);
+                    let (path, n) = self.tree.insert(&mut self.xcorr, j.key, &p);
+                    // Only the path is kept: the leaves' members live in the store.
+                    self.tree.remove(j.key);
+                    distances += n;
+                    paths.push((j.key, path));
+                }
+                None => removed.push(j.key),
+            }
+        }
+        let kept: BTreeSet<Key> = paths.iter().map(|(k, _)| *k).collect();
+        removed.retain(|k| !kept.contains(k));
+        index.write_paths(built, &paths).await?;
+        index.remove_paths(built, &removed).await?;
+        Ok(distances)
+    }
 }
