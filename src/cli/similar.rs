@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use chrono::NaiveDateTime;
 use recalcd::index::similarity::{Key, Metric, Query};
 use recalcd::index::{datetime, micros, Micros};
+use recalcd::service::similar::xcorr::similar_xcorr;
 use recalcd::service::similar::{similar, Answer, Request, Target};
 use recalcd::store::index::IndexStore;
 use recalcd::store::{self, Store};
@@ -33,6 +34,10 @@ pub enum MetricArg {
     Znorm,
     /// Plain Euclidean distance.
     Euclid,
+    /// Kernelized cross-correlation distance: blind to circular shifts, in [0, √2]
+    /// (gamma from the index's `gamma`, default 5); answered exactly by the index's
+    /// vantage-point tree, or by a scan without it.
+    Xcorr,
 }
 
 /// Arguments of `recalcd similar`.
@@ -143,6 +148,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         metric: match args.metric {
             MetricArg::Znorm => Metric::ZNorm,
             MetricArg::Euclid => Metric::Euclid,
+            // Not read: `similar_xcorr` has its own distance.
+            MetricArg::Xcorr => Metric::default(),
         },
         k: match (args.k, args.within) {
             (Some(k), _) => Some(k),
@@ -170,15 +177,18 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 None
             }
         };
-        similar(&config, &data, index.as_ref(), &request)
-            .await
-            .map_err(|e| {
-                if e.is_usage() {
-                    super::usage(e.to_string())
-                } else {
-                    anyhow::Error::new(e)
-                }
-            })
+        let answer = if args.metric == MetricArg::Xcorr {
+            similar_xcorr(&config, &data, index.as_ref(), &request).await
+        } else {
+            similar(&config, &data, index.as_ref(), &request).await
+        };
+        answer.map_err(|e| {
+            if e.is_usage() {
+                super::usage(e.to_string())
+            } else {
+                anyhow::Error::new(e)
+            }
+        })
     })?;
     if let Some(why) = &answer.why {
         eprintln!("note: scanning: {why}");
@@ -239,8 +249,11 @@ fn method_text(a: &Answer) -> String {
 }
 
 fn stats_line(a: &Answer) -> String {
+    let distances = a
+        .distances
+        .map_or(String::new(), |d| format!(" ({d} distance(s) computed)"));
     format!(
-        "{} match(es); method {}; {} candidate(s), {} refined of {} job(s); {} value(s) not numbers dropped; index load {} ms, {} ms in all",
+        "{} match(es); method {}; {} candidate(s), {} refined of {} job(s){distances}; {} value(s) not numbers dropped; index load {} ms, {} ms in all",
         a.matches.len(),
         method_text(a),
         a.candidates,
@@ -258,7 +271,7 @@ fn json(a: &Answer) -> String {
         .iter()
         .map(|m| serde_json::json!({"id": m.key.id, "job": stamp(m.key.start), "distance": m.distance}))
         .collect();
-    serde_json::json!({
+    let mut out = serde_json::json!({
         "matches": matches,
         "stats": {
             "method": method_text(a),
@@ -269,8 +282,11 @@ fn json(a: &Answer) -> String {
             "load_ms": a.load_ms,
             "elapsed_ms": a.elapsed_ms,
         }
-    })
-    .to_string()
+    });
+    if let Some(d) = a.distances {
+        out["stats"]["distances"] = serde_json::json!(d);
+    }
+    out.to_string()
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! channel = "tmp"      # a data-level channel
 //! length = 256         # each job's series resampled to this many points (default 256)
 //! coefficients = 8     # DFT coefficients kept (default 8, at most length/2)
+//! gamma = 5            # γ of the xcorr distance (default 5; finite, > 0)
 //! devices = [7, 9]     # optional; default every device
 //! ```
 
@@ -17,6 +18,8 @@ use crate::index::similarity::Params;
 pub const DEFAULT_LENGTH: usize = 256;
 /// The default `coefficients`.
 pub const DEFAULT_COEFFICIENTS: usize = 8;
+/// The default `gamma`.
+pub const DEFAULT_GAMMA: f64 = crate::index::similarity::xcorr::DEFAULT_GAMMA;
 
 /// One `[[index.similarity]]` table as written.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -33,6 +36,9 @@ pub struct RawSimilarityIndex {
     /// The devices indexed; default every device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub devices: Option<Vec<i64>>,
+    /// γ of the kernelized cross-correlation distance (`--metric xcorr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gamma: Option<f64>,
 }
 
 /// One declared similarity index.
@@ -44,6 +50,8 @@ pub struct SimilarityIndexConfig {
     pub params: Params,
     /// The devices indexed, sorted; `None`: every device.
     pub devices: Option<Vec<i32>>,
+    /// γ of the xcorr distance its vantage-point tree is built for.
+    pub gamma: f64,
 }
 
 impl SimilarityIndexConfig {
@@ -55,9 +63,12 @@ impl SimilarityIndexConfig {
     }
 
     /// The parameters as the catalogue records them: `length=256 coefficients=8`,
-    /// then ` devices=7,9` when not every device is indexed.
+    /// then ` gamma=5` (read back by [`crate::index::similarity::xcorr::gamma_in`];
+    /// catalogues written before it have none), then ` devices=7,9` when not every
+    /// device is indexed.
     pub fn params_text(&self) -> String {
         let mut s = self.params.to_string();
+        s.push_str(&format!(" gamma={}", self.gamma));
         if let Some(d) = &self.devices {
             let ids: Vec<String> = d.iter().map(i32::to_string).collect();
             s.push_str(" devices=");
@@ -109,10 +120,18 @@ pub fn validate(raw: Vec<RawSimilarityIndex>) -> Result<Vec<SimilarityIndexConfi
             invalid(key, format!("index `{channel}`: {e}"))
         })?;
         let devices = super::index::devices(r.devices, "index.similarity.devices", &channel)?;
+        let gamma = r.gamma.unwrap_or(DEFAULT_GAMMA);
+        if !(gamma.is_finite() && gamma > 0.0) {
+            return Err(invalid(
+                "index.similarity.gamma",
+                format!("index `{channel}`: gamma {gamma} must be a finite number > 0"),
+            ));
+        }
         out.push(SimilarityIndexConfig {
             channel,
             params,
             devices,
+            gamma,
         });
     }
     Ok(out)
@@ -128,13 +147,14 @@ mod tests {
             length,
             coefficients,
             devices: None,
+            gamma: None,
         }
     }
 
     #[test]
     fn declarations_validate_with_defaults_and_errors_name_the_key() {
         let c = validate(vec![raw("tmp", None, None)]).unwrap();
-        assert_eq!(c[0].params_text(), "length=256 coefficients=8");
+        assert_eq!(c[0].params_text(), "length=256 coefficients=8 gamma=5");
         let e = validate(vec![raw("tmp", Some(2), None)])
             .unwrap_err()
             .to_string();
@@ -153,7 +173,31 @@ mod tests {
         let mut d = raw("p", None, None);
         d.devices = Some(vec![9, 7]);
         let c = validate(vec![d]).unwrap();
-        assert_eq!(c[0].params_text(), "length=256 coefficients=8 devices=7,9");
+        assert_eq!(
+            c[0].params_text(),
+            "length=256 coefficients=8 gamma=5 devices=7,9"
+        );
         assert!(c[0].covers(7) && !c[0].covers(8));
+    }
+
+    #[test]
+    fn gamma_is_checked_and_recorded() {
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let mut r = raw("tmp", None, None);
+            r.gamma = Some(bad);
+            let e = validate(vec![r]).unwrap_err().to_string();
+            assert!(
+                e.contains("index.similarity.gamma") && e.contains("`tmp`"),
+                "{e}"
+            );
+        }
+        let mut r = raw("tmp", None, None);
+        r.gamma = Some(0.5);
+        let c = validate(vec![r]).unwrap();
+        assert_eq!(c[0].params_text(), "length=256 coefficients=8 gamma=0.5");
+        assert_eq!(
+            crate::index::similarity::xcorr::gamma_in(&c[0].params_text()),
+            Some(0.5)
+        );
     }
 }

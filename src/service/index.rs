@@ -227,6 +227,7 @@ async fn similarity_round(
         .flat_map(|(&id, starts)| starts.iter().map(move |&start| (Key { id, start }, None)))
         .collect();
     let mut spectrum = Spectrum::new(params);
+    let mut keeper = super::similar::xcorr::TreeKeeper::load(index, &built).await?;
     // The indexed range stays: an entry outside it is kept but not used (a query
     // outside the range scans), since the jobs around it were never indexed.
     let mut done = 0;
@@ -246,6 +247,9 @@ async fn similarity_round(
             .collect();
         index.write_entries(&built, &entries).await?;
         index.remove_entries(&built, &gone).await?;
+        if let Some(k) = keeper.as_mut() {
+            k.apply(index, &built, &found, &gone).await?;
+        }
         done += chunk.len();
     }
     Ok(done)
@@ -399,6 +403,7 @@ mod similarity_tests {
                 length: Some(16),
                 coefficients: Some(2),
                 devices: Some(vec![7]),
+                gamma: None,
             }],
             ..RawIndex::default()
         }

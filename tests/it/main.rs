@@ -28,6 +28,7 @@ mod row_failures;
 mod search;
 mod serve;
 mod similar;
+mod similar_xcorr;
 mod stale_days;
 mod store_contract;
 mod workers;

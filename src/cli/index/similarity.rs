@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use recalcd::config::{Config, SimilarityIndexConfig};
+use recalcd::index::similarity::xcorr::{Prepared, Xcorr};
 use recalcd::index::similarity::{Key, Spectrum};
 use recalcd::index::{datetime, Micros};
-use recalcd::service::similar::entry_of;
+use recalcd::service::similar::xcorr::{write_new_tree, TreeKeeper};
+use recalcd::service::similar::{entry_of, resampled};
 use recalcd::store::index::{Built, IndexStore, ALL_TIME};
 use recalcd::store::similarity::SIMILARITY;
 
@@ -60,12 +62,12 @@ pub(super) async fn build(
                     decl.channel, b.params, params_text
                 );
             }
-            (
-                index
-                    .create_similarity(&config.tables, &decl.channel, &params_text)
-                    .await?,
-                true,
-            )
+            let created = index
+                .create_similarity(&config.tables, &decl.channel, &params_text)
+                .await?;
+            // A tree of the index replaced must not outlive it if this build is cut short.
+            index.drop_tree(&created).await?;
+            (created, true)
         }
     };
     let params = decl.params;
@@ -88,6 +90,14 @@ pub(super) async fn build(
     }
     devices.retain(|id| decl.covers(*id) && only.is_none_or(|want| want == *id));
     let mut spectrum = Spectrum::new(params);
+    // The vantage-point tree: built anew over every job of a new index, kept otherwise.
+    let mut xcorr = Xcorr::new(params.length, decl.gamma);
+    let mut tree_items: Vec<(Key, Prepared)> = Vec::new();
+    let mut keeper = if new {
+        None
+    } else {
+        TreeKeeper::load(&index, &built).await?
+    };
     let (mut jobs, mut skipped, mut values) = (0u64, 0u64, 0u64);
     for &id in &devices {
         let series = data.job_series(&decl.channel, id, span).await?;
@@ -112,9 +122,23 @@ pub(super) async fn build(
                 .filter(|k| !kept.contains(k))
                 .collect();
             index.remove_entries(&built, &gone).await?;
+            if let Some(k) = keeper.as_mut() {
+                k.apply(&mut index, &built, &series, &gone).await?;
+            }
+        } else {
+            for j in &series {
+                if let Some((v, _)) = resampled(&j.points, params.length) {
+                    tree_items.push((j.key, xcorr.prepare(&v)));
+                }
+            }
         }
         index.write_entries(&built, &entries).await?;
     }
+    let tree = if new {
+        Some(write_new_tree(&mut index, &built, &mut xcorr, tree_items).await?)
+    } else {
+        None
+    };
     // A build without a range covered every job there is: later ones reach the index
     // through the write-backs' marks.
     let covered = range.or(Some(ALL_TIME));
@@ -137,6 +161,12 @@ pub(super) async fn build(
         values,
         started.elapsed().as_secs_f64()
     );
+    if let Some(t) = tree {
+        println!(
+            "built its vantage-point tree (gamma {}): {} job(s), {} vantage point(s), {} distances computed in {:.2} s, written in {:.2} s",
+            decl.gamma, t.jobs, t.vantage_points, t.distances, t.build_s, t.write_s
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

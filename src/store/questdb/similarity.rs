@@ -21,7 +21,7 @@ fn q(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> StoreErro
     StoreError::query(what)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(2 * bytes.len());
     for b in bytes {
@@ -31,7 +31,7 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
+pub(super) fn unhex(text: &str) -> Option<Vec<u8>> {
     let t = text.as_bytes();
     if !t.len().is_multiple_of(2) {
         return None;
