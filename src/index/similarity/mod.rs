@@ -20,6 +20,7 @@
 //! for another constant one) or plain Euclidean. Ties are ordered by distance, then
 //! device id, then job start.
 
+pub mod isax;
 pub mod knn;
 pub mod series;
 pub mod spectrum;
