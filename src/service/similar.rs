@@ -13,17 +13,18 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::index::series::SeriesFile;
+use crate::index::similarity::isax;
 use crate::index::similarity::series::{resample, resample_even, SeriesError};
 use crate::index::similarity::{
     brute_force, Best, Index, Key, Match, Metric, Nearest, Params, Query, Spectrum,
 };
 use crate::index::{Micros, Point};
-use crate::store::index::{IndexStore, ALL_TIME};
+use crate::store::index::{Built, IndexStore, ALL_TIME};
 use crate::store::similarity::{JobSeries, StoredEntry, SIMILARITY};
 use crate::store::{AnyStore, StoreError};
 
 /// Candidate jobs read per query of the data store.
-const BATCH: usize = 64;
+pub(crate) const BATCH: usize = 64;
 
 /// What is compared with the jobs.
 #[derive(Debug, Clone)]
@@ -90,9 +91,15 @@ impl SimilarError {
     }
 }
 
-/// The stored entry of a job's series, or `None` when it holds fewer numbers than
-/// needed.
-pub fn entry_of(job: &JobSeries, spectrum: &mut Spectrum, params: Params) -> Option<StoredEntry> {
+/// The stored entry of a job's series, with its iSAX word of `word_length` segments
+/// when given (an index built before iSAX has none), or `None` when it holds fewer
+/// numbers than needed.
+pub fn entry_of(
+    job: &JobSeries,
+    spectrum: &mut Spectrum,
+    params: Params,
+    word_length: Option<usize>,
+) -> Option<StoredEntry> {
     let r = resample(&job.points, params.length).ok()?;
     Some(StoredEntry {
         key: job.key,
@@ -100,40 +107,27 @@ pub fn entry_of(job: &JobSeries, spectrum: &mut Spectrum, params: Params) -> Opt
         points: u32::try_from(job.points.len() as u64 - r.dropped).unwrap_or(u32::MAX),
         dropped: u32::try_from(r.dropped).unwrap_or(u32::MAX),
         entry: spectrum.entry(&r.values),
+        word: word_length.map_or_else(Vec::new, |w| isax::word(&r.values, w)),
     })
 }
 
-fn resampled(points: &[Point], length: usize) -> Option<(Vec<f64>, u64)> {
+pub(crate) fn resampled(points: &[Point], length: usize) -> Option<(Vec<f64>, u64)> {
     resample(points, length).ok().map(|r| (r.values, r.dropped))
 }
 
-/// Answers `req`.
+/// The query series of `req` (resampled to `params.length`), the values it dropped as
+/// not numbers, and the job to leave out of the answer (the query job itself).
 ///
 /// # Errors
 /// [`SimilarError::Usage`] for an unknown job or a series with fewer than 4 numbers;
-/// [`SimilarError::Store`] if a store fails.
-pub async fn similar(
-    config: &Config,
+/// [`SimilarError::Store`] if the data store fails.
+pub(crate) async fn query_series(
     data: &AnyStore,
-    index: Option<&IndexStore>,
     req: &Request,
-) -> Result<Answer, SimilarError> {
-    let started = Instant::now();
+    params: Params,
+) -> Result<(Vec<f64>, u64, Option<Key>), SimilarError> {
     let channel = req.channel.to_lowercase();
-    let built = match index {
-        Some(ix) => ix.built_kind(SIMILARITY, &channel).await?,
-        None => None,
-    };
-    let built_params = built.as_ref().and_then(|b| Params::parse(&b.params));
-    let declared = config.index.similarity(&channel);
-    let params = built_params
-        .or(declared.map(|d| d.params))
-        .unwrap_or(Params {
-            length: crate::config::similarity::DEFAULT_LENGTH,
-            coefficients: crate::config::similarity::DEFAULT_COEFFICIENTS,
-        });
-    // The query series.
-    let (values, mut dropped, exclude) = match &req.target {
+    Ok(match &req.target {
         Target::Job(key) => {
             let jobs = data.jobs_points(&channel, &[(*key, None)]).await?;
             let Some(job) = jobs.into_iter().next() else {
@@ -178,7 +172,35 @@ pub async fn similar(
             };
             (values, 0, None)
         }
+    })
+}
+
+/// Answers `req`.
+///
+/// # Errors
+/// [`SimilarError::Usage`] for an unknown job or a series with fewer than 4 numbers;
+/// [`SimilarError::Store`] if a store fails.
+pub async fn similar(
+    config: &Config,
+    data: &AnyStore,
+    index: Option<&IndexStore>,
+    req: &Request,
+) -> Result<Answer, SimilarError> {
+    let started = Instant::now();
+    let channel = req.channel.to_lowercase();
+    let built = match index {
+        Some(ix) => ix.built_kind(SIMILARITY, &channel).await?,
+        None => None,
     };
+    let built_params = built.as_ref().and_then(|b| Params::parse(&b.params));
+    let declared = config.index.similarity(&channel);
+    let params = built_params
+        .or(declared.map(|d| d.params))
+        .unwrap_or(Params {
+            length: crate::config::similarity::DEFAULT_LENGTH,
+            coefficients: crate::config::similarity::DEFAULT_COEFFICIENTS,
+        });
+    let (values, mut dropped, exclude) = query_series(data, req, params).await?;
     let range = req.range.unwrap_or(ALL_TIME);
     let accept = |k: &Key| {
         Some(*k) != exclude
@@ -186,30 +208,7 @@ pub async fn similar(
             && k.start >= range.0
             && k.start < range.1
     };
-    // Index or scan?
-    let why = match (&built, built_params) {
-        (None, _) => Some(format!(
-            "no similarity index of `{}` is built (declare it with [[index.similarity]] and run `recalcd index build --kind similarity --channel {}`)",
-            req.channel, req.channel
-        )),
-        (Some(b), None) => Some(format!(
-            "the similarity index of `{}` was built with parameters `{}` this version cannot read: rebuild it",
-            req.channel, b.params
-        )),
-        (Some(b), Some(_)) if !covers(&b.params, req.id) => Some(format!(
-            "the similarity index of `{}` covers only some devices ({}); ask for one of them with --id",
-            req.channel, b.params
-        )),
-        (Some(b), Some(_)) => match (req.range.unwrap_or(ALL_TIME), b.range) {
-            (r, Some(built_range)) if r.0 < built_range.0 || r.1 > built_range.1 => Some(format!(
-                "the range asked for is not inside the indexed range {} .. {} (extend it with `recalcd index extend`)",
-                crate::index::datetime(built_range.0).format("%Y-%m-%d %H:%M:%S"),
-                crate::index::datetime(built_range.1).format("%Y-%m-%d %H:%M:%S")
-            )),
-            (_, None) => Some("the similarity index is built over no range yet".into()),
-            _ => None,
-        },
-    };
+    let why = scan_reason(req, built.as_ref(), built_params);
     if let (None, Some(b), Some(ix)) = (&why, &built, index) {
         let t = Instant::now();
         let stored = ix.load_entries(b, params).await?;
@@ -330,6 +329,37 @@ pub async fn similar(
         load_ms: 0,
         elapsed_ms: started.elapsed().as_millis(),
     })
+}
+
+/// Why the index cannot answer `req` (it scans), or `None` when it can.
+pub(crate) fn scan_reason(
+    req: &Request,
+    built: Option<&Built>,
+    built_params: Option<Params>,
+) -> Option<String> {
+    match (built, built_params) {
+        (None, _) => Some(format!(
+            "no similarity index of `{}` is built (declare it with [[index.similarity]] and run `recalcd index build --kind similarity --channel {}`)",
+            req.channel, req.channel
+        )),
+        (Some(b), None) => Some(format!(
+            "the similarity index of `{}` was built with parameters `{}` this version cannot read: rebuild it",
+            req.channel, b.params
+        )),
+        (Some(b), Some(_)) if !covers(&b.params, req.id) => Some(format!(
+            "the similarity index of `{}` covers only some devices ({}); ask for one of them with --id",
+            req.channel, b.params
+        )),
+        (Some(b), Some(_)) => match (req.range.unwrap_or(ALL_TIME), b.range) {
+            (r, Some(built_range)) if r.0 < built_range.0 || r.1 > built_range.1 => Some(format!(
+                "the range asked for is not inside the indexed range {} .. {} (extend it with `recalcd index extend`)",
+                crate::index::datetime(built_range.0).format("%Y-%m-%d %H:%M:%S"),
+                crate::index::datetime(built_range.1).format("%Y-%m-%d %H:%M:%S")
+            )),
+            (_, None) => Some("the similarity index is built over no range yet".into()),
+            _ => None,
+        },
+    }
 }
 
 /// Whether an index built with `params` (`… devices=5,7`) holds every job `id` asks for.

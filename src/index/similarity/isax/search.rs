@@ -6,7 +6,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
 use super::tree::{Kind, Tree};
-use super::{mindist, paa, Key, SYMBOL_BITS};
+use super::{gap_sq, paa, Key, SYMBOL_BITS};
 use crate::index::similarity::knn::{abandon_sq, Prepared};
 use crate::index::similarity::{Best, Match, Metric, Query};
 
@@ -37,6 +37,59 @@ fn safe(lb: f64) -> f64 {
     lb - 1e-9 * (1.0 + lb)
 }
 
+/// Symbols of every cardinality of one segment: 2 + 4 + … + 256.
+const PER_SEGMENT: usize = 510;
+
+/// The query's squared gaps to every symbol region of every segment at every cardinality
+/// (a table, so a node's MINDIST is `word_length` lookups).
+#[derive(Debug, Clone)]
+struct Gaps {
+    table: Vec<f64>,
+    seg_len: f64,
+}
+
+impl Gaps {
+    fn new(q: &[f64], seg_len: usize) -> Gaps {
+        let mut table = Vec::with_capacity(q.len() * PER_SEGMENT);
+        for &v in q {
+            for bits in 1..=SYMBOL_BITS {
+                for s in 0..(1u16 << bits) {
+                    table.push(gap_sq(v, s as u8, bits));
+                }
+            }
+        }
+        Gaps {
+            table,
+            seg_len: seg_len as f64,
+        }
+    }
+
+    fn at(bits: u8, symbol: u8) -> usize {
+        (1usize << bits) - 2 + usize::from(symbol)
+    }
+
+    /// MINDIST of a word with per-segment bits.
+    fn bound(&self, symbols: &[u8], bits: &[u8]) -> f64 {
+        let s: f64 = symbols
+            .iter()
+            .zip(bits)
+            .enumerate()
+            .map(|(i, (&sym, &b))| self.table[i * PER_SEGMENT + Gaps::at(b, sym)])
+            .sum();
+        (self.seg_len * s).sqrt()
+    }
+
+    /// MINDIST of a word with the same bits in every segment.
+    fn uniform(&self, symbols: &[u8], bits: u8) -> f64 {
+        let s: f64 = symbols
+            .iter()
+            .enumerate()
+            .map(|(i, &sym)| self.table[i * PER_SEGMENT + Gaps::at(bits, sym)])
+            .sum();
+        (self.seg_len * s).sqrt()
+    }
+}
+
 /// Why an approximate search cannot be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the iSAX index answers z-normalised distances only (not `{0}`)")]
@@ -60,8 +113,7 @@ pub struct ApproxOutcome {
 #[derive(Debug)]
 pub struct Approx {
     query: Prepared,
-    paa: Vec<f64>,
-    seg_len: usize,
+    gaps: Gaps,
     best: Best,
     heap: BinaryHeap<Reverse<Queued>>,
     budget: Option<usize>,
@@ -92,29 +144,16 @@ impl Approx {
         let prepared = Prepared::new(Metric::ZNorm, values);
         let seg_len = values.len() / w.max(1);
         let q = paa(prepared.values(), w);
-        // Root children: per segment and base symbol the squared gap, summed.
+        let gaps = Gaps::new(&q, seg_len);
         let base = tree.params.base_bits();
-        let symbols = 1usize << base;
-        let gaps: Vec<f64> = q
-            .iter()
-            .flat_map(|&v| (0..symbols).map(move |s| super::gap_sq(v, s as u8, base)))
-            .collect();
         let queued: Vec<Reverse<Queued>> = tree
             .root
             .iter()
-            .map(|(word, &n)| {
-                let s: f64 = word
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &sym)| gaps[i * symbols + usize::from(sym)])
-                    .sum();
-                Reverse(Queued((seg_len as f64 * s).sqrt(), n))
-            })
+            .map(|(word, &n)| Reverse(Queued(gaps.uniform(word, base), n)))
             .collect();
         Ok(Approx {
             query: prepared,
-            paa: q,
-            seg_len,
+            gaps,
             best: Best::new(query),
             heap: BinaryHeap::from(queued),
             budget,
@@ -128,7 +167,6 @@ impl Approx {
     /// and whole leaves (empty when it is done). `accept` says which jobs may match.
     pub fn wanted(&mut self, tree: &Tree, max: usize, accept: impl Fn(&Key) -> bool) -> Vec<Key> {
         let w = tree.params.word_length;
-        let full = [SYMBOL_BITS; 256];
         let mut out = Vec::new();
         while out.len() < max.max(1) {
             let Some(&Reverse(Queued(lb, id))) = self.heap.peek() else {
@@ -155,7 +193,7 @@ impl Approx {
                         if child.count == 0 {
                             continue;
                         }
-                        let b = mindist(&self.paa, self.seg_len, &child.symbols, &child.bits);
+                        let b = self.gaps.bound(&child.symbols, &child.bits);
                         // A child's region lies inside its parent's: its bound is at least the parent's.
                         self.heap.push(Reverse(Queued(b.max(lb), c)));
                     }
@@ -167,7 +205,7 @@ impl Approx {
                             continue;
                         }
                         // The entry's own word at full resolution: a tighter bound.
-                        let b = mindist(&self.paa, self.seg_len, word, &full[..w]);
+                        let b = self.gaps.uniform(word, SYMBOL_BITS);
                         if safe(b) > threshold {
                             continue;
                         }
@@ -333,6 +371,20 @@ mod tests {
                     prop_assert_eq!(&cut.matches, &want.matches);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_gap_table_is_mindist() {
+        let q = [-2.5, -0.3, 0.0, 0.1, 1.7, 3.0];
+        let gaps = Gaps::new(&q, 4);
+        for seed in 0..200u32 {
+            let bits: Vec<u8> = (0..6).map(|i| ((seed * 7 + i * 3) % 8 + 1) as u8).collect();
+            let symbols: Vec<u8> = (0..6)
+                .map(|i| ((seed * 31 + i * 17) % 256) as u8 >> (8 - bits[i as usize]))
+                .collect();
+            let want = super::super::mindist(&q, 4, &symbols, &bits);
+            assert!((gaps.bound(&symbols, &bits) - want).abs() < 1e-12);
         }
     }
 
