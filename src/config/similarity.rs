@@ -9,7 +9,7 @@
 //! # iSAX (`recalcd similar --approx`, `recalcd index show --tree`):
 //! word_length = 16     # PAA segments per word (default 16; must divide `length`)
 //! cardinality = 2      # base cardinality: a power of two, 2 to 256 (default 2, as iSAX 2.0)
-//! leaf_capacity = 128  # entries a leaf holds before it splits (default 128)
+//! leaf_capacity = 512  # entries a leaf holds before it splits (default 512)
 //! split = "balanced"   # or "round-robin" (default "balanced")
 //! ```
 
@@ -75,7 +75,7 @@ impl SimilarityIndexConfig {
     }
 
     /// The parameters as the catalogue records them: `length=256 coefficients=8`,
-    /// the iSAX ones (` word_length=16 cardinality=2 leaf_capacity=128 split=balanced`),
+    /// the iSAX ones (` word_length=16 cardinality=2 leaf_capacity=512 split=balanced`),
     /// then ` devices=7,9` when not every device is indexed (always last).
     pub fn params_text(&self) -> String {
         let mut s = self.params.to_string();
@@ -196,7 +196,7 @@ mod tests {
         let c = validate(vec![raw("tmp", None, None)]).unwrap();
         assert_eq!(
             c[0].params_text(),
-            "length=256 coefficients=8 word_length=16 cardinality=2 leaf_capacity=128 split=balanced"
+            "length=256 coefficients=8 word_length=16 cardinality=2 leaf_capacity=512 split=balanced"
         );
         let e = validate(vec![raw("tmp", Some(2), None)])
             .unwrap_err()
@@ -218,7 +218,7 @@ mod tests {
         let c = validate(vec![d]).unwrap();
         assert_eq!(
             c[0].params_text(),
-            "length=256 coefficients=8 word_length=16 cardinality=2 leaf_capacity=128 split=balanced devices=7,9"
+            "length=256 coefficients=8 word_length=16 cardinality=2 leaf_capacity=512 split=balanced devices=7,9"
         );
         assert!(c[0].covers(7) && !c[0].covers(8));
     }
@@ -256,7 +256,7 @@ mod tests {
         let c = validate(vec![r]).unwrap();
         assert_eq!(
             c[0].params_text(),
-            "length=64 coefficients=8 word_length=8 cardinality=4 leaf_capacity=128 split=round-robin"
+            "length=64 coefficients=8 word_length=8 cardinality=4 leaf_capacity=512 split=round-robin"
         );
         // A length without 16 as a divisor gets the largest divisor below it.
         let c = validate(vec![raw("tmp", Some(100), None)]).unwrap();

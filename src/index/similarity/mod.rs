@@ -14,6 +14,7 @@
 //! |---|---|---|---|
 //! | scan ([`knn::brute_force`]) | every job's series | no index; tiny catalogues | — |
 //! | index ([`knn::Nearest`]) | every entry, the series of the candidates | the bounds are tight (smooth series: random walks, sensor curves) | prune white noise (its energy is spread over all coefficients: it refines nearly every job, and costs about what a scan costs) |
+//! | iSAX ([`isax::Approx`]) | the tree of every job's word, the series in the leaves visited | an approximate answer is enough: a budget of examined series bounds the cost (z-normalised only) | promise exactness on a budget (it says when the answer is proven exact) |
 //!
 //! Distances: z-normalised Euclidean (population σ; a constant series z-normalises to
 //! all zeros, so its distance to a series `y` is ‖ẑ(y)‖, √n for a non-constant `y` and 0

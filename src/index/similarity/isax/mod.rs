@@ -43,7 +43,7 @@ pub const DEFAULT_WORD_LENGTH: usize = 16;
 /// most `2^word_length` root children, each refined by binary splits where the data is).
 pub const DEFAULT_CARDINALITY: u16 = 2;
 /// The default leaf capacity (see `docs/indexes.md` for the measurements behind it).
-pub const DEFAULT_LEAF_CAPACITY: usize = 128;
+pub const DEFAULT_LEAF_CAPACITY: usize = 512;
 
 /// How a full leaf chooses the segment it splits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
