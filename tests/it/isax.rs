@@ -81,6 +81,28 @@ fn check_counts(lines: &[Line]) -> Vec<String> {
     keys
 }
 
+/// Checks that every job's leaf word is a prefix, segment by segment, of the word the
+/// test computes from the job's stored rows (the stored words are current).
+fn check_words(s: &Setup, lines: &[Line]) {
+    let jobs = s.jobs();
+    let by_name: std::collections::BTreeMap<String, &Vec<f64>> = jobs
+        .iter()
+        .map(|(k, v)| (format!("{}@{}", k.id, stamp(k.start)), &v.0))
+        .collect();
+    for (_, word, _, keys) in lines {
+        for k in keys {
+            let values = by_name.get(k).unwrap_or_else(|| panic!("{k} is not a job"));
+            let full = recalcd::index::similarity::isax::word(values, word.len());
+            for (sym, prefix) in full.iter().zip(word) {
+                assert!(
+                    format!("{sym:08b}").starts_with(prefix.as_str()),
+                    "{k}: symbol {sym:08b} outside its leaf's {word:?}"
+                );
+            }
+        }
+    }
+}
+
 fn show(s: &Setup, args: &[&str]) -> String {
     let mut all = vec!["index", "show", "--channel", "tmp"];
     all.extend_from_slice(args);
@@ -175,8 +197,10 @@ fn approx_answers_and_the_tree_match_the_jobs(h: &Harness) {
 
     // The tree: every indexed job once at a leaf, counts adding up.
     let text = show(&s, &["--tree"]);
+    eprintln!("{text}");
     let lines = parse_tree(&text);
     let keys = check_counts(&lines);
+    check_words(&s, &lines);
     let want: BTreeSet<String> = jobs
         .keys()
         .map(|k: &Key| format!("{}@{}", k.id, stamp(k.start)))
@@ -266,7 +290,10 @@ fn a_recalculated_job_moves_in_the_tree(h: &Harness) {
     );
     // The tree holds the job once, with its new word; nothing is stale.
     let text = show(&s, &["--tree"]);
-    let keys = check_counts(&parse_tree(&text));
+    let lines = parse_tree(&text);
+    let keys = check_counts(&lines);
+    // The recalculated job's word is its new rows' (the write-back rewrote it).
+    check_words(&s, &lines);
     let name = format!("1@{}", stamp(k14.start));
     assert_eq!(keys.iter().filter(|k| **k == name).count(), 1, "{text}");
     assert_eq!(keys.len(), 22, "{text}");
