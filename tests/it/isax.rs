@@ -238,6 +238,45 @@ fn approx_answers_and_the_tree_match_the_jobs(h: &Harness) {
         record.contains("word_length=4 cardinality=2 leaf_capacity=2 split=balanced"),
         "{record}"
     );
+    // An index recorded before iSAX words were stored (its parameter text has none, as
+    // an older recalcd wrote it): `--approx` answers exactly through the DFT index and
+    // says to rebuild; the tree cannot be shown.
+    if h.is_postgres() {
+        h.exec(&format!(
+            "UPDATE {} SET params = 'length={LENGTH} coefficients=4' WHERE kind = 'similarity'",
+            h.config.tables.index
+        ));
+        let (got, stats) = s.similar(&["--job", &a12, "--approx"]);
+        let method = stats["method"].as_str().unwrap();
+        assert!(
+            method.starts_with("index (") && method.contains("without iSAX words"),
+            "{stats}"
+        );
+        assert!(
+            method.contains("recalcd index rebuild --kind similarity"),
+            "{stats}"
+        );
+        assert_eq!(stats["exact"], true, "{stats}");
+        same(
+            &got,
+            &s.oracle(&q12, &z(Some(10), None), |k| *k != k12),
+            "old",
+        );
+        let o = s.run(&["index", "show", "--channel", "tmp", "--tree"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("without iSAX words"), "{err}");
+        let list = s.ok(&["index", "list"]);
+        assert!(list.contains("built with other parameters"), "{list}");
+        s.ok(&[
+            "index",
+            "rebuild",
+            "--kind",
+            "similarity",
+            "--channel",
+            "tmp",
+        ]);
+    }
     // Declared with other iSAX parameters: `index list` says it was built otherwise.
     let other = Setup::with(h, "word_length = 8\n");
     let list = other.ok(&["index", "list"]);
