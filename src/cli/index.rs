@@ -99,7 +99,7 @@ enum Kind {
     /// last (`[[index.feature]]`).
     Feature,
     /// Whole matching of jobs: each job's series resampled, with its first DFT
-    /// coefficients (`[[index.similarity]]`).
+    /// coefficients and its iSAX word (`[[index.similarity]]`).
     Similarity,
 }
 
