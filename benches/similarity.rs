@@ -217,7 +217,9 @@ fn whole_exact() -> (Vec<f64>, Vec<f64>, Rng) {
 /// `RECALCD_BENCH_QUERIES` random-walk queries not in the data, the brute force's exact
 /// top-10 (timed) against `--approx` answers for several leaf capacities and budgets:
 /// recall@10 (the share of the exact top-10 found), median time, speed-up, series
-/// examined, and how many answers were proven exact.
+/// examined, and how many answers were proven exact. `RECALCD_BENCH_LEAVES` (default
+/// `128,512`), `RECALCD_BENCH_BUDGETS` (`1000,2000,5000,10000,none`) and `RECALCD_BENCH_SPLITS`
+/// (`balanced`; e.g. `balanced,round-robin`) choose the settings.
 fn approximate(raw: &[f64], znormed: &[f64], rng: &mut Rng) {
     let n = 256;
     let jobs = raw.len() / n;
@@ -254,29 +256,28 @@ fn approximate(raw: &[f64], znormed: &[f64], rng: &mut Rng) {
     let capacities: Vec<usize> = std::env::var("RECALCD_BENCH_LEAVES")
         .ok()
         .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![64, 128, 512]);
+        .unwrap_or_else(|| vec![128, 512]);
     let budgets: Vec<Option<usize>> = std::env::var("RECALCD_BENCH_BUDGETS")
         .ok()
         .map(|s| s.split(',').map(|v| v.trim().parse().ok()).collect())
-        .unwrap_or_else(|| {
-            vec![
-                Some(500),
-                Some(1000),
-                Some(2000),
-                Some(5000),
-                Some(10_000),
-                None,
-            ]
-        });
-    for &cap in &capacities {
-        let params = IsaxParams::new(n, w as i64, 2, cap as i64, "balanced").expect("parameters");
+        .unwrap_or_else(|| vec![Some(1000), Some(2000), Some(5000), Some(10_000), None]);
+    let splits: Vec<String> = std::env::var("RECALCD_BENCH_SPLITS")
+        .ok()
+        .map(|s| s.split(',').map(|v| v.trim().to_string()).collect())
+        .unwrap_or_else(|| vec!["balanced".to_string()]);
+    let settings: Vec<(usize, &str)> = capacities
+        .iter()
+        .flat_map(|&c| splits.iter().map(move |s| (c, s.as_str())))
+        .collect();
+    for (cap, split) in settings {
+        let params = IsaxParams::new(n, w as i64, 2, cap as i64, split).expect("parameters");
         let t = Instant::now();
         let mut tree = Tree::new(params);
         for (i, word) in words.iter().enumerate() {
             tree.insert(key(i), word);
         }
         println!(
-            "leaf capacity {cap}: tree built from the words in {:.2} s ({} nodes, {} root children)",
+            "leaf capacity {cap}, split {split}: tree built from the words in {:.2} s ({} nodes, {} root children)",
             t.elapsed().as_secs_f64(),
             tree.nodes(),
             tree.view(Some(1), &|_| String::new()).children.len()

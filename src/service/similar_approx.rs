@@ -137,11 +137,10 @@ pub async fn similar_approx(
         None => None,
     };
     let usable = built.as_ref().map(tree_params);
-    let reason = match (&built, &usable) {
-        (_, Some(Err(why))) => Some(why.clone()),
-        (b, Some(Ok((p, _)))) => scan_reason(req, b.as_ref(), Some(*p)),
-        (None, None) => scan_reason(req, None, None),
-        (Some(_), None) => None,
+    let reason = match &usable {
+        None => scan_reason(req, None, None),
+        Some(Err(why)) => Some(why.clone()),
+        Some(Ok((p, _))) => scan_reason(req, built.as_ref(), Some(*p)),
     };
     let (Some(b), Some(ix), Some(Ok((params, _)))) = (&built, index, &usable) else {
         return exactly(config, data, index, req, reason).await;
