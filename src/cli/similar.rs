@@ -8,6 +8,7 @@ use recalcd::index::similarity::{Key, Metric, Query};
 use recalcd::index::{datetime, micros, Micros};
 use recalcd::service::similar::xcorr::similar_xcorr;
 use recalcd::service::similar::{similar, Answer, Request, Target};
+use recalcd::service::similar_approx::{similar_approx, ApproxAnswer, DEFAULT_EXAMINE};
 use recalcd::store::index::IndexStore;
 use recalcd::store::{self, Store};
 
@@ -74,6 +75,18 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Answer from the iSAX tree (approximate, z-normalised distance only): leaves in
+    /// order of their lower bound, the true distance of each series in them, until the
+    /// budget (--examine) is spent or no leaf can do better (then the answer is proven
+    /// exact; the statistics say which). Without a built index it answers exactly by a
+    /// scan and says so.
+    #[arg(long)]
+    approx: bool,
+    /// With --approx: series to examine (compute the distance of) before stopping
+    /// (default 5000; 0: no limit, until the answer is proven exact). A k-NN search
+    /// always goes on until it holds k matches.
+    #[arg(long, value_name = "N", requires = "approx")]
+    examine: Option<usize>,
 }
 
 fn parse_job(s: &str) -> Result<Key, String> {
@@ -177,10 +190,23 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 None
             }
         };
-        let answer = if args.metric == MetricArg::Xcorr {
-            similar_xcorr(&config, &data, index.as_ref(), &request).await
+        let answer = if args.approx {
+            let examine = match args.examine {
+                Some(0) => None,
+                Some(n) => Some(n),
+                None => Some(DEFAULT_EXAMINE),
+            };
+            similar_approx(&config, &data, index.as_ref(), &request, examine)
+                .await
+                .map(|a| (a.answer.clone(), Some(a)))
+        } else if args.metric == MetricArg::Xcorr {
+            similar_xcorr(&config, &data, index.as_ref(), &request)
+                .await
+                .map(|a| (a, None))
         } else {
-            similar(&config, &data, index.as_ref(), &request).await
+            similar(&config, &data, index.as_ref(), &request)
+                .await
+                .map(|a| (a, None))
         };
         answer.map_err(|e| {
             if e.is_usage() {
@@ -190,17 +216,22 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             }
         })
     })?;
+    let (answer, approx) = answer;
     if let Some(why) = &answer.why {
-        eprintln!("note: scanning: {why}");
+        if approx.is_some() {
+            eprintln!("note: answered exactly, not from the iSAX tree: {why}");
+        } else {
+            eprintln!("note: scanning: {why}");
+        }
     }
     match args.format {
-        Format::Json => println!("{}", json(&answer)),
+        Format::Json => println!("{}", json(&answer, approx.as_ref())),
         Format::Csv => {
             println!("id,job,distance");
             for m in &answer.matches {
                 println!("{},{},{}", m.key.id, stamp(m.key.start), m.distance);
             }
-            eprintln!("{}", stats_line(&answer));
+            eprintln!("{}", stats_line(&answer, approx.as_ref()));
         }
         Format::Table => {
             let mut lines = vec![["id".to_string(), "job".into(), "distance".into()]];
@@ -225,14 +256,14 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                     w2 = w[2]
                 );
             }
-            eprintln!("{}", stats_line(&answer));
+            eprintln!("{}", stats_line(&answer, approx.as_ref()));
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS`, with `.ffffff` only when the time has a fraction.
-fn stamp(t: Micros) -> String {
+pub(super) fn stamp(t: Micros) -> String {
     let d = datetime(t);
     if t.rem_euclid(1_000_000) == 0 {
         d.format("%Y-%m-%dT%H:%M:%S").to_string()
@@ -248,11 +279,11 @@ fn method_text(a: &Answer) -> String {
     }
 }
 
-fn stats_line(a: &Answer) -> String {
+fn stats_line(a: &Answer, approx: Option<&ApproxAnswer>) -> String {
     let distances = a
         .distances
         .map_or(String::new(), |d| format!(" ({d} distance(s) computed)"));
-    format!(
+    let mut line = format!(
         "{} match(es); method {}; {} candidate(s), {} refined of {} job(s){distances}; {} value(s) not numbers dropped; index load {} ms, {} ms in all",
         a.matches.len(),
         method_text(a),
@@ -262,31 +293,48 @@ fn stats_line(a: &Answer) -> String {
         a.dropped,
         a.load_ms,
         a.elapsed_ms
-    )
+    );
+    if let Some(x) = approx {
+        line.push_str(&format!(
+            "; examined {} series in {} leaf(s) (tree built in {} ms); {}",
+            x.examined,
+            x.leaves,
+            x.tree_ms,
+            if x.exact {
+                "the answer is proven exact"
+            } else {
+                "the answer is approximate (raise --examine, or 0 for no limit)"
+            }
+        ));
+    }
+    line
 }
 
-fn json(a: &Answer) -> String {
+fn json(a: &Answer, approx: Option<&ApproxAnswer>) -> String {
     let matches: Vec<serde_json::Value> = a
         .matches
         .iter()
         .map(|m| serde_json::json!({"id": m.key.id, "job": stamp(m.key.start), "distance": m.distance}))
         .collect();
-    let mut out = serde_json::json!({
-        "matches": matches,
-        "stats": {
-            "method": method_text(a),
-            "candidates": a.candidates,
-            "refined": a.refined,
-            "total": a.total,
-            "dropped": a.dropped,
-            "load_ms": a.load_ms,
-            "elapsed_ms": a.elapsed_ms,
-        }
+    let mut stats = serde_json::json!({
+        "method": method_text(a),
+        "candidates": a.candidates,
+        "refined": a.refined,
+        "total": a.total,
+        "dropped": a.dropped,
+        "load_ms": a.load_ms,
+        "elapsed_ms": a.elapsed_ms,
     });
-    if let Some(d) = a.distances {
-        out["stats"]["distances"] = serde_json::json!(d);
+    if let (Some(d), Some(map)) = (a.distances, stats.as_object_mut()) {
+        map.insert("distances".into(), d.into());
     }
-    out.to_string()
+    if let (Some(x), Some(map)) = (approx, stats.as_object_mut()) {
+        map.insert("examined".into(), x.examined.into());
+        map.insert("leaves".into(), x.leaves.into());
+        map.insert("exact".into(), x.exact.into());
+        map.insert("tree_ms".into(), (x.tree_ms as u64).into());
+    }
+    serde_json::json!({ "matches": matches, "stats": stats }).to_string()
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::index::series::SeriesFile;
+use crate::index::similarity::isax;
 use crate::index::similarity::series::{resample, resample_even, SeriesError};
 use crate::index::similarity::{
     brute_force, Best, Index, Key, Match, Metric, Nearest, Params, Query, Spectrum,
@@ -94,9 +95,15 @@ impl SimilarError {
     }
 }
 
-/// The stored entry of a job's series, or `None` when it holds fewer numbers than
-/// needed.
-pub fn entry_of(job: &JobSeries, spectrum: &mut Spectrum, params: Params) -> Option<StoredEntry> {
+/// The stored entry of a job's series, with its iSAX word of `word_length` segments
+/// when given (an index built before iSAX has none), or `None` when it holds fewer
+/// numbers than needed.
+pub fn entry_of(
+    job: &JobSeries,
+    spectrum: &mut Spectrum,
+    params: Params,
+    word_length: Option<usize>,
+) -> Option<StoredEntry> {
     let r = resample(&job.points, params.length).ok()?;
     Some(StoredEntry {
         key: job.key,
@@ -104,6 +111,7 @@ pub fn entry_of(job: &JobSeries, spectrum: &mut Spectrum, params: Params) -> Opt
         points: u32::try_from(job.points.len() as u64 - r.dropped).unwrap_or(u32::MAX),
         dropped: u32::try_from(r.dropped).unwrap_or(u32::MAX),
         entry: spectrum.entry(&r.values),
+        word: word_length.map_or_else(Vec::new, |w| isax::word(&r.values, w)),
     })
 }
 

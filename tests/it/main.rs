@@ -18,6 +18,7 @@ mod engine_once;
 mod faults;
 mod http;
 mod index_store;
+mod isax;
 mod match_;
 mod pipeline;
 mod plot;

@@ -33,13 +33,18 @@ pub(crate) struct Setup<'a> {
 
 impl Setup<'_> {
     pub(crate) fn new(h: &Harness) -> Setup<'_> {
+        Setup::with(h, "")
+    }
+
+    /// With `extra` keys in the `[[index.similarity]]` table.
+    pub(crate) fn with<'a>(h: &'a Harness, extra: &str) -> Setup<'a> {
         let dir = std::env::temp_dir().join(unique("recalcd-similar-"));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("recalcd.toml");
         std::fs::write(
             &path,
             format!(
-                "[log]\nlevel = \"warn\"\n[[index.similarity]]\nchannel = \"TMP\"\nlength = {LENGTH}\ncoefficients = 4\n"
+                "[log]\nlevel = \"warn\"\n[[index.similarity]]\nchannel = \"TMP\"\nlength = {LENGTH}\ncoefficients = 4\n{extra}"
             ),
         )
         .unwrap();
@@ -143,7 +148,7 @@ impl Setup<'_> {
     }
 
     /// The test's own answer.
-    fn oracle(
+    pub(crate) fn oracle(
         &self,
         q: &[f64],
         query: &Query,

@@ -10,9 +10,11 @@ use recalcd::index::similarity::xcorr::{Prepared, Xcorr};
 use recalcd::index::similarity::{Key, Spectrum};
 use recalcd::index::{datetime, Micros};
 use recalcd::service::similar::xcorr::{write_new_tree, TreeKeeper};
-use recalcd::service::similar::{entry_of, resampled};
+use recalcd::service::similar::{entry_of, resampled, SimilarError};
+use recalcd::service::similar_approx::load_tree;
 use recalcd::store::index::{Built, IndexStore, ALL_TIME};
 use recalcd::store::similarity::SIMILARITY;
+use recalcd::store::AnyStore;
 
 /// The declared similarity index of `channel`, or a usage error naming the declared ones.
 pub(super) fn declared<'a>(
@@ -107,7 +109,7 @@ pub(super) async fn build(
             if j.points.is_empty() {
                 continue;
             }
-            match entry_of(j, &mut spectrum, params) {
+            match entry_of(j, &mut spectrum, params, Some(decl.isax.word_length)) {
                 Some(e) => entries.push(e),
                 None => skipped += 1,
             }
@@ -234,4 +236,48 @@ pub(super) async fn list_lines<'a>(
         lines.push(line);
     }
     lines
+}
+
+/// `recalcd index show --kind similarity --tree`: the iSAX tree from the stored words,
+/// as the notebook prints it (or JSON), down to `max_depth`.
+pub(super) async fn show_tree(
+    data: &AnyStore,
+    index: &IndexStore,
+    built: &Built,
+    max_depth: Option<usize>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let untrusted: BTreeSet<Key> = data
+        .untrusted_jobs(&built.channel)
+        .await?
+        .into_iter()
+        .collect();
+    let loaded = load_tree(index, built, &BTreeSet::new())
+        .await
+        .map_err(|e| match e {
+            SimilarError::Usage(m) => super::super::usage(m),
+            other => anyhow::Error::new(other),
+        })?;
+    let name = |k: &Key| format!("{}@{}", k.id, super::super::similar::stamp(k.start));
+    let view = loaded.tree.view(max_depth, &name);
+    let stale = loaded.ends.keys().filter(|k| untrusted.contains(k)).count();
+    if json {
+        let mut v = serde_json::to_value(&view)?;
+        if let Some(map) = v.as_object_mut() {
+            map.insert("nodes".into(), loaded.tree.nodes().into());
+            map.insert("stale".into(), stale.into());
+            map.insert("params".into(), built.params.clone().into());
+        }
+        println!("{v}");
+    } else {
+        print!("{}", view.text());
+        eprintln!(
+            "{} job(s) in {} node(s), parameters {}; {} of them stale (recalculated since: a query compares them directly)",
+            view.count,
+            loaded.tree.nodes(),
+            built.params,
+            stale
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

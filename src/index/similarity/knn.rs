@@ -69,6 +69,11 @@ impl Prepared {
         Prepared { metric, values }
     }
 
+    /// The prepared values (z-normalised for [`Metric::ZNorm`]).
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+
     /// The distance to `z`, already prepared for the metric (see
     /// [`Nearest::give_prepared`]), or `None` as soon as its square exceeds `abandon_sq`.
     pub fn prepared_distance(&self, z: &[f64], abandon_sq: f64) -> Option<f64> {
