@@ -158,11 +158,15 @@ impl PgIndex {
 
     pub(crate) async fn similarity_size(&self, table: &str) -> Result<IndexSize, StoreError> {
         let what = format!("measuring `{table}`");
+        let (nodes, paths) = crate::store::vptree::tree_tables(table);
         let r = self
             .client
             .query_one(
                 &format!(
-                    r#"SELECT count(*), pg_total_relation_size('"{table}"'),
+                    // The vantage-point tree's tables (when built) count with the entries.
+                    r#"SELECT count(*), pg_total_relation_size('"{table}"')
+                              + COALESCE(pg_total_relation_size(to_regclass('"{nodes}"')), 0)
+                              + COALESCE(pg_total_relation_size(to_regclass('"{paths}"')), 0),
                               COALESCE(sum(points), 0)::bigint, COALESCE(sum(dropped), 0)::bigint
                          FROM "{table}""#
                 ),
