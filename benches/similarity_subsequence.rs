@@ -108,7 +108,11 @@ fn main() {
     let prep = started.elapsed();
     let bytes: usize = blocks
         .iter()
-        .map(|b| b.spectrum.len() * 16 + b.stats.len() * std::mem::size_of_val(&b.stats[0]))
+        .map(|b| {
+            b.spectrum.len() * 16
+                + b.stats.len() * std::mem::size_of_val(&b.stats[0])
+                + b.compact.inv_sd.len() * 4
+        })
         .sum();
     println!(
         "prepared {} blocks in {:.0} ms: {:.0} MB ({:.1} bytes a point)",
