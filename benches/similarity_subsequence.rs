@@ -11,9 +11,9 @@
 
 use std::time::{Duration, Instant};
 
-use recalcd::index::subsequence::exact::{brute_force, Pattern};
+use recalcd::index::subsequence::exact::{brute_force, distance_sq, Pattern};
 use recalcd::index::subsequence::profile::{Block, Profiler, Refine};
-use recalcd::index::subsequence::select::Selector;
+use recalcd::index::subsequence::select::{Lazy, Selector};
 use recalcd::index::subsequence::windows::{within, WindowIndex};
 use recalcd::index::subsequence::{Match, Metric, Query};
 
@@ -62,7 +62,8 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Top-k over the prepared blocks.
+/// Top-k over the prepared blocks: bounds first, exact distances deferred to the greedy
+/// choice ([`Lazy`]: the series is in memory).
 fn query_prepared(
     pattern: &Pattern,
     blocks: &[Block],
@@ -71,14 +72,22 @@ fn query_prepared(
     q: &Query,
 ) -> (Vec<Match>, u64) {
     let mut profiler = Profiler::new(pattern.clone(), block);
-    let mut refine = Refine {
-        selector: Selector::new(q, false),
-        refined: 0,
-    };
+    let mut lazy = Lazy::new(q, false);
     for b in blocks {
-        profiler.profile_block(b, &series[b.offset..b.offset + b.len], &mut refine);
+        profiler.profile_block(b, &series[b.offset..b.offset + b.len], &mut lazy);
     }
-    (refine.selector.finish(None), refine.refined)
+    let m = pattern.len();
+    let mut scratch = vec![0.0; m];
+    let mut refined = 0;
+    let found = {
+        let lazy = lazy;
+        let mut exact = |s: usize| {
+            refined += 1;
+            distance_sq(pattern, &series[s..s + m], &mut scratch)
+        };
+        lazy.finish(None, &mut exact)
+    };
+    (found, refined)
 }
 
 fn main() {
