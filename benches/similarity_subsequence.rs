@@ -1,6 +1,7 @@
 //! Subsequence matching in memory (issue 15, point 6, subsequence part): top-5 of a
 //! 256-point pattern in 2^23 points (`RECALCD_BENCH_SUBSEQ_POINTS` for another length)
-//! with precomputed block spectra and window statistics, against the same profile
+//! with precomputed block spectra and window statistics (exact distances deferred to
+//! the greedy choice: `select::Lazy`), against the same profile
 //! without precomputation and the naive O(n·m) scan, in the same run; then a Euclidean
 //! range query through the sliding-window DFT index against the profile. Every answer
 //! is checked against the scan's. Prints medians and the peak RSS; no timing
