@@ -389,11 +389,6 @@ impl Harness {
     pub fn command(&self) -> std::process::Command {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_recalcd"));
         c.env_remove("RECALCD_CONFIG").envs(self.table_env());
-        // A test QuestDB whose HTTP port is not 9000 names it in `QUESTDB_ILP`; the
-        // binary gets it too, whatever configuration file the test writes.
-        if let (Guard::QuestDb(_), Ok(ilp)) = (&self.guard, std::env::var("QUESTDB_ILP")) {
-            c.env("RECALCD__DATABASE__QUESTDB_ILP", ilp);
-        }
         c
     }
 
@@ -420,9 +415,13 @@ impl Harness {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// The environment that gives the binary this test's table names.
+    /// The environment that gives the binary this test's table names — and, for a test
+    /// QuestDB whose HTTP port is not 9000, that port (`QUESTDB_ILP`), whatever
+    /// configuration file the test writes: `auto` would send the line protocol to
+    /// whatever else listens on 9000.
     pub fn table_env(&self) -> Vec<(String, String)> {
-        self.config
+        let mut env: Vec<(String, String)> = self
+            .config
             .tables
             .all()
             .iter()
@@ -430,7 +429,11 @@ impl Harness {
                 let key = key.trim_start_matches("tables.").to_uppercase();
                 (format!("RECALCD__TABLES__{key}"), (*name).to_string())
             })
-            .collect()
+            .collect();
+        if let (Guard::QuestDb(_), Ok(ilp)) = (&self.guard, std::env::var("QUESTDB_ILP")) {
+            env.push(("RECALCD__DATABASE__QUESTDB_ILP".into(), ilp));
+        }
+        env
     }
 
     /// Runs `recalcd ARGS --database-url URL` and returns its output.
