@@ -27,6 +27,7 @@ mod readme;
 mod row_failures;
 mod search;
 mod serve;
+mod serve_similar;
 mod similar;
 mod stale_days;
 mod store_contract;
