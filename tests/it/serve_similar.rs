@@ -42,16 +42,17 @@ fn load(h: &Harness, config: &Path) {
     let mut values = Vec::new();
     for id in [5, 7] {
         for j in 0..24i64 {
-            let start = origin + chrono::Duration::hours(j) + chrono::Duration::seconds(i64::from(id));
-            let rows = 24 + (j * 5 + i64::from(id)) % 17;
+            let start =
+                origin + chrono::Duration::hours(j) + chrono::Duration::seconds(i64::from(id));
+            // The twin takes its rows' count, values and `hot` places from its original.
+            let twin = id == 7 && j == 9;
+            let (sid, sj) = if twin { (5, 3) } else { (id, j) };
+            let rows = 24 + (sj * 5 + i64::from(sid)) % 17;
             for k in 0..rows {
                 let t = start + chrono::Duration::seconds(20 * k);
-                let v = if id == 7 && j == 9 {
-                    shape(5, 3, k) * 2.0 + 4.0
-                } else {
-                    shape(id, j, k)
-                };
-                let tmp = if (k + j) % 13 == 6 {
+                let v = shape(sid, sj, k);
+                let v = if twin { v * 2.0 + 4.0 } else { v };
+                let tmp = if (k + sj) % 13 == 6 {
                     "tmp=hot;".to_string()
                 } else {
                     format!("tmp={v:.4};")
@@ -104,6 +105,9 @@ fn same_as_cli(
 
 const JOB: &str = "5@2024-03-01T03:00:05";
 
+/// The same query as the API's parameters and as the command line's arguments.
+type Pair<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>);
+
 fn similarity_answers_as_the_command_line(h: &Harness) {
     let dir = std::env::temp_dir().join(unique("recalcd-serve-similar-"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -116,7 +120,7 @@ fn similarity_answers_as_the_command_line(h: &Harness) {
     let series_file = series_file.to_str().unwrap();
     let series_param = series_text.join(",");
     // (API parameters, CLI arguments): the same query both ways.
-    let cases: Vec<(Vec<(&str, &str)>, Vec<&str>)> = vec![
+    let cases: Vec<Pair> = vec![
         (vec![("job", JOB)], vec!["--job", JOB]),
         (
             vec![("job", JOB), ("k", "3"), ("metric", "euclid")],
@@ -159,7 +163,10 @@ fn similarity_answers_as_the_command_line(h: &Harness) {
             let api = same_as_cli(h, server, &config, ("/api/similar", &p), &a);
             let m = api["stats"]["method"].as_str().unwrap();
             assert!(m.starts_with(method), "{p:?}: {api}");
-            assert!(!api["matches"].as_array().unwrap().is_empty(), "{p:?}: {api}");
+            assert!(
+                !api["matches"].as_array().unwrap().is_empty(),
+                "{p:?}: {api}"
+            );
         }
     };
     // No index built yet: both scan, and say why alike.
@@ -188,7 +195,7 @@ fn similarity_answers_as_the_command_line(h: &Harness) {
     std::fs::write(&pattern_file, pattern.replace(',', "\n")).unwrap();
     let pattern_file = pattern_file.to_str().unwrap();
     let like = "2024-03-01T03:00:05..2024-03-01T03:04:00";
-    let cases: Vec<(Vec<(&str, &str)>, Vec<&str>)> = vec![
+    let cases: Vec<Pair> = vec![
         (vec![("pattern", pattern)], vec!["--pattern", pattern_file]),
         (
             vec![
@@ -224,12 +231,23 @@ fn similarity_answers_as_the_command_line(h: &Harness) {
             let mut p = vec![("channel", "tmp"), ("id", id), ("from", from), ("to", to)];
             p.extend(params.iter().copied());
             let mut a = vec![
-                "match", "--channel", "tmp", "--id", id, "--from", from, "--to", to,
+                "match",
+                "--channel",
+                "tmp",
+                "--id",
+                id,
+                "--from",
+                from,
+                "--to",
+                to,
             ];
             a.extend(args.iter().copied());
             let api = same_as_cli(h, &server, &config, ("/api/match", &p), &a);
             if !params.iter().any(|(k, _)| *k == "within") {
-                assert!(!api["matches"].as_array().unwrap().is_empty(), "{p:?}: {api}");
+                assert!(
+                    !api["matches"].as_array().unwrap().is_empty(),
+                    "{p:?}: {api}"
+                );
             }
         }
     }
@@ -262,15 +280,30 @@ fn bad_similarity_requests_name_the_parameter(h: &Harness) {
     };
     let cases: Vec<Case> = vec![
         ("/api/similar", s(&[]), 400, "missing parameter `job`"),
-        ("/api/similar", vec![("job", JOB)], 400, "missing parameter `channel`"),
+        (
+            "/api/similar",
+            vec![("job", JOB)],
+            400,
+            "missing parameter `channel`",
+        ),
         (
             "/api/similar",
             s(&[("job", JOB), ("series", "1,2,3,4")]),
             400,
             "`job` and `series` exclude each other",
         ),
-        ("/api/similar", s(&[("job", "5-2024")]), 400, "`job`: '5-2024'"),
-        ("/api/similar", s(&[("job", JOB), ("k", "0")]), 400, "`k`: '0'"),
+        (
+            "/api/similar",
+            s(&[("job", "5-2024")]),
+            400,
+            "`job`: '5-2024'",
+        ),
+        (
+            "/api/similar",
+            s(&[("job", JOB), ("k", "0")]),
+            400,
+            "`k`: '0'",
+        ),
         (
             "/api/similar",
             s(&[("job", JOB), ("within", "-1")]),
@@ -285,7 +318,11 @@ fn bad_similarity_requests_name_the_parameter(h: &Harness) {
         ),
         (
             "/api/similar",
-            s(&[("job", JOB), ("from", "2024-03-02"), ("to", "2024-03-01T00:00:00")]),
+            s(&[
+                ("job", JOB),
+                ("from", "2024-03-02"),
+                ("to", "2024-03-01T00:00:00"),
+            ]),
             400,
             "`to` 2024-03-01T00:00:00 is not after `from`",
         ),
@@ -334,7 +371,12 @@ fn bad_similarity_requests_name_the_parameter(h: &Harness) {
         ("/api/match", m(&[]), 400, "missing parameter `pattern`"),
         (
             "/api/match",
-            vec![("channel", "tmp"), ("from", "2024-03-01"), ("to", "2024-03-01"), ("pattern", "1,2,3,4")],
+            vec![
+                ("channel", "tmp"),
+                ("from", "2024-03-01"),
+                ("to", "2024-03-01"),
+                ("pattern", "1,2,3,4"),
+            ],
             400,
             "missing parameter `id`",
         ),
@@ -362,7 +404,12 @@ fn bad_similarity_requests_name_the_parameter(h: &Harness) {
             400,
             "`pattern` and `like` exclude each other",
         ),
-        ("/api/match", m(&[("like", "2024-03-01")]), 400, "`like` 2024-03-01: expected FROM..TO"),
+        (
+            "/api/match",
+            m(&[("like", "2024-03-01")]),
+            400,
+            "`like` 2024-03-01: expected FROM..TO",
+        ),
         (
             "/api/match",
             m(&[("like", "2024-03-01T05:00:00..2024-03-01T05:00:00")]),

@@ -95,7 +95,10 @@ pub(super) struct Params<'a> {
 
 impl<'a> Params<'a> {
     /// `map`, refusing any parameter not in `accepted`.
-    pub(super) fn new(map: &'a HashMap<String, String>, accepted: &[&str]) -> Result<Self, ApiError> {
+    pub(super) fn new(
+        map: &'a HashMap<String, String>,
+        accepted: &[&str],
+    ) -> Result<Self, ApiError> {
         let mut unknown: Vec<&str> = map
             .keys()
             .map(String::as_str)
@@ -183,7 +186,10 @@ impl App {
 }
 
 /// 404 unless device `id` has rows, constants or equations.
-pub(super) async fn known_device(session: &Pooled, id: i32) -> Result<Result<(), ApiError>, StoreError> {
+pub(super) async fn known_device(
+    session: &Pooled,
+    id: i32,
+) -> Result<Result<(), ApiError>, StoreError> {
     Ok(if session.data.device_known(id).await? {
         Ok(())
     } else {

@@ -165,10 +165,13 @@ pub async fn similar(
         range,
     };
     let session = app.session().await?;
-    let devices = id.into_iter().map(|id| ("id", id)).chain(match &request.target {
-        Target::Job(Key { id, .. }) => Some(("job", *id)),
-        Target::Series(_) => None,
-    });
+    let devices = id
+        .into_iter()
+        .map(|id| ("id", id))
+        .chain(match &request.target {
+            Target::Job(Key { id, .. }) => Some(("job", *id)),
+            Target::Series(_) => None,
+        });
     for (name, id) in devices.collect::<Vec<_>>() {
         match known_device(&session, id).await {
             Ok(Ok(())) => {}
@@ -323,9 +326,9 @@ fn match_message(request: &crate::service::subsequence::Request, e: &MatchFailur
         MatchFailure::Query(QueryError::LongPattern { .. }) => {
             format!("{source} against `from`..`to`: {e}")
         }
-        MatchFailure::Query(
-            QueryError::ShortPattern(_) | QueryError::NotANumber(_),
-        ) => format!("{source}: {e}"),
+        MatchFailure::Query(QueryError::ShortPattern(_) | QueryError::NotANumber(_)) => {
+            format!("{source}: {e}")
+        }
         MatchFailure::Query(QueryError::BadRadius(_)) => format!("`within`: {e}"),
         MatchFailure::Query(QueryError::ZeroK) => format!("`k`: {e}"),
         MatchFailure::Query(QueryError::ZeroExclusion) => format!("`exclusion`: {e}"),
