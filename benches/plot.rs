@@ -16,7 +16,9 @@
 //!    from `conjoined` with a regular expression, `GROUP BY` pixel column for min, max,
 //!    first and last time and value) — checked against the
 //!    same reference and timed in the same run (`RECALCD_BENCH_SQL=0` skips it).
-//! 4. A one-day zoom (ends aligned with no bucket) in the middle: first and final frame.
+//! 4. A one-day zoom (ends aligned with no bucket) in the middle: first and final frame;
+//!    and the client's share of its raw read: finding `tmp` in every row's `conjoined`
+//!    text as the raw reads do, against iterating every entry, in the same run.
 //! 5. `recalcd plot … --out FILE.png` of the whole range through the real binary (wall
 //!    time, process start and PNG encoding included).
 //! 6. The same through `recalcd serve`'s API with 8 concurrent viewers: latency p50 and
@@ -238,6 +240,55 @@ async fn sql_m4(
     (out, took)
 }
 
+/// The client's share of a raw read: finding `tmp` in the `conjoined` text of every row
+/// of `span`, by the reader raw reads use (`conjoined::last_entry`) and by iterating
+/// every entry (what they did before), in the same run; best of 5 each.
+async fn parse_figures(client: &Client, span: (Micros, Micros)) -> (Duration, Duration, usize) {
+    let rows = client
+        .query(
+            "SELECT conjoined FROM data WHERE id = $1 AND datetime >= $2 AND datetime < $3",
+            &[
+                &series::DEVICE,
+                &recalcd::index::datetime(span.0),
+                &recalcd::index::datetime(span.1),
+            ],
+        )
+        .await
+        .expect("the zoom's rows");
+    let texts: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let best = |f: &dyn Fn(&str) -> Option<f64>| {
+        (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                let sum: f64 = texts.iter().filter_map(|t| f(t)).sum();
+                std::hint::black_box(sum);
+                start.elapsed()
+            })
+            .min()
+            .expect("rounds")
+    };
+    let number = |v: recalcd::lang::value::Value| match v {
+        recalcd::lang::value::Value::Num(n) => Some(n),
+        _ => None,
+    };
+    let fast =
+        best(&|t| recalcd::conjoined::last_entry(t, CHANNEL).and_then(|e| number(e.value())));
+    let slow = best(&|t| {
+        recalcd::conjoined::entries(t)
+            .flatten()
+            .filter(|e| recalcd::conjoined::same_name(&e.name, CHANNEL))
+            .last()
+            .and_then(|e| number(e.value()))
+    });
+    println!(
+        "  reading `{CHANNEL}` out of the {} rows' conjoined text: {} (every entry iterated: {})",
+        texts.len(),
+        ms(fast),
+        ms(slow)
+    );
+    (fast, slow, texts.len())
+}
+
 /// One range: the first and final frame through the API, checked.
 async fn one_range(
     what: &str,
@@ -416,6 +467,8 @@ async fn bench() {
     )
     .await;
 
+    let parse = parse_figures(&client, (mid, mid + 86_400 * SECOND)).await;
+
     // 5. Through the binary.
     let png = dir.join("plot.png");
     let (took, ok, err) = recalcd(&[
@@ -513,6 +566,12 @@ async fn bench() {
         verdict(zoom.best <= Duration::from_millis(100))
     );
 
+    println!(
+        "| one-day zoom: `{CHANNEL}` out of {} rows' text (client CPU of the raw read) | {} (every entry iterated: {}) | — |",
+        parse.2,
+        ms(parse.0),
+        ms(parse.1)
+    );
     if let Some((coarse, fine, viewers)) = &served {
         for l in [coarse, fine] {
             println!(

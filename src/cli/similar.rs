@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use chrono::NaiveDateTime;
-use recalcd::index::similarity::{Key, Metric, Query};
 use recalcd::index::micros;
+use recalcd::index::similarity::{Key, Metric, Query};
 use recalcd::service::search::stamp;
 use recalcd::service::similar::{parse_job, similar, Answer, Request, Target};
 use recalcd::store::index::IndexStore;

@@ -387,10 +387,9 @@ pub fn parse_job(s: &str) -> Result<Key, String> {
         .trim()
         .parse()
         .map_err(|_| format!("'{id}' in '{s}' is not a device id"))?;
-    let t = chrono::NaiveDateTime::parse_from_str(start.trim(), "%Y-%m-%dT%H:%M:%S%.f")
-        .map_err(|_| {
-            format!("'{start}' in '{s}' is not a job start YYYY-MM-DDTHH:MM:SS[.ffffff]")
-        })?;
+    let t = chrono::NaiveDateTime::parse_from_str(start.trim(), "%Y-%m-%dT%H:%M:%S%.f").map_err(
+        |_| format!("'{start}' in '{s}' is not a job start YYYY-MM-DDTHH:MM:SS[.ffffff]"),
+    )?;
     Ok(Key {
         id,
         start: crate::index::micros(t),
