@@ -1,7 +1,8 @@
 //! Plot benchmark (issue 14, point 5): the search benchmark's data — one device, one
 //! year at 1 Hz (31,536,000 rows; `RECALCD_BENCH_ROWS` for a quick run) — in a
 //! PostgreSQL database of its own at `DATABASE_URL`, the feature index on `tmp` with
-//! levels `1d/1h/10m/1m` built by the real binary; plots 1,200 pixel columns wide.
+//! levels `1d/1h/10m/1m` (`RECALCD_BENCH_LEVELS=1d,1h,10m,1m,10s` for others) built by
+//! the real binary; plots 1,200 pixel columns wide.
 //!
 //! 1. Seed with the search benchmark's loader (`search/seed.rs`), `VACUUM ANALYZE`,
 //!    `recalcd index build --channel tmp`.
@@ -94,12 +95,18 @@ static ALLOCATOR: Counting = Counting;
 /// The indexed channel.
 const CHANNEL: &str = "tmp";
 
-/// The index's configuration (as the search benchmark's).
-const CONFIG: &str = r#"[[index.feature]]
-channel = "tmp"
-levels = ["1d", "1h", "10m", "1m"]
-unit = "°C"
-"#;
+/// The index's levels (as the search benchmark's); `RECALCD_BENCH_LEVELS` (e.g.
+/// `1d,1h,10m,1m,10s`) for others.
+const LEVELS: &str = "1d,1h,10m,1m";
+
+/// The index's configuration for `levels`.
+fn config_text(levels: &[String]) -> String {
+    let quoted: Vec<String> = levels.iter().map(|l| format!("\"{l}\"")).collect();
+    format!(
+        "[[index.feature]]\nchannel = \"tmp\"\nlevels = [{}]\nunit = \"°C\"\n",
+        quoted.join(", ")
+    )
+}
 
 /// Pixel columns.
 const WIDTH: u32 = 1_200;
@@ -352,7 +359,12 @@ async fn bench() {
     let dir = std::env::temp_dir().join(format!("recalcd_bench_plot_{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let config_file = dir.join("recalcd.toml");
-    std::fs::write(&config_file, CONFIG).expect("config file");
+    let levels: Vec<String> = std::env::var("RECALCD_BENCH_LEVELS")
+        .unwrap_or_else(|_| LEVELS.into())
+        .split(',')
+        .map(|l| l.trim().to_string())
+        .collect();
+    std::fs::write(&config_file, config_text(&levels)).expect("config file");
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_recalcd"));
     let recalcd = |args: &[&str]| {
         let start = Instant::now();
@@ -373,8 +385,9 @@ async fn bench() {
     let t0 = micros(start_t);
     println!(
         "plot benchmark: device {}, {rows} rows at 1 Hz from {start_t}, channel {CHANNEL}, \
-         index levels 1d/1h/10m/1m, {WIDTH} columns, best of {rounds} rounds",
-        series::DEVICE
+         index levels {}, {WIDTH} columns, best of {rounds} rounds",
+        series::DEVICE,
+        levels.join("/")
     );
     let start = Instant::now();
     let tenths = seed::seed(&client, rows).await;
@@ -413,7 +426,7 @@ async fn bench() {
         database_url: None,
         feature: vec![recalcd::config::index::RawFeatureIndex {
             channel: CHANNEL.into(),
-            levels: ["1d", "1h", "10m", "1m"].map(String::from).to_vec(),
+            levels: levels.clone(),
             unit: Some("°C".into()),
             devices: None,
         }],
