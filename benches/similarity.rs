@@ -15,6 +15,7 @@
 
 use std::time::Instant;
 
+use recalcd::index::similarity::isax::{self, Approx, IsaxParams, Tree};
 use recalcd::index::similarity::{
     Best, Index, Key, Match, Metric, Nearest, Params, Query, Spectrum,
 };
@@ -102,6 +103,12 @@ fn slot(k: &Key) -> usize {
 }
 
 fn whole() {
+    let (raw, znormed, mut rng) = whole_exact();
+    approximate(&raw, &znormed, &mut rng);
+}
+
+/// The exact index's section; hands its data to the iSAX section.
+fn whole_exact() -> (Vec<f64>, Vec<f64>, Rng) {
     let jobs = env("RECALCD_BENCH_JOBS", 1_000_000);
     let queries = env("RECALCD_BENCH_QUERIES", 25);
     let n = 256;
@@ -201,6 +208,114 @@ fn whole() {
             mb / mi,
             median(refined)
         );
+    }
+    (raw, znormed, rng)
+}
+
+/// **iSAX** ([`approximate`]): on the same jobs, the words (16 segments) computed and the
+/// tree built from them (as a query rebuilds it from the stored words), then for
+/// `RECALCD_BENCH_QUERIES` random-walk queries not in the data, the brute force's exact
+/// top-10 (timed) against `--approx` answers for several leaf capacities and budgets:
+/// recall@10 (the share of the exact top-10 found), median time, speed-up, series
+/// examined, and how many answers were proven exact. `RECALCD_BENCH_LEAVES` (default
+/// `128,512`), `RECALCD_BENCH_BUDGETS` (`1000,2000,5000,10000,none`) and `RECALCD_BENCH_SPLITS`
+/// (`balanced`; e.g. `balanced,round-robin`) choose the settings.
+fn approximate(raw: &[f64], znormed: &[f64], rng: &mut Rng) {
+    let n = 256;
+    let jobs = raw.len() / n;
+    let queries = env("RECALCD_BENCH_QUERIES", 25);
+    let w = isax::DEFAULT_WORD_LENGTH;
+    println!("## iSAX: {jobs} jobs x {n} points, word length {w}, approximate top-10");
+    let t = Instant::now();
+    let words: Vec<Vec<u8>> = raw.chunks_exact(n).map(|x| isax::word(x, w)).collect();
+    println!(
+        "words: {:.2} s ({:.2} µs a job, {w} bytes each)",
+        t.elapsed().as_secs_f64(),
+        t.elapsed().as_secs_f64() * 1e6 / jobs as f64
+    );
+    let query = Query {
+        metric: Metric::ZNorm,
+        k: Some(10),
+        within: None,
+    };
+    // The held-out queries and their exact answers (brute force timed).
+    let mut qs = Vec::new();
+    let mut tb = Vec::new();
+    for _ in 0..queries {
+        let mut q = Vec::with_capacity(n);
+        rng.walk(n, &mut q);
+        let t = Instant::now();
+        let mut qz = q.clone();
+        recalcd::index::similarity::series::znormalise(&mut qz);
+        let exact = brute(znormed, n, &qz, 10);
+        tb.push(t.elapsed().as_secs_f64() * 1e3);
+        qs.push((q, exact));
+    }
+    let mb = median(tb);
+    println!("brute force: {mb:.2} ms median over {queries} random-walk queries");
+    let capacities: Vec<usize> = std::env::var("RECALCD_BENCH_LEAVES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![128, 512]);
+    let budgets: Vec<Option<usize>> = std::env::var("RECALCD_BENCH_BUDGETS")
+        .ok()
+        .map(|s| s.split(',').map(|v| v.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![Some(1000), Some(2000), Some(5000), Some(10_000), None]);
+    let splits: Vec<String> = std::env::var("RECALCD_BENCH_SPLITS")
+        .ok()
+        .map(|s| s.split(',').map(|v| v.trim().to_string()).collect())
+        .unwrap_or_else(|| vec!["balanced".to_string()]);
+    let settings: Vec<(usize, &str)> = capacities
+        .iter()
+        .flat_map(|&c| splits.iter().map(move |s| (c, s.as_str())))
+        .collect();
+    for (cap, split) in settings {
+        let params = IsaxParams::new(n, w as i64, 2, cap as i64, split).expect("parameters");
+        let t = Instant::now();
+        let mut tree = Tree::new(params);
+        for (i, word) in words.iter().enumerate() {
+            tree.insert(key(i), word);
+        }
+        println!(
+            "leaf capacity {cap}, split {split}: tree built from the words in {:.2} s ({} nodes, {} root children)",
+            t.elapsed().as_secs_f64(),
+            tree.nodes(),
+            tree.view(Some(1), &|_| String::new()).children.len()
+        );
+        for &budget in &budgets {
+            let (mut times, mut examined) = (Vec::new(), Vec::new());
+            let (mut found, mut proven) = (0usize, 0usize);
+            for (q, exact) in &qs {
+                let t = Instant::now();
+                let mut s = Approx::new(&tree, q, &query, budget).expect("z-normalised");
+                loop {
+                    let want = s.wanted(&tree, 64, |_| true);
+                    if want.is_empty() {
+                        break;
+                    }
+                    for k in want {
+                        let i = slot(&k);
+                        s.give_prepared(k, &znormed[i * n..(i + 1) * n]);
+                    }
+                }
+                let got = s.finish();
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+                examined.push(got.examined as f64);
+                proven += usize::from(got.exact);
+                found += exact
+                    .iter()
+                    .filter(|m| got.matches.iter().any(|g| g.key == m.key))
+                    .count();
+            }
+            let mi = median(times);
+            println!(
+                "  budget {:>7}: recall@10 {:.3}, {mi:.2} ms median ({:.1}x brute force), examined median {:.0}, proven exact {proven} of {queries}",
+                budget.map_or("none".to_string(), |b| b.to_string()),
+                found as f64 / (10 * qs.len()) as f64,
+                mb / mi,
+                median(examined)
+            );
+        }
     }
 }
 

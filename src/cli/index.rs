@@ -54,6 +54,42 @@ enum IndexCommand {
     Rebuild(DropArgs),
     /// Drop every built index of every kind, and its tables.
     Cleanup,
+    /// Show one built index: its catalogue record, or with --tree the iSAX tree of a
+    /// similarity index (rebuilt from the stored words), printed as the notebook does:
+    /// `root`, then each node in preorder indented by depth (`--->` per level) with its
+    /// word (per segment the symbol in binary at that segment's cardinality) and the
+    /// number of jobs under it; the jobs (ID@START) at the leaves only.
+    Show(ShowArgs),
+}
+
+/// `recalcd index show`.
+#[derive(Debug, clap::Args)]
+struct ShowArgs {
+    /// The kind of index (default similarity: the kind with a tree).
+    #[arg(long, value_enum, default_value = "similarity")]
+    kind: Kind,
+    /// The channel (case-insensitive).
+    #[arg(long)]
+    channel: String,
+    /// Print the iSAX tree (similarity indexes).
+    #[arg(long)]
+    tree: bool,
+    /// With --tree: only nodes down to this depth (the root's children are depth 1;
+    /// default: the whole tree).
+    #[arg(long, value_name = "N", requires = "tree")]
+    max_depth: Option<usize>,
+    /// Output format: `text` for people, `json` for programs.
+    #[arg(long, value_enum, default_value = "text")]
+    format: ShowFormat,
+}
+
+/// How `index show` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ShowFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object.
+    Json,
 }
 
 /// The kinds of index.
@@ -63,7 +99,7 @@ enum Kind {
     /// last (`[[index.feature]]`).
     Feature,
     /// Whole matching of jobs: each job's series resampled, with its first DFT
-    /// coefficients (`[[index.similarity]]`).
+    /// coefficients and its iSAX word (`[[index.similarity]]`).
     Similarity,
 }
 
@@ -126,6 +162,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         IndexCommand::Extend(a) => extend(a, &config),
         IndexCommand::Rebuild(a) => rebuild(a, &config),
         IndexCommand::Cleanup => cleanup(&config),
+        IndexCommand::Show(a) => show(a, &config),
     }
 }
 
@@ -454,6 +491,60 @@ fn range_text(range: Option<(Micros, Micros)>) -> String {
         }
         _ => "nothing built".into(),
     }
+}
+
+fn show(args: ShowArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    if args.max_depth == Some(0) {
+        return Err(super::usage(
+            "--max-depth 0: the root's children are depth 1",
+        ));
+    }
+    let kind = kind_name(args.kind);
+    if args.tree && args.kind != Kind::Similarity {
+        return Err(super::usage(format!(
+            "--tree: only a similarity index has a tree (not a {kind} index); use --kind similarity"
+        )));
+    }
+    super::runtime()?.block_on(async {
+        let (data, index) = open(config).await?;
+        let key = args.channel.to_lowercase();
+        let Some(built) = index.built_kind(kind, &key).await? else {
+            return Err(super::usage(format!(
+                "--channel {}: no {kind} index of it is built (build it with `recalcd index build --kind {kind} --channel {}`)",
+                args.channel, args.channel
+            )));
+        };
+        let json = args.format == ShowFormat::Json;
+        if args.tree {
+            return similarity::show_tree(&data, &index, &built, args.max_depth, json).await;
+        }
+        let range = range_text(built.range);
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "kind": built.kind,
+                    "channel": built.channel,
+                    "params": built.params,
+                    "table": built.bucket_table,
+                    "range": range,
+                    "built_at": built.built_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    "points": built.points,
+                    "not_numbers": built.other,
+                })
+            );
+        } else {
+            println!("kind:        {}", built.kind);
+            println!("channel:     {}", built.channel);
+            println!("parameters:  {}", built.params);
+            println!("table:       {}", built.bucket_table);
+            println!("range:       {range}");
+            println!("built at:    {}", built.built_at.format("%Y-%m-%d %H:%M:%S"));
+            println!("numbers:     {}", built.points);
+            println!("not numbers: {}", built.other);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn list(config: &Config) -> anyhow::Result<ExitCode> {

@@ -374,8 +374,16 @@ pub enum Command {
     /// by device id then job start. With a built similarity index (`[[index.similarity]]`,
     /// `recalcd index build --kind similarity`) only jobs whose DFT lower bound could
     /// beat the answer are read; the answer is exactly a scan's. Without one it scans and
-    /// says so in the statistics. Bad input (--k 0, an unknown job, a file that is not a
-    /// series CSV, fewer than 4 numbers): exit 2.
+    /// says so in the statistics. With --approx the answer comes from the index's iSAX
+    /// tree within a budget of examined series (--examine), and the statistics say
+    /// whether it is proven exact. Bad input (--k 0, an unknown job, a file that is not
+    /// a series CSV, fewer than 4 numbers, --approx with --metric euclid): exit 2.
+    ///
+    /// `--metric xcorr`: the kernelized cross-correlation distance (standardised series,
+    /// Σ_k exp(γ·cc_k) over every circular lag, normalised; 0 for a circular shift, at
+    /// most √2; γ is the index's `gamma`, default 5), answered exactly by the index's
+    /// vantage-point tree (the statistics say how many distances it computed), or by a
+    /// scan, which says so and how to build the index.
     Similar(similar::Args),
     /// Serve a read-only web view of the channels, and its JSON API, on `serve.listen`.
     ///

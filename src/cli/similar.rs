@@ -7,7 +7,9 @@ use chrono::NaiveDateTime;
 use recalcd::index::micros;
 use recalcd::index::similarity::{Key, Metric, Query};
 use recalcd::service::search::stamp;
+use recalcd::service::similar::xcorr::similar_xcorr;
 use recalcd::service::similar::{parse_job, similar, Answer, Request, Target};
+use recalcd::service::similar_approx::{similar_approx, ApproxAnswer, DEFAULT_EXAMINE};
 use recalcd::store::index::IndexStore;
 use recalcd::store::{self, Store};
 
@@ -34,6 +36,10 @@ pub enum MetricArg {
     Znorm,
     /// Plain Euclidean distance.
     Euclid,
+    /// Kernelized cross-correlation distance: blind to circular shifts, in [0, √2]
+    /// (gamma from the index's `gamma`, default 5); answered exactly by the index's
+    /// vantage-point tree, or by a scan without it.
+    Xcorr,
 }
 
 /// Arguments of `recalcd similar`.
@@ -70,6 +76,18 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Answer from the iSAX tree (approximate, z-normalised distance only): leaves in
+    /// order of their lower bound, the true distance of each series in them, until the
+    /// budget (--examine) is spent or no leaf can do better (then the answer is proven
+    /// exact; the statistics say which). Without a built index it answers exactly by a
+    /// scan and says so.
+    #[arg(long)]
+    approx: bool,
+    /// With --approx: series to examine (compute the distance of) before stopping
+    /// (default 5000; 0: no limit, until the answer is proven exact). A k-NN search
+    /// always goes on until it holds k matches.
+    #[arg(long, value_name = "N", requires = "approx")]
+    examine: Option<usize>,
 }
 
 /// Runs `recalcd similar`.
@@ -127,6 +145,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         metric: match args.metric {
             MetricArg::Znorm => Metric::ZNorm,
             MetricArg::Euclid => Metric::Euclid,
+            // Not read: `similar_xcorr` has its own distance.
+            MetricArg::Xcorr => Metric::default(),
         },
         k: match (args.k, args.within) {
             (Some(k), _) => Some(k),
@@ -154,27 +174,48 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 None
             }
         };
-        similar(&config, &data, index.as_ref(), &request)
-            .await
-            .map_err(|e| {
-                if e.is_usage() {
-                    super::usage(e.to_string())
-                } else {
-                    anyhow::Error::new(e)
-                }
-            })
+        let answer = if args.approx {
+            let examine = match args.examine {
+                Some(0) => None,
+                Some(n) => Some(n),
+                None => Some(DEFAULT_EXAMINE),
+            };
+            similar_approx(&config, &data, index.as_ref(), &request, examine)
+                .await
+                .map(|a| (a.answer.clone(), Some(a)))
+        } else if args.metric == MetricArg::Xcorr {
+            similar_xcorr(&config, &data, index.as_ref(), &request)
+                .await
+                .map(|a| (a, None))
+        } else {
+            similar(&config, &data, index.as_ref(), &request)
+                .await
+                .map(|a| (a, None))
+        };
+        answer.map_err(|e| {
+            if e.is_usage() {
+                super::usage(e.to_string())
+            } else {
+                anyhow::Error::new(e)
+            }
+        })
     })?;
+    let (answer, approx) = answer;
     if let Some(why) = &answer.why {
-        eprintln!("note: scanning: {why}");
+        if approx.is_some() {
+            eprintln!("note: answered exactly, not from the iSAX tree: {why}");
+        } else {
+            eprintln!("note: scanning: {why}");
+        }
     }
     match args.format {
-        Format::Json => println!("{}", json(&answer)),
+        Format::Json => println!("{}", json(&answer, approx.as_ref())),
         Format::Csv => {
             println!("id,job,distance");
             for m in &answer.matches {
                 println!("{},{},{}", m.key.id, stamp(m.key.start), m.distance);
             }
-            eprintln!("{}", stats_line(&answer));
+            eprintln!("{}", stats_line(&answer, approx.as_ref()));
         }
         Format::Table => {
             let mut lines = vec![["id".to_string(), "job".into(), "distance".into()]];
@@ -199,15 +240,18 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                     w2 = w[2]
                 );
             }
-            eprintln!("{}", stats_line(&answer));
+            eprintln!("{}", stats_line(&answer, approx.as_ref()));
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn stats_line(a: &Answer) -> String {
-    format!(
-        "{} match(es); method {}; {} candidate(s), {} refined of {} job(s); {} value(s) not numbers dropped; index load {} ms, {} ms in all",
+fn stats_line(a: &Answer, approx: Option<&ApproxAnswer>) -> String {
+    let distances = a
+        .distances
+        .map_or(String::new(), |d| format!(" ({d} distance(s) computed)"));
+    let mut line = format!(
+        "{} match(es); method {}; {} candidate(s), {} refined of {} job(s){distances}; {} value(s) not numbers dropped; index load {} ms, {} ms in all",
         a.matches.len(),
         a.method_text(),
         a.candidates,
@@ -216,9 +260,25 @@ fn stats_line(a: &Answer) -> String {
         a.dropped,
         a.load_ms,
         a.elapsed_ms
-    )
+    );
+    if let Some(x) = approx {
+        line.push_str(&format!(
+            "; examined {} series in {} leaf(s) (tree built in {} ms); {}",
+            x.examined,
+            x.leaves,
+            x.tree_ms,
+            if x.exact {
+                "the answer is proven exact"
+            } else {
+                "the answer is approximate (raise --examine, or 0 for no limit)"
+            }
+        ));
+    }
+    line
 }
 
-fn json(a: &Answer) -> String {
-    a.to_json().to_string()
+fn json(a: &Answer, approx: Option<&ApproxAnswer>) -> String {
+    approx
+        .map_or_else(|| a.to_json(), ApproxAnswer::to_json)
+        .to_string()
 }

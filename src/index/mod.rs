@@ -16,7 +16,8 @@
 //!   line charts).
 //! - [`plot`] — the progressive view, a SANS-IO state machine from the coarsest level
 //!   to the exact M4 of every row.
-//! - [`similarity`] — whole matching of jobs: DFT-bounded exact nearest neighbours.
+//! - [`similarity`] — whole matching of jobs: DFT-bounded exact nearest neighbours,
+//!   and an iSAX tree for approximate ones.
 //!
 //! # The available engines
 //!

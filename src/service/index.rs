@@ -226,7 +226,11 @@ async fn similarity_round(
         .iter()
         .flat_map(|(&id, starts)| starts.iter().map(move |&start| (Key { id, start }, None)))
         .collect();
+    let word_length =
+        crate::index::similarity::isax::IsaxParams::parse(&built.params, params.length)
+            .map(|p| p.word_length);
     let mut spectrum = Spectrum::new(params);
+    let mut keeper = super::similar::xcorr::TreeKeeper::load(index, &built).await?;
     // The indexed range stays: an entry outside it is kept but not used (a query
     // outside the range scans), since the jobs around it were never indexed.
     let mut done = 0;
@@ -234,7 +238,7 @@ async fn similarity_round(
         let found = data.jobs_points(channel, chunk).await?;
         let mut entries = Vec::new();
         for j in &found {
-            if let Some(e) = super::similar::entry_of(j, &mut spectrum, params) {
+            if let Some(e) = super::similar::entry_of(j, &mut spectrum, params, word_length) {
                 entries.push(e);
             }
         }
@@ -246,6 +250,9 @@ async fn similarity_round(
             .collect();
         index.write_entries(&built, &entries).await?;
         index.remove_entries(&built, &gone).await?;
+        if let Some(k) = keeper.as_mut() {
+            k.apply(index, &built, &found, &gone).await?;
+        }
         done += chunk.len();
     }
     Ok(done)
@@ -399,6 +406,7 @@ mod similarity_tests {
                 length: Some(16),
                 coefficients: Some(2),
                 devices: Some(vec![7]),
+                ..RawSimilarityIndex::default()
             }],
             ..RawIndex::default()
         }

@@ -2,7 +2,7 @@
 //! and writes back in batches ([`batch`]), runs that as a daemon that survives the
 //! store going away ([`daemon`]), evaluates summaries ([`summary`]), and flags date
 //! ranges for recalculation ([`reflag`]); it keeps the built indexes up to date with
-//! the write-backs ([`index`]), searches them ([`search`]) and plots channels from them
+//! the write-backs ([`index`]), searches them ([`search`], [`similar`], [`similar_approx`]) and plots channels from them
 //! ([`plot`]); [`serve`] is the read-only web view and its JSON API.
 //!
 //! `recalcd run` is the daemon with an HTTP endpoint ([`http`]: health and Prometheus
@@ -23,6 +23,7 @@ pub mod reflag;
 pub mod search;
 pub mod serve;
 pub mod similar;
+pub mod similar_approx;
 pub mod subsequence;
 pub mod summary;
 pub mod supervisor;

@@ -13,18 +13,21 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::index::series::SeriesFile;
+use crate::index::similarity::isax;
 use crate::index::similarity::series::{resample, resample_even, SeriesError};
 use crate::index::similarity::{
     brute_force, Best, Index, Key, Match, Metric, Nearest, Params, Query, Spectrum,
 };
 use crate::index::{Micros, Point};
 use crate::service::search::stamp;
-use crate::store::index::{IndexStore, ALL_TIME};
+use crate::store::index::{Built, IndexStore, ALL_TIME};
 use crate::store::similarity::{JobSeries, StoredEntry, SIMILARITY};
 use crate::store::{AnyStore, StoreError};
 
+pub mod xcorr;
+
 /// Candidate jobs read per query of the data store.
-const BATCH: usize = 64;
+pub(crate) const BATCH: usize = 64;
 
 /// What is compared with the jobs.
 #[derive(Debug, Clone)]
@@ -67,6 +70,8 @@ pub struct Answer {
     pub total: usize,
     /// Values left out as not numbers (in the query and the series compared).
     pub dropped: u64,
+    /// Distances computed (`--metric xcorr` only: to vantage points and to jobs).
+    pub distances: Option<u64>,
     /// Reading the index, ms.
     pub load_ms: u128,
     /// The whole query, ms.
@@ -91,9 +96,15 @@ impl SimilarError {
     }
 }
 
-/// The stored entry of a job's series, or `None` when it holds fewer numbers than
-/// needed.
-pub fn entry_of(job: &JobSeries, spectrum: &mut Spectrum, params: Params) -> Option<StoredEntry> {
+/// The stored entry of a job's series, with its iSAX word of `word_length` segments
+/// when given (an index built before iSAX has none), or `None` when it holds fewer
+/// numbers than needed.
+pub fn entry_of(
+    job: &JobSeries,
+    spectrum: &mut Spectrum,
+    params: Params,
+    word_length: Option<usize>,
+) -> Option<StoredEntry> {
     let r = resample(&job.points, params.length).ok()?;
     Some(StoredEntry {
         key: job.key,
@@ -101,10 +112,13 @@ pub fn entry_of(job: &JobSeries, spectrum: &mut Spectrum, params: Params) -> Opt
         points: u32::try_from(job.points.len() as u64 - r.dropped).unwrap_or(u32::MAX),
         dropped: u32::try_from(r.dropped).unwrap_or(u32::MAX),
         entry: spectrum.entry(&r.values),
+        word: word_length.map_or_else(Vec::new, |w| isax::word(&r.values, w)),
     })
 }
 
-fn resampled(points: &[Point], length: usize) -> Option<(Vec<f64>, u64)> {
+/// `points` resampled to `length` values, with the values dropped as not numbers; `None`
+/// with fewer than 4 numbers.
+pub fn resampled(points: &[Point], length: usize) -> Option<(Vec<f64>, u64)> {
     resample(points, length).ok().map(|r| (r.values, r.dropped))
 }
 
@@ -133,53 +147,7 @@ pub async fn similar(
             length: crate::config::similarity::DEFAULT_LENGTH,
             coefficients: crate::config::similarity::DEFAULT_COEFFICIENTS,
         });
-    // The query series.
-    let (values, mut dropped, exclude) = match &req.target {
-        Target::Job(key) => {
-            let jobs = data.jobs_points(&channel, &[(*key, None)]).await?;
-            let Some(job) = jobs.into_iter().next() else {
-                return Err(SimilarError::Usage(format!(
-                    "--job {}@{}: no such job (no data rows of device {} with that job start)",
-                    key.id,
-                    crate::index::datetime(key.start).format("%Y-%m-%dT%H:%M:%S%.f"),
-                    key.id
-                )));
-            };
-            let r = resample(&job.points, params.length).map_err(
-                |SeriesError::TooFew { numbers }| {
-                    SimilarError::Usage(format!(
-                    "--job {}@{}: its `{}` series holds {numbers} number(s); at least 4 are needed",
-                    key.id,
-                    crate::index::datetime(key.start).format("%Y-%m-%dT%H:%M:%S%.f"),
-                    req.channel
-                ))
-                },
-            )?;
-            (r.values, r.dropped, Some(*key))
-        }
-        Target::Series(file) => {
-            let too_few = |n: usize| {
-                SimilarError::Usage(format!(
-                    "--series: the file holds {n} value(s); at least 4 are needed"
-                ))
-            };
-            let values = match &file.times {
-                Some(times) => {
-                    let points: Vec<Point> = times
-                        .iter()
-                        .zip(&file.values)
-                        .map(|(&t, &v)| Point { t, v: Some(v) })
-                        .collect();
-                    resample(&points, params.length)
-                        .map_err(|SeriesError::TooFew { numbers }| too_few(numbers))?
-                        .values
-                }
-                None => resample_even(&file.values, params.length)
-                    .map_err(|SeriesError::TooFew { numbers }| too_few(numbers))?,
-            };
-            (values, 0, None)
-        }
-    };
+    let (values, mut dropped, exclude) = query_series(data, req, &channel, params.length).await?;
     let range = req.range.unwrap_or(ALL_TIME);
     let accept = |k: &Key| {
         Some(*k) != exclude
@@ -187,30 +155,7 @@ pub async fn similar(
             && k.start >= range.0
             && k.start < range.1
     };
-    // Index or scan?
-    let why = match (&built, built_params) {
-        (None, _) => Some(format!(
-            "no similarity index of `{}` is built (declare it with [[index.similarity]] and run `recalcd index build --kind similarity --channel {}`)",
-            req.channel, req.channel
-        )),
-        (Some(b), None) => Some(format!(
-            "the similarity index of `{}` was built with parameters `{}` this version cannot read: rebuild it",
-            req.channel, b.params
-        )),
-        (Some(b), Some(_)) if !covers(&b.params, req.id) => Some(format!(
-            "the similarity index of `{}` covers only some devices ({}); ask for one of them with --id",
-            req.channel, b.params
-        )),
-        (Some(b), Some(_)) => match (req.range.unwrap_or(ALL_TIME), b.range) {
-            (r, Some(built_range)) if r.0 < built_range.0 || r.1 > built_range.1 => Some(format!(
-                "the range asked for is not inside the indexed range {} .. {} (extend it with `recalcd index extend`)",
-                crate::index::datetime(built_range.0).format("%Y-%m-%d %H:%M:%S"),
-                crate::index::datetime(built_range.1).format("%Y-%m-%d %H:%M:%S")
-            )),
-            (_, None) => Some("the similarity index is built over no range yet".into()),
-            _ => None,
-        },
-    };
+    let why = scan_reason(req, built.as_ref(), built_params.is_some());
     if let (None, Some(b), Some(ix)) = (&why, &built, index) {
         let t = Instant::now();
         let stored = ix.load_entries(b, params).await?;
@@ -276,13 +221,123 @@ pub async fn similar(
             refined: outcome.refined,
             total: total + extra_n,
             dropped,
+            distances: None,
             load_ms,
             elapsed_ms: started.elapsed().as_millis(),
         });
     }
     // A scan: every job of every device with rows in the range.
     let mut best = Best::new(&req.query);
-    let (mut candidates, mut total) = (0, 0);
+    let mut candidates = 0;
+    let (total, scan_dropped) = scan(data, &channel, req, params.length, &accept, |series| {
+        let outcome = brute_force(
+            &values,
+            &req.query,
+            series.iter().map(|(k, v)| (*k, v.as_slice())),
+            |_| true,
+        );
+        candidates += outcome.candidates;
+        for m in outcome.matches {
+            best.offer(m);
+        }
+    })
+    .await?;
+    dropped += scan_dropped;
+    Ok(Answer {
+        matches: best.into_vec(),
+        method: "scan",
+        why,
+        candidates,
+        refined: candidates,
+        total,
+        dropped,
+        distances: None,
+        load_ms: 0,
+        elapsed_ms: started.elapsed().as_millis(),
+    })
+}
+
+/// The query series of `req` resampled to `length` points, the values it dropped as not
+/// numbers, and the job to leave out of the answer (the query job itself).
+///
+/// # Errors
+/// [`SimilarError::Usage`] for an unknown job or a series with fewer than 4 numbers;
+/// [`SimilarError::Store`] if the data store fails.
+pub(crate) async fn query_series(
+    data: &AnyStore,
+    req: &Request,
+    channel: &str,
+    length: usize,
+) -> Result<(Vec<f64>, u64, Option<Key>), SimilarError> {
+    let params = Params {
+        length,
+        coefficients: 1,
+    };
+    Ok(match &req.target {
+        Target::Job(key) => {
+            let jobs = data.jobs_points(channel, &[(*key, None)]).await?;
+            let Some(job) = jobs.into_iter().next() else {
+                return Err(SimilarError::Usage(format!(
+                    "--job {}@{}: no such job (no data rows of device {} with that job start)",
+                    key.id,
+                    crate::index::datetime(key.start).format("%Y-%m-%dT%H:%M:%S%.f"),
+                    key.id
+                )));
+            };
+            let r = resample(&job.points, params.length).map_err(
+                |SeriesError::TooFew { numbers }| {
+                    SimilarError::Usage(format!(
+                    "--job {}@{}: its `{}` series holds {numbers} number(s); at least 4 are needed",
+                    key.id,
+                    crate::index::datetime(key.start).format("%Y-%m-%dT%H:%M:%S%.f"),
+                    req.channel
+                ))
+                },
+            )?;
+            (r.values, r.dropped, Some(*key))
+        }
+        Target::Series(file) => {
+            let too_few = |n: usize| {
+                SimilarError::Usage(format!(
+                    "--series: the file holds {n} value(s); at least 4 are needed"
+                ))
+            };
+            let values = match &file.times {
+                Some(times) => {
+                    let points: Vec<Point> = times
+                        .iter()
+                        .zip(&file.values)
+                        .map(|(&t, &v)| Point { t, v: Some(v) })
+                        .collect();
+                    resample(&points, params.length)
+                        .map_err(|SeriesError::TooFew { numbers }| too_few(numbers))?
+                        .values
+                }
+                None => resample_even(&file.values, params.length)
+                    .map_err(|SeriesError::TooFew { numbers }| too_few(numbers))?,
+            };
+            (values, 0, None)
+        }
+    })
+}
+
+/// Every job of every device (or of `req.id`) starting in the range asked for, with the
+/// channel's numbers: the ones `accept` takes are resampled to `length` points and handed
+/// to `visit`, a device at a time. Returns the jobs seen (with numbers or not) and the
+/// values dropped as not numbers.
+///
+/// # Errors
+/// [`StoreError`] if the data store fails.
+pub(crate) async fn scan(
+    data: &AnyStore,
+    channel: &str,
+    req: &Request,
+    length: usize,
+    accept: &impl Fn(&Key) -> bool,
+    mut visit: impl FnMut(Vec<(Key, Vec<f64>)>),
+) -> Result<(usize, u64), StoreError> {
+    let range = req.range.unwrap_or(ALL_TIME);
+    let (mut total, mut dropped) = (0, 0);
     let devices: Vec<i32> = match req.id {
         Some(id) => vec![id],
         // A job's rows lie at or after its start: devices with rows from the range's start.
@@ -294,7 +349,7 @@ pub async fn similar(
             .collect(),
     };
     for id in devices {
-        let jobs = data.job_series(&channel, id, range).await?;
+        let jobs = data.job_series(channel, id, range).await?;
         let mut series: Vec<(Key, Vec<f64>)> = Vec::new();
         for j in &jobs {
             if j.points.is_empty() {
@@ -304,33 +359,42 @@ pub async fn similar(
             if !accept(&j.key) {
                 continue;
             }
-            if let Some((v, d)) = resampled(&j.points, params.length) {
+            if let Some((v, d)) = resampled(&j.points, length) {
                 dropped += d;
                 series.push((j.key, v));
             }
         }
-        let outcome = brute_force(
-            &values,
-            &req.query,
-            series.iter().map(|(k, v)| (*k, v.as_slice())),
-            |_| true,
-        );
-        candidates += outcome.candidates;
-        for m in outcome.matches {
-            best.offer(m);
-        }
+        visit(series);
     }
-    Ok(Answer {
-        matches: best.into_vec(),
-        method: "scan",
-        why,
-        candidates,
-        refined: candidates,
-        total,
-        dropped,
-        load_ms: 0,
-        elapsed_ms: started.elapsed().as_millis(),
-    })
+    Ok((total, dropped))
+}
+
+/// Why a query of `req` cannot use the `built` index (`readable`: its parameters can be
+/// read) and scans, or `None` when it can use it.
+pub(crate) fn scan_reason(req: &Request, built: Option<&Built>, readable: bool) -> Option<String> {
+    match (built, readable) {
+        (None, _) => Some(format!(
+            "no similarity index of `{}` is built (declare it with [[index.similarity]] and run `recalcd index build --kind similarity --channel {}`)",
+            req.channel, req.channel
+        )),
+        (Some(b), false) => Some(format!(
+            "the similarity index of `{}` was built with parameters `{}` this version cannot read: rebuild it",
+            req.channel, b.params
+        )),
+        (Some(b), true) if !covers(&b.params, req.id) => Some(format!(
+            "the similarity index of `{}` covers only some devices ({}); ask for one of them with --id",
+            req.channel, b.params
+        )),
+        (Some(b), true) => match (req.range.unwrap_or(ALL_TIME), b.range) {
+            (r, Some(built_range)) if r.0 < built_range.0 || r.1 > built_range.1 => Some(format!(
+                "the range asked for is not inside the indexed range {} .. {} (extend it with `recalcd index extend`)",
+                crate::index::datetime(built_range.0).format("%Y-%m-%d %H:%M:%S"),
+                crate::index::datetime(built_range.1).format("%Y-%m-%d %H:%M:%S")
+            )),
+            (_, None) => Some("the similarity index is built over no range yet".into()),
+            _ => None,
+        },
+    }
 }
 
 /// Whether an index built with `params` (`… devices=5,7`) holds every job `id` asks for.
@@ -359,7 +423,7 @@ impl Answer {
             .iter()
             .map(|m| serde_json::json!({"id": m.key.id, "job": stamp(m.key.start), "distance": m.distance}))
             .collect();
-        serde_json::json!({
+        let mut out = serde_json::json!({
             "matches": matches,
             "stats": {
                 "method": self.method_text(),
@@ -370,7 +434,11 @@ impl Answer {
                 "load_ms": self.load_ms,
                 "elapsed_ms": self.elapsed_ms,
             }
-        })
+        });
+        if let Some(d) = self.distances {
+            out["stats"]["distances"] = d.into();
+        }
+        out
     }
 }
 

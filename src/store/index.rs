@@ -365,11 +365,15 @@ impl IndexStore {
         index_dispatch!(self, s => s.record(built).await)
     }
 
-    /// Drops `built`: its table and its catalogue record.
+    /// Drops `built`: its table (and a similarity index's tree tables) and its catalogue
+    /// record.
     ///
     /// # Errors
     /// [`StoreError`] if a statement fails.
     pub async fn drop_built(&mut self, built: &Built) -> Result<(), StoreError> {
+        if built.kind == super::similarity::SIMILARITY {
+            self.drop_tree(built).await?;
+        }
         index_dispatch!(self, s => s.drop_index(built).await)
     }
 

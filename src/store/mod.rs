@@ -64,6 +64,7 @@ pub mod postgres;
 pub mod questdb;
 mod schema;
 pub mod similarity;
+pub mod vptree;
 mod wakeups;
 
 pub use crate::model::{Constant, Equation, ErrorRecord, Level, Row, RowKey, RowVersion};

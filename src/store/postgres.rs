@@ -53,6 +53,7 @@ pub mod lease;
 mod listen;
 mod reflag;
 mod similarity;
+mod vptree;
 
 /// Serialises concurrent `recalcd migrate` runs (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x7265_6361_6c63_6401;

@@ -88,6 +88,7 @@ mod jobs;
 mod poll;
 mod reflag;
 mod similarity;
+mod vptree;
 mod write;
 
 /// Rows per multi-row `INSERT` (8 bound parameters each: 4,000 per statement, far below

@@ -1,7 +1,9 @@
 //! Where the similarity index is kept: one table per indexed channel,
 //! [`similarity_table`]`(tables, channel)`, one row per job `(id, start)` with the job's
 //! end, its counts and its [`Entry`] (72 bytes for 8 coefficients: mean, σ and the
-//! coefficients as f32). The raw series are not copied: a query reads the candidate
+//! coefficients as f32) followed by the job's iSAX word (`word_length` bytes, one 8-bit
+//! symbol per segment; [`StoredEntry::bytes`]). The iSAX tree is not stored: a query
+//! rebuilds it in memory from the words. The raw series are not copied: a query reads the candidate
 //! jobs' rows from the data table (`data_time` is the job start).
 //!
 //! The catalogue is the feature index's, with kind [`SIMILARITY`]. Write-backs mark the
@@ -13,6 +15,7 @@
 use super::index::{kind_table, Built, IndexSize, IndexStore};
 use super::{AnyStore, StoreError};
 use crate::config::TableNames;
+use crate::index::similarity::spectrum::EntryBytesError;
 use crate::index::similarity::{Entry, Key, Params};
 use crate::index::{Micros, Point};
 use crate::store::index::channel_point;
@@ -45,6 +48,29 @@ pub struct StoredEntry {
     pub dropped: u32,
     /// The entry.
     pub entry: Entry,
+    /// The job's full-resolution iSAX word (empty in an index built before iSAX).
+    pub word: Vec<u8>,
+}
+
+impl StoredEntry {
+    /// The entry column's bytes: the [`Entry`]'s, then the word's.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut b = self.entry.to_bytes();
+        b.extend_from_slice(&self.word);
+        b
+    }
+}
+
+/// The entry and the iSAX word from an entry column's bytes ([`StoredEntry::bytes`]).
+///
+/// # Errors
+/// [`EntryBytesError`] when the bytes are too short for an entry.
+pub(crate) fn entry_and_word(
+    bytes: &[u8],
+    coefficients: usize,
+) -> Result<(Entry, Vec<u8>), EntryBytesError> {
+    let (entry, word) = Entry::from_bytes_prefix(bytes, coefficients)?;
+    Ok((entry, word.to_vec()))
 }
 
 /// The channel's points of one job, from the data rows.

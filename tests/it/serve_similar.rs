@@ -77,6 +77,7 @@ fn without_times(mut v: serde_json::Value) -> serde_json::Value {
     if let Some(stats) = v.get_mut("stats").and_then(|s| s.as_object_mut()) {
         stats.remove("elapsed_ms");
         stats.remove("load_ms");
+        stats.remove("tree_ms");
     }
     v
 }
@@ -188,6 +189,37 @@ fn similarity_answers_as_the_command_line(h: &Harness) {
     );
     assert_eq!(twin["matches"][0]["id"], 7, "{twin}");
     assert_eq!(twin["matches"][0]["job"], "2024-03-01T09:00:07", "{twin}");
+    // The shift-blind distance (the vantage-point tree) and the iSAX tree, both ways.
+    for (params, args, method) in [
+        (
+            vec![("job", JOB), ("k", "4"), ("metric", "xcorr")],
+            vec!["--job", JOB, "--k", "4", "--metric", "xcorr"],
+            "index",
+        ),
+        (
+            vec![
+                ("job", JOB),
+                ("k", "4"),
+                ("approx", "true"),
+                ("examine", "0"),
+            ],
+            vec!["--job", JOB, "--k", "4", "--approx", "--examine", "0"],
+            "isax",
+        ),
+    ] {
+        let mut p = vec![("channel", "tmp")];
+        p.extend(params);
+        let mut a = vec!["similar", "--channel", "tmp"];
+        a.extend(args);
+        let api = same_as_cli(h, &server, &config, ("/api/similar", &p), &a);
+        assert_eq!(api["stats"]["method"], method, "{p:?}: {api}");
+        assert_eq!(api["matches"].as_array().unwrap().len(), 4, "{api}");
+        if method == "isax" {
+            assert_eq!(api["stats"]["exact"], true, "{api}");
+        } else {
+            assert!(api["stats"]["distances"].is_u64(), "{api}");
+        }
+    }
 
     // Subsequences: a pattern given inline and a span of the device's own rows.
     let pattern = "20.5,21,22,21.5,20,19.5";
@@ -318,6 +350,30 @@ fn bad_similarity_requests_name_the_parameter(h: &Harness) {
         ),
         (
             "/api/similar",
+            s(&[("job", JOB), ("approx", "maybe")]),
+            400,
+            "`approx`: 'maybe'",
+        ),
+        (
+            "/api/similar",
+            s(&[("job", JOB), ("examine", "10")]),
+            400,
+            "`examine` needs `approx=true`",
+        ),
+        (
+            "/api/similar",
+            s(&[("job", JOB), ("approx", "true"), ("examine", "many")]),
+            400,
+            "`examine`: 'many'",
+        ),
+        (
+            "/api/similar",
+            s(&[("job", JOB), ("approx", "true"), ("metric", "euclid")]),
+            400,
+            "`approx` answers z-normalised distances only",
+        ),
+        (
+            "/api/similar",
             s(&[
                 ("job", JOB),
                 ("from", "2024-03-02"),
@@ -364,9 +420,9 @@ fn bad_similarity_requests_name_the_parameter(h: &Harness) {
         ),
         (
             "/api/similar",
-            s(&[("job", JOB), ("approx", "1")]),
+            s(&[("job", JOB), ("approximately", "1")]),
             400,
-            "unknown parameter `approx`",
+            "unknown parameter `approximately`",
         ),
         ("/api/match", m(&[]), 400, "missing parameter `pattern`"),
         (

@@ -23,34 +23,39 @@ on_both_stores!(
 );
 
 /// The resampled length the tests declare (short jobs keep the tests fast).
-const LENGTH: usize = 32;
+pub(crate) const LENGTH: usize = 32;
 
-struct Setup<'a> {
-    h: &'a Harness,
-    dir: PathBuf,
-    path: PathBuf,
+pub(crate) struct Setup<'a> {
+    pub(crate) h: &'a Harness,
+    pub(crate) dir: PathBuf,
+    pub(crate) path: PathBuf,
 }
 
 impl Setup<'_> {
-    fn new(h: &Harness) -> Setup<'_> {
+    pub(crate) fn new(h: &Harness) -> Setup<'_> {
+        Setup::with(h, "")
+    }
+
+    /// With `extra` keys in the `[[index.similarity]]` table.
+    pub(crate) fn with<'a>(h: &'a Harness, extra: &str) -> Setup<'a> {
         let dir = std::env::temp_dir().join(unique("recalcd-similar-"));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("recalcd.toml");
         std::fs::write(
             &path,
             format!(
-                "[log]\nlevel = \"warn\"\n[[index.similarity]]\nchannel = \"TMP\"\nlength = {LENGTH}\ncoefficients = 4\n"
+                "[log]\nlevel = \"warn\"\n[[index.similarity]]\nchannel = \"TMP\"\nlength = {LENGTH}\ncoefficients = 4\n{extra}"
             ),
         )
         .unwrap();
         Setup { h, dir, path }
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.h.run_with(&self.path, args)
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         self.h.ok_with(&self.path, args)
     }
 
@@ -58,7 +63,7 @@ impl Setup<'_> {
     /// a few seconds apart, `tmp` a random walk; some rows hold `tmp=hot`, job 3 is
     /// constant, job 5 holds 3 numbers only (left out of the index), job 7 of device 2
     /// repeats job 2 of device 1 scaled (a z-normalised twin).
-    fn load(&self) {
+    pub(crate) fn load(&self) {
         self.ok(&["migrate"]);
         let mut values = Vec::new();
         let mut seed: u64 = 42;
@@ -109,7 +114,7 @@ impl Setup<'_> {
     }
 
     /// Every job's resampled series, read by the test from the stored rows.
-    fn jobs(&self) -> BTreeMap<Key, (Vec<f64>, u64)> {
+    pub(crate) fn jobs(&self) -> BTreeMap<Key, (Vec<f64>, u64)> {
         let rows = self.h.query(
             "SELECT id, data_time, datetime, conjoined FROM {data} ORDER BY id, data_time, datetime",
         );
@@ -143,7 +148,7 @@ impl Setup<'_> {
     }
 
     /// The test's own answer.
-    fn oracle(
+    pub(crate) fn oracle(
         &self,
         q: &[f64],
         query: &Query,
@@ -163,7 +168,7 @@ impl Setup<'_> {
     }
 
     /// `recalcd similar ARGS --format json`: the matches and the stats.
-    fn similar(&self, args: &[&str]) -> (Vec<(i32, String, f64)>, serde_json::Value) {
+    pub(crate) fn similar(&self, args: &[&str]) -> (Vec<(i32, String, f64)>, serde_json::Value) {
         let mut all = vec!["similar", "--channel", "tmp", "--format", "json"];
         all.extend_from_slice(args);
         let v: serde_json::Value = serde_json::from_str(&self.ok(&all)).unwrap();
@@ -183,7 +188,7 @@ impl Setup<'_> {
     }
 }
 
-fn base() -> chrono::NaiveDateTime {
+pub(crate) fn base() -> chrono::NaiveDateTime {
     chrono::NaiveDate::from_ymd_opt(2024, 3, 1)
         .unwrap()
         .and_hms_opt(0, 0, 0)
@@ -197,11 +202,11 @@ fn parse_time(s: &str) -> Micros {
     micros(t)
 }
 
-fn stamp(t: Micros) -> String {
+pub(crate) fn stamp(t: Micros) -> String {
     datetime(t).format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
-fn same(got: &[(i32, String, f64)], want: &[(i32, String, f64)], what: &str) {
+pub(crate) fn same(got: &[(i32, String, f64)], want: &[(i32, String, f64)], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
     for (g, w) in got.iter().zip(want) {
         assert_eq!((g.0, &g.1), (w.0, &w.1), "{what}: {got:?} vs {want:?}");
@@ -212,7 +217,7 @@ fn same(got: &[(i32, String, f64)], want: &[(i32, String, f64)], what: &str) {
     }
 }
 
-fn job_arg(id: i32, j: i64) -> (Key, String) {
+pub(crate) fn job_arg(id: i32, j: i64) -> (Key, String) {
     let start = base() + chrono::Duration::hours(2 * j + i64::from(id));
     (
         Key {

@@ -389,6 +389,11 @@ impl Harness {
     pub fn command(&self) -> std::process::Command {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_recalcd"));
         c.env_remove("RECALCD_CONFIG").envs(self.table_env());
+        // A test QuestDB whose HTTP port is not 9000 names it in `QUESTDB_ILP`; the
+        // binary gets it too, whatever configuration file the test writes.
+        if let (Guard::QuestDb(_), Ok(ilp)) = (&self.guard, std::env::var("QUESTDB_ILP")) {
+            c.env("RECALCD__DATABASE__QUESTDB_ILP", ilp);
+        }
         c
     }
 

@@ -6,11 +6,15 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use recalcd::config::{Config, SimilarityIndexConfig};
+use recalcd::index::similarity::xcorr::{Prepared, Xcorr};
 use recalcd::index::similarity::{Key, Spectrum};
 use recalcd::index::{datetime, Micros};
-use recalcd::service::similar::entry_of;
+use recalcd::service::similar::xcorr::{write_new_tree, TreeKeeper};
+use recalcd::service::similar::{entry_of, resampled, SimilarError};
+use recalcd::service::similar_approx::load_tree;
 use recalcd::store::index::{Built, IndexStore, ALL_TIME};
 use recalcd::store::similarity::SIMILARITY;
+use recalcd::store::AnyStore;
 
 /// The declared similarity index of `channel`, or a usage error naming the declared ones.
 pub(super) fn declared<'a>(
@@ -60,12 +64,12 @@ pub(super) async fn build(
                     decl.channel, b.params, params_text
                 );
             }
-            (
-                index
-                    .create_similarity(&config.tables, &decl.channel, &params_text)
-                    .await?,
-                true,
-            )
+            let created = index
+                .create_similarity(&config.tables, &decl.channel, &params_text)
+                .await?;
+            // A tree of the index replaced must not outlive it if this build is cut short.
+            index.drop_tree(&created).await?;
+            (created, true)
         }
     };
     let params = decl.params;
@@ -88,6 +92,14 @@ pub(super) async fn build(
     }
     devices.retain(|id| decl.covers(*id) && only.is_none_or(|want| want == *id));
     let mut spectrum = Spectrum::new(params);
+    // The vantage-point tree: built anew over every job of a new index, kept otherwise.
+    let mut xcorr = Xcorr::new(params.length, decl.gamma);
+    let mut tree_items: Vec<(Key, Prepared)> = Vec::new();
+    let mut keeper = if new {
+        None
+    } else {
+        TreeKeeper::load(&index, &built).await?
+    };
     let (mut jobs, mut skipped, mut values) = (0u64, 0u64, 0u64);
     for &id in &devices {
         let series = data.job_series(&decl.channel, id, span).await?;
@@ -97,7 +109,7 @@ pub(super) async fn build(
             if j.points.is_empty() {
                 continue;
             }
-            match entry_of(j, &mut spectrum, params) {
+            match entry_of(j, &mut spectrum, params, Some(decl.isax.word_length)) {
                 Some(e) => entries.push(e),
                 None => skipped += 1,
             }
@@ -112,9 +124,23 @@ pub(super) async fn build(
                 .filter(|k| !kept.contains(k))
                 .collect();
             index.remove_entries(&built, &gone).await?;
+            if let Some(k) = keeper.as_mut() {
+                k.apply(&mut index, &built, &series, &gone).await?;
+            }
+        } else {
+            for j in &series {
+                if let Some((v, _)) = resampled(&j.points, params.length) {
+                    tree_items.push((j.key, xcorr.prepare(&v)));
+                }
+            }
         }
         index.write_entries(&built, &entries).await?;
     }
+    let tree = if new {
+        Some(write_new_tree(&mut index, &built, &mut xcorr, tree_items).await?)
+    } else {
+        None
+    };
     // A build without a range covered every job there is: later ones reach the index
     // through the write-backs' marks.
     let covered = range.or(Some(ALL_TIME));
@@ -137,6 +163,12 @@ pub(super) async fn build(
         values,
         started.elapsed().as_secs_f64()
     );
+    if let Some(t) = tree {
+        println!(
+            "built its vantage-point tree (gamma {}): {} job(s), {} vantage point(s), {} distances computed in {:.2} s, written in {:.2} s",
+            decl.gamma, t.jobs, t.vantage_points, t.distances, t.build_s, t.write_s
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -204,4 +236,48 @@ pub(super) async fn list_lines<'a>(
         lines.push(line);
     }
     lines
+}
+
+/// `recalcd index show --kind similarity --tree`: the iSAX tree from the stored words,
+/// as the notebook prints it (or JSON), down to `max_depth`.
+pub(super) async fn show_tree(
+    data: &AnyStore,
+    index: &IndexStore,
+    built: &Built,
+    max_depth: Option<usize>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let untrusted: BTreeSet<Key> = data
+        .untrusted_jobs(&built.channel)
+        .await?
+        .into_iter()
+        .collect();
+    let loaded = load_tree(index, built, &BTreeSet::new())
+        .await
+        .map_err(|e| match e {
+            SimilarError::Usage(m) => super::super::usage(m),
+            other => anyhow::Error::new(other),
+        })?;
+    let name = |k: &Key| format!("{}@{}", k.id, recalcd::service::search::stamp(k.start));
+    let view = loaded.tree.view(max_depth, &name);
+    let stale = loaded.ends.keys().filter(|k| untrusted.contains(k)).count();
+    if json {
+        let mut v = serde_json::to_value(&view)?;
+        if let Some(map) = v.as_object_mut() {
+            map.insert("nodes".into(), loaded.tree.nodes().into());
+            map.insert("stale".into(), stale.into());
+            map.insert("params".into(), built.params.clone().into());
+        }
+        println!("{v}");
+    } else {
+        print!("{}", view.text());
+        eprintln!(
+            "{} job(s) in {} node(s), parameters {}; {} of them stale (recalculated since: a query compares them directly)",
+            view.count,
+            loaded.tree.nodes(),
+            built.params,
+            stale
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -69,6 +69,11 @@ impl Prepared {
         Prepared { metric, values }
     }
 
+    /// The prepared values (z-normalised for [`Metric::ZNorm`]).
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+
     /// The distance to `z`, already prepared for the metric (see
     /// [`Nearest::give_prepared`]), or `None` as soon as its square exceeds `abandon_sq`.
     pub fn prepared_distance(&self, z: &[f64], abandon_sq: f64) -> Option<f64> {
@@ -339,10 +344,21 @@ const UNORDERED: usize = 8192;
 #[cfg(test)]
 const UNORDERED: usize = 4;
 
+/// Round one's least size, and the pool it is picked from (this many times larger).
+#[cfg(not(test))]
+const ROUND_ONE_MIN: usize = 64;
+#[cfg(not(test))]
+const POOL: usize = 16;
+/// Small in the tests, so that the pool is cut back on small indexes too.
+#[cfg(test)]
+const ROUND_ONE_MIN: usize = 2;
+#[cfg(test)]
+const POOL: usize = 2;
+
 /// One exact search over an [`Index`] (see the module's docs).
 ///
-/// Round one keeps the `max(64, 8k)` smallest bounds (a bounded heap during the bound
-/// scan) and refines them in increasing order. Round two takes every other job whose
+/// Round one takes the `max(64, 8k)` smallest complete bounds among the `16·max(64, 8k)`
+/// jobs of smallest head bounds and refines them in increasing order. Round two takes every other job whose
 /// bound does not exceed the k-th best distance found: sorted when they are few (and
 /// refined until a bound exceeds the k-th best), in storage order otherwise (each
 /// skipped when its bound exceeds the k-th best at its turn). Either way every job whose
@@ -353,10 +369,9 @@ pub struct Nearest {
     best: Best,
     /// The squared bound of every job not in round one, `INFINITY` for jobs not
     /// admitted (and, once round one is queued, for its jobs: round two takes the finite
-    /// rest).
+    /// rest). Positive: the head's alone (completed in round two when needed); negative
+    /// (the sign bit set): complete, the value negated.
     bounds: Vec<f32>,
-    /// Whether a job's bound is its head's alone (completed in round two when needed).
-    partial: Vec<bool>,
     /// What turns squares into safe bounds.
     scale: Scale,
     /// The jobs of the current round, with their bounds.
@@ -371,6 +386,7 @@ pub struct Nearest {
 }
 
 /// `‖a − b‖²` over the shorter length, in eight lanes (vectorised by the compiler).
+#[inline]
 fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());
@@ -388,26 +404,36 @@ fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// `out[i] = ‖head_i − q‖²` for the heads laid end to end (`dims` values each): a
+/// fixed-width loop the compiler vectorises for the usual widths.
+fn head_squares(heads: &[f32], dims: usize, q: &[f32], out: &mut [f32]) {
+    fn fixed<const D: usize>(heads: &[f32], q: &[f32], out: &mut [f32]) {
+        let mut qa = [0.0f32; D];
+        qa.copy_from_slice(&q[..D]);
+        for (o, h) in out.iter_mut().zip(heads.chunks_exact(D)) {
+            let mut s = 0.0;
+            for d in 0..D {
+                let x = h[d] - qa[d];
+                s += x * x;
+            }
+            *o = s;
+        }
+    }
+    match dims {
+        4 => fixed::<4>(heads, q, out),
+        3 => fixed::<3>(heads, q, out),
+        2 => fixed::<2>(heads, q, out),
+        1 => fixed::<1>(heads, q, out),
+        _ => {
+            for (o, h) in out.iter_mut().zip(heads.chunks_exact(dims.max(1))) {
+                *o = squared_distance(h, q);
+            }
+        }
+    }
+}
+
 fn pair_order(a: &(f32, u32), b: &(f32, u32)) -> Ordering {
     a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
-}
-
-/// A `(bound, slot)` ordered by bound then slot, for the round-one heap.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Ranked(f32, u32);
-
-impl Eq for Ranked {}
-
-impl PartialOrd for Ranked {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Ranked {
-    fn cmp(&self, other: &Self) -> Ordering {
-        pair_order(&(self.0, self.1), &(other.0, other.1))
-    }
 }
 
 /// Turns the scan's squared coefficient distances into safe bounds.
@@ -464,49 +490,57 @@ impl Nearest {
         };
         let qnorm = qv.iter().map(|v| v * v).sum::<f32>().sqrt();
         let within = query.within.unwrap_or(f64::INFINITY) as f32;
-        let first = query.k.map_or(usize::MAX, |k| k.saturating_mul(8).max(64));
+        let first = query
+            .k
+            .map_or(usize::MAX, |k| k.saturating_mul(8).max(ROUND_ONE_MIN));
         let (q_head, q_tail) = qv.split_at(flat.head_dims);
-        // Each job's bound is ranked by its square. A job whose head alone already ranks
-        // it behind round one's heap keeps the head's square (a lower bound too, marked
-        // partial): the heap's top only falls, so such a job would never have entered it.
-        let mut heap: std::collections::BinaryHeap<Ranked> = std::collections::BinaryHeap::new();
-        let mut bounds: Vec<f32> = Vec::with_capacity(index.len());
-        let mut partial: Vec<bool> = Vec::with_capacity(index.len());
+        // Pass one, branch-free (vectorised): every job's head square.
+        let mut bounds: Vec<f32> = vec![0.0; index.len()];
+        head_squares(&flat.head, flat.head_dims, q_head, &mut bounds);
+        // Pass two: the filter, and a pool of the jobs of smallest head squares (16 times
+        // round one's size; a candidate list cut back to the pool's size whenever it
+        // doubles). Any set of jobs may form round one — round two takes every other job
+        // whose bound could still beat the answer — so this only picks it cheaply: the
+        // tails are read for the pool alone.
+        let cap = first.saturating_mul(POOL);
+        let mut pool: Vec<(f32, u32)> = Vec::new();
+        let mut cut = f32::INFINITY;
         let mut candidates = 0;
-        let heads = flat.head.chunks_exact(flat.head_dims.max(1));
-        for (i, (key, head)) in index.keys.iter().zip(heads).enumerate() {
+        for (i, (key, b)) in index.keys.iter().zip(bounds.iter_mut()).enumerate() {
             if !accept(key) {
-                bounds.push(f32::INFINITY);
-                partial.push(false);
+                *b = f32::INFINITY;
                 continue;
             }
             candidates += 1;
-            let h = squared_distance(head, q_head);
-            let full = heap.len() < first || heap.peek().is_some_and(|top| h < top.0);
-            if !full {
-                bounds.push(h);
-                partial.push(true);
-                continue;
-            }
-            let s = h + squared_distance(flat.tail(i), q_tail);
-            bounds.push(s);
-            partial.push(false);
-            // Equal `s` from a later slot never ranks before the heap's top.
-            if heap.len() < first {
-                heap.push(Ranked(s, i as u32));
-            } else if heap.peek().is_some_and(|top| s < top.0) {
-                heap.pop();
-                heap.push(Ranked(s, i as u32));
+            let h = *b;
+            if h < cut {
+                pool.push((h, i as u32));
+                if pool.len() >= cap.saturating_mul(2) {
+                    pool.select_nth_unstable_by(cap - 1, pair_order);
+                    pool.truncate(cap);
+                    cut = pool[cap - 1].0;
+                }
             }
         }
+        // The pool's bounds completed (marked complete by the sign bit); round one is
+        // the `first` smallest.
+        for (h, i) in &mut pool {
+            let s = *h + squared_distance(flat.tail(*i as usize), q_tail);
+            *h = s;
+            bounds[*i as usize] = -s;
+        }
+        if first < pool.len() {
+            pool.select_nth_unstable_by(first, pair_order);
+            pool.truncate(first);
+        }
+        pool.sort_unstable_by(pair_order);
         let scale = Scale {
             qnorm,
             within,
             q_tail: q_tail.to_vec(),
             metric: query.metric,
         };
-        let queue: Vec<(f32, u32)> = heap
-            .into_sorted_vec()
+        let queue: Vec<(f32, u32)> = pool
             .into_iter()
             .map(|r| (scale.safe(r.0), r.1))
             .filter(|r| r.0.is_finite())
@@ -518,7 +552,6 @@ impl Nearest {
             query: prepared,
             best: Best::new(query),
             bounds,
-            partial,
             scale,
             queue,
             at: 0,
@@ -546,15 +579,17 @@ impl Nearest {
             / (1.0 - f64::from(SLACK));
         let square_max = reach * reach * (1.0 + 1e-6);
         let mut rest: Vec<(f32, u32)> = Vec::new();
-        for (i, &s) in self.bounds.iter().enumerate() {
-            if f64::from(s) > square_max {
+        let square_max = square_max as f32;
+        for (i, &v) in self.bounds.iter().enumerate() {
+            let s = v.abs();
+            if s > square_max {
                 continue;
             }
             let mut b = self.scale.safe(s);
             if !b.is_finite() || !passes(b) {
                 continue;
             }
-            if self.partial[i] {
+            if v.is_sign_positive() {
                 b = self
                     .scale
                     .safe(s + squared_distance(flat.tail(i), &self.scale.q_tail));

@@ -14,15 +14,24 @@
 //! |---|---|---|---|
 //! | scan ([`knn::brute_force`]) | every job's series | no index; tiny catalogues | — |
 //! | index ([`knn::Nearest`]) | every entry, the series of the candidates | the bounds are tight (smooth series: random walks, sensor curves) | prune white noise (its energy is spread over all coefficients: it refines nearly every job, and costs about what a scan costs) |
+//! | xcorr scan ([`vptree::brute_force`]) | every job's series | `--metric xcorr` without an index | — |
+//! | vantage-point tree ([`vptree::Search`]) | the tree, the series of the candidates | `--metric xcorr` on clustered data (shapes that recur, shifted) | prune when every job is about as far from every other (then it computes nearly every distance) |
+//! | iSAX ([`isax::Approx`]) | the tree of every job's word, the series in the leaves visited | an approximate answer is enough: a budget of examined series bounds the cost (z-normalised only) | promise exactness on a budget (it says when the answer is proven exact) |
+//!
+//! [`xcorr`] is the kernelized cross-correlation distance (blind to circular shifts), a
+//! pseudometric that [`vptree`] prunes by the triangle inequality.
 //!
 //! Distances: z-normalised Euclidean (population σ; a constant series z-normalises to
 //! all zeros, so its distance to a series `y` is ‖ẑ(y)‖, √n for a non-constant `y` and 0
 //! for another constant one) or plain Euclidean. Ties are ordered by distance, then
 //! device id, then job start.
 
+pub mod isax;
 pub mod knn;
 pub mod series;
 pub mod spectrum;
+pub mod vptree;
+pub mod xcorr;
 
 pub use knn::{brute_force, Best, Index, Key, Match, Nearest, Outcome, Query};
 pub use spectrum::{Entry, Spectrum};

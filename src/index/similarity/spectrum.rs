@@ -76,6 +76,26 @@ impl Entry {
         })
     }
 
+    /// An entry of `coefficients` coefficients read from the start of `bytes`, and the
+    /// bytes after it (what a store appends, e.g. an iSAX word).
+    ///
+    /// # Errors
+    /// [`EntryBytesError`] when there are fewer bytes than an entry.
+    pub fn from_bytes_prefix(
+        bytes: &[u8],
+        coefficients: usize,
+    ) -> Result<(Entry, &[u8]), EntryBytesError> {
+        let want = 4 * (2 + 2 * coefficients);
+        if bytes.len() < want {
+            return Err(EntryBytesError {
+                got: bytes.len(),
+                want,
+            });
+        }
+        let (head, tail) = bytes.split_at(want);
+        Ok((Entry::from_bytes(head, coefficients)?, tail))
+    }
+
     /// The bound vector for z-normalised distance (`√w_k · X_k/σ`, zeros for a
     /// constant series), appended to `out` (`2c` values).
     pub fn push_znorm(&self, params: &Params, out: &mut Vec<f32>) {

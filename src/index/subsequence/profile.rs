@@ -41,6 +41,12 @@ pub trait Consumer {
     /// Window `start`: MASS's estimate of its squared distance, a lower bound of the
     /// exact value, and the exact value on demand.
     fn window(&mut self, start: usize, estimate: f64, lower: f64, exact: impl FnOnce() -> f64);
+    /// Whether every window must be handed over, with its estimate from the full
+    /// statistics; otherwise a window whose lower bound exceeds [`Consumer::threshold`]
+    /// may be skipped (a consumer must then ignore such windows).
+    fn wants_every_window(&self) -> bool {
+        false
+    }
 }
 
 /// A [`Selector`] fed from a profile, counting the windows recomputed exactly.
@@ -77,6 +83,10 @@ impl Consumer for Estimates {
 
     fn window(&mut self, _start: usize, estimate: f64, _lower: f64, _exact: impl FnOnce() -> f64) {
         self.0.push(estimate.max(0.0).sqrt());
+    }
+
+    fn wants_every_window(&self) -> bool {
+        true
     }
 }
 
@@ -120,6 +130,41 @@ pub struct Block {
     pub spectrum: Vec<Complex<f64>>,
     /// Statistics of windows `0..=len − m`.
     pub stats: Vec<WindowStats>,
+    /// The z-normalised metric's compact statistics (what a query reads per window).
+    pub compact: Compact,
+}
+
+/// What a z-normalised query reads per window, 4 bytes instead of a [`WindowStats`]:
+/// `1/σ` rounded to f32 (relative error ≤ 2⁻²⁴), NaN for the windows that take the full
+/// path (constant, or σ not trusted); the relative variance error and the base error
+/// bounded by their maxima over the block's other windows. The lower bound computed from
+/// these is never above the one from the full statistics (see `profile_block`).
+#[derive(Debug, Clone, Default)]
+pub struct Compact {
+    /// `1/σ` per window, or NaN.
+    pub inv_sd: Vec<f32>,
+    /// The largest `rel_var` of the windows with a finite `inv_sd` here.
+    pub rel_var: f64,
+    /// The largest `base_err` of those windows.
+    pub base_err: f64,
+}
+
+impl Compact {
+    fn fill(&mut self, stats: &[WindowStats]) {
+        self.inv_sd.clear();
+        self.rel_var = 0.0;
+        self.base_err = 0.0;
+        for st in stats {
+            let inv = st.inv_sd as f32;
+            if st.constant || !st.rel_var.is_finite() || !inv.is_finite() || inv == 0.0 {
+                self.inv_sd.push(f32::NAN);
+            } else {
+                self.inv_sd.push(inv);
+                self.rel_var = self.rel_var.max(st.rel_var);
+                self.base_err = self.base_err.max(st.base_err);
+            }
+        }
+    }
 }
 
 /// The pattern's side, planned for one block length.
@@ -262,6 +307,7 @@ impl Profiler {
             norm: 0.0,
             spectrum: Vec::new(),
             stats: Vec::new(),
+            compact: Compact::default(),
         });
         let pending = std::mem::take(&mut self.pending);
         self.prepare_into(&pending, self.offset, &mut block);
@@ -281,6 +327,7 @@ impl Profiler {
             norm: 0.0,
             spectrum: Vec::new(),
             stats: Vec::new(),
+            compact: Compact::default(),
         };
         self.prepare_into(values, offset, &mut block);
         block
@@ -306,6 +353,7 @@ impl Profiler {
             values,
             &mut block.stats,
         );
+        block.compact.fill(&block.stats);
         if block.spectrum.len() != self.spec.len() {
             block.spectrum = self.forward.make_output_vec();
         }
@@ -350,6 +398,14 @@ impl Profiler {
         };
         // The exact function's own rounding, relative to the sizes in play.
         let exact_rel = 64.0 * eps * mf;
+        if self.pattern.metric == Metric::ZNorm
+            && !consumer.wants_every_window()
+            && block.compact.inv_sd.len() >= windows
+        {
+            self.profile_compact(block, values, consumer, (have_p, err_p, exact_rel));
+            self.windows += windows as u64;
+            return;
+        }
         for (j, st) in block.stats[..windows].iter().enumerate() {
             let p = if have_p {
                 self.time[j + m - 1] * scale
@@ -400,6 +456,108 @@ impl Profiler {
             });
         }
         self.windows += windows as u64;
+    }
+}
+
+impl Profiler {
+    /// [`Profiler::profile_block`] for a z-normalised pattern and a consumer that skips
+    /// windows beyond its threshold: reads [`Block::compact`] (4 bytes a window) and hands
+    /// over only the windows whose lower bound reaches the threshold.
+    ///
+    /// The bound is never above the full path's. With `ι` the f32 `1/σ` (so the true
+    /// `1/σ ≤ ι(1 + 2⁻²³)`), `R ≥ rel_var + 2⁻²⁰` and `B ≥ base_err`: the estimate
+    /// `Q + m − 2pι` differs from the full path's by at most `2|p|ι·2⁻²³`, and the error
+    /// `2e_p/σ + 2(|p| + e_p)·rel_var/σ + base_err + c` is at most
+    /// `(1 + 2⁻²⁰)(2e_pι + 2(|p| + e_p)ιR) + B + c`, whose double covers that shift
+    /// too (`4|p|ιR ≥ 4|p|ι·2⁻²⁰`). Windows with a NaN `ι` take the full path. The test
+    /// runs eight windows at a time without branches; only groups holding a window that
+    /// reaches the threshold are looked at one by one (with the same expression).
+    fn profile_compact(
+        &mut self,
+        block: &Block,
+        values: &[f64],
+        consumer: &mut impl Consumer,
+        (have_p, err_p, exact_rel): (bool, f64, f64),
+    ) {
+        let m = self.m;
+        let mf = m as f64;
+        let windows = block.len + 1 - m;
+        let scale = 1.0 / self.len as f64;
+        let widen = 1.0 + 1.0 / f64::from(1u32 << 20);
+        let r = block.compact.rel_var + 1.0 / f64::from(1u32 << 20);
+        let qm = self.kernel_sq + mf;
+        let c = block.compact.base_err + exact_rel * qm;
+        // lower = (qm − 2c) − ι·(2p + a + b·|p|), with p = raw·scale: the error above,
+        // gathered (a = 4(1 + 2⁻²⁰)e_p(1 + R), b = 4(1 + 2⁻²⁰)R).
+        let base = qm - 2.0 * c;
+        let a = 4.0 * widen * err_p * (1.0 + r);
+        let b = 4.0 * widen * r;
+        let (s2, sb) = if have_p {
+            (2.0 * scale, b * scale)
+        } else {
+            (0.0, 0.0)
+        };
+        let lower_of = |inv: f32, raw: f64| {
+            let raw = if have_p { raw } else { 0.0 };
+            base - f64::from(inv) * (s2 * raw + a + sb * raw.abs())
+        };
+        let mut threshold = consumer.threshold();
+        let pattern = &self.pattern;
+        let scratch = &mut self.scratch_exact;
+        let ps = &self.time[m - 1..m - 1 + windows];
+        let invs = &block.compact.inv_sd[..windows];
+        const LANES: usize = 8;
+        let mut j0 = 0;
+        while j0 < windows {
+            let end = (j0 + LANES).min(windows);
+            // Branch-free over the lanes: does any window reach the threshold (a NaN `ι`
+            // always does)?
+            let mut hit = false;
+            for (&inv, &raw) in invs[j0..end].iter().zip(&ps[j0..end]) {
+                let lower = lower_of(inv, raw);
+                hit |= lower <= threshold || lower.is_nan();
+            }
+            if !hit {
+                j0 = end;
+                continue;
+            }
+            for j in j0..end {
+                let (inv, raw) = (invs[j], ps[j]);
+                let p = if have_p { raw * scale } else { 0.0 };
+                let (estimate, lower) = if inv.is_nan() {
+                    let st = &block.stats[j];
+                    if st.constant {
+                        let v = if pattern.constant {
+                            0.0
+                        } else {
+                            pattern.sum_sq
+                        };
+                        (v, v)
+                    } else {
+                        let estimate = qm - 2.0 * p * st.inv_sd;
+                        if st.rel_var.is_finite() {
+                            let err = 2.0 * err_p * st.inv_sd
+                                + 2.0 * (p.abs() + err_p) * st.inv_sd * st.rel_var
+                                + st.base_err
+                                + exact_rel * qm;
+                            (estimate, estimate - 2.0 * err)
+                        } else {
+                            (estimate, 0.0)
+                        }
+                    }
+                } else {
+                    (qm - 2.0 * p * f64::from(inv), lower_of(inv, raw))
+                };
+                if lower > threshold {
+                    continue;
+                }
+                consumer.window(block.offset + j, estimate, lower, || {
+                    distance_sq(pattern, &values[j..j + m], scratch)
+                });
+                threshold = consumer.threshold();
+            }
+            j0 = end;
+        }
     }
 }
 

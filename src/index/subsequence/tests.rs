@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use super::exact::{brute_force, Pattern};
 use super::profile::{estimates, Profiler, Refine};
-use super::select::Selector;
+use super::select::{Lazy, Selector};
 use super::windows::{within, WindowIndex};
 use super::{Match, Metric, Query};
 
@@ -130,7 +130,23 @@ proptest! {
             .map(|a| (a.saturating_sub(query.exclusion - 1), a + query.exclusion - 1));
         let want = brute_force(&p, &series, &query, forbidden);
         let got = profile_answer(&p, &series, &query, forbidden, 1 << block_log, chunk);
-        prop_assert_eq!(got, want);
+        prop_assert_eq!(&got, &want);
+        // The lazy consumer over prepared blocks, as the benchmark runs it.
+        let mut profiler = Profiler::new(p.clone(), 1 << block_log);
+        let len = profiler.block_len();
+        let mut lazy = Lazy::new(&query, forbidden.is_some());
+        let mut off = 0;
+        while off + m <= series.len() {
+            let l = len.min(series.len() - off);
+            let b = profiler.prepare(&series[off..off + l], off);
+            profiler.profile_block(&b, &series[off..off + l], &mut lazy);
+            off += len - m + 1;
+        }
+        let mut scratch = vec![0.0; m];
+        let lazy_got = lazy.finish(forbidden, |s| {
+            super::exact::distance_sq(&p, &series[s..s + m], &mut scratch)
+        });
+        prop_assert_eq!(lazy_got, want);
     }
 
     #[test]

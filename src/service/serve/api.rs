@@ -348,6 +348,9 @@ pub(super) fn param_named(message: String) -> String {
         ("--within", "`within`"),
         ("--exclusion", "`exclusion`"),
         ("--k ", "`k` "),
+        ("--approx", "`approx`"),
+        ("--examine", "`examine`"),
+        ("--metric", "`metric`"),
     ] {
         out = out.replace(cli, api);
     }

@@ -22,7 +22,9 @@ use crate::index::similarity::{self, Key};
 use crate::index::subsequence::{self, check_pattern, QueryError};
 use crate::index::{micros, parse_time, Micros};
 use crate::service::search::stamp;
+use crate::service::similar::xcorr::similar_xcorr;
 use crate::service::similar::{metric, parse_job, similar as run_similar, SimilarError, Target};
+use crate::service::similar_approx::{similar_approx, DEFAULT_EXAMINE};
 use crate::service::subsequence::{run as run_match, MatchFailure, Method, PatternSource};
 use crate::store::index::ALL_TIME;
 
@@ -118,7 +120,8 @@ pub async fn similar(
     let p = Params::new(
         &q,
         &[
-            "channel", "job", "series", "k", "within", "metric", "id", "from", "to",
+            "channel", "job", "series", "k", "within", "metric", "id", "from", "to", "approx",
+            "examine",
         ],
     )?;
     let channel = p.required("channel")?;
@@ -144,8 +147,42 @@ pub async fn similar(
     let k = count(&p, "k", "a number of matches")?;
     let within = within(&p)?;
     let name = p.optional("metric").unwrap_or("znorm");
-    let metric = metric(name)
-        .ok_or_else(|| ApiError::bad(format!("`metric`: '{name}' is not a known distance")))?;
+    // `xcorr` has a distance of its own (`similar_xcorr`); the query's metric is unused.
+    let xcorr = name == "xcorr";
+    let metric = if xcorr {
+        similarity::Metric::default()
+    } else {
+        metric(name).ok_or_else(|| {
+            ApiError::bad(format!(
+                "`metric`: '{name}' is not one of znorm, euclid, xcorr"
+            ))
+        })?
+    };
+    // `approx=true`: from the iSAX tree, within `examine` series (0: no limit).
+    let approx = match p.optional("approx") {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(v) => {
+            return Err(ApiError::bad(format!(
+                "`approx`: '{v}' is not true or false"
+            )))
+        }
+    };
+    if !approx && p.optional("examine").is_some() {
+        return Err(ApiError::bad("`examine` needs `approx=true`"));
+    }
+    let examine = match p.optional("examine") {
+        None => Some(DEFAULT_EXAMINE),
+        Some(v) => match v.parse::<usize>() {
+            Ok(0) => None,
+            Ok(n) => Some(n),
+            Err(_) => {
+                return Err(ApiError::bad(format!(
+                    "`examine`: '{v}' is not a number of series (0: no limit)"
+                )))
+            }
+        },
+    };
     let id = p.id()?;
     let range = job_range(&p)?;
     let query = similarity::Query {
@@ -184,20 +221,27 @@ pub async fn similar(
             Err(e) => return Err(App::failed(session, &e)),
         }
     }
-    let outcome = run_similar(
-        app.config(),
-        &session.data,
-        session.index.as_ref(),
-        &request,
-    )
-    .await;
+    let (config, data, index) = (app.config(), &session.data, session.index.as_ref());
+    let outcome = if approx {
+        similar_approx(config, data, index, &request, examine)
+            .await
+            .map(|a| a.to_json())
+    } else if xcorr {
+        similar_xcorr(config, data, index, &request)
+            .await
+            .map(|a| a.to_json())
+    } else {
+        run_similar(config, data, index, &request)
+            .await
+            .map(|a| a.to_json())
+    };
     let answer = match outcome {
         Ok(a) => a,
         Err(SimilarError::Store(e)) => return Err(App::failed(session, &e)),
         Err(e) => return Err(ApiError::bad(param_named(e.to_string()))),
     };
     drop(session);
-    Ok(json(&answer.to_json()))
+    Ok(json(&answer))
 }
 
 /// `GET /api/match?channel&id&from&to&(pattern|like)[&k][&within][&exclusion][&metric]

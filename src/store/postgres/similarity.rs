@@ -6,10 +6,10 @@ use futures_util::TryStreamExt;
 
 use super::index::PgIndex;
 use super::PgStore;
-use crate::index::similarity::{Entry, Key, Params};
+use crate::index::similarity::{Key, Params};
 use crate::index::{datetime, micros, Micros};
 use crate::store::index::{channel_point, IndexSize};
-use crate::store::similarity::{job_rows, JobSeries, StoredEntry};
+use crate::store::similarity::{entry_and_word, job_rows, JobSeries, StoredEntry};
 use crate::store::StoreError;
 
 fn q(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
@@ -64,7 +64,7 @@ impl PgIndex {
                 .iter()
                 .map(|e| i32::try_from(e.dropped).unwrap_or(i32::MAX))
                 .collect();
-            let bytes: Vec<Vec<u8>> = chunk.iter().map(|e| e.entry.to_bytes()).collect();
+            let bytes: Vec<Vec<u8>> = chunk.iter().map(StoredEntry::bytes).collect();
             self.client
                 .execute(&sql, &[&id, &start, &end, &points, &dropped, &bytes])
                 .await
@@ -107,12 +107,11 @@ impl PgIndex {
             let start: NaiveDateTime = r.try_get(1).map_err(q(&what))?;
             let end: NaiveDateTime = r.try_get(2).map_err(q(&what))?;
             let bytes: &[u8] = r.try_get(5).map_err(q(&what))?;
-            let entry = Entry::from_bytes(bytes, params.coefficients).map_err(|e| {
-                StoreError::Unexpected {
+            let (entry, word) =
+                entry_and_word(bytes, params.coefficients).map_err(|e| StoreError::Unexpected {
                     what: what.clone(),
                     detail: e.to_string(),
-                }
-            })?;
+                })?;
             out.push(StoredEntry {
                 key: Key {
                     id: r.try_get(0).map_err(q(&what))?,
@@ -122,6 +121,7 @@ impl PgIndex {
                 points: clamp_u32(r.try_get(3).map_err(q(&what))?),
                 dropped: clamp_u32(r.try_get(4).map_err(q(&what))?),
                 entry,
+                word,
             });
         }
         Ok(out)
@@ -158,11 +158,15 @@ impl PgIndex {
 
     pub(crate) async fn similarity_size(&self, table: &str) -> Result<IndexSize, StoreError> {
         let what = format!("measuring `{table}`");
+        let (nodes, paths) = crate::store::vptree::tree_tables(table);
         let r = self
             .client
             .query_one(
                 &format!(
-                    r#"SELECT count(*), pg_total_relation_size('"{table}"'),
+                    // The vantage-point tree's tables (when built) count with the entries.
+                    r#"SELECT count(*), pg_total_relation_size('"{table}"')
+                              + COALESCE(pg_total_relation_size(to_regclass('"{nodes}"')), 0)
+                              + COALESCE(pg_total_relation_size(to_regclass('"{paths}"')), 0),
                               COALESCE(sum(points), 0)::bigint, COALESCE(sum(dropped), 0)::bigint
                          FROM "{table}""#
                 ),

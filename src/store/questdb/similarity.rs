@@ -11,17 +11,17 @@ use tokio_postgres::types::{ToSql, Type};
 
 use super::index::QuestIndex;
 use super::{multi_insert, QuestStore, INSERT_CHUNK};
-use crate::index::similarity::{Entry, Key, Params};
+use crate::index::similarity::{Key, Params};
 use crate::index::{datetime, micros, Micros};
 use crate::store::index::{channel_point, IndexSize};
-use crate::store::similarity::{job_rows, JobSeries, StoredEntry};
+use crate::store::similarity::{entry_and_word, job_rows, JobSeries, StoredEntry};
 use crate::store::StoreError;
 
 fn q(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
     StoreError::query(what)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(2 * bytes.len());
     for b in bytes {
@@ -31,7 +31,7 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
+pub(super) fn unhex(text: &str) -> Option<Vec<u8>> {
     let t = text.as_bytes();
     if !t.len().is_multiple_of(2) {
         return None;
@@ -117,7 +117,7 @@ impl QuestIndex {
                     datetime(e.end),
                     i32::try_from(e.points).unwrap_or(i32::MAX),
                     i32::try_from(e.dropped).unwrap_or(i32::MAX),
-                    hex(&e.entry.to_bytes()),
+                    hex(&e.bytes()),
                 )
             })
             .collect();
@@ -167,8 +167,8 @@ impl QuestIndex {
             };
             let bytes = unhex(text)
                 .ok_or_else(|| bad("an entry that is not hex (rebuild the index)".into()))?;
-            let entry =
-                Entry::from_bytes(&bytes, params.coefficients).map_err(|e| bad(e.to_string()))?;
+            let (entry, word) =
+                entry_and_word(&bytes, params.coefficients).map_err(|e| bad(e.to_string()))?;
             let start: NaiveDateTime = r.try_get(1).map_err(q(&what))?;
             let end: Option<NaiveDateTime> = r.try_get(2).map_err(q(&what))?;
             let n = |i: usize| -> Result<u32, StoreError> {
@@ -191,6 +191,7 @@ impl QuestIndex {
                 points: n(3)?,
                 dropped: n(4)?,
                 entry,
+                word,
             });
         }
         Ok(out)
