@@ -1,7 +1,8 @@
 //! Plot benchmark (issue 14, point 5): the search benchmark's data — one device, one
 //! year at 1 Hz (31,536,000 rows; `RECALCD_BENCH_ROWS` for a quick run) — in a
 //! PostgreSQL database of its own at `DATABASE_URL`, the feature index on `tmp` with
-//! levels `1d/1h/10m/1m` built by the real binary; plots 1,200 pixel columns wide.
+//! levels `1d/1h/10m/1m` (`RECALCD_BENCH_LEVELS=1d,1h,10m,1m,10s` for others) built by
+//! the real binary; plots 1,200 pixel columns wide.
 //!
 //! 1. Seed with the search benchmark's loader (`search/seed.rs`), `VACUUM ANALYZE`,
 //!    `recalcd index build --channel tmp`.
@@ -16,7 +17,9 @@
 //!    from `conjoined` with a regular expression, `GROUP BY` pixel column for min, max,
 //!    first and last time and value) — checked against the
 //!    same reference and timed in the same run (`RECALCD_BENCH_SQL=0` skips it).
-//! 4. A one-day zoom (ends aligned with no bucket) in the middle: first and final frame.
+//! 4. A one-day zoom (ends aligned with no bucket) in the middle: first and final frame;
+//!    and the client's share of its raw read: finding `tmp` in every row's `conjoined`
+//!    text as the raw reads do, against iterating every entry, in the same run.
 //! 5. `recalcd plot … --out FILE.png` of the whole range through the real binary (wall
 //!    time, process start and PNG encoding included).
 //! 6. The same through `recalcd serve`'s API with 8 concurrent viewers: latency p50 and
@@ -92,12 +95,18 @@ static ALLOCATOR: Counting = Counting;
 /// The indexed channel.
 const CHANNEL: &str = "tmp";
 
-/// The index's configuration (as the search benchmark's).
-const CONFIG: &str = r#"[[index.feature]]
-channel = "tmp"
-levels = ["1d", "1h", "10m", "1m"]
-unit = "°C"
-"#;
+/// The index's levels (as the search benchmark's); `RECALCD_BENCH_LEVELS` (e.g.
+/// `1d,1h,10m,1m,10s`) for others.
+const LEVELS: &str = "1d,1h,10m,1m";
+
+/// The index's configuration for `levels`.
+fn config_text(levels: &[String]) -> String {
+    let quoted: Vec<String> = levels.iter().map(|l| format!("\"{l}\"")).collect();
+    format!(
+        "[[index.feature]]\nchannel = \"tmp\"\nlevels = [{}]\nunit = \"°C\"\n",
+        quoted.join(", ")
+    )
+}
 
 /// Pixel columns.
 const WIDTH: u32 = 1_200;
@@ -238,6 +247,55 @@ async fn sql_m4(
     (out, took)
 }
 
+/// The client's share of a raw read: finding `tmp` in the `conjoined` text of every row
+/// of `span`, by the reader raw reads use (`conjoined::last_entry`) and by iterating
+/// every entry (what they did before), in the same run; best of 5 each.
+async fn parse_figures(client: &Client, span: (Micros, Micros)) -> (Duration, Duration, usize) {
+    let rows = client
+        .query(
+            "SELECT conjoined FROM data WHERE id = $1 AND datetime >= $2 AND datetime < $3",
+            &[
+                &series::DEVICE,
+                &recalcd::index::datetime(span.0),
+                &recalcd::index::datetime(span.1),
+            ],
+        )
+        .await
+        .expect("the zoom's rows");
+    let texts: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let best = |f: &dyn Fn(&str) -> Option<f64>| {
+        (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                let sum: f64 = texts.iter().filter_map(|t| f(t)).sum();
+                std::hint::black_box(sum);
+                start.elapsed()
+            })
+            .min()
+            .expect("rounds")
+    };
+    let number = |v: recalcd::lang::value::Value| match v {
+        recalcd::lang::value::Value::Num(n) => Some(n),
+        _ => None,
+    };
+    let fast =
+        best(&|t| recalcd::conjoined::last_entry(t, CHANNEL).and_then(|e| number(e.value())));
+    let slow = best(&|t| {
+        recalcd::conjoined::entries(t)
+            .flatten()
+            .filter(|e| recalcd::conjoined::same_name(&e.name, CHANNEL))
+            .last()
+            .and_then(|e| number(e.value()))
+    });
+    println!(
+        "  reading `{CHANNEL}` out of the {} rows' conjoined text: {} (every entry iterated: {})",
+        texts.len(),
+        ms(fast),
+        ms(slow)
+    );
+    (fast, slow, texts.len())
+}
+
 /// One range: the first and final frame through the API, checked.
 async fn one_range(
     what: &str,
@@ -301,7 +359,12 @@ async fn bench() {
     let dir = std::env::temp_dir().join(format!("recalcd_bench_plot_{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let config_file = dir.join("recalcd.toml");
-    std::fs::write(&config_file, CONFIG).expect("config file");
+    let levels: Vec<String> = std::env::var("RECALCD_BENCH_LEVELS")
+        .unwrap_or_else(|_| LEVELS.into())
+        .split(',')
+        .map(|l| l.trim().to_string())
+        .collect();
+    std::fs::write(&config_file, config_text(&levels)).expect("config file");
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_recalcd"));
     let recalcd = |args: &[&str]| {
         let start = Instant::now();
@@ -322,8 +385,9 @@ async fn bench() {
     let t0 = micros(start_t);
     println!(
         "plot benchmark: device {}, {rows} rows at 1 Hz from {start_t}, channel {CHANNEL}, \
-         index levels 1d/1h/10m/1m, {WIDTH} columns, best of {rounds} rounds",
-        series::DEVICE
+         index levels {}, {WIDTH} columns, best of {rounds} rounds",
+        series::DEVICE,
+        levels.join("/")
     );
     let start = Instant::now();
     let tenths = seed::seed(&client, rows).await;
@@ -362,7 +426,7 @@ async fn bench() {
         database_url: None,
         feature: vec![recalcd::config::index::RawFeatureIndex {
             channel: CHANNEL.into(),
-            levels: ["1d", "1h", "10m", "1m"].map(String::from).to_vec(),
+            levels: levels.clone(),
             unit: Some("°C".into()),
             devices: None,
         }],
@@ -415,6 +479,8 @@ async fn bench() {
         rounds,
     )
     .await;
+
+    let parse = parse_figures(&client, (mid, mid + 86_400 * SECOND)).await;
 
     // 5. Through the binary.
     let png = dir.join("plot.png");
@@ -513,6 +579,12 @@ async fn bench() {
         verdict(zoom.best <= Duration::from_millis(100))
     );
 
+    println!(
+        "| one-day zoom: `{CHANNEL}` out of {} rows' text (client CPU of the raw read) | {} (every entry iterated: {}) | — |",
+        parse.2,
+        ms(parse.0),
+        ms(parse.1)
+    );
     if let Some((coarse, fine, viewers)) = &served {
         for l in [coarse, fine] {
             println!(

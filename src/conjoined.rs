@@ -187,6 +187,89 @@ impl<'a> Iterator for Entries<'a> {
     }
 }
 
+/// The last entry named `name` (compared as [`same_name`] does) in a `conjoined` text:
+/// what iterating [`entries`] and keeping the last match gives (entries that cannot be
+/// read are skipped), found faster.
+///
+/// Readers of one channel of many rows (the index's raw reads) call this per row. In a
+/// text without a backslash — the usual one — every `;` ends an entry and the first `=`
+/// ends its name, so only those bytes matter, found with `memchr`'s vectorised search;
+/// in an ASCII text only the entries holding the name's first byte (in either case) are
+/// looked at. A text with a backslash is read by [`entries`]. On the plot benchmark's
+/// rows (26 entries, about 300 bytes) this takes a sixth of the time of iterating.
+pub fn last_entry<'a>(text: &'a str, name: &str) -> Option<Entry<'a>> {
+    let bytes = text.as_bytes();
+    if memchr::memchr(b'\\', bytes).is_some() {
+        return entries(text)
+            .flatten()
+            .filter(|e| same_name(&e.name, name))
+            .last();
+    }
+    if text.is_ascii() && name.is_ascii() {
+        if let Some(&first) = name.as_bytes().first() {
+            return last_ascii_entry(text, name, first);
+        }
+    }
+    // The last match: its start, its `=`, its end.
+    let mut found: Option<(usize, usize, usize)> = None;
+    let (mut start, mut eq) = (0, None);
+    for i in memchr::memchr2_iter(b';', b'=', bytes).chain(std::iter::once(bytes.len())) {
+        if i < bytes.len() && bytes[i] == b'=' {
+            eq = eq.or(Some(i));
+            continue;
+        }
+        if let Some(e) = eq {
+            let n = trim_escaped(&text[start..e]);
+            if !n.is_empty() && same_name(n, name) {
+                found = Some((start, e, i));
+            }
+        }
+        (start, eq) = (i + 1, None);
+    }
+    let (start, e, end) = found?;
+    let value = &text[e + 1..end];
+    Some(Entry {
+        name: Cow::Borrowed(trim_escaped(&text[start..e])),
+        raw: trim_escaped(value),
+        plain: memchr::memchr(b',', value.as_bytes()).is_none(),
+    })
+}
+
+/// [`last_entry`] in an ASCII text without a backslash, for an ASCII `name` starting
+/// with `first`: a matching entry's trimmed name starts with `first` in either case, so
+/// only the entries holding that byte are looked at, each as [`last_entry`] does.
+fn last_ascii_entry<'a>(text: &'a str, name: &str, first: u8) -> Option<Entry<'a>> {
+    let bytes = text.as_bytes();
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    let mut found: Option<Entry<'a>> = None;
+    let mut checked_to = 0; // entries ending before this were looked at
+    for p in memchr::memchr2_iter(lower, upper, bytes) {
+        if p < checked_to
+            || !bytes
+                .get(p..p + name.len())
+                .is_some_and(|b| b.eq_ignore_ascii_case(name.as_bytes()))
+        {
+            continue;
+        }
+        let start = memchr::memrchr(b';', &bytes[..p]).map_or(0, |i| i + 1);
+        let end = memchr::memchr(b';', &bytes[p..]).map_or(bytes.len(), |i| p + i);
+        checked_to = end;
+        let Some(e) = memchr::memchr(b'=', &bytes[start..end]).map(|i| start + i) else {
+            continue;
+        };
+        let n = trim_escaped(&text[start..e]);
+        if !n.is_empty() && same_name(n, name) {
+            let value = &text[e + 1..end];
+            found = Some(Entry {
+                name: Cow::Borrowed(n),
+                raw: trim_escaped(value),
+                plain: memchr::memchr(b',', value.as_bytes()).is_none(),
+            });
+        }
+    }
+    found
+}
+
 /// Trims whitespace at both ends, keeping a space that an escape makes part of the text.
 fn trim_escaped(s: &str) -> &str {
     if has_plain_ends(s) {
@@ -584,6 +667,44 @@ mod tests {
         for v in values {
             let text = write([("k", &v)]);
             assert_eq!(parse(&text), Ok(vec![("k".into(), v.clone())]), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_last_entry_of_a_name_is_found() {
+        let e = last_entry("a=1;TMP = 2.5 ;b=x;tmp=hot;", "tmp").unwrap();
+        assert_eq!((e.name.as_ref(), e.raw), ("tmp", "hot"));
+        let e = last_entry("a=1;T\\MP=2\\,5;b=x", "tmp").unwrap();
+        assert_eq!(e.value(), Value::str("2,5"));
+        assert!(last_entry("a=1;tmp;=4", "tmp").is_none());
+        assert_eq!(
+            last_entry(" tmp= 4,5 ", "TMP").unwrap().value(),
+            nums(&[4.0, 5.0])
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// The fast search gives what iterating the entries gives, on texts made of the
+        /// characters that matter (separators, escapes, spaces, case, non-ASCII).
+        #[test]
+        fn last_entry_is_the_last_of_the_entries(
+            text in "[;=,\\\\ \u{a0}aAtTmMpP1é.-]{0,40}",
+            name in proptest::sample::select(vec!["tmp", "TMP", "a", "t", "é", "tmp ", "p1"]),
+        ) {
+            let slow = entries(&text).flatten().filter(|e| same_name(&e.name, name)).last();
+            proptest::prop_assert_eq!(last_entry(&text, name), slow);
+        }
+
+        /// The same on ASCII texts (the fast search's usual case).
+        #[test]
+        fn last_entry_in_ascii_is_the_last_of_the_entries(
+            text in "[;=, \t\\\\aAtTmMpP1.-]{0,40}",
+            name in proptest::sample::select(vec!["tmp", "TMP", "a", "t", "tmp ", "p1", "=", ";"]),
+        ) {
+            let slow = entries(&text).flatten().filter(|e| same_name(&e.name, name)).last();
+            proptest::prop_assert_eq!(last_entry(&text, name), slow);
         }
     }
 

@@ -282,30 +282,7 @@ fn offline(
 }
 
 fn json(a: &Answer, metric: Metric, elapsed_ms: u128) -> String {
-    let matches: Vec<serde_json::Value> = a
-        .matches
-        .iter()
-        .map(|m| {
-            serde_json::json!({
-                "id": m.id, "from": stamp(m.from), "to": stamp(m.to), "distance": m.distance,
-            })
-        })
-        .collect();
-    let mut stats = serde_json::json!({
-        "method": a.method,
-        "metric": metric.as_str(),
-        "candidates": a.candidates,
-        "refined": a.refined,
-        "total": a.total,
-        "dropped": a.dropped,
-        "rows_read": a.rows_read,
-        "load_ms": a.load_ms,
-        "elapsed_ms": elapsed_ms,
-    });
-    if let Some(note) = &a.note {
-        stats["note"] = serde_json::json!(note);
-    }
-    serde_json::json!({"matches": matches, "stats": stats}).to_string()
+    a.to_json(metric, elapsed_ms).to_string()
 }
 
 fn csv(a: &Answer) -> String {

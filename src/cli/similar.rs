@@ -4,10 +4,11 @@
 use std::process::ExitCode;
 
 use chrono::NaiveDateTime;
+use recalcd::index::micros;
 use recalcd::index::similarity::{Key, Metric, Query};
-use recalcd::index::{datetime, micros, Micros};
+use recalcd::service::search::stamp;
 use recalcd::service::similar::xcorr::similar_xcorr;
-use recalcd::service::similar::{similar, Answer, Request, Target};
+use recalcd::service::similar::{parse_job, similar, Answer, Request, Target};
 use recalcd::service::similar_approx::{similar_approx, ApproxAnswer, DEFAULT_EXAMINE};
 use recalcd::store::index::IndexStore;
 use recalcd::store::{self, Store};
@@ -87,23 +88,6 @@ pub struct Args {
     /// always goes on until it holds k matches.
     #[arg(long, value_name = "N", requires = "approx")]
     examine: Option<usize>,
-}
-
-fn parse_job(s: &str) -> Result<Key, String> {
-    let (id, start) = s
-        .split_once('@')
-        .ok_or_else(|| format!("'{s}' is not ID@START (e.g. 7@2024-04-20T08:00:00)"))?;
-    let id: i32 = id
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{id}' in '{s}' is not a device id"))?;
-    let t = NaiveDateTime::parse_from_str(start.trim(), "%Y-%m-%dT%H:%M:%S%.f").map_err(|_| {
-        format!("'{start}' in '{s}' is not a job start YYYY-MM-DDTHH:MM:SS[.ffffff]")
-    })?;
-    Ok(Key {
-        id,
-        start: micros(t),
-    })
 }
 
 /// Runs `recalcd similar`.
@@ -262,23 +246,6 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `YYYY-MM-DDTHH:MM:SS`, with `.ffffff` only when the time has a fraction.
-pub(super) fn stamp(t: Micros) -> String {
-    let d = datetime(t);
-    if t.rem_euclid(1_000_000) == 0 {
-        d.format("%Y-%m-%dT%H:%M:%S").to_string()
-    } else {
-        d.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
-    }
-}
-
-fn method_text(a: &Answer) -> String {
-    match &a.why {
-        Some(why) => format!("{} ({why})", a.method),
-        None => a.method.to_string(),
-    }
-}
-
 fn stats_line(a: &Answer, approx: Option<&ApproxAnswer>) -> String {
     let distances = a
         .distances
@@ -286,7 +253,7 @@ fn stats_line(a: &Answer, approx: Option<&ApproxAnswer>) -> String {
     let mut line = format!(
         "{} match(es); method {}; {} candidate(s), {} refined of {} job(s){distances}; {} value(s) not numbers dropped; index load {} ms, {} ms in all",
         a.matches.len(),
-        method_text(a),
+        a.method_text(),
         a.candidates,
         a.refined,
         a.total,
@@ -311,45 +278,7 @@ fn stats_line(a: &Answer, approx: Option<&ApproxAnswer>) -> String {
 }
 
 fn json(a: &Answer, approx: Option<&ApproxAnswer>) -> String {
-    let matches: Vec<serde_json::Value> = a
-        .matches
-        .iter()
-        .map(|m| serde_json::json!({"id": m.key.id, "job": stamp(m.key.start), "distance": m.distance}))
-        .collect();
-    let mut stats = serde_json::json!({
-        "method": method_text(a),
-        "candidates": a.candidates,
-        "refined": a.refined,
-        "total": a.total,
-        "dropped": a.dropped,
-        "load_ms": a.load_ms,
-        "elapsed_ms": a.elapsed_ms,
-    });
-    if let (Some(d), Some(map)) = (a.distances, stats.as_object_mut()) {
-        map.insert("distances".into(), d.into());
-    }
-    if let (Some(x), Some(map)) = (approx, stats.as_object_mut()) {
-        map.insert("examined".into(), x.examined.into());
-        map.insert("leaves".into(), x.leaves.into());
-        map.insert("exact".into(), x.exact.into());
-        map.insert("tree_ms".into(), (x.tree_ms as u64).into());
-    }
-    serde_json::json!({ "matches": matches, "stats": stats }).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jobs_parse_with_their_errors() {
-        let k = parse_job("7@2024-04-20T08:00:00.5").unwrap();
-        assert_eq!(k.id, 7);
-        assert_eq!(stamp(k.start), "2024-04-20T08:00:00.500000");
-        assert!(parse_job("7-2024").unwrap_err().contains("ID@START"));
-        assert!(parse_job("x@2024-04-20T08:00:00")
-            .unwrap_err()
-            .contains("device id"));
-        assert!(parse_job("7@yesterday").unwrap_err().contains("job start"));
-    }
+    approx
+        .map_or_else(|| a.to_json(), ApproxAnswer::to_json)
+        .to_string()
 }

@@ -19,6 +19,7 @@ use crate::index::similarity::{
     brute_force, Best, Index, Key, Match, Metric, Nearest, Params, Query, Spectrum,
 };
 use crate::index::{Micros, Point};
+use crate::service::search::stamp;
 use crate::store::index::{Built, IndexStore, ALL_TIME};
 use crate::store::similarity::{JobSeries, StoredEntry, SIMILARITY};
 use crate::store::{AnyStore, StoreError};
@@ -404,11 +405,87 @@ fn covers(params: &str, id: Option<i32>) -> bool {
     id.is_some_and(|id| list.split(',').any(|d| d.trim().parse() == Ok(id)))
 }
 
+impl Answer {
+    /// The method, with why it scanned when it did: `index`, or `scan (…)`.
+    pub fn method_text(&self) -> String {
+        match &self.why {
+            Some(why) => format!("{} ({why})", self.method),
+            None => self.method.to_string(),
+        }
+    }
+
+    /// The answer as `recalcd similar --format json` and `serve`'s `/api/similar` write
+    /// it: `{"matches": [{"id", "job", "distance"}], "stats": {"method", "candidates",
+    /// "refined", "total", "dropped", "load_ms", "elapsed_ms"}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let matches: Vec<serde_json::Value> = self
+            .matches
+            .iter()
+            .map(|m| serde_json::json!({"id": m.key.id, "job": stamp(m.key.start), "distance": m.distance}))
+            .collect();
+        let mut out = serde_json::json!({
+            "matches": matches,
+            "stats": {
+                "method": self.method_text(),
+                "candidates": self.candidates,
+                "refined": self.refined,
+                "total": self.total,
+                "dropped": self.dropped,
+                "load_ms": self.load_ms,
+                "elapsed_ms": self.elapsed_ms,
+            }
+        });
+        if let Some(d) = self.distances {
+            out["stats"]["distances"] = d.into();
+        }
+        out
+    }
+}
+
+/// A job named as `ID@YYYY-MM-DDTHH:MM:SS[.ffffff]` (its device and start, UTC): what
+/// `recalcd similar --job` and `/api/similar?job=` take.
+///
+/// # Errors
+/// A message saying which part is not what it should be.
+pub fn parse_job(s: &str) -> Result<Key, String> {
+    let (id, start) = s
+        .split_once('@')
+        .ok_or_else(|| format!("'{s}' is not ID@START (e.g. 7@2024-04-20T08:00:00)"))?;
+    let id: i32 = id
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{id}' in '{s}' is not a device id"))?;
+    let t = chrono::NaiveDateTime::parse_from_str(start.trim(), "%Y-%m-%dT%H:%M:%S%.f").map_err(
+        |_| format!("'{start}' in '{s}' is not a job start YYYY-MM-DDTHH:MM:SS[.ffffff]"),
+    )?;
+    Ok(Key {
+        id,
+        start: crate::index::micros(t),
+    })
+}
+
 /// The metric named on the command line.
 pub fn metric(name: &str) -> Option<Metric> {
     match name {
         "znorm" => Some(Metric::ZNorm),
         "euclid" => Some(Metric::Euclid),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_parse_with_their_errors() {
+        let k = parse_job("7@2024-04-20T08:00:00.5").unwrap();
+        assert_eq!(k.id, 7);
+        assert_eq!(stamp(k.start), "2024-04-20T08:00:00.500000");
+        assert!(parse_job("7-2024").unwrap_err().contains("ID@START"));
+        assert!(parse_job("x@2024-04-20T08:00:00")
+            .unwrap_err()
+            .contains("device id"));
+        assert!(parse_job("7@yesterday").unwrap_err().contains("job start"));
     }
 }

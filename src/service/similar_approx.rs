@@ -43,6 +43,20 @@ pub struct ApproxAnswer {
     pub tree_ms: u128,
 }
 
+impl ApproxAnswer {
+    /// The answer as `recalcd similar --approx --format json` prints it (and `serve`
+    /// answers): [`Answer::to_json`] with `examined`, `leaves`, `exact` and `tree_ms`
+    /// added to the statistics.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut out = self.answer.to_json();
+        out["stats"]["examined"] = self.examined.into();
+        out["stats"]["leaves"] = self.leaves.into();
+        out["stats"]["exact"] = self.exact.into();
+        out["stats"]["tree_ms"] = u64::try_from(self.tree_ms).unwrap_or(u64::MAX).into();
+        out
+    }
+}
+
 /// The tree of a built similarity index, from its stored words.
 #[derive(Debug)]
 pub struct LoadedTree {

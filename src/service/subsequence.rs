@@ -17,8 +17,9 @@ use crate::index::subsequence::exact::Pattern;
 use crate::index::subsequence::profile::{Profiler, Refine, DEFAULT_BLOCK};
 use crate::index::subsequence::select::Selector;
 use crate::index::subsequence::windows::{self, NotApplicable};
-use crate::index::subsequence::{check_pattern, Query, QueryError};
+use crate::index::subsequence::{check_pattern, Metric, Query, QueryError};
 use crate::index::{Micros, DAY};
+use crate::service::search::stamp;
 use crate::store::{AnyStore, StoreError};
 
 /// Rows a slice read aims at.
@@ -119,6 +120,39 @@ pub enum MatchFailure {
         /// The channel.
         channel: String,
     },
+}
+
+impl Answer {
+    /// The answer as `recalcd match --format json` and `serve`'s `/api/match` write it:
+    /// `{"matches": [{"id", "from", "to", "distance"}], "stats": {"method", "metric",
+    /// "candidates", "refined", "total", "dropped", "rows_read", "load_ms", "elapsed_ms"
+    /// [, "note"]}}`, `elapsed_ms` the caller's (from reading the request).
+    pub fn to_json(&self, metric: Metric, elapsed_ms: u128) -> serde_json::Value {
+        let matches: Vec<serde_json::Value> = self
+            .matches
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "id": m.id, "from": stamp(m.from), "to": stamp(m.to), "distance": m.distance,
+                })
+            })
+            .collect();
+        let mut stats = serde_json::json!({
+            "method": self.method,
+            "metric": metric.as_str(),
+            "candidates": self.candidates,
+            "refined": self.refined,
+            "total": self.total,
+            "dropped": self.dropped,
+            "rows_read": self.rows_read,
+            "load_ms": self.load_ms,
+            "elapsed_ms": elapsed_ms,
+        });
+        if let Some(note) = &self.note {
+            stats["note"] = serde_json::json!(note);
+        }
+        serde_json::json!({"matches": matches, "stats": stats})
+    }
 }
 
 impl MatchFailure {

@@ -144,13 +144,7 @@ pub(crate) fn kind_table(tables: &TableNames, kind: &str, channel: &str) -> Stri
 /// entry of the name counts (as when the row is read for computing); an entry that
 /// cannot be read is skipped.
 pub fn channel_point(t: Micros, conjoined: &str, channel: &str) -> Option<Point> {
-    let mut found = None;
-    for e in crate::conjoined::entries(conjoined).flatten() {
-        if crate::conjoined::same_name(&e.name, channel) {
-            found = Some(e);
-        }
-    }
-    let e = found?;
+    let e = crate::conjoined::last_entry(conjoined, channel)?;
     let v = match e.value() {
         crate::lang::value::Value::Num(n) if n.is_finite() => Some(n),
         _ => None,

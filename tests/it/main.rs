@@ -28,6 +28,7 @@ mod readme;
 mod row_failures;
 mod search;
 mod serve;
+mod serve_similar;
 mod similar;
 mod similar_xcorr;
 mod stale_days;

@@ -258,7 +258,7 @@ pub(super) async fn show_tree(
             SimilarError::Usage(m) => super::super::usage(m),
             other => anyhow::Error::new(other),
         })?;
-    let name = |k: &Key| format!("{}@{}", k.id, super::super::similar::stamp(k.start));
+    let name = |k: &Key| format!("{}@{}", k.id, recalcd::service::search::stamp(k.start));
     let view = loaded.tree.view(max_depth, &name);
     let stale = loaded.ends.keys().filter(|k| untrusted.contains(k)).count();
     if json {

@@ -76,7 +76,7 @@ impl IntoResponse for ApiError {
 }
 
 /// A JSON answer.
-fn json(value: &serde_json::Value) -> Response {
+pub(super) fn json(value: &serde_json::Value) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/json"),
@@ -89,13 +89,16 @@ fn json(value: &serde_json::Value) -> Response {
 
 /// The query string's parameters, checked against what an endpoint accepts.
 #[derive(Debug)]
-struct Params<'a> {
+pub(super) struct Params<'a> {
     map: &'a HashMap<String, String>,
 }
 
 impl<'a> Params<'a> {
     /// `map`, refusing any parameter not in `accepted`.
-    fn new(map: &'a HashMap<String, String>, accepted: &[&str]) -> Result<Self, ApiError> {
+    pub(super) fn new(
+        map: &'a HashMap<String, String>,
+        accepted: &[&str],
+    ) -> Result<Self, ApiError> {
         let mut unknown: Vec<&str> = map
             .keys()
             .map(String::as_str)
@@ -111,19 +114,19 @@ impl<'a> Params<'a> {
         Ok(Params { map })
     }
 
-    fn optional(&self, name: &str) -> Option<&'a str> {
+    pub(super) fn optional(&self, name: &str) -> Option<&'a str> {
         self.map
             .get(name)
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
     }
 
-    fn required(&self, name: &str) -> Result<&'a str, ApiError> {
+    pub(super) fn required(&self, name: &str) -> Result<&'a str, ApiError> {
         self.optional(name)
             .ok_or_else(|| ApiError::bad(format!("missing parameter `{name}`")))
     }
 
-    fn id(&self) -> Result<Option<i32>, ApiError> {
+    pub(super) fn id(&self) -> Result<Option<i32>, ApiError> {
         self.optional("id")
             .map(|v| {
                 v.parse::<i32>().map_err(|_| {
@@ -134,7 +137,7 @@ impl<'a> Params<'a> {
     }
 
     /// `from` and `to`: a non-empty range no longer than [`MAX_RANGE_DAYS`].
-    fn range(&self) -> Result<(Micros, Micros), ApiError> {
+    pub(super) fn range(&self) -> Result<(Micros, Micros), ApiError> {
         let time = |name: &str, end: bool| -> Result<Micros, ApiError> {
             let v = self.required(name)?;
             crate::index::parse_time(v, end)
@@ -162,7 +165,7 @@ impl<'a> Params<'a> {
 impl App {
     /// A session from the pool: 503 when none is free in time, 500 when none can be
     /// opened.
-    async fn session(&self) -> Result<Pooled, ApiError> {
+    pub(super) async fn session(&self) -> Result<Pooled, ApiError> {
         self.pool().get().await.map_err(|e| match e {
             PoolError::Backend(e) => ApiError::store(&e),
             PoolError::Timeout(_) => ApiError::new(
@@ -174,7 +177,7 @@ impl App {
     }
 
     /// The answer to a store failure; a session whose connection broke leaves the pool.
-    fn failed(session: Pooled, e: &StoreError) -> ApiError {
+    pub(super) fn failed(session: Pooled, e: &StoreError) -> ApiError {
         if e.is_transient() {
             drop(Object::<Sessions>::take(session));
         }
@@ -183,7 +186,10 @@ impl App {
 }
 
 /// 404 unless device `id` has rows, constants or equations.
-async fn known_device(session: &Pooled, id: i32) -> Result<Result<(), ApiError>, StoreError> {
+pub(super) async fn known_device(
+    session: &Pooled,
+    id: i32,
+) -> Result<Result<(), ApiError>, StoreError> {
     Ok(if session.data.device_known(id).await? {
         Ok(())
     } else {
@@ -325,7 +331,7 @@ pub async fn search(
 
 /// A message of the command line's (`--channel x: …`) with its options named as the
 /// API's parameters (`` `channel` x: … ``).
-fn param_named(message: String) -> String {
+pub(super) fn param_named(message: String) -> String {
     let mut out = message;
     for (cli, api) in [
         ("--channel", "`channel`"),
@@ -335,6 +341,16 @@ fn param_named(message: String) -> String {
         ("--to", "`to`"),
         ("--id", "`id`"),
         ("--max-gap", "`max_gap`"),
+        ("--job", "`job`"),
+        ("--series", "`series`"),
+        ("--pattern", "`pattern`"),
+        ("--like", "`like`"),
+        ("--within", "`within`"),
+        ("--exclusion", "`exclusion`"),
+        ("--k ", "`k` "),
+        ("--approx", "`approx`"),
+        ("--examine", "`examine`"),
+        ("--metric", "`metric`"),
     ] {
         out = out.replace(cli, api);
     }

@@ -7,6 +7,9 @@
 //! - `GET /api/channels` — the declared feature indexes and their devices ([`api`]).
 //! - `GET /api/plot` — the frames of a plot, coarse to fine.
 //! - `GET /api/search` — a search's matches, as `recalcd search --format json`.
+//! - `GET /api/similar`, `GET /api/match` — the jobs most like one, where a pattern
+//!   occurs: as `recalcd similar` and `recalcd match` with `--format json`
+//!   ([`similarity`]).
 //! - `GET /healthz` — `ok`.
 //!
 //! With `serve.token` set, every `/api/` request needs `Authorization: Bearer <token>`
@@ -16,6 +19,7 @@
 
 pub mod api;
 pub mod pool;
+pub mod similarity;
 
 use std::future::Future;
 use std::io;
@@ -110,6 +114,8 @@ impl App {
             .route("/api/channels", get(api::channels))
             .route("/api/plot", get(api::plot))
             .route("/api/search", get(api::search))
+            .route("/api/similar", get(similarity::similar))
+            .route("/api/match", get(similarity::match_))
             .route_layer(middleware::from_fn_with_state(self.clone(), authorize));
         Router::new()
             .route("/", get(index_html))

@@ -23,7 +23,7 @@ pub struct Session {
     /// The data store (raw rows).
     pub data: AnyStore,
     /// The index store; `None` when no index is declared or its catalogue cannot be
-    /// read (then searches and plots scan, and say so).
+    /// read (then searches, plots and similarity queries scan, and say so).
     pub index: Option<IndexStore>,
 }
 
@@ -51,19 +51,21 @@ impl managed::Manager for Sessions {
     async fn create(&self) -> Result<Session, StoreError> {
         let data = store::connect(&self.config).await?;
         data.check_schema().await?;
-        let index = if self.config.index.feature.is_empty() {
+        let index = if self.config.index.feature.is_empty()
+            && self.config.index.similarity.is_empty()
+        {
             None
         } else {
             match IndexStore::open(&self.config).await {
                 Ok(ix) => match ix.catalogue().await {
                     Ok(_) => Some(ix),
                     Err(e) => {
-                        tracing::warn!(error = %e, "the index catalogue cannot be read (no index built yet?): plots and searches scan");
+                        tracing::warn!(error = %e, "the index catalogue cannot be read (no index built yet?): plots, searches and similarity queries scan");
                         None
                     }
                 },
                 Err(e) => {
-                    tracing::warn!(error = %e, "the index store cannot be reached: plots and searches scan");
+                    tracing::warn!(error = %e, "the index store cannot be reached: plots, searches and similarity queries scan");
                     None
                 }
             }
