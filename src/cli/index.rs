@@ -9,8 +9,9 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 use recalcd::config::{Config, FeatureIndexConfig};
-use recalcd::index::feature::{build, Levels};
+use recalcd::index::feature::Levels;
 use recalcd::index::{datetime, micros, Micros};
+use recalcd::service::build::{build_feature, BuildEvent};
 use recalcd::store::index::{Built, IndexStore, FEATURE};
 use recalcd::store::{self, AnyStore, Store};
 
@@ -355,111 +356,32 @@ fn build_index(args: BuildArgs, config: &Config) -> anyhow::Result<ExitCode> {
     };
     super::runtime()?.block_on(async {
         let started = Instant::now();
-        let (data, mut index) = open(config).await?;
-        let data = std::sync::Arc::new(data);
-        let params = decl.params();
-        let existing = index.built(&decl.channel).await?;
-        let (mut built, fresh) = match existing {
-            Some(b) if b.params == params && b.levels.is_some() => (b, false),
-            other => {
-                if let Some(b) = other {
-                    eprintln!(
-                        "note: the index of `{}` was built with {} and is declared with {}: rebuilding it",
-                        decl.channel, b.params, params
-                    );
-                }
-                (
-                    index.create(&config.tables, &decl.channel, &params).await?,
-                    true,
-                )
-            }
-        };
-        // The devices: those with rows in the range, and those the index holds (their
-        // buckets in the range are replaced too, by nothing if their rows are gone).
-        let mut devices: std::collections::BTreeMap<i32, (Micros, Micros)> = Default::default();
-        for (id, first, last) in data.data_extent(range).await? {
-            let span = range.unwrap_or((
-                levels.bucket_start(0, first),
-                levels.bucket_start(0, last) + coarse,
-            ));
-            devices.insert(id, span);
-        }
-        if !fresh {
-            for id in index.devices(&built).await? {
-                if let Some(span) = range {
-                    devices.entry(id).or_insert(span);
-                } else {
-                    devices.entry(id).or_insert((0, 0));
+        let mut bar: Option<ProgressBar> = None;
+        let report = build_feature(config, decl, range, args.id, &mut |event| match event {
+            BuildEvent::Rebuilding { built, declared } => eprintln!(
+                "note: the index of `{}` was built with {built} and is declared with {declared}: rebuilding it",
+                decl.channel
+            ),
+            BuildEvent::Planned { spans } => bar = Some(progress(spans, &decl.channel, &levels)),
+            BuildEvent::SpanDone { id, values } => {
+                if let Some(bar) = &bar {
+                    bar.inc(1);
+                    bar.set_message(format!("device {id}, {values} values"));
                 }
             }
+        })
+        .await?;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
         }
-        devices.retain(|id, _| decl.covers(*id) && args.id.is_none_or(|want| want == *id));
-        let chunks: u64 = devices
-            .values()
-            .map(|(a, b)| ((b - a).max(0) / coarse) as u64)
-            .sum();
-        let bar = progress(chunks, &decl.channel, &levels);
-        let (mut values, mut buckets) = (0u64, 0u64);
-        for (&id, &(from, to)) in &devices {
-            if range.is_none() && !fresh {
-                // The whole device is rebuilt: its buckets outside its rows go too.
-                index
-                    .replace_buckets(&built, id, recalcd::store::index::ALL_TIME, &[])
-                    .await?;
-            }
-            // The next spans' rows are read (on another worker) while this one's
-            // buckets are computed and written: the build takes about as long as the
-            // slower of the two, not their sum. At most `AHEAD` spans wait in memory.
-            const AHEAD: usize = 2;
-            let (tx, mut rx) = tokio::sync::mpsc::channel(AHEAD);
-            let reader = tokio::spawn({
-                let (data, channel) = (data.clone(), decl.channel.clone());
-                async move {
-                    let mut at = from;
-                    while at < to {
-                        let span = (at, at + coarse);
-                        let points = data.load_points(&channel, id, &[span]).await;
-                        let failed = points.is_err();
-                        if tx.send((span, points)).await.is_err() || failed {
-                            break;
-                        }
-                        at += coarse;
-                    }
-                }
-            });
-            while let Some((span, points)) = rx.recv().await {
-                let points = points?;
-                values += points.len() as u64;
-                let all: Vec<_> = build(&levels, &points).into_iter().flatten().collect();
-                buckets += all.len() as u64;
-                index.replace_buckets(&built, id, span, &all).await?;
-                bar.inc(1);
-                bar.set_message(format!("device {id}, {values} values"));
-            }
-            reader.await?;
-            if from < to {
-                built.range = Some(built.range.map_or((from, to), |(f, t)| {
-                    (f.min(from), t.max(to))
-                }));
-            }
-        }
-        bar.finish_and_clear();
-        if built.range.is_none() {
-            built.range = range;
-        }
-        let size = index.size(&built).await?;
-        built.points = size.points;
-        built.other = size.other;
-        built.built_at = chrono::Utc::now().naive_utc();
-        index.record(&built).await?;
         println!(
             "built the feature index of `{}` ({}): {} device(s), {}, {} values read, {} buckets written in {:.2} s",
             decl.channel,
             levels,
-            devices.len(),
-            range_text(built.range),
-            values,
-            buckets,
+            report.devices,
+            range_text(report.range),
+            report.values,
+            report.buckets,
             started.elapsed().as_secs_f64()
         );
         Ok(ExitCode::SUCCESS)

@@ -11,6 +11,7 @@
 //! metrics.
 
 pub mod batch;
+pub mod build;
 pub mod daemon;
 pub mod health;
 pub mod http;
