@@ -8,12 +8,12 @@
 //! assertions. `stumpy.mass` on the same size is timed by `scripts/check_stumpy.py`.
 //!
 //! Knobs: `RECALCD_BENCH_SUBSEQ_POINTS` (default 8,388,608), `RECALCD_BENCH_SUBSEQ_QUERIES`
-//! (default 9 per kind), `RECALCD_BENCH_SUBSEQ_BLOCK` (FFT length, default 65,536).
+//! (default 9 per kind), `RECALCD_BENCH_SUBSEQ_BLOCK` (FFT length, default the library's `DEFAULT_BLOCK`, 8,192).
 
 use std::time::{Duration, Instant};
 
 use recalcd::index::subsequence::exact::{brute_force, distance_sq, Pattern};
-use recalcd::index::subsequence::profile::{Block, Profiler, Refine};
+use recalcd::index::subsequence::profile::{Block, Profiler, Refine, DEFAULT_BLOCK};
 use recalcd::index::subsequence::select::{Lazy, Selector};
 use recalcd::index::subsequence::windows::{within, WindowIndex};
 use recalcd::index::subsequence::{Match, Metric, Query};
@@ -94,7 +94,7 @@ fn query_prepared(
 fn main() {
     let n = common::env_usize("RECALCD_BENCH_SUBSEQ_POINTS").unwrap_or(1 << 23);
     let queries = common::env_usize("RECALCD_BENCH_SUBSEQ_QUERIES").unwrap_or(9);
-    let block = common::env_usize("RECALCD_BENCH_SUBSEQ_BLOCK").unwrap_or(1 << 16);
+    let block = common::env_usize("RECALCD_BENCH_SUBSEQ_BLOCK").unwrap_or(DEFAULT_BLOCK);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let series = rng.walk(n);
     let rss_series = common::peak_rss_mb();
