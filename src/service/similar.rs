@@ -193,23 +193,12 @@ pub async fn similar(
             }
         }
         // The jobs the index cannot vouch for, compared directly.
-        let extra: Vec<(Key, Option<Micros>)> = untrusted
-            .iter()
-            .filter(|k| accept(k))
-            .map(|k| (*k, None))
-            .collect();
-        let mut extra_n = 0;
-        for chunk in extra.chunks(BATCH) {
-            for j in data.jobs_points(&channel, chunk).await? {
-                if declared.is_some_and(|d| !d.covers(j.key.id)) {
-                    continue;
-                }
-                if let Some((v, d)) = resampled(&j.points, params.length) {
-                    refined_dropped += d;
-                    extra_n += 1;
-                    search.give(j.key, Some(&v));
-                }
-            }
+        let (extra, d) =
+            untrusted_series(data, &channel, &untrusted, &accept, declared, params.length).await?;
+        refined_dropped += d;
+        let extra_n = extra.len();
+        for (k, v) in extra {
+            search.give(k, Some(&v));
         }
         let outcome = search.finish();
         dropped += refined_dropped;
@@ -255,6 +244,41 @@ pub async fn similar(
         load_ms: 0,
         elapsed_ms: started.elapsed().as_millis(),
     })
+}
+
+/// The resampled series of the jobs in `untrusted` that `accept` admits and the declared
+/// index covers (the jobs an index cannot vouch for, which every search compares
+/// directly), read in batches, with the values dropped as not numbers; jobs with fewer
+/// than 4 numbers are left out.
+///
+/// # Errors
+/// [`SimilarError::Store`] if the data store fails.
+pub(crate) async fn untrusted_series(
+    data: &AnyStore,
+    channel: &str,
+    untrusted: &BTreeSet<Key>,
+    accept: &impl Fn(&Key) -> bool,
+    declared: Option<&crate::config::SimilarityIndexConfig>,
+    length: usize,
+) -> Result<(Vec<(Key, Vec<f64>)>, u64), SimilarError> {
+    let wanted: Vec<(Key, Option<Micros>)> = untrusted
+        .iter()
+        .filter(|k| accept(k))
+        .map(|k| (*k, None))
+        .collect();
+    let (mut out, mut dropped) = (Vec::new(), 0);
+    for chunk in wanted.chunks(BATCH) {
+        for j in data.jobs_points(channel, chunk).await? {
+            if declared.is_some_and(|d| !d.covers(j.key.id)) {
+                continue;
+            }
+            if let Some((v, d)) = resampled(&j.points, length) {
+                dropped += d;
+                out.push((j.key, v));
+            }
+        }
+    }
+    Ok((out, dropped))
 }
 
 /// The query series of `req` resampled to `length` points, the values it dropped as not

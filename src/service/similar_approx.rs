@@ -13,7 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::similar::{
-    query_series, resampled, scan_reason, similar, Answer, Request, SimilarError, BATCH,
+    query_series, resampled, scan_reason, similar, untrusted_series, Answer, Request, SimilarError,
+    BATCH,
 };
 use crate::config::Config;
 use crate::index::similarity::isax::{Approx, IsaxParams, Tree};
@@ -202,23 +203,12 @@ pub async fn similar_approx(
     }
     // The jobs the index cannot vouch for, compared directly.
     let declared = config.index.similarity(&channel);
-    let extra: Vec<(Key, Option<Micros>)> = untrusted
-        .iter()
-        .filter(|k| accept(k))
-        .map(|k| (*k, None))
-        .collect();
-    let mut extra_n = 0;
-    for chunk in extra.chunks(BATCH) {
-        for j in data.jobs_points(&channel, chunk).await? {
-            if declared.is_some_and(|d| !d.covers(j.key.id)) {
-                continue;
-            }
-            if let Some((v, d)) = resampled(&j.points, params.length) {
-                dropped += d;
-                extra_n += 1;
-                search.give(j.key, Some(&v));
-            }
-        }
+    let (extra, d) =
+        untrusted_series(data, &channel, &untrusted, &accept, declared, params.length).await?;
+    dropped += d;
+    let extra_n = extra.len();
+    for (k, v) in extra {
+        search.give(k, Some(&v));
     }
     let candidates = loaded.ends.keys().filter(|k| accept(k)).count();
     let outcome = search.finish();

@@ -14,7 +14,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use super::{query_series, resampled, scan, scan_reason, Answer, Request, SimilarError, BATCH};
+use super::{
+    query_series, resampled, scan, scan_reason, untrusted_series, Answer, Request, SimilarError,
+    BATCH,
+};
 use crate::config::Config;
 use crate::index::similarity::vptree::{brute_force, Path, Search, VpTree};
 use crate::index::similarity::xcorr::{gamma_in, Prepared, Xcorr, DEFAULT_GAMMA};
@@ -179,20 +182,11 @@ async fn search_tree(
         }
     }
     // The jobs the index cannot vouch for, compared directly.
-    let extra: Vec<(Key, Option<Micros>)> = untrusted
-        .iter()
-        .filter(|k| accept(k))
-        .map(|k| (*k, None))
-        .collect();
-    let mut extra_n = 0;
-    for chunk in extra.chunks(BATCH) {
-        for j in data.jobs_points(channel, chunk).await? {
-            if let Some((v, d)) = resampled(&j.points, length) {
-                dropped += d;
-                extra_n += 1;
-                search.give(xcorr, j.key, Some(&v));
-            }
-        }
+    let (extra, d) = untrusted_series(data, channel, &untrusted, &accept, None, length).await?;
+    dropped += d;
+    let extra_n = extra.len();
+    for (k, v) in extra {
+        search.give(xcorr, k, Some(&v));
     }
     let outcome = search.finish();
     Ok(Answer {
