@@ -138,9 +138,11 @@ fn three_workers_with_a_producer_compute_every_row_exactly_once() {
 fn a_killed_worker_hands_its_devices_to_the_others() {
     let db = setup();
     db.execute_blocking(COUNT_WRITES);
-    let backlog = backlog_sql(1..=60, 100, 4);
+    // Large enough, in batches small enough, that the kill (as soon as w0 is seen
+    // holding leases) comes long before the backlog is done, even on an idle machine.
+    let backlog = backlog_sql(1..=90, 100, 4);
     db.execute_blocking(&backlog);
-    let mut workers = three_workers(&db.url, "1000");
+    let mut workers = three_workers(&db.url, "300");
     // The victim, caught holding leases (in the middle of a batch).
     let held_by_w0 = "SELECT l.objid::text FROM pg_locks l JOIN pg_stat_activity a USING (pid)
                        WHERE l.locktype = 'advisory' AND a.application_name = 'w0'";
@@ -185,7 +187,7 @@ fn a_killed_worker_hands_its_devices_to_the_others() {
     );
     assert_eq!(left, 0, "w0 log:\n{victim_log}");
     assert_eq!(wrong_data_rows(&db.url), 0);
-    let total = 60 * 100 * 4;
+    let total = 90 * 100 * 4;
     assert_eq!(
         writes(&db.url),
         (0, total),

@@ -129,6 +129,38 @@ impl Metric {
     }
 }
 
+/// Test series of a few shapes, by the position `i % period`: constants (0), a
+/// duplicate of the series two before (1), white noise (2), random walks (the rest).
+#[cfg(test)]
+pub(crate) fn test_series(seed: u64, n: usize, count: usize, period: usize) -> Vec<Vec<f64>> {
+    let mut s = seed.wrapping_mul(2).wrapping_add(1);
+    let mut rnd = move || {
+        s = s
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+    };
+    let mut out: Vec<Vec<f64>> = Vec::new();
+    for i in 0..count {
+        let v = match i % period {
+            0 => vec![rnd() * 4.0; n],
+            1 if i > 2 => out[i - 2].clone(),
+            2 => (0..n).map(|_| rnd()).collect(),
+            _ => {
+                let mut x = rnd() * 10.0;
+                (0..n)
+                    .map(|_| {
+                        x += rnd();
+                        x
+                    })
+                    .collect()
+            }
+        };
+        out.push(v);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
