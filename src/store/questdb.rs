@@ -231,6 +231,30 @@ fn multi_insert(table: &str, columns: &str, rows: usize, width: usize) -> String
     sql
 }
 
+/// One multi-row `INSERT` into `table` (`columns`) of `params`: rows of `types.len()`
+/// values laid end to end, prepared with their types (QuestDB infers none for `$n`).
+pub(super) async fn insert_many(
+    client: &Client,
+    table: &str,
+    columns: &str,
+    types: &[Type],
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    what: &str,
+) -> Result<(), StoreError> {
+    let rows = params.len() / types.len().max(1);
+    let sql = multi_insert(table, columns, rows, types.len());
+    let all: Vec<Type> = types.iter().cycle().take(params.len()).cloned().collect();
+    let stmt = client
+        .prepare_typed(&sql, &all)
+        .await
+        .map_err(StoreError::query(what))?;
+    client
+        .execute(&stmt, params)
+        .await
+        .map_err(StoreError::query(what))?;
+    Ok(())
+}
+
 /// Whether the server says it is QuestDB (`version()`); assumed when it cannot say.
 async fn is_questdb(client: &Client) -> bool {
     match client.query_one("SELECT version()", &[]).await {

@@ -18,7 +18,7 @@ use futures_util::TryStreamExt;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
-use super::{multi_insert, QuestStore, INSERT_CHUNK};
+use super::{insert_many, QuestStore, INSERT_CHUNK};
 use crate::config::TableNames;
 use crate::index::feature::{Bucket, Levels};
 use crate::index::{datetime, micros, Micros, Point};
@@ -244,18 +244,6 @@ impl QuestIndex {
     ) -> Result<(), StoreError> {
         let what = format!("writing buckets to `{table}`");
         for chunk in rows.chunks(BUCKET_CHUNK) {
-            let sql = multi_insert(table, BUCKET_COLUMNS, chunk.len(), BUCKET_TYPES.len());
-            let types: Vec<Type> = BUCKET_TYPES
-                .iter()
-                .cycle()
-                .take(chunk.len() * BUCKET_TYPES.len())
-                .cloned()
-                .collect();
-            let stmt = self
-                .client
-                .prepare_typed(&sql, &types)
-                .await
-                .map_err(q(&what))?;
             let starts: Vec<NaiveDateTime> = chunk.iter().map(|r| datetime(r.0)).collect();
             let mut params: Vec<&(dyn ToSql + Sync)> =
                 Vec::with_capacity(chunk.len() * BUCKET_TYPES.len());
@@ -276,10 +264,15 @@ impl QuestIndex {
                     &f.last_value,
                 ]);
             }
-            self.client
-                .execute(&stmt, &params)
-                .await
-                .map_err(q(&what))?;
+            insert_many(
+                &self.client,
+                table,
+                BUCKET_COLUMNS,
+                &BUCKET_TYPES,
+                &params,
+                &what,
+            )
+            .await?;
         }
         self.wait_wal(table).await
     }
@@ -699,28 +692,19 @@ impl QuestStore {
             Type::TIMESTAMP,
         ];
         for chunk in rows.chunks(INSERT_CHUNK) {
-            let sql = multi_insert(
-                &self.tables.index_dirty,
-                "start, channel, id, pending, marked",
-                chunk.len(),
-                COLUMNS.len(),
-            );
-            let types: Vec<Type> = COLUMNS
-                .iter()
-                .cycle()
-                .take(chunk.len() * 5)
-                .cloned()
-                .collect();
-            let stmt = self
-                .client
-                .prepare_typed(&sql, &types)
-                .await
-                .map_err(q(what))?;
             let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(chunk.len() * 5);
             for (start, channel, id, pending, marked) in chunk {
                 params.extend_from_slice(&[start, channel, id, pending, marked]);
             }
-            self.client.execute(&stmt, &params).await.map_err(q(what))?;
+            insert_many(
+                &self.client,
+                &self.tables.index_dirty,
+                "start, channel, id, pending, marked",
+                &COLUMNS,
+                &params,
+                what,
+            )
+            .await?;
         }
         Ok(())
     }

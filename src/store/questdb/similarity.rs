@@ -10,7 +10,7 @@ use futures_util::TryStreamExt;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::index::QuestIndex;
-use super::{multi_insert, QuestStore, INSERT_CHUNK};
+use super::{insert_many, QuestStore, INSERT_CHUNK};
 use crate::index::similarity::{Key, Params};
 use crate::index::{datetime, micros, Micros};
 use crate::store::index::{channel_point, IndexSize};
@@ -78,27 +78,20 @@ impl QuestIndex {
     ) -> Result<(), StoreError> {
         let what = format!("writing entries to `{table}`");
         for chunk in rows.chunks(INSERT_CHUNK) {
-            let sql = multi_insert(table, ENTRY_COLUMNS, chunk.len(), ENTRY_TYPES.len());
-            let types: Vec<Type> = ENTRY_TYPES
-                .iter()
-                .cycle()
-                .take(chunk.len() * ENTRY_TYPES.len())
-                .cloned()
-                .collect();
-            let stmt = self
-                .client
-                .prepare_typed(&sql, &types)
-                .await
-                .map_err(q(&what))?;
             let mut params: Vec<&(dyn ToSql + Sync)> =
                 Vec::with_capacity(chunk.len() * ENTRY_TYPES.len());
             for (a, b, c, d, e, f) in chunk {
                 params.extend_from_slice(&[a, b, c, d, e, f]);
             }
-            self.client
-                .execute(&stmt, &params)
-                .await
-                .map_err(q(&what))?;
+            insert_many(
+                &self.client,
+                table,
+                ENTRY_COLUMNS,
+                &ENTRY_TYPES,
+                &params,
+                &what,
+            )
+            .await?;
         }
         self.wait_wal(table).await
     }

@@ -11,7 +11,7 @@ use tokio_postgres::types::{ToSql, Type};
 
 use super::index::QuestIndex;
 use super::similarity::{hex, unhex};
-use super::{multi_insert, INSERT_CHUNK};
+use super::{insert_many, INSERT_CHUNK};
 use crate::index::similarity::vptree::{NodeRow, Path, Vantage};
 use crate::index::similarity::Key;
 use crate::index::{datetime, micros};
@@ -78,23 +78,8 @@ impl QuestIndex {
     ) -> Result<(), StoreError> {
         let what = format!("writing to `{table}`");
         for chunk in rows.chunks(INSERT_CHUNK) {
-            let sql = multi_insert(table, columns, chunk.len(), types.len());
-            let all: Vec<Type> = types
-                .iter()
-                .cycle()
-                .take(chunk.len() * types.len())
-                .cloned()
-                .collect();
-            let stmt = self
-                .client
-                .prepare_typed(&sql, &all)
-                .await
-                .map_err(q(&what))?;
             let params: Vec<&(dyn ToSql + Sync)> = chunk.iter().flatten().copied().collect();
-            self.client
-                .execute(&stmt, &params)
-                .await
-                .map_err(q(&what))?;
+            insert_many(&self.client, table, columns, types, &params, &what).await?;
         }
         self.wait_wal(table).await
     }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::types::{ToSql, Type};
 
-use super::{multi_insert, slot, QuestStore, ERRORS_SLOT, INSERT_CHUNK, ROW_TYPES};
+use super::{insert_many, slot, QuestStore, ERRORS_SLOT, INSERT_CHUNK, ROW_TYPES};
 use crate::store::{
     ErrorRecord, Level, Row, RowKey, StoreError, WriteBatch, WriteOutcome, WrittenVersions,
     ROW_COLUMNS,
@@ -192,27 +192,19 @@ impl QuestStore {
     /// One multi-row PG-wire `INSERT` of `rows` (at most [`INSERT_CHUNK`]).
     async fn insert_rows(&self, level: Level, rows: &[&Row]) -> Result<(), StoreError> {
         let what = format!("writing back {level} rows");
-        let sql = multi_insert(self.table(level), ROW_COLUMNS, rows.len(), ROW_TYPES.len());
-        let types: Vec<Type> = ROW_TYPES
-            .iter()
-            .cycle()
-            .take(rows.len() * 8)
-            .cloned()
-            .collect();
-        let stmt = self
-            .client
-            .prepare_typed(&sql, &types)
-            .await
-            .map_err(StoreError::query(&what))?;
         let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(rows.len() * 8);
         for r in rows {
             params.extend_from_slice(&r.params());
         }
-        self.client
-            .execute(&stmt, &params)
-            .await
-            .map_err(StoreError::query(&what))?;
-        Ok(())
+        insert_many(
+            &self.client,
+            self.table(level),
+            ROW_COLUMNS,
+            &ROW_TYPES,
+            &params,
+            &what,
+        )
+        .await
     }
 
     /// Records `errors` with multi-row PG-wire `INSERT`s (few rows: not worth a second
@@ -222,30 +214,6 @@ impl QuestStore {
         let at = chrono::Utc::now().naive_utc();
         let levels: Vec<&str> = errors.iter().map(|e| e.level.as_str()).collect();
         for (chunk, levels) in errors.chunks(INSERT_CHUNK).zip(levels.chunks(INSERT_CHUNK)) {
-            let sql = multi_insert(
-                &self.tables.errors,
-                "at, level, id, datetime, equation, reason",
-                chunk.len(),
-                6,
-            );
-            let types: Vec<Type> = [
-                Type::TIMESTAMP,
-                Type::VARCHAR,
-                Type::INT4,
-                Type::TIMESTAMP,
-                Type::VARCHAR,
-                Type::VARCHAR,
-            ]
-            .iter()
-            .cycle()
-            .take(chunk.len() * 6)
-            .cloned()
-            .collect();
-            let stmt = self
-                .client
-                .prepare_typed(&sql, &types)
-                .await
-                .map_err(StoreError::query(what))?;
             let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(chunk.len() * 6);
             for (e, level) in chunk.iter().zip(levels) {
                 params.extend_from_slice(&[
@@ -257,10 +225,22 @@ impl QuestStore {
                     &e.reason,
                 ]);
             }
-            self.client
-                .execute(&stmt, &params)
-                .await
-                .map_err(StoreError::query(what))?;
+            insert_many(
+                &self.client,
+                &self.tables.errors,
+                "at, level, id, datetime, equation, reason",
+                &[
+                    Type::TIMESTAMP,
+                    Type::VARCHAR,
+                    Type::INT4,
+                    Type::TIMESTAMP,
+                    Type::VARCHAR,
+                    Type::VARCHAR,
+                ],
+                &params,
+                what,
+            )
+            .await?;
         }
         self.dirty[ERRORS_SLOT].store(true, Ordering::Release);
         Ok(())
