@@ -122,6 +122,20 @@ pub fn resampled(points: &[Point], length: usize) -> Option<(Vec<f64>, u64)> {
     resample(points, length).ok().map(|r| (r.values, r.dropped))
 }
 
+/// The built similarity index of `channel` (lower-case) in the index store, if any.
+///
+/// # Errors
+/// [`SimilarError::Store`] if the catalogue cannot be read.
+pub(crate) async fn built_index(
+    index: Option<&IndexStore>,
+    channel: &str,
+) -> Result<Option<Built>, SimilarError> {
+    Ok(match index {
+        Some(ix) => ix.built_kind(SIMILARITY, channel).await?,
+        None => None,
+    })
+}
+
 /// Answers `req`.
 ///
 /// # Errors
@@ -135,10 +149,7 @@ pub async fn similar(
 ) -> Result<Answer, SimilarError> {
     let started = Instant::now();
     let channel = req.channel.to_lowercase();
-    let built = match index {
-        Some(ix) => ix.built_kind(SIMILARITY, &channel).await?,
-        None => None,
-    };
+    let built = built_index(index, &channel).await?;
     let built_params = built.as_ref().and_then(|b| Params::parse(&b.params));
     let declared = config.index.similarity(&channel);
     let params = built_params

@@ -13,15 +13,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::similar::{
-    query_series, resampled, scan_reason, similar, untrusted_series, Answer, Request, SimilarError,
-    BATCH,
+    built_index, query_series, resampled, scan_reason, similar, untrusted_series, Answer, Request,
+    SimilarError, BATCH,
 };
 use crate::config::Config;
 use crate::index::similarity::isax::{Approx, IsaxParams, Tree};
 use crate::index::similarity::{Key, Metric, Params};
 use crate::index::Micros;
 use crate::store::index::{Built, IndexStore, ALL_TIME};
-use crate::store::similarity::{JobSeries, SIMILARITY};
+use crate::store::similarity::JobSeries;
 use crate::store::AnyStore;
 
 /// Series examined by default: a recall@10 of 0.97 on random walks over a million jobs
@@ -147,10 +147,7 @@ pub async fn similar_approx(
     }
     let started = Instant::now();
     let channel = req.channel.to_lowercase();
-    let built = match index {
-        Some(ix) => ix.built_kind(SIMILARITY, &channel).await?,
-        None => None,
-    };
+    let built = built_index(index, &channel).await?;
     let usable = built.as_ref().map(tree_params);
     let reason = match &usable {
         None => scan_reason(req, None, false),

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::{
-    query_series, resampled, scan, scan_reason, untrusted_series, Answer, Request, SimilarError,
-    BATCH,
+    built_index, query_series, resampled, scan, scan_reason, untrusted_series, Answer, Request,
+    SimilarError, BATCH,
 };
 use crate::config::Config;
 use crate::index::similarity::vptree::{brute_force, Path, Search, VpTree};
@@ -24,7 +24,7 @@ use crate::index::similarity::xcorr::{gamma_in, Prepared, Xcorr, DEFAULT_GAMMA};
 use crate::index::similarity::{Key, Params};
 use crate::index::Micros;
 use crate::store::index::{Built, IndexStore, ALL_TIME};
-use crate::store::similarity::{JobSeries, SIMILARITY};
+use crate::store::similarity::JobSeries;
 use crate::store::{AnyStore, StoreError};
 
 /// The length and `γ` of the tree of `built`, when it has one (its parameters name a
@@ -46,10 +46,7 @@ pub async fn similar_xcorr(
 ) -> Result<Answer, SimilarError> {
     let started = Instant::now();
     let channel = req.channel.to_lowercase();
-    let built = match index {
-        Some(ix) => ix.built_kind(SIMILARITY, &channel).await?,
-        None => None,
-    };
+    let built = built_index(index, &channel).await?;
     let declared = config.index.similarity(&channel);
     let tree = built.as_ref().and_then(tree_params);
     let (length, gamma) = match (tree, declared) {
