@@ -170,6 +170,7 @@ pub async fn build_feature(
     built.points = size.points;
     built.other = size.other;
     built.built_at = chrono::Utc::now().naive_utc();
+    built.updated_at = built.built_at;
     index.record(&built).await?;
     Ok(BuildReport {
         devices: devices.len(),

@@ -255,6 +255,10 @@ async fn similarity_round(
         }
         done += chunk.len();
     }
+    if done > 0 {
+        // Before the marks are cleared: a `serve` that finds them gone finds this too.
+        index.touch(&built).await?;
+    }
     Ok(done)
 }
 

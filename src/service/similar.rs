@@ -9,6 +9,7 @@
 //! read (a scan) and the report says why.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::Config;
@@ -16,7 +17,7 @@ use crate::index::series::SeriesFile;
 use crate::index::similarity::isax;
 use crate::index::similarity::series::{resample, resample_even, SeriesError};
 use crate::index::similarity::{
-    brute_force, Best, Index, Key, Match, Metric, Nearest, Params, Query, Spectrum,
+    brute_force, Best, Key, Match, Metric, Nearest, Params, Query, Spectrum,
 };
 use crate::index::{Micros, Point};
 use crate::service::search::stamp;
@@ -24,7 +25,10 @@ use crate::store::index::{Built, IndexStore, ALL_TIME};
 use crate::store::similarity::{JobSeries, StoredEntry, SIMILARITY};
 use crate::store::{AnyStore, StoreError};
 
+pub mod kept;
 pub mod xcorr;
+
+use kept::{Kept, Loaded};
 
 /// Candidate jobs read per query of the data store.
 pub(crate) const BATCH: usize = 64;
@@ -76,6 +80,9 @@ pub struct Answer {
     pub load_ms: u128,
     /// The whole query, ms.
     pub elapsed_ms: u128,
+    /// Whether the index's entries were the copy kept loaded (`recalcd serve`), or
+    /// read for this query; `None` where nothing is kept between queries.
+    pub kept: Option<bool>,
 }
 
 /// Why a query failed.
@@ -147,6 +154,22 @@ pub async fn similar(
     index: Option<&IndexStore>,
     req: &Request,
 ) -> Result<Answer, SimilarError> {
+    similar_kept(config, data, index, None, req).await
+}
+
+/// Answers `req` as [`similar`] does, with the index kept loaded in `kept` when given
+/// (`recalcd serve`; see [`kept`]): the entries are read only when the catalogue says
+/// they changed since they were loaded.
+///
+/// # Errors
+/// As [`similar`].
+pub async fn similar_kept(
+    config: &Config,
+    data: &AnyStore,
+    index: Option<&IndexStore>,
+    kept: Option<&Kept<Loaded>>,
+    req: &Request,
+) -> Result<Answer, SimilarError> {
     let started = Instant::now();
     let channel = req.channel.to_lowercase();
     let built = built_index(index, &channel).await?;
@@ -169,23 +192,29 @@ pub async fn similar(
     let why = scan_reason(req, built.as_ref(), built_params.is_some());
     if let (None, Some(b), Some(ix)) = (&why, &built, index) {
         let t = Instant::now();
-        let stored = ix.load_entries(b, params).await?;
+        // The jobs the index cannot vouch for, read before the entries are (and before
+        // a kept copy's record is checked: see `kept`).
         let untrusted: BTreeSet<Key> = data.untrusted_jobs(&channel).await?.into_iter().collect();
-        let mut ends: BTreeMap<Key, Micros> = BTreeMap::new();
-        let mut mem = Index::new(params);
-        for e in stored {
-            if untrusted.contains(&e.key) {
-                continue;
-            }
-            ends.insert(e.key, e.end);
-            mem.push(e.key, e.entry);
-        }
+        let (loaded, was_kept) = match kept {
+            Some(kept) => match built_index(index, &channel).await? {
+                Some(now) if now.params == b.params => {
+                    let (l, k) = kept.get(&now, Loaded::read(ix, &now, params)).await?;
+                    (l, Some(k))
+                }
+                // Dropped or rebuilt meanwhile: read as the start found it.
+                _ => (Arc::new(Loaded::read(ix, b, params).await?), Some(false)),
+            },
+            None => (Arc::new(Loaded::read(ix, b, params).await?), None),
+        };
         let load_ms = t.elapsed().as_millis();
-        let total = mem.len();
-        let mut search = Nearest::new(&mem, &values, &req.query, accept);
+        let (mem, ends) = (&loaded.index, &loaded.ends);
+        let total = ends.len() - untrusted.iter().filter(|k| ends.contains_key(k)).count();
+        // The jobs not vouched for are compared from their rows, below.
+        let vouched = |k: &Key| accept(k) && !untrusted.contains(k);
+        let mut search = Nearest::new(mem, &values, &req.query, vouched);
         let mut refined_dropped = 0;
         loop {
-            let want = search.wanted(&mem, BATCH);
+            let want = search.wanted(mem, BATCH);
             if want.is_empty() {
                 break;
             }
@@ -224,6 +253,7 @@ pub async fn similar(
             distances: None,
             load_ms,
             elapsed_ms: started.elapsed().as_millis(),
+            kept: was_kept,
         });
     }
     // A scan: every job of every device with rows in the range.
@@ -254,6 +284,7 @@ pub async fn similar(
         distances: None,
         load_ms: 0,
         elapsed_ms: started.elapsed().as_millis(),
+        kept: None,
     })
 }
 
@@ -472,6 +503,9 @@ impl Answer {
         });
         if let Some(d) = self.distances {
             out["stats"]["distances"] = d.into();
+        }
+        if let Some(k) = self.kept {
+            out["stats"]["kept"] = k.into();
         }
         out
     }

@@ -10,8 +10,10 @@
 //! [`super::similar::similar`], and says why.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Instant;
 
+use super::similar::kept::Kept;
 use super::similar::{
     built_index, query_series, resampled, scan_reason, similar, untrusted_series, Answer, Request,
     SimilarError, BATCH,
@@ -65,7 +67,7 @@ pub struct LoadedTree {
     pub tree: Tree,
     /// Each job's last row's time (narrows the reads on QuestDB).
     pub ends: BTreeMap<Key, Micros>,
-    /// Entries left out: without a word of the tree's length (or untrusted).
+    /// Entries left out: without a word of the tree's length.
     pub left_out: usize,
     /// Building the tree, ms.
     pub tree_ms: u128,
@@ -95,16 +97,13 @@ pub fn tree_params(built: &Built) -> Result<(Params, IsaxParams), String> {
     Ok((params, isax))
 }
 
-/// The iSAX tree of `built` from its stored words, leaving out the jobs in `untrusted`.
+/// The iSAX tree of `built` from its stored words (every entry with a word of the
+/// tree's length; a search leaves out the jobs the index cannot vouch for).
 ///
 /// # Errors
 /// [`SimilarError::Usage`] when the index has no iSAX words; [`SimilarError::Store`]
 /// if the index store fails.
-pub async fn load_tree(
-    index: &IndexStore,
-    built: &Built,
-    untrusted: &BTreeSet<Key>,
-) -> Result<LoadedTree, SimilarError> {
+pub async fn load_tree(index: &IndexStore, built: &Built) -> Result<LoadedTree, SimilarError> {
     let (params, isax) = tree_params(built).map_err(SimilarError::Usage)?;
     let stored = index.load_entries(built, params).await?;
     let t = Instant::now();
@@ -112,7 +111,7 @@ pub async fn load_tree(
     let mut ends = BTreeMap::new();
     let mut left_out = 0;
     for e in stored {
-        if untrusted.contains(&e.key) || !tree.insert(e.key, &e.word) {
+        if !tree.insert(e.key, &e.word) {
             left_out += 1;
             continue;
         }
@@ -136,6 +135,23 @@ pub async fn similar_approx(
     config: &Config,
     data: &AnyStore,
     index: Option<&IndexStore>,
+    req: &Request,
+    examine: Option<usize>,
+) -> Result<ApproxAnswer, SimilarError> {
+    similar_approx_kept(config, data, index, None, req, examine).await
+}
+
+/// [`similar_approx`] with the tree kept loaded in `kept` when given (`recalcd serve`;
+/// see [`crate::service::similar::kept`]): rebuilt only when the catalogue says the
+/// entries changed since it was built.
+///
+/// # Errors
+/// As [`similar_approx`].
+pub async fn similar_approx_kept(
+    config: &Config,
+    data: &AnyStore,
+    index: Option<&IndexStore>,
+    kept: Option<&Kept<LoadedTree>>,
     req: &Request,
     examine: Option<usize>,
 ) -> Result<ApproxAnswer, SimilarError> {
@@ -169,14 +185,27 @@ pub async fn similar_approx(
             && k.start < range.1
     };
     let t = Instant::now();
+    // Read before a kept tree's record is checked (see `kept`).
     let untrusted: BTreeSet<Key> = data.untrusted_jobs(&channel).await?.into_iter().collect();
-    let loaded = load_tree(ix, b, &untrusted).await?;
+    let (loaded, was_kept) = match kept {
+        Some(kept) => match built_index(index, &channel).await? {
+            Some(now) if now.params == b.params => {
+                let (l, k) = kept.get(&now, load_tree(ix, &now)).await?;
+                (l, Some(k))
+            }
+            // Dropped or rebuilt meanwhile: read as the start found it.
+            _ => (Arc::new(load_tree(ix, b).await?), Some(false)),
+        },
+        None => (Arc::new(load_tree(ix, b).await?), None),
+    };
     let load_ms = t.elapsed().as_millis();
     let tree = &loaded.tree;
+    // The jobs not vouched for are compared from their rows, below.
+    let vouched = |k: &Key| accept(k) && !untrusted.contains(k);
     let mut search = Approx::new(tree, &values, &req.query, examine)
         .map_err(|e| SimilarError::Usage(e.to_string()))?;
     loop {
-        let want = search.wanted(tree, BATCH, accept);
+        let want = search.wanted(tree, BATCH, vouched);
         if want.is_empty() {
             break;
         }
@@ -207,7 +236,11 @@ pub async fn similar_approx(
     for (k, v) in extra {
         search.give(k, Some(&v));
     }
-    let candidates = loaded.ends.keys().filter(|k| accept(k)).count();
+    let candidates = loaded.ends.keys().filter(|k| vouched(k)).count();
+    let in_tree = untrusted
+        .iter()
+        .filter(|k| loaded.ends.contains_key(k))
+        .count();
     let outcome = search.finish();
     Ok(ApproxAnswer {
         answer: Answer {
@@ -216,11 +249,12 @@ pub async fn similar_approx(
             why: None,
             candidates: candidates + extra_n,
             refined: outcome.examined,
-            total: tree.len() + extra_n,
+            total: tree.len() - in_tree + extra_n,
             dropped,
             distances: None,
             load_ms,
             elapsed_ms: started.elapsed().as_millis(),
+            kept: was_kept,
         },
         examined: outcome.examined,
         leaves: outcome.leaves,

@@ -52,6 +52,10 @@ pub struct Built {
     pub range: Option<(Micros, Micros)>,
     /// When it was (last) built, UTC.
     pub built_at: NaiveDateTime,
+    /// When its stored data last changed, UTC: the build, or the last catch-up that
+    /// rewrote entries of a similarity index (what `recalcd serve` checks before using
+    /// the copy it keeps loaded).
+    pub updated_at: NaiveDateTime,
     /// Numeric values counted at build time.
     pub points: u64,
     /// Values that are not numbers, counted at build time.
@@ -341,6 +345,7 @@ impl IndexStore {
         channel: &str,
         params: &str,
     ) -> Result<Built, StoreError> {
+        let now = chrono::Utc::now().naive_utc();
         let built = Built {
             kind: FEATURE.into(),
             channel: channel.to_lowercase(),
@@ -348,7 +353,8 @@ impl IndexStore {
             levels: levels_of(params),
             bucket_table: bucket_table(tables, channel),
             range: None,
-            built_at: chrono::Utc::now().naive_utc(),
+            built_at: now,
+            updated_at: now,
             points: 0,
             other: 0,
         };
@@ -363,6 +369,20 @@ impl IndexStore {
     /// [`StoreError`] if the statement fails.
     pub async fn record(&mut self, built: &Built) -> Result<(), StoreError> {
         index_dispatch!(self, s => s.record(built).await)
+    }
+
+    /// Records that the stored data of `built` changed now (its `updated_at`, always
+    /// later than the one recorded), and returns the record as written.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the statement fails.
+    pub async fn touch(&mut self, built: &Built) -> Result<Built, StoreError> {
+        let mut b = built.clone();
+        b.updated_at = chrono::Utc::now()
+            .naive_utc()
+            .max(built.updated_at + chrono::TimeDelta::microseconds(1));
+        self.record(&b).await?;
+        Ok(b)
     }
 
     /// Drops `built`: its table (and a similarity index's tree tables) and its catalogue

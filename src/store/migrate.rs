@@ -49,6 +49,7 @@ const POSTGRES: &[Migration] = &[
     migration!("postgres", 0004, "flagged_jobs"),
     migration!("postgres", 0005, "problems"),
     migration!("postgres", 0006, "index"),
+    migration!("postgres", 0007, "index_updated"),
 ];
 
 #[allow(clippy::zero_prefixed_literal)]

@@ -166,6 +166,7 @@ impl IndexStore {
         channel: &str,
         params: &str,
     ) -> Result<Built, StoreError> {
+        let now = chrono::Utc::now().naive_utc();
         let built = Built {
             kind: SIMILARITY.into(),
             channel: channel.to_lowercase(),
@@ -173,7 +174,8 @@ impl IndexStore {
             levels: None,
             bucket_table: similarity_table(tables, channel),
             range: None,
-            built_at: chrono::Utc::now().naive_utc(),
+            built_at: now,
+            updated_at: now,
             points: 0,
             other: 0,
         };

@@ -11,6 +11,7 @@ use crate::support::{unique, Harness};
 
 on_both_stores!(
     similarity_answers_as_the_command_line,
+    a_kept_index_follows_recalculations,
     bad_similarity_requests_name_the_parameter,
 );
 
@@ -78,6 +79,8 @@ fn without_times(mut v: serde_json::Value) -> serde_json::Value {
         stats.remove("elapsed_ms");
         stats.remove("load_ms");
         stats.remove("tree_ms");
+        // Whether `serve` used the copy it keeps: the command line keeps none.
+        stats.remove("kept");
     }
     v
 }
@@ -283,6 +286,126 @@ fn similarity_answers_as_the_command_line(h: &Harness) {
             }
         }
     }
+    server.stop();
+}
+
+/// `serve` keeps the index loaded between queries and answers as the command line
+/// (which reads it afresh) while a job changes: flagged (compared directly, the copy
+/// kept), recalculated (the catch-up rewrote its entry: the copy read again).
+fn a_kept_index_follows_recalculations(h: &Harness) {
+    let dir = std::env::temp_dir().join(unique("recalcd-serve-kept-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = config_file(&dir);
+    load(h, &config);
+    recalcd_ok(
+        h,
+        &config,
+        &["index", "build", "--kind", "similarity", "--channel", "tmp"],
+    );
+    let server = Server::start(h, &config);
+    // Every job (within a wide radius; the iSAX tree with no budget: exact), so that
+    // the changed job's distance shows.
+    let exact = (
+        vec![("channel", "tmp"), ("job", JOB), ("within", "100")],
+        vec![
+            "similar",
+            "--channel",
+            "tmp",
+            "--job",
+            JOB,
+            "--within",
+            "100",
+        ],
+        "index",
+    );
+    let approx = (
+        vec![
+            ("channel", "tmp"),
+            ("job", JOB),
+            ("k", "47"),
+            ("approx", "true"),
+            ("examine", "0"),
+        ],
+        vec![
+            "similar",
+            "--channel",
+            "tmp",
+            "--job",
+            JOB,
+            "--k",
+            "47",
+            "--approx",
+            "--examine",
+            "0",
+        ],
+        "isax",
+    );
+    let ask = |what: &str, kept: bool| -> Vec<serde_json::Value> {
+        [&exact, &approx]
+            .iter()
+            .map(|(params, args, method)| {
+                let api = same_as_cli(h, &server, &config, ("/api/similar", params), args);
+                assert_eq!(api["stats"]["method"], *method, "{what}: {api}");
+                assert_eq!(api["stats"]["kept"], kept, "{what}: {api}");
+                assert_eq!(
+                    api["matches"].as_array().unwrap().len(),
+                    47,
+                    "{what}: {api}"
+                );
+                api
+            })
+            .collect()
+    };
+    let changed = "2024-03-01T15:00:07";
+    let distance = |api: &serde_json::Value| -> f64 {
+        api["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == 7 && m["job"] == changed)
+            .and_then(|m| m["distance"].as_f64())
+            .unwrap_or_else(|| panic!("job 7@{changed} missing: {api}"))
+    };
+    let first = ask("first query", false);
+    let again = ask("second query", true);
+    for (a, b) in first.iter().zip(&again) {
+        assert_eq!(without_times(a.clone()), without_times(b.clone()));
+    }
+    // A producer rewrites job 7@15:00:07 as a parabola and flags it.
+    let rows = h.query(&format!(
+        "SELECT datetime FROM {{data}} WHERE id = 7 AND data_time = '{}' ORDER BY datetime",
+        changed.replace('T', " ")
+    ));
+    assert!(rows.len() >= 24, "{rows:?}");
+    for (i, r) in rows.iter().enumerate() {
+        let t = r[0].as_deref().unwrap().replace('T', " ");
+        let c = format!("x={i};tmp={};", (i * i) as f64 * 0.5);
+        if h.is_postgres() {
+            h.exec(&format!(
+                "UPDATE {{data}} SET conjoined = '{c}', recalc = 1 WHERE id = 7 AND datetime = '{t}'"
+            ));
+        } else {
+            h.exec(&format!(
+                "INSERT INTO {{data}} (datetime, data_time, id, recalc, conjoined) VALUES ('{t}', '{}', 7, 1, '{c}')",
+                changed.replace('T', " ")
+            ));
+        }
+    }
+    // Flagged: the kept entry is stale, but the job is compared from its rows.
+    let flagged = ask("flagged", true);
+    for (f, a) in flagged.iter().zip(&first) {
+        assert!(
+            (distance(f) - distance(a)).abs() > 1e-6,
+            "the changed job's distance did not change: {a} {f}"
+        );
+    }
+    // Recalculated: the catch-up rewrote the entry, so the copy is read again.
+    recalcd_ok(h, &config, &["once"]);
+    let after = ask("after the recalculation", false);
+    for (a, f) in after.iter().zip(&flagged) {
+        assert!((distance(a) - distance(f)).abs() < 1e-9, "{a}");
+    }
+    ask("kept again", true);
     server.stop();
 }
 

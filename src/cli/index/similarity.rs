@@ -151,6 +151,7 @@ pub(super) async fn build(
     built.points = size.points;
     built.other = size.other;
     built.built_at = chrono::Utc::now().naive_utc();
+    built.updated_at = built.built_at;
     index.record(&built).await?;
     println!(
         "built the similarity index of `{}` ({}): {} device(s), {} job(s) indexed, {} with fewer than 4 numbers left out, job starts {}, {} values read in {:.2} s",
@@ -252,12 +253,10 @@ pub(super) async fn show_tree(
         .await?
         .into_iter()
         .collect();
-    let loaded = load_tree(index, built, &BTreeSet::new())
-        .await
-        .map_err(|e| match e {
-            SimilarError::Usage(m) => super::super::usage(m),
-            other => anyhow::Error::new(other),
-        })?;
+    let loaded = load_tree(index, built).await.map_err(|e| match e {
+        SimilarError::Usage(m) => super::super::usage(m),
+        other => anyhow::Error::new(other),
+    })?;
     let name = |k: &Key| format!("{}@{}", k.id, recalcd::service::search::stamp(k.start));
     let view = loaded.tree.view(max_depth, &name);
     let stale = loaded.ends.keys().filter(|k| untrusted.contains(k)).count();

@@ -37,6 +37,8 @@ use tokio::net::TcpListener;
 
 use crate::config::serve::Token;
 use crate::config::Config;
+use crate::service::similar::kept::{Kept, Loaded};
+use crate::service::similar_approx::LoadedTree;
 
 pub use api::ApiError;
 pub use pool::{Pool, Session};
@@ -83,6 +85,10 @@ struct Inner {
     config: Config,
     /// The bearer token the API requires, if any.
     token: Option<Token>,
+    /// The similarity indexes kept loaded between queries: the entries, and the iSAX
+    /// trees built from them.
+    kept: Kept<Loaded>,
+    trees: Kept<LoadedTree>,
 }
 
 impl App {
@@ -104,6 +110,8 @@ impl App {
                 pool,
                 config: config.clone(),
                 token: config.serve.token.clone(),
+                kept: Kept::new(),
+                trees: Kept::new(),
             }),
         })
     }
@@ -132,6 +140,14 @@ impl App {
 
     fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    fn kept(&self) -> &Kept<Loaded> {
+        &self.inner.kept
+    }
+
+    fn trees(&self) -> &Kept<LoadedTree> {
+        &self.inner.trees
     }
 }
 

@@ -23,8 +23,10 @@ use crate::index::subsequence::{self, check_pattern, QueryError};
 use crate::index::{micros, parse_time, Micros};
 use crate::service::search::stamp;
 use crate::service::similar::xcorr::similar_xcorr;
-use crate::service::similar::{metric, parse_job, similar as run_similar, SimilarError, Target};
-use crate::service::similar_approx::{similar_approx, DEFAULT_EXAMINE};
+use crate::service::similar::{
+    metric, parse_job, similar_kept as run_similar, SimilarError, Target,
+};
+use crate::service::similar_approx::{similar_approx_kept as similar_approx, DEFAULT_EXAMINE};
 use crate::service::subsequence::{run as run_match, MatchFailure, Method, PatternSource};
 use crate::store::index::ALL_TIME;
 
@@ -223,7 +225,7 @@ pub async fn similar(
     }
     let (config, data, index) = (app.config(), &session.data, session.index.as_ref());
     let outcome = if approx {
-        similar_approx(config, data, index, &request, examine)
+        similar_approx(config, data, index, Some(app.trees()), &request, examine)
             .await
             .map(|a| a.to_json())
     } else if xcorr {
@@ -231,7 +233,7 @@ pub async fn similar(
             .await
             .map(|a| a.to_json())
     } else {
-        run_similar(config, data, index, &request)
+        run_similar(config, data, index, Some(app.kept()), &request)
             .await
             .map(|a| a.to_json())
     };

@@ -140,6 +140,7 @@ pub async fn similar_xcorr(
         distances: Some(candidates as u64),
         load_ms: 0,
         elapsed_ms: started.elapsed().as_millis(),
+        kept: None,
     })
 }
 
@@ -197,6 +198,7 @@ async fn search_tree(
         distances: Some((outcome.refined + outcome.vantage) as u64),
         load_ms,
         elapsed_ms: started.elapsed().as_millis(),
+        kept: None,
     })
 }
 

@@ -58,7 +58,8 @@ impl PgIndex {
                    built_at     timestamp NOT NULL,
                    points       bigint    NOT NULL DEFAULT 0,
                    other        bigint    NOT NULL DEFAULT 0,
-                   PRIMARY KEY (kind, channel))"#,
+                   PRIMARY KEY (kind, channel));
+               ALTER TABLE "{0}" ADD COLUMN IF NOT EXISTS updated_at timestamp"#,
             self.catalogue
         );
         self.client
@@ -70,7 +71,8 @@ impl PgIndex {
     pub(crate) async fn catalogue(&self) -> Result<Vec<Built>, StoreError> {
         let what = "reading the index catalogue";
         let sql = format!(
-            r#"SELECT kind, channel, params, bucket_table, range_from, range_to, built_at, points, other
+            r#"SELECT kind, channel, params, bucket_table, range_from, range_to, built_at, points, other,
+                      coalesce(updated_at, built_at)
                  FROM "{}" ORDER BY kind, channel"#,
             self.catalogue
         );
@@ -88,6 +90,7 @@ impl PgIndex {
                 bucket_table: r.try_get(3).map_err(q(what))?,
                 range: from.zip(to).map(|(a, b)| (micros(a), micros(b))),
                 built_at: r.try_get(6).map_err(q(what))?,
+                updated_at: r.try_get(9).map_err(q(what))?,
                 points: r.try_get::<_, i64>(7).map_err(q(what))?.max(0) as u64,
                 other: r.try_get::<_, i64>(8).map_err(q(what))?.max(0) as u64,
             });
@@ -122,12 +125,13 @@ impl PgIndex {
 
     pub(crate) async fn record(&self, b: &Built) -> Result<(), StoreError> {
         let sql = format!(
-            r#"INSERT INTO "{}" (kind, channel, params, bucket_table, range_from, range_to, built_at, points, other)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            r#"INSERT INTO "{}" (kind, channel, params, bucket_table, range_from, range_to, built_at, points, other, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                ON CONFLICT (kind, channel) DO UPDATE SET
                    params = EXCLUDED.params, bucket_table = EXCLUDED.bucket_table,
                    range_from = EXCLUDED.range_from, range_to = EXCLUDED.range_to,
-                   built_at = EXCLUDED.built_at, points = EXCLUDED.points, other = EXCLUDED.other"#,
+                   built_at = EXCLUDED.built_at, points = EXCLUDED.points, other = EXCLUDED.other,
+                   updated_at = EXCLUDED.updated_at"#,
             self.catalogue
         );
         let from = b.range.map(|r| datetime(r.0));
@@ -147,6 +151,7 @@ impl PgIndex {
                     &b.built_at,
                     &points,
                     &other,
+                    &b.updated_at,
                 ],
             )
             .await

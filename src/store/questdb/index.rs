@@ -98,21 +98,46 @@ impl QuestIndex {
             r#"CREATE TABLE IF NOT EXISTS "{}" (
                    at TIMESTAMP, kind SYMBOL, channel SYMBOL, params VARCHAR, bucket_table VARCHAR,
                    range_from TIMESTAMP, range_to TIMESTAMP, built_at TIMESTAMP,
-                   points LONG, other LONG, dropped BOOLEAN
+                   points LONG, other LONG, dropped BOOLEAN, updated_at TIMESTAMP
                ) TIMESTAMP(at) PARTITION BY YEAR WAL DEDUP UPSERT KEYS(at, kind, channel)"#,
             self.catalogue
         );
         self.client
             .batch_execute(&sql)
             .await
-            .map_err(q("creating the index catalogue"))
+            .map_err(q("creating the index catalogue"))?;
+        // A catalogue created before `updated_at` existed gains it here (QuestDB refuses
+        // `ADD COLUMN IF NOT EXISTS` on a WAL table that has the column: a no-op).
+        let what = "adding `updated_at` to the index catalogue";
+        let has = self
+            .client
+            .query(
+                &format!(
+                    r#"SELECT "column" FROM table_columns('{}') WHERE "column" = 'updated_at'"#,
+                    self.catalogue
+                ),
+                &[],
+            )
+            .await
+            .map_err(q(what))?;
+        if has.is_empty() {
+            self.client
+                .batch_execute(&format!(
+                    r#"ALTER TABLE "{}" ADD COLUMN updated_at TIMESTAMP"#,
+                    self.catalogue
+                ))
+                .await
+                .map_err(q(what))?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn catalogue(&self) -> Result<Vec<Built>, StoreError> {
         let what = "reading the index catalogue";
         self.wait_wal(&self.catalogue).await?;
         let sql = format!(
-            r#"SELECT kind, channel, params, bucket_table, range_from, range_to, built_at, points, other
+            r#"SELECT kind, channel, params, bucket_table, range_from, range_to, built_at, points, other,
+                      updated_at
                  FROM "{}" WHERE NOT dropped ORDER BY kind, channel"#,
             self.catalogue
         );
@@ -128,6 +153,7 @@ impl QuestIndex {
             let from: Option<NaiveDateTime> = r.try_get(4).map_err(q(what))?;
             let to: Option<NaiveDateTime> = r.try_get(5).map_err(q(what))?;
             let built_at: Option<NaiveDateTime> = r.try_get(6).map_err(q(what))?;
+            let updated_at: Option<NaiveDateTime> = r.try_get(9).map_err(q(what))?;
             let count = |i: usize| -> Result<u64, StoreError> {
                 Ok(r.try_get::<_, Option<i64>>(i)
                     .map_err(q(what))?
@@ -142,6 +168,7 @@ impl QuestIndex {
                 bucket_table: text(3)?,
                 range: from.zip(to).map(|(a, b)| (micros(a), micros(b))),
                 built_at: built_at.unwrap_or_default(),
+                updated_at: updated_at.or(built_at).unwrap_or_default(),
                 points: count(7)?,
                 other: count(8)?,
             });
@@ -169,8 +196,8 @@ impl QuestIndex {
 
     async fn write_record(&self, b: &Built, dropped: bool) -> Result<(), StoreError> {
         let sql = format!(
-            r#"INSERT INTO "{}" (at, kind, channel, params, bucket_table, range_from, range_to, built_at, points, other, dropped)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
+            r#"INSERT INTO "{}" (at, kind, channel, params, bucket_table, range_from, range_to, built_at, points, other, dropped, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#,
             self.catalogue
         );
         let what = format!("recording the index of `{}`", b.channel);
@@ -190,6 +217,7 @@ impl QuestIndex {
                     Type::INT8,
                     Type::INT8,
                     Type::BOOL,
+                    Type::TIMESTAMP,
                 ],
             )
             .await
@@ -215,6 +243,7 @@ impl QuestIndex {
                     &points,
                     &other,
                     &dropped,
+                    &b.updated_at,
                 ],
             )
             .await
