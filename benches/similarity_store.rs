@@ -10,7 +10,9 @@
 //!    `RECALCD_BENCH_SIM_SCANS` of them (default 2) also before the index is built (the
 //!    scan). Per query: wall time, `stats.load_ms` (reading the
 //!    index) and `elapsed_ms`, jobs refined and the rows that means, against the rows a
-//!    scan reads; the two answers compared.
+//!    scan reads; the two answers compared. Then the same queries, twice over, through
+//!    `recalcd serve`'s `/api/similar`, which keeps the index loaded: wall time,
+//!    `elapsed_ms`, `load_ms`, `stats.kept`, each answer against the command line's.
 //! 2. **`match` over a year at 1 Hz**: `RECALCD_BENCH_MATCH_ROWS` rows of one device
 //!    (default 31,536,000; a random walk of `tmp` with a few planted copies of one
 //!    shape), then `RECALCD_BENCH_MATCH_QUERIES` queries (default 3)
@@ -279,6 +281,7 @@ async fn similar() {
         Err(e) => println!("index build: {e}"),
     }
     let (mut walls, mut elapsed, mut loads, mut refined) = (vec![], vec![], vec![], vec![]);
+    let mut cli_answers = Vec::new();
     for (n, job) in picks.iter().enumerate() {
         let a = args(job);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
@@ -316,7 +319,9 @@ async fn similar() {
         elapsed.push(stat(v, "elapsed_ms"));
         loads.push(stat(v, "load_ms"));
         refined.push(r);
+        cli_answers.push((job.clone(), answer(v)));
     }
+    served_similar(&indexed, &cli_answers);
     let (w, s) = (median(walls), median(scan_walls));
     println!(
         "similar medians: index wall {w:.0} ms (elapsed_ms {:.0}, of it load_ms {:.0}: the query itself {:.0} ms), refined {:.0} jobs ({:.0} rows); scan wall {s:.0} ms ({:.1}x the index's wall)",
@@ -330,6 +335,67 @@ async fn similar() {
     drop(client);
     db.drop_now().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same queries through `recalcd serve`'s `/api/similar`, which keeps the index
+/// loaded: the first request reads the entries, the next ones use the copy kept. Each
+/// answer is checked against the command line's.
+fn served_similar(indexed: &Binary, cli: &[(String, Vec<String>)]) {
+    let Some(served) = common::Served::start(
+        Path::new(env!("CARGO_BIN_EXE_recalcd")),
+        &indexed.config,
+        &indexed.url,
+    ) else {
+        return;
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(600)))
+        .build()
+        .into();
+    let (mut kept_walls, mut kept_elapsed) = (vec![], vec![]);
+    // Every query twice: the first of all loads the index.
+    for (job, want) in cli.iter().chain(cli) {
+        let t = Instant::now();
+        let v: Value = match agent
+            .get(format!("{}/api/similar", served.base))
+            .query("channel", "tmp")
+            .query("job", job)
+            .query("k", "10")
+            .call()
+            .map_err(|e| e.to_string())
+            .and_then(|mut r| r.body_mut().read_to_string().map_err(|e| e.to_string()))
+            .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+        {
+            Ok(v) => v,
+            Err(e) => {
+                println!("serve /api/similar?job={job}: {e}");
+                continue;
+            }
+        };
+        let wall = ms(t.elapsed());
+        let same = if answer(&v) == *want {
+            "answer equal to the command line's"
+        } else {
+            "ANSWER DIFFERS from the command line's"
+        };
+        let kept = v["stats"]["kept"].as_bool();
+        println!(
+            "serve /api/similar?job={job}: wall {wall:.1} ms, elapsed_ms {}, load_ms {}, kept {kept:?}; {same}",
+            stat(&v, "elapsed_ms"),
+            stat(&v, "load_ms"),
+        );
+        if kept == Some(true) {
+            kept_walls.push(wall);
+            kept_elapsed.push(stat(&v, "elapsed_ms"));
+        }
+    }
+    println!(
+        "serve medians with the index kept: wall {:.1} ms (elapsed_ms {:.0}) over {} requests",
+        median(kept_walls.clone()),
+        median(kept_elapsed),
+        kept_walls.len()
+    );
 }
 
 async fn matching() {

@@ -329,3 +329,59 @@ pub async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) 
     let out = f.await;
     (out, start.elapsed())
 }
+
+/// A `recalcd serve` of the real binary, on a free local port; stopped (SIGTERM) when
+/// dropped.
+pub struct Served {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Served {
+    /// Starts `exe serve --listen 127.0.0.1:0 --config CONFIG --database-url URL` and
+    /// waits for the address it listens on; `None` when it did not start (said on
+    /// stdout).
+    pub fn start(exe: &Path, config: &Path, url: &str) -> Option<Served> {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(exe)
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .arg("--database-url")
+            .arg(url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start recalcd serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let base = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        break rest.trim().trim_end_matches('/').to_string();
+                    }
+                }
+                _ => {
+                    println!("  recalcd serve did not start: skipped");
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return None;
+                }
+            }
+        };
+        // Keep reading what it logs so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Some(Served { child, base })
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}

@@ -9,9 +9,7 @@
 //! different day each time. Latencies are wall times of the HTTP requests (JSON
 //! included), per kind of request.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use recalcd::index::{Micros, DAY};
@@ -55,34 +53,8 @@ pub fn viewers(
 ) -> Option<(Latencies, Latencies, usize)> {
     let viewers = super::env_usize("RECALCD_BENCH_VIEWERS").unwrap_or(8);
     let views = super::env_usize("RECALCD_BENCH_VIEWS").unwrap_or(20);
-    let mut child = Command::new(exe)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config_file)
-        .arg("--database-url")
-        .arg(url)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start recalcd serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let base = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    break rest.trim().trim_end_matches('/').to_string();
-                }
-            }
-            _ => {
-                println!("  recalcd serve did not start: skipped");
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    };
-    // Keep reading what it logs so that it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let served = super::common::Served::start(exe, config_file, url)?;
+    let base = served.base.clone();
     let days = ((range.1 - range.0) / DAY).max(1);
     let started = Instant::now();
     let handles: Vec<_> = (0..viewers)
@@ -150,10 +122,7 @@ pub fn viewers(
     let wall = started.elapsed();
     coarse.times.sort_unstable();
     fine.times.sort_unstable();
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    drop(served);
     println!(
         "  {viewers} viewers × {views} views (whole range and one-day zooms alternating) in {:.1} s",
         wall.as_secs_f64()
