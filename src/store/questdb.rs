@@ -68,7 +68,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::NaiveDateTime;
 use futures_util::future::try_join_all;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
 use super::migrate::{migrations, render, statements};
@@ -393,15 +393,36 @@ impl QuestStore {
         Ok(out)
     }
 
-    /// Waits until `table` has applied every committed WAL transaction.
+    /// Waits until `table` has applied every committed WAL transaction: one round trip
+    /// (the simple query protocol; `execute` with SQL text would prepare first). The
+    /// request is sent when the future is first polled, so a query whose future is
+    /// first polled after it runs on the server after the wait (see
+    /// [`QuestStore::current_after_wait`]).
     async fn wait_wal(&self, table: &str) -> Result<(), StoreError> {
         self.client
-            .execute(&format!("SELECT wait_wal_table('{table}')"), &[])
+            .batch_execute(&format!("SELECT wait_wal_table('{table}')"))
             .await
             .map_err(StoreError::query(format!(
                 "waiting for table `{table}` to apply its WAL (wait_wal_table)"
-            )))?;
-        Ok(())
+            )))
+    }
+
+    /// Runs `sql` once with `params` of the given `types` in one round trip (parse,
+    /// bind and execute sent together, unnamed): a statement run once needs no separate
+    /// prepare. The request is sent when the future is first polled.
+    async fn typed_query(
+        &self,
+        sql: &str,
+        types: &[Type],
+        params: &[&(dyn ToSql + Sync)],
+        what: &str,
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let typed: Vec<(&(dyn ToSql + Sync), Type)> =
+            params.iter().copied().zip(types.iter().cloned()).collect();
+        self.client
+            .query_typed(sql, &typed)
+            .await
+            .map_err(StoreError::query(what))
     }
 
     /// The recorded equation problems, in key order, each once (two workers loading at
@@ -490,16 +511,15 @@ impl QuestStore {
                         self.table(level),
                         ids.join(", ")
                     );
-                    let stmt = self
-                        .client
-                        .prepare_typed(&sql, &[Type::TIMESTAMP, Type::TIMESTAMP])
-                        .await
-                        .map_err(StoreError::query(&what))?;
-                    vec![self
-                        .client
-                        .query(&stmt, &[&from, &to])
-                        .await
-                        .map_err(StoreError::query(&what))?]
+                    vec![
+                        self.typed_query(
+                            &sql,
+                            &[Type::TIMESTAMP, Type::TIMESTAMP],
+                            &[&from, &to],
+                            &what,
+                        )
+                        .await?,
+                    ]
                 }
                 KeyRanges::PerDevice(ranges) => {
                     let sql = format!(
@@ -528,6 +548,24 @@ impl QuestStore {
             }
         }
         Ok(out)
+    }
+
+    /// [`QuestStore::wait_wal`] on `level`'s table, then [`QuestStore::current`] of
+    /// `keys`, pipelined: both requests leave together and the server runs them in
+    /// order on this one connection, so the re-read sees everything applied by the wait
+    /// — as if awaited one after the other, without waiting a round trip in between.
+    /// `try_join` polls the wait first, and each sends its request on its first poll.
+    async fn current_after_wait(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+    ) -> Result<HashMap<RowKey, Row>, StoreError> {
+        let (_, current) = futures_util::future::try_join(
+            self.wait_wal(self.table(level)),
+            self.current(level, keys),
+        )
+        .await?;
+        Ok(current)
     }
 
     async fn schema_version(&self) -> Result<i32, StoreError> {
@@ -844,16 +882,14 @@ impl Store for QuestStore {
             self.table(level)
         );
         let what = format!("loading {level} rows between two times");
-        let stmt = self
-            .client
-            .prepare_typed(&sql, &[Type::TIMESTAMP, Type::TIMESTAMP])
-            .await
-            .map_err(StoreError::query(&what))?;
         let mut rows = self
-            .client
-            .query(&stmt, &[&from, &to])
-            .await
-            .map_err(StoreError::query(&what))?
+            .typed_query(
+                &sql,
+                &[Type::TIMESTAMP, Type::TIMESTAMP],
+                &[&from, &to],
+                &what,
+            )
+            .await?
             .iter()
             .map(|r| quest_row(r, &what))
             .collect::<Result<Vec<_>, _>>()?;

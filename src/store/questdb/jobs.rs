@@ -38,16 +38,14 @@ impl QuestStore {
                      AND id IN ({}){filter}",
                     ids.join(", ")
                 );
-                let stmt = self
-                    .client
-                    .prepare_typed(&sql, &[Type::TIMESTAMP, Type::TIMESTAMP])
-                    .await
-                    .map_err(StoreError::query(what))?;
                 return self
-                    .client
-                    .query(&stmt, &[&from, &to])
-                    .await
-                    .map_err(StoreError::query(what));
+                    .typed_query(
+                        &sql,
+                        &[Type::TIMESTAMP, Type::TIMESTAMP],
+                        &[&from, &to],
+                        what,
+                    )
+                    .await;
             }
             KeyRanges::PerDevice(spans) => spans,
         };

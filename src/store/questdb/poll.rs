@@ -16,25 +16,6 @@ use super::{slot, QuestStore};
 use crate::store::{Level, RowKey, StoreError};
 
 impl QuestStore {
-    /// Prepares `sql` with `types` and runs it with `params`.
-    async fn typed_query(
-        &self,
-        sql: &str,
-        types: &[Type],
-        params: &[&(dyn ToSql + Sync)],
-        what: &str,
-    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
-        let stmt = self
-            .client
-            .prepare_typed(sql, types)
-            .await
-            .map_err(StoreError::query(what))?;
-        self.client
-            .query(&stmt, params)
-            .await
-            .map_err(StoreError::query(what))
-    }
-
     /// `columns` (starting with `datetime`, with `id`) of the `limit` oldest flagged
     /// rows of `level` (after `after`, by `(datetime, id)`) that also satisfy `filter`
     /// (SQL starting with ` AND`), read with `decode` and handed over in
