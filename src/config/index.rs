@@ -33,6 +33,9 @@ pub struct RawIndex {
     /// `[[index.similarity]]`: one table per channel whose jobs are compared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub similarity: Vec<super::similarity::RawSimilarityIndex>,
+    /// `[[index.subsequence]]`: one table per channel searched for patterns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subsequence: Vec<super::subsequence::RawSubsequenceIndex>,
 }
 
 /// One `[[index.feature]]` table as written.
@@ -60,6 +63,8 @@ pub struct IndexConfig {
     pub feature: Vec<FeatureIndexConfig>,
     /// The declared similarity indexes, one per channel.
     pub similarity: Vec<super::similarity::SimilarityIndexConfig>,
+    /// The declared subsequence indexes, one per channel.
+    pub subsequence: Vec<super::subsequence::SubsequenceIndexConfig>,
 }
 
 /// One declared feature index.
@@ -110,6 +115,29 @@ impl IndexConfig {
         self.similarity
             .iter()
             .find(|f| crate::conjoined::same_name(&f.channel, channel))
+    }
+
+    /// The subsequence index declared for `channel` (case-insensitive).
+    pub fn subsequence(
+        &self,
+        channel: &str,
+    ) -> Option<&super::subsequence::SubsequenceIndexConfig> {
+        self.subsequence
+            .iter()
+            .find(|f| crate::conjoined::same_name(&f.channel, channel))
+    }
+
+    /// The declared subsequence channels, for messages: `tmp, pressure`, or `none`.
+    pub fn declared_subsequence(&self) -> String {
+        if self.subsequence.is_empty() {
+            return "none (declare one with [[index.subsequence]] in the configuration)".into();
+        }
+        let names: Vec<&str> = self
+            .subsequence
+            .iter()
+            .map(|f| f.channel.as_str())
+            .collect();
+        names.join(", ")
     }
 
     /// The declared similarity channels, for messages: `tmp, pressure`, or `none`.
@@ -205,10 +233,12 @@ impl RawIndex {
             });
         }
         let similarity = super::similarity::validate(self.similarity)?;
+        let subsequence = super::subsequence::validate(self.subsequence)?;
         Ok(IndexConfig {
             database_url,
             feature,
             similarity,
+            subsequence,
         })
     }
 }

@@ -532,7 +532,8 @@ impl AnyStore {
             .collect())
     }
 
-    /// Up to `limit` entries of the dirty log, oldest bucket first.
+    /// Up to `limit` entries of the dirty log the maintainer keeps up, oldest bucket
+    /// first (a subsequence index's marks are left to `index build`).
     ///
     /// # Errors
     /// [`StoreError`] if the query fails.

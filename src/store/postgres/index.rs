@@ -485,8 +485,10 @@ impl PgStore {
             .client
             .query(
                 &format!(
-                    r#"SELECT channel, id, start, xmin::text::bigint FROM "{}" ORDER BY start, channel, id LIMIT $1"#,
-                    self.tables.index_dirty
+                    r#"SELECT channel, id, start, xmin::text::bigint FROM "{}"
+                        WHERE channel NOT LIKE '{}%' ORDER BY start, channel, id LIMIT $1"#,
+                    self.tables.index_dirty,
+                    crate::store::subsequence::MARK_PREFIX
                 ),
                 &[&limit],
             )
