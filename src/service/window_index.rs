@@ -589,7 +589,7 @@ mod tests {
                 level += (rng % 1000) as f64 / 500.0 - 1.0;
                 Point {
                     t: 10 * i as Micros,
-                    v: (rng % 97 != 0).then_some(level),
+                    v: (!rng.is_multiple_of(97)).then_some(level),
                 }
             })
             .collect();
