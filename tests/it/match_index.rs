@@ -89,9 +89,9 @@ impl Setup<'_> {
                 }
                 i += shape.len();
                 continue;
-            } else if next() % 40 == 0 {
+            } else if next().is_multiple_of(40) {
                 "tmp=hot;".to_string()
-            } else if next() % 40 == 0 {
+            } else if next().is_multiple_of(40) {
                 String::new()
             } else {
                 level += (next() % 201) as f64 / 100.0 - 1.0;
