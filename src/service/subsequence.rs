@@ -432,7 +432,12 @@ async fn stored_index(
     let Some(index) = index else {
         return Ok(Err("no index database is at hand".into()));
     };
-    let Some(built) = index.built_kind(SUBSEQUENCE, channel).await? else {
+    let built = match index.built_kind(SUBSEQUENCE, channel).await {
+        Ok(b) => b,
+        // A catalogue that cannot be read (e.g. never created, for `serve`) holds no index.
+        Err(e) => return Ok(Err(format!("the index catalogue cannot be read ({e})"))),
+    };
+    let Some(built) = built else {
         return Ok(Err(format!(
             "no subsequence index of `{channel}` is built (`recalcd index build --kind subsequence --channel {channel}`)"
         )));

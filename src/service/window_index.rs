@@ -438,10 +438,16 @@ pub async fn within(
         }
     }
     for chunk in to_read.chunks(READ_SPANS) {
-        let spans: Vec<(Micros, Micros)> = chunk
-            .iter()
-            .map(|(_, b)| (b.first_time, b.last_start + 1))
-            .collect();
+        // Runs of adjacent boxes read as one span (one query per span on QuestDB).
+        let mut spans: Vec<(Micros, Micros)> = Vec::new();
+        let mut next_ord = None;
+        for (o, b) in chunk {
+            match spans.last_mut() {
+                Some(last) if next_ord == Some(*o) => last.1 = b.last_start + 1,
+                _ => spans.push((b.first_time, b.last_start + 1)),
+            }
+            next_ord = Some(o + b.windows as usize);
+        }
         let started = Instant::now();
         let points = data.load_points(channel, id, &spans).await?;
         load_ms += started.elapsed().as_millis() as u64;

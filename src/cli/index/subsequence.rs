@@ -7,7 +7,7 @@ use std::time::Instant;
 use recalcd::config::{Config, SubsequenceIndexConfig};
 use recalcd::index::Micros;
 use recalcd::service::window_index::build as build_boxes;
-use recalcd::store::index::{Built, IndexStore};
+use recalcd::store::index::{Built, IndexStore, ALL_TIME};
 use recalcd::store::subsequence::{mark_channel, SUBSEQUENCE};
 
 /// The declared subsequence index of `channel`, or a usage error naming the declared
@@ -54,7 +54,7 @@ pub(super) async fn build(
         decl.channel,
         decl.params_text(),
         report.devices,
-        super::range_text(report.built.range),
+        range_text(report.built.range),
         report.values,
         report.boxes,
         started.elapsed().as_secs_f64()
@@ -62,10 +62,18 @@ pub(super) async fn build(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `all rows` for an index built over all time, else as the feature index says it.
+fn range_text(range: Option<(Micros, Micros)>) -> String {
+    match range {
+        Some(r) if r == ALL_TIME => "all rows".into(),
+        other => super::range_text(other),
+    }
+}
+
 /// The built columns of a `list` line of a subsequence index: range, size, stale (dirty
 /// minutes waiting for `index build`), state.
 pub(super) async fn fill(index: &IndexStore, b: &Built, line: &mut [String; 9], stale: u64) {
-    line[4] = super::range_text(b.range);
+    line[4] = range_text(b.range);
     match index.subsequence_size(b).await {
         Ok(size) => {
             line[5] = match size.bytes {
