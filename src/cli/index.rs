@@ -219,50 +219,34 @@ fn extend(args: ExtendArgs, config: &Config) -> anyhow::Result<ExitCode> {
             datetime(t).format("%Y-%m-%d %H:%M")
         )));
     }
+    let declared_params = match args.kind {
+        Kind::Feature => declared(config, &args.channel)?.params(),
+        Kind::Similarity => similarity::declared(config, &args.channel)?.params_text(),
+        Kind::Subsequence => subsequence::declared(config, &args.channel)?.params_text(),
+    };
+    if built.params != declared_params {
+        return Err(super::usage(format!(
+            "--channel {}: built with {} but declared with {declared_params}: use `recalcd index rebuild`",
+            args.channel, built.params,
+        )));
+    }
     match args.kind {
-        Kind::Feature => {
-            let decl = declared(config, &args.channel)?;
-            if built.params != decl.params() {
-                return Err(super::usage(format!(
-                    "--channel {}: built with {} but declared with {}: use `recalcd index rebuild`",
-                    args.channel,
-                    built.params,
-                    decl.params()
-                )));
-            }
-            build_index(
-                BuildArgs {
-                    kind: args.kind,
-                    channel: args.channel,
-                    id: None,
-                    from: Some(args.from),
-                    to: Some(args.to),
-                },
-                config,
-            )
-        }
+        Kind::Feature => build_index(
+            BuildArgs {
+                kind: args.kind,
+                channel: args.channel,
+                id: None,
+                from: Some(args.from),
+                to: Some(args.to),
+            },
+            config,
+        ),
         Kind::Similarity => {
             let decl = similarity::declared(config, &args.channel)?;
-            if built.params != decl.params_text() {
-                return Err(super::usage(format!(
-                    "--channel {}: built with {} but declared with {}: use `recalcd index rebuild`",
-                    args.channel,
-                    built.params,
-                    decl.params_text()
-                )));
-            }
             super::runtime()?.block_on(similarity::build(config, decl, Some((a, b)), None, false))
         }
         Kind::Subsequence => {
             let decl = subsequence::declared(config, &args.channel)?;
-            if built.params != decl.params_text() {
-                return Err(super::usage(format!(
-                    "--channel {}: built with {} but declared with {}: use `recalcd index rebuild`",
-                    args.channel,
-                    built.params,
-                    decl.params_text()
-                )));
-            }
             super::runtime()?.block_on(subsequence::build(config, decl, Some((a, b)), None, false))
         }
     }

@@ -264,6 +264,34 @@ pub fn length_text(l: Micros) -> String {
     s
 }
 
+/// The channel of the `n`-th (0-based) declaration of a similarity or subsequence index,
+/// checked (`key` names it in errors): trimmed, a non-empty `conjoined` name without `;`
+/// or `=`, not one of `declared` (compared case-insensitively).
+///
+/// # Errors
+/// [`ConfigError::Invalid`] for a bad or repeated channel.
+pub(super) fn channel_of<'a>(
+    raw: &str,
+    n: usize,
+    key: &'static str,
+    mut declared: impl Iterator<Item = &'a str>,
+) -> Result<String, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { key, reason };
+    let channel = raw.trim().to_string();
+    if channel.is_empty() || channel.contains([';', '=']) {
+        return Err(invalid(format!(
+            "index {} has channel `{raw}`: a channel is a non-empty `conjoined` name without `;` or `=`",
+            n + 1
+        )));
+    }
+    if declared.any(|c| crate::conjoined::same_name(c, &channel)) {
+        return Err(invalid(format!(
+            "channel `{channel}` is declared twice (names compare case-insensitively)"
+        )));
+    }
+    Ok(channel)
+}
+
 /// An index's optional `devices` list, validated (`key` names it in errors): sorted and
 /// deduplicated 32-bit ids; `None` indexes every device.
 ///

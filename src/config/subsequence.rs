@@ -131,26 +131,12 @@ pub fn validate(raw: Vec<RawSubsequenceIndex>) -> Result<Vec<SubsequenceIndexCon
     let invalid = |key: &'static str, reason: String| ConfigError::Invalid { key, reason };
     let mut out: Vec<SubsequenceIndexConfig> = Vec::with_capacity(raw.len());
     for (n, r) in raw.into_iter().enumerate() {
-        let channel = r.channel.trim().to_string();
-        if channel.is_empty() || channel.contains([';', '=']) {
-            return Err(invalid(
-                "index.subsequence.channel",
-                format!(
-                    "index {} has channel `{}`: a channel is a non-empty `conjoined` name without `;` or `=`",
-                    n + 1,
-                    r.channel
-                ),
-            ));
-        }
-        if out
-            .iter()
-            .any(|f| crate::conjoined::same_name(&f.channel, &channel))
-        {
-            return Err(invalid(
-                "index.subsequence.channel",
-                format!("channel `{channel}` is declared twice (names compare case-insensitively)"),
-            ));
-        }
+        let channel = super::index::channel_of(
+            &r.channel,
+            n,
+            "index.subsequence.channel",
+            out.iter().map(|f| f.channel.as_str()),
+        )?;
         let window = r.window.unwrap_or(DEFAULT_WINDOW as i64);
         if !(2..=1 << 20).contains(&window) {
             return Err(invalid(

@@ -59,6 +59,26 @@ pub struct Built {
 }
 
 impl Built {
+    /// The record of a new, empty index of `kind` for `channel` built with `params`: its
+    /// table [`kind_table`], no range yet (a feature index's levels read from `params`).
+    pub(crate) fn empty(kind: &str, tables: &TableNames, channel: &str, params: &str) -> Built {
+        Built {
+            kind: kind.into(),
+            channel: channel.to_lowercase(),
+            params: params.into(),
+            levels: if kind == FEATURE {
+                levels_of(params)
+            } else {
+                None
+            },
+            bucket_table: kind_table(tables, kind, channel),
+            range: None,
+            built_at: chrono::Utc::now().naive_utc(),
+            points: 0,
+            other: 0,
+        }
+    }
+
     /// The levels, or an error saying the index must be rebuilt.
     ///
     /// # Errors
@@ -341,17 +361,7 @@ impl IndexStore {
         channel: &str,
         params: &str,
     ) -> Result<Built, StoreError> {
-        let built = Built {
-            kind: FEATURE.into(),
-            channel: channel.to_lowercase(),
-            params: params.into(),
-            levels: levels_of(params),
-            bucket_table: bucket_table(tables, channel),
-            range: None,
-            built_at: chrono::Utc::now().naive_utc(),
-            points: 0,
-            other: 0,
-        };
+        let built = Built::empty(FEATURE, tables, channel, params);
         index_dispatch!(self, s => s.create_table(&built.bucket_table).await)?;
         self.record(&built).await?;
         Ok(built)

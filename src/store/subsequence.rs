@@ -113,17 +113,7 @@ impl IndexStore {
         channel: &str,
         params: &str,
     ) -> Result<Built, StoreError> {
-        let built = Built {
-            kind: SUBSEQUENCE.into(),
-            channel: channel.to_lowercase(),
-            params: params.into(),
-            levels: None,
-            bucket_table: subsequence_table(tables, channel),
-            range: None,
-            built_at: chrono::Utc::now().naive_utc(),
-            points: 0,
-            other: 0,
-        };
+        let built = Built::empty(SUBSEQUENCE, tables, channel, params);
         index_dispatch!(self, s => s.create_subsequence_table(&built.bucket_table).await)?;
         self.record(&built).await?;
         Ok(built)

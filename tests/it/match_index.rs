@@ -414,6 +414,43 @@ fn the_index_answers_as_the_profile_and_the_oracle(h: &Harness) {
     s.check(5, longer, &moved, None);
 }
 
+/// `index COMMAND --kind subsequence --channel tmp EXTRA` with `config`.
+fn kind_args<'a>(command: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec![
+        "index",
+        command,
+        "--kind",
+        "subsequence",
+        "--channel",
+        "tmp",
+    ];
+    all.extend_from_slice(extra);
+    all
+}
+
+/// `match` on device 5 over 2024-05-01 with `pattern`, Euclidean, `--within 1`, EXTRA.
+fn day_match<'a>(pattern: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec![
+        "match",
+        "--channel",
+        "tmp",
+        "--id",
+        "5",
+        "--from",
+        "2024-05-01",
+        "--to",
+        "2024-05-02",
+        "--pattern",
+        pattern,
+        "--within",
+        "1",
+    ];
+    all.extend_from_slice(extra);
+    all
+}
+
+const MAY: [&str; 4] = ["--from", "2024-05-01", "--to", "2024-05-02"];
+
 fn subsequence_index_commands(h: &Harness) {
     let s = Setup::new(h);
     s.load(5, 21, 0, 600);
@@ -422,185 +459,68 @@ fn subsequence_index_commands(h: &Harness) {
         list.contains("subsequence") && list.contains("declared, not built"),
         "{list}"
     );
-    s.ok(&[
-        "index",
-        "build",
-        "--kind",
-        "subsequence",
-        "--channel",
-        "tmp",
-    ]);
+    s.ok(&kind_args("build", &[]));
     let list = s.ok(&["index", "list"]);
     let line = list.lines().find(|l| l.starts_with("subsequence")).unwrap();
-    // 600 rows less a few not numbers: about 115 boxes of 5 windows.
     assert!(
         line.contains("boxes of") && line.contains("window=8 coefficients=2 group=5"),
         "{list}"
     );
     let show = s.ok(&["index", "show", "--kind", "subsequence", "--channel", "tmp"]);
     assert!(show.contains("kind:        subsequence"), "{show}");
-    let out = s.ok(&[
-        "index",
-        "extend",
-        "--kind",
-        "subsequence",
-        "--channel",
-        "tmp",
-        "--from",
-        "2024-05-01",
-        "--to",
-        "2024-05-02",
-    ]);
+    let out = s.ok(&kind_args("extend", &MAY));
     assert!(out.contains("built the subsequence index"), "{out}");
     // Other parameters declared: extend refuses, rebuild applies them.
     let other = s.dir.join("other.toml");
     std::fs::write(&other, CONFIG.replace("group = 5", "group = 7")).unwrap();
-    let out = h.run_with(
-        &other,
-        &[
-            "index",
-            "extend",
-            "--kind",
-            "subsequence",
-            "--channel",
-            "tmp",
-            "--from",
-            "2024-05-01",
-            "--to",
-            "2024-05-02",
-        ],
-    );
+    let out = h.run_with(&other, &kind_args("extend", &MAY));
     assert_eq!(
         out.status.code(),
         Some(2),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = h.ok_with(
-        &other,
-        &[
-            "index",
-            "rebuild",
-            "--kind",
-            "subsequence",
-            "--channel",
-            "tmp",
-        ],
-    );
+    let out = h.ok_with(&other, &kind_args("rebuild", &[]));
     assert!(out.contains("group=7"), "{out}");
     let list = h.ok_with(&other, &["index", "list"]);
     let line = list.lines().find(|l| l.starts_with("subsequence")).unwrap();
     assert!(line.contains("built 2"), "{list}");
-    // The index answers with its new parameters.
+    // The index answers with the parameters it was built with.
     let file = s.file("p.csv", &shape());
-    let (_, stats) = s.json(
-        5,
-        &[
-            "--from",
-            "2024-05-01",
-            "--to",
-            "2024-05-02",
-            "--pattern",
-            &file,
-            "--metric",
-            "euclid",
-            "--within",
-            "1",
-            "--method",
-            "index",
-        ],
-    );
-    assert_eq!(
-        stats["method"], "index",
-        "the parameters it was built with count: {stats}"
-    );
-    let out = s.ok(&["index", "drop", "--kind", "subsequence", "--channel", "tmp"]);
+    let mut args = day_match(&file, &["--metric", "euclid", "--method", "index"]);
+    args.drain(..5);
+    let (_, stats) = s.json(5, &args);
+    assert_eq!(stats["method"], "index", "{stats}");
+    let out = s.ok(&kind_args("drop", &[]));
     assert!(out.contains("dropped the subsequence index"), "{out}");
     let list = s.ok(&["index", "list"]);
     assert!(list.contains("declared, not built"), "{list}");
-    // --method index without a built index, or on a z-normalised query: says why.
-    let out = s.run(&[
-        "match",
-        "--channel",
-        "tmp",
-        "--id",
-        "5",
-        "--from",
-        "2024-05-01",
-        "--to",
-        "2024-05-02",
-        "--pattern",
+    // --method index without a built index, on a z-normalised query, with a pattern
+    // length not a multiple of the window: says why and runs the profile.
+    let out = s.run(&day_match(
         &file,
-        "--metric",
-        "euclid",
-        "--within",
-        "1",
-        "--method",
-        "index",
-    ]);
+        &["--metric", "euclid", "--method", "index"],
+    ));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && stderr.contains("no subsequence index of `tmp` is built"),
         "{stderr}"
     );
-    s.ok(&[
-        "index",
-        "build",
-        "--kind",
-        "subsequence",
-        "--channel",
-        "tmp",
-    ]);
-    let out = s.run(&[
-        "match",
-        "--channel",
-        "tmp",
-        "--id",
-        "5",
-        "--from",
-        "2024-05-01",
-        "--to",
-        "2024-05-02",
-        "--pattern",
-        &file,
-        "--within",
-        "1",
-        "--method",
-        "index",
-    ]);
+    s.ok(&kind_args("build", &[]));
+    let out = s.run(&day_match(&file, &["--method", "index"]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not z-normalised"), "{stderr}");
     let short = s.file("short.csv", &shape()[..W + 3]);
-    let out = s.run(&[
-        "match",
-        "--channel",
-        "tmp",
-        "--id",
-        "5",
-        "--from",
-        "2024-05-01",
-        "--to",
-        "2024-05-02",
-        "--pattern",
+    let out = s.run(&day_match(
         &short,
-        "--metric",
-        "euclid",
-        "--within",
-        "1",
-        "--method",
-        "index",
-        "--format",
-        "json",
-    ]);
+        &[
+            "--metric", "euclid", "--method", "index", "--format", "json",
+        ],
+    ));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["stats"]["method"], "profile");
-    assert!(
-        v["stats"]["note"]
-            .as_str()
-            .unwrap()
-            .contains("not a multiple of the index window 8"),
-        "{v}"
-    );
+    let note = v["stats"]["note"].as_str().unwrap_or_default();
+    assert!(note.contains("not a multiple of the index window 8"), "{v}");
     let out = s.ok(&["index", "cleanup"]);
     assert!(out.contains("dropped the subsequence index"), "{out}");
     // Bad keys are refused by name.
