@@ -92,13 +92,7 @@ impl FeatureIndexConfig {
     /// `1d/1h/10m/1m` or `1d/1h devices=7,9`. Two builds with the same parameters
     /// hold comparable buckets.
     pub fn params(&self) -> String {
-        let mut s = self.levels.to_string();
-        if let Some(d) = &self.devices {
-            s.push_str(" devices=");
-            let ids: Vec<String> = d.iter().map(i32::to_string).collect();
-            s.push_str(&ids.join(","));
-        }
-        s
+        format!("{}{}", self.levels, devices_text(self.devices.as_deref()))
     }
 }
 
@@ -290,6 +284,15 @@ pub(super) fn channel_of<'a>(
         )));
     }
     Ok(channel)
+}
+
+/// ` devices=7,9` for an index of some devices only, else nothing: the last part of an
+/// index's parameters as the catalogue records them.
+pub(super) fn devices_text(devices: Option<&[i32]>) -> String {
+    devices.map_or_else(String::new, |d| {
+        let ids: Vec<String> = d.iter().map(i32::to_string).collect();
+        format!(" devices={}", ids.join(","))
+    })
 }
 
 /// An index's optional `devices` list, validated (`key` names it in errors): sorted and

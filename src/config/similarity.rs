@@ -92,11 +92,7 @@ impl SimilarityIndexConfig {
         s.push(' ');
         s.push_str(&self.isax.to_string());
         s.push_str(&format!(" gamma={}", self.gamma));
-        if let Some(d) = &self.devices {
-            let ids: Vec<String> = d.iter().map(i32::to_string).collect();
-            s.push_str(" devices=");
-            s.push_str(&ids.join(","));
-        }
+        s.push_str(&super::index::devices_text(self.devices.as_deref()));
         s
     }
 }

@@ -113,13 +113,11 @@ impl SubsequenceIndexConfig {
     /// The parameters as the catalogue records them: `window=64 coefficients=4
     /// group=64`, then ` devices=7,9` when not every device is indexed.
     pub fn params_text(&self) -> String {
-        let mut s = self.params.to_string();
-        if let Some(d) = &self.devices {
-            let ids: Vec<String> = d.iter().map(i32::to_string).collect();
-            s.push_str(" devices=");
-            s.push_str(&ids.join(","));
-        }
-        s
+        format!(
+            "{}{}",
+            self.params,
+            super::index::devices_text(self.devices.as_deref())
+        )
     }
 }
 

@@ -494,16 +494,7 @@ impl PgStore {
             )
             .await
             .map_err(q(what))?;
-        rows.iter()
-            .map(|r| {
-                Ok(DirtyMark {
-                    channel: r.try_get(0).map_err(q(what))?,
-                    id: r.try_get(1).map_err(q(what))?,
-                    start: r.try_get(2).map_err(q(what))?,
-                    token: r.try_get(3).map_err(q(what))?,
-                })
-            })
-            .collect()
+        dirty_marks_of(&rows, what)
     }
 
     pub(crate) async fn index_clear_dirty(&self, marks: &[DirtyMark]) -> Result<(), StoreError> {
@@ -632,6 +623,23 @@ impl PgStore {
         .map_err(q("marking index buckets to recompute"))?;
         Ok(())
     }
+}
+
+/// Dirty marks from rows `(channel, id, start, xmin)`.
+pub(super) fn dirty_marks_of(
+    rows: &[tokio_postgres::Row],
+    what: &str,
+) -> Result<Vec<DirtyMark>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            Ok(DirtyMark {
+                channel: r.try_get(0).map_err(q(what))?,
+                id: r.try_get(1).map_err(q(what))?,
+                start: r.try_get(2).map_err(q(what))?,
+                token: r.try_get(3).map_err(q(what))?,
+            })
+        })
+        .collect()
 }
 
 /// The binary `COPY` header: signature, flags, header extension length.

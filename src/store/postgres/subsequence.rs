@@ -181,15 +181,6 @@ impl PgStore {
             )
             .await
             .map_err(q(what))?;
-        rows.iter()
-            .map(|r| {
-                Ok(DirtyMark {
-                    channel: r.try_get(0).map_err(q(what))?,
-                    id: r.try_get(1).map_err(q(what))?,
-                    start: r.try_get(2).map_err(q(what))?,
-                    token: r.try_get(3).map_err(q(what))?,
-                })
-            })
-            .collect()
+        super::index::dirty_marks_of(&rows, what)
     }
 }
