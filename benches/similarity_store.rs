@@ -377,20 +377,7 @@ async fn matching() {
     );
     let (mut walls, mut elapsed, mut loads) = (vec![], vec![], vec![]);
     for n in 0..queries {
-        // The n-th planted shape, or a stretch of plain walk.
-        let at = if n % 2 == 0 {
-            (n / 2 + 1) * every - SPAN
-        } else {
-            (n * 7919 * 97) % (rows - SPAN)
-        }
-        .min(rows - SPAN);
-        let a = base() + Span::seconds(at as i64);
-        let b = a + Span::seconds(SPAN as i64);
-        let like = format!(
-            "{}..{}",
-            a.format("%Y-%m-%dT%H:%M:%S"),
-            b.format("%Y-%m-%dT%H:%M:%S")
-        );
+        let like = like_span(n, every, rows);
         let args = [
             "match",
             "--channel",
@@ -481,19 +468,7 @@ async fn euclid_within(
     }
     let (mut index_ms, mut profile_ms) = (vec![], vec![]);
     for n in 0..queries {
-        let at = if n % 2 == 0 {
-            (n / 2 + 1) * every - SPAN
-        } else {
-            (n * 7919 * 97) % (rows - SPAN)
-        }
-        .min(rows - SPAN);
-        let a = base() + Span::seconds(at as i64);
-        let b = a + Span::seconds(SPAN as i64);
-        let like = format!(
-            "{}..{}",
-            a.format("%Y-%m-%dT%H:%M:%S"),
-            b.format("%Y-%m-%dT%H:%M:%S")
-        );
+        let like = like_span(n, every, rows);
         let base_args = [
             "match",
             "--channel",
@@ -559,4 +534,21 @@ async fn euclid_within(
         median(index_ms),
         median(profile_ms)
     );
+}
+
+/// The `--like` span of query `n`: the n/2-th planted shape, or a stretch of plain walk.
+fn like_span(n: usize, every: usize, rows: usize) -> String {
+    let at = if n % 2 == 0 {
+        (n / 2 + 1) * every - SPAN
+    } else {
+        (n * 7919 * 97) % (rows - SPAN)
+    }
+    .min(rows - SPAN);
+    let a = base() + Span::seconds(at as i64);
+    let b = a + Span::seconds(SPAN as i64);
+    format!(
+        "{}..{}",
+        a.format("%Y-%m-%dT%H:%M:%S"),
+        b.format("%Y-%m-%dT%H:%M:%S")
+    )
 }

@@ -132,7 +132,8 @@ struct BuildArgs {
     /// The kind of index (needed only where one channel has indexes of several kinds).
     #[arg(long, value_enum, default_value = "feature")]
     kind: Kind,
-    /// The channel, as declared in `[[index.feature]]` (case-insensitive).
+    /// The channel, as declared in `[[index.feature]]`, `[[index.similarity]]` or
+    /// `[[index.subsequence]]` (case-insensitive).
     #[arg(long)]
     channel: String,
     /// Only this device.
