@@ -538,7 +538,7 @@ async fn euclid_within(
 
 /// The `--like` span of query `n`: the n/2-th planted shape, or a stretch of plain walk.
 fn like_span(n: usize, every: usize, rows: usize) -> String {
-    let at = if n % 2 == 0 {
+    let at = if n.is_multiple_of(2) {
         (n / 2 + 1) * every - SPAN
     } else {
         (n * 7919 * 97) % (rows - SPAN)
