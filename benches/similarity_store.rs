@@ -19,6 +19,11 @@
 //!    `match --like SPAN --k 5 --format json` over the whole range (a 256-row span):
 //!    wall time, `elapsed_ms`, `load_ms` (reading the rows), rows read, windows refined.
 //!
+//!    Then the stored subsequence index: `index build --kind subsequence` (timed) and
+//!    per query `match --like SPAN --metric euclid --within D` with `--method index`
+//!    against `--method profile` (D the profile's 5th Euclidean distance for the span):
+//!    rows read, latency, answers compared.
+//!
 //! `RECALCD_BENCH_PART=similar|match` runs one part. Prints figures; no timing
 //! assertions. Each part drops its database at the end. `cargo bench --bench
 //! similarity_store`.
@@ -438,20 +443,7 @@ async fn matching() {
     );
     let (mut walls, mut elapsed, mut loads) = (vec![], vec![], vec![]);
     for n in 0..queries {
-        // The n-th planted shape, or a stretch of plain walk.
-        let at = if n % 2 == 0 {
-            (n / 2 + 1) * every - SPAN
-        } else {
-            (n * 7919 * 97) % (rows - SPAN)
-        }
-        .min(rows - SPAN);
-        let a = base() + Span::seconds(at as i64);
-        let b = a + Span::seconds(SPAN as i64);
-        let like = format!(
-            "{}..{}",
-            a.format("%Y-%m-%dT%H:%M:%S"),
-            b.format("%Y-%m-%dT%H:%M:%S")
-        );
+        let like = like_span(n, every, rows);
         let args = [
             "match",
             "--channel",
@@ -492,7 +484,137 @@ async fn matching() {
         "match medians: wall {w:.0} ms, elapsed_ms {e:.0}, of it load_ms {l:.0} (reading {rows} rows), the rest (profile, greedy choice, the matches' times) {:.0} ms",
         e - l
     );
+    euclid_within(&dir, &db.url, &client, rows, every, queries, (&from, &to)).await;
     drop(client);
     db.drop_now().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The stored subsequence index (`[[index.subsequence]]`, defaults w = 64, f = 4,
+/// g = 64): its build, then per query `match --like SPAN --metric euclid --within D`
+/// with `--method index` against `--method profile` (D: the 5th distance of the
+/// profile's Euclidean top-5 of that span), rows read and latency, answers compared.
+#[allow(clippy::too_many_arguments)]
+async fn euclid_within(
+    dir: &Path,
+    url: &str,
+    client: &tokio_postgres::Client,
+    rows: usize,
+    every: usize,
+    queries: usize,
+    (from, to): (&str, &str),
+) {
+    println!(
+        "## match --metric euclid --within D: the stored subsequence index against the profile"
+    );
+    let bin = Binary::new(
+        dir,
+        "subsequence.toml",
+        "[[index.subsequence]]\nchannel = \"tmp\"\n",
+        url,
+    );
+    match bin.run(&[
+        "index",
+        "build",
+        "--kind",
+        "subsequence",
+        "--channel",
+        "tmp",
+    ]) {
+        Ok((wall, out)) => println!(
+            "index build --kind subsequence: {:.1} s; {}; index tables {:.1} MB",
+            wall.as_secs_f64(),
+            out.trim(),
+            table_mb(client, "recalcd_index_subsequence%").await
+        ),
+        Err(e) => {
+            println!("{e}");
+            return;
+        }
+    }
+    let (mut index_ms, mut profile_ms) = (vec![], vec![]);
+    for n in 0..queries {
+        let like = like_span(n, every, rows);
+        let base_args = [
+            "match",
+            "--channel",
+            "tmp",
+            "--id",
+            "1",
+            "--from",
+            from,
+            "--to",
+            to,
+            "--like",
+            &like,
+            "--metric",
+            "euclid",
+        ];
+        let mut top = base_args.to_vec();
+        top.extend_from_slice(&["--k", "5", "--method", "profile"]);
+        let radius = match bin.json(&top) {
+            Ok((_, v)) => v["matches"]
+                .as_array()
+                .and_then(|m| m.last())
+                .and_then(|m| m["distance"].as_f64())
+                .unwrap_or(0.0),
+            Err(e) => {
+                println!("{e}");
+                continue;
+            }
+        };
+        let radius = format!("{radius:e}");
+        let mut answers = Vec::new();
+        for method in ["index", "profile"] {
+            let mut args = base_args.to_vec();
+            args.extend_from_slice(&["--within", &radius, "--method", method]);
+            match bin.json(&args) {
+                Ok((wall, v)) => {
+                    println!(
+                        "  --like {like} --within {radius} --method {method}: wall {:.0} ms, elapsed_ms {}, load_ms {}, method {}, rows read {}, windows {}, recomputed {}, matches {}",
+                        ms(wall),
+                        stat(&v, "elapsed_ms"),
+                        stat(&v, "load_ms"),
+                        v["stats"]["method"],
+                        stat(&v, "rows_read"),
+                        stat(&v, "total"),
+                        stat(&v, "refined"),
+                        answer(&v).len()
+                    );
+                    if method == "index" {
+                        index_ms.push(stat(&v, "elapsed_ms"));
+                    } else {
+                        profile_ms.push(stat(&v, "elapsed_ms"));
+                    }
+                    answers.push(answer(&v));
+                }
+                Err(e) => println!("  {e}"),
+            }
+        }
+        if answers.len() == 2 {
+            println!("  same answer: {}", answers[0] == answers[1]);
+        }
+    }
+    println!(
+        "euclid --within medians: index {:.0} ms, profile {:.0} ms (elapsed_ms)",
+        median(index_ms),
+        median(profile_ms)
+    );
+}
+
+/// The `--like` span of query `n`: the n/2-th planted shape, or a stretch of plain walk.
+fn like_span(n: usize, every: usize, rows: usize) -> String {
+    let at = if n.is_multiple_of(2) {
+        (n / 2 + 1) * every - SPAN
+    } else {
+        (n * 7919 * 97) % (rows - SPAN)
+    }
+    .min(rows - SPAN);
+    let a = base() + Span::seconds(at as i64);
+    let b = a + Span::seconds(SPAN as i64);
+    format!(
+        "{}..{}",
+        a.format("%Y-%m-%dT%H:%M:%S"),
+        b.format("%Y-%m-%dT%H:%M:%S")
+    )
 }

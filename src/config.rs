@@ -23,11 +23,13 @@ pub mod connection;
 pub mod index;
 pub mod serve;
 pub mod similarity;
+pub mod subsequence;
 
 pub use connection::ConnectionString;
 pub use index::{FeatureIndexConfig, IndexConfig};
 pub use serve::ServeConfig;
 pub use similarity::SimilarityIndexConfig;
+pub use subsequence::SubsequenceIndexConfig;
 
 /// Why a configuration could not be loaded; every variant names the offending key.
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,7 @@
 //! over recalculated channels.
 
 mod similarity;
+mod subsequence;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -102,6 +103,10 @@ enum Kind {
     /// Whole matching of jobs: each job's series resampled, with its first DFT
     /// coefficients and its iSAX word (`[[index.similarity]]`).
     Similarity,
+    /// Subsequence matching: every sliding window's first DFT coefficients, boxed a
+    /// group of consecutive windows at a time (`[[index.subsequence]]`; `recalcd match
+    /// --metric euclid --within D`).
+    Subsequence,
 }
 
 /// `recalcd index extend`.
@@ -127,7 +132,8 @@ struct BuildArgs {
     /// The kind of index (needed only where one channel has indexes of several kinds).
     #[arg(long, value_enum, default_value = "feature")]
     kind: Kind,
-    /// The channel, as declared in `[[index.feature]]` (case-insensitive).
+    /// The channel, as declared in `[[index.feature]]`, `[[index.similarity]]` or
+    /// `[[index.subsequence]]` (case-insensitive).
     #[arg(long)]
     channel: String,
     /// Only this device.
@@ -182,6 +188,7 @@ fn kind_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Feature => FEATURE,
         Kind::Similarity => recalcd::store::similarity::SIMILARITY,
+        Kind::Subsequence => recalcd::store::subsequence::SUBSEQUENCE,
     }
 }
 
@@ -213,39 +220,35 @@ fn extend(args: ExtendArgs, config: &Config) -> anyhow::Result<ExitCode> {
             datetime(t).format("%Y-%m-%d %H:%M")
         )));
     }
+    let declared_params = match args.kind {
+        Kind::Feature => declared(config, &args.channel)?.params(),
+        Kind::Similarity => similarity::declared(config, &args.channel)?.params_text(),
+        Kind::Subsequence => subsequence::declared(config, &args.channel)?.params_text(),
+    };
+    if built.params != declared_params {
+        return Err(super::usage(format!(
+            "--channel {}: built with {} but declared with {declared_params}: use `recalcd index rebuild`",
+            args.channel, built.params,
+        )));
+    }
     match args.kind {
-        Kind::Feature => {
-            let decl = declared(config, &args.channel)?;
-            if built.params != decl.params() {
-                return Err(super::usage(format!(
-                    "--channel {}: built with {} but declared with {}: use `recalcd index rebuild`",
-                    args.channel,
-                    built.params,
-                    decl.params()
-                )));
-            }
-            build_index(
-                BuildArgs {
-                    kind: args.kind,
-                    channel: args.channel,
-                    id: None,
-                    from: Some(args.from),
-                    to: Some(args.to),
-                },
-                config,
-            )
-        }
+        Kind::Feature => build_index(
+            BuildArgs {
+                kind: args.kind,
+                channel: args.channel,
+                id: None,
+                from: Some(args.from),
+                to: Some(args.to),
+            },
+            config,
+        ),
         Kind::Similarity => {
             let decl = similarity::declared(config, &args.channel)?;
-            if built.params != decl.params_text() {
-                return Err(super::usage(format!(
-                    "--channel {}: built with {} but declared with {}: use `recalcd index rebuild`",
-                    args.channel,
-                    built.params,
-                    decl.params_text()
-                )));
-            }
             super::runtime()?.block_on(similarity::build(config, decl, Some((a, b)), None, false))
+        }
+        Kind::Subsequence => {
+            let decl = subsequence::declared(config, &args.channel)?;
+            super::runtime()?.block_on(subsequence::build(config, decl, Some((a, b)), None, false))
         }
     }
 }
@@ -273,6 +276,10 @@ fn rebuild(args: DropArgs, config: &Config) -> anyhow::Result<ExitCode> {
         Kind::Similarity => {
             let decl = similarity::declared(config, &args.channel)?;
             super::runtime()?.block_on(similarity::build(config, decl, None, None, true))
+        }
+        Kind::Subsequence => {
+            let decl = subsequence::declared(config, &args.channel)?;
+            super::runtime()?.block_on(subsequence::build(config, decl, None, None, true))
         }
     }
 }
@@ -311,6 +318,14 @@ async fn open(config: &Config) -> anyhow::Result<(AnyStore, IndexStore)> {
 }
 
 fn build_index(args: BuildArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    if args.kind == Kind::Subsequence {
+        let decl = subsequence::declared(config, &args.channel)?;
+        let range = match (args.from, args.to) {
+            (Some(f), Some(t)) => Some(day_span(f, t)?),
+            _ => None,
+        };
+        return super::runtime()?.block_on(subsequence::build(config, decl, range, args.id, false));
+    }
     if args.kind == Kind::Similarity {
         let decl = similarity::declared(config, &args.channel)?;
         if let Some(id) = args.id {
@@ -516,6 +531,7 @@ fn list(config: &Config) -> anyhow::Result<ExitCode> {
             lines.push(line);
         }
         lines.extend(similarity::list_lines(config, &index, &catalogue, &dirty, &mut shown).await);
+        lines.extend(subsequence::list_lines(config, &index, &catalogue, &dirty, &mut shown).await);
         for b in catalogue.iter().filter(|b| !shown.contains(b)) {
             let mut line = [
                 b.kind.clone(),
@@ -528,7 +544,10 @@ fn list(config: &Config) -> anyhow::Result<ExitCode> {
                 "-".into(),
                 "built, not declared (drop it with `recalcd index drop`)".into(),
             ];
-            if b.kind == recalcd::store::similarity::SIMILARITY {
+            if b.kind == recalcd::store::subsequence::SUBSEQUENCE {
+                subsequence::fill(&index, b, &mut line, subsequence::stale_of(&dirty, &b.channel)).await;
+                line[8] = "built, not declared (drop it with `recalcd index drop --kind subsequence`)".into();
+            } else if b.kind == recalcd::store::similarity::SIMILARITY {
                 let mark = recalcd::store::similarity::mark_channel(&b.channel);
                 similarity::fill(&index, b, &mut line, stale(&mark)).await;
                 line[8] = "built, not declared (drop it with `recalcd index drop --kind similarity`)".into();
@@ -539,7 +558,7 @@ fn list(config: &Config) -> anyhow::Result<ExitCode> {
         }
         if lines.len() == 1 {
             println!(
-                "no index declared or built (declare one with [[index.feature]] or [[index.similarity]] in the configuration)"
+                "no index declared or built (declare one with [[index.feature]], [[index.similarity]] or [[index.subsequence]] in the configuration)"
             );
             return Ok(ExitCode::SUCCESS);
         }
@@ -640,24 +659,33 @@ fn print_table(lines: &[[String; 9]]) {
 }
 
 fn drop_index(args: DropArgs, config: &Config) -> anyhow::Result<ExitCode> {
-    if args.kind == Kind::Similarity {
+    if args.kind != Kind::Feature {
+        let kind = kind_name(args.kind);
+        let (declared, names) = match args.kind {
+            Kind::Similarity => (
+                config.index.similarity(&args.channel).is_some(),
+                config.index.declared_similarity(),
+            ),
+            _ => (
+                config.index.subsequence(&args.channel).is_some(),
+                config.index.declared_subsequence(),
+            ),
+        };
         return super::runtime()?.block_on(async {
             let mut index = IndexStore::connect(config).await?;
-            let kind = recalcd::store::similarity::SIMILARITY;
             match index.built_kind(kind, &args.channel).await? {
                 Some(b) => {
                     index.drop_built(&b).await?;
-                    println!("dropped the similarity index of `{}`", args.channel);
+                    println!("dropped the {kind} index of `{}`", args.channel);
                 }
-                None if config.index.similarity(&args.channel).is_none() => {
+                None if !declared => {
                     return Err(super::usage(format!(
-                        "--channel {}: no similarity index is declared or built for it; declared: {}",
-                        args.channel,
-                        config.index.declared_similarity()
-                    )))
+                    "--channel {}: no {kind} index is declared or built for it; declared: {names}",
+                    args.channel,
+                )))
                 }
                 None => println!(
-                    "the similarity index of `{}` is not built: nothing to drop",
+                    "the {kind} index of `{}` is not built: nothing to drop",
                     args.channel
                 ),
             }

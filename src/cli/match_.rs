@@ -14,6 +14,7 @@ use recalcd::index::subsequence::profile::{estimates, Profiler, Refine, DEFAULT_
 use recalcd::index::subsequence::select::Selector;
 use recalcd::index::subsequence::{check_pattern, Metric, Query, QueryError};
 use recalcd::service::subsequence::{run as run_match, Answer, Method, PatternSource, Request};
+use recalcd::store::index::IndexStore;
 use recalcd::store::{self, Store};
 
 use super::range::{parse_from, parse_to};
@@ -36,7 +37,9 @@ pub enum MethodArg {
     /// The window index where it applies, else the exact profile.
     #[default]
     Auto,
-    /// The sliding-window DFT index (no stored one exists yet: says so, uses the profile).
+    /// The stored sliding-window DFT index (`[[index.subsequence]]`, built with `recalcd
+    /// index build --kind subsequence`): Euclidean queries with --within and a pattern
+    /// length a multiple of its window; otherwise says why and uses the profile.
     Index,
     /// The exact FFT distance profile (MASS).
     Profile,
@@ -206,13 +209,30 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let answer = super::runtime()?.block_on(async {
         let data = store::connect(&config).await?;
         data.check_schema().await?;
-        run_match(&data, &request).await.map_err(|e| {
-            if e.is_usage() {
-                super::usage(e.to_string())
-            } else {
-                anyhow::Error::new(e)
+        // Only a query the stored window index may answer needs the index database.
+        let index = if request.method != Method::Profile
+            && request.query.metric == Metric::Euclid
+            && request.query.within.is_some()
+        {
+            match IndexStore::connect(&config).await {
+                Ok(ix) => Some(ix),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the index store cannot be reached: profiling");
+                    None
+                }
             }
-        })
+        } else {
+            None
+        };
+        run_match(&data, index.as_ref(), &request)
+            .await
+            .map_err(|e| {
+                if e.is_usage() {
+                    super::usage(e.to_string())
+                } else {
+                    anyhow::Error::new(e)
+                }
+            })
     })?;
     let elapsed_ms = started.elapsed().as_millis();
     if let Some(note) = &answer.note {

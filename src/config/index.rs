@@ -33,6 +33,9 @@ pub struct RawIndex {
     /// `[[index.similarity]]`: one table per channel whose jobs are compared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub similarity: Vec<super::similarity::RawSimilarityIndex>,
+    /// `[[index.subsequence]]`: one table per channel searched for patterns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subsequence: Vec<super::subsequence::RawSubsequenceIndex>,
 }
 
 /// One `[[index.feature]]` table as written.
@@ -60,6 +63,8 @@ pub struct IndexConfig {
     pub feature: Vec<FeatureIndexConfig>,
     /// The declared similarity indexes, one per channel.
     pub similarity: Vec<super::similarity::SimilarityIndexConfig>,
+    /// The declared subsequence indexes, one per channel.
+    pub subsequence: Vec<super::subsequence::SubsequenceIndexConfig>,
 }
 
 /// One declared feature index.
@@ -87,13 +92,7 @@ impl FeatureIndexConfig {
     /// `1d/1h/10m/1m` or `1d/1h devices=7,9`. Two builds with the same parameters
     /// hold comparable buckets.
     pub fn params(&self) -> String {
-        let mut s = self.levels.to_string();
-        if let Some(d) = &self.devices {
-            s.push_str(" devices=");
-            let ids: Vec<String> = d.iter().map(i32::to_string).collect();
-            s.push_str(&ids.join(","));
-        }
-        s
+        format!("{}{}", self.levels, devices_text(self.devices.as_deref()))
     }
 }
 
@@ -110,6 +109,29 @@ impl IndexConfig {
         self.similarity
             .iter()
             .find(|f| crate::conjoined::same_name(&f.channel, channel))
+    }
+
+    /// The subsequence index declared for `channel` (case-insensitive).
+    pub fn subsequence(
+        &self,
+        channel: &str,
+    ) -> Option<&super::subsequence::SubsequenceIndexConfig> {
+        self.subsequence
+            .iter()
+            .find(|f| crate::conjoined::same_name(&f.channel, channel))
+    }
+
+    /// The declared subsequence channels, for messages: `tmp, pressure`, or `none`.
+    pub fn declared_subsequence(&self) -> String {
+        if self.subsequence.is_empty() {
+            return "none (declare one with [[index.subsequence]] in the configuration)".into();
+        }
+        let names: Vec<&str> = self
+            .subsequence
+            .iter()
+            .map(|f| f.channel.as_str())
+            .collect();
+        names.join(", ")
     }
 
     /// The declared similarity channels, for messages: `tmp, pressure`, or `none`.
@@ -205,10 +227,12 @@ impl RawIndex {
             });
         }
         let similarity = super::similarity::validate(self.similarity)?;
+        let subsequence = super::subsequence::validate(self.subsequence)?;
         Ok(IndexConfig {
             database_url,
             feature,
             similarity,
+            subsequence,
         })
     }
 }
@@ -232,6 +256,43 @@ pub fn length_text(l: Micros) -> String {
     // Writing to a String cannot fail.
     let _ = write_length(&mut s, l);
     s
+}
+
+/// The channel of the `n`-th (0-based) declaration of a similarity or subsequence index,
+/// checked (`key` names it in errors): trimmed, a non-empty `conjoined` name without `;`
+/// or `=`, not one of `declared` (compared case-insensitively).
+///
+/// # Errors
+/// [`ConfigError::Invalid`] for a bad or repeated channel.
+pub(super) fn channel_of<'a>(
+    raw: &str,
+    n: usize,
+    key: &'static str,
+    mut declared: impl Iterator<Item = &'a str>,
+) -> Result<String, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { key, reason };
+    let channel = raw.trim().to_string();
+    if channel.is_empty() || channel.contains([';', '=']) {
+        return Err(invalid(format!(
+            "index {} has channel `{raw}`: a channel is a non-empty `conjoined` name without `;` or `=`",
+            n + 1
+        )));
+    }
+    if declared.any(|c| crate::conjoined::same_name(c, &channel)) {
+        return Err(invalid(format!(
+            "channel `{channel}` is declared twice (names compare case-insensitively)"
+        )));
+    }
+    Ok(channel)
+}
+
+/// ` devices=7,9` for an index of some devices only, else nothing: the last part of an
+/// index's parameters as the catalogue records them.
+pub(super) fn devices_text(devices: Option<&[i32]>) -> String {
+    devices.map_or_else(String::new, |d| {
+        let ids: Vec<String> = d.iter().map(i32::to_string).collect();
+        format!(" devices={}", ids.join(","))
+    })
 }
 
 /// An index's optional `devices` list, validated (`key` names it in errors): sorted and

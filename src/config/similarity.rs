@@ -92,11 +92,7 @@ impl SimilarityIndexConfig {
         s.push(' ');
         s.push_str(&self.isax.to_string());
         s.push_str(&format!(" gamma={}", self.gamma));
-        if let Some(d) = &self.devices {
-            let ids: Vec<String> = d.iter().map(i32::to_string).collect();
-            s.push_str(" devices=");
-            s.push_str(&ids.join(","));
-        }
+        s.push_str(&super::index::devices_text(self.devices.as_deref()));
         s
     }
 }
@@ -109,26 +105,12 @@ pub fn validate(raw: Vec<RawSimilarityIndex>) -> Result<Vec<SimilarityIndexConfi
     let invalid = |key: &'static str, reason: String| ConfigError::Invalid { key, reason };
     let mut out: Vec<SimilarityIndexConfig> = Vec::with_capacity(raw.len());
     for (n, r) in raw.into_iter().enumerate() {
-        let channel = r.channel.trim().to_string();
-        if channel.is_empty() || channel.contains([';', '=']) {
-            return Err(invalid(
-                "index.similarity.channel",
-                format!(
-                    "index {} has channel `{}`: a channel is a non-empty `conjoined` name without `;` or `=`",
-                    n + 1,
-                    r.channel
-                ),
-            ));
-        }
-        if out
-            .iter()
-            .any(|f| crate::conjoined::same_name(&f.channel, &channel))
-        {
-            return Err(invalid(
-                "index.similarity.channel",
-                format!("channel `{channel}` is declared twice (names compare case-insensitively)"),
-            ));
-        }
+        let channel = super::index::channel_of(
+            &r.channel,
+            n,
+            "index.similarity.channel",
+            out.iter().map(|f| f.channel.as_str()),
+        )?;
         let length = r.length.unwrap_or(DEFAULT_LENGTH as i64);
         let coefficients = r.coefficients.unwrap_or(DEFAULT_COEFFICIENTS as i64);
         let length_u = usize::try_from(length).unwrap_or(0);

@@ -29,12 +29,26 @@ use crate::store::{AnyStore, IndexMark, Row, StoreError};
 const MARKS_PER_ROUND: usize = 250_000;
 
 /// The dirty-log marks of written data rows: per declared feature index covering the
-/// row's device, the start of the finest bucket holding it; each mark once, sorted.
+/// row's device, the start of the finest bucket holding it (per similarity index the
+/// row's job, per subsequence index its minute); each mark once, sorted.
 pub fn marks(index: &IndexConfig, rows: &[Row]) -> Vec<IndexMark> {
-    if index.feature.is_empty() && index.similarity.is_empty() {
+    if index.feature.is_empty() && index.similarity.is_empty() && index.subsequence.is_empty() {
         return Vec::new();
     }
     let mut out = BTreeSet::new();
+    // Subsequence indexes: the minute of each row, under the index's own key (left for
+    // `index build`: queries distrust the boxes those minutes touch until then).
+    for s in &index.subsequence {
+        let channel = crate::store::subsequence::mark_channel(&s.channel);
+        let span = crate::store::subsequence::MARK_SPAN;
+        for r in rows.iter().filter(|r| s.covers(r.id)) {
+            out.insert(IndexMark {
+                channel: channel.clone(),
+                id: r.id,
+                start: datetime(micros(r.datetime).div_euclid(span) * span),
+            });
+        }
+    }
     // Similarity indexes: the job of each row (its `data_time`), under the index's own
     // dirty-log key.
     for s in &index.similarity {

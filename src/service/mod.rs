@@ -29,6 +29,7 @@ pub mod subsequence;
 pub mod summary;
 pub mod supervisor;
 pub mod systemd;
+pub mod window_index;
 
 pub use batch::{run_until_idle, run_while, Loaded, Recalculator, Report};
 pub use daemon::{run, DaemonError};

@@ -8,18 +8,26 @@
 //! matches' first and last rows are read again afterwards, slice by slice, only for the
 //! slices that hold them.
 //!
-//! No stored subsequence index exists yet: every query runs the exact profile, and a
-//! query that asks for the window index (`--method index`) is told so.
+//! A Euclidean range query (`--metric euclid --within D`) whose pattern length is a
+//! multiple of the window of a built `[[index.subsequence]]` index covering the device
+//! runs through that index instead ([`crate::service::window_index::within`]) with
+//! `--method auto` or `index`: it reads the stored boxes and only the rows of candidate
+//! windows, and answers exactly what the profile answers. Other queries run the
+//! profile; `--method index` says why in the answer's note.
 
 use std::time::Instant;
 
+use crate::config::subsequence::WindowParams;
 use crate::index::subsequence::exact::Pattern;
 use crate::index::subsequence::profile::{Profiler, Refine, DEFAULT_BLOCK};
 use crate::index::subsequence::select::Selector;
-use crate::index::subsequence::windows::{self, NotApplicable};
+use crate::index::subsequence::windows;
 use crate::index::subsequence::{check_pattern, Metric, Query, QueryError};
 use crate::index::{Micros, DAY};
 use crate::service::search::stamp;
+use crate::service::window_index;
+use crate::store::index::{Built, IndexStore};
+use crate::store::subsequence::SUBSEQUENCE;
 use crate::store::{AnyStore, StoreError};
 
 /// Rows a slice read aims at.
@@ -190,7 +198,11 @@ fn numbers(points: &[crate::index::Point]) -> (Vec<f64>, Vec<Micros>, u64) {
 /// # Errors
 /// [`MatchFailure`]: a store failing, a bad pattern or query, a pattern longer than the
 /// range, a channel the device has no row of.
-pub async fn run(data: &AnyStore, request: &Request) -> Result<Answer, MatchFailure> {
+pub async fn run(
+    data: &AnyStore,
+    index: Option<&IndexStore>,
+    request: &Request,
+) -> Result<Answer, MatchFailure> {
     let (from, to) = request.range;
     let mut rows_read = 0u64;
     let mut dropped = 0u64;
@@ -223,25 +235,69 @@ pub async fn run(data: &AnyStore, request: &Request) -> Result<Answer, MatchFail
     };
     query.check()?;
     let mut note = None;
-    match request.method {
-        Method::Profile => {}
-        Method::Auto | Method::Index => {
-            let no_index = "no stored subsequence index exists yet (`recalcd index build \
-                            --kind subsequence` is not implemented)";
-            note = match (request.method, windows::applicable(1, m, &query)) {
-                // The index cannot serve this query anyway: auto needs no word.
-                (Method::Auto, Err(_)) => None,
-                (Method::Auto, Ok(_)) => Some(format!("{no_index}: the exact profile was used")),
-                (_, Err(e @ (NotApplicable::ZNorm | NotApplicable::NoRadius))) => {
-                    Some(format!("--method index: {e}; the exact profile was used"))
+    let pattern = Pattern::new(&values, query.metric);
+    if request.method != Method::Profile {
+        let forced = request.method == Method::Index;
+        match stored_index(index, &request.channel, request.id, m, &query).await? {
+            Ok((built, params, radius)) => {
+                let like_span = match request.pattern {
+                    PatternSource::Like(a, b) => Some((a, b)),
+                    PatternSource::Values(_) => None,
+                };
+                let Some(index) = index else {
+                    unreachable!("stored_index needs the index database")
+                };
+                match window_index::within(
+                    data,
+                    index,
+                    &built,
+                    params,
+                    &request.channel,
+                    request.id,
+                    request.range,
+                    &pattern,
+                    &query,
+                    radius,
+                    like_span,
+                )
+                .await
+                {
+                    Ok(out) => {
+                        return Ok(Answer {
+                            matches: out
+                                .matches
+                                .iter()
+                                .map(|(f, a, b)| Found {
+                                    id: request.id,
+                                    from: *a,
+                                    to: *b,
+                                    distance: f.distance,
+                                })
+                                .collect(),
+                            method: "index",
+                            candidates: out.candidates,
+                            refined: out.candidates,
+                            total: (out.n + 1 - m) as u64,
+                            dropped: dropped + out.dropped,
+                            rows_read: rows_read + out.rows_read,
+                            load_ms: load_ms + out.load_ms,
+                            note: None,
+                        })
+                    }
+                    Err(window_index::WithinError::Store(e)) => return Err(e.into()),
+                    Err(window_index::WithinError::Query(e)) => return Err(e.into()),
+                    Err(e @ window_index::WithinError::Changed(_)) => {
+                        note = Some(format!("{e}; the exact profile was used"));
+                    }
                 }
-                (_, _) => Some(format!(
-                    "--method index: {no_index}; the exact profile was used"
-                )),
-            };
+            }
+            // The index cannot serve this query: auto needs no word.
+            Err(why) if forced => {
+                note = Some(format!("--method index: {why}; the exact profile was used"))
+            }
+            Err(_) => {}
         }
     }
-    let pattern = Pattern::new(&values, query.metric);
     let mut profiler = Profiler::new(pattern, DEFAULT_BLOCK);
     let mut refine = Refine {
         selector: Selector::new(&query, like.is_some()),
@@ -356,4 +412,49 @@ pub async fn run(data: &AnyStore, request: &Request) -> Result<Answer, MatchFail
         load_ms,
         note,
     })
+}
+
+/// The built subsequence index that can answer `query` (pattern length `m`) for
+/// device `id` of `channel`, its parameters and the radius; or why none can.
+///
+/// # Errors
+/// [`StoreError`] if the catalogue cannot be read.
+async fn stored_index(
+    index: Option<&IndexStore>,
+    channel: &str,
+    id: i32,
+    m: usize,
+    query: &Query,
+) -> Result<Result<(Built, WindowParams, f64), String>, StoreError> {
+    if let Err(e) = windows::applicable(1, m, query) {
+        return Ok(Err(e.to_string()));
+    }
+    let Some(index) = index else {
+        return Ok(Err("no index database is at hand".into()));
+    };
+    let built = match index.built_kind(SUBSEQUENCE, channel).await {
+        Ok(b) => b,
+        // A catalogue that cannot be read (e.g. never created, for `serve`) holds no index.
+        Err(e) => return Ok(Err(format!("the index catalogue cannot be read ({e})"))),
+    };
+    let Some(built) = built else {
+        return Ok(Err(format!(
+            "no subsequence index of `{channel}` is built (`recalcd index build --kind subsequence --channel {channel}`)"
+        )));
+    };
+    let Some(params) = WindowParams::parse(&built.params) else {
+        return Ok(Err(format!(
+            "the subsequence index of `{channel}` was built with parameters `{}` that cannot be read: rebuild it",
+            built.params
+        )));
+    };
+    if !crate::config::subsequence::covers_in(&built.params, id) {
+        return Ok(Err(format!(
+            "the subsequence index of `{channel}` does not cover device {id} ({})",
+            built.params
+        )));
+    }
+    Ok(windows::applicable(params.window, m, query)
+        .map(|radius| (built, params, radius))
+        .map_err(|e| e.to_string()))
 }

@@ -63,6 +63,28 @@ pub struct Built {
 }
 
 impl Built {
+    /// The record of a new, empty index of `kind` for `channel` built with `params`: its
+    /// table [`kind_table`], no range yet (a feature index's levels read from `params`).
+    pub(crate) fn empty(kind: &str, tables: &TableNames, channel: &str, params: &str) -> Built {
+        let now = chrono::Utc::now().naive_utc();
+        Built {
+            kind: kind.into(),
+            channel: channel.to_lowercase(),
+            params: params.into(),
+            levels: if kind == FEATURE {
+                levels_of(params)
+            } else {
+                None
+            },
+            bucket_table: kind_table(tables, kind, channel),
+            range: None,
+            built_at: now,
+            updated_at: now,
+            points: 0,
+            other: 0,
+        }
+    }
+
     /// The levels, or an error saying the index must be rebuilt.
     ///
     /// # Errors
@@ -345,19 +367,7 @@ impl IndexStore {
         channel: &str,
         params: &str,
     ) -> Result<Built, StoreError> {
-        let now = chrono::Utc::now().naive_utc();
-        let built = Built {
-            kind: FEATURE.into(),
-            channel: channel.to_lowercase(),
-            params: params.into(),
-            levels: levels_of(params),
-            bucket_table: bucket_table(tables, channel),
-            range: None,
-            built_at: now,
-            updated_at: now,
-            points: 0,
-            other: 0,
-        };
+        let built = Built::empty(FEATURE, tables, channel, params);
         index_dispatch!(self, s => s.create_table(&built.bucket_table).await)?;
         self.record(&built).await?;
         Ok(built)
@@ -552,7 +562,8 @@ impl AnyStore {
             .collect())
     }
 
-    /// Up to `limit` entries of the dirty log, oldest bucket first.
+    /// Up to `limit` entries of the dirty log the maintainer keeps up, oldest bucket
+    /// first (a subsequence index's marks are left to `index build`).
     ///
     /// # Errors
     /// [`StoreError`] if the query fails.

@@ -64,6 +64,7 @@ pub mod postgres;
 pub mod questdb;
 mod schema;
 pub mod similarity;
+pub mod subsequence;
 pub mod vptree;
 mod wakeups;
 

@@ -53,6 +53,7 @@ pub mod lease;
 mod listen;
 mod reflag;
 mod similarity;
+mod subsequence;
 mod vptree;
 
 /// Serialises concurrent `recalcd migrate` runs (`pg_advisory_xact_lock`).

@@ -88,6 +88,7 @@ mod jobs;
 mod poll;
 mod reflag;
 mod similarity;
+mod subsequence;
 mod vptree;
 mod write;
 

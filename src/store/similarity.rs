@@ -166,19 +166,7 @@ impl IndexStore {
         channel: &str,
         params: &str,
     ) -> Result<Built, StoreError> {
-        let now = chrono::Utc::now().naive_utc();
-        let built = Built {
-            kind: SIMILARITY.into(),
-            channel: channel.to_lowercase(),
-            params: params.into(),
-            levels: None,
-            bucket_table: similarity_table(tables, channel),
-            range: None,
-            built_at: now,
-            updated_at: now,
-            points: 0,
-            other: 0,
-        };
+        let built = Built::empty(SIMILARITY, tables, channel, params);
         index_dispatch!(self, s => s.create_similarity_table(&built.bucket_table).await)?;
         self.record(&built).await?;
         Ok(built)

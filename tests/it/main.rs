@@ -20,6 +20,7 @@ mod http;
 mod index_store;
 mod isax;
 mod match_;
+mod match_index;
 mod pipeline;
 mod plot;
 mod producer_text;

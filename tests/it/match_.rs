@@ -415,7 +415,7 @@ fn output_formats_and_notes(h: &Harness) {
     let text = String::from_utf8(table.stdout).unwrap();
     assert!(text.lines().next().unwrap().contains("distance"), "{text}");
     assert_eq!(text.lines().count(), 4);
-    // Asking for the window index: told that none is stored, and what ran instead.
+    // Asking for the window index: told that none is built, and what ran instead.
     let out = s.run(&[
         "--from",
         FROM,
@@ -433,7 +433,7 @@ fn output_formats_and_notes(h: &Harness) {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(out.status.success());
     assert!(
-        stderr.contains("no stored subsequence index exists yet") && stderr.contains("profile"),
+        stderr.contains("no subsequence index of `tmp` is built") && stderr.contains("profile"),
         "{stderr}"
     );
     let out = s.run(&[

@@ -242,3 +242,36 @@ fn the_refinement_stays_small_for_a_top_k_query() {
         )
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// The candidate runs are exactly the starts some piece of which is unvouched or
+    /// flagged, merged.
+    #[test]
+    fn candidate_starts_are_the_flagged_pieces(
+        w in 1usize..6,
+        p in 1usize..4,
+        n in 0usize..80,
+        runs in prop::collection::vec((0usize..80, 0usize..12), 0..6),
+        flags in prop::collection::vec(prop::collection::vec((0usize..80, 0usize..12), 0..5), 1..4),
+    ) {
+        use super::windows::candidate_starts;
+        let m = p * w;
+        let starts = (n + 1).saturating_sub(m);
+        let unvouched: Vec<(usize, usize)> = runs.iter().map(|&(a, l)| (a, a + l)).collect();
+        let flagged: Vec<Vec<(usize, usize)>> = (0..p)
+            .map(|i| flags.get(i).map_or(Vec::new(), |f| f.iter().map(|&(a, l)| (a, a + l)).collect()))
+            .collect();
+        let inside = |s: usize, r: &[(usize, usize)]| r.iter().any(|&(a, b)| a <= s && s < b);
+        let want: Vec<usize> = (0..starts)
+            .filter(|&j| (0..p).any(|i| inside(j + i * w, &unvouched) || inside(j + i * w, &flagged[i])))
+            .collect();
+        let got = candidate_starts(starts, w, &unvouched, &flagged);
+        for pair in got.windows(2) {
+            prop_assert!(pair[0].1 < pair[1].0, "runs merged and in order: {got:?}");
+        }
+        let got: Vec<usize> = got.into_iter().flat_map(|(a, b)| a..b).collect();
+        prop_assert_eq!(got, want);
+    }
+}

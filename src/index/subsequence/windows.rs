@@ -178,60 +178,181 @@ impl WindowIndex {
         self.boxes.len() * std::mem::size_of::<f64>()
     }
 
+    /// The number of real dimensions of a feature.
+    pub fn dims(&self) -> usize {
+        dims(self.f)
+    }
+
+    /// The coefficients kept.
+    pub fn coefficients(&self) -> usize {
+        self.f
+    }
+
+    /// Windows indexed.
+    pub fn windows(&self) -> usize {
+        self.windows
+    }
+
+    /// The bound of the rounding error of every stored feature value.
+    pub fn feature_err(&self) -> f64 {
+        self.feature_err
+    }
+
+    /// The boxes in order: the first window each holds, how many, and its `dims`
+    /// minima then `dims` maxima.
+    pub fn boxes(&self) -> impl Iterator<Item = (usize, usize, &[f64])> + '_ {
+        self.boxes
+            .chunks_exact(2 * dims(self.f))
+            .enumerate()
+            .map(move |(b, bounds)| {
+                let first = b * self.group;
+                (
+                    first,
+                    (first + self.group).min(self.windows) - first,
+                    bounds,
+                )
+            })
+    }
+
     /// The starts of the windows of length `m` that may lie within `radius` of
     /// `pattern` (raw values, length a multiple of the window), in order.
     ///
     /// # Errors
     /// [`NotApplicable::Length`] when `m` is not a multiple of the window.
     pub fn candidates(&self, pattern: &[f64], radius: f64) -> Result<Vec<usize>, NotApplicable> {
+        let probe = Probe::new(pattern, self.w, self.f, radius)?;
         let m = pattern.len();
-        let w = self.w;
-        if !m.is_multiple_of(w) || m == 0 {
+        let starts = (self.windows + self.w).saturating_sub(m);
+        let flagged: Vec<Vec<(usize, usize)>> = (0..probe.pieces())
+            .map(|i| {
+                self.boxes()
+                    .filter(|(_, _, bounds)| probe.may_hold(i, bounds, self.feature_err))
+                    .map(|(first, count, _)| (first, first + count))
+                    .collect()
+            })
+            .collect();
+        Ok(candidate_starts(starts, self.w, &[], &flagged)
+            .into_iter()
+            .flat_map(|(a, b)| a..b)
+            .collect())
+    }
+}
+
+/// A pattern cut into its pieces of one window each, with their features: tests boxes.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pieces: Vec<Vec<f64>>,
+    /// The squared radius of a piece, `D²/p`, widened by a relative 1e-12.
+    r2: f64,
+    /// The rounding error of the pieces' features.
+    slack: f64,
+}
+
+impl Probe {
+    /// The pieces of `pattern` (raw values) for windows of `w` values and `f`
+    /// coefficients, each searched with `radius/√p`.
+    ///
+    /// # Errors
+    /// [`NotApplicable::Length`] when the length is not a multiple of `w`;
+    /// [`NotApplicable::Parameters`] for unusable `w`, `f`.
+    pub fn new(pattern: &[f64], w: usize, f: usize, radius: f64) -> Result<Probe, NotApplicable> {
+        if f == 0 || w < 2 || 2 * (f - 1) >= w {
+            return Err(NotApplicable::Parameters { w, f, g: 1 });
+        }
+        let m = pattern.len();
+        if m == 0 || !m.is_multiple_of(w) {
             return Err(NotApplicable::Length { m, w });
         }
         let p = m / w;
-        let starts = (self.windows + w).saturating_sub(m);
-        let mut flagged = vec![false; starts];
-        if starts == 0 {
-            return Ok(Vec::new());
-        }
         let r = radius / (p as f64).sqrt();
-        let d = dims(self.f);
         let q_abs = pattern.iter().fold(0.0f64, |a, v| a.max(v.abs()));
         let wf = w as f64;
-        let slack = self.feature_err + 16.0 * f64::EPSILON * wf * wf.sqrt() * q_abs;
-        let r2 = r * r * (1.0 + 1e-12);
-        let mut y = Vec::with_capacity(d);
-        for i in 0..p {
-            features(&pattern[i * w..(i + 1) * w], self.f, &mut y);
-            for (b, bx) in self.boxes.chunks_exact(2 * d).enumerate() {
-                let (lo, hi) = bx.split_at(d);
-                let mut lb = 0.0;
-                for dim in 0..d {
-                    let gap = (lo[dim] - y[dim]).max(y[dim] - hi[dim]) - slack;
-                    if gap > 0.0 {
-                        lb += if dim == 0 { gap * gap } else { 2.0 * gap * gap };
-                    }
-                }
-                if lb > r2 {
-                    continue;
-                }
-                // Windows s of this box stand for starts j = s − i·w.
-                let first = b * self.group;
-                let last = (first + self.group).min(self.windows);
-                let lo_j = first.saturating_sub(i * w);
-                let hi_j = last.saturating_sub(i * w).min(starts);
-                if lo_j < hi_j {
-                    flagged[lo_j..hi_j].fill(true);
-                }
+        let pieces = pattern
+            .chunks_exact(w)
+            .map(|piece| {
+                let mut y = Vec::with_capacity(dims(f));
+                features(piece, f, &mut y);
+                y
+            })
+            .collect();
+        Ok(Probe {
+            pieces,
+            r2: r * r * (1.0 + 1e-12),
+            slack: 16.0 * f64::EPSILON * wf * wf.sqrt() * q_abs,
+        })
+    }
+
+    /// The number of pieces `p`.
+    pub fn pieces(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// Whether the box `bounds` (`dims` minima then maxima, each off by at most `err`)
+    /// may hold a window within `D/√p` of piece `i`.
+    pub fn may_hold(&self, i: usize, bounds: &[f64], err: f64) -> bool {
+        let y = &self.pieces[i];
+        let d = y.len();
+        if bounds.len() != 2 * d {
+            return true;
+        }
+        let (lo, hi) = bounds.split_at(d);
+        let slack = err + self.slack;
+        let mut lb = 0.0;
+        for dim in 0..d {
+            let gap = (lo[dim] - y[dim]).max(y[dim] - hi[dim]) - slack;
+            if gap > 0.0 {
+                lb += if dim == 0 { gap * gap } else { 2.0 * gap * gap };
             }
         }
-        Ok(flagged
-            .iter()
-            .enumerate()
-            .filter_map(|(j, &f)| f.then_some(j))
-            .collect())
+        lb <= self.r2
     }
+}
+
+/// The starts (as half-open runs, in order, merged) of the windows of `p·w` values
+/// among `starts` that must be recomputed: window `j` is a candidate when for some piece
+/// `i` the window of `w` values at `j + i·w` is one the index cannot vouch for (in one
+/// of the half-open runs `unvouched`) or lies in a box flagged for piece `i`
+/// (`flagged[i]`, half-open runs of window starts). `p = flagged.len()`.
+pub fn candidate_starts(
+    starts: usize,
+    w: usize,
+    unvouched: &[(usize, usize)],
+    flagged: &[Vec<(usize, usize)>],
+) -> Vec<(usize, usize)> {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (i, boxes) in flagged.iter().enumerate() {
+        let shift = i * w;
+        for &(a, b) in unvouched.iter().chain(boxes) {
+            let (a, b) = (a.saturating_sub(shift), b.saturating_sub(shift).min(starts));
+            if a < b {
+                runs.push((a, b));
+            }
+        }
+    }
+    runs.sort_unstable();
+    let mut out: Vec<(usize, usize)> = Vec::with_capacity(runs.len());
+    for (a, b) in runs {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// The squared distance of `window` to `pattern` ([`super::exact::distance_sq`] for the
+/// Euclidean metric), abandoned once past `limit`: the partial sums only grow, so a
+/// kept value is computed exactly as the scan does.
+pub fn euclid_within(pattern: &Pattern, window: &[f64], limit: f64) -> Option<f64> {
+    let mut s = 0.0;
+    for (&q, &t) in pattern.compared.iter().zip(window) {
+        let d = q - t;
+        s += d * d;
+        if s > limit {
+            return None;
+        }
+    }
+    Some(s)
 }
 
 /// What a query through the index found and cost.
@@ -269,19 +390,7 @@ pub fn within(
         let (from, to) = (j.max(covered_to), j + m);
         rows_read += (to - from.min(to)) as u64;
         covered_to = covered_to.max(to);
-        // `distance_sq` for the Euclidean metric, abandoned once past the radius (the
-        // partial sums only grow, so a kept value is computed exactly as the scan does).
-        let mut s = 0.0;
-        let mut over = false;
-        for (&q, &t) in pattern.compared.iter().zip(&series[j..j + m]) {
-            let d = q - t;
-            s += d * d;
-            if s > limit {
-                over = true;
-                break;
-            }
-        }
-        if !over {
+        if let Some(s) = euclid_within(pattern, &series[j..j + m], limit) {
             selector.offer(j, s);
         }
     }

@@ -350,7 +350,7 @@ pub async fn match_(
         Ok(known) => known?,
         Err(e) => return Err(App::failed(session, &e)),
     }
-    let answer = match run_match(&session.data, &request).await {
+    let answer = match run_match(&session.data, session.index.as_ref(), &request).await {
         Ok(a) => a,
         Err(MatchFailure::Store(e)) => return Err(App::failed(session, &e)),
         Err(e @ MatchFailure::NoRows { .. }) => {

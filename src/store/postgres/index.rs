@@ -490,23 +490,16 @@ impl PgStore {
             .client
             .query(
                 &format!(
-                    r#"SELECT channel, id, start, xmin::text::bigint FROM "{}" ORDER BY start, channel, id LIMIT $1"#,
-                    self.tables.index_dirty
+                    r#"SELECT channel, id, start, xmin::text::bigint FROM "{}"
+                        WHERE channel NOT LIKE '{}%' ORDER BY start, channel, id LIMIT $1"#,
+                    self.tables.index_dirty,
+                    crate::store::subsequence::MARK_PREFIX
                 ),
                 &[&limit],
             )
             .await
             .map_err(q(what))?;
-        rows.iter()
-            .map(|r| {
-                Ok(DirtyMark {
-                    channel: r.try_get(0).map_err(q(what))?,
-                    id: r.try_get(1).map_err(q(what))?,
-                    start: r.try_get(2).map_err(q(what))?,
-                    token: r.try_get(3).map_err(q(what))?,
-                })
-            })
-            .collect()
+        dirty_marks_of(&rows, what)
     }
 
     pub(crate) async fn index_clear_dirty(&self, marks: &[DirtyMark]) -> Result<(), StoreError> {
@@ -635,6 +628,23 @@ impl PgStore {
         .map_err(q("marking index buckets to recompute"))?;
         Ok(())
     }
+}
+
+/// Dirty marks from rows `(channel, id, start, xmin)`.
+pub(super) fn dirty_marks_of(
+    rows: &[tokio_postgres::Row],
+    what: &str,
+) -> Result<Vec<DirtyMark>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            Ok(DirtyMark {
+                channel: r.try_get(0).map_err(q(what))?,
+                id: r.try_get(1).map_err(q(what))?,
+                start: r.try_get(2).map_err(q(what))?,
+                token: r.try_get(3).map_err(q(what))?,
+            })
+        })
+        .collect()
 }
 
 /// The binary `COPY` header: signature, flags, header extension length.

@@ -561,18 +561,36 @@ impl QuestStore {
         Ok((col(dirty)?, col(flagged)?))
     }
 
+    /// The marks the maintainer brings up to date: all but the subsequence indexes'
+    /// (left to `index build`, see [`crate::store::subsequence`]).
     pub(crate) async fn index_dirty_marks(
         &self,
         limit: usize,
     ) -> Result<Vec<DirtyMark>, StoreError> {
+        self.dirty_marks_where(limit, true).await
+    }
+
+    async fn dirty_marks_where(
+        &self,
+        limit: usize,
+        maintained: bool,
+    ) -> Result<Vec<DirtyMark>, StoreError> {
         let what = "reading the index's dirty log";
+        let only = if maintained {
+            format!(
+                " AND NOT (channel LIKE '{}%')",
+                crate::store::subsequence::MARK_PREFIX
+            )
+        } else {
+            String::new()
+        };
         let table = self.tables.index_dirty.clone();
         self.wait_wal(&table).await?;
         let rows = self
             .client
             .query(
                 &format!(
-                    r#"SELECT channel, id, start, marked FROM "{table}" WHERE pending ORDER BY start LIMIT {limit}"#
+                    r#"SELECT channel, id, start, marked FROM "{table}" WHERE pending{only} ORDER BY start LIMIT {limit}"#
                 ),
                 &[],
             )
@@ -600,7 +618,7 @@ impl QuestStore {
     pub(crate) async fn index_clear_dirty(&self, marks: &[DirtyMark]) -> Result<(), StoreError> {
         // Leave what was marked again since it was read.
         let current: std::collections::HashSet<DirtyMark> = self
-            .index_dirty_marks(usize::MAX >> 1)
+            .dirty_marks_where(usize::MAX >> 1, false)
             .await?
             .into_iter()
             .collect();
