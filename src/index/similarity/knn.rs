@@ -185,14 +185,12 @@ impl Best {
 /// most of a smooth series' energy lies.
 const HEAD: usize = 4;
 
-/// The bound vectors of one metric, split after [`HEAD`] values: the heads stored
-/// column-wise (one array per value, so a scan over many jobs is a plain vectorised loop)
-/// and read for every job, the tails (job after job) only for jobs whose head could
-/// still rank them among the best — the scan is bound by memory bandwidth.
+/// The bound vectors of one metric, split after [`HEAD`] values: the scan reads the heads
+/// (16 bytes an entry) of every job and the tails only of jobs whose head could still
+/// rank them among the best — the scan is bound by memory bandwidth.
 #[derive(Debug, Clone, PartialEq)]
 struct Flat {
-    /// `head[d][i]`: value `d` of job `i`'s vector.
-    head: Vec<Vec<f32>>,
+    head: Vec<f32>,
     tail: Vec<f32>,
     head_dims: usize,
     tail_dims: usize,
@@ -202,7 +200,7 @@ impl Flat {
     fn new(dims: usize) -> Flat {
         let head_dims = dims.min(HEAD);
         Flat {
-            head: vec![Vec::new(); head_dims],
+            head: Vec::new(),
             tail: Vec::new(),
             head_dims,
             tail_dims: dims - head_dims,
@@ -210,9 +208,7 @@ impl Flat {
     }
 
     fn push(&mut self, v: &[f32]) {
-        for (column, x) in self.head.iter_mut().zip(v) {
-            column.push(*x);
-        }
+        self.head.extend_from_slice(&v[..self.head_dims]);
         self.tail.extend_from_slice(&v[self.head_dims..]);
     }
 
@@ -222,46 +218,21 @@ impl Flat {
 
     /// Moves the last entry to `i` (whose entry goes), as `Vec::swap_remove`.
     fn swap_remove(&mut self, i: usize, last: usize) {
-        for column in &mut self.head {
-            column.swap_remove(i);
+        for (flat, dims) in [
+            (&mut self.head, self.head_dims),
+            (&mut self.tail, self.tail_dims),
+        ] {
+            if i != last {
+                let (head, tail) = flat.split_at_mut(last * dims);
+                head[i * dims..(i + 1) * dims].copy_from_slice(&tail[..dims]);
+            }
+            flat.truncate(last * dims);
         }
-        let dims = self.tail_dims;
-        if i != last {
-            let (head, tail) = self.tail.split_at_mut(last * dims);
-            head[i * dims..(i + 1) * dims].copy_from_slice(&tail[..dims]);
-        }
-        self.tail.truncate(last * dims);
     }
 
     fn len(&self) -> usize {
-        self.head.iter().map(Vec::len).sum::<usize>() + self.tail.len()
+        self.head.len() + self.tail.len()
     }
-
-    /// `out[j] = ‖head_{start+j} − q‖²` for a block of jobs: one vectorised pass per
-    /// column, the block kept in the first-level cache.
-    fn head_squares(&self, q: &[f32], start: usize, out: &mut [f32]) {
-        out.fill(0.0);
-        let end = start + out.len();
-        for (column, &qd) in self.head.iter().zip(q) {
-            for (o, &x) in out.iter_mut().zip(&column[start..end]) {
-                let d = x - qd;
-                *o += d * d;
-            }
-        }
-    }
-}
-
-/// Jobs a scan takes at a time: their head squares fit the first-level cache.
-#[cfg(not(test))]
-const BLOCK: usize = 1024;
-/// Small in the tests, so that scans cross blocks and end in a partial one.
-#[cfg(test)]
-const BLOCK: usize = 16;
-
-/// How many of `squares` are below `cut` (branch-free: a block where none is costs no
-/// unpredictable branch).
-fn below(squares: &[f32], cut: f32) -> usize {
-    squares.iter().map(|&s| usize::from(s < cut)).sum()
 }
 
 /// Every entry of one index, flat for the bound scans.
@@ -387,9 +358,8 @@ const POOL: usize = 2;
 /// One exact search over an [`Index`] (see the module's docs).
 ///
 /// Round one takes the `max(64, 8k)` smallest complete bounds among the `16·max(64, 8k)`
-/// jobs of smallest head bounds and refines them in increasing order. Round two passes
-/// over the heads again (no per-job array is kept between the rounds) and takes every
-/// other job whose bound does not exceed the k-th best distance found: sorted when they are few (and
+/// jobs of smallest head bounds and refines them in increasing order. Round two takes every other job whose
+/// bound does not exceed the k-th best distance found: sorted when they are few (and
 /// refined until a bound exceeds the k-th best), in storage order otherwise (each
 /// skipped when its bound exceeds the k-th best at its turn). Either way every job whose
 /// bound could still beat the answer is compared.
@@ -397,10 +367,11 @@ const POOL: usize = 2;
 pub struct Nearest {
     query: Prepared,
     best: Best,
-    /// The jobs `accept` refused, a bit each (empty when it refused none).
-    refused: Vec<u64>,
-    /// Round one's jobs, sorted (round two takes the others).
-    first: Vec<u32>,
+    /// The squared bound of every job not in round one, `INFINITY` for jobs not
+    /// admitted (and, once round one is queued, for its jobs: round two takes the finite
+    /// rest). Positive: the head's alone (completed in round two when needed); negative
+    /// (the sign bit set): complete, the value negated.
+    bounds: Vec<f32>,
     /// What turns squares into safe bounds.
     scale: Scale,
     /// The jobs of the current round, with their bounds.
@@ -433,6 +404,34 @@ fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// `out[i] = ‖head_i − q‖²` for the heads laid end to end (`dims` values each): a
+/// fixed-width loop the compiler vectorises for the usual widths.
+fn head_squares(heads: &[f32], dims: usize, q: &[f32], out: &mut [f32]) {
+    fn fixed<const D: usize>(heads: &[f32], q: &[f32], out: &mut [f32]) {
+        let mut qa = [0.0f32; D];
+        qa.copy_from_slice(&q[..D]);
+        for (o, h) in out.iter_mut().zip(heads.chunks_exact(D)) {
+            let mut s = 0.0;
+            for d in 0..D {
+                let x = h[d] - qa[d];
+                s += x * x;
+            }
+            *o = s;
+        }
+    }
+    match dims {
+        4 => fixed::<4>(heads, q, out),
+        3 => fixed::<3>(heads, q, out),
+        2 => fixed::<2>(heads, q, out),
+        1 => fixed::<1>(heads, q, out),
+        _ => {
+            for (o, h) in out.iter_mut().zip(heads.chunks_exact(dims.max(1))) {
+                *o = squared_distance(h, q);
+            }
+        }
+    }
+}
+
 fn pair_order(a: &(f32, u32), b: &(f32, u32)) -> Ordering {
     a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
 }
@@ -444,8 +443,6 @@ struct Scale {
     qnorm: f32,
     /// `--within`, or infinity.
     within: f32,
-    /// The query vector's head, for round two's pass over the heads.
-    q_head: Vec<f32>,
     /// The query vector's tail, to complete partial bounds.
     q_tail: Vec<f32>,
     metric: Metric,
@@ -497,49 +494,40 @@ impl Nearest {
             .k
             .map_or(usize::MAX, |k| k.saturating_mul(8).max(ROUND_ONE_MIN));
         let (q_head, q_tail) = qv.split_at(flat.head_dims);
-        // One pass over the heads, a block at a time (vectorised): the filter, and a pool
-        // of the jobs of smallest head squares (16 times round one's size; a candidate
-        // list cut back to the pool's size whenever it doubles). Any set of jobs may form
-        // round one — round two takes every other job whose bound could still beat the
-        // answer — so this only picks it cheaply: the tails are read for the pool alone.
+        // Pass one, branch-free (vectorised): every job's head square.
+        let mut bounds: Vec<f32> = vec![0.0; index.len()];
+        head_squares(&flat.head, flat.head_dims, q_head, &mut bounds);
+        // Pass two: the filter, and a pool of the jobs of smallest head squares (16 times
+        // round one's size; a candidate list cut back to the pool's size whenever it
+        // doubles). Any set of jobs may form round one — round two takes every other job
+        // whose bound could still beat the answer — so this only picks it cheaply: the
+        // tails are read for the pool alone.
         let cap = first.saturating_mul(POOL);
         let mut pool: Vec<(f32, u32)> = Vec::new();
         let mut cut = f32::INFINITY;
         let mut candidates = 0;
-        let mut refused: Vec<u64> = Vec::new();
-        let mut squares = [0.0f32; BLOCK];
-        for start in (0..index.len()).step_by(BLOCK) {
-            let end = (start + BLOCK).min(index.len());
-            let squares = &mut squares[..end - start];
-            flat.head_squares(q_head, start, squares);
-            for (j, key) in index.keys[start..end].iter().enumerate() {
-                if accept(key) {
-                    candidates += 1;
-                } else {
-                    if refused.is_empty() {
-                        refused = vec![0; index.len().div_ceil(64)];
-                    }
-                    refused[(start + j) / 64] |= 1 << ((start + j) % 64);
-                    squares[j] = f32::INFINITY;
-                }
-            }
-            if below(squares, cut) == 0 {
+        for (i, (key, b)) in index.keys.iter().zip(bounds.iter_mut()).enumerate() {
+            if !accept(key) {
+                *b = f32::INFINITY;
                 continue;
             }
-            for (j, &h) in squares.iter().enumerate() {
-                if h < cut {
-                    pool.push((h, (start + j) as u32));
-                    if pool.len() >= cap.saturating_mul(2) {
-                        pool.select_nth_unstable_by(cap - 1, pair_order);
-                        pool.truncate(cap);
-                        cut = pool[cap - 1].0;
-                    }
+            candidates += 1;
+            let h = *b;
+            if h < cut {
+                pool.push((h, i as u32));
+                if pool.len() >= cap.saturating_mul(2) {
+                    pool.select_nth_unstable_by(cap - 1, pair_order);
+                    pool.truncate(cap);
+                    cut = pool[cap - 1].0;
                 }
             }
         }
-        // The pool's bounds completed; round one is the `first` smallest.
+        // The pool's bounds completed (marked complete by the sign bit); round one is
+        // the `first` smallest.
         for (h, i) in &mut pool {
-            *h += squared_distance(flat.tail(*i as usize), q_tail);
+            let s = *h + squared_distance(flat.tail(*i as usize), q_tail);
+            *h = s;
+            bounds[*i as usize] = -s;
         }
         if first < pool.len() {
             pool.select_nth_unstable_by(first, pair_order);
@@ -549,22 +537,21 @@ impl Nearest {
         let scale = Scale {
             qnorm,
             within,
-            q_head: q_head.to_vec(),
             q_tail: q_tail.to_vec(),
             metric: query.metric,
         };
-        let mut first: Vec<u32> = pool.iter().map(|r| r.1).collect();
-        first.sort_unstable();
         let queue: Vec<(f32, u32)> = pool
             .into_iter()
             .map(|r| (scale.safe(r.0), r.1))
             .filter(|r| r.0.is_finite())
             .collect();
+        for &(_, i) in &queue {
+            bounds[i as usize] = f32::INFINITY;
+        }
         Nearest {
             query: prepared,
             best: Best::new(query),
-            refused,
-            first,
+            bounds,
             scale,
             queue,
             at: 0,
@@ -591,38 +578,28 @@ impl Nearest {
         let reach = (threshold + 2.0 * f64::from(SLACK) * f64::from(self.scale.qnorm))
             / (1.0 - f64::from(SLACK));
         let square_max = reach * reach * (1.0 + 1e-6);
-        let square_max = square_max as f32;
         let mut rest: Vec<(f32, u32)> = Vec::new();
-        let mut squares = [0.0f32; BLOCK];
-        for start in (0..index.len()).step_by(BLOCK) {
-            let end = (start + BLOCK).min(index.len());
-            let squares = &mut squares[..end - start];
-            flat.head_squares(&self.scale.q_head, start, squares);
-            // `square_max` is widened already: a square equal to it cannot pass either.
-            if below(squares, square_max) == 0 {
+        let square_max = square_max as f32;
+        for (i, &v) in self.bounds.iter().enumerate() {
+            let s = v.abs();
+            if s > square_max {
                 continue;
             }
-            for (j, &s) in squares.iter().enumerate() {
-                let i = start + j;
-                if s >= square_max
-                    || self
-                        .refused
-                        .get(i / 64)
-                        .is_some_and(|w| w & (1 << (i % 64)) != 0)
-                    || self.first.binary_search(&(i as u32)).is_ok()
-                {
-                    continue;
-                }
-                let b = self
+            let mut b = self.scale.safe(s);
+            if !b.is_finite() || !passes(b) {
+                continue;
+            }
+            if v.is_sign_positive() {
+                b = self
                     .scale
                     .safe(s + squared_distance(flat.tail(i), &self.scale.q_tail));
                 if !b.is_finite() || !passes(b) {
                     continue;
                 }
-                rest.push((b, i as u32));
             }
+            rest.push((b, i as u32));
         }
-        self.unordered = rest.len() > UNORDERED.max(index.len() / 8);
+        self.unordered = rest.len() > UNORDERED.max(self.bounds.len() / 8);
         if !self.unordered {
             rest.sort_unstable_by(pair_order);
         }
