@@ -8,7 +8,8 @@
 //! loaded and of an optimised brute force (series z-normalised beforehand, untimed;
 //! early abandoning), the series each refined, and whether the answers are equal (they
 //! must be). Both read the same z-normalised copies of the series (the index's
-//! candidates through `Nearest::give_prepared`). No timing assertions.
+//! candidates through `Nearest::give_prepared`). `RECALCD_BENCH_KINDS` (default
+//! `walk,noise`) chooses the kinds of query. No timing assertions.
 //!
 //! Sections are functions called from `main`, one per kind of matching; a new kind adds
 //! its function and one line in `main`.
@@ -166,7 +167,13 @@ fn whole_exact() -> (Vec<f64>, Vec<f64>, Rng) {
         k: Some(10),
         within: None,
     };
+    // `RECALCD_BENCH_KINDS=walk` (or `noise`) runs one kind of query alone, e.g. to
+    // profile it.
+    let kinds = std::env::var("RECALCD_BENCH_KINDS").unwrap_or_else(|_| "walk,noise".into());
     for kind in ["random walk", "white noise"] {
+        if !kinds.split(',').any(|k| kind.contains(k.trim())) {
+            continue;
+        }
         let (mut ti, mut tb, mut refined) = (Vec::new(), Vec::new(), Vec::new());
         let mut equal = 0;
         for _ in 0..queries {
