@@ -49,6 +49,18 @@ fn recalcd(config: &Path, url: &str, args: &[&str]) -> Result<Duration, String> 
         .output()
         .map_err(|e| format!("cannot start {exe}: {e}"))?;
     let took = start.elapsed();
+    // `RECALCD_BENCH_INDEX_STDERR=FILE`: keep what the runs logged (with `RECALCD__LOG__LEVEL`).
+    if let Some(file) = std::env::var_os("RECALCD_BENCH_INDEX_STDERR") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+        {
+            let _ = writeln!(f, "== recalcd {} ({} ms)", args.join(" "), took.as_millis());
+            let _ = f.write_all(&out.stderr);
+        }
+    }
     if out.status.success() {
         return Ok(took);
     }

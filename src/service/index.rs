@@ -4,8 +4,8 @@
 //! declared feature index whose devices include the row's ([`marks`]; the store writes
 //! them with the rows, in the same transaction on PostgreSQL). [`Maintainer::catch_up`]
 //! then recomputes those buckets from the stored rows — each once however many of its
-//! rows changed — then their parents from their children, writes them to the index
-//! database, and clears the marks. A search treats marked spans as untrusted until
+//! rows changed — then their parents from their children, writes those that differ
+//! from the stored ones to the index database, and clears the marks. A search treats marked spans as untrusted until
 //! then. It runs after each run of batches and at start-up of `once` and `run`
 //! (marks left by a crash); if the index database fails, the marks stay and the next
 //! round retries: data rows are never held back by the index.
@@ -110,6 +110,7 @@ impl Maintainer {
     /// yet cleared stay for the next round (the connection to the index database is
     /// opened again then).
     pub async fn catch_up(&mut self, data: &AnyStore) -> Result<CatchUp, StoreError> {
+        let started = std::time::Instant::now();
         let mut done = CatchUp::default();
         loop {
             let marks = data.dirty_marks(MARKS_PER_ROUND).await?;
@@ -134,6 +135,7 @@ impl Maintainer {
             info!(
                 marks = done.marks,
                 buckets = done.buckets,
+                ms = started.elapsed().as_millis() as u64,
                 "indexes brought up to date"
             );
         }
@@ -278,6 +280,13 @@ async fn similarity_round(
 
 /// Recomputes the finest buckets of device `id` overlapping `spans` from the stored
 /// rows, then their ancestors from their children; returns the buckets written.
+///
+/// Every bucket recomputed is compared with the stored one and written only where they
+/// differ: a recalculation that leaves the channel's values alone (a raw channel, or a
+/// computed one whose values came out the same) writes nothing. Ancestors are
+/// recomputed for every marked bucket, changed or not, so a round cut short between
+/// two levels (a crash, the index database going away) is repaired by the next one
+/// whatever the rows hold by then.
 async fn recompute(
     data: &AnyStore,
     index: &mut IndexStore,
@@ -306,21 +315,12 @@ async fn recompute(
             f.add(p);
         }
     }
-    let mut changed: Vec<Bucket> = features
-        .into_iter()
-        .map(|(start, features)| Bucket {
-            level: finest,
-            start,
-            features,
-        })
-        .collect();
-    let mut written = changed.len();
-    index.write_buckets(built, id, &changed).await?;
+    let mut written = write_changed(index, built, id, finest, len, features).await?;
     for level in (0..finest).rev() {
         let plen = levels.length(level);
-        let parents: BTreeSet<Micros> = changed
+        let parents: BTreeSet<Micros> = starts
             .iter()
-            .map(|b| levels.bucket_start(level, b.start))
+            .map(|&s| levels.bucket_start(level, s))
             .collect();
         let spans: Vec<(Micros, Micros)> = parents.iter().map(|&p| (p, p + plen)).collect();
         let children = index.load_buckets(built, id, level + 1, &spans).await?;
@@ -331,18 +331,42 @@ async fn recompute(
                 f.combine(&c.features);
             }
         }
-        changed = combined
-            .into_iter()
-            .map(|(start, features)| Bucket {
-                level,
-                start,
-                features,
-            })
-            .collect();
-        written += changed.len();
-        index.write_buckets(built, id, &changed).await?;
+        written += write_changed(index, built, id, level, plen, combined).await?;
+        starts = parents;
     }
     Ok(written)
+}
+
+/// Writes the buckets of `level` (of length `len`) among `fresh` whose stored features
+/// differ (a bucket not stored has empty features); returns how many it wrote.
+async fn write_changed(
+    index: &mut IndexStore,
+    built: &Built,
+    id: i32,
+    level: usize,
+    len: Micros,
+    fresh: BTreeMap<Micros, Features>,
+) -> Result<usize, StoreError> {
+    let spans: Vec<(Micros, Micros)> = fresh.keys().map(|&s| (s, s + len)).collect();
+    let stored: BTreeMap<Micros, Features> = index
+        .load_buckets(built, id, level, &spans)
+        .await?
+        .into_iter()
+        .map(|b| (b.start, b.features))
+        .collect();
+    let changed: Vec<Bucket> = fresh
+        .into_iter()
+        .filter(|(start, f)| stored.get(start).unwrap_or(&Features::EMPTY) != f)
+        .map(|(start, features)| Bucket {
+            level,
+            start,
+            features,
+        })
+        .collect();
+    if !changed.is_empty() {
+        index.write_buckets(built, id, &changed).await?;
+    }
+    Ok(changed.len())
 }
 
 #[cfg(test)]

@@ -1137,7 +1137,13 @@ impl Store for PgStore {
                 "staged rows applied"
             );
         }
+        let marking = std::time::Instant::now();
         PgStore::index_mark(&tx, &tables.index_dirty, &batch.index_marks).await?;
+        tracing::trace!(
+            marks = batch.index_marks.len(),
+            ms = marking.elapsed().as_secs_f64() * 1e3,
+            "index buckets marked"
+        );
         let errors = batch.errors_except(&outcome.skipped);
         if !errors.is_empty() {
             let what = "recording error records";

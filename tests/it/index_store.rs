@@ -23,6 +23,7 @@ on_both_stores!(
     build_stores_the_buckets_of_the_stored_rows,
     recomputed_rows_update_the_buckets_as_a_fresh_build,
     marks_survive_an_index_database_outage_and_are_recomputed_at_next_start,
+    a_round_cut_short_between_levels_is_repaired_by_the_next,
     list_and_drop,
     bad_index_input_is_a_usage_error,
     the_read_api_of_the_search,
@@ -370,6 +371,67 @@ fn marks_survive_an_index_database_outage_and_are_recomputed_at_next_start(h: &H
     s.assert_exact("dbl", 5);
     s.assert_exact("dbl", 7);
     assert!(s.stored("dbl", 5)[0][0].features.min >= 1000.0);
+}
+
+/// A maintenance round that wrote a finest bucket and died before its parents: the mark
+/// stays, the finest bucket already equals its rows, and the next round must still
+/// repair the parents (they are recomputed for every marked bucket, changed or not).
+fn a_round_cut_short_between_levels_is_repaired_by_the_next(h: &Harness) {
+    let s = Setup::new(h, false, "");
+    s.load();
+    s.ok(&["index", "build", "--channel", "tmp"]);
+    let stored = s.stored("tmp", 7);
+    // A finest bucket in the middle of the data, and its stale ancestors.
+    let fine = stored[3][stored[3].len() / 2];
+    let mut stale: Vec<Bucket> = Vec::new();
+    for (level, buckets) in stored.iter().enumerate().take(3) {
+        let len = levels().length(level);
+        let parent = levels().bucket_start(level, fine.start);
+        let mut b = *buckets
+            .iter()
+            .find(|b| b.start == parent)
+            .expect("the parent is stored");
+        b.features.max = 1.0e6 + len as f64;
+        b.features.count += 1;
+        stale.push(b);
+    }
+    let config = s.config();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let mut index = IndexStore::connect(&config).await.expect("index store");
+                let built = index.built("tmp").await.expect("catalogue").expect("built");
+                index
+                    .write_buckets(&built, 7, &stale)
+                    .await
+                    .expect("stale parents written");
+            })
+    })
+    .join()
+    .unwrap();
+    let start = chrono::DateTime::from_timestamp_micros(fine.start)
+        .unwrap()
+        .naive_utc()
+        .format("%Y-%m-%dT%H:%M:%S");
+    let dirty = &h.config.tables.index_dirty;
+    if h.is_postgres() {
+        h.exec(&format!(
+            "INSERT INTO {dirty} (channel, id, start) VALUES ('tmp', 7, '{start}')"
+        ));
+    } else {
+        h.exec(&format!(
+            "INSERT INTO {dirty} (start, channel, id, pending, marked) VALUES ('{start}', 'tmp', 7, true, now())"
+        ));
+    }
+    assert_eq!(s.dirty(), 1);
+    assert_ne!(s.stored("tmp", 7)[0], stored[0], "the day bucket is stale");
+    // `once` brings the indexes up to date at its start (nothing is flagged).
+    s.ok(&["once"]);
+    assert_eq!(s.dirty(), 0, "the mark was cleared");
+    s.assert_exact("tmp", 7);
 }
 
 fn list_and_drop(h: &Harness) {
