@@ -1,7 +1,8 @@
 //! `recalcd serve`'s similarity endpoints through the real binary, on both stores
 //! (`serve_similar::postgres::*`, `serve_similar::questdb::*`): `/api/similar` and
 //! `/api/match` answer the JSON of `recalcd similar` and `recalcd match` with `--format
-//! json` on the same store (with and without a built index, every option), and bad
+//! json` on the same store (with and without a built index, every option; `/api/match`
+//! also through the stored window index), and bad
 //! parameters get a 4xx with a JSON message naming them.
 
 use std::path::{Path, PathBuf};
@@ -21,7 +22,8 @@ fn config_file(dir: &Path) -> PathBuf {
     std::fs::write(
         &path,
         "[log]\nlevel = \"warn\"\n[[index.similarity]]\nchannel = \"tmp\"\nlength = 16\n\
-         coefficients = 4\n",
+         coefficients = 4\n[[index.subsequence]]\nchannel = \"tmp\"\nwindow = 3\n\
+         coefficients = 1\ngroup = 4\n",
     )
     .unwrap();
     path
@@ -182,6 +184,18 @@ fn similarity_answers_as_the_command_line(h: &Harness) {
         &["index", "build", "--kind", "similarity", "--channel", "tmp"],
     );
     assert!(built.contains("48 job(s) indexed"), "{built}");
+    recalcd_ok(
+        h,
+        &config,
+        &[
+            "index",
+            "build",
+            "--kind",
+            "subsequence",
+            "--channel",
+            "tmp",
+        ],
+    );
     let server = Server::start(h, &config);
     run_all(&server, "index");
     // The scaled twin is the nearest job, at z-normalised distance ~0.
@@ -257,6 +271,18 @@ fn similarity_answers_as_the_command_line(h: &Harness) {
             vec![("like", like), ("within", "4"), ("method", "index")],
             vec!["--like", like, "--within", "4", "--method", "index"],
         ),
+        // Through the stored window index (6 values = 2 windows of 3).
+        (
+            vec![("pattern", pattern), ("within", "30"), ("metric", "euclid")],
+            vec![
+                "--pattern",
+                pattern_file,
+                "--within",
+                "30",
+                "--metric",
+                "euclid",
+            ],
+        ),
     ];
     for (id, from, to) in [
         ("5", "2024-03-01", "2024-03-01"),
@@ -278,6 +304,14 @@ fn similarity_answers_as_the_command_line(h: &Harness) {
             ];
             a.extend(args.iter().copied());
             let api = same_as_cli(h, &server, &config, ("/api/match", &p), &a);
+            if params.contains(&("metric", "euclid")) && params.iter().any(|(k, _)| *k == "within")
+            {
+                assert_eq!(api["stats"]["method"], "index", "{p:?}: {api}");
+                assert!(
+                    !api["matches"].as_array().unwrap().is_empty(),
+                    "{p:?}: {api}"
+                );
+            }
             if !params.iter().any(|(k, _)| *k == "within") {
                 assert!(
                     !api["matches"].as_array().unwrap().is_empty(),
