@@ -143,6 +143,37 @@ pub(crate) async fn built_index(
     })
 }
 
+/// What `load` reads from the built index `b` (of `ix`): the copy kept in `kept` when
+/// the catalogue's record is still the one it was loaded under (`Some(true)`), else
+/// read now (`Some(false)`, and kept for the next query); without `kept`, read now
+/// (`None`). Call it after the jobs the index cannot vouch for were read (see [`kept`]).
+///
+/// # Errors
+/// [`SimilarError::Store`] if the catalogue cannot be read; what `load` returns.
+pub(crate) async fn kept_or_read<T, E, F, Fut>(
+    kept: Option<&Kept<T>>,
+    ix: &IndexStore,
+    b: &Built,
+    load: F,
+) -> Result<(Arc<T>, Option<bool>), SimilarError>
+where
+    F: Fn(Built) -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    SimilarError: From<E>,
+{
+    let Some(kept) = kept else {
+        return Ok((Arc::new(load(b.clone()).await?), None));
+    };
+    match built_index(Some(ix), &b.channel).await? {
+        Some(now) if now.params == b.params => {
+            let (t, k) = kept.get(&now, load(now.clone())).await?;
+            Ok((t, Some(k)))
+        }
+        // Dropped or rebuilt meanwhile: read as the start found it.
+        _ => Ok((Arc::new(load(b.clone()).await?), Some(false))),
+    }
+}
+
 /// Answers `req`.
 ///
 /// # Errors
@@ -195,17 +226,10 @@ pub async fn similar_kept(
         // The jobs the index cannot vouch for, read before the entries are (and before
         // a kept copy's record is checked: see `kept`).
         let untrusted: BTreeSet<Key> = data.untrusted_jobs(&channel).await?.into_iter().collect();
-        let (loaded, was_kept) = match kept {
-            Some(kept) => match built_index(index, &channel).await? {
-                Some(now) if now.params == b.params => {
-                    let (l, k) = kept.get(&now, Loaded::read(ix, &now, params)).await?;
-                    (l, Some(k))
-                }
-                // Dropped or rebuilt meanwhile: read as the start found it.
-                _ => (Arc::new(Loaded::read(ix, b, params).await?), Some(false)),
-            },
-            None => (Arc::new(Loaded::read(ix, b, params).await?), None),
-        };
+        let (loaded, was_kept) = kept_or_read(kept, ix, b, |now| async move {
+            Loaded::read(ix, &now, params).await
+        })
+        .await?;
         let load_ms = t.elapsed().as_millis();
         let (mem, ends) = (&loaded.index, &loaded.ends);
         let total = ends.len() - untrusted.iter().filter(|k| ends.contains_key(k)).count();

@@ -10,13 +10,12 @@
 //! [`super::similar::similar`], and says why.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::similar::kept::Kept;
 use super::similar::{
-    built_index, query_series, resampled, scan_reason, similar, untrusted_series, Answer, Request,
-    SimilarError, BATCH,
+    built_index, kept_or_read, query_series, resampled, scan_reason, similar, untrusted_series,
+    Answer, Request, SimilarError, BATCH,
 };
 use crate::config::Config;
 use crate::index::similarity::isax::{Approx, IsaxParams, Tree};
@@ -187,17 +186,8 @@ pub async fn similar_approx_kept(
     let t = Instant::now();
     // Read before a kept tree's record is checked (see `kept`).
     let untrusted: BTreeSet<Key> = data.untrusted_jobs(&channel).await?.into_iter().collect();
-    let (loaded, was_kept) = match kept {
-        Some(kept) => match built_index(index, &channel).await? {
-            Some(now) if now.params == b.params => {
-                let (l, k) = kept.get(&now, load_tree(ix, &now)).await?;
-                (l, Some(k))
-            }
-            // Dropped or rebuilt meanwhile: read as the start found it.
-            _ => (Arc::new(load_tree(ix, b).await?), Some(false)),
-        },
-        None => (Arc::new(load_tree(ix, b).await?), None),
-    };
+    let (loaded, was_kept) =
+        kept_or_read(kept, ix, b, |now| async move { load_tree(ix, &now).await }).await?;
     let load_ms = t.elapsed().as_millis();
     let tree = &loaded.tree;
     // The jobs not vouched for are compared from their rows, below.
