@@ -7,7 +7,11 @@
 
 use std::fmt;
 
-use super::{Micros, Point};
+use super::{Micros, Point, SECOND};
+
+/// The longest bucket the dirty log marks at where a level that short exists
+/// ([`Levels::mark_level`]).
+pub const MARK_SPAN_MAX: Micros = 3_600 * SECOND;
 
 /// The features of one bucket. Only numeric values are counted; rows holding the
 /// channel as something else (or as NaN) are counted in `other`.
@@ -193,6 +197,17 @@ impl Levels {
     pub fn bucket_start(&self, level: usize, t: Micros) -> Micros {
         t.div_euclid(self.0[level]) * self.0[level]
     }
+
+    /// The level the dirty log marks buckets at: the coarsest level at most an hour
+    /// long, or the finest where every level is longer. A write-back of rows a minute
+    /// apart then records one mark an hour of each device it wrote, not one per row,
+    /// and the maintenance recomputes every finest bucket of a marked one from its rows.
+    pub fn mark_level(&self) -> usize {
+        self.0
+            .iter()
+            .position(|&l| l <= MARK_SPAN_MAX)
+            .unwrap_or(self.finest())
+    }
 }
 
 impl fmt::Display for Levels {
@@ -289,6 +304,25 @@ mod tests {
             Levels::new(vec![600 * SECOND, 3_600 * SECOND]),
             Err(LevelsError::NotDividing { coarse: 0, fine: 1 })
         );
+    }
+
+    #[test]
+    fn marks_are_kept_at_the_coarsest_level_of_an_hour_or_less() {
+        let l = |v: &[Micros]| Levels::new(v.iter().map(|m| m * 60 * SECOND).collect()).unwrap();
+        assert_eq!(levels().mark_level(), 1, "1d/1h/10m/1m: hours");
+        assert_eq!(l(&[1440, 60]).mark_level(), 1, "1d/1h: hours");
+        assert_eq!(l(&[1440, 10]).mark_level(), 1, "1d/10m: ten minutes");
+        assert_eq!(
+            l(&[1440, 120, 40]).mark_level(),
+            2,
+            "1d/2h/40m: forty minutes"
+        );
+        assert_eq!(
+            l(&[2880, 1440, 240]).mark_level(),
+            2,
+            "every level longer: the finest"
+        );
+        assert_eq!(l(&[1440]).mark_level(), 0);
     }
 
     #[test]

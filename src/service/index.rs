@@ -1,11 +1,12 @@
 //! Keeping the built indexes exact as rows are recalculated.
 //!
-//! Every write-back records the finest buckets its data rows fall in, for every
-//! declared feature index whose devices include the row's ([`marks`]; the store writes
-//! them with the rows, in the same transaction on PostgreSQL). [`Maintainer::catch_up`]
-//! then recomputes those buckets from the stored rows — each once however many of its
-//! rows changed — then their parents from their children, writes those that differ
-//! from the stored ones to the index database, and clears the marks. A search treats marked spans as untrusted until
+//! Every write-back records the buckets its data rows fall in, at each declared feature
+//! index's mark level (the coarsest level at most an hour long), for every index whose
+//! devices include the row's ([`marks`]; the store writes them with the rows, in the
+//! same transaction on PostgreSQL). [`Maintainer::catch_up`] then recomputes the finest
+//! buckets of those from the stored rows — each once however many of its rows changed —
+//! then their parents from their children, writes those that differ from the stored
+//! ones to the index database, and clears the marks. A search treats marked spans as untrusted until
 //! then. It runs after each run of batches and at start-up of `once` and `run`
 //! (marks left by a crash); if the index database fails, the marks stay and the next
 //! round retries: data rows are never held back by the index.
@@ -23,14 +24,21 @@ use crate::index::{datetime, micros, Micros};
 use crate::store::index::{Built, IndexStore, FEATURE};
 use crate::store::{AnyStore, IndexMark, Row, StoreError};
 
-/// Marks read and recomputed per round: each round costs a few queries per device and
-/// level whatever its size, so rounds are large (a million marks of 100 devices took
-/// 4–5 times as long as the write-back in rounds of 20,000).
+/// Marks read and cleared per round (a round holds its marks, and the rows and buckets
+/// of [`TASKS_IN_FLIGHT`] tasks at a time).
 const MARKS_PER_ROUND: usize = 250_000;
 
+/// Marks a task of the catch-up takes at most (more where the last coarsest bucket it
+/// took holds more): a day of hour marks, whose rows and buckets it holds at once.
+const MARKS_PER_TASK: usize = 24;
+
+/// Tasks whose rows and buckets are read at once (pipelined on the connections).
+const TASKS_IN_FLIGHT: usize = 8;
+
 /// The dirty-log marks of written data rows: per declared feature index covering the
-/// row's device, the start of the finest bucket holding it (per similarity index the
-/// row's job, per subsequence index its minute); each mark once, sorted.
+/// row's device, the start of the bucket of its [`Levels::mark_level`] holding it (per
+/// similarity index the row's job, per subsequence index its minute); each mark once,
+/// sorted.
 pub fn marks(index: &IndexConfig, rows: &[Row]) -> Vec<IndexMark> {
     if index.feature.is_empty() && index.similarity.is_empty() && index.subsequence.is_empty() {
         return Vec::new();
@@ -62,10 +70,10 @@ pub fn marks(index: &IndexConfig, rows: &[Row]) -> Vec<IndexMark> {
         }
     }
     for f in &index.feature {
-        let finest = f.levels.finest();
+        let marked = f.levels.mark_level();
         let channel = f.channel.to_lowercase();
         for r in rows.iter().filter(|r| f.covers(r.id)) {
-            let start = f.levels.bucket_start(finest, micros(r.datetime));
+            let start = f.levels.bucket_start(marked, micros(r.datetime));
             out.insert(IndexMark {
                 channel: channel.clone(),
                 id: r.id,
@@ -179,26 +187,65 @@ impl Maintainer {
                 continue;
             };
             let levels = built.levels()?.clone();
-            // The span a mark stands for: its declared finest bucket (the built index
-            // may have other levels).
+            // The span a mark stands for: a bucket of its declared mark level (the
+            // built index may have other levels).
             let span = self
                 .config
                 .index
                 .feature(channel)
-                .map_or(levels.length(levels.finest()), |f| {
-                    f.levels.length(f.levels.finest())
+                .map_or(levels.length(levels.mark_level()), |f| {
+                    f.levels.length(f.levels.mark_level())
                 });
+            // Per device, tasks of whole coarsest buckets (a bucket's ancestors are
+            // recomputed by one task alone), several tasks' reads in flight at once.
+            let coarsest = levels.length(0);
+            let mut tasks: Vec<(i32, Vec<(Micros, Micros)>)> = Vec::new();
+            for (id, mut starts) in devices {
+                // A mark made under other levels (or by an older recalcd) may be
+                // unaligned: its bucket.
+                for s in &mut starts {
+                    *s = s.div_euclid(span) * span;
+                }
+                starts.dedup();
+                let mut last_top = None;
+                for s in starts {
+                    let top = s.div_euclid(coarsest);
+                    let fresh_task = match tasks.last() {
+                        Some((i, spans)) => {
+                            *i != id || (spans.len() >= MARKS_PER_TASK && last_top != Some(top))
+                        }
+                        None => true,
+                    };
+                    if fresh_task {
+                        tasks.push((id, Vec::new()));
+                    }
+                    if let Some((_, spans)) = tasks.last_mut() {
+                        spans.push((s, s + span));
+                    }
+                    last_top = Some(top);
+                }
+            }
             let mut range = built.range;
-            for (id, starts) in devices {
-                let spans: Vec<(Micros, Micros)> = starts.iter().map(|&s| (s, s + span)).collect();
-                let buckets = recompute(data, index, &built, &levels, id, &spans).await?;
-                written += buckets;
-                for (a, b) in spans {
-                    let (a, b) = (
-                        levels.bucket_start(0, a),
-                        levels.bucket_start(0, b - 1) + levels.length(0),
-                    );
-                    range = Some(range.map_or((a, b), |(f, t)| (f.min(a), t.max(b))));
+            for group in tasks.chunks(TASKS_IN_FLIGHT) {
+                let reader: &IndexStore = index;
+                let changed: Vec<Vec<Bucket>> = futures_util::future::try_join_all(
+                    group
+                        .iter()
+                        .map(|(id, spans)| recompute(data, reader, &built, &levels, *id, spans)),
+                )
+                .await?;
+                for ((id, spans), changed) in group.iter().zip(changed) {
+                    if !changed.is_empty() {
+                        index.write_buckets(&built, *id, &changed).await?;
+                        written += changed.len();
+                    }
+                    for &(a, b) in spans {
+                        let (a, b) = (
+                            levels.bucket_start(0, a),
+                            levels.bucket_start(0, b - 1) + levels.length(0),
+                        );
+                        range = Some(range.map_or((a, b), |(f, t)| (f.min(a), t.max(b))));
+                    }
                 }
             }
             if range != built.range {
@@ -278,95 +325,92 @@ async fn similarity_round(
     Ok(done)
 }
 
-/// Recomputes the finest buckets of device `id` overlapping `spans` from the stored
-/// rows, then their ancestors from their children; returns the buckets written.
+/// The buckets of device `id` to write after its rows in `spans` changed, coarse levels
+/// first: every finest bucket overlapping `spans` recomputed from the stored rows, then
+/// their ancestors from their children (read from the index only where the recomputed
+/// ones do not cover a parent), each compared with the stored one and kept only where
+/// they differ. A recalculation that leaves the channel's values alone (a raw channel,
+/// or a computed one whose values came out the same) writes nothing.
 ///
-/// Every bucket recomputed is compared with the stored one and written only where they
-/// differ: a recalculation that leaves the channel's values alone (a raw channel, or a
-/// computed one whose values came out the same) writes nothing. Ancestors are
-/// recomputed for every marked bucket, changed or not, so a round cut short between
-/// two levels (a crash, the index database going away) is repaired by the next one
-/// whatever the rows hold by then.
+/// Ancestors are recomputed for every marked bucket, changed or not, so a round cut
+/// short between two levels (a crash, the index database going away) is repaired by
+/// the next one whatever the rows hold by then; and they are written before their
+/// children, so a write cut short leaves the children stale, which the next round sees.
 async fn recompute(
     data: &AnyStore,
-    index: &mut IndexStore,
+    index: &IndexStore,
     built: &Built,
     levels: &Levels,
     id: i32,
     spans: &[(Micros, Micros)],
-) -> Result<usize, StoreError> {
-    let finest = levels.finest();
-    let len = levels.length(finest);
+) -> Result<Vec<Bucket>, StoreError> {
+    let mut level = levels.finest();
+    let mut len = levels.length(level);
     // The finest buckets to recompute, and the rows they hold.
-    let mut starts: BTreeSet<Micros> = BTreeSet::new();
+    let mut fresh: BTreeMap<Micros, Features> = BTreeMap::new();
     for &(a, b) in spans {
-        let mut s = levels.bucket_start(finest, a);
+        let mut s = levels.bucket_start(level, a);
         while s < b {
-            starts.insert(s);
+            fresh.insert(s, Features::EMPTY);
             s += len;
         }
     }
-    let read: Vec<(Micros, Micros)> = starts.iter().map(|&s| (s, s + len)).collect();
-    let points = data.load_points(&built.channel, id, &read).await?;
-    let mut features: BTreeMap<Micros, Features> =
-        starts.iter().map(|&s| (s, Features::EMPTY)).collect();
-    for p in points {
-        if let Some(f) = features.get_mut(&levels.bucket_start(finest, p.t)) {
+    let read: Vec<(Micros, Micros)> = fresh.keys().map(|&s| (s, s + len)).collect();
+    for p in data.load_points(&built.channel, id, &read).await? {
+        if let Some(f) = fresh.get_mut(&levels.bucket_start(level, p.t)) {
             f.add(p);
         }
     }
-    let mut written = write_changed(index, built, id, finest, len, features).await?;
-    for level in (0..finest).rev() {
-        let plen = levels.length(level);
-        let parents: BTreeSet<Micros> = starts
-            .iter()
-            .map(|&s| levels.bucket_start(level, s))
+    let mut changed: Vec<Vec<Bucket>> = vec![Vec::new(); levels.len()];
+    loop {
+        let spans: Vec<(Micros, Micros)> = fresh.keys().map(|&s| (s, s + len)).collect();
+        let stored: BTreeMap<Micros, Features> = index
+            .load_buckets(built, id, level, &spans)
+            .await?
+            .into_iter()
+            .map(|b| (b.start, b.features))
             .collect();
-        let spans: Vec<(Micros, Micros)> = parents.iter().map(|&p| (p, p + plen)).collect();
-        let children = index.load_buckets(built, id, level + 1, &spans).await?;
-        let mut combined: BTreeMap<Micros, Features> =
-            parents.iter().map(|&p| (p, Features::EMPTY)).collect();
-        for c in &children {
-            if let Some(f) = combined.get_mut(&levels.bucket_start(level, c.start)) {
-                f.combine(&c.features);
+        changed[level] = fresh
+            .iter()
+            .filter(|(start, f)| stored.get(start).unwrap_or(&Features::EMPTY) != *f)
+            .map(|(&start, &features)| Bucket {
+                level,
+                start,
+                features,
+            })
+            .collect();
+        if level == 0 {
+            break;
+        }
+        let (parent, plen) = (level - 1, levels.length(level - 1));
+        let parents: BTreeSet<Micros> = fresh
+            .keys()
+            .map(|&s| levels.bucket_start(parent, s))
+            .collect();
+        // The children of a parent the recomputed ones do not all cover come from the
+        // index (each level divides the one above it).
+        let uncovered: Vec<(Micros, Micros)> = parents
+            .iter()
+            .filter(|&&p| fresh.range(p..p + plen).count() as i64 != plen / len)
+            .map(|&p| (p, p + plen))
+            .collect();
+        let mut children = fresh;
+        if !uncovered.is_empty() {
+            for b in index.load_buckets(built, id, level, &uncovered).await? {
+                children.entry(b.start).or_insert(b.features);
             }
         }
-        written += write_changed(index, built, id, level, plen, combined).await?;
-        starts = parents;
+        // Combined in time order, as a build combines them.
+        let mut combined: BTreeMap<Micros, Features> =
+            parents.iter().map(|&p| (p, Features::EMPTY)).collect();
+        for (s, f) in &children {
+            if let Some(c) = combined.get_mut(&levels.bucket_start(parent, *s)) {
+                c.combine(f);
+            }
+        }
+        (fresh, level, len) = (combined, parent, plen);
     }
-    Ok(written)
-}
-
-/// Writes the buckets of `level` (of length `len`) among `fresh` whose stored features
-/// differ (a bucket not stored has empty features); returns how many it wrote.
-async fn write_changed(
-    index: &mut IndexStore,
-    built: &Built,
-    id: i32,
-    level: usize,
-    len: Micros,
-    fresh: BTreeMap<Micros, Features>,
-) -> Result<usize, StoreError> {
-    let spans: Vec<(Micros, Micros)> = fresh.keys().map(|&s| (s, s + len)).collect();
-    let stored: BTreeMap<Micros, Features> = index
-        .load_buckets(built, id, level, &spans)
-        .await?
-        .into_iter()
-        .map(|b| (b.start, b.features))
-        .collect();
-    let changed: Vec<Bucket> = fresh
-        .into_iter()
-        .filter(|(start, f)| stored.get(start).unwrap_or(&Features::EMPTY) != f)
-        .map(|(start, features)| Bucket {
-            level,
-            start,
-            features,
-        })
-        .collect();
-    if !changed.is_empty() {
-        index.write_buckets(built, id, &changed).await?;
-    }
-    Ok(changed.len())
+    Ok(changed.into_iter().flatten().collect())
 }
 
 #[cfg(test)]
@@ -375,7 +419,7 @@ mod tests {
     use crate::config::index::{RawFeatureIndex, RawIndex};
 
     #[test]
-    fn marks_are_per_covered_device_and_finest_bucket_once() {
+    fn marks_are_per_covered_device_and_bucket_of_the_mark_level_once() {
         let index = RawIndex {
             database_url: None,
             feature: vec![
@@ -413,6 +457,7 @@ mod tests {
             row(7, "2024-04-20 10:00:01"),
             row(7, "2024-04-20 10:00:59"),
             row(7, "2024-04-20 10:01:00"),
+            row(7, "2024-04-20 10:59:59"),
             row(8, "2024-04-20 10:05:00"),
         ];
         let m = marks(&index, &rows);
@@ -420,11 +465,12 @@ mod tests {
             .iter()
             .map(|m| (m.channel.clone(), m.id, m.start.format("%H:%M").to_string()))
             .collect();
+        // `tmp` (1h/1m) is marked by the hour, `p` (1d/10m) by ten minutes.
         let want = [
             ("p", 7, "10:00"),
+            ("p", 7, "10:50"),
             ("p", 8, "10:00"),
             ("tmp", 7, "10:00"),
-            ("tmp", 7, "10:01"),
         ];
         let want: Vec<(String, i32, String)> = want
             .iter()

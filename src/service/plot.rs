@@ -21,7 +21,7 @@ pub use crate::index::m4::{Column, Columns};
 pub use crate::index::plot::Frame;
 pub use crate::index::Point;
 
-use super::search::{outside, usable};
+use super::search::{marked_and_finest, outside, usable};
 
 /// The widest plot, in pixel columns.
 pub const MAX_WIDTH: u32 = 16_384;
@@ -165,7 +165,7 @@ pub async fn plot(
                 .untrusted(
                     &req.channel,
                     req.id,
-                    u.levels.length(u.levels.finest()),
+                    marked_and_finest(&u.levels),
                     req.range,
                 )
                 .await?;

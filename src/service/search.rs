@@ -149,7 +149,7 @@ pub async fn search(
                     .untrusted(
                         &request.channel,
                         id,
-                        u.levels.length(u.levels.finest()),
+                        marked_and_finest(&u.levels),
                         request.range,
                     )
                     .await?;
@@ -267,6 +267,15 @@ pub fn level_name(l: Micros) -> String {
     let mut s = String::new();
     let _ = crate::index::feature::write_length(&mut s, l);
     s
+}
+
+/// The lengths [`crate::store::AnyStore::untrusted`] takes for an index of `levels`: the
+/// buckets its dirty marks stand for and its finest buckets.
+pub(crate) fn marked_and_finest(levels: &Levels) -> (Micros, Micros) {
+    (
+        levels.length(levels.mark_level()),
+        levels.length(levels.finest()),
+    )
 }
 
 /// The index the search (or a plot) may use, or why none (a note for the user).

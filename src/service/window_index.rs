@@ -314,7 +314,7 @@ pub async fn within(
     let (mut rows_read, mut dropped) = (0u64, 0u64);
     let started = Instant::now();
     let mut untrusted = data
-        .untrusted(&mark_channel(channel), id, MARK_SPAN, range)
+        .untrusted(&mark_channel(channel), id, (MARK_SPAN, MARK_SPAN), range)
         .await?;
     if let Some(span) = like {
         untrusted.push(span);

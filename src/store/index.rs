@@ -523,8 +523,9 @@ impl AnyStore {
     }
 
     /// The spans of device `id` within `range` the index of `channel` must not be
-    /// trusted for, merged and in time order: the finest buckets (of length `finest`)
-    /// in the dirty log, and those holding data rows still flagged (`recalc > 0`).
+    /// trusted for, merged and in time order: the buckets (of length `marked`) in the
+    /// dirty log, and the finest buckets (of length `finest`) holding data rows still
+    /// flagged (`recalc > 0`).
     ///
     /// # Errors
     /// [`StoreError`] if a query fails.
@@ -532,11 +533,11 @@ impl AnyStore {
         &self,
         channel: &str,
         id: i32,
-        finest: Micros,
+        (marked, finest): (Micros, Micros),
         range: (Micros, Micros),
     ) -> Result<Vec<(Micros, Micros)>, StoreError> {
         let (from, to) = range;
-        if from >= to || finest <= 0 {
+        if from >= to || finest <= 0 || marked <= 0 {
             return Ok(Vec::new());
         }
         let key = channel.to_lowercase();
@@ -546,8 +547,8 @@ impl AnyStore {
         for start in dirty {
             let s = micros(start);
             // A mark recorded under other levels may be unaligned: cover its bucket.
-            let s = s.div_euclid(finest) * finest;
-            spans.push((s, s + finest));
+            let s = s.div_euclid(marked) * marked;
+            spans.push((s, s + marked));
         }
         for t in flagged {
             let s = micros(t).div_euclid(finest) * finest;

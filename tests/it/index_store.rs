@@ -614,6 +614,8 @@ fn the_read_api_of_the_search(h: &Harness) {
         )
     };
     let minute = 60 * recalcd::index::SECOND;
+    // Marks stand for hours (the mark level of 1d/1h/10m/1m), flagged rows for minutes.
+    let lengths = (60 * minute, minute);
     let spans = vec![
         (at(1, 1, 0), at(1, 2, 0)),
         (at(1, 1, 30), at(1, 3, 0)),
@@ -634,7 +636,7 @@ fn the_read_api_of_the_search(h: &Harness) {
             (
                 index.devices(&built).await.unwrap(),
                 data.load_points("tmp", 7, &spans).await.unwrap(),
-                data.untrusted("tmp", 7, minute, range).await.unwrap(),
+                data.untrusted("tmp", 7, lengths, range).await.unwrap(),
             )
         })
     });
@@ -652,10 +654,11 @@ fn the_read_api_of_the_search(h: &Harness) {
         .collect();
     assert!(flagged.len() >= 2);
     let untrusted = with_stores(&s, move |data, _| {
-        Box::pin(async move { data.untrusted("TMP", 7, minute, range).await.unwrap() })
+        Box::pin(async move { data.untrusted("TMP", 7, lengths, range).await.unwrap() })
     });
     assert_eq!(untrusted, flagged);
-    // Recomputed while the index database is down: no longer flagged, but marked.
+    // Recomputed while the index database is down: no longer flagged, but marked (the
+    // hour holding them).
     let down = [(
         "RECALCD__INDEX__DATABASE_URL",
         "postgres://postgres@127.0.0.1:1/nowhere",
@@ -663,14 +666,14 @@ fn the_read_api_of_the_search(h: &Harness) {
     assert!(s.run(&["once"], &down).status.success());
     assert_eq!(h.count("SELECT count(*) FROM {data} WHERE recalc > 0"), 0);
     let untrusted = with_stores(&s, move |data, _| {
-        Box::pin(async move { data.untrusted("tmp", 7, minute, range).await.unwrap() })
+        Box::pin(async move { data.untrusted("tmp", 7, lengths, range).await.unwrap() })
     });
-    assert_eq!(untrusted, flagged);
+    assert_eq!(untrusted, vec![(at(1, 5, 0), at(1, 6, 0))]);
     // A range cutting a marked bucket cuts its span.
-    let (a, b) = flagged[0];
+    let (a, b) = untrusted[0];
     let cut = with_stores(&s, move |data, _| {
         Box::pin(async move {
-            data.untrusted("tmp", 7, minute, (a + 1, b - 1))
+            data.untrusted("tmp", 7, lengths, (a + 1, b - 1))
                 .await
                 .unwrap()
         })
@@ -678,7 +681,7 @@ fn the_read_api_of_the_search(h: &Harness) {
     assert_eq!(cut, vec![(a + 1, b - 1)]);
     s.ok(&["once"]);
     let untrusted = with_stores(&s, move |data, _| {
-        Box::pin(async move { data.untrusted("tmp", 7, minute, range).await.unwrap() })
+        Box::pin(async move { data.untrusted("tmp", 7, lengths, range).await.unwrap() })
     });
     assert_eq!(untrusted, vec![]);
     s.assert_exact("tmp", 7);
