@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use recalcd::config::Dialect;
 use recalcd::service::index::Maintainer;
 use recalcd::service::{run_until_idle, Recalculator};
 use recalcd::store::{self, Store};
@@ -29,7 +30,32 @@ pub fn run(_args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         // Marks a crash left behind first, then those of this run.
         let mut maintainer = Maintainer::new(&config);
         maintain(&mut maintainer, &store).await;
-        let (total, elapsed) = run_until_idle(&recalc, &mut store, |_| {}).await?;
+        // On PostgreSQL the indexes catch up alongside the batches (marks commit with
+        // their rows), on a connection of their own; elsewhere, after them.
+        let alongside = match maintainer.take() {
+            Some(m) if store.dialect() == Dialect::Postgres => match store::connect(&config).await {
+                Ok(data) => Some(m.alongside(data)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no second connection for the indexes; they catch up after the batches");
+                    maintainer = Some(m);
+                    None
+                }
+            },
+            m => {
+                maintainer = m;
+                None
+            }
+        };
+        let ran = run_until_idle(&recalc, &mut store, |_| {
+            if let Some(a) = &alongside {
+                a.wake();
+            }
+        })
+        .await;
+        if let Some(a) = alongside {
+            maintainer = Some(a.finish().await);
+        }
+        let (total, elapsed) = ran?;
         maintain(&mut maintainer, &store).await;
         let secs = elapsed.as_secs_f64();
         println!(

@@ -257,6 +257,64 @@ impl Maintainer {
     }
 }
 
+/// A [`Maintainer`] catching up in a task of its own, on a data connection of its own,
+/// while batches are written ([`Maintainer::alongside`]).
+#[derive(Debug)]
+pub struct Alongside {
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<Maintainer>,
+}
+
+impl Alongside {
+    /// Says that a batch was written: its marks are there to catch up.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Catches up with everything marked so far, then gives the maintainer back.
+    pub async fn finish(self) -> Maintainer {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_one();
+        match self.task.await {
+            Ok(m) => m,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+}
+
+impl Maintainer {
+    /// Catches up in a task of its own on `data` (a connection of its own) each time
+    /// [`Alongside::wake`] says a batch was written, and once more at
+    /// [`Alongside::finish`]: the index work overlaps the batches instead of following
+    /// them. Only where marks commit with their data rows (PostgreSQL): on QuestDB a
+    /// mark is written before its rows, which may not be applied yet when it is read.
+    /// A failed round is logged and retried at the next wake.
+    pub fn alongside(mut self, data: AnyStore) -> Alongside {
+        use std::sync::atomic::Ordering;
+        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (w, d) = (wake.clone(), done.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                // Read before the round: a `finish` after it wakes one more round.
+                let last = d.load(Ordering::SeqCst);
+                if let Err(e) = self.catch_up(&data).await {
+                    tracing::warn!(
+                        error = %e,
+                        "cannot bring the indexes up to date; retrying after the next batch"
+                    );
+                }
+                if last {
+                    return self;
+                }
+                w.notified().await;
+            }
+        });
+        Alongside { wake, done, task }
+    }
+}
+
 /// `similarity=`: the prefix of a similarity index's marks.
 const SIMILARITY_MARK: &str = "similarity=";
 
