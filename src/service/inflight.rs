@@ -211,13 +211,11 @@ impl<S: Store> View<'_, S> {
         let Some(f) = self.in_flight else {
             return stored;
         };
-        let mut rows: Vec<Row> = stored
+        let rows: Vec<Row> = stored
             .into_iter()
             .filter(|r| !f.contains(level, &r.key()))
             .collect();
-        rows.extend(f.rows(level).filter(|r| wanted(r)).cloned());
-        rows.sort_by_key(|r| (r.id, r.datetime));
-        rows
+        in_key_order(rows, f.rows(level).filter(|r| wanted(r)))
     }
 
     /// [`Store::poll_leased`]; rows the batch in flight clears are left out (it keeps
@@ -409,6 +407,28 @@ impl<S: Store> View<'_, S> {
     }
 }
 
+/// `stored` and copies of `held` (in key order, no key of `stored` among them) in one
+/// list in key order: merged where `stored` is in key order already (as QuestDB
+/// answers), sorted where it is not — rows are too large to sort needlessly.
+fn in_key_order<'a>(mut stored: Vec<Row>, held: impl Iterator<Item = &'a Row>) -> Vec<Row> {
+    if !stored.is_sorted_by_key(Row::key) {
+        stored.sort_by_key(Row::key);
+    }
+    let mut held = held.peekable();
+    if held.peek().is_none() {
+        return stored;
+    }
+    let mut out = Vec::with_capacity(stored.len());
+    for r in stored {
+        while let Some(h) = held.next_if(|h| h.key() < r.key()) {
+            out.push(h.clone());
+        }
+        out.push(r);
+    }
+    out.extend(held.cloned());
+    out
+}
+
 /// Whether `(id, datetime)` lies in one of the ranges.
 fn in_ranges(ranges: &[TimeRange], id: i32, datetime: NaiveDateTime) -> bool {
     ranges
@@ -487,6 +507,23 @@ mod tests {
             id,
             datetime: t(minute),
         }
+    }
+
+    #[test]
+    fn stored_and_held_rows_come_out_in_key_order_as_a_sort_gives_them() {
+        let held = [row(1, 1, 0), row(1, 3, 0), row(2, 0, 0), row(3, 9, 0)];
+        let stored = vec![row(1, 0, 0), row(1, 2, 0), row(1, 4, 0), row(2, 5, 0)];
+        let sorted = |mut rows: Vec<Row>| {
+            rows.sort_by_key(Row::key);
+            rows
+        };
+        let all = sorted([stored.clone(), held.to_vec()].concat());
+        assert_eq!(in_key_order(stored.clone(), held.iter()), all);
+        let mut shuffled = stored.clone();
+        shuffled.reverse();
+        assert_eq!(in_key_order(shuffled.clone(), held.iter()), all);
+        assert_eq!(in_key_order(shuffled, [].iter()), sorted(stored.clone()));
+        assert_eq!(in_key_order(Vec::new(), held.iter()), held.to_vec());
     }
 
     #[test]

@@ -1186,18 +1186,57 @@ impl WrittenVersions {
 /// Stable within one build of recalcd (the hasher has fixed keys), which is all the
 /// guard needs: versions are compared within one process.
 pub fn content_version(r: &Row) -> RowVersion {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::hash::DefaultHasher::new();
-    (
+    content_hash(
         r.data_time,
         r.state,
-        &r.user,
-        &r.gps,
+        r.user.as_deref(),
+        r.gps.as_deref(),
         r.recalc,
         &r.conjoined,
     )
-        .hash(&mut h);
+}
+
+/// [`content_version`] of a row's content given column by column, borrowed.
+fn content_hash(
+    data_time: NaiveDateTime,
+    state: Option<i32>,
+    user: Option<&str>,
+    gps: Option<&str>,
+    recalc: i32,
+    conjoined: &str,
+) -> RowVersion {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (data_time, state, user, gps, recalc, conjoined).hash(&mut h);
     RowVersion::of(h.finish() as i64)
+}
+
+/// The key and [`content_version`] of a row selected with [`ROW_COLUMNS`], read as
+/// [`row_from`] reads it (NULLs as 0 / empty, text lossy where it is not UTF-8) but
+/// without building the row: the text is hashed where it lies in the driver's buffer.
+pub(crate) fn content_version_from(
+    r: &tokio_postgres::Row,
+    what: &str,
+) -> Result<(RowKey, RowVersion), StoreError> {
+    let bad = |e| StoreError::Query {
+        what: what.to_string(),
+        source: e,
+    };
+    let Flag { key, data_time } = flag_from(r, what)?;
+    let text = |i: usize| -> Result<Option<std::borrow::Cow<'_, str>>, StoreError> {
+        let raw: Option<RawText> = r.try_get(i).map_err(bad)?;
+        Ok(raw.map(|t| String::from_utf8_lossy(t.0)))
+    };
+    let (user, gps, conjoined) = (text(4)?, text(5)?, text(7)?);
+    let version = content_hash(
+        data_time,
+        r.try_get(3).map_err(bad)?,
+        user.as_deref(),
+        gps.as_deref(),
+        r.try_get::<_, Option<i32>>(6).map_err(bad)?.unwrap_or(0),
+        conjoined.as_deref().unwrap_or_default(),
+    );
+    Ok((key, version))
 }
 
 /// Columns read for every data, job and day row, in [`row_from`]'s order.
@@ -1269,6 +1308,23 @@ impl<'a> tokio_postgres::types::FromSql<'a> for LenientText {
                 invalid_at: Some(e.valid_up_to()),
             },
         })
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        <String as tokio_postgres::types::FromSql>::accepts(ty)
+    }
+}
+
+/// A text column's bytes as the driver holds them (decoded by the reader: see
+/// [`content_version_from`]).
+struct RawText<'a>(&'a [u8]);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for RawText<'a> {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawText(raw))
     }
 
     fn accepts(ty: &tokio_postgres::types::Type) -> bool {

@@ -74,11 +74,10 @@ use tokio_postgres::Client;
 use super::migrate::{migrations, render, statements};
 use super::schema::{self, TypeNames};
 use super::{
-    check_version, content_version, equation_problem, flag_from, open_client, row_from,
+    check_version, content_version, content_version_from, equation_problem, open_client, row_from,
     stored_error, Backlog, Constant, Direction, Equation, EquationProblem, Flag, Lease, Level,
     MergedEquation, MigrateReport, ReflagRanges, Revision, Row, RowKey, RowVersion, Status, Store,
-    StoreError, Sweep, TimeRange, Unsettled, Wakeups, WriteBatch, WriteOutcome, FLAG_COLUMNS,
-    ROW_COLUMNS,
+    StoreError, Sweep, TimeRange, Unsettled, Wakeups, WriteBatch, WriteOutcome, ROW_COLUMNS,
 };
 use crate::config::{Config, DatabaseConfig, Dialect, TableNames, WorkerConfig};
 
@@ -492,15 +491,53 @@ impl QuestStore {
         Ok(())
     }
 
-    /// The current rows of `keys`, in one round trip: one time-range query per device,
-    /// pipelined — or, when the devices' ranges overlap (a batch of the oldest flagged
-    /// rows of many devices), one query over the common range for all of them.
+    /// The current rows of `keys`.
     async fn current(
         &self,
         level: Level,
         keys: &[RowKey],
     ) -> Result<HashMap<RowKey, Row>, StoreError> {
         let what = format!("reading {level} rows by key");
+        let wanted: HashSet<&RowKey> = keys.iter().collect();
+        let mut out = HashMap::with_capacity(keys.len());
+        for r in self.rows_around(level, keys, &what).await?.iter().flatten() {
+            let row = quest_row(r, &what)?;
+            if wanted.contains(&row.key()) {
+                out.insert(row.key(), row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The [`RowVersion`]s of the current rows of `keys` (what the guard compares),
+    /// without building the rows.
+    async fn current_versions(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+    ) -> Result<HashMap<RowKey, RowVersion>, StoreError> {
+        let what = format!("re-reading {level} rows by key");
+        let wanted: HashSet<&RowKey> = keys.iter().collect();
+        let mut out = HashMap::with_capacity(keys.len());
+        for r in self.rows_around(level, keys, &what).await?.iter().flatten() {
+            let (key, version) = content_version_from(r, &what)?;
+            if wanted.contains(&key) {
+                out.insert(key, version);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The stored rows of `keys` ([`ROW_COLUMNS`]), and others around them, in one
+    /// round trip: one time-range query per device, pipelined — or, when the devices'
+    /// ranges overlap (a batch of the oldest flagged rows of many devices), one query
+    /// over the common range for all of them.
+    async fn rows_around(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+        what: &str,
+    ) -> Result<Vec<Vec<tokio_postgres::Row>>, StoreError> {
         let results =
             match key_ranges(keys) {
                 KeyRanges::Empty => Vec::new(),
@@ -517,7 +554,7 @@ impl QuestStore {
                             &sql,
                             &[Type::TIMESTAMP, Type::TIMESTAMP],
                             &[&from, &to],
-                            &what,
+                            what,
                         )
                         .await?,
                     ]
@@ -532,26 +569,18 @@ impl QuestStore {
                         .client
                         .prepare_typed(&sql, &[Type::INT4, Type::TIMESTAMP, Type::TIMESTAMP])
                         .await
-                        .map_err(StoreError::query(&what))?;
+                        .map_err(StoreError::query(what))?;
                     try_join_all(ranges.iter().map(|(id, (lo, hi))| async {
                         self.client.query(&stmt, &[id, lo, hi]).await
                     }))
                     .await
-                    .map_err(StoreError::query(&what))?
+                    .map_err(StoreError::query(what))?
                 }
             };
-        let wanted: HashSet<&RowKey> = keys.iter().collect();
-        let mut out = HashMap::with_capacity(keys.len());
-        for r in results.iter().flatten() {
-            let row = quest_row(r, &what)?;
-            if wanted.contains(&row.key()) {
-                out.insert(row.key(), row);
-            }
-        }
-        Ok(out)
+        Ok(results)
     }
 
-    /// [`QuestStore::wait_wal`] on `level`'s table, then [`QuestStore::current`] of
+    /// [`QuestStore::wait_wal`] on `level`'s table, then [`QuestStore::current_versions`] of
     /// `keys`, pipelined: both requests leave together and the server runs them in
     /// order on this one connection, so the re-read sees everything applied by the wait
     /// — as if awaited one after the other, without waiting a round trip in between.
@@ -560,10 +589,10 @@ impl QuestStore {
         &self,
         level: Level,
         keys: &[RowKey],
-    ) -> Result<HashMap<RowKey, Row>, StoreError> {
+    ) -> Result<HashMap<RowKey, RowVersion>, StoreError> {
         let (_, current) = futures_util::future::try_join(
             self.wait_wal(self.table(level)),
-            self.current(level, keys),
+            self.current_versions(level, keys),
         )
         .await?;
         Ok(current)
@@ -760,7 +789,7 @@ impl Store for QuestStore {
         after: Option<RowKey>,
         limit: usize,
     ) -> Result<Vec<Row>, StoreError> {
-        self.poll_oldest(level, ROW_COLUMNS, String::new(), after, limit, quest_row)
+        self.poll_oldest::<Row>(level, String::new(), after, limit)
             .await
     }
 
@@ -790,8 +819,7 @@ impl Store for QuestStore {
                 self.worker.shard
             ));
         }
-        self.poll_oldest(level, FLAG_COLUMNS, filter, after, limit, flag_from)
-            .await
+        self.poll_oldest::<Flag>(level, filter, after, limit).await
     }
 
     /// No notifications on QuestDB (no triggers, no `LISTEN`): polling only.

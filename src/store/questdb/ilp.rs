@@ -26,8 +26,12 @@ use crate::store::{Row, StoreError};
 pub(crate) struct Ilp {
     /// The client; `Sender` is blocking, so it is used on the blocking pool only.
     sender: Arc<Mutex<Sender>>,
-    /// A template buffer of the server's protocol version, cloned per request.
+    /// A template buffer of the server's protocol version, cloned when no spare is left.
     empty: Buffer,
+    /// Buffers of finished requests, cleared and kept with their capacity: a request's
+    /// buffer grows to megabytes, and growing a fresh one each time (reallocating and
+    /// faulting in new pages) cost recalcd more than encoding the rows into it.
+    spare: Arc<Mutex<Vec<Buffer>>>,
     /// `host:port`, for messages.
     addr: String,
 }
@@ -102,6 +106,7 @@ impl Ilp {
         Ok(Ilp {
             sender: Arc::new(Mutex::new(sender)),
             empty,
+            spare: Arc::default(),
             addr: addr.to_string(),
         })
     }
@@ -124,27 +129,31 @@ impl Ilp {
                 self.addr
             )
         };
-        let mut buffer = self.empty.clone();
+        let mut buffer = self.buffer();
         encode(&mut buffer, table, rows).map_err(|source| StoreError::Ilp {
             what: what(),
             source,
         })?;
         let sender = Arc::clone(&self.sender);
         let sent = tokio::task::spawn_blocking(move || {
-            let mut sender = sender.lock().map_err(|_| {
-                questdb::Error::new(
+            let flushed = match sender.lock() {
+                Ok(mut sender) => sender.flush_and_keep_with_flags(&buffer, true),
+                Err(_) => Err(questdb::Error::new(
                     questdb::ErrorCode::SocketError,
                     "the ILP client was poisoned by an earlier panic".to_string(),
-                )
-            })?;
-            sender.flush_and_keep_with_flags(&buffer, true)
+                )),
+            };
+            (flushed, buffer)
         })
         .await;
         match sent {
-            Ok(result) => result.map_err(|source| StoreError::Ilp {
-                what: what(),
-                source,
-            }),
+            Ok((result, buffer)) => {
+                self.keep(buffer);
+                result.map_err(|source| StoreError::Ilp {
+                    what: what(),
+                    source,
+                })
+            }
             Err(e) => Err(StoreError::Ilp {
                 what: what(),
                 source: questdb::Error::new(
@@ -154,7 +163,27 @@ impl Ilp {
             }),
         }
     }
+
+    /// An empty buffer, with the capacity of an earlier request's where one is spare.
+    fn buffer(&self) -> Buffer {
+        let spare = self.spare.lock().ok().and_then(|mut s| s.pop());
+        spare.unwrap_or_else(|| self.empty.clone())
+    }
+
+    /// Keeps `buffer`, cleared, for a later request ([`SPARE_BUFFERS`] at most).
+    fn keep(&self, mut buffer: Buffer) {
+        buffer.clear();
+        if let Ok(mut spare) = self.spare.lock() {
+            if spare.len() < SPARE_BUFFERS {
+                spare.push(buffer);
+            }
+        }
+    }
 }
+
+/// Buffers kept for reuse: a writer sends one request at a time, and the sessions
+/// that share a sender (the writer's and the reader's) at most two.
+const SPARE_BUFFERS: usize = 2;
 
 fn micros(t: NaiveDateTime) -> TimestampMicros {
     TimestampMicros::new(t.and_utc().timestamp_micros())

@@ -12,22 +12,55 @@
 use chrono::NaiveDateTime;
 use tokio_postgres::types::{ToSql, Type};
 
-use super::{slot, QuestStore};
-use crate::store::{Level, RowKey, StoreError};
+use super::{quest_row, slot, QuestStore};
+use crate::store::{flag_from, Flag, Level, Row, RowKey, StoreError, FLAG_COLUMNS, ROW_COLUMNS};
+
+/// What a poll reads for each flagged row: its columns, decoded once.
+pub(super) trait Polled: Sized {
+    /// The columns selected, starting with `datetime`, with `id`.
+    const COLUMNS: &'static str;
+
+    /// Decodes a row selected as [`Polled::COLUMNS`].
+    fn decode(r: &tokio_postgres::Row, what: &str) -> Result<Self, StoreError>;
+
+    /// Its key.
+    fn key(&self) -> RowKey;
+}
+
+impl Polled for Flag {
+    const COLUMNS: &'static str = FLAG_COLUMNS;
+
+    fn decode(r: &tokio_postgres::Row, what: &str) -> Result<Self, StoreError> {
+        flag_from(r, what)
+    }
+
+    fn key(&self) -> RowKey {
+        self.key
+    }
+}
+
+impl Polled for Row {
+    const COLUMNS: &'static str = ROW_COLUMNS;
+
+    fn decode(r: &tokio_postgres::Row, what: &str) -> Result<Self, StoreError> {
+        quest_row(r, what)
+    }
+
+    fn key(&self) -> RowKey {
+        Row::key(self)
+    }
+}
 
 impl QuestStore {
-    /// `columns` (starting with `datetime`, with `id`) of the `limit` oldest flagged
-    /// rows of `level` (after `after`, by `(datetime, id)`) that also satisfy `filter`
-    /// (SQL starting with ` AND`), read with `decode` and handed over in
-    /// `(id, datetime)` order.
-    pub(super) async fn poll_oldest<T>(
+    /// The [`Polled`] columns of the `limit` oldest flagged rows of `level` (after
+    /// `after`, by `(datetime, id)`) that also satisfy `filter` (SQL starting with
+    /// ` AND`), each decoded once, handed over in `(id, datetime)` order.
+    pub(super) async fn poll_oldest<T: Polled>(
         &self,
         level: Level,
-        columns: &str,
         filter: String,
         after: Option<RowKey>,
         limit: usize,
-        decode: fn(&tokio_postgres::Row, &str) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
         self.settle(slot(level), self.table(level)).await?;
         let what = format!("polling flagged {level} rows");
@@ -41,25 +74,18 @@ impl QuestStore {
                 None => ("", Vec::new(), Vec::new()),
             };
         let table = self.table(level);
+        let columns = T::COLUMNS;
+        let decoded = |rows: Vec<tokio_postgres::Row>| -> Result<Vec<T>, StoreError> {
+            rows.iter().map(|r| T::decode(r, &what)).collect()
+        };
         let sql = format!(
             r#"SELECT {columns} FROM "{table}" WHERE recalc > 0{filter}{cursor}
                 ORDER BY datetime LIMIT {limit}"#
         );
-        let mut rows = self.typed_query(&sql, &types, &params, &what).await?;
-        let key = |r: &tokio_postgres::Row| -> Result<(NaiveDateTime, i32), StoreError> {
-            Ok((
-                r.try_get("datetime").map_err(StoreError::query(&what))?,
-                r.try_get("id").map_err(StoreError::query(&what))?,
-            ))
-        };
-        if rows.len() >= limit && limit > 0 {
-            let (last, _) = key(&rows[rows.len() - 1])?;
-            let mut kept = Vec::with_capacity(limit);
-            for r in rows {
-                if key(&r)?.0 < last {
-                    kept.push(r);
-                }
-            }
+        let mut rows = decoded(self.typed_query(&sql, &types, &params, &what).await?)?;
+        if let Some(last) = rows.last().filter(|_| rows.len() >= limit && limit > 0) {
+            let last: NaiveDateTime = last.key().datetime;
+            rows.retain(|r| r.key().datetime < last);
             let n = types.len() + 1;
             types.push(Type::TIMESTAMP);
             params.push(&last);
@@ -67,16 +93,13 @@ impl QuestStore {
                 r#"SELECT {columns} FROM "{table}"
                     WHERE recalc > 0{filter}{cursor} AND datetime = ${n}
                     ORDER BY id LIMIT {}"#,
-                limit - kept.len()
+                limit - rows.len()
             );
-            kept.extend(self.typed_query(&sql, &types, &params, &what).await?);
-            rows = kept;
+            rows.extend(decoded(
+                self.typed_query(&sql, &types, &params, &what).await?,
+            )?);
         }
-        let mut keyed = rows
-            .iter()
-            .map(|r| Ok((key(r)?, r)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        keyed.sort_by_key(|((datetime, id), _)| (*id, *datetime));
-        keyed.into_iter().map(|(_, r)| decode(r, &what)).collect()
+        rows.sort_by_key(T::key);
+        Ok(rows)
     }
 }

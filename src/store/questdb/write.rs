@@ -89,7 +89,7 @@ impl QuestStore {
                 for r in chunk.iter() {
                     let unchanged = match (r.version.is_absent(), current.get(&r.key())) {
                         (true, None) => true,
-                        (false, Some(now)) => now.version == r.version,
+                        (false, Some(now)) => *now == r.version,
                         _ => false,
                     };
                     if unchanged {
@@ -124,7 +124,7 @@ impl QuestStore {
                     async {
                         let t = Instant::now();
                         let read = match &next {
-                            Some(keys) => self.current(level, keys).await.map(Some),
+                            Some(keys) => self.current_versions(level, keys).await.map(Some),
                             None => Ok(None),
                         };
                         timed(&mut read_time, t);
