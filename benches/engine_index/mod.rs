@@ -4,7 +4,7 @@
 //! declares no index, once with one declaring a feature index on `CHANNEL` (levels
 //! `1d/1h/10m/1m`, or `RECALCD_BENCH_INDEX_LEVELS`, e.g. `1d,1h`: this data set has a
 //! row every 30–60 s, so a 1-minute finest level holds one or two rows a bucket and
-//! keeping it costs about a bucket write per row written) built by `recalcd index
+//! keeping it compares about a stored bucket per row written) built by `recalcd index
 //! build` right before, so that the index is
 //! maintained with every write-back — alternating which goes first, and prints the
 //! ratio with / without; the median over `RECALCD_BENCH_ROUNDS` (target ≤ 1.10). Before
