@@ -498,15 +498,11 @@ impl QuestStore {
         keys: &[RowKey],
     ) -> Result<HashMap<RowKey, Row>, StoreError> {
         let what = format!("reading {level} rows by key");
-        let wanted: HashSet<&RowKey> = keys.iter().collect();
-        let mut out = HashMap::with_capacity(keys.len());
-        for r in self.rows_around(level, keys, &what).await?.iter().flatten() {
-            let row = quest_row(r, &what)?;
-            if wanted.contains(&row.key()) {
-                out.insert(row.key(), row);
-            }
-        }
-        Ok(out)
+        self.keyed(level, keys, &what, |r, what| {
+            let row = quest_row(r, what)?;
+            Ok((row.key(), row))
+        })
+        .await
     }
 
     /// The [`RowVersion`]s of the current rows of `keys` (what the guard compares),
@@ -517,12 +513,24 @@ impl QuestStore {
         keys: &[RowKey],
     ) -> Result<HashMap<RowKey, RowVersion>, StoreError> {
         let what = format!("re-reading {level} rows by key");
+        self.keyed(level, keys, &what, content_version_from).await
+    }
+
+    /// What `decode` makes of each current row of `keys` (the rows around them that
+    /// [`Self::rows_around`] also reads are left out), by key.
+    async fn keyed<T>(
+        &self,
+        level: Level,
+        keys: &[RowKey],
+        what: &str,
+        decode: impl Fn(&tokio_postgres::Row, &str) -> Result<(RowKey, T), StoreError>,
+    ) -> Result<HashMap<RowKey, T>, StoreError> {
         let wanted: HashSet<&RowKey> = keys.iter().collect();
         let mut out = HashMap::with_capacity(keys.len());
-        for r in self.rows_around(level, keys, &what).await?.iter().flatten() {
-            let (key, version) = content_version_from(r, &what)?;
+        for r in self.rows_around(level, keys, what).await?.iter().flatten() {
+            let (key, value) = decode(r, what)?;
             if wanted.contains(&key) {
-                out.insert(key, version);
+                out.insert(key, value);
             }
         }
         Ok(out)
