@@ -52,11 +52,15 @@ pub fn run(_args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             }
         })
         .await;
+        // `finish` catches up with the last batches itself.
+        let caught_up = alongside.is_some();
         if let Some(a) = alongside {
             maintainer = Some(a.finish().await);
         }
         let (total, elapsed) = ran?;
-        maintain(&mut maintainer, &store).await;
+        if !caught_up {
+            maintain(&mut maintainer, &store).await;
+        }
         let secs = elapsed.as_secs_f64();
         println!(
             "wrote {} data rows, {} job rows, {} day rows in {secs:.2} s ({:.0} data rows/s)",

@@ -287,7 +287,8 @@ impl Alongside {
 
 impl Maintainer {
     /// Catches up in a task of its own on `data` (a connection of its own) each time
-    /// [`Alongside::wake`] says a batch was written, and once more at
+    /// [`Alongside::wake`] says a batch was written (not before: the caller catches up
+    /// with what a crash left first), and once more at
     /// [`Alongside::finish`]: the index work overlaps the batches instead of following
     /// them. Only where marks commit with their data rows (PostgreSQL): on QuestDB a
     /// mark is written before its rows, which may not be applied yet when it is read.
@@ -299,6 +300,8 @@ impl Maintainer {
         let (w, d) = (wake.clone(), done.clone());
         let task = tokio::spawn(async move {
             loop {
+                // The caller caught up before the first batch: wait for one.
+                w.notified().await;
                 // Read before the round: a `finish` after it wakes one more round.
                 let last = d.load(Ordering::SeqCst);
                 if let Err(e) = self.catch_up(&data).await {
@@ -310,7 +313,6 @@ impl Maintainer {
                 if last {
                     return self;
                 }
-                w.notified().await;
             }
         });
         Alongside { wake, done, task }
