@@ -111,6 +111,15 @@ pub fn cpu_seconds() -> Option<(f64, f64, f64)> {
     Some((own[0] / 100.0, own[1] / 100.0, server / 100.0))
 }
 
+/// CPU seconds (user and kernel) used by this process's children it has waited for.
+pub fn children_cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
+    // cutime and cstime are fields 16 and 17, i.e. 13 and 14 after the command.
+    let tick = |i: usize| rest.get(i).and_then(|v| v.parse::<f64>().ok());
+    Some((tick(13)? + tick(14)?) / 100.0)
+}
+
 /// CPU seconds used by this process and the server since `before` (from
 /// [`cpu_seconds`]), as text for a report line.
 pub fn cpu_since(before: Option<(f64, f64, f64)>) -> String {

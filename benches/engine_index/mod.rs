@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use recalcd::demo::Dataset;
 use tokio_postgres::Client;
 
-use crate::common::{print_median, secs};
+use crate::common::{children_cpu_seconds, cpu_seconds, print_median, secs};
 
 /// The two configuration files: without and with the index.
 pub struct IndexBench {
@@ -35,9 +35,13 @@ pub struct IndexBench {
     dir: PathBuf,
 }
 
-/// Runs the binary with `config` and `args`; its wall time, or the error line.
+/// Runs the binary with `config` and `args`; its wall time, or the error line. With
+/// `RECALCD_BENCH_INDEX_CPU=1`, also prints the CPU seconds the binary and the
+/// PostgreSQL server used meanwhile.
 fn recalcd(config: &Path, url: &str, args: &[&str]) -> Result<Duration, String> {
     let exe = env!("CARGO_BIN_EXE_recalcd");
+    let cpu = std::env::var_os("RECALCD_BENCH_INDEX_CPU")
+        .map(|_| (children_cpu_seconds(), cpu_seconds().map(|c| c.2)));
     let start = Instant::now();
     let out = Command::new(exe)
         .arg("--config")
@@ -49,6 +53,19 @@ fn recalcd(config: &Path, url: &str, args: &[&str]) -> Result<Duration, String> 
         .output()
         .map_err(|e| format!("cannot start {exe}: {e}"))?;
     let took = start.elapsed();
+    if let Some((Some(own), Some(server))) = cpu {
+        if let (Some(own_after), Some((_, _, server_after))) =
+            (children_cpu_seconds(), cpu_seconds())
+        {
+            println!(
+                "    `recalcd {}`: {}, CPU: recalcd {:.1} s, PostgreSQL {:.1} s",
+                args.join(" "),
+                secs(took),
+                own_after - own,
+                server_after - server
+            );
+        }
+    }
     // `RECALCD_BENCH_INDEX_STDERR=FILE`: keep what the runs logged (with `RECALCD__LOG__LEVEL`).
     if let Some(file) = std::env::var_os("RECALCD_BENCH_INDEX_STDERR") {
         use std::io::Write;

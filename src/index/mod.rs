@@ -118,13 +118,25 @@ pub fn parse_time(s: &str, end_of_day: bool) -> Result<chrono::NaiveDateTime, St
 }
 
 /// `spans` sorted and merged where they overlap or touch.
-pub fn merge_spans(mut spans: Vec<(Micros, Micros)>) -> Vec<(Micros, Micros)> {
-    spans.retain(|s| s.0 < s.1);
+pub fn merge_spans(spans: Vec<(Micros, Micros)>) -> Vec<(Micros, Micros)> {
+    merge_device_spans(spans.into_iter().map(|(a, b)| (0, a, b)).collect())
+        .into_iter()
+        .map(|(_, a, b)| (a, b))
+        .collect()
+}
+
+/// A half-open span of time of one device: `(id, from, to)`.
+pub type DeviceSpan = (i32, Micros, Micros);
+
+/// `spans` without empty ones, sorted by device and time, and merged where two of one
+/// device overlap or touch.
+pub fn merge_device_spans(mut spans: Vec<DeviceSpan>) -> Vec<DeviceSpan> {
+    spans.retain(|s| s.1 < s.2);
     spans.sort_unstable();
-    let mut out: Vec<(Micros, Micros)> = Vec::with_capacity(spans.len());
+    let mut out: Vec<DeviceSpan> = Vec::with_capacity(spans.len());
     for s in spans {
         match out.last_mut() {
-            Some(last) if s.0 <= last.1 => last.1 = last.1.max(s.1),
+            Some(last) if s.0 == last.0 && s.1 <= last.2 => last.2 = last.2.max(s.2),
             _ => out.push(s),
         }
     }

@@ -20,22 +20,19 @@ use tracing::{debug, info};
 
 use crate::config::{Config, IndexConfig};
 use crate::index::feature::{Bucket, Features, Levels};
-use crate::index::{datetime, micros, Micros};
+use crate::index::{datetime, micros, DeviceSpan, Micros};
 use crate::store::index::{Built, IndexStore, FEATURE};
 use crate::store::{AnyStore, IndexMark, Row, StoreError};
 
 /// Marks read and cleared per round (a round holds its marks, and the rows and buckets
-/// of [`TASKS_IN_FLIGHT`] tasks at a time).
+/// of one [`MARKS_PER_STEP`] step at a time).
 const MARKS_PER_ROUND: usize = 250_000;
 
-/// Marks a task of the catch-up takes at most (more where the last coarsest bucket it
-/// took holds more): ten days of hour marks, whose rows and buckets it holds at once
-/// (at 1 Hz 864,000 points, 14 MB). Each task costs a few statements whatever its size,
-/// so a backlog is taken in large tasks.
-const MARKS_PER_TASK: usize = 240;
-
-/// Tasks whose rows and buckets are read at once (pipelined on the connections).
-const TASKS_IN_FLIGHT: usize = 4;
+/// Marks one step of the catch-up takes at most (more where the last coarsest bucket
+/// of a device it took holds more): its rows and buckets are held at once (at 1 Hz,
+/// 960 hour marks are 3.5 M points, 55 MB). A step costs a few statements whatever
+/// its size and however many devices it spans, so a backlog is taken in large steps.
+const MARKS_PER_STEP: usize = 960;
 
 /// The dirty-log marks of written data rows: per declared feature index covering the
 /// row's device, the start of the bucket of its [`Levels::mark_level`] holding it (per
@@ -198,10 +195,11 @@ impl Maintainer {
                 .map_or(levels.length(levels.mark_level()), |f| {
                     f.levels.length(f.levels.mark_level())
                 });
-            // Per device, tasks of whole coarsest buckets (a bucket's ancestors are
-            // recomputed by one task alone), several tasks' reads in flight at once.
+            // Steps of whole coarsest buckets of each device (a bucket's ancestors are
+            // recomputed by one step alone), each read across its devices at once.
             let coarsest = levels.length(0);
-            let mut tasks: Vec<(i32, Vec<(Micros, Micros)>)> = Vec::new();
+            let mut steps: Vec<Vec<DeviceSpan>> = Vec::new();
+            let (mut in_step, mut last_top) = (0, None);
             for (id, mut starts) in devices {
                 // A mark made under other levels (or by an older recalcd) may be
                 // unaligned: its bucket.
@@ -209,45 +207,32 @@ impl Maintainer {
                     *s = s.div_euclid(span) * span;
                 }
                 starts.dedup();
-                let mut last_top = None;
                 for s in starts {
-                    let top = s.div_euclid(coarsest);
-                    let fresh_task = match tasks.last() {
-                        Some((i, spans)) => {
-                            *i != id || (spans.len() >= MARKS_PER_TASK && last_top != Some(top))
-                        }
-                        None => true,
-                    };
-                    if fresh_task {
-                        tasks.push((id, Vec::new()));
+                    let top = (id, s.div_euclid(coarsest));
+                    if steps.is_empty() || (in_step >= MARKS_PER_STEP && last_top != Some(top)) {
+                        steps.push(Vec::new());
+                        in_step = 0;
                     }
-                    if let Some((_, spans)) = tasks.last_mut() {
-                        spans.push((s, s + span));
+                    if let Some(step) = steps.last_mut() {
+                        step.push((id, s, s + span));
                     }
+                    in_step += 1;
                     last_top = Some(top);
                 }
             }
             let mut range = built.range;
-            for group in tasks.chunks(TASKS_IN_FLIGHT) {
-                let reader: &IndexStore = index;
-                let changed: Vec<Vec<Bucket>> = futures_util::future::try_join_all(
-                    group
-                        .iter()
-                        .map(|(id, spans)| recompute(data, reader, &built, &levels, *id, spans)),
-                )
-                .await?;
-                for ((id, spans), changed) in group.iter().zip(changed) {
-                    if !changed.is_empty() {
-                        index.write_buckets(&built, *id, &changed).await?;
-                        written += changed.len();
-                    }
-                    for &(a, b) in spans {
-                        let (a, b) = (
-                            levels.bucket_start(0, a),
-                            levels.bucket_start(0, b - 1) + levels.length(0),
-                        );
-                        range = Some(range.map_or((a, b), |(f, t)| (f.min(a), t.max(b))));
-                    }
+            for step in &steps {
+                let changed = recompute(data, index, &built, &levels, step).await?;
+                if !changed.is_empty() {
+                    index.write_buckets(&built, &changed).await?;
+                    written += changed.len();
+                }
+                for &(_, a, b) in step {
+                    let (a, b) = (
+                        levels.bucket_start(0, a),
+                        levels.bucket_start(0, b - 1) + levels.length(0),
+                    );
+                    range = Some(range.map_or((a, b), |(f, t)| (f.min(a), t.max(b))));
                 }
             }
             if range != built.range {
@@ -387,12 +372,13 @@ async fn similarity_round(
     Ok(done)
 }
 
-/// The buckets of device `id` to write after its rows in `spans` changed, coarse levels
-/// first: every finest bucket overlapping `spans` recomputed from the stored rows, then
-/// their ancestors from their children (read from the index only where the recomputed
-/// ones do not cover a parent), each compared with the stored one and kept only where
-/// they differ. A recalculation that leaves the channel's values alone (a raw channel,
-/// or a computed one whose values came out the same) writes nothing.
+/// The buckets to write, each with its device, after the rows in `spans` changed,
+/// coarse levels first: every finest bucket overlapping `spans` recomputed from the
+/// stored rows, then their ancestors from their children (read from the index only
+/// where the recomputed ones do not cover a parent), each compared with the stored one
+/// and kept only where they differ. A recalculation that leaves the channel's values
+/// alone (a raw channel, or a computed one whose values came out the same) writes
+/// nothing. Each level is one read across all the devices of `spans`.
 ///
 /// Ancestors are recomputed for every marked bucket, changed or not, so a round cut
 /// short between two levels (a crash, the index database going away) is repaired by
@@ -403,70 +389,75 @@ async fn recompute(
     index: &IndexStore,
     built: &Built,
     levels: &Levels,
-    id: i32,
-    spans: &[(Micros, Micros)],
-) -> Result<Vec<Bucket>, StoreError> {
+    spans: &[DeviceSpan],
+) -> Result<Vec<(i32, Bucket)>, StoreError> {
     let mut level = levels.finest();
     let mut len = levels.length(level);
-    // The finest buckets to recompute, and the rows they hold.
-    let mut fresh: BTreeMap<Micros, Features> = BTreeMap::new();
-    for &(a, b) in spans {
+    // The finest buckets to recompute (by device and start), and the rows they hold.
+    let mut fresh: BTreeMap<(i32, Micros), Features> = BTreeMap::new();
+    for &(id, a, b) in spans {
         let mut s = levels.bucket_start(level, a);
         while s < b {
-            fresh.insert(s, Features::EMPTY);
+            fresh.insert((id, s), Features::EMPTY);
             s += len;
         }
     }
-    let read: Vec<(Micros, Micros)> = fresh.keys().map(|&s| (s, s + len)).collect();
-    for p in data.load_points(&built.channel, id, &read).await? {
-        if let Some(f) = fresh.get_mut(&levels.bucket_start(level, p.t)) {
+    let read: Vec<DeviceSpan> = fresh.keys().map(|&(id, s)| (id, s, s + len)).collect();
+    // In time order per device, as a build adds them.
+    for (id, p) in data.load_points_of(&built.channel, &read).await? {
+        if let Some(f) = fresh.get_mut(&(id, levels.bucket_start(level, p.t))) {
             f.add(p);
         }
     }
-    let mut changed: Vec<Vec<Bucket>> = vec![Vec::new(); levels.len()];
+    let mut changed: Vec<Vec<(i32, Bucket)>> = vec![Vec::new(); levels.len()];
     loop {
-        let spans: Vec<(Micros, Micros)> = fresh.keys().map(|&s| (s, s + len)).collect();
-        let stored: BTreeMap<Micros, Features> = index
-            .load_buckets(built, id, level, &spans)
+        let spans: Vec<DeviceSpan> = fresh.keys().map(|&(id, s)| (id, s, s + len)).collect();
+        let stored: BTreeMap<(i32, Micros), Features> = index
+            .load_buckets_of(built, level, &spans)
             .await?
             .into_iter()
-            .map(|b| (b.start, b.features))
+            .map(|(id, b)| ((id, b.start), b.features))
             .collect();
         changed[level] = fresh
             .iter()
-            .filter(|(start, f)| stored.get(start).unwrap_or(&Features::EMPTY) != *f)
-            .map(|(&start, &features)| Bucket {
-                level,
-                start,
-                features,
+            .filter(|(key, f)| stored.get(key).unwrap_or(&Features::EMPTY) != *f)
+            .map(|(&(id, start), &features)| {
+                (
+                    id,
+                    Bucket {
+                        level,
+                        start,
+                        features,
+                    },
+                )
             })
             .collect();
         if level == 0 {
             break;
         }
         let (parent, plen) = (level - 1, levels.length(level - 1));
-        let parents: BTreeSet<Micros> = fresh
+        let parents: BTreeSet<(i32, Micros)> = fresh
             .keys()
-            .map(|&s| levels.bucket_start(parent, s))
+            .map(|&(id, s)| (id, levels.bucket_start(parent, s)))
             .collect();
         // The children of a parent the recomputed ones do not all cover come from the
         // index (each level divides the one above it).
-        let uncovered: Vec<(Micros, Micros)> = parents
+        let uncovered: Vec<DeviceSpan> = parents
             .iter()
-            .filter(|&&p| fresh.range(p..p + plen).count() as i64 != plen / len)
-            .map(|&p| (p, p + plen))
+            .filter(|&&(id, p)| fresh.range((id, p)..(id, p + plen)).count() as i64 != plen / len)
+            .map(|&(id, p)| (id, p, p + plen))
             .collect();
         let mut children = fresh;
         if !uncovered.is_empty() {
-            for b in index.load_buckets(built, id, level, &uncovered).await? {
-                children.entry(b.start).or_insert(b.features);
+            for (id, b) in index.load_buckets_of(built, level, &uncovered).await? {
+                children.entry((id, b.start)).or_insert(b.features);
             }
         }
         // Combined in time order, as a build combines them.
-        let mut combined: BTreeMap<Micros, Features> =
-            parents.iter().map(|&p| (p, Features::EMPTY)).collect();
-        for (s, f) in &children {
-            if let Some(c) = combined.get_mut(&levels.bucket_start(parent, *s)) {
+        let mut combined: BTreeMap<(i32, Micros), Features> =
+            parents.iter().map(|&key| (key, Features::EMPTY)).collect();
+        for (&(id, s), f) in &children {
+            if let Some(c) = combined.get_mut(&(id, levels.bucket_start(parent, s))) {
                 c.combine(f);
             }
         }

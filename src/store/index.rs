@@ -18,7 +18,7 @@ use chrono::NaiveDateTime;
 use super::{AnyStore, StoreError};
 use crate::config::{Config, DatabaseConfig, Dialect, DialectChoice, TableNames};
 use crate::index::feature::{Bucket, Features, Levels};
-use crate::index::{datetime, merge_spans, micros, Micros, Point};
+use crate::index::{datetime, merge_device_spans, merge_spans, micros, DeviceSpan, Micros, Point};
 
 pub use super::postgres::index::PgIndex;
 pub use super::questdb::index::QuestIndex;
@@ -196,28 +196,34 @@ pub(crate) struct StoredFeatures {
 }
 
 impl StoredFeatures {
-    /// The features in columns 1 to 10 of `r` (the order of the bucket tables'
+    /// The features in the ten columns of `r` from `at` on (the order of the bucket tables'
     /// `count, other, sum, sum_sq, min, max, first_time, first_value, last_time,
     /// last_value`); missing counts and sums read as 0.
-    pub(crate) fn from_row(r: &tokio_postgres::Row, what: &str) -> Result<Self, StoreError> {
+    pub(crate) fn from_row(
+        r: &tokio_postgres::Row,
+        at: usize,
+        what: &str,
+    ) -> Result<Self, StoreError> {
         let q = |e| StoreError::query(what.to_string())(e);
         let n = |i: usize| -> Result<i64, StoreError> {
-            Ok(r.try_get::<_, Option<i64>>(i).map_err(q)?.unwrap_or(0))
+            Ok(r.try_get::<_, Option<i64>>(at + i).map_err(q)?.unwrap_or(0))
         };
         let x = |i: usize| -> Result<f64, StoreError> {
-            Ok(r.try_get::<_, Option<f64>>(i).map_err(q)?.unwrap_or(0.0))
+            Ok(r.try_get::<_, Option<f64>>(at + i)
+                .map_err(q)?
+                .unwrap_or(0.0))
         };
         Ok(StoredFeatures {
-            count: n(1)?,
-            other: n(2)?,
-            sum: x(3)?,
-            sum_sq: x(4)?,
-            min: r.try_get(5).map_err(q)?,
-            max: r.try_get(6).map_err(q)?,
-            first_time: r.try_get(7).map_err(q)?,
-            first_value: r.try_get(8).map_err(q)?,
-            last_time: r.try_get(9).map_err(q)?,
-            last_value: r.try_get(10).map_err(q)?,
+            count: n(0)?,
+            other: n(1)?,
+            sum: x(2)?,
+            sum_sq: x(3)?,
+            min: r.try_get(at + 4).map_err(q)?,
+            max: r.try_get(at + 5).map_err(q)?,
+            first_time: r.try_get(at + 6).map_err(q)?,
+            first_value: r.try_get(at + 7).map_err(q)?,
+            last_time: r.try_get(at + 8).map_err(q)?,
+            last_value: r.try_get(at + 9).map_err(q)?,
         })
     }
 }
@@ -437,19 +443,18 @@ impl IndexStore {
         index_dispatch!(self, s => s.replace_buckets(&built.bucket_table, &levels, id, (from, to), buckets).await)
     }
 
-    /// Writes these buckets of device `id` (inserted or replaced; a bucket with empty
-    /// features stands for no bucket).
+    /// Writes these buckets, each of the device beside it (inserted or replaced; a
+    /// bucket with empty features stands for no bucket).
     ///
     /// # Errors
     /// [`StoreError`] if a statement fails.
     pub async fn write_buckets(
         &mut self,
         built: &Built,
-        id: i32,
-        buckets: &[Bucket],
+        buckets: &[(i32, Bucket)],
     ) -> Result<(), StoreError> {
         let levels = built.levels()?.clone();
-        index_dispatch!(self, s => s.write_buckets(&built.bucket_table, &levels, id, buckets).await)
+        index_dispatch!(self, s => s.write_buckets(&built.bucket_table, &levels, buckets).await)
     }
 
     /// The buckets of level `level` (an index into the built [`Levels`]) of device `id`
@@ -465,6 +470,27 @@ impl IndexStore {
         level: usize,
         spans: &[(Micros, Micros)],
     ) -> Result<Vec<Bucket>, StoreError> {
+        let spans: Vec<DeviceSpan> = spans.iter().map(|&(a, b)| (id, a, b)).collect();
+        Ok(self
+            .load_buckets_of(built, level, &spans)
+            .await?
+            .into_iter()
+            .map(|(_, b)| b)
+            .collect())
+    }
+
+    /// [`IndexStore::load_buckets`] of many devices at once: the buckets whose device
+    /// and start lie in one of `spans`, each with its device, ordered by device and time
+    /// (one statement where the dialect allows).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails or the index's levels cannot be read.
+    pub async fn load_buckets_of(
+        &self,
+        built: &Built,
+        level: usize,
+        spans: &[DeviceSpan],
+    ) -> Result<Vec<(i32, Bucket)>, StoreError> {
         let levels = built.levels()?;
         if level >= levels.len() {
             return Err(StoreError::Unexpected {
@@ -472,14 +498,14 @@ impl IndexStore {
                 detail: format!("level {level} does not exist (it has {})", levels.len()),
             });
         }
-        let spans = merge_spans(spans.to_vec());
+        let spans = merge_device_spans(spans.to_vec());
         if spans.is_empty() {
             return Ok(Vec::new());
         }
         let len = levels.length(level);
-        let mut out: Vec<Bucket> =
-            index_dispatch!(self, s => s.load_buckets(&built.bucket_table, id, len, &spans).await)?;
-        for b in &mut out {
+        let mut out: Vec<(i32, Bucket)> =
+            index_dispatch!(self, s => s.load_buckets(&built.bucket_table, len, &spans).await)?;
+        for (_, b) in &mut out {
             b.level = level;
         }
         Ok(out)
@@ -515,11 +541,31 @@ impl AnyStore {
         id: i32,
         spans: &[(Micros, Micros)],
     ) -> Result<Vec<Point>, StoreError> {
-        let spans = merge_spans(spans.to_vec());
+        let spans: Vec<DeviceSpan> = spans.iter().map(|&(a, b)| (id, a, b)).collect();
+        Ok(self
+            .load_points_of(channel, &spans)
+            .await?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect())
+    }
+
+    /// [`AnyStore::load_points`] of many devices at once: the points of the rows whose
+    /// device and `datetime` lie in one of `spans`, each with its device, ordered by
+    /// device and time (one statement where the dialect allows).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the query fails.
+    pub async fn load_points_of(
+        &self,
+        channel: &str,
+        spans: &[DeviceSpan],
+    ) -> Result<Vec<(i32, Point)>, StoreError> {
+        let spans = merge_device_spans(spans.to_vec());
         if spans.is_empty() {
             return Ok(Vec::new());
         }
-        data_dispatch!(self, s => s.index_points(channel, id, &spans).await)
+        data_dispatch!(self, s => s.index_points(channel, &spans).await)
     }
 
     /// The spans of device `id` within `range` the index of `channel` must not be
@@ -647,6 +693,11 @@ mod tests {
         assert_eq!(
             merge_spans(vec![(5, 9), (0, 2), (2, 3), (8, 12), (20, 20)]),
             vec![(0, 3), (5, 12)]
+        );
+        // Spans of different devices never merge, however they lie.
+        assert_eq!(
+            merge_device_spans(vec![(2, 0, 4), (1, 3, 6), (1, 0, 3), (2, 4, 5), (1, 7, 7)]),
+            vec![(1, 0, 6), (2, 0, 5)]
         );
     }
 

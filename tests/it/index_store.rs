@@ -335,8 +335,11 @@ fn recomputed_rows_update_the_buckets_as_a_fresh_build(h: &Harness) {
     s.ok(&["reflag", "--from", "2024-03-02", "--to", "2024-03-02"]);
     s.ok(&["once"]);
     assert_eq!(s.dirty(), 0, "every mark was cleared");
+    // The catch-up reads the marked spans of all devices together: each one exact,
+    // and none of a device the index does not cover.
     s.assert_exact("dbl", 5);
     s.assert_exact("dbl", 7);
+    assert!(s.stored("dbl", 9).iter().all(Vec::is_empty));
     let after = s.stored("dbl", 5);
     assert_eq!(before[0][0], after[0][0], "March 1 untouched");
     assert_ne!(before[0][1], after[0][1], "March 2 recomputed");
@@ -383,7 +386,7 @@ fn a_round_cut_short_between_levels_is_repaired_by_the_next(h: &Harness) {
     let stored = s.stored("tmp", 7);
     // A finest bucket in the middle of the data, and its stale ancestors.
     let fine = stored[3][stored[3].len() / 2];
-    let mut stale: Vec<Bucket> = Vec::new();
+    let mut stale: Vec<(i32, Bucket)> = Vec::new();
     for (level, buckets) in stored.iter().enumerate().take(3) {
         let len = levels().length(level);
         let parent = levels().bucket_start(level, fine.start);
@@ -393,7 +396,7 @@ fn a_round_cut_short_between_levels_is_repaired_by_the_next(h: &Harness) {
             .expect("the parent is stored");
         b.features.max = 1.0e6 + len as f64;
         b.features.count += 1;
-        stale.push(b);
+        stale.push((7, b));
     }
     let config = s.config();
     std::thread::spawn(move || {
@@ -405,7 +408,7 @@ fn a_round_cut_short_between_levels_is_repaired_by_the_next(h: &Harness) {
                 let mut index = IndexStore::connect(&config).await.expect("index store");
                 let built = index.built("tmp").await.expect("catalogue").expect("built");
                 index
-                    .write_buckets(&built, 7, &stale)
+                    .write_buckets(&built, &stale)
                     .await
                     .expect("stale parents written");
             })

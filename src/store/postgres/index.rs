@@ -8,7 +8,7 @@ use tokio_postgres::Client;
 use super::PgStore;
 use crate::config::TableNames;
 use crate::index::feature::{Bucket, Levels};
-use crate::index::{datetime, micros, Micros, Point};
+use crate::index::{datetime, micros, DeviceSpan, Micros, Point};
 use crate::store::index::{channel_point, levels_of, Built, DirtyMark, IndexSize, StoredFeatures};
 use crate::store::StoreError;
 
@@ -193,7 +193,8 @@ impl PgIndex {
         )
         .await
         .map_err(q(&what))?;
-        upsert(&tx, table, levels, id, buckets, &what).await?;
+        let buckets: Vec<(i32, Bucket)> = buckets.iter().map(|&b| (id, b)).collect();
+        upsert(&tx, table, levels, &buckets, &what).await?;
         tx.commit().await.map_err(q(&what))
     }
 
@@ -201,48 +202,51 @@ impl PgIndex {
         &mut self,
         table: &str,
         levels: &Levels,
-        id: i32,
-        buckets: &[Bucket],
+        buckets: &[(i32, Bucket)],
     ) -> Result<(), StoreError> {
         let what = format!("writing buckets to `{table}`");
-        upsert(&self.client, table, levels, id, buckets, &what).await
+        upsert(&self.client, table, levels, buckets, &what).await
     }
 
     pub(crate) async fn load_buckets(
         &self,
         table: &str,
-        id: i32,
         level_len: Micros,
-        spans: &[(Micros, Micros)],
-    ) -> Result<Vec<Bucket>, StoreError> {
+        spans: &[DeviceSpan],
+    ) -> Result<Vec<(i32, Bucket)>, StoreError> {
         let what = format!("reading buckets from `{table}`");
-        let from: Vec<NaiveDateTime> = spans.iter().map(|s| datetime(s.0)).collect();
-        let to: Vec<NaiveDateTime> = spans.iter().map(|s| datetime(s.1)).collect();
+        let id: Vec<i32> = spans.iter().map(|s| s.0).collect();
+        let from: Vec<NaiveDateTime> = spans.iter().map(|s| datetime(s.1)).collect();
+        let to: Vec<NaiveDateTime> = spans.iter().map(|s| datetime(s.2)).collect();
         let sql = format!(
             // LATERAL: one range scan of the key per span (see `index_points`).
-            r#"SELECT b.start, {FEATURE_COLUMNS}
-                 FROM unnest($3::timestamp[], $4::timestamp[]) s(f, t)
+            r#"SELECT b.id, b.start, {FEATURE_COLUMNS}
+                 FROM unnest($2::int[], $3::timestamp[], $4::timestamp[]) s(id, f, t)
                 CROSS JOIN LATERAL (
                       SELECT * FROM "{table}" x
-                       WHERE x.id = $1 AND x.level_len = $2 AND x.start >= s.f AND x.start < s.t
+                       WHERE x.id = s.id AND x.level_len = $1 AND x.start >= s.f AND x.start < s.t
                          AND (x.count > 0 OR x.other > 0)
                       OFFSET 0) b
-                ORDER BY b.start"#
+                ORDER BY b.id, b.start"#
         );
         let rows = self
             .client
-            .query(&sql, &[&id, &level_len, &from, &to])
+            .query(&sql, &[&level_len, &id, &from, &to])
             .await
             .map_err(q(&what))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let start: NaiveDateTime = r.try_get(0).map_err(q(&what))?;
-            let stored = StoredFeatures::from_row(&r, &what)?;
-            out.push(Bucket {
-                level: 0,
-                start: micros(start),
-                features: stored.features(),
-            });
+            let id: i32 = r.try_get(0).map_err(q(&what))?;
+            let start: NaiveDateTime = r.try_get(1).map_err(q(&what))?;
+            let stored = StoredFeatures::from_row(&r, 2, &what)?;
+            out.push((
+                id,
+                Bucket {
+                    level: 0,
+                    start: micros(start),
+                    features: stored.features(),
+                },
+            ));
         }
         Ok(out)
     }
@@ -298,12 +302,12 @@ async fn upsert(
     client: &impl tokio_postgres::GenericClient,
     table: &str,
     levels: &Levels,
-    id: i32,
-    buckets: &[Bucket],
+    buckets: &[(i32, Bucket)],
     what: &str,
 ) -> Result<(), StoreError> {
     for chunk in buckets.chunks(50_000) {
         let n = chunk.len();
+        let mut id = Vec::with_capacity(n);
         let mut level_len = Vec::with_capacity(n);
         let mut start = Vec::with_capacity(n);
         let mut count = Vec::with_capacity(n);
@@ -316,8 +320,9 @@ async fn upsert(
         let mut first_value = Vec::with_capacity(n);
         let mut last_time = Vec::with_capacity(n);
         let mut last_value = Vec::with_capacity(n);
-        for b in chunk {
+        for (device, b) in chunk {
             let s = StoredFeatures::of(&b.features);
+            id.push(*device);
             level_len.push(levels.length(b.level));
             start.push(datetime(b.start));
             count.push(s.count);
@@ -333,7 +338,7 @@ async fn upsert(
         }
         let sql = format!(
             r#"INSERT INTO "{table}" (id, level_len, start, {FEATURE_COLUMNS})
-               SELECT $1, * FROM unnest($2::bigint[], $3::timestamp[], $4::bigint[], $5::bigint[],
+               SELECT * FROM unnest($1::int[], $2::bigint[], $3::timestamp[], $4::bigint[], $5::bigint[],
                                         $6::float8[], $7::float8[], $8::float8[], $9::float8[],
                                         $10::timestamp[], $11::float8[], $12::timestamp[], $13::float8[])
                ON CONFLICT (id, level_len, start) DO UPDATE SET
@@ -368,24 +373,26 @@ async fn upsert(
 }
 
 impl PgStore {
-    /// [`crate::store::AnyStore::load_points`] on PostgreSQL (`spans` merged).
+    /// [`crate::store::AnyStore::load_points_of`] on PostgreSQL (`spans` merged).
     ///
     /// Read with `COPY (…) TO STDOUT (FORMAT binary)` and decoded here (see
     /// [`CopyPoints`]): no row objects, no timestamp conversions, the `conjoined` bytes
-    /// searched where they arrive. `COPY` takes no parameters, so the device and the
+    /// searched where they arrive. `COPY` takes no parameters, so the devices and the
     /// span bounds are written into the statement as literals (numbers and timestamps
     /// recalcd formats itself).
     pub(crate) async fn index_points(
         &self,
         channel: &str,
-        id: i32,
-        spans: &[(Micros, Micros)],
-    ) -> Result<Vec<Point>, StoreError> {
-        let what = format!("reading `{channel}` of device {id}");
+        spans: &[DeviceSpan],
+    ) -> Result<Vec<(i32, Point)>, StoreError> {
+        let what = match spans {
+            [(id, ..)] => format!("reading `{channel}` of device {id}"),
+            _ => format!("reading `{channel}` of {} spans of devices", spans.len()),
+        };
         let stamp = |t: Micros| copy_timestamp(t);
-        let sql = if let [(from, to)] = spans {
+        let sql = if let [(id, from, to)] = spans {
             format!(
-                r#"COPY (SELECT datetime, conjoined FROM "{}"
+                r#"COPY (SELECT id, datetime, conjoined FROM "{}"
                           WHERE id = {id} AND datetime >= {} AND datetime < {})
                    TO STDOUT (FORMAT binary)"#,
                 self.tables.data,
@@ -393,27 +400,24 @@ impl PgStore {
                 stamp(*to)
             )
         } else {
-            let list = |f: &dyn Fn(&(Micros, Micros)) -> Micros| {
-                spans
-                    .iter()
-                    .map(|s| stamp(f(s)))
-                    .collect::<Vec<_>>()
-                    .join(",")
+            let list = |f: &dyn Fn(&DeviceSpan) -> String| {
+                spans.iter().map(f).collect::<Vec<_>>().join(",")
             };
             format!(
                 // One range scan of the primary key per span: LATERAL, fenced with OFFSET 0
                 // so the planner cannot flatten it into a join that reads the whole device
                 // and filters it per span (8.5 s instead of 7 ms for 67 spans of a million
                 // rows, with statistics not yet gathered). The points are sorted below.
-                r#"COPY (SELECT d.datetime, d.conjoined
-                           FROM unnest(ARRAY[{}]::timestamp[], ARRAY[{}]::timestamp[]) s(f, t)
+                r#"COPY (SELECT d.id, d.datetime, d.conjoined
+                           FROM unnest(ARRAY[{}]::int[], ARRAY[{}]::timestamp[], ARRAY[{}]::timestamp[]) s(id, f, t)
                           CROSS JOIN LATERAL (
-                                SELECT datetime, conjoined FROM "{}" x
-                                 WHERE x.id = {id} AND x.datetime >= s.f AND x.datetime < s.t
+                                SELECT id, datetime, conjoined FROM "{}" x
+                                 WHERE x.id = s.id AND x.datetime >= s.f AND x.datetime < s.t
                                 OFFSET 0) d)
                    TO STDOUT (FORMAT binary)"#,
-                list(&|s| s.0),
-                list(&|s| s.1),
+                list(&|s| s.0.to_string()),
+                list(&|s| stamp(s.1)),
+                list(&|s| stamp(s.2)),
                 self.tables.data
             )
         };
@@ -433,8 +437,9 @@ impl PgStore {
             what: what.clone(),
             detail,
         })?;
-        // In time order (already so, span by span, in practice: then this is linear).
-        out.sort_by_key(|p| p.t);
+        // By device and time (already so, span by span, in practice: then this is
+        // linear).
+        out.sort_by_key(|(id, p)| (*id, p.t));
         Ok(out)
     }
 
@@ -653,8 +658,9 @@ const COPY_SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 /// µs from 1970-01-01 (Unix, [`Micros`]) to 2000-01-01 (PostgreSQL's epoch).
 const PG_EPOCH: Micros = 946_684_800_000_000;
 
-/// Decodes the tuples `(datetime timestamp, conjoined text)` of a binary `COPY … TO
-/// STDOUT` into the points of one channel, as they arrive in chunks of any size: a
+/// Decodes the tuples `(id int, datetime timestamp, conjoined text)` of a binary `COPY …
+/// TO STDOUT` into the points of one channel, each with its device, as they arrive in
+/// chunks of any size: a
 /// tuple cut by a chunk's end waits for the next. Each `conjoined` is read with
 /// [`channel_point`] (the same rules as every other read: escapes, last entry wins);
 /// a NULL `conjoined` holds no channel.
@@ -664,7 +670,7 @@ pub(crate) struct CopyPoints<'c> {
     pending: Vec<u8>,
     header_done: bool,
     trailer_seen: bool,
-    points: Vec<Point>,
+    points: Vec<(i32, Point)>,
 }
 
 impl<'c> CopyPoints<'c> {
@@ -694,7 +700,7 @@ impl<'c> CopyPoints<'c> {
     }
 
     /// The points, once the stream has ended.
-    pub(crate) fn finish(self) -> Result<Vec<Point>, String> {
+    pub(crate) fn finish(self) -> Result<Vec<(i32, Point)>, String> {
         if !self.trailer_seen || !self.pending.is_empty() {
             return Err(format!(
                 "the binary COPY stream ended early ({} bytes undecoded)",
@@ -733,11 +739,21 @@ impl<'c> CopyPoints<'c> {
                 at += 2;
                 continue;
             }
-            if fields != 2 {
-                return Err(format!("a COPY tuple of {fields} fields, not 2"));
+            if fields != 3 {
+                return Err(format!("a COPY tuple of {fields} fields, not 3"));
             }
-            // datetime: length 8, int64 µs since 2000-01-01.
+            // id: length 4, int32.
             let p = at + 2;
+            if p + 8 > buf.len() {
+                break;
+            }
+            let len = be_i32(&buf[p..]);
+            if len != 4 {
+                return Err(format!("a device id of {len} bytes (NULL or not an int)"));
+            }
+            let id = be_i32(&buf[p + 4..]);
+            // datetime: length 8, int64 µs since 2000-01-01.
+            let p = p + 8;
             if p + 4 > buf.len() {
                 break;
             }
@@ -771,7 +787,7 @@ impl<'c> CopyPoints<'c> {
                     )
                 })?;
                 if let Some(point) = channel_point(t, text, self.channel) {
-                    self.points.push(point);
+                    self.points.push((id, point));
                 }
             }
             at = end;
@@ -807,13 +823,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// A binary COPY stream of `(datetime, conjoined)` tuples.
-    fn stream(rows: &[(Micros, Option<String>)]) -> Vec<u8> {
+    /// A binary COPY stream of `(id, datetime, conjoined)` tuples.
+    fn stream(rows: &[(i32, Micros, Option<String>)]) -> Vec<u8> {
         let mut out = COPY_SIGNATURE.to_vec();
         out.extend_from_slice(&0i32.to_be_bytes());
         out.extend_from_slice(&0i32.to_be_bytes());
-        for (t, text) in rows {
-            out.extend_from_slice(&2i16.to_be_bytes());
+        for (id, t, text) in rows {
+            out.extend_from_slice(&3i16.to_be_bytes());
+            out.extend_from_slice(&4i32.to_be_bytes());
+            out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&8i32.to_be_bytes());
             out.extend_from_slice(&(t - PG_EPOCH).to_be_bytes());
             match text {
@@ -883,7 +901,7 @@ mod tests {
         #[test]
         fn copy_points_equal_channel_point(
             rows in prop::collection::vec(
-                (-1_000_000_000_000i64..4_000_000_000_000_000, conjoined()),
+                (any::<i32>(), -1_000_000_000_000i64..4_000_000_000_000_000, conjoined()),
                 0..40,
             ),
             cuts in prop::collection::vec(1usize..64, 1..8),
@@ -898,12 +916,15 @@ mod tests {
                 k += 1;
             }
             let got = decoder.finish().unwrap();
-            let want: Vec<Point> = rows
+            let want: Vec<(i32, Point)> = rows
                 .iter()
-                .filter_map(|(t, s)| s.as_deref().and_then(|s| channel_point(*t, s, "tmp")))
+                .filter_map(|(id, t, s)| {
+                    s.as_deref().and_then(|s| channel_point(*t, s, "tmp")).map(|p| (*id, p))
+                })
                 .collect();
             prop_assert_eq!(got.len(), want.len());
-            for (g, w) in got.iter().zip(&want) {
+            for ((gi, g), (wi, w)) in got.iter().zip(&want) {
+                prop_assert_eq!(gi, wi);
                 prop_assert_eq!(g.t, w.t);
                 prop_assert_eq!(g.v.map(f64::to_bits), w.v.map(f64::to_bits));
             }
@@ -939,7 +960,7 @@ mod tests {
 
     #[test]
     fn copy_points_refuse_a_cut_stream() {
-        let bytes = stream(&[(PG_EPOCH, Some("tmp=1".to_string()))]);
+        let bytes = stream(&[(7, PG_EPOCH, Some("tmp=1".to_string()))]);
         let mut decoder = CopyPoints::new("tmp");
         decoder.push(&bytes[..bytes.len() - 3]).unwrap();
         assert!(decoder.finish().is_err());

@@ -21,7 +21,7 @@ use tokio_postgres::Client;
 use super::{insert_many, QuestStore, INSERT_CHUNK};
 use crate::config::TableNames;
 use crate::index::feature::{Bucket, Levels};
-use crate::index::{datetime, micros, Micros, Point};
+use crate::index::{datetime, micros, DeviceSpan, Micros, Point};
 use crate::store::index::{channel_point, levels_of, Built, DirtyMark, IndexSize};
 use crate::store::{IndexMark, StoreError};
 
@@ -358,30 +358,29 @@ impl QuestIndex {
         &mut self,
         table: &str,
         levels: &Levels,
-        id: i32,
-        buckets: &[Bucket],
+        buckets: &[(i32, Bucket)],
     ) -> Result<(), StoreError> {
-        let mut rows: Vec<(Micros, Micros, crate::store::index::StoredFeatures)> = buckets
-            .iter()
-            .map(|b| {
-                (
-                    b.start,
-                    levels.length(b.level),
-                    crate::store::index::StoredFeatures::of(&b.features),
-                )
-            })
-            .collect();
-        rows.sort_by_key(|r| (r.0, r.1));
-        self.insert_buckets(table, id, &rows).await
+        let mut by_device: std::collections::BTreeMap<i32, Vec<_>> = Default::default();
+        for (id, b) in buckets {
+            by_device.entry(*id).or_default().push((
+                b.start,
+                levels.length(b.level),
+                crate::store::index::StoredFeatures::of(&b.features),
+            ));
+        }
+        for (id, mut rows) in by_device {
+            rows.sort_by_key(|r| (r.0, r.1));
+            self.insert_buckets(table, id, &rows).await?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn load_buckets(
         &self,
         table: &str,
-        id: i32,
         level_len: Micros,
-        spans: &[(Micros, Micros)],
-    ) -> Result<Vec<Bucket>, StoreError> {
+        spans: &[DeviceSpan],
+    ) -> Result<Vec<(i32, Bucket)>, StoreError> {
         let what = format!("reading buckets from `{table}`");
         let sql = format!(
             r#"SELECT start, count, other, sum, sum_sq, min, max, first_time, first_value, last_time, last_value
@@ -397,28 +396,37 @@ impl QuestIndex {
             )
             .await
             .map_err(q(&what))?;
-        let mut out = Vec::new();
-        for &span in spans {
-            let (a, b) = clamp(span);
-            if a >= b {
-                continue;
+        // One range query per span, all in flight at once (pipelined on the connection).
+        let per_span = futures_util::future::try_join_all(spans.iter().map(|&(id, a, b)| {
+            let (stmt, what) = (&stmt, &what);
+            async move {
+                let (a, b) = clamp((a, b));
+                if a >= b {
+                    return Ok(Vec::new());
+                }
+                let rows = self
+                    .client
+                    .query(stmt, &[&id, &level_len, &datetime(a), &datetime(b)])
+                    .await
+                    .map_err(q(what))?;
+                rows.iter()
+                    .map(|r| {
+                        let start: NaiveDateTime = r.try_get(0).map_err(q(what))?;
+                        let stored = crate::store::index::StoredFeatures::from_row(r, 1, what)?;
+                        Ok((
+                            id,
+                            Bucket {
+                                level: 0,
+                                start: micros(start),
+                                features: stored.features(),
+                            },
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()
             }
-            let rows = self
-                .client
-                .query(&stmt, &[&id, &level_len, &datetime(a), &datetime(b)])
-                .await
-                .map_err(q(&what))?;
-            for r in rows {
-                let start: NaiveDateTime = r.try_get(0).map_err(q(&what))?;
-                let stored = crate::store::index::StoredFeatures::from_row(&r, &what)?;
-                out.push(Bucket {
-                    level: 0,
-                    start: micros(start),
-                    features: stored.features(),
-                });
-            }
-        }
-        Ok(out)
+        }))
+        .await?;
+        Ok(per_span.into_iter().flatten().collect())
     }
 
     pub(crate) async fn devices(&self, table: &str) -> Result<Vec<i32>, StoreError> {
@@ -477,14 +485,17 @@ impl QuestIndex {
 }
 
 impl QuestStore {
-    /// [`crate::store::AnyStore::load_points`] on QuestDB: one range query per span.
+    /// [`crate::store::AnyStore::load_points_of`] on QuestDB: one range query per span
+    /// (`spans` merged, so the points come ordered by device and time).
     pub(crate) async fn index_points(
         &self,
         channel: &str,
-        id: i32,
-        spans: &[(Micros, Micros)],
-    ) -> Result<Vec<Point>, StoreError> {
-        let what = format!("reading `{channel}` of device {id}");
+        spans: &[DeviceSpan],
+    ) -> Result<Vec<(i32, Point)>, StoreError> {
+        let what = match spans {
+            [(id, ..)] => format!("reading `{channel}` of device {id}"),
+            _ => format!("reading `{channel}` of {} spans of devices", spans.len()),
+        };
         let data = self.tables.data.clone();
         self.settle(super::slot(crate::store::Level::Data), &data)
             .await?;
@@ -498,7 +509,7 @@ impl QuestStore {
             .await
             .map_err(q(&what))?;
         let mut out = Vec::new();
-        for &(a, b) in spans {
+        for &(id, a, b) in spans {
             // Streamed: a scan of a long range keeps its points, not its rows.
             let (a, b) = (datetime(a), datetime(b));
             let params: [&(dyn ToSql + Sync); 3] = [&id, &a, &b];
@@ -512,7 +523,7 @@ impl QuestStore {
                 let t: NaiveDateTime = r.try_get(0).map_err(q(&what))?;
                 let text: Option<&str> = r.try_get(1).map_err(q(&what))?;
                 if let Some(p) = text.and_then(|c| channel_point(micros(t), c, channel)) {
-                    out.push(p);
+                    out.push((id, p));
                 }
             }
         }
