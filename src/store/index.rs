@@ -470,13 +470,10 @@ impl IndexStore {
         level: usize,
         spans: &[(Micros, Micros)],
     ) -> Result<Vec<Bucket>, StoreError> {
-        let spans: Vec<DeviceSpan> = spans.iter().map(|&(a, b)| (id, a, b)).collect();
-        Ok(self
-            .load_buckets_of(built, level, &spans)
-            .await?
-            .into_iter()
-            .map(|(_, b)| b)
-            .collect())
+        let found = self
+            .load_buckets_of(built, level, &of_device(id, spans))
+            .await?;
+        Ok(without_devices(found))
     }
 
     /// [`IndexStore::load_buckets`] of many devices at once: the buckets whose device
@@ -529,6 +526,16 @@ impl IndexStore {
     }
 }
 
+/// `spans` as spans of device `id`.
+fn of_device(id: i32, spans: &[(Micros, Micros)]) -> Vec<DeviceSpan> {
+    spans.iter().map(|&(a, b)| (id, a, b)).collect()
+}
+
+/// What a read of many devices found, without the devices (a read of one).
+fn without_devices<T>(found: Vec<(i32, T)>) -> Vec<T> {
+    found.into_iter().map(|(_, x)| x).collect()
+}
+
 impl AnyStore {
     /// The points of `channel` of device `id` from the data rows whose `datetime` lies
     /// in one of the half-open `spans`, in time order (see [`channel_point`]).
@@ -541,13 +548,8 @@ impl AnyStore {
         id: i32,
         spans: &[(Micros, Micros)],
     ) -> Result<Vec<Point>, StoreError> {
-        let spans: Vec<DeviceSpan> = spans.iter().map(|&(a, b)| (id, a, b)).collect();
-        Ok(self
-            .load_points_of(channel, &spans)
-            .await?
-            .into_iter()
-            .map(|(_, p)| p)
-            .collect())
+        let found = self.load_points_of(channel, &of_device(id, spans)).await?;
+        Ok(without_devices(found))
     }
 
     /// [`AnyStore::load_points`] of many devices at once: the points of the rows whose
