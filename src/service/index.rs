@@ -402,7 +402,11 @@ async fn recompute(
             s += len;
         }
     }
-    let read: Vec<DeviceSpan> = fresh.keys().map(|&(id, s)| (id, s, s + len)).collect();
+    // The buckets of `fresh` as spans: read from the data, then from the index.
+    let spans_of = |fresh: &BTreeMap<(i32, Micros), Features>, len: Micros| -> Vec<DeviceSpan> {
+        fresh.keys().map(|&(id, s)| (id, s, s + len)).collect()
+    };
+    let mut read = spans_of(&fresh, len);
     // In time order per device, as a build adds them.
     for (id, p) in data.load_points_of(&built.channel, &read).await? {
         if let Some(f) = fresh.get_mut(&(id, levels.bucket_start(level, p.t))) {
@@ -411,9 +415,8 @@ async fn recompute(
     }
     let mut changed: Vec<Vec<(i32, Bucket)>> = vec![Vec::new(); levels.len()];
     loop {
-        let spans: Vec<DeviceSpan> = fresh.keys().map(|&(id, s)| (id, s, s + len)).collect();
         let stored: BTreeMap<(i32, Micros), Features> = index
-            .load_buckets_of(built, level, &spans)
+            .load_buckets_of(built, level, &read)
             .await?
             .into_iter()
             .map(|(id, b)| ((id, b.start), b.features))
@@ -461,6 +464,7 @@ async fn recompute(
                 c.combine(f);
             }
         }
+        read = spans_of(&combined, plen);
         (fresh, level, len) = (combined, parent, plen);
     }
     Ok(changed.into_iter().flatten().collect())
