@@ -223,9 +223,15 @@ impl Maintainer {
             let mut range = built.range;
             for step in &steps {
                 let changed = recompute(data, index, &built, &levels, step).await?;
-                if !changed.is_empty() {
-                    index.write_buckets(&built, &changed).await?;
-                    written += changed.len();
+                written += changed.len();
+                // The marked buckets last: their digests vouch for every other level.
+                let (marked, rest): (Vec<_>, Vec<_>) = changed
+                    .into_iter()
+                    .partition(|(_, b)| b.level == levels.mark_level());
+                for buckets in [rest, marked] {
+                    if !buckets.is_empty() {
+                        index.write_buckets(&built, &buckets).await?;
+                    }
                 }
                 for &(_, a, b) in step {
                     let (a, b) = (
@@ -380,10 +386,15 @@ async fn similarity_round(
 /// alone (a raw channel, or a computed one whose values came out the same) writes
 /// nothing. Each level is one read across all the devices of `spans`.
 ///
-/// Ancestors are recomputed for every marked bucket, changed or not, so a round cut
-/// short between two levels (a crash, the index database going away) is repaired by
-/// the next one whatever the rows hold by then; and they are written before their
-/// children, so a write cut short leaves the children stale, which the next round sees.
+/// A marked bucket whose recomputed features equal the stored ones, digest included,
+/// holds the rows it held when it was written (but for a chance of 2⁻⁶⁴): its
+/// children and ancestors are as written then, and are neither read nor recomputed —
+/// a recalculation that leaves the channel alone reads only the points and one stored
+/// bucket per mark. The others have every ancestor recomputed, changed or not, so a
+/// round cut short between two levels (a crash, the index database going away) is
+/// repaired by the next one whatever the rows hold by then; [`Maintainer::round`]
+/// writes the marked buckets after every other level, so that a write cut short
+/// leaves their digests stale, which the next round sees.
 async fn recompute(
     data: &AnyStore,
     index: &IndexStore,
@@ -412,6 +423,15 @@ async fn recompute(
         if let Some(f) = fresh.get_mut(&(id, levels.bucket_start(level, p.t))) {
             f.add(p);
         }
+    }
+    let unchanged = unchanged_marks(index, built, levels, &fresh, spans).await?;
+    if !unchanged.is_empty() {
+        let mark = levels.mark_level();
+        fresh.retain(|&(id, s), _| !unchanged.contains(&(id, levels.bucket_start(mark, s))));
+        if fresh.is_empty() {
+            return Ok(Vec::new());
+        }
+        read = spans_of(&fresh, len);
     }
     let mut changed: Vec<Vec<(i32, Bucket)>> = vec![Vec::new(); levels.len()];
     loop {
@@ -468,6 +488,39 @@ async fn recompute(
         (fresh, level, len) = (combined, parent, plen);
     }
     Ok(changed.into_iter().flatten().collect())
+}
+
+/// The marked buckets (`spans`, whole buckets of the index's mark level; none where
+/// they are not, e.g. marks made under other levels) whose features, combined from the
+/// recomputed finest buckets `fresh`, equal the stored ones, digest included.
+async fn unchanged_marks(
+    index: &IndexStore,
+    built: &Built,
+    levels: &Levels,
+    fresh: &BTreeMap<(i32, Micros), Features>,
+    spans: &[DeviceSpan],
+) -> Result<BTreeSet<(i32, Micros)>, StoreError> {
+    let mark = levels.mark_level();
+    let len = levels.length(mark);
+    if spans
+        .iter()
+        .any(|&(_, a, b)| b - a != len || levels.bucket_start(mark, a) != a)
+    {
+        return Ok(BTreeSet::new());
+    }
+    // Level by level, as a build combines them: the sums come out bit for bit the same.
+    let recomputed = crate::index::feature::combine_keyed(levels, fresh, levels.finest(), mark);
+    let stored: BTreeMap<(i32, Micros), Features> = index
+        .load_buckets_of(built, mark, spans)
+        .await?
+        .into_iter()
+        .map(|(id, b)| ((id, b.start), b.features))
+        .collect();
+    Ok(recomputed
+        .into_iter()
+        .filter(|(key, f)| stored.get(key).unwrap_or(&Features::EMPTY) == f)
+        .map(|(key, _)| key)
+        .collect())
 }
 
 #[cfg(test)]

@@ -179,8 +179,8 @@ pub fn channel_point(t: Micros, conjoined: &str, channel: &str) -> Option<Point>
 }
 
 /// Stored features: the columns `count, other, sum, sum_sq, min, max, first_time,
-/// first_value, last_time, last_value` (NULL extremes and times for a bucket without
-/// numbers).
+/// first_value, last_time, last_value, digest` (NULL extremes and times for a bucket
+/// without numbers; the digest's bits as a signed 64-bit integer).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StoredFeatures {
     pub count: i64,
@@ -193,12 +193,14 @@ pub(crate) struct StoredFeatures {
     pub first_value: Option<f64>,
     pub last_time: Option<NaiveDateTime>,
     pub last_value: Option<f64>,
+    pub digest: i64,
 }
 
 impl StoredFeatures {
-    /// The features in the ten columns of `r` from `at` on (the order of the bucket tables'
-    /// `count, other, sum, sum_sq, min, max, first_time, first_value, last_time,
-    /// last_value`); missing counts and sums read as 0.
+    /// The features in the eleven columns of `r` from `at` on (the order of the bucket
+    /// tables' `count, other, sum, sum_sq, min, max, first_time, first_value, last_time,
+    /// last_value, digest`); missing counts, sums and digests read as 0 (a digest of 0
+    /// differs from the recomputed one: the children are compared).
     pub(crate) fn from_row(
         r: &tokio_postgres::Row,
         at: usize,
@@ -224,6 +226,7 @@ impl StoredFeatures {
             first_value: r.try_get(at + 7).map_err(q)?,
             last_time: r.try_get(at + 8).map_err(q)?,
             last_value: r.try_get(at + 9).map_err(q)?,
+            digest: n(10)?,
         })
     }
 }
@@ -243,6 +246,7 @@ impl StoredFeatures {
             first_value: some.then_some(f.first.1),
             last_time: some.then(|| datetime(f.last.0)),
             last_value: some.then_some(f.last.1),
+            digest: f.digest as i64,
         }
     }
 
@@ -253,6 +257,7 @@ impl StoredFeatures {
         f.other = self.other.max(0) as u64;
         f.sum = self.sum;
         f.sum_sq = self.sum_sq;
+        f.digest = self.digest as u64;
         if f.count > 0 {
             f.min = self.min.unwrap_or(f64::INFINITY);
             f.max = self.max.unwrap_or(f64::NEG_INFINITY);

@@ -24,6 +24,7 @@ on_both_stores!(
     recomputed_rows_update_the_buckets_as_a_fresh_build,
     marks_survive_an_index_database_outage_and_are_recomputed_at_next_start,
     a_round_cut_short_between_levels_is_repaired_by_the_next,
+    an_index_built_before_digests_gains_them,
     list_and_drop,
     bad_index_input_is_a_usage_error,
     the_read_api_of_the_search,
@@ -230,6 +231,7 @@ impl Setup<'_> {
                 assert_eq!((fa.first, fa.last), (fb.first, fb.last), "at {}", b.start);
                 let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * (1.0 + y.abs());
                 assert!(close(fa.sum, fb.sum) && close(fa.sum_sq, fb.sum_sq));
+                assert_eq!(fa.digest, fb.digest, "digest at {}", b.start);
             }
         }
         assert!(
@@ -376,9 +378,10 @@ fn marks_survive_an_index_database_outage_and_are_recomputed_at_next_start(h: &H
     assert!(s.stored("dbl", 5)[0][0].features.min >= 1000.0);
 }
 
-/// A maintenance round that wrote a finest bucket and died before its parents: the mark
-/// stays, the finest bucket already equals its rows, and the next round must still
-/// repair the parents (they are recomputed for every marked bucket, changed or not).
+/// A maintenance round that wrote a finest bucket and died before its parents and the
+/// marked hour (written last): the mark stays, the finest bucket already equals its
+/// rows, and the next round must still repair the parents (they are recomputed for
+/// every marked bucket whose features or digest differ from the stored ones).
 fn a_round_cut_short_between_levels_is_repaired_by_the_next(h: &Harness) {
     let s = Setup::new(h, false, "");
     s.load();
@@ -435,6 +438,30 @@ fn a_round_cut_short_between_levels_is_repaired_by_the_next(h: &Harness) {
     s.ok(&["once"]);
     assert_eq!(s.dirty(), 0, "the mark was cleared");
     s.assert_exact("tmp", 7);
+}
+
+/// A bucket table of an older recalcd, without the `digest` column: the first
+/// connection adds it, and the catch-up of a marked bucket compares its children and
+/// writes every level with its digest.
+fn an_index_built_before_digests_gains_them(h: &Harness) {
+    let s = Setup::new(h, false, "");
+    s.load();
+    s.ok(&["index", "build", "--channel", "dbl"]);
+    let table = recalcd::store::index::bucket_table(&h.config.tables, "dbl");
+    h.exec(&format!(r#"ALTER TABLE "{table}" DROP COLUMN digest"#));
+    h.exec("UPDATE {equations} SET eq = '* $x 3' WHERE name = 'dbl'");
+    s.ok(&["reflag", "--from", "2024-02-29", "--to", "2024-03-03"]);
+    s.ok(&["once"]);
+    assert_eq!(s.dirty(), 0, "every mark was cleared");
+    s.assert_exact("dbl", 5);
+    s.assert_exact("dbl", 7);
+    // Reflagged again with nothing changed: each marked hour is found unchanged by its
+    // digest, and every level stays as it is.
+    let before = s.stored("dbl", 7);
+    s.ok(&["reflag", "--from", "2024-03-01", "--to", "2024-03-01"]);
+    s.ok(&["once"]);
+    assert_eq!(s.dirty(), 0);
+    assert_eq!(s.stored("dbl", 7), before);
 }
 
 fn list_and_drop(h: &Harness) {

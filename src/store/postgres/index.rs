@@ -9,12 +9,14 @@ use super::PgStore;
 use crate::config::TableNames;
 use crate::index::feature::{Bucket, Levels};
 use crate::index::{datetime, micros, DeviceSpan, Micros, Point};
-use crate::store::index::{channel_point, levels_of, Built, DirtyMark, IndexSize, StoredFeatures};
+use crate::store::index::{
+    channel_point, levels_of, Built, DirtyMark, IndexSize, StoredFeatures, FEATURE,
+};
 use crate::store::StoreError;
 
 /// The columns of a bucket row after its key, in [`StoredFeatures`] order.
 const FEATURE_COLUMNS: &str =
-    "count, other, sum, sum_sq, min, max, first_time, first_value, last_time, last_value";
+    "count, other, sum, sum_sq, min, max, first_time, first_value, last_time, last_value, digest";
 
 /// The catalogue and bucket tables of the feature index in a PostgreSQL database.
 pub struct PgIndex {
@@ -65,7 +67,30 @@ impl PgIndex {
         self.client
             .batch_execute(&sql)
             .await
-            .map_err(q("creating the index catalogue"))
+            .map_err(q("creating the index catalogue"))?;
+        // Bucket tables built before buckets carried a digest gain the column (0: the
+        // next catch-up of a bucket compares its children and writes the digest).
+        let sql = format!(
+            r#"DO $$
+               DECLARE t text;
+               BEGIN
+                   FOR t IN SELECT c.bucket_table FROM "{}" c
+                             WHERE c.kind = '{FEATURE}'
+                               AND to_regclass(quote_ident(c.bucket_table)) IS NOT NULL
+                               AND NOT EXISTS (
+                                   SELECT 1 FROM pg_attribute a
+                                    WHERE a.attrelid = to_regclass(quote_ident(c.bucket_table))
+                                      AND a.attname = 'digest' AND NOT a.attisdropped)
+                   LOOP
+                       EXECUTE format('ALTER TABLE %I ADD COLUMN digest bigint NOT NULL DEFAULT 0', t);
+                   END LOOP;
+               END $$"#,
+            self.catalogue
+        );
+        self.client
+            .batch_execute(&sql)
+            .await
+            .map_err(q("adding `digest` to the bucket tables"))
     }
 
     pub(crate) async fn catalogue(&self) -> Result<Vec<Built>, StoreError> {
@@ -115,6 +140,7 @@ impl PgIndex {
                    first_value double precision,
                    last_time   timestamp,
                    last_value  double precision,
+                   digest      bigint           NOT NULL DEFAULT 0,
                    PRIMARY KEY (id, level_len, start))"#
         );
         self.client
@@ -320,6 +346,7 @@ async fn upsert(
         let mut first_value = Vec::with_capacity(n);
         let mut last_time = Vec::with_capacity(n);
         let mut last_value = Vec::with_capacity(n);
+        let mut digest = Vec::with_capacity(n);
         for (device, b) in chunk {
             let s = StoredFeatures::of(&b.features);
             id.push(*device);
@@ -335,17 +362,20 @@ async fn upsert(
             first_value.push(s.first_value);
             last_time.push(s.last_time);
             last_value.push(s.last_value);
+            digest.push(s.digest);
         }
         let sql = format!(
             r#"INSERT INTO "{table}" (id, level_len, start, {FEATURE_COLUMNS})
                SELECT * FROM unnest($1::int[], $2::bigint[], $3::timestamp[], $4::bigint[], $5::bigint[],
                                         $6::float8[], $7::float8[], $8::float8[], $9::float8[],
-                                        $10::timestamp[], $11::float8[], $12::timestamp[], $13::float8[])
+                                        $10::timestamp[], $11::float8[], $12::timestamp[], $13::float8[],
+                                        $14::bigint[])
                ON CONFLICT (id, level_len, start) DO UPDATE SET
                    count = EXCLUDED.count, other = EXCLUDED.other, sum = EXCLUDED.sum,
                    sum_sq = EXCLUDED.sum_sq, min = EXCLUDED.min, max = EXCLUDED.max,
                    first_time = EXCLUDED.first_time, first_value = EXCLUDED.first_value,
-                   last_time = EXCLUDED.last_time, last_value = EXCLUDED.last_value"#
+                   last_time = EXCLUDED.last_time, last_value = EXCLUDED.last_value,
+                   digest = EXCLUDED.digest"#
         );
         client
             .execute(
@@ -364,6 +394,7 @@ async fn upsert(
                     &first_value,
                     &last_time,
                     &last_value,
+                    &digest,
                 ],
             )
             .await

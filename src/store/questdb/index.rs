@@ -48,9 +48,9 @@ impl std::fmt::Debug for QuestIndex {
 }
 
 /// The columns of a bucket row, in the order [`QuestIndex::insert_buckets`] binds them.
-const BUCKET_COLUMNS: &str = "start, id, level_len, count, other, sum, sum_sq, min, max, first_time, first_value, last_time, last_value";
+const BUCKET_COLUMNS: &str = "start, id, level_len, count, other, sum, sum_sq, min, max, first_time, first_value, last_time, last_value, digest";
 
-const BUCKET_TYPES: [Type; 13] = [
+const BUCKET_TYPES: [Type; 14] = [
     Type::TIMESTAMP,
     Type::INT4,
     Type::INT8,
@@ -64,9 +64,10 @@ const BUCKET_TYPES: [Type; 13] = [
     Type::FLOAT8,
     Type::TIMESTAMP,
     Type::FLOAT8,
+    Type::INT8,
 ];
 
-/// Buckets per multi-row `INSERT` (13 parameters each).
+/// Buckets per multi-row `INSERT` (14 parameters each).
 const BUCKET_CHUNK: usize = 400;
 
 /// QuestDB keeps no designated timestamp before 1970: spans are clamped to it.
@@ -129,6 +130,44 @@ impl QuestIndex {
                 .await
                 .map_err(q(what))?;
         }
+        // Bucket tables built before buckets carried a digest gain the column (NULL
+        // reads as 0: the next catch-up of a bucket compares its children and writes
+        // the digest).
+        let what = "listing the tables";
+        let tables: std::collections::HashSet<String> = self
+            .client
+            .query("SELECT table_name FROM tables()", &[])
+            .await
+            .map_err(q(what))?
+            .iter()
+            .map(|r| r.try_get(0).map_err(q(what)))
+            .collect::<Result<_, _>>()?;
+        for b in self.catalogue().await? {
+            if b.kind != crate::store::index::FEATURE || !tables.contains(&b.bucket_table) {
+                continue;
+            }
+            let what = format!("adding `digest` to `{}`", b.bucket_table);
+            let has = self
+                .client
+                .query(
+                    &format!(
+                        r#"SELECT "column" FROM table_columns('{}') WHERE "column" = 'digest'"#,
+                        b.bucket_table
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(q(&what))?;
+            if has.is_empty() {
+                self.client
+                    .batch_execute(&format!(
+                        r#"ALTER TABLE "{}" ADD COLUMN digest LONG"#,
+                        b.bucket_table
+                    ))
+                    .await
+                    .map_err(q(&what))?;
+            }
+        }
         Ok(())
     }
 
@@ -187,7 +226,8 @@ impl QuestIndex {
                 r#"CREATE TABLE "{table}" (
                        start TIMESTAMP, id INT, level_len LONG, count LONG, other LONG,
                        sum DOUBLE, sum_sq DOUBLE, min DOUBLE, max DOUBLE,
-                       first_time TIMESTAMP, first_value DOUBLE, last_time TIMESTAMP, last_value DOUBLE
+                       first_time TIMESTAMP, first_value DOUBLE, last_time TIMESTAMP, last_value DOUBLE,
+                       digest LONG
                    ) TIMESTAMP(start) PARTITION BY MONTH WAL DEDUP UPSERT KEYS(start, id, level_len)"#
             ))
             .await
@@ -291,6 +331,7 @@ impl QuestIndex {
                     &f.first_value,
                     &f.last_time,
                     &f.last_value,
+                    &f.digest,
                 ]);
             }
             insert_many(
@@ -383,7 +424,8 @@ impl QuestIndex {
     ) -> Result<Vec<(i32, Bucket)>, StoreError> {
         let what = format!("reading buckets from `{table}`");
         let sql = format!(
-            r#"SELECT start, count, other, sum, sum_sq, min, max, first_time, first_value, last_time, last_value
+            r#"SELECT start, count, other, sum, sum_sq, min, max, first_time, first_value, last_time, last_value,
+                      digest
                  FROM "{table}"
                 WHERE id = $1 AND level_len = $2 AND start >= $3 AND start < $4 AND (count > 0 OR other > 0)
                 ORDER BY start"#
