@@ -42,45 +42,51 @@ pub fn marks(index: &IndexConfig, rows: &[Row]) -> Vec<IndexMark> {
     if index.feature.is_empty() && index.similarity.is_empty() && index.subsequence.is_empty() {
         return Vec::new();
     }
-    let mut out = BTreeSet::new();
+    let mut out = Vec::new();
+    // Per index, its keys (device and start) once each: a row costs no allocation.
+    let mut keys: Vec<(i32, Micros)> = Vec::new();
+    let mut add = |channel: String, keys: &mut Vec<(i32, Micros)>| {
+        keys.sort_unstable();
+        keys.dedup();
+        out.extend(keys.drain(..).map(|(id, start)| IndexMark {
+            channel: channel.clone(),
+            id,
+            start: datetime(start),
+        }));
+    };
     // Subsequence indexes: the minute of each row, under the index's own key (left for
     // `index build`: queries distrust the boxes those minutes touch until then).
     for s in &index.subsequence {
-        let channel = crate::store::subsequence::mark_channel(&s.channel);
         let span = crate::store::subsequence::MARK_SPAN;
-        for r in rows.iter().filter(|r| s.covers(r.id)) {
-            out.insert(IndexMark {
-                channel: channel.clone(),
-                id: r.id,
-                start: datetime(micros(r.datetime).div_euclid(span) * span),
-            });
-        }
+        keys.extend(
+            rows.iter()
+                .filter(|r| s.covers(r.id))
+                .map(|r| (r.id, micros(r.datetime).div_euclid(span) * span)),
+        );
+        add(crate::store::subsequence::mark_channel(&s.channel), &mut keys);
     }
     // Similarity indexes: the job of each row (its `data_time`), under the index's own
     // dirty-log key.
     for s in &index.similarity {
-        let channel = crate::store::similarity::mark_channel(&s.channel);
-        for r in rows.iter().filter(|r| s.covers(r.id)) {
-            out.insert(IndexMark {
-                channel: channel.clone(),
-                id: r.id,
-                start: r.data_time,
-            });
-        }
+        keys.extend(
+            rows.iter()
+                .filter(|r| s.covers(r.id))
+                .map(|r| (r.id, micros(r.data_time))),
+        );
+        add(crate::store::similarity::mark_channel(&s.channel), &mut keys);
     }
     for f in &index.feature {
         let marked = f.levels.mark_level();
-        let channel = f.channel.to_lowercase();
-        for r in rows.iter().filter(|r| f.covers(r.id)) {
-            let start = f.levels.bucket_start(marked, micros(r.datetime));
-            out.insert(IndexMark {
-                channel: channel.clone(),
-                id: r.id,
-                start: datetime(start),
-            });
-        }
+        keys.extend(
+            rows.iter()
+                .filter(|r| f.covers(r.id))
+                .map(|r| (r.id, f.levels.bucket_start(marked, micros(r.datetime)))),
+        );
+        add(f.channel.to_lowercase(), &mut keys);
     }
-    out.into_iter().collect()
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// What one [`Maintainer::catch_up`] did.
