@@ -3,12 +3,12 @@
 //! `recalcd once` twice on the re-seeded backlog — once with a configuration that
 //! declares no index, once with one declaring a feature index on `CHANNEL` (levels
 //! `1d/1h/10m/1m`, or `RECALCD_BENCH_INDEX_LEVELS`, e.g. `1d,1h`: this data set has a
-//! row every 30–60 s, so a 1-minute finest level holds one or two rows a bucket and
-//! keeping it compares about a stored bucket per row written) built by `recalcd index
-//! build` right before, so that the index is
-//! maintained with every write-back — alternating which goes first, and prints the
-//! ratio with / without; the median over `RECALCD_BENCH_ROUNDS` (target ≤ 1.10). Before
-//! a round without the index, the one built before is dropped (`recalcd index drop`).
+//! row every 30–60 s, so a 1-minute finest level holds one or two rows a bucket) built
+//! by `recalcd index build` right before, so that the index is maintained with every
+//! write-back — alternating which goes first, and prints the ratio with / without; the
+//! median over `RECALCD_BENCH_ROUNDS` (target ≤ 1.10). Before a run without the index,
+//! the one built before is dropped (`recalcd index drop`); before every timed run, a
+//! `CHECKPOINT` (see [`settle`]).
 //!
 //! Both sides run the binary (not the in-process loop of the rest of the benchmark), so
 //! that whatever `recalcd once` does for the index is measured. Where `index build` or
@@ -127,24 +127,20 @@ impl IndexBench {
         }
     }
 
-    /// `recalcd once` without the index, on the seeded backlog; an index built by an
-    /// earlier round is dropped first (`recalcd index drop`), so that nothing of it is
-    /// maintained.
-    fn without(&self, built: bool) -> Result<Duration, String> {
-        if built {
-            recalcd(
-                &self.with,
-                &self.url,
-                &["index", "drop", "--channel", &self.channel],
-            )?;
-        }
-        recalcd(&self.without, &self.url, &["once"])
+    /// Drops the index an earlier round built (`recalcd index drop`), so that nothing
+    /// of it is maintained.
+    fn drop_index(&self) -> Result<Duration, String> {
+        recalcd(
+            &self.with,
+            &self.url,
+            &["index", "drop", "--channel", &self.channel],
+        )
     }
 
-    /// `recalcd index build` on the seeded rows, then `recalcd once` with the index.
-    fn with(&self, set: &Dataset) -> Result<(Duration, Duration), String> {
+    /// `recalcd index build` on the seeded rows.
+    fn build(&self, set: &Dataset) -> Result<Duration, String> {
         let (from, to) = (Dataset::start().to_string(), set.end().to_string());
-        let build = recalcd(
+        recalcd(
             &self.with,
             &self.url,
             &[
@@ -157,9 +153,7 @@ impl IndexBench {
                 "--to",
                 &to,
             ],
-        )?;
-        let once = recalcd(&self.with, &self.url, &["once"])?;
-        Ok((build, once))
+        )
     }
 
     /// The rounds: with and without, alternating which goes first, re-seeding before
@@ -183,9 +177,17 @@ impl IndexBench {
                 let with_index = (k == 0) == (round % 2 == 0);
                 reset().await;
                 if with_index {
-                    match self.with(set) {
-                        Ok((build, once)) => {
-                            built = true;
+                    let build = match self.build(set) {
+                        Ok(build) => build,
+                        Err(e) => {
+                            println!("  round {round}: with the index unavailable — {e}");
+                            return;
+                        }
+                    };
+                    built = true;
+                    settle(client).await;
+                    match recalcd(&self.with, &self.url, &["once"]) {
+                        Ok(once) => {
                             println!(
                                 "  round {round}: index build (on the flagged rows) {}, recalcd once with the index {}",
                                 secs(build),
@@ -194,12 +196,19 @@ impl IndexBench {
                             times[1] = Some(once);
                         }
                         Err(e) => {
-                            println!("  round {round}: with the index unavailable — {e}");
+                            println!("  round {round}: recalcd once with the index failed — {e}");
                             return;
                         }
                     }
                 } else {
-                    match self.without(built) {
+                    if built {
+                        if let Err(e) = self.drop_index() {
+                            println!("  round {round}: {e}");
+                            return;
+                        }
+                    }
+                    settle(client).await;
+                    match recalcd(&self.without, &self.url, &["once"]) {
                         Ok(once) => {
                             println!(
                                 "  round {round}: recalcd once without an index {}",
@@ -228,6 +237,16 @@ impl IndexBench {
             }
         }
         print_median("with the index / without", &mut ratios);
+    }
+}
+
+/// A `CHECKPOINT` before each timed `recalcd once`, with or without the index: the
+/// seeding and the index build leave hundreds of megabytes of dirty pages, which the
+/// server would otherwise flush during whichever run follows (the one with the index,
+/// right after its build), and that is neither run's work.
+async fn settle(client: &Client) {
+    if let Err(e) = client.batch_execute("CHECKPOINT").await {
+        println!("    (CHECKPOINT refused: {e}; the runs are timed without it)");
     }
 }
 
