@@ -63,7 +63,10 @@ pub fn marks(index: &IndexConfig, rows: &[Row]) -> Vec<IndexMark> {
                 .filter(|r| s.covers(r.id))
                 .map(|r| (r.id, micros(r.datetime).div_euclid(span) * span)),
         );
-        add(crate::store::subsequence::mark_channel(&s.channel), &mut keys);
+        add(
+            crate::store::subsequence::mark_channel(&s.channel),
+            &mut keys,
+        );
     }
     // Similarity indexes: the job of each row (its `data_time`), under the index's own
     // dirty-log key.
@@ -73,7 +76,10 @@ pub fn marks(index: &IndexConfig, rows: &[Row]) -> Vec<IndexMark> {
                 .filter(|r| s.covers(r.id))
                 .map(|r| (r.id, micros(r.data_time))),
         );
-        add(crate::store::similarity::mark_channel(&s.channel), &mut keys);
+        add(
+            crate::store::similarity::mark_channel(&s.channel),
+            &mut keys,
+        );
     }
     for f in &index.feature {
         let marked = f.levels.mark_level();
