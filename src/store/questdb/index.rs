@@ -107,29 +107,9 @@ impl QuestIndex {
             .batch_execute(&sql)
             .await
             .map_err(q("creating the index catalogue"))?;
-        // A catalogue created before `updated_at` existed gains it here (QuestDB refuses
-        // `ADD COLUMN IF NOT EXISTS` on a WAL table that has the column: a no-op).
-        let what = "adding `updated_at` to the index catalogue";
-        let has = self
-            .client
-            .query(
-                &format!(
-                    r#"SELECT "column" FROM table_columns('{}') WHERE "column" = 'updated_at'"#,
-                    self.catalogue
-                ),
-                &[],
-            )
-            .await
-            .map_err(q(what))?;
-        if has.is_empty() {
-            self.client
-                .batch_execute(&format!(
-                    r#"ALTER TABLE "{}" ADD COLUMN updated_at TIMESTAMP"#,
-                    self.catalogue
-                ))
-                .await
-                .map_err(q(what))?;
-        }
+        // A catalogue created before `updated_at` existed gains it here.
+        self.add_column_if_missing(&self.catalogue, "updated_at", "TIMESTAMP")
+            .await?;
         // Bucket tables built before buckets carried a digest gain the column (NULL
         // reads as 0: the next catch-up of a bucket compares its children and writes
         // the digest).
@@ -146,27 +126,38 @@ impl QuestIndex {
             if b.kind != crate::store::index::FEATURE || !tables.contains(&b.bucket_table) {
                 continue;
             }
-            let what = format!("adding `digest` to `{}`", b.bucket_table);
-            let has = self
-                .client
-                .query(
-                    &format!(
-                        r#"SELECT "column" FROM table_columns('{}') WHERE "column" = 'digest'"#,
-                        b.bucket_table
-                    ),
-                    &[],
-                )
+            self.add_column_if_missing(&b.bucket_table, "digest", "LONG")
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Adds `column` (of QuestDB type `ty`) to `table` unless it has it: QuestDB refuses
+    /// `ADD COLUMN IF NOT EXISTS` on a WAL table that has the column.
+    async fn add_column_if_missing(
+        &self,
+        table: &str,
+        column: &str,
+        ty: &str,
+    ) -> Result<(), StoreError> {
+        let what = format!("adding `{column}` to `{table}`");
+        let has = self
+            .client
+            .query(
+                &format!(
+                    r#"SELECT "column" FROM table_columns('{table}') WHERE "column" = '{column}'"#
+                ),
+                &[],
+            )
+            .await
+            .map_err(q(&what))?;
+        if has.is_empty() {
+            self.client
+                .batch_execute(&format!(
+                    r#"ALTER TABLE "{table}" ADD COLUMN {column} {ty}"#
+                ))
                 .await
                 .map_err(q(&what))?;
-            if has.is_empty() {
-                self.client
-                    .batch_execute(&format!(
-                        r#"ALTER TABLE "{}" ADD COLUMN digest LONG"#,
-                        b.bucket_table
-                    ))
-                    .await
-                    .map_err(q(&what))?;
-            }
         }
         Ok(())
     }
