@@ -102,6 +102,9 @@ pub struct CatchUp {
     pub marks: usize,
     /// Buckets recomputed and written (every level).
     pub buckets: usize,
+    /// Marked buckets found unchanged by their digest (their children and ancestors
+    /// neither read nor compared).
+    pub unchanged: usize,
 }
 
 /// Brings the built indexes up to date with the dirty log.
@@ -138,7 +141,10 @@ impl Maintainer {
             }
             let n = marks.len();
             match self.round(data, &marks).await {
-                Ok(buckets) => done.buckets += buckets,
+                Ok((buckets, unchanged)) => {
+                    done.buckets += buckets;
+                    done.unchanged += unchanged;
+                }
                 Err(e) => {
                     self.index = None;
                     return Err(e);
@@ -154,6 +160,7 @@ impl Maintainer {
             info!(
                 marks = done.marks,
                 buckets = done.buckets,
+                unchanged = done.unchanged,
                 ms = started.elapsed().as_millis() as u64,
                 "indexes brought up to date"
             );
@@ -161,17 +168,18 @@ impl Maintainer {
         Ok(done)
     }
 
-    /// Recomputes the buckets of `marks`; returns how many buckets it wrote.
+    /// Recomputes the buckets of `marks`; returns how many buckets it wrote and how
+    /// many marked buckets it found unchanged.
     async fn round(
         &mut self,
         data: &AnyStore,
         marks: &[crate::store::index::DirtyMark],
-    ) -> Result<usize, StoreError> {
+    ) -> Result<(usize, usize), StoreError> {
         if self.index.is_none() {
             self.index = Some(IndexStore::connect(&self.config).await?);
         }
         let Some(index) = self.index.as_mut() else {
-            return Ok(0);
+            return Ok((0, 0));
         };
         let catalogue = index.catalogue().await?;
         let mut by_channel: BTreeMap<&str, BTreeMap<i32, Vec<Micros>>> = BTreeMap::new();
@@ -183,7 +191,7 @@ impl Maintainer {
                 .or_default()
                 .push(micros(m.start));
         }
-        let mut written = 0;
+        let (mut written, mut unchanged) = (0, 0);
         for (channel, devices) in by_channel {
             if let Some(plain) = channel.strip_prefix(SIMILARITY_MARK) {
                 written += similarity_round(data, index, &catalogue, plain, &devices).await?;
@@ -234,8 +242,9 @@ impl Maintainer {
             }
             let mut range = built.range;
             for step in &steps {
-                let changed = recompute(data, index, &built, &levels, step).await?;
+                let (changed, same) = recompute(data, index, &built, &levels, step).await?;
                 written += changed.len();
+                unchanged += same;
                 // The marked buckets last: their digests vouch for every other level.
                 let (marked, rest): (Vec<_>, Vec<_>) = changed
                     .into_iter()
@@ -258,7 +267,7 @@ impl Maintainer {
                 index.record(&built).await?;
             }
         }
-        Ok(written)
+        Ok((written, unchanged))
     }
 }
 
@@ -390,11 +399,12 @@ async fn similarity_round(
     Ok(done)
 }
 
-/// The buckets to write, each with its device, after the rows in `spans` changed,
-/// coarse levels first: every finest bucket overlapping `spans` recomputed from the
-/// stored rows, then their ancestors from their children (read from the index only
-/// where the recomputed ones do not cover a parent), each compared with the stored one
-/// and kept only where they differ. A recalculation that leaves the channel's values
+/// The buckets to write, each with its device, after the rows in `spans` changed, and
+/// how many marked buckets were found unchanged (see below). Coarse levels first:
+/// every finest bucket overlapping `spans` recomputed from the stored rows, then their
+/// ancestors from their children (read from the index only where the recomputed ones
+/// do not cover a parent), each compared with the stored one and kept only where they
+/// differ. A recalculation that leaves the channel's values
 /// alone (a raw channel, or a computed one whose values came out the same) writes
 /// nothing. Each level is one read across all the devices of `spans`.
 ///
@@ -413,7 +423,7 @@ async fn recompute(
     built: &Built,
     levels: &Levels,
     spans: &[DeviceSpan],
-) -> Result<Vec<(i32, Bucket)>, StoreError> {
+) -> Result<(Vec<(i32, Bucket)>, usize), StoreError> {
     let mut level = levels.finest();
     let mut len = levels.length(level);
     // The finest buckets to recompute (by device and start), and the rows they hold.
@@ -441,7 +451,7 @@ async fn recompute(
         let mark = levels.mark_level();
         fresh.retain(|&(id, s), _| !unchanged.contains(&(id, levels.bucket_start(mark, s))));
         if fresh.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), unchanged.len()));
         }
         read = spans_of(&fresh, len);
     }
@@ -499,7 +509,7 @@ async fn recompute(
         read = spans_of(&combined, plen);
         (fresh, level, len) = (combined, parent, plen);
     }
-    Ok(changed.into_iter().flatten().collect())
+    Ok((changed.into_iter().flatten().collect(), unchanged.len()))
 }
 
 /// The marked buckets (`spans`, whole buckets of the index's mark level; none where

@@ -25,6 +25,7 @@ on_both_stores!(
     marks_survive_an_index_database_outage_and_are_recomputed_at_next_start,
     a_round_cut_short_between_levels_is_repaired_by_the_next,
     an_index_built_before_digests_gains_them,
+    unchanged_hours_are_found_by_their_digests,
     list_and_drop,
     bad_index_input_is_a_usage_error,
     the_read_api_of_the_search,
@@ -462,6 +463,41 @@ fn an_index_built_before_digests_gains_them(h: &Harness) {
     s.ok(&["once"]);
     assert_eq!(s.dirty(), 0);
     assert_eq!(s.stored("dbl", 7), before);
+}
+
+/// A recalculation that leaves the indexed channels alone (`tmp` is raw, `dbl` comes
+/// out the same): the catch-up finds every marked hour unchanged by its digest, reads
+/// nothing below it and writes nothing; `recalcd once` logs how many.
+fn unchanged_hours_are_found_by_their_digests(h: &Harness) {
+    let s = Setup::new(h, false, "");
+    s.load();
+    s.ok(&["index", "build", "--channel", "tmp"]);
+    s.ok(&["index", "build", "--channel", "dbl"]);
+    let before = (s.stored("tmp", 9), s.stored("dbl", 5));
+    s.ok(&["reflag", "--from", "2024-03-01", "--to", "2024-03-02"]);
+    let out = s.run(&["once"], &[("RECALCD__LOG__LEVEL", "info")]);
+    let log = stderr(&out);
+    assert!(out.status.success(), "{log}");
+    // Summed over the catch-up's rounds (on PostgreSQL one a batch).
+    let mut sum = std::collections::BTreeMap::<&str, usize>::new();
+    for line in log
+        .lines()
+        .filter(|l| l.contains("indexes brought up to date"))
+    {
+        for name in ["marks", "buckets", "unchanged"] {
+            let value = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or_else(|| panic!("no {name} in {line}"));
+            *sum.entry(name).or_default() += value;
+        }
+    }
+    assert!(sum.get("marks").is_some_and(|&m| m > 40), "{log}");
+    assert_eq!(sum.get("unchanged"), sum.get("marks"), "{log}");
+    assert_eq!(sum.get("buckets"), Some(&0), "{log}");
+    assert_eq!(s.dirty(), 0);
+    assert_eq!((s.stored("tmp", 9), s.stored("dbl", 5)), before);
 }
 
 fn list_and_drop(h: &Harness) {
