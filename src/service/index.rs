@@ -5,9 +5,11 @@
 //! devices include the row's ([`marks`]; the store writes them with the rows, in the
 //! same transaction on PostgreSQL). [`Maintainer::catch_up`] then recomputes the finest
 //! buckets of those from the stored rows — each once however many of its rows changed —
-//! then their parents from their children, writes those that differ from the stored
-//! ones to the index database, and clears the marks. A search treats marked spans as untrusted until
-//! then. It runs after each run of batches and at start-up of `once` and `run`
+//! and combines them up to the marked buckets: one whose features and digest are
+//! unchanged is left alone with everything below and above it; for the others, every
+//! level is recomputed and compared, and what differs from the stored buckets is
+//! written to the index database. Then the marks are cleared. A search treats marked
+//! spans as untrusted until then. It runs after each run of batches and at start-up of `once` and `run`
 //! (marks left by a crash); if the index database fails, the marks stay and the next
 //! round retries: data rows are never held back by the index.
 //!
