@@ -282,9 +282,7 @@ async fn bench() {
     if let Ok(channel) = std::env::var("RECALCD_BENCH_INDEX") {
         drop(store);
         let index = with_index::IndexBench::new(&channel, &db.url, config.poll.batch_size);
-        index
-            .run(&client, &set, rounds, || reset(&client, &set))
-            .await;
+        index.run(&client, rounds, || reset(&client, &set)).await;
         drop(index);
         drop(client);
         db.drop_now().await;

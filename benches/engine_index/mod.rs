@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use recalcd::demo::Dataset;
 use tokio_postgres::Client;
 
 use crate::common::{children_cpu_seconds, cpu_seconds, print_median, secs};
@@ -137,28 +136,20 @@ impl IndexBench {
         )
     }
 
-    /// `recalcd index build` on the seeded rows.
-    fn build(&self, set: &Dataset) -> Result<Duration, String> {
-        let (from, to) = (Dataset::start().to_string(), set.end().to_string());
+    /// `recalcd index build` on the seeded rows, over every device's whole extent (a
+    /// working day that starts at its day break runs past midnight: a range of the
+    /// data set's dates would leave its last hours to the catch-up).
+    fn build(&self) -> Result<Duration, String> {
         recalcd(
             &self.with,
             &self.url,
-            &[
-                "index",
-                "build",
-                "--channel",
-                &self.channel,
-                "--from",
-                &from,
-                "--to",
-                &to,
-            ],
+            &["index", "build", "--channel", &self.channel],
         )
     }
 
     /// The rounds: with and without, alternating which goes first, re-seeding before
     /// each; `reset` re-seeds the backlog.
-    pub async fn run<F, Fut>(&self, client: &Client, set: &Dataset, rounds: usize, reset: F)
+    pub async fn run<F, Fut>(&self, client: &Client, rounds: usize, reset: F)
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = usize>,
@@ -177,7 +168,7 @@ impl IndexBench {
                 let with_index = (k == 0) == (round % 2 == 0);
                 reset().await;
                 if with_index {
-                    let build = match self.build(set) {
+                    let build = match self.build() {
                         Ok(build) => build,
                         Err(e) => {
                             println!("  round {round}: with the index unavailable — {e}");
