@@ -500,14 +500,9 @@ async fn recompute(
                 children.entry((id, b.start)).or_insert(b.features);
             }
         }
-        // Combined in time order, as a build combines them.
-        let mut combined: BTreeMap<(i32, Micros), Features> =
-            parents.iter().map(|&key| (key, Features::EMPTY)).collect();
-        for (&(id, s), f) in &children {
-            if let Some(c) = combined.get_mut(&(id, levels.bucket_start(parent, s))) {
-                c.combine(f);
-            }
-        }
+        // Combined in time order, as a build combines them (every child's parent is
+        // one of `parents`).
+        let combined = crate::index::feature::combine_keyed(levels, &children, level, parent);
         read = spans_of(&combined, plen);
         (fresh, level, len) = (combined, parent, plen);
     }
