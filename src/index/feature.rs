@@ -77,6 +77,13 @@ impl Features {
         }
     }
 
+    /// Whether two buckets hold the same rows, by their digests and counts (but for a
+    /// chance of 2⁻⁶⁴): then every other feature is the same too, however the sums were
+    /// added up.
+    pub fn same_rows(&self, o: &Features) -> bool {
+        self.digest == o.digest && self.count == o.count && self.other == o.other
+    }
+
     /// Combines the features of two disjoint sets of rows (a parent from its children).
     pub fn combine(&mut self, o: &Features) {
         self.digest = self.digest.wrapping_add(o.digest);
@@ -449,10 +456,19 @@ mod tests {
         nudged[4].v = Some(4.0 + f64::EPSILON * 4.0);
         changes.push(nudged);
         changes.push(points[1..].to_vec());
+        let all = Features::of(points.iter().copied());
         for c in &changes {
             assert_ne!(digest(c), d);
+            assert!(!Features::of(c.iter().copied()).same_rows(&all));
         }
         assert_eq!(Features::EMPTY.digest, 0);
+        // The same rows added in another order, or combined from halves, are the same
+        // rows whatever the last bits of the sums.
+        assert!(Features::of(reversed.iter().copied()).same_rows(&all));
+        let mut halves = Features::of(points[100..].iter().copied());
+        halves.combine(&Features::of(points[..100].iter().copied()));
+        assert!(halves.same_rows(&all));
+        assert!(Features::EMPTY.same_rows(&Features::of(std::iter::empty())));
     }
 
     #[test]

@@ -3,12 +3,11 @@
 //! Every write-back records the buckets its data rows fall in, at each declared feature
 //! index's mark level (the coarsest level at most an hour long), for every index whose
 //! devices include the row's ([`marks`]; the store writes them with the rows, in the
-//! same transaction on PostgreSQL). [`Maintainer::catch_up`] then recomputes the finest
-//! buckets of those from the stored rows — each once however many of its rows changed —
-//! and combines them up to the marked buckets: one whose features and digest are
-//! unchanged is left alone with everything below and above it; for the others, every
-//! level is recomputed and compared, and what differs from the stored buckets is
-//! written to the index database. Then the marks are cleared. A search treats marked
+//! same transaction on PostgreSQL). [`Maintainer::catch_up`] then reads the stored rows
+//! of those: a marked bucket whose digest and counts are unchanged is left alone with
+//! everything below and above it; for the others, the finest buckets are recomputed —
+//! each once however many of its rows changed — and combined up level by level, and
+//! what differs from the stored buckets is written to the index database. Then the marks are cleared. A search treats marked
 //! spans as untrusted until then. It runs after each run of batches and at start-up of `once` and `run`
 //! (marks left by a crash); if the index database fails, the marks stay and the next
 //! round retries: data rows are never held back by the index.
@@ -410,8 +409,8 @@ async fn similarity_round(
 /// alone (a raw channel, or a computed one whose values came out the same) writes
 /// nothing. Each level is one read across all the devices of `spans`.
 ///
-/// A marked bucket whose recomputed features equal the stored ones, digest included,
-/// holds the rows it held when it was written (but for a chance of 2⁻⁶⁴): its
+/// A marked bucket whose stored digest and counts match its rows now holds the rows it
+/// held when it was written (but for a chance of 2⁻⁶⁴): its
 /// children and ancestors are as written then, and are neither read nor recomputed —
 /// a recalculation that leaves the channel alone reads only the points and one stored
 /// bucket per mark. The others have every ancestor recomputed, changed or not, so a
@@ -428,35 +427,44 @@ async fn recompute(
 ) -> Result<(Vec<(i32, Bucket)>, usize), StoreError> {
     let mut level = levels.finest();
     let mut len = levels.length(level);
-    // The finest buckets to recompute (by device and start), and the rows they hold.
+    // The stored rows of the finest buckets overlapping `spans`.
+    let cover: Vec<DeviceSpan> = spans
+        .iter()
+        .map(|&(id, a, b)| {
+            let a = levels.bucket_start(level, a);
+            (id, a, levels.bucket_start(level, b - 1) + len)
+        })
+        .collect();
+    let points = data.load_points_of(&built.channel, &cover).await?;
+    let unchanged = unchanged_marks(index, built, levels, &points, spans).await?;
+    // The finest buckets to recompute (by device and start): those of the other marks,
+    // with the rows they hold.
+    let mark = levels.mark_level();
     let mut fresh: BTreeMap<(i32, Micros), Features> = BTreeMap::new();
     for &(id, a, b) in spans {
+        if unchanged.contains(&(id, levels.bucket_start(mark, a))) {
+            continue;
+        }
         let mut s = levels.bucket_start(level, a);
         while s < b {
             fresh.insert((id, s), Features::EMPTY);
             s += len;
         }
     }
-    // The buckets of `fresh` as spans: read from the data, then from the index.
-    let spans_of = |fresh: &BTreeMap<(i32, Micros), Features>, len: Micros| -> Vec<DeviceSpan> {
-        fresh.keys().map(|&(id, s)| (id, s, s + len)).collect()
-    };
-    let mut read = spans_of(&fresh, len);
+    if fresh.is_empty() {
+        return Ok((Vec::new(), unchanged.len()));
+    }
     // In time order per device, as a build adds them.
-    for (id, p) in data.load_points_of(&built.channel, &read).await? {
+    for (id, p) in points {
         if let Some(f) = fresh.get_mut(&(id, levels.bucket_start(level, p.t))) {
             f.add(p);
         }
     }
-    let unchanged = unchanged_marks(index, built, levels, &fresh, spans).await?;
-    if !unchanged.is_empty() {
-        let mark = levels.mark_level();
-        fresh.retain(|&(id, s), _| !unchanged.contains(&(id, levels.bucket_start(mark, s))));
-        if fresh.is_empty() {
-            return Ok((Vec::new(), unchanged.len()));
-        }
-        read = spans_of(&fresh, len);
-    }
+    // The buckets of `fresh` as spans: read from the index.
+    let spans_of = |fresh: &BTreeMap<(i32, Micros), Features>, len: Micros| -> Vec<DeviceSpan> {
+        fresh.keys().map(|&(id, s)| (id, s, s + len)).collect()
+    };
+    let mut read = spans_of(&fresh, len);
     let mut changed: Vec<Vec<(i32, Bucket)>> = vec![Vec::new(); levels.len()];
     loop {
         let stored: BTreeMap<(i32, Micros), Features> = index
@@ -510,13 +518,14 @@ async fn recompute(
 }
 
 /// The marked buckets (`spans`, whole buckets of the index's mark level; none where
-/// they are not, e.g. marks made under other levels) whose features, combined from the
-/// recomputed finest buckets `fresh`, equal the stored ones, digest included.
+/// they are not, e.g. marks made under other levels) whose stored bucket holds the rows
+/// `points` (the stored rows of `spans`) hold now, by its digest and counts
+/// ([`Features::same_rows`]): one pass over the points, no finer bucket built.
 async fn unchanged_marks(
     index: &IndexStore,
     built: &Built,
     levels: &Levels,
-    fresh: &BTreeMap<(i32, Micros), Features>,
+    points: &[(i32, crate::index::Point)],
     spans: &[DeviceSpan],
 ) -> Result<BTreeSet<(i32, Micros)>, StoreError> {
     let mark = levels.mark_level();
@@ -527,17 +536,38 @@ async fn unchanged_marks(
     {
         return Ok(BTreeSet::new());
     }
-    // Level by level, as a build combines them: the sums come out bit for bit the same.
-    let recomputed = crate::index::feature::combine_keyed(levels, fresh, levels.finest(), mark);
+    // Every marked bucket, empty or not; the points of one come in one run.
+    let mut now: BTreeMap<(i32, Micros), Features> = spans
+        .iter()
+        .map(|&(id, a, _)| ((id, a), Features::EMPTY))
+        .collect();
+    let mut run: Option<((i32, Micros), Features)> = None;
+    for &(id, p) in points {
+        let key = (id, levels.bucket_start(mark, p.t));
+        match run.as_mut() {
+            Some((k, f)) if *k == key => f.add(p),
+            _ => {
+                if let Some((k, f)) = run.take() {
+                    now.entry(k).or_insert(Features::EMPTY).combine(&f);
+                }
+                let mut f = Features::EMPTY;
+                f.add(p);
+                run = Some((key, f));
+            }
+        }
+    }
+    if let Some((k, f)) = run {
+        now.entry(k).or_insert(Features::EMPTY).combine(&f);
+    }
     let stored: BTreeMap<(i32, Micros), Features> = index
         .load_buckets_of(built, mark, spans)
         .await?
         .into_iter()
         .map(|(id, b)| ((id, b.start), b.features))
         .collect();
-    Ok(recomputed
+    Ok(now
         .into_iter()
-        .filter(|(key, f)| stored.get(key).unwrap_or(&Features::EMPTY) == f)
+        .filter(|(key, f)| stored.get(key).unwrap_or(&Features::EMPTY).same_rows(f))
         .map(|(key, _)| key)
         .collect())
 }
