@@ -7,10 +7,11 @@
 //! of those: a marked bucket whose digest and counts are unchanged is left alone with
 //! everything below and above it; for the others, the finest buckets are recomputed —
 //! each once however many of its rows changed — and combined up level by level, and
-//! what differs from the stored buckets is written to the index database. Then the marks are cleared. A search treats marked
-//! spans as untrusted until then. It runs after each run of batches and at start-up of `once` and `run`
-//! (marks left by a crash); if the index database fails, the marks stay and the next
-//! round retries: data rows are never held back by the index.
+//! what differs from the stored buckets is written to the index database. Then the
+//! marks are cleared. A search treats marked spans as untrusted until then. It runs
+//! after each run of batches and at start-up of `once` and `run` (marks left by a
+//! crash); if the index database fails, the marks stay and the next round retries:
+//! data rows are never held back by the index.
 //!
 //! Only built indexes are kept: the marks of an index declared but not built are
 //! cleared (a build reads the stored rows anyway).

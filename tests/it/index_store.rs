@@ -253,6 +253,16 @@ impl Setup<'_> {
             self.h.config.tables.index_dirty
         ))
     }
+
+    /// Makes `dbl` triple `$x` instead of doubling it, reflags the days `from` to `to`
+    /// and recalculates them with `once`, which clears every mark.
+    fn triple_dbl(&self, from: &str, to: &str) {
+        self.h
+            .exec("UPDATE {equations} SET eq = '* $x 3' WHERE name = 'dbl'");
+        self.ok(&["reflag", "--from", from, "--to", to]);
+        self.ok(&["once"]);
+        assert_eq!(self.dirty(), 0, "every mark was cleared");
+    }
 }
 
 impl Drop for Setup<'_> {
@@ -334,10 +344,7 @@ fn recomputed_rows_update_the_buckets_as_a_fresh_build(h: &Harness) {
     s.load();
     s.ok(&["index", "build", "--channel", "dbl"]);
     let before = s.stored("dbl", 5);
-    h.exec("UPDATE {equations} SET eq = '* $x 3' WHERE name = 'dbl'");
-    s.ok(&["reflag", "--from", "2024-03-02", "--to", "2024-03-02"]);
-    s.ok(&["once"]);
-    assert_eq!(s.dirty(), 0, "every mark was cleared");
+    s.triple_dbl("2024-03-02", "2024-03-02");
     // The catch-up reads the marked spans of all devices together: each one exact,
     // and none of a device the index does not cover.
     s.assert_exact("dbl", 5);
@@ -450,10 +457,7 @@ fn an_index_built_before_digests_gains_them(h: &Harness) {
     s.ok(&["index", "build", "--channel", "dbl"]);
     let table = recalcd::store::index::bucket_table(&h.config.tables, "dbl");
     h.exec(&format!(r#"ALTER TABLE "{table}" DROP COLUMN digest"#));
-    h.exec("UPDATE {equations} SET eq = '* $x 3' WHERE name = 'dbl'");
-    s.ok(&["reflag", "--from", "2024-02-29", "--to", "2024-03-03"]);
-    s.ok(&["once"]);
-    assert_eq!(s.dirty(), 0, "every mark was cleared");
+    s.triple_dbl("2024-02-29", "2024-03-03");
     s.assert_exact("dbl", 5);
     s.assert_exact("dbl", 7);
     // Reflagged again with nothing changed: each marked hour is found unchanged by its
