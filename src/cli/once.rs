@@ -24,11 +24,14 @@ pub fn run(_args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         let mut store = store::connect(&config).await?;
         store.check_schema().await?;
-        let recalc = Recalculator::load(&store, config.engine.clone(), config.poll.batch_size)
+        let mut maintainer = Maintainer::new(&config);
+        let mut recalc = Recalculator::load(&store, config.engine.clone(), config.poll.batch_size)
             .await?
             .with_indexes(config.index.clone());
+        if let Some(m) = &maintainer {
+            recalc = recalc.with_written(m.written());
+        }
         // Marks a crash left behind first, then those of this run.
-        let mut maintainer = Maintainer::new(&config);
         maintain(&mut maintainer, &store).await;
         // On PostgreSQL the indexes catch up alongside the batches (marks commit with
         // their rows), on a connection of their own; elsewhere, after them.

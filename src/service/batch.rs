@@ -89,6 +89,9 @@ struct Prepared {
     jobs: HashSet<(i32, NaiveDateTime)>,
     /// Their `$d$x` channels as it writes them.
     day_columns: Vec<JobColumns>,
+    /// The features of its data rows per marked bucket of the feature indexes, for the
+    /// [`super::index::Written`] log (empty without one).
+    features: super::index::BatchFeatures,
 }
 
 /// A prepared batch's report, completed with what its write-back did.
@@ -133,6 +136,9 @@ pub struct Recalculator {
     /// The declared indexes, whose buckets each write-back marks
     /// ([`super::index::marks`]).
     indexes: crate::config::IndexConfig,
+    /// Where what each write-back wrote into the feature indexes' marked buckets is
+    /// recorded for the catch-up, if anywhere.
+    written: Option<super::index::Written>,
 }
 
 impl Recalculator {
@@ -174,6 +180,7 @@ impl Recalculator {
             loaded,
             cursors: Mutex::new([None; 3]),
             indexes: Default::default(),
+            written: None,
         })
     }
 
@@ -181,6 +188,13 @@ impl Recalculator {
     /// (see [`super::index`]).
     pub fn with_indexes(mut self, indexes: crate::config::IndexConfig) -> Recalculator {
         self.indexes = indexes;
+        self
+    }
+
+    /// The same, recording in `written` what each write-back wrote into the marked
+    /// buckets of the feature indexes (see [`super::index::Written`]).
+    pub fn with_written(mut self, written: super::index::Written) -> Recalculator {
+        self.written = Some(written);
         self
     }
 
@@ -341,6 +355,10 @@ impl Recalculator {
             }
         }
         batch.index_marks = super::index::marks(&self.indexes, &batch.data);
+        let features = match self.written {
+            Some(_) => super::index::BatchFeatures::of(&self.indexes, &batch.data),
+            None => Default::default(),
+        };
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         debug!(
             poll_ms = ms(t1 - t0),
@@ -354,6 +372,7 @@ impl Recalculator {
             report,
             jobs,
             day_columns,
+            features,
         }))
     }
 
@@ -365,11 +384,20 @@ impl Recalculator {
     ) -> Result<Report, StoreError> {
         let started = Instant::now();
         let written = store.write_back(&prepared.batch).await?;
+        self.record_written(prepared.features, &written);
         debug!(
             write_ms = started.elapsed().as_secs_f64() * 1e3,
             "batch written"
         );
         Ok(written_report(prepared.report, &written))
+    }
+
+    /// Records what a batch's write-back wrote into the feature indexes' marked buckets
+    /// in the [`super::index::Written`] log, if there is one.
+    fn record_written(&self, features: super::index::BatchFeatures, written: &WriteOutcome) {
+        if let Some(log) = &self.written {
+            log.record(&self.indexes, features, &written.skipped);
+        }
     }
 
     /// The next `n` flagged rows of `level` of the leased devices, continuing the sweep; at the end of a sweep
@@ -826,18 +854,37 @@ struct Flight<S> {
     lease: Lease,
     rows: InFlight,
     report: Report,
+    features: super::index::BatchFeatures,
     task: tokio::task::JoinHandle<(S, Result<WriteOutcome, StoreError>)>,
 }
 
 impl<S> Flight<S> {
-    /// Waits for the write-back; gives the writer session back.
-    async fn land(self) -> (S, Lease, InFlight, Report, Result<WriteOutcome, StoreError>) {
+    /// Waits for the write-back; gives the writer session back, with the batch's rows
+    /// and what became of them.
+    async fn land(self) -> (S, Landed) {
         let (writer, written) = match self.task.await {
             Ok(done) => done,
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
-        (writer, self.lease, self.rows, self.report, written)
+        let landed = Landed {
+            lease: self.lease,
+            rows: self.rows,
+            report: self.report,
+            features: self.features,
+            written,
+        };
+        (writer, landed)
     }
+}
+
+/// A batch whose write-back ended ([`Flight::land`]).
+struct Landed {
+    lease: Lease,
+    rows: InFlight,
+    report: Report,
+    /// What its data rows hold per marked bucket of the feature indexes.
+    features: super::index::BatchFeatures,
+    written: Result<WriteOutcome, StoreError>,
 }
 
 /// [`run_until_idle`] with a writer session: batch N+1 is prepared while batch N is
@@ -874,9 +921,17 @@ async fn pipelined<S: Store + Send + 'static>(
         };
         let landed = flight.is_some();
         if let Some(f) = flight.take() {
-            let (w, held, rows, report, written) = f.land().await;
+            let (w, landed) = f.land().await;
             writer = Some(w);
+            let Landed {
+                lease: held,
+                rows,
+                report,
+                features,
+                written,
+            } = landed;
             let written = written?;
+            recalc.record_written(features, &written);
             store.release(held).await?;
             let report = written_report(report, &written);
             let go_on = progress.add(&report);
@@ -935,6 +990,7 @@ async fn pipelined<S: Store + Send + 'static>(
             lease,
             rows,
             report: p.report,
+            features: p.features,
             task,
         });
     }
@@ -944,8 +1000,8 @@ async fn pipelined<S: Store + Send + 'static>(
 /// whole or not at all, never cut off.
 async fn abandon<S>(flight: Option<Flight<S>>, error: StoreError) -> StoreError {
     if let Some(f) = flight {
-        let (.., written) = f.land().await;
-        if let Err(e) = written {
+        let (_, landed) = f.land().await;
+        if let Err(e) = landed.written {
             warn!(error = %e, "the batch being written failed too");
         }
     }

@@ -311,9 +311,8 @@ impl Session {
         let mut revision_warned = false;
         // Read before loading, so a change made while loading is seen next time.
         let revision = current_revision(&store, &mut revision_warned).await?;
-        let recalc = Recalculator::load(&store, config.engine.clone(), config.poll.batch_size)
-            .await?
-            .with_indexes(config.index.clone());
+        let maintainer = super::index::Maintainer::new(config);
+        let recalc = recalculator(&store, config, maintainer.as_ref()).await?;
         info!(
             dialect = %store.dialect(),
             notifications = wakeups.is_some(),
@@ -325,7 +324,7 @@ impl Session {
             revision,
             revision_warned,
             wakeups,
-            maintainer: super::index::Maintainer::new(config),
+            maintainer,
         })
     }
 
@@ -476,9 +475,7 @@ impl Session {
         if self.revision == Some(revision) {
             return Ok(());
         }
-        let recalc = Recalculator::load(&self.store, config.engine.clone(), config.poll.batch_size)
-            .await?
-            .with_indexes(config.index.clone());
+        let recalc = recalculator(&self.store, config, self.maintainer.as_ref()).await?;
         let loaded = recalc.loaded();
         info!(
             equations = loaded.equations,
@@ -490,6 +487,22 @@ impl Session {
         self.revision = Some(revision);
         Ok(())
     }
+}
+
+/// Loads the equations and constants, marking the declared indexes with every
+/// write-back and recording what it wrote for `maintainer`.
+async fn recalculator(
+    store: &AnyStore,
+    config: &Config,
+    maintainer: Option<&super::index::Maintainer>,
+) -> Result<Recalculator, StoreError> {
+    let recalc = Recalculator::load(store, config.engine.clone(), config.poll.batch_size)
+        .await?
+        .with_indexes(config.index.clone());
+    Ok(match maintainer {
+        Some(m) => recalc.with_written(m.written()),
+        None => recalc,
+    })
 }
 
 /// The store's revision; `None` (logged once per connection) when it cannot say for a

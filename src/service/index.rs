@@ -3,9 +3,11 @@
 //! Every write-back records the buckets its data rows fall in, at each declared feature
 //! index's mark level (the coarsest level at most an hour long), for every index whose
 //! devices include the row's ([`marks`]; the store writes them with the rows, in the
-//! same transaction on PostgreSQL). [`Maintainer::catch_up`] then reads the stored rows
-//! of those: a marked bucket whose digest and counts are unchanged is left alone with
-//! everything below and above it; for the others, the finest buckets are recomputed —
+//! same transaction on PostgreSQL). [`Maintainer::catch_up`] then compares each marked
+//! bucket with what this process's write-backs wrote into it ([`Written`]), and with
+//! its stored rows, read back, where that does not settle it: a marked bucket whose
+//! digest and counts are unchanged is left alone with everything below and above it;
+//! for the others, the finest buckets are recomputed —
 //! each once however many of its rows changed — and combined up level by level, and
 //! what differs from the stored buckets is written to the index database. Then the
 //! marks are cleared. A search treats marked spans as untrusted until then. It runs
@@ -16,15 +18,16 @@
 //! Only built indexes are kept: the marks of an index declared but not built are
 //! cleared (a build reads the stored rows anyway).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use tracing::{debug, info};
 
 use crate::config::{Config, IndexConfig};
 use crate::index::feature::{Bucket, Features, Levels};
 use crate::index::{datetime, micros, DeviceSpan, Micros};
-use crate::store::index::{Built, IndexStore, FEATURE};
-use crate::store::{AnyStore, IndexMark, Row, StoreError};
+use crate::store::index::{channel_point, Built, DirtyMark, IndexStore, FEATURE};
+use crate::store::{AnyStore, IndexMark, Level, Row, RowKey, StoreError};
 
 /// Marks read and cleared per round (a round holds its marks, and the rows and buckets
 /// of one [`MARKS_PER_STEP`] step at a time).
@@ -97,6 +100,150 @@ pub fn marks(index: &IndexConfig, rows: &[Row]) -> Vec<IndexMark> {
     out
 }
 
+/// The features of what the write-backs of this process wrote into each marked bucket
+/// of a feature index (its channel, device and start at the index's mark level): a
+/// catch-up that finds them the same rows as the stored bucket ([`Features::same_rows`])
+/// leaves the bucket alone without reading the stored rows back. A bucket that a
+/// batch's guard left a row of (a producer's newer write) or that holds a row whose
+/// content recalcd cannot write (unreadable text) is *spoilt*: read back as before.
+///
+/// Why this is exact: the digest and counts equal those of the stored bucket only when
+/// the rows written are the rows the index holds. A row of the bucket that no batch
+/// wrote and the index never saw is either still flagged (a search reads its finest
+/// bucket raw, and its own write-back marks the bucket again, with too few rows to
+/// match) or a producer's unflagged write, which reaches the index only through
+/// `index build` anyway. Entries are taken by the catch-up of their mark; a batch
+/// written twice over one bucket counts its rows twice and no longer matches.
+#[derive(Debug, Clone, Default)]
+pub struct Written(Arc<Mutex<HashMap<WrittenKey, Option<Features>>>>);
+
+/// A marked bucket of a feature index: its channel (lower-case), device and start.
+type WrittenKey = (String, i32, Micros);
+
+/// Entries [`Written`] holds at most: past it, it starts over (an entry only spares a
+/// read; a marked bucket without one is read back). Marks are taken after every batch,
+/// so only entries whose marks a catch-up took before they were recorded stay behind.
+const WRITTEN_MAX: usize = 1 << 20;
+
+/// One batch's contribution to [`Written`], computed before its write-back.
+#[derive(Debug, Default)]
+pub struct BatchFeatures(Vec<(WrittenKey, Option<Features>)>);
+
+impl BatchFeatures {
+    /// The features of the rows `rows` of each declared feature index, per marked
+    /// bucket (rows as the write-back writes them).
+    pub fn of(index: &IndexConfig, rows: &[Row]) -> BatchFeatures {
+        let mut out = Vec::new();
+        for f in &index.feature {
+            let channel = f.channel.to_lowercase();
+            let mark = f.levels.mark_level();
+            let mut buckets: BTreeMap<(i32, Micros), Option<Features>> = BTreeMap::new();
+            // Rows come in runs of one bucket: one map entry per run.
+            let mut run: Option<((i32, Micros), Option<Features>)> = None;
+            for r in rows.iter().filter(|r| f.covers(r.id)) {
+                let t = micros(r.datetime);
+                let key = (r.id, f.levels.bucket_start(mark, t));
+                if run.as_ref().is_none_or(|(k, _)| *k != key) {
+                    if let Some((k, v)) = run.take() {
+                        merge_written(buckets.entry(k).or_insert(Some(Features::EMPTY)), v);
+                    }
+                    run = Some((key, Some(Features::EMPTY)));
+                }
+                if let Some((_, features)) = run.as_mut() {
+                    if r.unreadable.is_some() {
+                        *features = None;
+                    } else if let (Some(f), Some(p)) =
+                        (features.as_mut(), channel_point(t, &r.conjoined, &channel))
+                    {
+                        f.add(p);
+                    }
+                }
+            }
+            if let Some((k, v)) = run {
+                merge_written(buckets.entry(k).or_insert(Some(Features::EMPTY)), v);
+            }
+            out.extend(
+                buckets
+                    .into_iter()
+                    .map(|((id, start), v)| ((channel.clone(), id, start), v)),
+            );
+        }
+        BatchFeatures(out)
+    }
+}
+
+/// Adds `more` to `into`; `None` (spoilt) wins.
+fn merge_written(into: &mut Option<Features>, more: Option<Features>) {
+    match (into.as_mut(), more) {
+        (Some(a), Some(b)) => a.combine(&b),
+        _ => *into = None,
+    }
+}
+
+impl Written {
+    /// Records what a batch wrote, once its write-back succeeded: `skipped` are the rows
+    /// its guard left to a producer's newer write, which spoil their buckets.
+    pub fn record(&self, index: &IndexConfig, batch: BatchFeatures, skipped: &[(Level, RowKey)]) {
+        let Ok(mut map) = self.0.lock() else {
+            return;
+        };
+        if map.len() + batch.0.len() > WRITTEN_MAX {
+            map.clear();
+        }
+        for (key, v) in batch.0 {
+            match map.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut e) => merge_written(e.get_mut(), v),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+            }
+        }
+        for (_, key) in skipped.iter().filter(|(level, _)| *level == Level::Data) {
+            for f in index.feature.iter().filter(|f| f.covers(key.id)) {
+                let start = f
+                    .levels
+                    .bucket_start(f.levels.mark_level(), micros(key.datetime));
+                map.insert((f.channel.to_lowercase(), key.id, start), None);
+            }
+        }
+    }
+
+    /// Takes the entry of a marked bucket: its features, `None` where there is none or
+    /// it is spoilt.
+    fn take(&self, channel: &str, id: i32, start: Micros) -> Option<Features> {
+        let mut map = self.0.lock().ok()?;
+        map.remove(&(channel.to_string(), id, start)).flatten()
+    }
+
+    /// Puts back an entry taken and not used: merged with what was recorded since.
+    fn give_back(&self, channel: &str, id: i32, start: Micros, features: Features) {
+        if let Ok(mut map) = self.0.lock() {
+            let entry = map
+                .entry((channel.to_string(), id, start))
+                .or_insert(Some(Features::EMPTY));
+            merge_written(entry, Some(features));
+        }
+    }
+
+    /// How many entries it holds.
+    pub fn len(&self) -> usize {
+        self.0.lock().map_or(0, |m| m.len())
+    }
+
+    /// Whether it holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Marked buckets found unchanged: all of them, and those of them found so without
+/// reading their rows back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Unchanged {
+    all: usize,
+    unread: usize,
+}
+
 /// What one [`Maintainer::catch_up`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CatchUp {
@@ -107,6 +254,11 @@ pub struct CatchUp {
     /// Marked buckets found unchanged by their digest (their children and ancestors
     /// neither read nor compared).
     pub unchanged: usize,
+    /// Of those, found unchanged by what this process's write-backs wrote, without
+    /// reading their rows back ([`Written`]).
+    pub unread: usize,
+    /// Marks left for a later round: buckets the write-backs so far wrote only part of.
+    pub deferred: usize,
 }
 
 /// Brings the built indexes up to date with the dirty log.
@@ -114,6 +266,7 @@ pub struct CatchUp {
 pub struct Maintainer {
     config: Config,
     index: Option<IndexStore>,
+    written: Written,
 }
 
 impl Maintainer {
@@ -123,8 +276,16 @@ impl Maintainer {
             Maintainer {
                 config: config.clone(),
                 index: None,
+                written: Written::default(),
             }
         })
+    }
+
+    /// The log of what this process's write-backs wrote, which spares the catch-up
+    /// reading back the buckets they left unchanged: give it to the
+    /// [`super::Recalculator`] writing the batches.
+    pub fn written(&self) -> Written {
+        self.written.clone()
     }
 
     /// Recomputes every marked bucket of the built indexes and clears the marks.
@@ -134,6 +295,18 @@ impl Maintainer {
     /// yet cleared stay for the next round (the connection to the index database is
     /// opened again then).
     pub async fn catch_up(&mut self, data: &AnyStore) -> Result<CatchUp, StoreError> {
+        self.catch_up_deferring(data, false).await
+    }
+
+    /// [`Maintainer::catch_up`]; with `defer`, a marked bucket that the write-backs
+    /// wrote fewer rows into than it holds (most likely a bucket split between two
+    /// batches, the second still to come) keeps its mark and what was written, for a
+    /// later round to decide once the rest is written, instead of being read back now.
+    async fn catch_up_deferring(
+        &mut self,
+        data: &AnyStore,
+        defer: bool,
+    ) -> Result<CatchUp, StoreError> {
         let started = std::time::Instant::now();
         let mut done = CatchUp::default();
         loop {
@@ -142,27 +315,40 @@ impl Maintainer {
                 break;
             }
             let n = marks.len();
-            match self.round(data, &marks).await {
-                Ok((buckets, unchanged)) => {
+            let deferred = match self.round(data, &marks, defer).await {
+                Ok((buckets, unchanged, deferred)) => {
                     done.buckets += buckets;
-                    done.unchanged += unchanged;
+                    done.unchanged += unchanged.all;
+                    done.unread += unchanged.unread;
+                    deferred
                 }
                 Err(e) => {
                     self.index = None;
                     return Err(e);
                 }
-            }
-            data.clear_dirty(&marks).await?;
-            done.marks += n;
-            if n < MARKS_PER_ROUND {
+            };
+            let clear: Vec<DirtyMark> = marks
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !deferred.contains(i))
+                .map(|(_, m)| m)
+                .collect();
+            data.clear_dirty(&clear).await?;
+            done.marks += clear.len();
+            done.deferred += deferred.len();
+            // Deferred marks are read again by the next round: not before the next
+            // catch-up.
+            if n < MARKS_PER_ROUND || clear.is_empty() {
                 break;
             }
         }
-        if done.marks > 0 {
+        if done.marks + done.deferred > 0 {
             info!(
                 marks = done.marks,
                 buckets = done.buckets,
                 unchanged = done.unchanged,
+                unread = done.unread,
+                deferred = done.deferred,
                 ms = started.elapsed().as_millis() as u64,
                 "indexes brought up to date"
             );
@@ -170,18 +356,20 @@ impl Maintainer {
         Ok(done)
     }
 
-    /// Recomputes the buckets of `marks`; returns how many buckets it wrote and how
-    /// many marked buckets it found unchanged.
+    /// Recomputes the buckets of `marks`; returns how many buckets it wrote, how many
+    /// marked buckets it found unchanged, and which of `marks` (their positions) it
+    /// deferred (see [`Maintainer::catch_up_deferring`]).
     async fn round(
         &mut self,
         data: &AnyStore,
-        marks: &[crate::store::index::DirtyMark],
-    ) -> Result<(usize, usize), StoreError> {
+        marks: &[DirtyMark],
+        defer: bool,
+    ) -> Result<(usize, Unchanged, BTreeSet<usize>), StoreError> {
         if self.index.is_none() {
             self.index = Some(IndexStore::connect(&self.config).await?);
         }
         let Some(index) = self.index.as_mut() else {
-            return Ok((0, 0));
+            return Ok((0, Unchanged::default(), BTreeSet::new()));
         };
         let catalogue = index.catalogue().await?;
         let mut by_channel: BTreeMap<&str, BTreeMap<i32, Vec<Micros>>> = BTreeMap::new();
@@ -193,7 +381,8 @@ impl Maintainer {
                 .or_default()
                 .push(micros(m.start));
         }
-        let (mut written, mut unchanged) = (0, 0);
+        let (mut written, mut unchanged) = (0, Unchanged::default());
+        let mut deferred_marks = BTreeSet::new();
         for (channel, devices) in by_channel {
             if let Some(plain) = channel.strip_prefix(SIMILARITY_MARK) {
                 written += similarity_round(data, index, &catalogue, plain, &devices).await?;
@@ -205,6 +394,11 @@ impl Maintainer {
                 .cloned()
             else {
                 debug!(channel, "marks of an index not built: nothing to keep");
+                for (&id, starts) in &devices {
+                    for &s in starts {
+                        self.written.take(channel, id, s);
+                    }
+                }
                 continue;
             };
             let levels = built.levels()?.clone();
@@ -243,10 +437,14 @@ impl Maintainer {
                 }
             }
             let mut range = built.range;
+            let mut deferred: BTreeSet<(i32, Micros)> = BTreeSet::new();
             for step in &steps {
-                let (changed, same) = recompute(data, index, &built, &levels, step).await?;
+                let defer = defer.then_some(&mut deferred);
+                let (changed, same) =
+                    recompute(data, index, &built, &levels, step, &self.written, defer).await?;
                 written += changed.len();
-                unchanged += same;
+                unchanged.all += same.all;
+                unchanged.unread += same.unread;
                 // The marked buckets last: their digests vouch for every other level.
                 let (marked, rest): (Vec<_>, Vec<_>) = changed
                     .into_iter()
@@ -268,8 +466,18 @@ impl Maintainer {
                 built.range = range;
                 index.record(&built).await?;
             }
+            deferred_marks.extend(
+                marks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| {
+                        m.channel == channel
+                            && deferred.contains(&(m.id, micros(m.start).div_euclid(span) * span))
+                    })
+                    .map(|(i, _)| i),
+            );
         }
-        Ok((written, unchanged))
+        Ok((written, unchanged, deferred_marks))
     }
 }
 
@@ -318,7 +526,9 @@ impl Maintainer {
                 w.notified().await;
                 // Read before the round: a `finish` after it wakes one more round.
                 let last = d.load(Ordering::SeqCst);
-                if let Err(e) = self.catch_up(&data).await {
+                // Until the last round, a bucket only part of whose rows were written
+                // waits for the batch writing the rest.
+                if let Err(e) = self.catch_up_deferring(&data, !last).await {
                     tracing::warn!(
                         error = %e,
                         "cannot bring the indexes up to date; retrying after the next batch"
@@ -425,24 +635,82 @@ async fn recompute(
     built: &Built,
     levels: &Levels,
     spans: &[DeviceSpan],
-) -> Result<(Vec<(i32, Bucket)>, usize), StoreError> {
+    written: &Written,
+    mut defer: Option<&mut BTreeSet<(i32, Micros)>>,
+) -> Result<(Vec<(i32, Bucket)>, Unchanged), StoreError> {
     let mut level = levels.finest();
     let mut len = levels.length(level);
-    // The stored rows of the finest buckets overlapping `spans`.
-    let cover: Vec<DeviceSpan> = spans
+    let mark = levels.mark_level();
+    // Marks made under other levels (or by an older recalcd) may not be whole marked
+    // buckets: those are recomputed.
+    let whole = spans
+        .iter()
+        .all(|&(_, a, b)| b - a == levels.length(mark) && levels.bucket_start(mark, a) == a);
+    let stored: BTreeMap<(i32, Micros), Features> = if whole {
+        index
+            .load_buckets_of(built, mark, spans)
+            .await?
+            .into_iter()
+            .map(|(id, b)| ((id, b.start), b.features))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let same = |key: &(i32, Micros), f: &Features| {
+        whole && stored.get(key).unwrap_or(&Features::EMPTY).same_rows(f)
+    };
+    // Fewer rows written than the stored bucket holds: probably the rest comes with a
+    // later batch.
+    let fewer = |key: &(i32, Micros), f: &Features| {
+        let held = stored.get(key).unwrap_or(&Features::EMPTY);
+        whole && f.count + f.other < held.count + held.other
+    };
+    // What the write-backs wrote tells the first unchanged ones; the rest are read back
+    // (or deferred).
+    let mut unchanged = BTreeSet::new();
+    let mut read_back: Vec<DeviceSpan> = Vec::new();
+    for &(id, a, b) in spans {
+        match (written.take(&built.channel, id, a), defer.as_mut()) {
+            (Some(f), _) if same(&(id, a), &f) => {
+                unchanged.insert((id, a));
+            }
+            (Some(f), Some(deferred)) if fewer(&(id, a), &f) => {
+                written.give_back(&built.channel, id, a, f);
+                deferred.insert((id, a));
+            }
+            _ => read_back.push((id, a, b)),
+        }
+    }
+    let unread = unchanged.len();
+    // The stored rows of the finest buckets overlapping the rest.
+    let cover: Vec<DeviceSpan> = read_back
         .iter()
         .map(|&(id, a, b)| {
             let a = levels.bucket_start(level, a);
             (id, a, levels.bucket_start(level, b - 1) + len)
         })
         .collect();
-    let points = data.load_points_of(&built.channel, &cover).await?;
-    let unchanged = unchanged_marks(index, built, levels, &points, spans).await?;
-    // The finest buckets to recompute (by device and start): those of the other marks,
-    // with the rows they hold.
-    let mark = levels.mark_level();
+    let points = if cover.is_empty() {
+        Vec::new()
+    } else {
+        data.load_points_of(&built.channel, &cover).await?
+    };
+    if whole {
+        unchanged.extend(
+            features_of_marks(levels, &points, &read_back)
+                .into_iter()
+                .filter(|(key, f)| same(key, f))
+                .map(|(key, _)| key),
+        );
+    }
+    let counts = Unchanged {
+        all: unchanged.len(),
+        unread,
+    };
+    // The finest buckets to recompute (by device and start): those of the marks read
+    // back and changed, with the rows they hold.
     let mut fresh: BTreeMap<(i32, Micros), Features> = BTreeMap::new();
-    for &(id, a, b) in spans {
+    for &(id, a, b) in &read_back {
         if unchanged.contains(&(id, levels.bucket_start(mark, a))) {
             continue;
         }
@@ -453,7 +721,7 @@ async fn recompute(
         }
     }
     if fresh.is_empty() {
-        return Ok((Vec::new(), unchanged.len()));
+        return Ok((Vec::new(), counts));
     }
     // In time order per device, as a build adds them.
     for (id, p) in points {
@@ -515,33 +783,23 @@ async fn recompute(
         read = spans_of(&combined, plen);
         (fresh, level, len) = (combined, parent, plen);
     }
-    Ok((changed.into_iter().flatten().collect(), unchanged.len()))
+    Ok((changed.into_iter().flatten().collect(), counts))
 }
 
-/// The marked buckets (`spans`, whole buckets of the index's mark level; none where
-/// they are not, e.g. marks made under other levels) whose stored bucket holds the rows
-/// `points` (the stored rows of `spans`) hold now, by its digest and counts
-/// ([`Features::same_rows`]): one pass over the points, no finer bucket built.
-async fn unchanged_marks(
-    index: &IndexStore,
-    built: &Built,
+/// The features of the marked buckets `spans` (whole buckets of the index's mark level)
+/// from `points`, the stored rows of `spans` by device and time: one pass, no finer
+/// bucket built. Every marked bucket has one, empty or not.
+fn features_of_marks(
     levels: &Levels,
     points: &[(i32, crate::index::Point)],
     spans: &[DeviceSpan],
-) -> Result<BTreeSet<(i32, Micros)>, StoreError> {
+) -> BTreeMap<(i32, Micros), Features> {
     let mark = levels.mark_level();
-    let len = levels.length(mark);
-    if spans
-        .iter()
-        .any(|&(_, a, b)| b - a != len || levels.bucket_start(mark, a) != a)
-    {
-        return Ok(BTreeSet::new());
-    }
-    // Every marked bucket, empty or not; the points of one come in one run.
     let mut now: BTreeMap<(i32, Micros), Features> = spans
         .iter()
         .map(|&(id, a, _)| ((id, a), Features::EMPTY))
         .collect();
+    // The points of one bucket come in one run.
     let mut run: Option<((i32, Micros), Features)> = None;
     for &(id, p) in points {
         let key = (id, levels.bucket_start(mark, p.t));
@@ -560,23 +818,114 @@ async fn unchanged_marks(
     if let Some((k, f)) = run {
         now.entry(k).or_insert(Features::EMPTY).combine(&f);
     }
-    let stored: BTreeMap<(i32, Micros), Features> = index
-        .load_buckets_of(built, mark, spans)
-        .await?
-        .into_iter()
-        .map(|(id, b)| ((id, b.start), b.features))
-        .collect();
-    Ok(now
-        .into_iter()
-        .filter(|(key, f)| stored.get(key).unwrap_or(&Features::EMPTY).same_rows(f))
-        .map(|(key, _)| key)
-        .collect())
+    now
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::index::{RawFeatureIndex, RawIndex};
+
+    fn time(s: &str) -> chrono::NaiveDateTime {
+        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    /// A data row of device `id` at `at` holding `conjoined`.
+    fn row(id: i32, at: &str, conjoined: &str) -> Row {
+        Row {
+            datetime: time(at),
+            data_time: time(at),
+            id,
+            state: Some(0),
+            user: None,
+            gps: None,
+            recalc: 0,
+            conjoined: conjoined.to_string(),
+            version: crate::model::RowVersion::ABSENT,
+            unreadable: None,
+        }
+    }
+
+    /// The features of what a batch wrote, per marked hour: only the rows with the
+    /// channel count, rows of one hour in several runs add up, and an hour holding a
+    /// row the guard skipped or an unreadable row is spoilt (read back).
+    #[test]
+    fn written_features_are_the_rows_written_per_marked_bucket() {
+        let index = RawIndex {
+            feature: vec![RawFeatureIndex {
+                channel: "Tmp".into(),
+                levels: vec!["1h".into(), "1m".into()],
+                unit: None,
+                devices: Some(vec![7, 8]),
+            }],
+            ..RawIndex::default()
+        }
+        .validate()
+        .unwrap();
+        let mut unreadable = row(8, "2024-04-20 10:05:00", "tmp=3;");
+        unreadable.unreadable = Some("not UTF-8".into());
+        let rows = [
+            row(7, "2024-04-20 10:00:01", "tmp=1;x=2;"),
+            row(7, "2024-04-20 10:30:00", "tmp=hot;"),
+            row(7, "2024-04-20 10:59:00", "x=5;"),
+            row(7, "2024-04-20 11:05:00", "TMP=2;"),
+            row(7, "2024-04-20 10:45:00", "tmp=4;"),
+            unreadable,
+            row(8, "2024-04-20 11:00:00", "tmp=6;"),
+            row(9, "2024-04-20 10:00:00", "tmp=7;"),
+        ];
+        let hour = |at: &str| micros(time(at));
+        let point = |at: &str, v: Option<f64>| crate::index::Point { t: hour(at), v };
+        let want = Features::of([
+            point("2024-04-20 10:00:01", Some(1.0)),
+            point("2024-04-20 10:30:00", None),
+            point("2024-04-20 10:45:00", Some(4.0)),
+        ]);
+        let skipped = [(
+            Level::Data,
+            RowKey {
+                id: 7,
+                datetime: time("2024-04-20 11:05:00"),
+            },
+        )];
+        let log = Written::default();
+        log.record(&index, BatchFeatures::of(&index, &rows), &skipped);
+        assert_eq!(
+            log.len(),
+            4,
+            "(7, 10:00), (7, 11:00), (8, 10:00), (8, 11:00)"
+        );
+        let ten = log.take("tmp", 7, hour("2024-04-20 10:00:00")).unwrap();
+        assert!(ten.same_rows(&want), "{ten:?}");
+        assert_eq!((ten.count, ten.other, ten.sum), (2, 1, 5.0));
+        assert_eq!(
+            log.take("tmp", 7, hour("2024-04-20 10:00:00")),
+            None,
+            "taken"
+        );
+        assert_eq!(
+            log.take("tmp", 7, hour("2024-04-20 11:00:00")),
+            None,
+            "skipped"
+        );
+        assert_eq!(
+            log.take("tmp", 8, hour("2024-04-20 10:00:00")),
+            None,
+            "unreadable"
+        );
+        assert_eq!(
+            log.take("tmp", 8, hour("2024-04-20 11:00:00")),
+            Some(Features::of([point("2024-04-20 11:00:00", Some(6.0))]))
+        );
+        assert!(log.is_empty());
+        // A bucket written twice holds its rows twice: it no longer matches them.
+        for _ in 0..2 {
+            log.record(&index, BatchFeatures::of(&index, &rows[..3]), &[]);
+        }
+        let twice = log.take("tmp", 7, hour("2024-04-20 10:00:00")).unwrap();
+        assert!(!twice.same_rows(&want));
+        assert_eq!(twice.count, 2);
+    }
 
     #[test]
     fn marks_are_per_covered_device_and_bucket_of_the_mark_level_once() {
@@ -600,25 +949,12 @@ mod tests {
         }
         .validate()
         .unwrap();
-        let t = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
-        let row = |id: i32, at: &str| Row {
-            datetime: t(at),
-            data_time: t(at),
-            id,
-            state: Some(0),
-            user: None,
-            gps: None,
-            recalc: 0,
-            conjoined: String::new(),
-            version: crate::model::RowVersion::ABSENT,
-            unreadable: None,
-        };
         let rows = [
-            row(7, "2024-04-20 10:00:01"),
-            row(7, "2024-04-20 10:00:59"),
-            row(7, "2024-04-20 10:01:00"),
-            row(7, "2024-04-20 10:59:59"),
-            row(8, "2024-04-20 10:05:00"),
+            row(7, "2024-04-20 10:00:01", ""),
+            row(7, "2024-04-20 10:00:59", ""),
+            row(7, "2024-04-20 10:01:00", ""),
+            row(7, "2024-04-20 10:59:59", ""),
+            row(8, "2024-04-20 10:05:00", ""),
         ];
         let m = marks(&index, &rows);
         let got: Vec<(String, i32, String)> = m

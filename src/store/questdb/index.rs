@@ -132,8 +132,9 @@ impl QuestIndex {
         Ok(())
     }
 
-    /// Adds `column` (of QuestDB type `ty`) to `table` unless it has it: QuestDB refuses
-    /// `ADD COLUMN IF NOT EXISTS` on a WAL table that has the column.
+    /// Adds `column` (of QuestDB type `ty`) to `table` unless it has it (QuestDB refuses
+    /// `ADD COLUMN IF NOT EXISTS` on a WAL table that has the column), and waits until
+    /// the table has it.
     async fn add_column_if_missing(
         &self,
         table: &str,
@@ -158,6 +159,9 @@ impl QuestIndex {
                 ))
                 .await
                 .map_err(q(&what))?;
+            // The change is applied asynchronously: a read right after it could still
+            // find the column missing.
+            self.wait_wal(table).await?;
         }
         Ok(())
     }
