@@ -898,21 +898,14 @@ mod tests {
         let ten = log.take("tmp", 7, hour("2024-04-20 10:00:00")).unwrap();
         assert!(ten.same_rows(&want), "{ten:?}");
         assert_eq!((ten.count, ten.other, ten.sum), (2, 1, 5.0));
-        assert_eq!(
-            log.take("tmp", 7, hour("2024-04-20 10:00:00")),
-            None,
-            "taken"
-        );
-        assert_eq!(
-            log.take("tmp", 7, hour("2024-04-20 11:00:00")),
-            None,
-            "skipped"
-        );
-        assert_eq!(
-            log.take("tmp", 8, hour("2024-04-20 10:00:00")),
-            None,
-            "unreadable"
-        );
+        for (id, at, why) in [
+            (7, "10:00", "taken already"),
+            (7, "11:00", "a row skipped"),
+            (8, "10:00", "a row unreadable"),
+        ] {
+            let start = hour(&format!("2024-04-20 {at}:00"));
+            assert_eq!(log.take("tmp", id, start), None, "{id} {at}: {why}");
+        }
         assert_eq!(
             log.take("tmp", 8, hour("2024-04-20 11:00:00")),
             Some(Features::of([point("2024-04-20 11:00:00", Some(6.0))]))
