@@ -25,12 +25,10 @@ pub fn run(_args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         let mut store = store::connect(&config).await?;
         store.check_schema().await?;
         let mut maintainer = Maintainer::new(&config);
-        let mut recalc = Recalculator::load(&store, config.engine.clone(), config.poll.batch_size)
+        let recalc = Recalculator::load(&store, config.engine.clone(), config.poll.batch_size)
             .await?
-            .with_indexes(config.index.clone());
-        if let Some(m) = &maintainer {
-            recalc = recalc.with_written(m.written());
-        }
+            .with_indexes(config.index.clone())
+            .with_written(maintainer.as_ref().map(Maintainer::written));
         // Marks a crash left behind first, then those of this run.
         maintain(&mut maintainer, &store).await;
         // On PostgreSQL the indexes catch up alongside the batches (marks commit with

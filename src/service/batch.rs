@@ -191,10 +191,10 @@ impl Recalculator {
         self
     }
 
-    /// The same, recording in `written` what each write-back wrote into the marked
-    /// buckets of the feature indexes (see [`super::index::Written`]).
-    pub fn with_written(mut self, written: super::index::Written) -> Recalculator {
-        self.written = Some(written);
+    /// The same, recording in `written` (if any) what each write-back wrote into the
+    /// marked buckets of the feature indexes (see [`super::index::Written`]).
+    pub fn with_written(mut self, written: Option<super::index::Written>) -> Recalculator {
+        self.written = written;
         self
     }
 

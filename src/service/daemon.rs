@@ -496,13 +496,12 @@ async fn recalculator(
     config: &Config,
     maintainer: Option<&super::index::Maintainer>,
 ) -> Result<Recalculator, StoreError> {
-    let recalc = Recalculator::load(store, config.engine.clone(), config.poll.batch_size)
-        .await?
-        .with_indexes(config.index.clone());
-    Ok(match maintainer {
-        Some(m) => recalc.with_written(m.written()),
-        None => recalc,
-    })
+    Ok(
+        Recalculator::load(store, config.engine.clone(), config.poll.batch_size)
+            .await?
+            .with_indexes(config.index.clone())
+            .with_written(maintainer.map(super::index::Maintainer::written)),
+    )
 }
 
 /// The store's revision; `None` (logged once per connection) when it cannot say for a

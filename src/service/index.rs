@@ -191,12 +191,7 @@ impl Written {
             map.clear();
         }
         for (key, v) in batch.0 {
-            match map.entry(key) {
-                std::collections::hash_map::Entry::Occupied(mut e) => merge_written(e.get_mut(), v),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(v);
-                }
-            }
+            merge_written(map.entry(key).or_insert(Some(Features::EMPTY)), v);
         }
         for (_, key) in skipped.iter().filter(|(level, _)| *level == Level::Data) {
             for f in index.feature.iter().filter(|f| f.covers(key.id)) {
@@ -226,12 +221,14 @@ impl Written {
     }
 
     /// How many entries it holds.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.0.lock().map_or(0, |m| m.len())
     }
 
     /// Whether it holds no entry.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
